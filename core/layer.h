@@ -1,0 +1,128 @@
+/*
+ * layer.h - one layer of a sequential network, behind a small ops table.
+ *
+ * A Layer is a few numbers (its kind's ops, input and output shape, kernel
+ * settings, where its parameters sit in the model's one parameter block);
+ * each kind lives in one file (dense.c, relu.c, conv2d.c, maxpool.c,
+ * flatten.c) and exports a `const LayerOps`.  Tensors are plain float
+ * arrays in NCHW order: a batch of B samples of shape (c, h, w) is
+ * B*c*h*w floats, sample-major.  A flat vector of n features is (n, 1, 1).
+ *
+ * Conventions shared by every kind:
+ *  - forward writes out; backward ACCUMULATES parameter gradients into
+ *    io->dparams (+=, so micro-batches can add up) and OVERWRITES io->din.
+ *    io->din is NULL when nobody needs the input gradient (the first layer):
+ *    the kernel then skips that work and the FLOP count drops it too.
+ *  - backward gets the same in/out the forward saw (the stashed activations)
+ *    plus dout, and may use io->scratch (scratch_floats(batch) floats) for
+ *    anything it recomputes; scratch is not kept between calls.
+ *
+ * Cost conventions (what "exact FLOPs" means in dtsim), counted per call for
+ * the whole batch and matching what the kernel really does:
+ *  - a GEMM of (m,n,k) is 2*m*n*k;
+ *  - every other scalar add, subtract, multiply, divide, comparison (max,
+ *    ReLU test), exp or log counts 1;
+ *  - copies, im2col/col2im index shuffling and zero fills count 0, but the
+ *    additions that col2im performs when it scatters a column back count 1
+ *    each.
+ * Parameter bytes are 4 per float; activation bytes are the layer's output
+ * (batch * out size * 4), which is what a training step must keep for the
+ * backward pass.
+ */
+#ifndef DT_LAYER_H
+#define DT_LAYER_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "rng.h"
+
+typedef struct Shape {
+    int c, h, w; /* per sample */
+} Shape;
+
+size_t shape_size(Shape s); /* c*h*w */
+
+typedef struct LayerOps LayerOps;
+
+typedef struct Layer {
+    const LayerOps *ops;
+    Shape in, out;
+    int units;       /* dense: output features */
+    int channels;    /* conv2d: output channels */
+    int kernel;      /* conv2d, maxpool: square window size */
+    int stride, pad; /* conv2d, maxpool */
+    size_t param_offset; /* first float of this layer's parameters in the block */
+    size_t param_count;  /* floats of parameters (0 for relu, maxpool, flatten) */
+} Layer;
+
+/* Everything one forward or backward call touches; fields a call does not
+ * use are ignored.  Shapes are (batch, per-sample size). */
+typedef struct LayerIO {
+    int batch;
+    const float *params; /* this layer's own parameters (block + param_offset) */
+    float *dparams;      /* its gradient, same layout; backward accumulates */
+    const float *in;     /* (batch, in) */
+    float *out;          /* (batch, out) */
+    const float *dout;   /* (batch, out) */
+    float *din;          /* (batch, in) or NULL: backward overwrites */
+    float *scratch;      /* scratch_floats(batch) floats */
+} LayerIO;
+
+struct LayerOps {
+    const char *name;
+    /* From l->in and the kind's settings, set l->out and l->param_count.
+     * Returns -1 (with a message naming the layer and the shapes) when the
+     * settings do not fit the input. */
+    int (*setup)(Layer *l, DtError *err);
+    /* Initialise this layer's parameters (p points at block + param_offset):
+     * weights He-uniform U(-sqrt(6/fan_in), +sqrt(6/fan_in)), biases 0. */
+    void (*init)(const Layer *l, float *p, Rng *rng);
+    size_t (*scratch_floats)(const Layer *l, int batch);
+    void (*forward)(const Layer *l, const LayerIO *io);
+    void (*backward)(const Layer *l, const LayerIO *io);
+    double (*forward_flops)(const Layer *l, int batch);
+    double (*backward_flops)(const Layer *l, int batch, int need_din);
+};
+
+/* Dense: out = in W^T + b, W (units, in) then b (units). */
+extern const LayerOps dense_ops;
+/* ReLU: out = max(in, 0). */
+extern const LayerOps relu_ops;
+/* Conv2d by im2col + GEMM: W (channels, in.c, kernel, kernel) then
+ * b (channels); stride and zero padding pad. */
+extern const LayerOps conv2d_ops;
+/* Max pooling over kernel x kernel windows with the given stride; out-of-range
+ * windows are an error in setup, there is no padding. */
+extern const LayerOps maxpool_ops;
+/* Flatten: (c, h, w) -> (c*h*w, 1, 1); a copy in both directions. */
+extern const LayerOps flatten_ops;
+
+/*
+ * Softmax cross-entropy over `classes` logits per sample, numerically stable
+ * (the row maximum is subtracted before exp).  Not a Layer: it ends every
+ * model and needs labels.
+ *
+ * forward: probs (batch, classes) = softmax(logits); returns the SUM over
+ * the batch of -log(prob of the label) (callers divide by what they need).
+ * backward: dlogits (batch, classes) = (probs - onehot(label)) * scale;
+ * scale is 1/(global batch) so that gradients summed across workers are the
+ * gradient of the mean loss.
+ */
+typedef struct SoftmaxXent {
+    int batch, classes;
+    const float *logits;           /* (batch, classes) */
+    const unsigned char *labels;   /* (batch) */
+    float *probs;                  /* (batch, classes) */
+    float *dlogits;                /* (batch, classes) */
+    float scale;
+} SoftmaxXent;
+
+double softmax_xent_forward(const SoftmaxXent *s);
+void softmax_xent_backward(const SoftmaxXent *s);
+/* Number of samples whose largest logit is the label (first max on ties). */
+int softmax_xent_correct(const SoftmaxXent *s);
+double softmax_xent_forward_flops(int batch, int classes);
+double softmax_xent_backward_flops(int batch, int classes);
+
+#endif

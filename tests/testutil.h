@@ -1,0 +1,21 @@
+/*
+ * testutil.h - what every CUnit suite of dtsim shares: one runner, and
+ * float comparisons that report where two arrays part ways.
+ */
+#ifndef DT_TESTUTIL_H
+#define DT_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+
+/* Register the suites, run them verbosely, return 0 only when all passed. */
+int test_run(CU_SuiteInfo *suites);
+
+/* Largest |a-b| / max(|a|, |b|, floor) over n floats. */
+double test_max_rel_diff(const float *a, const float *b, size_t n, double floor);
+
+/* A writable temporary directory for this test process (created on first
+ * use by the caller through test_tmpdir(buf, size)). */
+const char *test_tmpdir(char *buf, size_t size);
+
+#endif
