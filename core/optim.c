@@ -1,0 +1,95 @@
+/*
+ * optim.c - SGD with momentum and weight decay, and Adam (see optim.h).
+ *
+ * The loops are written so each term of optim_step_flops() maps onto one
+ * operation in them; the Adam bias corrections are computed once per step
+ * in double and are not per-parameter work.
+ */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err)
+{
+    o->cfg = *cfg;
+    o->count = count;
+    o->t = 0;
+    o->m = NULL;
+    o->v = NULL;
+    int need_m = cfg->kind == OPT_ADAM || cfg->momentum != 0.0;
+    if (need_m && !(o->m = calloc(count ? count : 1, sizeof(float))))
+        goto oom;
+    if (cfg->kind == OPT_ADAM && !(o->v = calloc(count ? count : 1, sizeof(float))))
+        goto oom;
+    return 0;
+oom:
+    optim_free(o);
+    return dt_fail(err, DT_ERUNTIME, "out of memory for optimizer state of %zu floats", count);
+}
+
+void optim_free(Optimizer *o)
+{
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
+
+static void optim_sgd(Optimizer *o, float *p, const float *grads)
+{
+    const float lr = (float)o->cfg.lr, mu = (float)o->cfg.momentum;
+    const float wd = (float)o->cfg.weight_decay;
+    float *v = o->m;
+    for (size_t i = 0; i < o->count; i++) {
+        float g = grads[i];
+        if (wd != 0.0f)
+            g += wd * p[i];
+        if (v) {
+            v[i] = mu * v[i] + g;
+            g = v[i];
+        }
+        p[i] -= lr * g;
+    }
+}
+
+static void optim_adam(Optimizer *o, float *p, const float *grads)
+{
+    const float b1 = (float)o->cfg.beta1, b2 = (float)o->cfg.beta2;
+    const float wd = (float)o->cfg.weight_decay;
+    /* Fold both bias corrections into the step size and epsilon:
+     * lr * mhat / (sqrt(vhat) + eps) = a * m / (sqrt(v) + eps * sqrt(c2)) */
+    double c1 = 1.0 - pow(o->cfg.beta1, (double)o->t);
+    double c2 = 1.0 - pow(o->cfg.beta2, (double)o->t);
+    const float a = (float)(o->cfg.lr * sqrt(c2) / c1);
+    const float e = (float)(o->cfg.eps * sqrt(c2));
+    float *m = o->m, *v = o->v;
+    for (size_t i = 0; i < o->count; i++) {
+        float g = grads[i];
+        if (wd != 0.0f)
+            g += wd * p[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        p[i] -= a * m[i] / (sqrtf(v[i]) + e);
+    }
+}
+
+void optim_step(Optimizer *o, float *params, const float *grads)
+{
+    o->t++;
+    if (o->cfg.kind == OPT_ADAM)
+        optim_adam(o, params, grads);
+    else
+        optim_sgd(o, params, grads);
+}
+
+double optim_step_flops(const Optimizer *o)
+{
+    double per = o->cfg.weight_decay != 0.0 ? 2.0 : 0.0; /* g += wd * p */
+    if (o->cfg.kind == OPT_ADAM)
+        /* m: 3 (two mul, one add; 1-b1 is a constant), v: 4 (g*g, two mul,
+         * add), p: sqrt, add, div, mul, sub = 5 */
+        per += 3.0 + 4.0 + 5.0;
+    else
+        per += (o->m ? 2.0 : 0.0) + 2.0; /* v = mu v + g;  p -= lr g */
+    return per * (double)o->count;
+}

@@ -1,0 +1,46 @@
+/*
+ * optim.h - optimizers over a flat slice of the parameter block.
+ *
+ * An Optimizer owns the state (momentum, Adam moments) for `count`
+ * consecutive parameters, so a replica uses one over the whole block and a
+ * parameter-server shard uses one over its own slice.  The update rules are
+ * PyTorch's, so results can be compared with it:
+ *   SGD:  g += weight_decay * p;  v = momentum * v + g;  p -= lr * v
+ *         (no v when momentum is 0: p -= lr * g)
+ *   Adam: g += weight_decay * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *         p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ */
+#ifndef DT_OPTIM_H
+#define DT_OPTIM_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef enum { OPT_SGD, OPT_ADAM } OptKind;
+
+typedef struct OptConfig {
+    OptKind kind;
+    double lr;
+    double momentum;     /* sgd */
+    double weight_decay;
+    double beta1, beta2; /* adam */
+    double eps;          /* adam */
+} OptConfig;
+
+typedef struct Optimizer {
+    OptConfig cfg;
+    size_t count;
+    long t;   /* steps taken */
+    float *m; /* (count) momentum or Adam first moment; NULL for plain SGD */
+    float *v; /* (count) Adam second moment; NULL for SGD */
+} Optimizer;
+
+int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err);
+void optim_free(Optimizer *o);
+/* One update of params[0..count) from grads[0..count). */
+void optim_step(Optimizer *o, float *params, const float *grads);
+/* Exact FLOPs of one optim_step (layer.h conventions; sqrt counts 1). */
+double optim_step_flops(const Optimizer *o);
+
+#endif

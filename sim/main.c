@@ -1,0 +1,182 @@
+/*
+ * main.c - the dtsim command line.
+ *
+ * Parses the command and its options, and turns every error into a message
+ * and an exit code: 0 when all went well, 2 when the input is wrong (a
+ * scenario, platform, option or dataset the user must fix), 1 when a run
+ * failed for another reason.  Nothing below main() exits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "scenario.h"
+#include "strategy.h"
+
+#define EXIT_INPUT 2
+#define MAX_SETS 64
+#define MAX_CFGS 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "dtsim %s - a discrete-event simulator of distributed deep-learning training\n"
+            "\n"
+            "Real kernels train a real model on real data; SimGrid decides when every\n"
+            "computation and message finishes on the cluster a platform XML describes.\n"
+            "\n"
+            "Usage:\n"
+            "  dtsim run SCENARIO [options]    train as the scenario says, write results\n"
+            "  dtsim check SCENARIO [options]  validate scenario, data and platform; train nothing\n"
+            "  dtsim --help | --version\n"
+            "\n"
+            "Options:\n"
+            "  --platform F         use platform XML F instead of [cluster] platform\n"
+            "  --set SECTION.KEY=V  override one scenario key (repeatable)\n"
+            "  --out DIR            results directory (default: results/<scenario name>)\n"
+            "  --save-model F       write the final parameters to F (raw little-endian float32)\n"
+            "  --force              allow overwriting files that dtsim did not write\n"
+            "  --quiet              no progress lines, no result lines\n"
+            "  --cfg=NAME:VALUE     a SimGrid option, e.g. --cfg=network/model:CM02 (repeatable)\n"
+            "\n"
+            "Results: DIR/metrics.csv (one row per evaluation), DIR/summary.json,\n"
+            "DIR/trace.json (Chrome trace format: open it in Perfetto).\n"
+            "\n"
+            "Strategies ([strategy] kind):\n",
+            DTSIM_VERSION);
+    strategy_print_all(out);
+    fprintf(out, "\nScenario keys (INI; unknown keys are errors):\n");
+    scenario_print_keys(out);
+    fprintf(out, "\nExit status: 0 success, 2 bad input (the message says what to fix), "
+                 "1 runtime failure.\n"
+                 "Example: dtsim run scenarios/serial-mlp.ini --set train.epochs=2\n");
+}
+
+typedef struct Args {
+    const char *command;
+    const char *scenario;
+    const char *platform;
+    const char *sets[MAX_SETS];
+    int nset;
+    const char *cfgs[MAX_CFGS];
+    char *owned[MAX_CFGS]; /* --cfg values rebuilt as --cfg=... */
+    int ncfg;
+    RunOptions run;
+} Args;
+
+static void args_free(Args *a)
+{
+    for (int i = 0; i < a->ncfg; i++)
+        free(a->owned[i]);
+}
+
+/* The value of option `name` at argv[*i], as "--name=value" or "--name value". */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    if (strncmp(argv[*i], name, len) != 0)
+        return NULL;
+    if (argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (argv[*i][len] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+static int parse_args(Args *a, int argc, char **argv, DtError *err)
+{
+    a->command = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        if ((v = opt_value(argc, argv, &i, "--platform"))) {
+            a->platform = v;
+        } else if ((v = opt_value(argc, argv, &i, "--set"))) {
+            if (a->nset == MAX_SETS)
+                return dt_fail(err, DT_EINPUT, "at most %d --set options", MAX_SETS);
+            a->sets[a->nset++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "--out"))) {
+            a->run.out_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--save-model"))) {
+            a->run.save_model = v;
+        } else if ((v = opt_value(argc, argv, &i, "--cfg"))) {
+            if (a->ncfg == MAX_CFGS)
+                return dt_fail(err, DT_EINPUT, "at most %d --cfg options", MAX_CFGS);
+            if (!strchr(v, ':'))
+                return dt_fail(err, DT_EINPUT,
+                               "--cfg %s: expected NAME:VALUE, e.g. --cfg=network/model:CM02", v);
+            size_t n = strlen(v) + 7;
+            if (!(a->owned[a->ncfg] = malloc(n)))
+                return dt_fail(err, DT_ERUNTIME, "out of memory");
+            snprintf(a->owned[a->ncfg], n, "--cfg=%s", v);
+            a->cfgs[a->ncfg] = a->owned[a->ncfg];
+            a->ncfg++;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            a->run.force = 1;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            a->run.quiet = 1;
+        } else if (argv[i][0] == '-') {
+            return dt_fail(err, DT_EINPUT, "unknown option '%s' (see dtsim --help)", argv[i]);
+        } else if (!a->scenario) {
+            a->scenario = argv[i];
+        } else {
+            return dt_fail(err, DT_EINPUT, "unexpected argument '%s': give one scenario",
+                           argv[i]);
+        }
+    }
+    a->run.sim.cfg = a->cfgs;
+    a->run.sim.ncfg = a->ncfg;
+    if (!a->scenario)
+        return dt_fail(err, DT_EINPUT, "dtsim %s needs a scenario file, e.g. dtsim %s "
+                                       "scenarios/serial-mlp.ini",
+                       a->command, a->command);
+    return 0;
+}
+
+static int command_run(Args *a, int check_only, DtError *err)
+{
+    Scenario *sc = malloc(sizeof *sc);
+    if (!sc)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    int rc = scenario_load(sc, a->scenario, a->sets, a->nset, err);
+    if (rc == 0 && a->platform)
+        scenario_set_platform(sc, a->platform);
+    if (rc == 0)
+        rc = check_only ? run_check(sc, &a->run, err) : run_scenario(sc, &a->run, err);
+    free(sc);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_INPUT;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("dtsim %s\n", DTSIM_VERSION);
+        return 0;
+    }
+    int check_only = strcmp(argv[1], "check") == 0;
+    if (!check_only && strcmp(argv[1], "run") != 0) {
+        fprintf(stderr, "dtsim: unknown command '%s'; commands are run and check (see dtsim --help)\n",
+                argv[1]);
+        return EXIT_INPUT;
+    }
+    Args args = {0};
+    DtError err = {0};
+    int rc = parse_args(&args, argc, argv, &err);
+    if (rc == 0)
+        rc = command_run(&args, check_only, &err);
+    args_free(&args);
+    if (rc < 0) {
+        fprintf(stderr, "dtsim: %s\n", err.msg);
+        return err.kind == DT_EINPUT ? EXIT_INPUT : 1;
+    }
+    return 0;
+}

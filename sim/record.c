@@ -1,0 +1,194 @@
+/*
+ * record.c - collecting spans and metrics, writing the result files.
+ *
+ * summary.json is built with cJSON; trace.json can hold hundreds of
+ * thousands of spans, so it is streamed with fprintf instead of being built
+ * as a tree in memory.  Numbers are printed with enough digits to be exact
+ * and with no locale or timing dependence, so two runs of the same scenario
+ * give the same bytes.
+ */
+#include "record.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int record_init(Recorder *r, int nranks, DtError *err)
+{
+    memset(r, 0, sizeof *r);
+    r->nranks = nranks;
+    if (!(r->ranks = calloc((size_t)nranks, sizeof *r->ranks)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", nranks);
+    return 0;
+}
+
+void record_free(Recorder *r)
+{
+    free(r->ranks);
+    free(r->spans);
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}
+
+/* Grow *buf (of *cap elements of size elem) so that it holds one more. */
+static int grow(void **buf, size_t *cap, size_t used, size_t elem)
+{
+    if (used < *cap)
+        return 0;
+    size_t ncap = *cap ? 2 * *cap : 1024;
+    void *n = realloc(*buf, ncap * elem);
+    if (!n)
+        return -1;
+    *buf = n;
+    *cap = ncap;
+    return 0;
+}
+
+void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start,
+                 double end)
+{
+    RankTotals *t = &r->ranks[rank];
+    if (kind == SPAN_COMPUTE)
+        t->compute_seconds += end - start;
+    else
+        t->comm_seconds += end - start;
+    if (end <= start)
+        return;
+    if (t->last_span) {
+        Span *prev = &r->spans[t->last_span - 1];
+        if (prev->kind == kind && prev->end == start && strcmp(prev->name, name) == 0) {
+            prev->end = end;
+            return;
+        }
+    }
+    if (grow((void **)&r->spans, &r->cap_spans, r->nspans, sizeof *r->spans) < 0) {
+        r->oom = 1;
+        return;
+    }
+    r->spans[r->nspans++] = (Span){rank, kind, name, start, end};
+    t->last_span = r->nspans;
+}
+
+void record_metric(Recorder *r, const MetricRow *row)
+{
+    if (grow((void **)&r->rows, &r->cap_rows, r->nrows, sizeof *r->rows) < 0) {
+        r->oom = 1;
+        return;
+    }
+    r->rows[r->nrows++] = *row;
+}
+
+static FILE *open_out(const char *path, DtError *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        dt_fail(err, DT_ERUNTIME, "cannot write '%s': %s", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path, DtError *err)
+{
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return dt_fail(err, DT_ERUNTIME, "error while writing '%s'", path);
+    return 0;
+}
+
+int record_write_metrics(const Recorder *r, const char *path, DtError *err)
+{
+    FILE *f = open_out(path, err);
+    if (!f)
+        return -1;
+    fprintf(f, "step,epoch,simulated_seconds,train_loss,test_loss,test_accuracy\n");
+    for (size_t i = 0; i < r->nrows; i++) {
+        const MetricRow *m = &r->rows[i];
+        fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f\n", m->step, m->epoch, m->sim_seconds,
+                m->train_loss, m->test_loss, m->test_accuracy);
+    }
+    return close_out(f, path, err);
+}
+
+int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path,
+                         DtError *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    const MetricRow *last = r->nrows ? &r->rows[r->nrows - 1] : NULL;
+    double bytes = 0.0;
+    for (int i = 0; i < r->nranks; i++)
+        bytes += r->ranks[i].bytes_sent;
+
+    cJSON_AddStringToObject(root, "dtsim_version", DTSIM_VERSION);
+    cJSON_AddStringToObject(root, "scenario", facts->scenario);
+    cJSON_AddStringToObject(root, "platform", facts->platform);
+    cJSON_AddStringToObject(root, "network_model", facts->network_model);
+    cJSON_AddStringToObject(root, "strategy", facts->strategy);
+    cJSON_AddStringToObject(root, "model", facts->model);
+    cJSON_AddNumberToObject(root, "parameters", (double)facts->parameters);
+    cJSON_AddNumberToObject(root, "flops_per_step", facts->flops_per_step);
+    cJSON_AddNumberToObject(root, "workers", facts->workers);
+    cJSON_AddNumberToObject(root, "global_batch", facts->global_batch);
+    cJSON_AddNumberToObject(root, "seed", (double)facts->seed);
+    cJSON_AddNumberToObject(root, "steps", (double)facts->steps);
+    cJSON_AddNumberToObject(root, "epochs", facts->epochs);
+    cJSON_AddNumberToObject(root, "simulated_seconds", facts->simulated_seconds);
+    cJSON_AddNumberToObject(root, "final_loss", last ? last->train_loss : 0.0);
+    cJSON_AddNumberToObject(root, "test_loss", last ? last->test_loss : 0.0);
+    cJSON_AddNumberToObject(root, "test_accuracy", last ? last->test_accuracy : 0.0);
+    cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
+    cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
+
+    cJSON *hosts = cJSON_AddArrayToObject(root, "hosts");
+    for (int i = 0; i < r->nranks; i++) {
+        const RankTotals *t = &r->ranks[i];
+        double idle = facts->simulated_seconds - t->compute_seconds - t->comm_seconds;
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddNumberToObject(h, "rank", i);
+        cJSON_AddStringToObject(h, "host", t->host);
+        cJSON_AddNumberToObject(h, "speed_flops", t->speed);
+        cJSON_AddNumberToObject(h, "compute_seconds", t->compute_seconds);
+        cJSON_AddNumberToObject(h, "comm_seconds", t->comm_seconds);
+        cJSON_AddNumberToObject(h, "idle_seconds", idle > 0.0 ? idle : 0.0);
+        cJSON_AddNumberToObject(h, "bytes_sent", t->bytes_sent);
+        cJSON_AddItemToArray(hosts, h);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return dt_fail(err, DT_ERUNTIME, "out of memory while writing '%s'", path);
+    FILE *f = open_out(path, err);
+    if (!f) {
+        free(text);
+        return -1;
+    }
+    fprintf(f, "%s\n", text);
+    free(text);
+    return close_out(f, path, err);
+}
+
+int record_write_trace(const Recorder *r, const char *path, DtError *err)
+{
+    FILE *f = open_out(path, err);
+    if (!f)
+        return -1;
+    fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    for (int i = 0; i < r->nranks; i++)
+        fprintf(f,
+                "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,"
+                "\"args\":{\"name\":\"rank %d (%s)\"}},\n",
+                i, i, r->ranks[i].host);
+    for (size_t i = 0; i < r->nspans; i++) {
+        const Span *s = &r->spans[i];
+        /* Chrome traces count microseconds. */
+        fprintf(f,
+                "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
+                "\"ts\":%.6f,\"dur\":%.6f},\n",
+                s->name, s->kind == SPAN_COMPUTE ? "compute" : "comm", s->rank, s->start * 1e6,
+                (s->end - s->start) * 1e6);
+    }
+    /* A closing metadata event keeps the list free of a trailing comma. */
+    fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"args\":{\"name\":\"dtsim\"}}"
+               "\n]}\n");
+    return close_out(f, path, err);
+}

@@ -1,0 +1,82 @@
+/*
+ * record.h - what a run leaves behind: metrics.csv, summary.json, trace.json.
+ *
+ * Actors report into one Recorder as they go: spans of simulated time per
+ * rank (compute, communication), bytes sent, and evaluation rows.  The
+ * simulation is single-threaded (SimGrid runs one actor at a time), so
+ * there is no locking.  At the end, record_write_* turn it into files whose
+ * bytes depend only on the scenario, platform and seed, never on this
+ * machine's speed (wall_seconds in summary.json is the one exception).
+ */
+#ifndef DT_RECORD_H
+#define DT_RECORD_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef enum { SPAN_COMPUTE, SPAN_COMM } SpanKind;
+
+typedef struct Span {
+    int rank;
+    SpanKind kind;
+    const char *name; /* a string literal: "forward", "backward", ... */
+    double start, end;
+} Span;
+
+typedef struct MetricRow {
+    long step;
+    double epoch;
+    double sim_seconds;
+    double train_loss;
+    double test_loss;
+    double test_accuracy;
+} MetricRow;
+
+typedef struct RankTotals {
+    char host[128];
+    double speed;          /* flop/s of the host */
+    double compute_seconds;
+    double comm_seconds;
+    double bytes_sent;
+    size_t last_span;      /* index + 1 of the rank's latest span, 0 if none */
+} RankTotals;
+
+typedef struct Recorder {
+    int nranks;
+    RankTotals *ranks;  /* (nranks) */
+    Span *spans;
+    size_t nspans, cap_spans;
+    MetricRow *rows;
+    size_t nrows, cap_rows;
+    int oom;            /* a span or row could not be stored */
+} Recorder;
+
+int record_init(Recorder *r, int nranks, DtError *err);
+void record_free(Recorder *r);
+/* A span that continues the rank's previous one (same kind and name, starting
+ * where it ended) extends it, so per-layer charges make one bar per phase. */
+void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start,
+                 double end);
+void record_metric(Recorder *r, const MetricRow *row);
+
+/* Plain-data facts about the run for summary.json, filled by the caller. */
+typedef struct RunFacts {
+    const char *scenario, *platform, *network_model, *strategy, *model;
+    int workers;
+    size_t parameters;
+    double flops_per_step;
+    int global_batch;
+    long steps;
+    double epochs;
+    double simulated_seconds;
+    double wall_seconds;
+    unsigned long long seed;
+} RunFacts;
+
+int record_write_metrics(const Recorder *r, const char *path, DtError *err);
+int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path,
+                         DtError *err);
+int record_write_trace(const Recorder *r, const char *path, DtError *err);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * replica.c - a training step on one device: real kernels, charged FLOPs.
+ */
+#include "replica.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, uint64_t seed,
+                 DtError *err)
+{
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->batch = batch;
+    size_t sample = shape_size(m->input);
+    r->params = malloc(m->nparams * sizeof(float));
+    r->grads = malloc(m->nparams * sizeof(float));
+    r->x = malloc((size_t)batch * sample * sizeof(float));
+    r->y = malloc((size_t)batch);
+    if (!r->params || !r->grads || !r->x || !r->y) {
+        replica_free(r);
+        return dt_fail(err, DT_ERUNTIME, "out of memory for a replica of %zu parameters",
+                       m->nparams);
+    }
+    if (workspace_init(&r->ws, m, batch, err) < 0 ||
+        optim_init(&r->opt, opt, m->nparams, err) < 0) {
+        replica_free(r);
+        return -1;
+    }
+    model_init_params(m, r->params, seed);
+    return 0;
+}
+
+void replica_free(Replica *r)
+{
+    free(r->params);
+    free(r->grads);
+    free(r->x);
+    free(r->y);
+    workspace_free(&r->ws);
+    optim_free(&r->opt);
+    memset(r, 0, sizeof *r);
+}
+
+double replica_compute_gradients(Replica *r, Device *d, int batch, float scale)
+{
+    const Model *m = r->m;
+    memset(r->grads, 0, m->nparams * sizeof(float));
+    for (int l = 0; l < m->nlayers; l++) {
+        model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
+        device_compute(d, model_layer_forward_flops(m, l, batch), "forward");
+    }
+    double loss = model_loss(m, &r->ws, r->y, batch, scale);
+    device_compute(d, softmax_xent_forward_flops(batch, m->classes) +
+                          softmax_xent_backward_flops(batch, m->classes),
+                   "loss");
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
+        device_compute(d, model_layer_backward_flops(m, l, batch), "backward");
+    }
+    return loss;
+}
+
+void replica_apply(Replica *r, Device *d)
+{
+    optim_step(&r->opt, r->params, r->grads);
+    device_compute(d, optim_step_flops(&r->opt), "update");
+}

@@ -1,0 +1,41 @@
+/*
+ * replica.h - one copy of the model on one simulated device.
+ *
+ * A Replica owns the parameter block, its gradient, the optimizer state and
+ * the workspace for one rank, and runs training steps with the real kernels
+ * while charging each layer's exact FLOPs on its Device.  Every strategy
+ * that keeps whole replicas (serial, data-parallel) builds on it.
+ */
+#ifndef DT_REPLICA_H
+#define DT_REPLICA_H
+
+#include <stdint.h>
+
+#include "device.h"
+#include "model.h"
+#include "optim.h"
+
+typedef struct Replica {
+    const Model *m;
+    int batch;       /* capacity in samples */
+    float *params;   /* (nparams) */
+    float *grads;    /* (nparams) */
+    Workspace ws;
+    Optimizer opt;
+    float *x;        /* (batch, sample size): the current batch, filled by the caller */
+    uint8_t *y;      /* (batch) */
+} Replica;
+
+/* Parameters are initialised from seed, so replicas with one seed agree. */
+int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, uint64_t seed,
+                 DtError *err);
+void replica_free(Replica *r);
+
+/* Zero the gradient, then forward, loss and backward on the first `batch`
+ * samples of r->x / r->y with loss scale `scale`, charging every layer on d.
+ * Returns the summed loss over the batch. */
+double replica_compute_gradients(Replica *r, Device *d, int batch, float scale);
+/* One optimizer step from r->grads, charged on d. */
+void replica_apply(Replica *r, Device *d);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * run.c - one `dtsim run`, from scenario to result files (see run.h).
+ *
+ * Everything that can be wrong with the user's input is checked before the
+ * simulation starts: the output paths, the data, the model shape, the
+ * platform, the placement.  A run that starts is expected to finish; only
+ * resource failures (memory, disk) can stop it after that.
+ */
+#include "run.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <simgrid/engine.h>
+#include <simgrid/host.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESULTS_MARKER ".dtsim-results"
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir, DtError *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return dt_fail(err, DT_EINPUT, "output directory name too long: %s", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(path, 0777) < 0 && errno != EEXIST)
+                return dt_fail(err, DT_EINPUT, "cannot create directory '%s': %s", path,
+                               strerror(errno));
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    return 0;
+}
+
+static int dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int empty = 1;
+    for (struct dirent *e; empty && (e = readdir(d));)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+/* The output directory must be new, empty, or one dtsim wrote before
+ * (it holds the marker file); anything else needs --force. */
+static int prepare_out_dir(const char *dir, int force, DtError *err)
+{
+    char marker[PATH_MAX + 32];
+    snprintf(marker, sizeof marker, "%s/%s", dir, RESULTS_MARKER);
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return dt_fail(err, DT_EINPUT, "--out '%s' exists and is not a directory", dir);
+        if (access(marker, F_OK) != 0 && !force && !dir_is_empty(dir))
+            return dt_fail(err, DT_EINPUT,
+                           "output directory '%s' holds files dtsim did not write; choose "
+                           "another --out or pass --force to write into it",
+                           dir);
+    } else if (make_dirs(dir, err) < 0) {
+        return -1;
+    }
+    FILE *f = fopen(marker, "w");
+    if (!f)
+        return dt_fail(err, DT_EINPUT, "cannot write in output directory '%s': %s", dir,
+                       strerror(errno));
+    fprintf(f, "This directory holds results written by dtsim; dtsim may overwrite them.\n");
+    fclose(f);
+    return 0;
+}
+
+static int load_data(Run *run, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    if (sc->dataset == DATA_FASHION_MNIST) {
+        if (dataset_load_fashion_mnist(&run->train, &run->test, sc->data_path, sc->train_samples,
+                                       sc->test_samples, err) < 0)
+            return -1;
+    } else {
+        SyntheticConfig cfg = {.n = sc->train_samples, .shape = sc->model.input,
+                               .classes = sc->model.classes, .noise = (float)sc->noise,
+                               .seed = sc->seed, .stream = 1};
+        if (dataset_synthetic(&run->train, &cfg, err) < 0)
+            return -1;
+        cfg.n = sc->test_samples;
+        cfg.stream = 2;
+        if (dataset_synthetic(&run->test, &cfg, err) < 0)
+            return -1;
+    }
+    /* Standardise both sets with the training set's statistics. */
+    double mean, std;
+    dataset_stats(&run->train, &mean, &std);
+    if (std <= 0.0)
+        std = 1.0;
+    dataset_normalize(&run->train, mean, std);
+    dataset_normalize(&run->test, mean, std);
+    return 0;
+}
+
+static int prepare(Run *run, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    if (model_build(&run->model, &sc->model, err) < 0)
+        return -1;
+    if (load_data(run, err) < 0)
+        return -1;
+    run->global_batch = run->strategy->global_batch(sc);
+    if (run->global_batch > run->train.n)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: a global batch of %d samples is more than the %d training samples",
+                       sc->path, run->global_batch, run->train.n);
+    run->steps_per_epoch = run->train.n / run->global_batch;
+    run->total_steps = sc->steps ? sc->steps : (long)sc->epochs * run->steps_per_epoch;
+    if (!(run->final_params = calloc(run->model.nparams, sizeof(float))))
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    return 0;
+}
+
+static int place_ranks(Run *run, int host_count, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    run->nranks = sc->workers;
+    if (sc->workers > host_count)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [cluster] workers = %d but platform '%s' has %d host%s; lower "
+                       "workers or use a larger platform",
+                       sc->path, sc->workers, sc->platform, host_count,
+                       host_count == 1 ? "" : "s");
+    return 0;
+}
+
+static int write_results(Run *run, const char *out_dir, double wall, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    char path[PATH_MAX + 32];
+    char model[64];
+    snprintf(model, sizeof model, "%s", sc->model.kind == MODEL_CNN ? "cnn" : "mlp");
+    RunFacts facts = {
+        .scenario = sc->path,
+        .platform = sc->platform,
+        .network_model = platform_network_model(&run->opts->sim),
+        .strategy = sc->strategy,
+        .model = model,
+        .workers = run->nranks,
+        .parameters = run->model.nparams,
+        .flops_per_step = model_forward_flops(&run->model, run->global_batch) +
+                          model_backward_flops(&run->model, run->global_batch),
+        .global_batch = run->global_batch,
+        .steps = run->total_steps,
+        .epochs = (double)run->total_steps / run->steps_per_epoch,
+        .simulated_seconds = simgrid_get_clock(),
+        .wall_seconds = wall,
+        .seed = (unsigned long long)sc->seed,
+    };
+    if (run->rec.oom)
+        return dt_fail(err, DT_ERUNTIME, "out of memory while recording the run");
+    snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
+    if (record_write_metrics(&run->rec, path, err) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/summary.json", out_dir);
+    if (record_write_summary(&run->rec, &facts, path, err) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/trace.json", out_dir);
+    if (record_write_trace(&run->rec, path, err) < 0)
+        return -1;
+    if (run->opts->save_model) {
+        FILE *f = fopen(run->opts->save_model, "wb");
+        if (!f)
+            return dt_fail(err, DT_ERUNTIME, "cannot write model '%s': %s",
+                           run->opts->save_model, strerror(errno));
+        size_t n = fwrite(run->final_params, sizeof(float), run->model.nparams, f);
+        if (fclose(f) != 0 || n != run->model.nparams)
+            return dt_fail(err, DT_ERUNTIME, "error while writing model '%s'",
+                           run->opts->save_model);
+    }
+    if (!run->opts->quiet) {
+        const MetricRow *last = run->rec.nrows ? &run->rec.rows[run->rec.nrows - 1] : NULL;
+        printf("%s: %s, %d worker%s, %ld steps (%.2f epochs) in %.6g simulated s "
+               "(platform %s, network %s)\n",
+               sc->name, sc->strategy, run->nranks, run->nranks == 1 ? "" : "s",
+               run->total_steps, facts.epochs, facts.simulated_seconds, sc->platform,
+               facts.network_model);
+        if (last)
+            printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n",
+                   last->train_loss, last->test_loss, last->test_accuracy);
+        printf("  wall %.1f s; results in %s/\n", wall, out_dir);
+    }
+    return 0;
+}
+
+static void run_free(Run *run)
+{
+    dataset_free(&run->train);
+    dataset_free(&run->test);
+    record_free(&run->rec);
+    free(run->rank_host);
+    free(run->final_params);
+}
+
+/* The checks shared by run and check: data, model, platform, placement. */
+static int run_validate(Run *run, DtError *err)
+{
+    if (prepare(run, err) < 0)
+        return -1;
+    int host_count = platform_check(run->sc->platform, &run->opts->sim, err);
+    if (host_count < 0 || place_ranks(run, host_count, err) < 0)
+        return -1;
+    return host_count;
+}
+
+int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
+{
+    Run run = {.sc = sc, .opts = opts, .strategy = strategy_find(sc->strategy)};
+    int hosts = run_validate(&run, err);
+    if (hosts >= 0) {
+        const Model *m = &run.model;
+        printf("%s: ok\n", sc->path);
+        printf("  model %s: %d layers, %zu parameters (%.3g MB), %.6g FLOP per global step\n",
+               sc->model.kind == MODEL_CNN ? "cnn" : "mlp", m->nlayers, m->nparams,
+               model_param_bytes(m) / 1e6,
+               model_forward_flops(m, run.global_batch) + model_backward_flops(m, run.global_batch));
+        printf("  data: %d training and %d test samples; global batch %d, %d steps per epoch, "
+               "%ld steps\n",
+               run.train.n, run.test.n, run.global_batch, run.steps_per_epoch, run.total_steps);
+        printf("  platform %s: %d hosts; strategy %s on %d worker%s; network model %s\n",
+               sc->platform, hosts, sc->strategy, run.nranks, run.nranks == 1 ? "" : "s",
+               platform_network_model(&opts->sim));
+    }
+    run_free(&run);
+    return hosts < 0 ? -1 : 0;
+}
+
+int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
+{
+    Run run = {.sc = sc, .opts = opts, .strategy = strategy_find(sc->strategy)};
+    char out_dir[PATH_MAX];
+    if (opts->out_dir)
+        snprintf(out_dir, sizeof out_dir, "%s", opts->out_dir);
+    else
+        snprintf(out_dir, sizeof out_dir, "results/%s", sc->name);
+    int rc = -1;
+
+    if (opts->save_model && !opts->force && access(opts->save_model, F_OK) == 0) {
+        dt_fail(err, DT_EINPUT, "--save-model '%s' exists; remove it or pass --force",
+                opts->save_model);
+        goto out;
+    }
+    if (run_validate(&run, err) < 0 || prepare_out_dir(out_dir, opts->force, err) < 0)
+        goto out;
+
+    platform_load(sc->platform, &opts->sim);
+    size_t nhosts;
+    sg_host_t *hosts = platform_hosts(&nhosts);
+    run.rank_host = malloc((size_t)run.nranks * sizeof *run.rank_host);
+    if (!run.rank_host || record_init(&run.rec, run.nranks, err) < 0) {
+        free(hosts);
+        dt_fail(err, DT_ERUNTIME, "out of memory");
+        goto out;
+    }
+    memcpy(run.rank_host, hosts, (size_t)run.nranks * sizeof *hosts);
+    free(hosts);
+
+    run.progress_tty = isatty(STDERR_FILENO);
+    if (run.strategy->start(&run, err) < 0)
+        goto out;
+    run.wall_start = wall_now();
+    simgrid_run();
+    double wall = wall_now() - run.wall_start;
+    if (!opts->quiet && run.progress_tty)
+        fputc('\n', stderr);
+    if (run.failed) {
+        *err = run.err;
+        goto out;
+    }
+    rc = write_results(&run, out_dir, wall, err);
+out:
+    run_free(&run);
+    return rc;
+}
+
+int run_eval_due(const Run *run, long step)
+{
+    if (step == run->total_steps)
+        return 1;
+    long every = run->sc->eval_every ? run->sc->eval_every : run->steps_per_epoch;
+    return step % every == 0;
+}
+
+void run_evaluate(Run *run, Replica *r, long step, double train_loss)
+{
+    double test_loss;
+    double acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
+    MetricRow row = {
+        .step = step,
+        .epoch = (double)step / run->steps_per_epoch,
+        .sim_seconds = simgrid_get_clock(),
+        .train_loss = train_loss,
+        .test_loss = test_loss,
+        .test_accuracy = acc,
+    };
+    record_metric(&run->rec, &row);
+    if (run->opts->quiet)
+        return;
+    fprintf(stderr,
+            "%sstep %ld/%ld  epoch %.2f  sim %.6g s  train loss %.4f  test acc %.4f  "
+            "wall %.1f s%s",
+            run->progress_tty ? "\r" : "", step, run->total_steps, row.epoch, row.sim_seconds,
+            train_loss, acc, wall_now() - run->wall_start, run->progress_tty ? "" : "\n");
+    fflush(stderr);
+}
+
+void run_keep_params(Run *run, const float *params)
+{
+    memcpy(run->final_params, params, run->model.nparams * sizeof(float));
+}
+
+void run_fail(Run *run, const DtError *err)
+{
+    if (!run->failed) {
+        run->failed = 1;
+        run->err = *err;
+    }
+}

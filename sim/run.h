@@ -1,0 +1,70 @@
+/*
+ * run.h - one `dtsim run`: from a Scenario to result files.
+ *
+ * run_scenario() loads the data and builds the model (bad input is reported
+ * before any simulation starts), checks and loads the platform, places the
+ * ranks on hosts, lets the strategy start its actors, runs the simulation
+ * and writes metrics.csv, summary.json and trace.json.  The Run is the
+ * read-mostly context every actor of the strategy gets; actors keep their
+ * own mutable state in their own heap structs.
+ */
+#ifndef DT_RUN_H
+#define DT_RUN_H
+
+#include <simgrid/forward.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "model.h"
+#include "platform.h"
+#include "record.h"
+#include "replica.h"
+#include "scenario.h"
+#include "strategy.h"
+
+typedef struct RunOptions {
+    const char *out_dir;    /* NULL: results/<scenario name> */
+    const char *save_model; /* NULL: do not save */
+    int force;              /* allow overwriting files dtsim did not write */
+    int quiet;              /* no progress and no result lines */
+    SimOptions sim;
+} RunOptions;
+
+struct Run {
+    const Scenario *sc;
+    const RunOptions *opts;
+    const StrategyOps *strategy;
+    Model model;
+    Dataset train, test;
+    int nranks;
+    sg_host_t *rank_host; /* (nranks) host of each rank */
+    Recorder rec;
+    int global_batch;
+    long total_steps;
+    int steps_per_epoch;
+    float *final_params;  /* (nparams) rank 0's parameters at the end */
+    int failed;           /* an actor hit a runtime error, described in err */
+    DtError err;
+    double wall_start;
+    int progress_tty;     /* stderr is a terminal: redraw one line */
+};
+
+/* The whole run; returns 0, or -1 with err->kind telling bad input from a
+ * runtime failure. */
+int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err);
+
+/* Everything run_scenario checks before it simulates (scenario, data, model,
+ * platform, placement), then a one-paragraph description of the run. */
+int run_check(const Scenario *sc, const RunOptions *opts, DtError *err);
+
+/* For strategies: is an evaluation due after global step `step` (1-based)? */
+int run_eval_due(const Run *run, long step);
+/* Evaluate params on the test set (no simulated cost: it is a measurement,
+ * not part of training), record a metrics row and report progress. */
+void run_evaluate(Run *run, Replica *r, long step, double train_loss);
+/* Keep a copy of the final parameters for --save-model. */
+void run_keep_params(Run *run, const float *params);
+/* An actor's runtime failure: remembered, and reported when the run ends. */
+void run_fail(Run *run, const DtError *err);
+
+#endif

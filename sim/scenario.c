@@ -1,0 +1,513 @@
+/*
+ * scenario.c - reading a scenario INI file into a Scenario.
+ *
+ * One table below declares every key: where it lives in the Scenario, its
+ * type and range, its default as text, and one line of help.  The libinih
+ * callback looks a key up in the table and parses its value; the same code
+ * applies `--set section.key=value` overrides; scenario_print_keys() prints
+ * the table for `dtsim --help`.  Keys the table does not know are errors,
+ * never silently ignored: a typo must not quietly run the default.
+ *
+ * Paths in the file (platform, data path) are relative to the scenario file,
+ * so a scenario runs from any directory; paths given with --set are relative
+ * to the current directory, as on any command line.
+ */
+#include "scenario.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strategy.h"
+
+typedef enum { KEY_INT, KEY_U64, KEY_DOUBLE, KEY_ENUM, KEY_INT_LIST, KEY_STRING, KEY_PATH } KeyType;
+
+typedef struct KeyDef {
+    const char *section, *name;
+    KeyType type;
+    size_t offset;       /* of the value in Scenario */
+    size_t count_offset; /* KEY_INT_LIST: of its element count */
+    double min, max;     /* numbers and list elements: inclusive range */
+    int min_open;        /* the minimum itself is not allowed */
+    const char *const *choices; /* KEY_ENUM: NULL-terminated names */
+    size_t size;         /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
+    const char *def;     /* default, as it would be written in the file */
+    const char *help;
+} KeyDef;
+
+static const char *const model_kinds[] = {"mlp", "cnn", NULL};
+static const char *const datasets[] = {"fashion-mnist", "synthetic", NULL};
+static const char *const optimizers[] = {"sgd", "adam", NULL};
+
+#define AT(field) offsetof(Scenario, field)
+#define BIG 1e9
+
+#define INT(sec, key, field, lo, hi, d, h)                                                        \
+    {.section = sec, .name = key, .type = KEY_INT, .offset = AT(field), .min = lo, .max = hi,      \
+     .def = d, .help = h}
+#define REAL(sec, key, field, lo, open, hi, d, h)                                                 \
+    {.section = sec, .name = key, .type = KEY_DOUBLE, .offset = AT(field), .min = lo,             \
+     .min_open = open, .max = hi, .def = d, .help = h}
+#define ENUM(sec, key, field, names, d, h)                                                        \
+    {.section = sec, .name = key, .type = KEY_ENUM, .offset = AT(field), .choices = names,        \
+     .def = d, .help = h}
+#define LIST(sec, key, field, count, lo, hi, d, h)                                                \
+    {.section = sec, .name = key, .type = KEY_INT_LIST, .offset = AT(field),                      \
+     .count_offset = AT(count), .min = lo, .max = hi, .size = MODEL_MAX_WIDTHS, .def = d,         \
+     .help = h}
+#define TEXT(sec, key, kind, field, d, h)                                                         \
+    {.section = sec, .name = key, .type = kind, .offset = AT(field),                             \
+     .size = sizeof(((Scenario *)0)->field), .def = d, .help = h}
+
+static const KeyDef keys[] = {
+    ENUM("model", "kind", model.kind, model_kinds, "mlp",
+         "network: mlp (dense layers) or cnn (conv blocks, then dense layers)"),
+    LIST("model", "hidden", model.hidden, model.nhidden, 1, 65536, "256,128 (mlp), 128 (cnn)",
+         "widths of the hidden dense layers"),
+    LIST("model", "channels", model.conv, model.nconv, 1, 4096, "16,32",
+         "cnn: output channels of each 3x3 conv + 2x2 pool block"),
+    ENUM("data", "dataset", dataset, datasets, "fashion-mnist",
+         "fashion-mnist (real data) or synthetic (seeded, for quick tests)"),
+    TEXT("data", "path", KEY_PATH, data_path, DT_FASHION_MNIST_DIR,
+         "directory holding the Fashion-MNIST IDX .gz files"),
+    INT("data", "train_samples", train_samples, 0, BIG, "0",
+        "training samples to use (0: all; synthetic: 0 means 10000)"),
+    INT("data", "test_samples", test_samples, 0, BIG, "0",
+        "test samples to evaluate on (0: all; synthetic: 0 means 2000)"),
+    REAL("data", "noise", noise, 0, 0, 100, "0.5",
+         "synthetic: half-width of the uniform noise around each class prototype"),
+    INT("train", "batch", batch, 1, 1 << 20, "64", "samples one model replica processes per step"),
+    ENUM("train", "optimizer", opt.kind, optimizers, "sgd",
+         "sgd (with momentum, weight_decay) or adam"),
+    REAL("train", "lr", opt.lr, 0, 1, 100, "0.05 (sgd), 0.001 (adam)", "learning rate"),
+    REAL("train", "momentum", opt.momentum, 0, 0, 1, "0.9", "sgd momentum, in [0, 1)"),
+    REAL("train", "weight_decay", opt.weight_decay, 0, 0, 1, "0",
+         "L2 penalty added to the gradient"),
+    REAL("train", "beta1", opt.beta1, 0, 0, 1, "0.9", "adam first-moment decay, in [0, 1)"),
+    REAL("train", "beta2", opt.beta2, 0, 0, 1, "0.999", "adam second-moment decay, in [0, 1)"),
+    REAL("train", "eps", opt.eps, 0, 1, 1, "1e-8", "adam epsilon"),
+    INT("train", "epochs", epochs, 1, 1e6, "1", "passes over the training set (or give steps)"),
+    INT("train", "steps", steps, 1, BIG, "-", "global training steps (instead of epochs)"),
+    {.section = "train", .name = "seed", .type = KEY_U64, .offset = AT(seed), .def = "1",
+     .help = "seeds initialisation, shuffling and synthetic data"},
+    INT("train", "eval_every", eval_every, 0, BIG, "0",
+        "steps between test evaluations (0: at the end of every epoch)"),
+    TEXT("cluster", "platform", KEY_PATH, platform, "(required)",
+         "SimGrid platform XML, relative to the scenario file"),
+    INT("cluster", "workers", workers, 1, 1 << 20, "1", "ranks (devices) in all"),
+    TEXT("strategy", "kind", KEY_STRING, strategy, "serial",
+         "training strategy (see the list above)"),
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* What the parse knows besides the Scenario: where each key was set. */
+typedef struct ParseState {
+    Scenario *sc;
+    const char *where;   /* the file, or "--set" */
+    char dir[PATH_MAX];  /* directory that relative paths start from */
+    int line[NKEYS];     /* line of the key's setting in the file, 0 if unset */
+    int from_set[NKEYS]; /* set on the command line */
+    int current_line;    /* for overrides: not from a file */
+    DtError *err;
+    int failed;          /* the handler already wrote err */
+} ParseState;
+
+/* Index of a key in the table, or -1 when there is no such key. */
+static long key_index(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+static int section_known(const char *section)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, section) == 0)
+            return 1;
+    return 0;
+}
+
+static void key_expectation(const KeyDef *k, char *buf, size_t size)
+{
+    switch (k->type) {
+    case KEY_ENUM: {
+        size_t used = (size_t)snprintf(buf, size, "one of:");
+        for (int i = 0; k->choices[i] && used < size; i++)
+            used += (size_t)snprintf(buf + used, size - used, " %s", k->choices[i]);
+        break;
+    }
+    case KEY_INT:
+        if (k->max >= BIG)
+            snprintf(buf, size, "a whole number >= %.0f", k->min);
+        else
+            snprintf(buf, size, "a whole number from %.0f to %.0f", k->min, k->max);
+        break;
+    case KEY_U64:
+        snprintf(buf, size, "a whole number >= 0");
+        break;
+    case KEY_DOUBLE:
+        snprintf(buf, size, "a number %s %g and %s %g", k->min_open ? ">" : ">=", k->min,
+                 "<=", k->max);
+        break;
+    case KEY_INT_LIST:
+        snprintf(buf, size, "a comma-separated list of 1 to %zu whole numbers from %.0f to %.0f",
+                 k->size, k->min, k->max);
+        break;
+    case KEY_STRING:
+    case KEY_PATH:
+        snprintf(buf, size, "a non-empty value shorter than %zu characters", k->size);
+        break;
+    }
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parse one value into the Scenario; 0 if it is well-formed and in range. */
+static int key_store(const KeyDef *k, ParseState *ps, const char *value)
+{
+    char *field = (char *)ps->sc + k->offset;
+    switch (k->type) {
+    case KEY_INT: {
+        long v;
+        if (parse_long(value, &v) < 0 || v < k->min || v > k->max)
+            return -1;
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case KEY_U64: {
+        char *end;
+        errno = 0;
+        if (value[0] == '-')
+            return -1;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || end == value || *end != '\0')
+            return -1;
+        *(uint64_t *)field = (uint64_t)v;
+        return 0;
+    }
+    case KEY_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || !isfinite(v) || v < k->min ||
+            (k->min_open && v == k->min) || v > k->max)
+            return -1;
+        *(double *)field = v;
+        return 0;
+    }
+    case KEY_ENUM:
+        for (int i = 0; k->choices[i]; i++) {
+            if (strcmp(value, k->choices[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        }
+        return -1;
+    case KEY_INT_LIST: {
+        int *list = (int *)field;
+        int *count = (int *)((char *)ps->sc + k->count_offset);
+        char buf[256];
+        if (strlen(value) >= sizeof buf)
+            return -1;
+        strcpy(buf, value);
+        int n = 0;
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            size_t len = strlen(tok);
+            while (len && tok[len - 1] == ' ')
+                tok[--len] = '\0';
+            long v;
+            if ((size_t)n == k->size || parse_long(tok, &v) < 0 || v < k->min || v > k->max)
+                return -1;
+            list[n++] = (int)v;
+        }
+        if (n == 0)
+            return -1;
+        *count = n;
+        return 0;
+    }
+    case KEY_STRING:
+        if (!value[0] || strlen(value) >= k->size)
+            return -1;
+        strcpy(field, value);
+        return 0;
+    case KEY_PATH:
+        if (!value[0])
+            return -1;
+        if (value[0] == '/' || !ps->dir[0]) {
+            if (strlen(value) >= k->size)
+                return -1;
+            strcpy(field, value);
+        } else if ((size_t)snprintf(field, k->size, "%s/%s", ps->dir, value) >= k->size) {
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* Set one key; on error, write a message that says where and what to write. */
+static int scenario_set(ParseState *ps, const char *section, const char *name,
+                        const char *value, int lineno)
+{
+    char loc[PATH_MAX + 32];
+    if (lineno > 0)
+        snprintf(loc, sizeof loc, "%s:%d", ps->where, lineno);
+    else
+        snprintf(loc, sizeof loc, "--set %s.%s=%s", section, name, value);
+    long index = key_index(section, name);
+    if (index < 0) {
+        if (!section_known(section))
+            return dt_fail(ps->err, DT_EINPUT,
+                           "%s: unknown section [%s]; sections are [model] [data] [train] "
+                           "[cluster] [strategy] (see dtsim --help)",
+                           loc, section);
+        return dt_fail(ps->err, DT_EINPUT,
+                       "%s: unknown key '%s' in [%s]; `dtsim --help` lists the keys", loc, name,
+                       section);
+    }
+    const KeyDef *k = &keys[index];
+    if (lineno > 0 && ps->line[index])
+        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s is already set on line %d", loc,
+                       section, name, ps->line[index]);
+    if (key_store(k, ps, value) < 0) {
+        char expect[256];
+        key_expectation(k, expect, sizeof expect);
+        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s = '%s' is not valid: expected %s (%s)",
+                       loc, section, name, value, expect, k->help);
+    }
+    if (lineno > 0)
+        ps->line[index] = lineno;
+    else
+        ps->from_set[index] = 1;
+    return 0;
+}
+
+static int scenario_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    ParseState *ps = user;
+    if (scenario_set(ps, section, name, value, ps->current_line) < 0) {
+        ps->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* libinih tells the failing line only through ini_parse's return value, so
+ * the handler reports it by re-reading: count lines as the reader goes. */
+typedef struct LineReader {
+    FILE *f;
+    ParseState *ps;
+} LineReader;
+
+static char *line_reader(char *str, int num, void *stream)
+{
+    LineReader *lr = stream;
+    char *s = fgets(str, num, lr->f);
+    if (s)
+        lr->ps->current_line++;
+    return s;
+}
+
+static void scenario_defaults(Scenario *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->model.kind = MODEL_MLP;
+    sc->model.input = (Shape){1, 28, 28};
+    sc->model.classes = 10;
+    sc->dataset = DATA_FASHION_MNIST;
+    strcpy(sc->data_path, DT_FASHION_MNIST_DIR);
+    sc->noise = 0.5;
+    sc->batch = 64;
+    sc->opt.kind = OPT_SGD;
+    sc->opt.momentum = 0.9;
+    sc->opt.beta1 = 0.9;
+    sc->opt.beta2 = 0.999;
+    sc->opt.eps = 1e-8;
+    sc->seed = 1;
+    sc->workers = 1;
+    strcpy(sc->strategy, "serial");
+}
+
+/* Was the key (which must exist) set in the file or on the command line? */
+static int key_given(const ParseState *ps, const char *section, const char *name)
+{
+    long i = key_index(section, name);
+    return ps->line[i] || ps->from_set[i];
+}
+
+static void key_origin(const ParseState *ps, const char *section, const char *name, char *buf,
+                       size_t size)
+{
+    long i = key_index(section, name);
+    if (ps->from_set[i])
+        snprintf(buf, size, "--set %s.%s", section, name);
+    else
+        snprintf(buf, size, "%s:%d", ps->where, ps->line[i]);
+}
+
+/* Defaults that depend on other keys, and checks across keys. */
+static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
+{
+    char a[PATH_MAX + 64], b[PATH_MAX + 64];
+    if (!key_given(ps, "model", "hidden")) {
+        if (sc->model.kind == MODEL_MLP) {
+            sc->model.nhidden = 2;
+            sc->model.hidden[0] = 256;
+            sc->model.hidden[1] = 128;
+        } else {
+            sc->model.nhidden = 1;
+            sc->model.hidden[0] = 128;
+        }
+    }
+    if (sc->model.kind == MODEL_CNN && !key_given(ps, "model", "channels")) {
+        sc->model.nconv = 2;
+        sc->model.conv[0] = 16;
+        sc->model.conv[1] = 32;
+    } else if (sc->model.kind == MODEL_MLP && key_given(ps, "model", "channels")) {
+        key_origin(ps, "model", "channels", a, sizeof a);
+        return dt_fail(err, DT_EINPUT, "%s: [model] channels is for kind = cnn, not mlp", a);
+    }
+    if (!key_given(ps, "train", "lr"))
+        sc->opt.lr = sc->opt.kind == OPT_ADAM ? 0.001 : 0.05;
+    const char *sgd_only[] = {"momentum"}, *adam_only[] = {"beta1", "beta2", "eps"};
+    if (sc->opt.kind == OPT_ADAM && key_given(ps, "train", sgd_only[0])) {
+        key_origin(ps, "train", sgd_only[0], a, sizeof a);
+        return dt_fail(err, DT_EINPUT, "%s: [train] momentum is an sgd setting; adam uses beta1",
+                       a);
+    }
+    for (size_t i = 0; i < 3 && sc->opt.kind == OPT_SGD; i++) {
+        if (key_given(ps, "train", adam_only[i])) {
+            key_origin(ps, "train", adam_only[i], a, sizeof a);
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [train] %s is an adam setting; set optimizer = adam", a,
+                           adam_only[i]);
+        }
+    }
+    if (sc->opt.momentum >= 1.0 || sc->opt.beta1 >= 1.0 || sc->opt.beta2 >= 1.0)
+        return dt_fail(err, DT_EINPUT, "%s: momentum, beta1 and beta2 must be below 1",
+                       ps->where);
+    if (key_given(ps, "train", "epochs") && key_given(ps, "train", "steps")) {
+        key_origin(ps, "train", "epochs", a, sizeof a);
+        key_origin(ps, "train", "steps", b, sizeof b);
+        return dt_fail(err, DT_EINPUT,
+                       "%s and %s: give [train] epochs or steps, not both", a, b);
+    }
+    if (!key_given(ps, "train", "epochs") && !key_given(ps, "train", "steps"))
+        sc->epochs = 1;
+    if (sc->dataset == DATA_SYNTHETIC && key_given(ps, "data", "path")) {
+        key_origin(ps, "data", "path", a, sizeof a);
+        return dt_fail(err, DT_EINPUT, "%s: [data] path is for dataset = fashion-mnist", a);
+    }
+    if (sc->dataset == DATA_SYNTHETIC) {
+        if (!sc->train_samples)
+            sc->train_samples = 10000;
+        if (!sc->test_samples)
+            sc->test_samples = 2000;
+    }
+    if (!sc->platform[0])
+        return dt_fail(err, DT_EINPUT,
+                       "%s: no platform: set [cluster] platform = FILE.xml or pass --platform",
+                       ps->where);
+    const StrategyOps *st = strategy_find(sc->strategy);
+    if (!st) {
+        char names[256];
+        strategy_names(names, sizeof names);
+        key_origin(ps, "strategy", "kind", a, sizeof a);
+        return dt_fail(err, DT_EINPUT, "%s: unknown strategy '%s'; available: %s", a,
+                       sc->strategy, names);
+    }
+    if (st->check(sc, err) < 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return dt_fail(err, DT_EINPUT, "%s: %s", ps->where, msg);
+    }
+    return 0;
+}
+
+int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset,
+                  DtError *err)
+{
+    ParseState ps = {.sc = sc, .where = path, .err = err};
+    scenario_defaults(sc);
+    snprintf(sc->path, sizeof sc->path, "%s", path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(sc->name, sizeof sc->name, "%s", base);
+    char *dot = strrchr(sc->name, '.');
+    if (dot && dot != sc->name)
+        *dot = '\0';
+    if (base != path)
+        snprintf(ps.dir, sizeof ps.dir, "%.*s", (int)(base - path - 1), path);
+    else
+        strcpy(ps.dir, ".");
+
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return dt_fail(err, DT_EINPUT, "cannot open scenario '%s': %s", path, strerror(errno));
+    LineReader lr = {f, &ps};
+    int rc = ini_parse_stream(line_reader, &lr, scenario_ini_handler, &ps);
+    fclose(f);
+    if (rc != 0) {
+        if (ps.failed)
+            return -1;
+        if (rc < 0)
+            return dt_fail(err, DT_ERUNTIME, "cannot read scenario '%s'", path);
+        return dt_fail(err, DT_EINPUT,
+                       "%s:%d: not a 'key = value' line, a [section] header or a comment "
+                       "(lines starting with ; or #)",
+                       path, rc);
+    }
+
+    ps.current_line = 0;
+    ps.dir[0] = '\0';
+    for (int i = 0; i < nset; i++) {
+        const char *eq = strchr(sets[i], '=');
+        const char *dotp = strchr(sets[i], '.');
+        char section[64], name[64];
+        if (!eq || !dotp || dotp > eq || dotp - sets[i] >= (long)sizeof section ||
+            eq - dotp - 1 >= (long)sizeof name)
+            return dt_fail(err, DT_EINPUT,
+                           "--set %s: expected section.key=value, e.g. --set train.lr=0.1",
+                           sets[i]);
+        snprintf(section, sizeof section, "%.*s", (int)(dotp - sets[i]), sets[i]);
+        snprintf(name, sizeof name, "%.*s", (int)(eq - dotp - 1), dotp + 1);
+        if (scenario_set(&ps, section, name, eq + 1, 0) < 0)
+            return -1;
+    }
+    return scenario_finish(sc, &ps, err);
+}
+
+void scenario_set_platform(Scenario *sc, const char *platform)
+{
+    snprintf(sc->platform, sizeof sc->platform, "%s", platform);
+}
+
+void scenario_print_keys(FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(section, keys[i].section) != 0) {
+            section = keys[i].section;
+            fprintf(out, "  [%s]\n", section);
+        }
+        fprintf(out, "    %-14s %s (default: %s)\n", keys[i].name, keys[i].help, keys[i].def);
+    }
+}

@@ -1,0 +1,39 @@
+/*
+ * strategy.c - the one table that names every strategy (see strategy.h).
+ * Adding a strategy is one file in sim/strategies/ and one line here.
+ */
+#include "strategy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern const StrategyOps serial_strategy;
+
+static const StrategyOps *const strategies[] = {
+    &serial_strategy,
+};
+
+#define NSTRATEGIES (sizeof strategies / sizeof strategies[0])
+
+const StrategyOps *strategy_find(const char *name)
+{
+    for (size_t i = 0; i < NSTRATEGIES; i++)
+        if (strcmp(strategies[i]->name, name) == 0)
+            return strategies[i];
+    return NULL;
+}
+
+void strategy_names(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NSTRATEGIES && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+                                 strategies[i]->name);
+}
+
+void strategy_print_all(FILE *out)
+{
+    for (size_t i = 0; i < NSTRATEGIES; i++)
+        fprintf(out, "  %-18s %s\n", strategies[i]->name, strategies[i]->summary);
+}
