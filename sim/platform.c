@@ -17,13 +17,15 @@
 /* argv for simgrid_init: the program name, then the --cfg options. */
 static char **sim_argv(const SimOptions *opts, int *argc)
 {
-    char **argv = calloc((size_t)opts->ncfg + 2, sizeof *argv);
+    char **argv = calloc((size_t)opts->ncfg + 3, sizeof *argv);
     if (!argv)
         return NULL;
     argv[0] = (char *)"dtsim";
+    /* dtsim reports the configuration itself (summary.json, result line). */
+    argv[1] = (char *)"--log=xbt_cfg.thres:warning";
     for (int i = 0; i < opts->ncfg; i++)
-        argv[i + 1] = (char *)opts->cfg[i];
-    *argc = opts->ncfg + 1;
+        argv[i + 2] = (char *)opts->cfg[i];
+    *argc = opts->ncfg + 2;
     return argv;
 }
 
@@ -164,13 +166,40 @@ sg_host_t *platform_hosts(size_t *n)
     return hosts;
 }
 
-const char *platform_network_model(const SimOptions *opts)
+/* The value of <prop id="network/model" value="..."/> in the platform's
+ * <config> section, if any, copied into buf. */
+static int platform_config_model(const char *path, char *buf, size_t size)
 {
-    const char *model = "LV08";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "\"network/model\"");
+        char *v = p ? strstr(p, "value") : NULL;
+        if (!v)
+            continue;
+        v += strlen("value");
+        v += strspn(v, " \t=");
+        char *end = *v == '"' ? strchr(v + 1, '"') : NULL;
+        if (end) {
+            snprintf(buf, size, "%.*s", (int)(end - v - 1), v + 1);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+void platform_network_model(const char *path, const SimOptions *opts, char *buf, size_t size)
+{
+    snprintf(buf, size, "LV08");
+    platform_config_model(path, buf, size);
+    /* An option on the command line wins over the platform file. */
     for (int i = 0; i < opts->ncfg; i++) {
         const char *p = strstr(opts->cfg[i], "network/model:");
         if (p)
-            model = p + strlen("network/model:");
+            snprintf(buf, size, "%s", p + strlen("network/model:"));
     }
-    return model;
 }

@@ -33,7 +33,8 @@ void platform_load(const char *path, const SimOptions *opts);
  * malloc'd, *n set to the count. */
 sg_host_t *platform_hosts(size_t *n);
 
-/* The network model the options select ("LV08" when none does). */
-const char *platform_network_model(const SimOptions *opts);
+/* The network model in force: a --cfg option, else the platform file's
+ * <config>, else SimGrid's default LV08. */
+void platform_network_model(const char *path, const SimOptions *opts, char *buf, size_t size);
 
 #endif

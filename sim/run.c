@@ -151,14 +151,14 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
 {
     const Scenario *sc = run->sc;
     char path[PATH_MAX + 32];
-    char model[64];
-    snprintf(model, sizeof model, "%s", sc->model.kind == MODEL_CNN ? "cnn" : "mlp");
+    char network[64];
+    platform_network_model(sc->platform, &run->opts->sim, network, sizeof network);
     RunFacts facts = {
         .scenario = sc->path,
         .platform = sc->platform,
-        .network_model = platform_network_model(&run->opts->sim),
+        .network_model = network,
         .strategy = sc->strategy,
-        .model = model,
+        .model = sc->model.kind == MODEL_CNN ? "cnn" : "mlp",
         .workers = run->nranks,
         .parameters = run->model.nparams,
         .flops_per_step = model_forward_flops(&run->model, run->global_batch) +
@@ -240,9 +240,11 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
         printf("  data: %d training and %d test samples; global batch %d, %d steps per epoch, "
                "%ld steps\n",
                run.train.n, run.test.n, run.global_batch, run.steps_per_epoch, run.total_steps);
+        char network[64];
+        platform_network_model(sc->platform, &opts->sim, network, sizeof network);
         printf("  platform %s: %d hosts; strategy %s on %d worker%s; network model %s\n",
                sc->platform, hosts, sc->strategy, run.nranks, run.nranks == 1 ? "" : "s",
-               platform_network_model(&opts->sim));
+               network);
     }
     run_free(&run);
     return hosts < 0 ? -1 : 0;

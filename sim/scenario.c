@@ -113,7 +113,7 @@ typedef struct ParseState {
     int from_set[NKEYS]; /* set on the command line */
     int current_line;    /* for overrides: not from a file */
     DtError *err;
-    int failed;          /* the handler already wrote err */
+    int failed;          /* line where the handler wrote err, 0 if it did not */
 } ParseState;
 
 /* Index of a key in the table, or -1 when there is no such key. */
@@ -303,8 +303,10 @@ static int scenario_set(ParseState *ps, const char *section, const char *name,
 static int scenario_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
     ParseState *ps = user;
+    if (ps->failed)
+        return 0; /* keep the first error */
     if (scenario_set(ps, section, name, value, ps->current_line) < 0) {
-        ps->failed = 1;
+        ps->failed = ps->current_line;
         return 0;
     }
     return 1;
@@ -466,7 +468,9 @@ int scenario_load(Scenario *sc, const char *path, const char *const *sets, int n
     int rc = ini_parse_stream(line_reader, &lr, scenario_ini_handler, &ps);
     fclose(f);
     if (rc != 0) {
-        if (ps.failed)
+        /* libinih goes on after a syntax error, so the handler may have
+         * failed later on a line it misread; report the earlier problem. */
+        if (ps.failed && ps.failed <= rc)
             return -1;
         if (rc < 0)
             return dt_fail(err, DT_ERUNTIME, "cannot read scenario '%s'", path);
@@ -491,6 +495,17 @@ int scenario_load(Scenario *sc, const char *path, const char *const *sets, int n
         snprintf(name, sizeof name, "%.*s", (int)(eq - dotp - 1), dotp + 1);
         if (scenario_set(&ps, section, name, eq + 1, 0) < 0)
             return -1;
+        /* epochs and steps say the same thing: the last one given with
+         * --set replaces the other, from the file or an earlier --set. */
+        const char *other = strcmp(section, "train") != 0    ? NULL
+                            : strcmp(name, "steps") == 0  ? "epochs"
+                            : strcmp(name, "epochs") == 0 ? "steps"
+                                                          : NULL;
+        if (other) {
+            long o = key_index("train", other);
+            ps.line[o] = ps.from_set[o] = 0;
+            *(int *)((char *)sc + keys[o].offset) = 0;
+        }
     }
     return scenario_finish(sc, &ps, err);
 }

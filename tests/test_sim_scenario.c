@@ -119,6 +119,15 @@ static void test_set_overrides(void)
     CU_ASSERT_EQUAL(sc->model.nconv, 1);
     CU_ASSERT_EQUAL(sc->model.conv[0], 4);
     CU_ASSERT_STRING_EQUAL(sc->platform, "x.xml"); /* relative to the current directory */
+    /* --set epochs replaces the file's steps (and the other way round) */
+    const char *epochs[] = {"train.epochs=3"};
+    CU_ASSERT_EQUAL_FATAL(scenario_load(sc, fx.path, epochs, 1, &err), 0);
+    CU_ASSERT_EQUAL(sc->epochs, 3);
+    CU_ASSERT_EQUAL(sc->steps, 0);
+    const char *both[] = {"train.epochs=3", "train.steps=9"};
+    CU_ASSERT_EQUAL_FATAL(scenario_load(sc, fx.path, both, 2, &err), 0);
+    CU_ASSERT_EQUAL(sc->epochs, 0);
+    CU_ASSERT_EQUAL(sc->steps, 9);
     free(sc);
     fixture_done(&fx);
 }

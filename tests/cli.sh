@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# cli.sh DTSIM SOURCE_DIR - the command line's promises: exit 0 on success,
+# 2 with a message on bad input, never a crash, never overwriting what the
+# user wrote.  Each check prints one line; the script fails if any failed.
+set -u
+dtsim=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+
+# expect CODE PATTERN -- COMMAND...: exit code CODE and PATTERN in the output
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    local out rc
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qiE -- "$pattern" <<<"$out"; then
+        pass=$((pass + 1))
+        echo "ok: exit $rc: $*"
+    else
+        fail=$((fail + 1))
+        echo "FAILED: exit $rc (wanted $code, output matching '$pattern'): $*"
+        echo "$out" | head -5 | sed 's/^/    /'
+    fi
+}
+
+tiny=$src/tests/scenarios/tiny.ini
+q=(--quiet)
+
+expect 0 "usage" -- "$dtsim" --help
+expect 0 "^dtsim [0-9]" -- "$dtsim" --version
+expect 2 "usage" -- "$dtsim"
+expect 2 "unknown command" -- "$dtsim" fly
+expect 2 "unknown option '--nope'" -- "$dtsim" run "$tiny" --nope
+expect 2 "needs a scenario" -- "$dtsim" run
+expect 2 "cannot open scenario '$tmp/none.ini'" -- "$dtsim" run "$tmp/none.ini"
+
+printf '[train]\nbatch = 8\nbogus = 1\n' >"$tmp/bad-key.ini"
+expect 2 "bad-key.ini:3: unknown key 'bogus'" -- "$dtsim" run "$tmp/bad-key.ini"
+printf '[train]\nbatch = eight\n' >"$tmp/bad-value.ini"
+expect 2 "bad-value.ini:2: \[train\] batch = 'eight'" -- "$dtsim" check "$tmp/bad-value.ini"
+printf '[train\nbatch = 8\n' >"$tmp/bad-syntax.ini"
+expect 2 "bad-syntax.ini:1" -- "$dtsim" run "$tmp/bad-syntax.ini"
+expect 2 "--set train.lr=fast" -- "$dtsim" run "$tiny" --set train.lr=fast
+
+printf '<?xml version="1.0"?>\n<platform version="4.1">\n<zone id="z" routing="Full">\n<host id="a" speed="1Gf">\n</zone></platform>\n' >"$tmp/broken.xml"
+expect 2 "platform '$tmp/broken.xml'.*not valid" -- "$dtsim" run "$tiny" --platform "$tmp/broken.xml" "${q[@]}"
+printf 'not xml at all\n' >"$tmp/garbage.xml"
+expect 2 "garbage.xml" -- "$dtsim" run "$tiny" --platform "$tmp/garbage.xml" "${q[@]}"
+expect 2 "cannot open platform '$tmp/missing.xml'" -- "$dtsim" run "$tiny" --platform "$tmp/missing.xml"
+expect 2 "not valid" -- "$dtsim" run "$tiny" --cfg=network/model:NoSuchModel "${q[@]}"
+expect 2 "NAME:VALUE" -- "$dtsim" run "$tiny" --cfg=network/model
+
+expect 2 "dataset-fashion-mnist" -- "$dtsim" run "$src/scenarios/serial-mlp.ini" --set "data.path=$tmp/no-data"
+expect 2 "global batch of 4096" -- "$dtsim" run "$tiny" --set train.batch=4096
+
+# Nothing the user wrote is overwritten unless asked.
+echo "precious" >"$tmp/model.bin"
+expect 2 "exists; remove it or pass --force" -- "$dtsim" run "$tiny" --save-model "$tmp/model.bin" --out "$tmp/o1"
+expect 0 "precious" -- cat "$tmp/model.bin"
+mkdir "$tmp/mine" && echo "notes" >"$tmp/mine/notes.txt"
+expect 2 "did not write" -- "$dtsim" run "$tiny" --out "$tmp/mine" "${q[@]}"
+expect 0 "notes" -- cat "$tmp/mine/notes.txt"
+expect 0 "" -- "$dtsim" run "$tiny" --out "$tmp/mine" --force "${q[@]}"
+# A directory dtsim wrote before may be written again.
+expect 0 "test accuracy" -- "$dtsim" run "$tiny" --out "$tmp/o2"
+expect 0 "test accuracy" -- "$dtsim" run "$tiny" --out "$tmp/o2"
+expect 0 "train_loss" -- head -1 "$tmp/o2/metrics.csv"
+expect 0 "ok" -- "$dtsim" check "$tiny"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

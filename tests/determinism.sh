@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# determinism.sh DTSIM SOURCE_DIR - the same scenario, platform and seed give
+# byte-identical metrics.csv, trace.json, saved model, and summary.json
+# apart from wall_seconds: once on synthetic data, once on a shipped
+# Fashion-MNIST scenario cut to a few hundred steps.
+set -u
+dtsim=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+
+same() {
+    if cmp -s "$1" "$2"; then
+        pass=$((pass + 1))
+        echo "ok: identical $(basename "$1") ($3)"
+    else
+        fail=$((fail + 1))
+        echo "FAILED: $(basename "$1") differs between two runs ($3)"
+    fi
+}
+
+check() {
+    local label=$1
+    shift
+    for i in 1 2; do
+        if ! "$dtsim" run "$@" --quiet --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin"; then
+            echo "FAILED: run $i of $label"
+            fail=$((fail + 1))
+            return
+        fi
+        grep -v '"wall_seconds"' "$tmp/$label-$i/summary.json" >"$tmp/$label-$i.summary"
+    done
+    same "$tmp/$label-1/metrics.csv" "$tmp/$label-2/metrics.csv" "$label"
+    same "$tmp/$label-1/trace.json" "$tmp/$label-2/trace.json" "$label"
+    same "$tmp/$label-1.summary" "$tmp/$label-2.summary" "$label, summary.json without wall_seconds"
+    same "$tmp/$label-1.bin" "$tmp/$label-2.bin" "$label, --save-model"
+}
+
+check tiny "$src/tests/scenarios/tiny.ini"
+check serial-mlp "$src/scenarios/serial-mlp.ini" --set train.steps=300 --set train.eval_every=100
+check serial-cnn "$src/scenarios/serial-cnn.ini" --set train.steps=60 --set train.eval_every=30 \
+    --set data.test_samples=1000
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
