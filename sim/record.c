@@ -183,7 +183,7 @@ int record_write_trace(const Recorder *r, const char *path, DtError *err)
         /* Chrome traces count microseconds. */
         fprintf(f,
                 "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
-                "\"ts\":%.6f,\"dur\":%.6f},\n",
+                "\"ts\":%.12g,\"dur\":%.12g},\n",
                 s->name, s->kind == SPAN_COMPUTE ? "compute" : "comm", s->rank, s->start * 1e6,
                 (s->end - s->start) * 1e6);
     }
