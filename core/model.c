@@ -147,11 +147,24 @@ double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batc
     return loss;
 }
 
+/* Does any layer before `end` have parameters?  Below the first layer with
+ * parameters, backward has nothing to compute: no input gradient is needed
+ * (the MLP's leading flatten, the first dense layer's input). */
+static int model_params_before(const Model *m, int end)
+{
+    for (int j = 0; j < end; j++)
+        if (m->layers[j].param_count)
+            return 1;
+    return 0;
+}
+
 /* The gradient of layer l's output lives in dact[l % 2]; its backward writes
  * the gradient of layer l-1's output into the other buffer. */
 void model_backward_layer(const Model *m, Workspace *ws, const float *params, float *grads,
                           const float *x, int l, int batch)
 {
+    if (!model_params_before(m, l + 1))
+        return;
     const Layer *ly = &m->layers[l];
     LayerIO io = {
         .batch = batch,
@@ -160,7 +173,7 @@ void model_backward_layer(const Model *m, Workspace *ws, const float *params, fl
         .in = l == 0 ? x : workspace_output(ws, l - 1),
         .out = workspace_output(ws, l),
         .dout = ws->dact[l % 2],
-        .din = l == 0 ? NULL : ws->dact[(l + 1) % 2],
+        .din = model_params_before(m, l) ? ws->dact[(l + 1) % 2] : NULL,
         .scratch = ws->scratch,
     };
     ly->ops->backward(ly, &io);
@@ -188,7 +201,9 @@ double model_layer_forward_flops(const Model *m, int l, int batch)
 double model_layer_backward_flops(const Model *m, int l, int batch)
 {
     const Layer *ly = &m->layers[l];
-    return ly->ops->backward_flops(ly, batch, l > 0);
+    if (!model_params_before(m, l + 1))
+        return 0.0;
+    return ly->ops->backward_flops(ly, batch, model_params_before(m, l));
 }
 
 double model_forward_flops(const Model *m, int batch)

@@ -80,8 +80,10 @@ void model_forward_layer(const Model *m, Workspace *ws, const float *params, con
  * d(loss * scale)/d(logits) in the gradient buffer backward starts from. */
 double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batch, float scale);
 /* Backward of layer l: accumulates into grads (the whole block's layout)
- * and produces layer l-1's output gradient unless l == 0. Call for l from
- * nlayers-1 down to 0 after model_loss. */
+ * and produces layer l-1's output gradient when some earlier layer has
+ * parameters (otherwise nobody needs it, and layers below the first one
+ * with parameters do nothing at all).  Call for l from nlayers-1 down to 0
+ * after model_loss. */
 void model_backward_layer(const Model *m, Workspace *ws, const float *params, float *grads,
                           const float *x, int l, int batch);
 
@@ -91,8 +93,8 @@ void model_backward(const Model *m, Workspace *ws, const float *params, float *g
                     const float *x, int batch);
 
 /* Exact FLOPs (layer.h conventions).  Forward includes the loss forward;
- * backward includes the loss backward and skips the first layer's input
- * gradient, as model_backward does. */
+ * backward includes the loss backward and skips the work model_backward
+ * skips (input gradients below the first layer with parameters). */
 double model_layer_forward_flops(const Model *m, int l, int batch);
 double model_layer_backward_flops(const Model *m, int l, int batch);
 double model_forward_flops(const Model *m, int batch);
