@@ -1,0 +1,1021 @@
+/*
+ * test_layers.c - every layer kind and softmax cross-entropy against finite
+ * differences, naive loops and hand-counted FLOPs.
+ *
+ * The gradient checks use the loss L = sum(out .* r) for a fixed random r,
+ * so that dout = r, and compare the analytic din and dparams with central
+ * differences of L (computed in double) over ALL coordinates of small
+ * layers.  Inputs are built so that no perturbation crosses a ReLU kink or
+ * reorders a pooling window.  Around that: the backward conventions of
+ * layer.h (dparams accumulate, din is overwritten, din == NULL skips the
+ * input gradient, scratch and out carry nothing between calls), forward
+ * passes against direct loops, softmax on extreme logits, exact FLOP counts
+ * written out as arithmetic on the shapes, and setup errors.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+#include "rng.h"
+#include "testutil.h"
+
+#define FD_EPS 1e-2f  /* finite-difference step on inputs and parameters of size ~1 */
+#define FD_TOL 2e-2   /* relative tolerance of a finite-difference check */
+#define FD_FLOOR 5e-2 /* ... below this magnitude the tolerance is absolute */
+
+/* How a case's input is drawn, so that L is smooth around it. */
+typedef enum {
+    INPUT_SPREAD,         /* U(-1, 1) */
+    INPUT_AWAY_FROM_ZERO, /* |x| in [0.1, 1]: no ReLU kink within FD_EPS */
+    INPUT_DISTINCT,       /* a shuffled ladder 0.05 apart: no pooling ties within FD_EPS */
+} InputKind;
+
+typedef struct Case {
+    const char *label;
+    Layer layer; /* ops and settings; setup fills in the rest */
+    int batch;
+    InputKind input;
+} Case;
+
+static const Case cases[] = {
+    {"dense 7 -> 5", {.ops = &dense_ops, .in = {7, 1, 1}, .units = 5}, 3, INPUT_SPREAD},
+    {"dense (2,3,2) -> 4", {.ops = &dense_ops, .in = {2, 3, 2}, .units = 4}, 2, INPUT_SPREAD},
+    {"relu (3,4,5)", {.ops = &relu_ops, .in = {3, 4, 5}}, 2, INPUT_AWAY_FROM_ZERO},
+    {"conv2d (3,5,6) k3 s1 p0 -> 4",
+     {.ops = &conv2d_ops, .in = {3, 5, 6}, .channels = 4, .kernel = 3, .stride = 1, .pad = 0},
+     2,
+     INPUT_SPREAD},
+    {"conv2d (3,5,6) k3 s1 p1 -> 4",
+     {.ops = &conv2d_ops, .in = {3, 5, 6}, .channels = 4, .kernel = 3, .stride = 1, .pad = 1},
+     2,
+     INPUT_SPREAD},
+    {"conv2d (2,7,6) k3 s2 p0 -> 3",
+     {.ops = &conv2d_ops, .in = {2, 7, 6}, .channels = 3, .kernel = 3, .stride = 2, .pad = 0},
+     2,
+     INPUT_SPREAD},
+    {"conv2d (2,7,6) k3 s2 p1 -> 3",
+     {.ops = &conv2d_ops, .in = {2, 7, 6}, .channels = 3, .kernel = 3, .stride = 2, .pad = 1},
+     2,
+     INPUT_SPREAD},
+    {"conv2d (3,4,4) k1 s1 p0 -> 2",
+     {.ops = &conv2d_ops, .in = {3, 4, 4}, .channels = 2, .kernel = 1, .stride = 1, .pad = 0},
+     2,
+     INPUT_SPREAD},
+    {"conv2d (2,4,3) k5 s2 p2 -> 3 (kernel wider than input)",
+     {.ops = &conv2d_ops, .in = {2, 4, 3}, .channels = 3, .kernel = 5, .stride = 2, .pad = 2},
+     2,
+     INPUT_SPREAD},
+    {"conv2d (2,8,7) k3 s3 p1 -> 3",
+     {.ops = &conv2d_ops, .in = {2, 8, 7}, .channels = 3, .kernel = 3, .stride = 3, .pad = 1},
+     2,
+     INPUT_SPREAD},
+    {"maxpool (3,4,6) k2 s2",
+     {.ops = &maxpool_ops, .in = {3, 4, 6}, .kernel = 2, .stride = 2},
+     2,
+     INPUT_DISTINCT},
+    {"maxpool (2,5,7) k2 s2 (odd sizes)",
+     {.ops = &maxpool_ops, .in = {2, 5, 7}, .kernel = 2, .stride = 2},
+     2,
+     INPUT_DISTINCT},
+    {"maxpool (2,5,5) k3 s1 (overlapping)",
+     {.ops = &maxpool_ops, .in = {2, 5, 5}, .kernel = 3, .stride = 1},
+     2,
+     INPUT_DISTINCT},
+    {"maxpool (2,7,8) k2 s3 (gaps between windows)",
+     {.ops = &maxpool_ops, .in = {2, 7, 8}, .kernel = 2, .stride = 3},
+     2,
+     INPUT_DISTINCT},
+    {"flatten (2,3,4)", {.ops = &flatten_ops, .in = {2, 3, 4}}, 2, INPUT_SPREAD},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+/* One case's layer with every buffer a forward and backward call touch,
+ * each allocated to exactly its size so that ASan sees any overrun. */
+typedef struct Bufs {
+    Layer l;
+    int batch;
+    size_t n_in, n_out, n_par, n_scr;
+    float *params;  /* (n_par) */
+    float *dparams; /* (n_par) */
+    float *in;      /* (batch, in) */
+    float *out;     /* (batch, out) */
+    float *dout;    /* (batch, out): the r of L = sum(out .* r) */
+    float *din;     /* (batch, in) */
+    float *scratch; /* (n_scr) */
+} Bufs;
+
+static float *alloc_floats(size_t n)
+{
+    return malloc((n ? n : 1) * sizeof(float));
+}
+
+static void fill_uniform(float *x, size_t n, float lo, float hi, Rng *rng)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * rng_uniform(rng);
+}
+
+static void fill_value(float *x, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+}
+
+static void fill_input(float *x, size_t n, InputKind kind, Rng *rng)
+{
+    if (kind == INPUT_SPREAD) {
+        fill_uniform(x, n, -1.0f, 1.0f, rng);
+    } else if (kind == INPUT_AWAY_FROM_ZERO) {
+        for (size_t i = 0; i < n; i++) {
+            float mag = 0.1f + 0.9f * rng_uniform(rng);
+            x[i] = rng_uniform(rng) < 0.5f ? -mag : mag;
+        }
+    } else {
+        int *idx = malloc(n * sizeof *idx);
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (int)i;
+        rng_shuffle(rng, idx, (int)n);
+        for (size_t i = 0; i < n; i++)
+            x[i] = 0.05f * ((float)idx[i] - 0.5f * (float)n);
+        free(idx);
+    }
+}
+
+/* Set up the case's layer (which must succeed) and fill its buffers:
+ * random parameters, input by the case's kind, dout = r, NaN elsewhere so
+ * that anything read before it is written shows up. */
+static void bufs_make(Bufs *b, const Case *c, uint64_t stream)
+{
+    DtError err = {0};
+    b->l = c->layer;
+    int rc = b->l.ops->setup(&b->l, &err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    b->batch = c->batch;
+    b->n_in = (size_t)c->batch * shape_size(b->l.in);
+    b->n_out = (size_t)c->batch * shape_size(b->l.out);
+    b->n_par = b->l.param_count;
+    b->n_scr = b->l.ops->scratch_floats(&b->l, c->batch);
+    b->params = alloc_floats(b->n_par);
+    b->dparams = alloc_floats(b->n_par);
+    b->in = alloc_floats(b->n_in);
+    b->out = alloc_floats(b->n_out);
+    b->dout = alloc_floats(b->n_out);
+    b->din = alloc_floats(b->n_in);
+    b->scratch = alloc_floats(b->n_scr);
+
+    Rng rng = rng_make(2024, stream);
+    fill_uniform(b->params, b->n_par, -0.5f, 0.5f, &rng);
+    fill_input(b->in, b->n_in, c->input, &rng);
+    fill_uniform(b->dout, b->n_out, -1.0f, 1.0f, &rng);
+    fill_value(b->dparams, b->n_par, 0.0f);
+    fill_value(b->out, b->n_out, NAN);
+    fill_value(b->din, b->n_in, NAN);
+    fill_value(b->scratch, b->n_scr, NAN);
+}
+
+static void bufs_free(Bufs *b)
+{
+    free(b->params);
+    free(b->dparams);
+    free(b->in);
+    free(b->out);
+    free(b->dout);
+    free(b->din);
+    free(b->scratch);
+}
+
+static LayerIO bufs_io(const Bufs *b)
+{
+    LayerIO io = {.batch = b->batch,
+                  .params = b->params,
+                  .dparams = b->dparams,
+                  .in = b->in,
+                  .out = b->out,
+                  .dout = b->dout,
+                  .din = b->din,
+                  .scratch = b->scratch};
+    return io;
+}
+
+static void bufs_forward(Bufs *b)
+{
+    LayerIO io = bufs_io(b);
+    fill_value(b->out, b->n_out, NAN);
+    fill_value(b->scratch, b->n_scr, NAN);
+    b->l.ops->forward(&b->l, &io);
+}
+
+/* Backward into b->dparams (accumulating) and din (NULL to skip), with
+ * scratch poisoned first: backward must not rely on forward's scratch. */
+static void bufs_backward(Bufs *b, float *din)
+{
+    LayerIO io = bufs_io(b);
+    io.din = din;
+    fill_value(b->scratch, b->n_scr, NAN);
+    b->l.ops->backward(&b->l, &io);
+}
+
+/* L = sum(out .* r) in double, after a fresh forward. */
+static double bufs_loss(Bufs *b)
+{
+    bufs_forward(b);
+    double loss = 0.0;
+    for (size_t i = 0; i < b->n_out; i++)
+        loss += (double)b->out[i] * b->dout[i];
+    return loss;
+}
+
+/* Central differences of L with respect to every x[i] (x is b->in or
+ * b->params), dividing by the step actually taken in float. */
+static void numeric_gradient(Bufs *b, float *x, size_t n, float *grad /* (n) */)
+{
+    for (size_t i = 0; i < n; i++) {
+        float saved = x[i];
+        float up = saved + FD_EPS, down = saved - FD_EPS;
+        x[i] = up;
+        double l_up = bufs_loss(b);
+        x[i] = down;
+        double l_down = bufs_loss(b);
+        x[i] = saved;
+        grad[i] = (float)((l_up - l_down) / ((double)up - (double)down));
+    }
+}
+
+static int check_close(const char *label, const char *what, const float *analytic,
+                       const float *numeric, size_t n, double tol, double floor)
+{
+    double d = test_max_rel_diff(analytic, numeric, n, floor);
+    if (!(d <= tol)) {
+        fprintf(stderr, "\n    %s: %s max rel diff %g > %g\n", label, what, d, tol);
+        for (size_t i = 0; i < n; i++)
+            if (test_max_rel_diff(analytic + i, numeric + i, 1, floor) > tol) {
+                fprintf(stderr, "    first bad [%zu]: %g vs %g\n", i, analytic[i], numeric[i]);
+                break;
+            }
+    }
+    return d <= tol;
+}
+
+/* Analytic din and dparams of one case against central differences. */
+static void check_case_gradients(size_t ci)
+{
+    const Case *c = &cases[ci];
+    Bufs b;
+    bufs_make(&b, c, ci);
+    bufs_forward(&b);
+    bufs_backward(&b, b.din);
+
+    float *num_in = alloc_floats(b.n_in);
+    numeric_gradient(&b, b.in, b.n_in, num_in);
+    CU_ASSERT(check_close(c->label, "din", b.din, num_in, b.n_in, FD_TOL, FD_FLOOR));
+    if (b.n_par) {
+        float *num_par = alloc_floats(b.n_par);
+        numeric_gradient(&b, b.params, b.n_par, num_par);
+        CU_ASSERT(check_close(c->label, "dparams", b.dparams, num_par, b.n_par, FD_TOL, FD_FLOOR));
+        free(num_par);
+    }
+    free(num_in);
+    bufs_free(&b);
+}
+
+static void check_kind_gradients(const LayerOps *ops)
+{
+    int seen = 0;
+    for (size_t i = 0; i < N_CASES; i++) {
+        if (cases[i].layer.ops == ops) {
+            check_case_gradients(i);
+            seen++;
+        }
+    }
+    CU_ASSERT(seen > 0);
+}
+
+static void test_dense_gradients(void)
+{
+    check_kind_gradients(&dense_ops);
+}
+
+static void test_relu_gradients(void)
+{
+    check_kind_gradients(&relu_ops);
+}
+
+static void test_conv2d_gradients(void)
+{
+    check_kind_gradients(&conv2d_ops);
+}
+
+static void test_maxpool_gradients(void)
+{
+    check_kind_gradients(&maxpool_ops);
+}
+
+static void test_flatten_gradients(void)
+{
+    check_kind_gradients(&flatten_ops);
+}
+
+/* Twice backward from zero: dparams doubles (+=), din comes out the same
+ * although it was overwritten with garbage in between (=). */
+static void test_backward_accumulates_and_overwrites(void)
+{
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        Bufs b;
+        bufs_make(&b, &cases[ci], 100 + ci);
+        bufs_forward(&b);
+        bufs_backward(&b, b.din);
+        float *once = alloc_floats(b.n_par), *din_once = alloc_floats(b.n_in);
+        memcpy(once, b.dparams, b.n_par * sizeof(float));
+        memcpy(din_once, b.din, b.n_in * sizeof(float));
+
+        fill_value(b.din, b.n_in, 777.0f);
+        bufs_backward(&b, b.din);
+        for (size_t i = 0; i < b.n_par; i++)
+            once[i] *= 2.0f;
+        CU_ASSERT(check_close(cases[ci].label, "dparams after two backwards", b.dparams, once,
+                              b.n_par, 1e-6, 1e-6));
+        CU_ASSERT(check_close(cases[ci].label, "din after a second backward", b.din, din_once,
+                              b.n_in, 1e-6, 1e-6));
+        free(once);
+        free(din_once);
+        bufs_free(&b);
+    }
+}
+
+/* din == NULL: no crash (ASan would catch a write through NULL), the same
+ * parameter gradient, and the caller's din buffer is left alone. */
+static void test_backward_without_din(void)
+{
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        Bufs b;
+        bufs_make(&b, &cases[ci], 200 + ci);
+        bufs_forward(&b);
+        bufs_backward(&b, b.din);
+        float *with_din = alloc_floats(b.n_par);
+        memcpy(with_din, b.dparams, b.n_par * sizeof(float));
+
+        fill_value(b.dparams, b.n_par, 0.0f);
+        fill_value(b.din, b.n_in, 777.0f);
+        bufs_backward(&b, NULL);
+        CU_ASSERT(check_close(cases[ci].label, "dparams without din", b.dparams, with_din, b.n_par,
+                              1e-6, 1e-6));
+        int untouched = 1;
+        for (size_t i = 0; i < b.n_in; i++)
+            untouched &= b.din[i] == 777.0f;
+        CU_ASSERT(untouched);
+        free(with_din);
+        bufs_free(&b);
+    }
+}
+
+/* out[b][o][y][x] = bias[o] + sum W[o][ci][ky][kx] in[b][ci][y*s-p+ky][x*s-p+kx], in double. */
+static void conv2d_naive(const Layer *l, int batch, const float *params, const float *in,
+                         float *out /* (batch, channels, oh, ow) */)
+{
+    const int c = l->in.c, h = l->in.h, w = l->in.w, k = l->kernel;
+    const float *wgt = params, *bias = params + (size_t)l->channels * c * k * k;
+    for (int b = 0; b < batch; b++)
+        for (int o = 0; o < l->channels; o++)
+            for (int y = 0; y < l->out.h; y++)
+                for (int x = 0; x < l->out.w; x++) {
+                    double sum = bias[o];
+                    for (int ci = 0; ci < c; ci++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = y * l->stride - l->pad + ky;
+                                int ix = x * l->stride - l->pad + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                sum += (double)wgt[((o * c + ci) * k + ky) * k + kx] *
+                                       in[((b * c + ci) * h + iy) * w + ix];
+                            }
+                    out[((b * l->channels + o) * l->out.h + y) * l->out.w + x] = (float)sum;
+                }
+}
+
+static void test_conv2d_forward_matches_naive(void)
+{
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        if (cases[ci].layer.ops != &conv2d_ops)
+            continue;
+        Bufs b;
+        bufs_make(&b, &cases[ci], 300 + ci);
+        bufs_forward(&b);
+        float *want = alloc_floats(b.n_out);
+        conv2d_naive(&b.l, b.batch, b.params, b.in, want);
+        CU_ASSERT(check_close(cases[ci].label, "conv2d forward", b.out, want, b.n_out, 1e-5, 1.0));
+        free(want);
+        bufs_free(&b);
+    }
+}
+
+/* The gradients of conv2d_naive, in double: dW and db (param_count) and
+ * din (batch, c, h, w), all overwritten. */
+static void conv2d_naive_backward(const Layer *l, int batch, const float *params, const float *in,
+                                  const float *dout, double *dparams, double *din)
+{
+    const int c = l->in.c, h = l->in.h, w = l->in.w, k = l->kernel;
+    const int oh = l->out.h, ow = l->out.w, ch = l->channels;
+    const float *wgt = params;
+    double *dwgt = dparams, *dbias = dparams + (size_t)ch * c * k * k;
+    memset(dparams, 0, l->param_count * sizeof *dparams);
+    memset(din, 0, (size_t)batch * c * h * w * sizeof *din);
+    for (int b = 0; b < batch; b++)
+        for (int o = 0; o < ch; o++)
+            for (int y = 0; y < oh; y++)
+                for (int x = 0; x < ow; x++) {
+                    double g = dout[((b * ch + o) * oh + y) * ow + x];
+                    dbias[o] += g;
+                    for (int ci = 0; ci < c; ci++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = y * l->stride - l->pad + ky;
+                                int ix = x * l->stride - l->pad + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                int wi = ((o * c + ci) * k + ky) * k + kx;
+                                int ii = ((b * c + ci) * h + iy) * w + ix;
+                                dwgt[wi] += g * in[ii];
+                                din[ii] += g * wgt[wi];
+                            }
+                }
+}
+
+/* Layers and batches large enough that conv2d splits the batch into several
+ * im2col chunks, the last one partial: forward and backward (accumulating
+ * onto non-zero dparams) against the direct loops. */
+static void test_conv2d_chunks_match_naive(void)
+{
+    const Case big[] = {
+        {"conv2d (3,34,34) k3 s1 p1 -> 4, batch 10",
+         {.ops = &conv2d_ops, .in = {3, 34, 34}, .channels = 4, .kernel = 3, .stride = 1, .pad = 1},
+         10,
+         INPUT_SPREAD},
+        {"conv2d (2,66,66) k3 s2 p1 -> 3, batch 15",
+         {.ops = &conv2d_ops, .in = {2, 66, 66}, .channels = 3, .kernel = 3, .stride = 2, .pad = 1},
+         15,
+         INPUT_SPREAD},
+    };
+    for (size_t ci = 0; ci < sizeof big / sizeof big[0]; ci++) {
+        Bufs b;
+        bufs_make(&b, &big[ci], 500 + ci);
+        size_t ckk = (size_t)b.l.in.c * b.l.kernel * b.l.kernel;
+        size_t whole_batch = (ckk + b.l.channels) * (size_t)b.batch * b.l.out.h * b.l.out.w;
+        CU_ASSERT(b.n_scr < whole_batch); /* the batch really is split */
+
+        float *want = alloc_floats(b.n_out);
+        bufs_forward(&b);
+        conv2d_naive(&b.l, b.batch, b.params, b.in, want);
+        CU_ASSERT(check_close(big[ci].label, "forward", b.out, want, b.n_out, 1e-5, 1.0));
+
+        Rng rng = rng_make(3, ci);
+        float *start = alloc_floats(b.n_par), *got = alloc_floats(b.n_par);
+        fill_uniform(start, b.n_par, -1.0f, 1.0f, &rng);
+        memcpy(b.dparams, start, b.n_par * sizeof(float));
+        bufs_backward(&b, b.din);
+        for (size_t i = 0; i < b.n_par; i++)
+            got[i] = b.dparams[i] - start[i];
+
+        double *dpar = malloc(b.n_par * sizeof *dpar), *din = malloc(b.n_in * sizeof *din);
+        conv2d_naive_backward(&b.l, b.batch, b.params, b.in, b.dout, dpar, din);
+        float *want_par = alloc_floats(b.n_par), *want_din = alloc_floats(b.n_in);
+        for (size_t i = 0; i < b.n_par; i++)
+            want_par[i] = (float)dpar[i];
+        for (size_t i = 0; i < b.n_in; i++)
+            want_din[i] = (float)din[i];
+        /* each dW entry sums batch*oh*ow products: its float error grows
+         * like the square root of that */
+        double terms = (double)b.batch * b.l.out.h * b.l.out.w;
+        CU_ASSERT(check_close(big[ci].label, "dparams", got, want_par, b.n_par, 1e-5, sqrt(terms)));
+        CU_ASSERT(check_close(big[ci].label, "din", b.din, want_din, b.n_in, 1e-5, 1.0));
+        free(dpar);
+        free(din);
+        free(want_par);
+        free(want_din);
+        free(start);
+        free(got);
+        free(want);
+        bufs_free(&b);
+    }
+}
+
+static void maxpool_naive(const Layer *l, int batch, const float *in,
+                          float *out /* (batch, c, oh, ow) */)
+{
+    const int h = l->in.h, w = l->in.w, k = l->kernel, s = l->stride;
+    for (int p = 0; p < batch * l->in.c; p++)
+        for (int y = 0; y < l->out.h; y++)
+            for (int x = 0; x < l->out.w; x++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        m = fmaxf(m, in[(p * h + y * s + ky) * w + x * s + kx]);
+                out[(p * l->out.h + y) * l->out.w + x] = m;
+            }
+}
+
+static void test_maxpool_forward_matches_naive(void)
+{
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        if (cases[ci].layer.ops != &maxpool_ops)
+            continue;
+        Bufs b;
+        bufs_make(&b, &cases[ci], 400 + ci);
+        fill_uniform(b.in, b.n_in, -1.0f, 1.0f, &(Rng){ci}); /* ties do not matter here */
+        bufs_forward(&b);
+        float *want = alloc_floats(b.n_out);
+        maxpool_naive(&b.l, b.batch, b.in, want);
+        CU_ASSERT(memcmp(b.out, want, b.n_out * sizeof(float)) == 0);
+        free(want);
+        bufs_free(&b);
+    }
+}
+
+/* Ties go to the first maximum in row-major window order; elements that
+ * are no window's maximum get 0. */
+static void test_maxpool_ties_and_routing(void)
+{
+    Layer l = {.ops = &maxpool_ops, .in = {1, 2, 6}, .kernel = 2, .stride = 2};
+    CU_ASSERT_EQUAL_FATAL(l.ops->setup(&l, NULL), 0);
+    /* windows: [5 5; 5 5] -> top-left, [1 3; 3 2] -> top-right, [0 -1; -1 4] -> bottom-right */
+    const float in[12] = {5, 5, 1, 3, 0,  -1, /* row 0 */
+                          5, 5, 3, 2, -1, 4 /* row 1 */};
+    const float dout[3] = {10, 20, 30};
+    const float want_din[12] = {10, 0, 0, 20, 0, 0, /* row 0 */
+                                0,  0, 0, 0,  0, 30 /* row 1 */};
+    float out[3], din[12];
+    fill_value(din, 12, NAN);
+    LayerIO io = {.batch = 1, .in = in, .out = out, .dout = dout, .din = din};
+    l.ops->forward(&l, &io);
+    CU_ASSERT_EQUAL(out[0], 5.0f);
+    CU_ASSERT_EQUAL(out[1], 3.0f);
+    CU_ASSERT_EQUAL(out[2], 4.0f);
+    l.ops->backward(&l, &io);
+    CU_ASSERT(memcmp(din, want_din, sizeof din) == 0);
+}
+
+/* ReLU's backward tests out > 0: zero input passes no gradient. */
+static void test_relu_values(void)
+{
+    Layer l = {.ops = &relu_ops, .in = {4, 1, 1}};
+    CU_ASSERT_EQUAL_FATAL(l.ops->setup(&l, NULL), 0);
+    const float in[4] = {-1.5f, 0.0f, 2.0f, -0.0f};
+    const float dout[4] = {1, 2, 3, 4};
+    float out[4], din[4];
+    LayerIO io = {.batch = 1, .in = in, .out = out, .dout = dout, .din = din};
+    l.ops->forward(&l, &io);
+    l.ops->backward(&l, &io);
+    const float want_out[4] = {0, 0, 2, 0}, want_din[4] = {0, 0, 3, 0};
+    CU_ASSERT(memcmp(out, want_out, sizeof out) == 0);
+    CU_ASSERT(memcmp(din, want_din, sizeof din) == 0);
+}
+
+/* Dense on a hand-sized example: out = in W^T + b. */
+static void test_dense_values(void)
+{
+    Layer l = {.ops = &dense_ops, .in = {3, 1, 1}, .units = 2};
+    CU_ASSERT_EQUAL_FATAL(l.ops->setup(&l, NULL), 0);
+    const float params[8] = {1, 2, 3, /* W row 0 */ -1, 0, 1, /* W row 1 */ 0.5f, -2 /* b */};
+    const float in[6] = {1, 1, 1, /* sample 0 */ 2, 0, -1 /* sample 1 */};
+    float out[4];
+    LayerIO io = {.batch = 2, .params = params, .in = in, .out = out};
+    l.ops->forward(&l, &io);
+    const float want[4] = {6.5f, -2.0f, /* sample 0 */ -0.5f, -5.0f /* sample 1 */};
+    CU_ASSERT(memcmp(out, want, sizeof out) == 0);
+}
+
+/* ---- softmax cross-entropy ---- */
+
+#define SX_BATCH 4
+#define SX_CLASSES 5
+
+static double softmax_loss_scaled(SoftmaxXent *s)
+{
+    return s->scale * softmax_xent_forward(s);
+}
+
+static void test_softmax_gradients(void)
+{
+    float logits[SX_BATCH * SX_CLASSES], probs[SX_BATCH * SX_CLASSES];
+    float dlogits[SX_BATCH * SX_CLASSES], num[SX_BATCH * SX_CLASSES];
+    unsigned char labels[SX_BATCH] = {0, 4, 2, 2};
+    Rng rng = rng_make(7, 0);
+    fill_uniform(logits, SX_BATCH * SX_CLASSES, -2.0f, 2.0f, &rng);
+    SoftmaxXent s = {.batch = SX_BATCH,
+                     .classes = SX_CLASSES,
+                     .logits = logits,
+                     .labels = labels,
+                     .probs = probs,
+                     .dlogits = dlogits,
+                     .scale = 0.3f};
+    softmax_xent_forward(&s);
+    fill_value(dlogits, SX_BATCH * SX_CLASSES, NAN);
+    softmax_xent_backward(&s);
+    for (int i = 0; i < SX_BATCH * SX_CLASSES; i++) {
+        float saved = logits[i], up = saved + FD_EPS, down = saved - FD_EPS;
+        logits[i] = up;
+        double l_up = softmax_loss_scaled(&s);
+        logits[i] = down;
+        double l_down = softmax_loss_scaled(&s);
+        logits[i] = saved;
+        num[i] = (float)((l_up - l_down) / ((double)up - (double)down));
+    }
+    CU_ASSERT(check_close("softmax_xent", "dlogits", dlogits, num, SX_BATCH * SX_CLASSES, FD_TOL,
+                          FD_FLOOR * 0.3));
+}
+
+/* Probabilities and loss against a double-precision reference. */
+static void test_softmax_values(void)
+{
+    float logits[SX_BATCH * SX_CLASSES], probs[SX_BATCH * SX_CLASSES];
+    float want[SX_BATCH * SX_CLASSES];
+    unsigned char labels[SX_BATCH] = {1, 3, 0, 4};
+    Rng rng = rng_make(8, 0);
+    fill_uniform(logits, SX_BATCH * SX_CLASSES, -5.0f, 5.0f, &rng);
+    SoftmaxXent s = {.batch = SX_BATCH,
+                     .classes = SX_CLASSES,
+                     .logits = logits,
+                     .labels = labels,
+                     .probs = probs};
+    double loss = softmax_xent_forward(&s);
+    double want_loss = 0.0;
+    for (int i = 0; i < SX_BATCH; i++) {
+        const float *x = logits + i * SX_CLASSES;
+        double sum = 0.0, row = 0.0;
+        for (int j = 0; j < SX_CLASSES; j++)
+            sum += exp(x[j]);
+        for (int j = 0; j < SX_CLASSES; j++) {
+            want[i * SX_CLASSES + j] = (float)(exp(x[j]) / sum);
+            row += probs[i * SX_CLASSES + j];
+        }
+        want_loss -= log(exp(x[labels[i]]) / sum);
+        CU_ASSERT_DOUBLE_EQUAL(row, 1.0, 1e-6);
+    }
+    CU_ASSERT(check_close("softmax_xent", "probs", probs, want, SX_BATCH * SX_CLASSES, 1e-5, 1e-6));
+    CU_ASSERT_DOUBLE_EQUAL(loss, want_loss, 1e-5 * fabs(want_loss));
+}
+
+/* Logits of +-1000 overflow a naive exp; the stable form must give finite
+ * probabilities that sum to 1, a finite loss (2000 when the label's
+ * probability underflows to 0) and finite gradients. */
+static void test_softmax_extreme_logits(void)
+{
+    float logits[3 * 3] = {1000,  -1000, 0,   /* label 1: prob underflows to 0 */
+                           -1000, 1000,  999, /* label 2 */
+                           -1000, -1000, -1000 /* label 0: uniform */};
+    unsigned char labels[3] = {1, 2, 0};
+    float probs[9], dlogits[9];
+    SoftmaxXent s = {.batch = 3,
+                     .classes = 3,
+                     .logits = logits,
+                     .labels = labels,
+                     .probs = probs,
+                     .dlogits = dlogits,
+                     .scale = 1.0f / 3.0f};
+    double loss = softmax_xent_forward(&s);
+    softmax_xent_backward(&s);
+    int finite = 1;
+    for (int i = 0; i < 9; i++)
+        finite &= isfinite(probs[i]) && isfinite(dlogits[i]);
+    CU_ASSERT(finite);
+    CU_ASSERT(isfinite(loss));
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_DOUBLE_EQUAL(probs[3 * i] + probs[3 * i + 1] + probs[3 * i + 2], 1.0, 1e-6);
+    /* 2000 + (log(1 + e^-1) + 1) + log(3) */
+    double want = 2000.0 + (log(1.0 + exp(-1.0)) + 1.0) + log(3.0);
+    CU_ASSERT_DOUBLE_EQUAL(loss, want, 1e-4);
+    CU_ASSERT_DOUBLE_EQUAL(dlogits[1], -1.0 / 3.0, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(dlogits[0], 1.0 / 3.0, 1e-6);
+}
+
+static void test_softmax_correct(void)
+{
+    const float logits[4 * 3] = {1, 3, 3, /* tie: first max (1) wins */
+                                 1, 3, 3, 0, -1, -2, 5, 6, 7};
+    const unsigned char labels[4] = {1, 2, 0, 1};
+    SoftmaxXent s = {.batch = 4, .classes = 3, .logits = logits, .labels = labels};
+    CU_ASSERT_EQUAL(softmax_xent_correct(&s), 2);
+}
+
+/* ---- FLOP counts, written out from the shapes ---- */
+
+static Layer setup_ok(Layer l)
+{
+    DtError err = {0};
+    CU_ASSERT_EQUAL(l.ops->setup(&l, &err), 0);
+    return l;
+}
+
+static void check_flops(Layer l, int batch, double fwd, double bwd_din, double bwd_no_din)
+{
+    CU_ASSERT_DOUBLE_EQUAL(l.ops->forward_flops(&l, batch), fwd, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(l.ops->backward_flops(&l, batch, 1), bwd_din, 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(l.ops->backward_flops(&l, batch, 0), bwd_no_din, 0.0);
+}
+
+static void test_flops_dense(void)
+{
+    /* in 784, units 256, batch 32: GEMM + bias add; dW GEMM + db column
+     * sums (+ din GEMM) */
+    Layer l = setup_ok((Layer){.ops = &dense_ops, .in = {784, 1, 1}, .units = 256});
+    check_flops(l, 32, 2.0 * 32 * 784 * 256 + 32 * 256,
+                2.0 * 256 * 784 * 32 + 32 * 256 + 2.0 * 32 * 784 * 256,
+                2.0 * 256 * 784 * 32 + 32 * 256);
+    /* a (2,3,2) input is 12 features */
+    l = setup_ok((Layer){.ops = &dense_ops, .in = {2, 3, 2}, .units = 4});
+    check_flops(l, 5, 2.0 * 5 * 12 * 4 + 5 * 4, 2.0 * 4 * 12 * 5 + 5 * 4 + 2.0 * 5 * 12 * 4,
+                2.0 * 4 * 12 * 5 + 5 * 4);
+}
+
+static void test_flops_relu(void)
+{
+    /* one comparison per element each way; nothing backward without din */
+    Layer l = setup_ok((Layer){.ops = &relu_ops, .in = {256, 1, 1}});
+    check_flops(l, 32, 32 * 256, 32 * 256, 0);
+    l = setup_ok((Layer){.ops = &relu_ops, .in = {32, 28, 28}});
+    check_flops(l, 8, 8 * 32 * 28 * 28, 8 * 32 * 28 * 28, 0);
+}
+
+static void test_flops_conv2d(void)
+{
+    /* (1,28,28) -> 32 channels, k3 s1 p1, batch 8: output 28x28.
+     * forward: GEMM (32, 8*28*28, 1*3*3) + bias add per output.
+     * backward: dW GEMM + bias partial sums per output + folding them
+     * (32 * 28*28); with din, the dcol GEMM and col2im adds: of the three
+     * row taps the top one misses output row 0 and the bottom one row 27,
+     * so 3*28 - 2 (tap, row) pairs land inside, likewise for columns. */
+    Layer l = setup_ok((Layer){
+        .ops = &conv2d_ops, .in = {1, 28, 28}, .channels = 32, .kernel = 3, .stride = 1, .pad = 1});
+    double n = 8.0 * 28 * 28;
+    double bwd = 2.0 * 32 * (1 * 3 * 3) * n + 32 * n + 32 * 28 * 28;
+    check_flops(l, 8, 2.0 * 32 * n * (1 * 3 * 3) + 32 * n,
+                bwd + 2.0 * (1 * 3 * 3) * n * 32 + 8.0 * 1 * (3 * 28 - 2) * (3 * 28 - 2), bwd);
+
+    /* (3,9,9) -> 4 channels, k3 s2 p0, batch 2: output 4x4; without
+     * padding every tap is inside: 3*4 pairs per axis. */
+    l = setup_ok((Layer){
+        .ops = &conv2d_ops, .in = {3, 9, 9}, .channels = 4, .kernel = 3, .stride = 2, .pad = 0});
+    n = 2.0 * 4 * 4;
+    bwd = 2.0 * 4 * (3 * 3 * 3) * n + 4 * n + 4 * 4 * 4;
+    check_flops(l, 2, 2.0 * 4 * n * (3 * 3 * 3) + 4 * n,
+                bwd + 2.0 * (3 * 3 * 3) * n * 4 + 2.0 * 3 * (3 * 4) * (3 * 4), bwd);
+
+    /* (2,7,6) -> 3 channels, k3 s2 p1, batch 2: output 4x3.  Rows: tap 0
+     * reads row -1 at oy=0, tap 2 reads row 7 at oy=3: 3*4 - 2 inside.
+     * Columns: tap 0 reads column -1 at ox=0, tap 2 reaches column 5 < 6:
+     * 3*3 - 1 inside. */
+    l = setup_ok((Layer){
+        .ops = &conv2d_ops, .in = {2, 7, 6}, .channels = 3, .kernel = 3, .stride = 2, .pad = 1});
+    n = 2.0 * 4 * 3;
+    bwd = 2.0 * 3 * (2 * 3 * 3) * n + 3 * n + 3 * 4 * 3;
+    check_flops(l, 2, 2.0 * 3 * n * (2 * 3 * 3) + 3 * n,
+                bwd + 2.0 * (2 * 3 * 3) * n * 3 + 2.0 * 2 * (3 * 4 - 2) * (3 * 3 - 1), bwd);
+}
+
+/* The col2im term of every conv2d case against a brute-force count of the
+ * (tap, output) pairs that do not land on padding. */
+static void test_flops_conv2d_col2im_count(void)
+{
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        if (cases[ci].layer.ops != &conv2d_ops)
+            continue;
+        Layer l = setup_ok(cases[ci].layer);
+        double inside_y = 0, inside_x = 0;
+        for (int t = 0; t < l.kernel; t++) {
+            for (int o = 0; o < l.out.h; o++) {
+                int i = o * l.stride - l.pad + t;
+                inside_y += i >= 0 && i < l.in.h;
+            }
+            for (int o = 0; o < l.out.w; o++) {
+                int i = o * l.stride - l.pad + t;
+                inside_x += i >= 0 && i < l.in.w;
+            }
+        }
+        double ckk = (double)l.in.c * l.kernel * l.kernel;
+        double n = 3.0 * l.out.h * l.out.w;
+        double extra = l.ops->backward_flops(&l, 3, 1) - l.ops->backward_flops(&l, 3, 0);
+        CU_ASSERT_DOUBLE_EQUAL(
+            extra, 2.0 * ckk * n * l.channels + 3.0 * l.in.c * inside_y * inside_x, 0.0);
+    }
+}
+
+static void test_flops_maxpool(void)
+{
+    /* (32,28,28) k2 s2, batch 8: 14x14 windows of 2*2 - 1 comparisons;
+     * backward the same (the 2x2 path stores dout, it adds nothing) */
+    Layer l = setup_ok((Layer){.ops = &maxpool_ops, .in = {32, 28, 28}, .kernel = 2, .stride = 2});
+    check_flops(l, 8, 8 * 32 * 14 * 14 * (2 * 2 - 1), 8 * 32 * 14 * 14 * (2 * 2 - 1), 0);
+    /* (4,6,6) k3 s3, batch 2: 2x2 windows; the general path adds once a window */
+    l = setup_ok((Layer){.ops = &maxpool_ops, .in = {4, 6, 6}, .kernel = 3, .stride = 3});
+    check_flops(l, 2, 2 * 4 * 2 * 2 * (3 * 3 - 1), 2 * 4 * 2 * 2 * (3 * 3 - 1) + 2 * 4 * 2 * 2, 0);
+    /* (2,5,5) k3 s1, batch 2: 3x3 windows of 3*3 - 1 comparisons */
+    l = setup_ok((Layer){.ops = &maxpool_ops, .in = {2, 5, 5}, .kernel = 3, .stride = 1});
+    check_flops(l, 2, 2 * 2 * 3 * 3 * (3 * 3 - 1), 2 * 2 * 3 * 3 * (3 * 3 - 1) + 2 * 2 * 3 * 3, 0);
+}
+
+static void test_flops_flatten(void)
+{
+    Layer l = setup_ok((Layer){.ops = &flatten_ops, .in = {32, 7, 7}});
+    check_flops(l, 64, 0, 0, 0);
+}
+
+static void test_flops_softmax(void)
+{
+    /* batch 32, 10 classes, per sample: 9 max comparisons, 10 subtractions,
+     * 10 exps, 10 sum adds, 1 reciprocal, 10 multiplies, 1 log, 2
+     * subtractions and 1 add for the loss; backward 1 subtraction and 10
+     * multiplies */
+    CU_ASSERT_DOUBLE_EQUAL(softmax_xent_forward_flops(32, 10),
+                           32 * ((10 - 1) + 10 + 10 + 10 + 1 + 10 + 1 + 2 + 1), 0.0);
+    CU_ASSERT_DOUBLE_EQUAL(softmax_xent_backward_flops(32, 10), 32 * (1 + 10), 0.0);
+}
+
+/* ---- setup, init ---- */
+
+static void test_setup_shapes(void)
+{
+    Layer l = setup_ok((Layer){.ops = &dense_ops, .in = {784, 1, 1}, .units = 256});
+    CU_ASSERT(l.out.c == 256 && l.out.h == 1 && l.out.w == 1);
+    CU_ASSERT_EQUAL(l.param_count, 784 * 256 + 256);
+    l = setup_ok((Layer){
+        .ops = &conv2d_ops, .in = {1, 28, 28}, .channels = 32, .kernel = 3, .stride = 1, .pad = 1});
+    CU_ASSERT(l.out.c == 32 && l.out.h == 28 && l.out.w == 28);
+    CU_ASSERT_EQUAL(l.param_count, 32 * 1 * 3 * 3 + 32);
+    l = setup_ok((Layer){
+        .ops = &conv2d_ops, .in = {2, 7, 6}, .channels = 3, .kernel = 3, .stride = 2, .pad = 1});
+    CU_ASSERT(l.out.c == 3 && l.out.h == 4 && l.out.w == 3);
+    l = setup_ok((Layer){.ops = &maxpool_ops, .in = {32, 28, 28}, .kernel = 2, .stride = 2});
+    CU_ASSERT(l.out.c == 32 && l.out.h == 14 && l.out.w == 14);
+    CU_ASSERT_EQUAL(l.param_count, 0);
+    l = setup_ok((Layer){.ops = &maxpool_ops, .in = {3, 5, 7}, .kernel = 2, .stride = 2});
+    CU_ASSERT(l.out.c == 3 && l.out.h == 2 && l.out.w == 3);
+    l = setup_ok((Layer){.ops = &flatten_ops, .in = {32, 7, 7}});
+    CU_ASSERT(l.out.c == 32 * 7 * 7 && l.out.h == 1 && l.out.w == 1);
+    l = setup_ok((Layer){.ops = &relu_ops, .in = {3, 5, 7}});
+    CU_ASSERT(l.out.c == 3 && l.out.h == 5 && l.out.w == 7);
+    CU_ASSERT_EQUAL(l.param_count, 0);
+}
+
+static void check_setup_fails(Layer l, const char *name)
+{
+    DtError err = {0};
+    CU_ASSERT_EQUAL(l.ops->setup(&l, &err), -1);
+    CU_ASSERT_EQUAL(err.kind, DT_EINPUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, name));
+    CU_ASSERT_EQUAL(l.ops->setup(&l, NULL), -1); /* err is optional */
+}
+
+static void test_setup_errors(void)
+{
+    /* window larger than the input, in either direction */
+    check_setup_fails((Layer){.ops = &maxpool_ops, .in = {1, 2, 2}, .kernel = 3, .stride = 1},
+                      "maxpool");
+    check_setup_fails((Layer){.ops = &maxpool_ops, .in = {1, 1, 5}, .kernel = 2, .stride = 2},
+                      "maxpool");
+    check_setup_fails((Layer){.ops = &maxpool_ops, .in = {1, 4, 4}, .kernel = 2, .stride = 0},
+                      "maxpool");
+    check_setup_fails(
+        (Layer){.ops = &maxpool_ops, .in = {1, 4, 4}, .kernel = 2, .stride = 2, .pad = 1},
+        "maxpool");
+    /* kernel larger than the padded input */
+    check_setup_fails(
+        (Layer){
+            .ops = &conv2d_ops, .in = {1, 2, 2}, .channels = 4, .kernel = 5, .stride = 1, .pad = 1},
+        "conv2d");
+    check_setup_fails(
+        (Layer){
+            .ops = &conv2d_ops, .in = {1, 2, 5}, .channels = 4, .kernel = 3, .stride = 1, .pad = 0},
+        "conv2d");
+    check_setup_fails(
+        (Layer){
+            .ops = &conv2d_ops, .in = {1, 8, 8}, .channels = 0, .kernel = 3, .stride = 1, .pad = 0},
+        "conv2d");
+    check_setup_fails(
+        (Layer){
+            .ops = &conv2d_ops, .in = {1, 8, 8}, .channels = 2, .kernel = 3, .stride = 0, .pad = 0},
+        "conv2d");
+    check_setup_fails((Layer){.ops = &conv2d_ops,
+                              .in = {1, 8, 8},
+                              .channels = 2,
+                              .kernel = 3,
+                              .stride = 1,
+                              .pad = -1},
+                      "conv2d");
+    check_setup_fails((Layer){.ops = &dense_ops, .in = {10, 1, 1}, .units = 0}, "dense");
+    check_setup_fails((Layer){.ops = &relu_ops, .in = {0, 1, 1}}, "relu");
+    check_setup_fails((Layer){.ops = &flatten_ops, .in = {3, 0, 2}}, "flatten");
+}
+
+/* Weights w[i] = (2u_i - 1) * sqrt(6 / fan_in) for the i-th draw u_i, in
+ * memory order; biases 0. */
+static void check_init(Layer l, size_t fan_in, size_t n_weights)
+{
+    l = setup_ok(l);
+    CU_ASSERT_EQUAL_FATAL(l.param_count, n_weights + (size_t)(l.units + l.channels));
+    float *p = alloc_floats(l.param_count);
+    fill_value(p, l.param_count, NAN);
+    Rng rng = rng_make(99, 1), replay = rng;
+    l.ops->init(&l, p, &rng);
+    float limit = (float)sqrt(6.0 / (double)fan_in);
+    int ok_draws = 1, ok_bound = 1, ok_bias = 1;
+    float biggest = 0.0f;
+    for (size_t i = 0; i < n_weights; i++) {
+        ok_draws &= p[i] == (2.0f * rng_uniform(&replay) - 1.0f) * limit;
+        ok_bound &= fabsf(p[i]) <= limit;
+        biggest = fmaxf(biggest, fabsf(p[i]));
+    }
+    for (size_t i = n_weights; i < l.param_count; i++)
+        ok_bias &= p[i] == 0.0f;
+    CU_ASSERT(ok_draws);
+    CU_ASSERT(ok_bound);
+    CU_ASSERT(ok_bias);
+    CU_ASSERT(biggest > 0.5f * limit);
+    free(p);
+}
+
+static void test_init(void)
+{
+    check_init((Layer){.ops = &dense_ops, .in = {10, 1, 1}, .units = 4}, 10, 40);
+    check_init(
+        (Layer){
+            .ops = &conv2d_ops, .in = {3, 8, 8}, .channels = 5, .kernel = 3, .stride = 1, .pad = 1},
+        3 * 3 * 3, 5 * 3 * 3 * 3);
+    /* kinds without parameters touch nothing */
+    Rng rng = rng_make(1, 1), before = rng;
+    relu_ops.init(NULL, NULL, &rng);
+    maxpool_ops.init(NULL, NULL, &rng);
+    flatten_ops.init(NULL, NULL, &rng);
+    CU_ASSERT_EQUAL(rng.state, before.state);
+}
+
+static void test_shape_size(void)
+{
+    CU_ASSERT_EQUAL(shape_size((Shape){3, 28, 28}), 3 * 28 * 28);
+    CU_ASSERT_EQUAL(shape_size((Shape){10, 1, 1}), 10);
+    CU_ASSERT_EQUAL(shape_size((Shape){50000, 1000, 100}), (size_t)50000 * 1000 * 100);
+}
+
+static CU_TestInfo gradient_tests[] = {
+    {"dense", test_dense_gradients},
+    {"relu", test_relu_gradients},
+    {"conv2d, stride 1 to 3, pad 0 to 2", test_conv2d_gradients},
+    {"maxpool", test_maxpool_gradients},
+    {"flatten", test_flatten_gradients},
+    {"softmax cross-entropy", test_softmax_gradients},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo convention_tests[] = {
+    {"backward accumulates dparams, overwrites din", test_backward_accumulates_and_overwrites},
+    {"backward with din == NULL", test_backward_without_din},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo forward_tests[] = {
+    {"dense hand values", test_dense_values},
+    {"relu hand values", test_relu_values},
+    {"conv2d against a direct loop", test_conv2d_forward_matches_naive},
+    {"conv2d in several chunks, forward and backward, against direct loops",
+     test_conv2d_chunks_match_naive},
+    {"maxpool against a direct loop", test_maxpool_forward_matches_naive},
+    {"maxpool ties and routing", test_maxpool_ties_and_routing},
+    {"softmax against double precision", test_softmax_values},
+    {"softmax with logits of +-1000", test_softmax_extreme_logits},
+    {"softmax correct count", test_softmax_correct},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo flops_tests[] = {
+    {"dense", test_flops_dense},
+    {"relu", test_flops_relu},
+    {"conv2d", test_flops_conv2d},
+    {"conv2d col2im adds, brute force", test_flops_conv2d_col2im_count},
+    {"maxpool", test_flops_maxpool},
+    {"flatten", test_flops_flatten},
+    {"softmax cross-entropy", test_flops_softmax},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo setup_tests[] = {
+    {"output shapes and parameter counts", test_setup_shapes},
+    {"settings that do not fit", test_setup_errors},
+    {"He-uniform init", test_init},
+    {"shape_size", test_shape_size},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"gradients vs finite differences", NULL, NULL, NULL, NULL, gradient_tests},
+    {"backward conventions", NULL, NULL, NULL, NULL, convention_tests},
+    {"forward values", NULL, NULL, NULL, NULL, forward_tests},
+    {"flop counts", NULL, NULL, NULL, NULL, flops_tests},
+    {"setup and init", NULL, NULL, NULL, NULL, setup_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    return test_run(suites);
+}
