@@ -47,9 +47,12 @@ int model_build(Model *m, const ModelConfig *cfg, DtError *err)
         return dt_fail(err, DT_EINPUT, "at most %d hidden layers and %d conv blocks",
                        MODEL_MAX_WIDTHS, MODEL_MAX_WIDTHS);
     if (cfg->kind == MODEL_CNN) {
+        if (cfg->kernel < 1 || cfg->kernel % 2 == 0)
+            return dt_fail(err, DT_EINPUT, "a cnn needs an odd kernel size, got %d",
+                           cfg->kernel);
         for (int i = 0; i < cfg->nconv; i++) {
-            Layer conv = {.ops = &conv2d_ops, .channels = cfg->conv[i], .kernel = 3,
-                          .stride = 1, .pad = 1};
+            Layer conv = {.ops = &conv2d_ops, .channels = cfg->conv[i], .kernel = cfg->kernel,
+                          .stride = 1, .pad = cfg->kernel / 2};
             Layer pool = {.ops = &maxpool_ops, .kernel = 2, .stride = 2};
             if (model_push(m, conv, err) < 0 ||
                 model_push(m, (Layer){.ops = &relu_ops}, err) < 0 ||

@@ -9,7 +9,7 @@
  *
  * The two models dtsim trains:
  *   mlp: flatten, then for each hidden size h: dense(h), relu; then dense(classes)
- *   cnn: for each conv width c: conv2d(c, 3x3, pad 1), relu, maxpool 2x2;
+ *   cnn: for each conv width c: conv2d(c, k x k, pad k/2), relu, maxpool 2x2;
  *        then flatten, dense(hidden) + relu for each hidden size, dense(classes)
  *
  * A Workspace holds what one replica needs for a batch of up to `batch`
@@ -42,6 +42,7 @@ typedef struct ModelConfig {
     int hidden[MODEL_MAX_WIDTHS]; /* dense widths (mlp; cnn after the convs) */
     int nconv;
     int conv[MODEL_MAX_WIDTHS];   /* cnn: output channels of each conv block */
+    int kernel;                   /* cnn: odd square kernel size; "same" padding */
 } ModelConfig;
 
 typedef struct Model {

@@ -69,6 +69,8 @@ static const KeyDef keys[] = {
          "widths of the hidden dense layers"),
     LIST("model", "channels", model.conv, model.nconv, 1, 4096, "16,32",
          "cnn: output channels of each 3x3 conv + 2x2 pool block"),
+    INT("model", "kernel", model.kernel, 1, 15, "3",
+        "cnn: odd size of the square conv kernels (padded to keep the image size)"),
     ENUM("data", "dataset", dataset, datasets, "fashion-mnist",
          "fashion-mnist (real data) or synthetic (seeded, for quick tests)"),
     TEXT("data", "path", KEY_PATH, data_path, DT_FASHION_MNIST_DIR,
@@ -334,6 +336,7 @@ static void scenario_defaults(Scenario *sc)
     sc->model.kind = MODEL_MLP;
     sc->model.input = (Shape){1, 28, 28};
     sc->model.classes = 10;
+    sc->model.kernel = 3;
     sc->dataset = DATA_FASHION_MNIST;
     strcpy(sc->data_path, DT_FASHION_MNIST_DIR);
     sc->noise = 0.5;
@@ -383,9 +386,19 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
         sc->model.nconv = 2;
         sc->model.conv[0] = 16;
         sc->model.conv[1] = 32;
-    } else if (sc->model.kind == MODEL_MLP && key_given(ps, "model", "channels")) {
-        key_origin(ps, "model", "channels", a, sizeof a);
-        return dt_fail(err, DT_EINPUT, "%s: [model] channels is for kind = cnn, not mlp", a);
+    }
+    const char *cnn_only[] = {"channels", "kernel"};
+    for (size_t i = 0; i < 2 && sc->model.kind == MODEL_MLP; i++) {
+        if (key_given(ps, "model", cnn_only[i])) {
+            key_origin(ps, "model", cnn_only[i], a, sizeof a);
+            return dt_fail(err, DT_EINPUT, "%s: [model] %s is for kind = cnn, not mlp", a,
+                           cnn_only[i]);
+        }
+    }
+    if (sc->model.kernel % 2 == 0) {
+        key_origin(ps, "model", "kernel", a, sizeof a);
+        return dt_fail(err, DT_EINPUT, "%s: [model] kernel = %d: use an odd size (3, 5, 7)", a,
+                       sc->model.kernel);
     }
     if (!key_given(ps, "train", "lr"))
         sc->opt.lr = sc->opt.kind == OPT_ADAM ? 0.001 : 0.05;

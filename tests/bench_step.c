@@ -115,6 +115,8 @@ static StepBench bench_model(const ModelConfig *cfg, const Dataset *d, int batch
 int main(int argc, char **argv)
 {
     int batch = argc > 1 ? atoi(argv[1]) : 256;
+    int c1 = argc > 2 ? atoi(argv[2]) : 16, c2 = argc > 3 ? atoi(argv[3]) : 32;
+    int kern = argc > 4 ? atoi(argv[4]) : 3;
     if (batch <= 0) {
         fprintf(stderr, "usage: bench_step [batch > 0]\n");
         return 2;
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
     ModelConfig mlp = {.kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10, .nhidden = 2,
                        .hidden = {256, 128}};
     ModelConfig cnn = {.kind = MODEL_CNN, .input = {1, 28, 28}, .classes = 10, .nhidden = 1,
-                       .hidden = {128}, .nconv = 2, .conv = {16, 32}};
+                       .hidden = {argc > 5 ? atoi(argv[5]) : 128}, .nconv = 2, .conv = {c1, c2}, .kernel = kern};
     struct {
         const char *name;
         const ModelConfig *cfg;

@@ -99,14 +99,14 @@ static void test_mlp_gradients(void)
 static void test_cnn_gradients(void)
 {
     ModelConfig cfg = {.kind = MODEL_CNN, .input = {1, 8, 8}, .classes = 4, .nhidden = 1,
-                       .hidden = {6}, .nconv = 2, .conv = {3, 4}};
+                       .hidden = {6}, .nconv = 2, .conv = {3, 4}, .kernel = 3};
     check_model_gradients(&cfg, 3);
 }
 
 static const ModelConfig MLP = {.kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10,
                                 .nhidden = 2, .hidden = {256, 128}};
 static const ModelConfig CNN = {.kind = MODEL_CNN, .input = {1, 28, 28}, .classes = 10,
-                                .nhidden = 1, .hidden = {128}, .nconv = 2, .conv = {16, 32}};
+                                .nhidden = 1, .hidden = {128}, .nconv = 2, .conv = {16, 32}, .kernel = 3};
 
 static void test_parameter_layout(void)
 {
@@ -164,7 +164,7 @@ static void test_cnn_flops_by_hand(void)
     double conv2 = 2 * 32 * 144 * B * 196 + 32 * B * 196 + 32 * 196 + 2 * 144 * B * 196 * 32 +
                    B * 16 * 40 * 40;
     double conv1 = 2 * 16 * 9 * B * 784 + 16 * B * 784 + 16 * 784; /* no input gradient */
-    double pool = 4; /* 3 compares to find the window's max, 1 add to route dout */
+    double pool = 3; /* 3 compares to find the window's max; dout is stored, not added */
     double bwd = softmax_xent_backward_flops(8, 10) + (2 * B * 10 * 128 + B * 10) +
                  2 * B * 10 * 128 + B * 128 + (2 * B * 128 * 1568 + B * 128) +
                  2 * B * 128 * 1568 + B * 32 * 49 * pool + B * 32 * 196 + conv2 +
