@@ -230,15 +230,23 @@ static void conv2d_forward(const Layer *l, const LayerIO *io)
                        .c = out_r,
                        .ldc = (int)n};
         gemm(&gf);
-        /* (channels, g, oh*ow) -> (g, channels, oh*ow), adding the bias */
+        /* (channels, g, oh*ow) -> (g, channels, oh*ow), adding the bias
+         * and applying the fused ReLU in the same sweep */
         float *out = io->out + (size_t)b0 * out_size; /* (g, channels, oh*ow) */
         for (int b = 0; b < g; b++) {
             for (int o = 0; o < chans; o++) {
                 const float *src = out_r + (size_t)o * n + (size_t)b * ohw; /* (oh*ow) */
                 float *dst = out + ((size_t)b * chans + o) * ohw;           /* (oh*ow) */
                 const float bo = bias[o];
-                for (size_t p = 0; p < ohw; p++)
-                    dst[p] = src[p] + bo;
+                if (l->relu) {
+                    for (size_t p = 0; p < ohw; p++) {
+                        float v = src[p] + bo;
+                        dst[p] = v > 0.0f ? v : 0.0f;
+                    }
+                } else {
+                    for (size_t p = 0; p < ohw; p++)
+                        dst[p] = src[p] + bo;
+                }
             }
         }
     }
@@ -262,17 +270,29 @@ static void conv2d_backward(const Layer *l, const LayerIO *io)
         const int g = batch - b0 < chunk ? batch - b0 : chunk;
         const size_t n = (size_t)g * ohw;
         conv2d_im2col(l, g, col, io->in + (size_t)b0 * in_size);
-        /* (g, channels, oh*ow) -> (channels, g, oh*ow); the bias gradient's
-         * partial sums ride along in the same contiguous sweep. */
+        /* (g, channels, oh*ow) -> (channels, g, oh*ow); the fused ReLU's
+         * mask and the bias gradient's partial sums ride along in the same
+         * contiguous sweep. */
         const float *dout = io->dout + (size_t)b0 * out_size; /* (g, channels, oh*ow) */
+        const float *out = io->out + (size_t)b0 * out_size;   /* (g, channels, oh*ow) */
         for (int b = 0; b < g; b++) {
             for (int o = 0; o < chans; o++) {
-                const float *src = dout + ((size_t)b * chans + o) * ohw; /* (oh*ow) */
-                float *dst = dout_r + (size_t)o * n + (size_t)b * ohw;   /* (oh*ow) */
-                float *acc = bsum + (size_t)o * ohw;                     /* (oh*ow) */
-                for (size_t p = 0; p < ohw; p++) {
-                    dst[p] = src[p];
-                    acc[p] += src[p];
+                const size_t at = ((size_t)b * chans + o) * ohw;
+                const float *src = dout + at;                          /* (oh*ow) */
+                float *dst = dout_r + (size_t)o * n + (size_t)b * ohw; /* (oh*ow) */
+                float *acc = bsum + (size_t)o * ohw;                   /* (oh*ow) */
+                if (l->relu) {
+                    const float *y = out + at; /* (oh*ow) */
+                    for (size_t p = 0; p < ohw; p++) {
+                        float v = y[p] > 0.0f ? src[p] : 0.0f;
+                        dst[p] = v;
+                        acc[p] += v;
+                    }
+                } else {
+                    for (size_t p = 0; p < ohw; p++) {
+                        dst[p] = src[p];
+                        acc[p] += src[p];
+                    }
                 }
             }
         }
@@ -318,18 +338,20 @@ static void conv2d_backward(const Layer *l, const LayerIO *io)
 }
 
 /* forward: 2*channels*(batch*oh*ow)*(c*k*k) (the GEMMs, summed over chunks)
- * + batch*channels*oh*ow (bias add in the rearrangement loop). */
+ * + batch*channels*oh*ow (bias add in the rearrangement loop)
+ * + batch*channels*oh*ow comparisons when the ReLU is fused. */
 static double conv2d_forward_flops(const Layer *l, int batch)
 {
     double n = (double)batch * l->out.h * l->out.w, ch = l->channels;
     double ckk = (double)l->in.c * l->kernel * l->kernel;
-    return 2.0 * ch * n * ckk + ch * n;
+    return 2.0 * ch * n * ckk + ch * n + (l->relu ? ch * n : 0.0);
 }
 
 /* backward:
  *   2*channels*(c*k*k)*(batch*oh*ow)            dW GEMMs (summed over chunks)
  * + batch*channels*oh*ow                         bias partial sums (rearrangement loop)
  * + channels*oh*ow                               folding the partial sums into db
+ * + batch*channels*oh*ow                         the fused ReLU's mask, if any
  * and when din is wanted:
  * + 2*(c*k*k)*(batch*oh*ow)*channels             dcol GEMMs
  * + batch*c*inside_y*inside_x                    col2im adds, where inside_y is the
@@ -339,7 +361,7 @@ static double conv2d_backward_flops(const Layer *l, int batch, int need_din)
 {
     double ohw = (double)l->out.h * l->out.w, n = (double)batch * ohw, ch = l->channels;
     double ckk = (double)l->in.c * l->kernel * l->kernel;
-    double flops = 2.0 * ch * ckk * n + ch * n + ch * ohw;
+    double flops = 2.0 * ch * ckk * n + ch * n + ch * ohw + (l->relu ? ch * n : 0.0);
     if (need_din) {
         double iy = conv2d_taps_inside(l->in.h, l->kernel, l->stride, l->pad, l->out.h);
         double ix = conv2d_taps_inside(l->in.w, l->kernel, l->stride, l->pad, l->out.w);

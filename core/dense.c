@@ -58,8 +58,15 @@ static void dense_forward(const Layer *l, const LayerIO *io)
     gemm(&g);
     for (int i = 0; i < batch; i++) {
         float *row = out + (size_t)i * units; /* (units) */
-        for (int j = 0; j < units; j++)
-            row[j] += bias[j];
+        if (l->relu) {
+            for (int j = 0; j < units; j++) {
+                float v = row[j] + bias[j];
+                row[j] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            for (int j = 0; j < units; j++)
+                row[j] += bias[j];
+        }
     }
 }
 
@@ -70,6 +77,15 @@ static void dense_backward(const Layer *l, const LayerIO *io)
     float *dwgt = io->dparams;                         /* (units, in) */
     float *dbias = io->dparams + (size_t)units * n_in; /* (units) */
     const float *dout = io->dout;                      /* (batch, units) */
+
+    if (l->relu) {
+        /* the gradient through the fused ReLU, into scratch */
+        float *masked = io->scratch; /* (batch, units) */
+        const size_t n = (size_t)batch * units;
+        for (size_t i = 0; i < n; i++)
+            masked[i] = io->out[i] > 0.0f ? dout[i] : 0.0f;
+        dout = masked;
+    }
 
     /* dW += dout^T in */
     GemmArgs gw = {.trans_a = 1,
@@ -108,26 +124,34 @@ static void dense_backward(const Layer *l, const LayerIO *io)
     }
 }
 
-/* forward: 2*batch*units*in (the GEMM in W^T) + batch*units (bias add loop). */
+/* forward: 2*batch*units*in (the GEMM in W^T) + batch*units (bias add loop)
+ * + batch*units comparisons when the ReLU is fused. */
 static double dense_forward_flops(const Layer *l, int batch)
 {
     double b = batch, u = l->units, n = (double)shape_size(l->in);
-    return 2.0 * b * u * n + b * u;
+    return 2.0 * b * u * n + b * u + (l->relu ? b * u : 0.0);
 }
 
 /* backward: 2*units*in*batch (dW GEMM) + batch*units (db column-sum loop)
- * + need_din * 2*batch*in*units (din GEMM). */
+ * + need_din * 2*batch*in*units (din GEMM) + batch*units comparisons (the
+ * fused ReLU's mask). */
 static double dense_backward_flops(const Layer *l, int batch, int need_din)
 {
     double b = batch, u = l->units, n = (double)shape_size(l->in);
-    return 2.0 * u * n * b + b * u + (need_din ? 2.0 * b * n * u : 0.0);
+    return 2.0 * u * n * b + b * u + (need_din ? 2.0 * b * n * u : 0.0) + (l->relu ? b * u : 0.0);
+}
+
+/* The masked dout of a fused ReLU. */
+static size_t dense_scratch_floats(const Layer *l, int batch)
+{
+    return l->relu ? (size_t)batch * l->units : 0;
 }
 
 const LayerOps dense_ops = {
     .name = "dense",
     .setup = dense_setup,
     .init = dense_init,
-    .scratch_floats = layer_scratch_none,
+    .scratch_floats = dense_scratch_floats,
     .forward = dense_forward,
     .backward = dense_backward,
     .forward_flops = dense_forward_flops,

@@ -25,6 +25,11 @@
  *  - copies, im2col/col2im index shuffling and zero fills count 0, but the
  *    additions that col2im performs when it scatters a column back count 1
  *    each.
+ * Fused ReLU (l->relu on dense and conv2d): forward takes max(x, 0) in the
+ * same pass that adds the bias, backward zeroes dout where out <= 0 in a
+ * pass it makes anyway; 1 comparison per output element each way, as the
+ * separate relu layer counts, but two fewer sweeps over memory and no
+ * separate activation to keep.
  * Parameter bytes are 4 per float; activation bytes are the layer's output
  * (batch * out size * 4), which is what a training step must keep for the
  * backward pass.
@@ -52,6 +57,7 @@ typedef struct Layer {
     int channels;    /* conv2d: output channels */
     int kernel;      /* conv2d, maxpool: square window size */
     int stride, pad; /* conv2d, maxpool */
+    int relu;        /* dense, conv2d: the output goes through ReLU, fused */
     size_t param_offset; /* first float of this layer's parameters in the block */
     size_t param_count;  /* floats of parameters (0 for relu, maxpool, flatten) */
 } Layer;

@@ -28,8 +28,7 @@ static int model_push(Model *m, Layer l, DtError *err)
 static int model_push_dense_stack(Model *m, const ModelConfig *cfg, DtError *err)
 {
     for (int i = 0; i < cfg->nhidden; i++) {
-        if (model_push(m, (Layer){.ops = &dense_ops, .units = cfg->hidden[i]}, err) < 0 ||
-            model_push(m, (Layer){.ops = &relu_ops}, err) < 0)
+        if (model_push(m, (Layer){.ops = &dense_ops, .units = cfg->hidden[i], .relu = 1}, err) < 0)
             return -1;
     }
     return model_push(m, (Layer){.ops = &dense_ops, .units = cfg->classes}, err);
@@ -52,11 +51,9 @@ int model_build(Model *m, const ModelConfig *cfg, DtError *err)
                            cfg->kernel);
         for (int i = 0; i < cfg->nconv; i++) {
             Layer conv = {.ops = &conv2d_ops, .channels = cfg->conv[i], .kernel = cfg->kernel,
-                          .stride = 1, .pad = cfg->kernel / 2};
+                          .stride = 1, .pad = cfg->kernel / 2, .relu = 1};
             Layer pool = {.ops = &maxpool_ops, .kernel = 2, .stride = 2};
-            if (model_push(m, conv, err) < 0 ||
-                model_push(m, (Layer){.ops = &relu_ops}, err) < 0 ||
-                model_push(m, pool, err) < 0)
+            if (model_push(m, conv, err) < 0 || model_push(m, pool, err) < 0)
                 return -1;
         }
     }

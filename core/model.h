@@ -8,9 +8,10 @@
  * collective, a bucket or a shard is just (float *p, size_t offset, size_t n).
  *
  * The two models dtsim trains:
- *   mlp: flatten, then for each hidden size h: dense(h), relu; then dense(classes)
- *   cnn: for each conv width c: conv2d(c, k x k, pad k/2), relu, maxpool 2x2;
+ *   mlp: flatten, then for each hidden size h: dense(h) + relu; then dense(classes)
+ *   cnn: for each conv width c: conv2d(c, k x k, pad k/2) + relu, maxpool 2x2;
  *        then flatten, dense(hidden) + relu for each hidden size, dense(classes)
+ * where "+ relu" is the ReLU fused into the layer before it (layer.h).
  *
  * A Workspace holds what one replica needs for a batch of up to `batch`
  * samples: every layer's output (the activations backward needs), two

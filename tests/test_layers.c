@@ -42,6 +42,8 @@ typedef struct Case {
 static const Case cases[] = {
     {"dense 7 -> 5", {.ops = &dense_ops, .in = {7, 1, 1}, .units = 5}, 3, INPUT_SPREAD},
     {"dense (2,3,2) -> 4", {.ops = &dense_ops, .in = {2, 3, 2}, .units = 4}, 2, INPUT_SPREAD},
+    {"dense 9 -> 6 + relu", {.ops = &dense_ops, .in = {9, 1, 1}, .units = 6, .relu = 1}, 3,
+     INPUT_SPREAD},
     {"relu (3,4,5)", {.ops = &relu_ops, .in = {3, 4, 5}}, 2, INPUT_AWAY_FROM_ZERO},
     {"conv2d (3,5,6) k3 s1 p0 -> 4",
      {.ops = &conv2d_ops, .in = {3, 5, 6}, .channels = 4, .kernel = 3, .stride = 1, .pad = 0},
@@ -395,6 +397,79 @@ static void conv2d_naive(const Layer *l, int batch, const float *params, const f
                 }
 }
 
+static Layer setup_ok(Layer l);
+
+/* A layer with a fused ReLU must give exactly what the same layer without
+ * it, followed by a relu layer, gives: the same output, and for the same
+ * dout the same dparams and din.  (The unfused layer and the relu layer
+ * are each checked against finite differences above; this comparison has
+ * no trouble with kinks.) */
+static void check_fused_relu(Layer fused, int batch, uint64_t seed)
+{
+    Layer plain = fused;
+    plain.relu = 0;
+    fused = setup_ok(fused);
+    plain = setup_ok(plain);
+    Layer relu = setup_ok((Layer){.ops = &relu_ops, .in = plain.out});
+    size_t n_in = batch * shape_size(fused.in), n_out = batch * shape_size(fused.out);
+    size_t n_par = fused.param_count;
+    size_t scratch = fused.ops->scratch_floats(&fused, batch);
+    size_t s2 = plain.ops->scratch_floats(&plain, batch);
+    if (s2 > scratch)
+        scratch = s2;
+    float *params = alloc_floats(n_par), *in = alloc_floats(n_in), *dout = alloc_floats(n_out);
+    float *out_f = alloc_floats(n_out), *out_p = alloc_floats(n_out), *out_r = alloc_floats(n_out);
+    float *dpar_f = alloc_floats(n_par), *dpar_p = alloc_floats(n_par);
+    float *din_f = alloc_floats(n_in), *din_p = alloc_floats(n_in), *dmid = alloc_floats(n_out);
+    float *scr = alloc_floats(scratch ? scratch : 1);
+    memset(dpar_f, 0, n_par * sizeof(float)); /* backward accumulates */
+    memset(dpar_p, 0, n_par * sizeof(float));
+    Rng r = rng_make(seed, 1);
+    fused.ops->init(&fused, params, &r);
+    for (size_t i = 0; i < n_par; i++)
+        params[i] += 0.2f * (rng_uniform(&r) - 0.5f); /* nonzero biases */
+    for (size_t i = 0; i < n_in; i++)
+        in[i] = 2.0f * rng_uniform(&r) - 1.0f;
+    for (size_t i = 0; i < n_out; i++)
+        dout[i] = 2.0f * rng_uniform(&r) - 1.0f;
+
+    fused.ops->forward(&fused, &(LayerIO){.batch = batch, .params = params, .in = in,
+                                          .out = out_f, .scratch = scr});
+    plain.ops->forward(&plain, &(LayerIO){.batch = batch, .params = params, .in = in,
+                                          .out = out_p, .scratch = scr});
+    relu.ops->forward(&relu, &(LayerIO){.batch = batch, .in = out_p, .out = out_r});
+    CU_ASSERT(check_close("fused relu", "forward", out_f, out_r, n_out, 0.0, 1.0));
+    size_t positive = 0;
+    for (size_t i = 0; i < n_out; i++)
+        positive += out_f[i] > 0.0f;
+    CU_ASSERT(positive > n_out / 8 && positive < n_out - n_out / 8); /* both sides exercised */
+
+    fused.ops->backward(&fused, &(LayerIO){.batch = batch, .params = params, .dparams = dpar_f,
+                                           .in = in, .out = out_f, .dout = dout, .din = din_f,
+                                           .scratch = scr});
+    relu.ops->backward(&relu, &(LayerIO){.batch = batch, .in = out_p, .out = out_r,
+                                         .dout = dout, .din = dmid});
+    plain.ops->backward(&plain, &(LayerIO){.batch = batch, .params = params, .dparams = dpar_p,
+                                           .in = in, .out = out_p, .dout = dmid, .din = din_p,
+                                           .scratch = scr});
+    CU_ASSERT(check_close("fused relu", "dparams", dpar_f, dpar_p, n_par, 0.0, 1.0));
+    CU_ASSERT(check_close("fused relu", "din", din_f, din_p, n_in, 0.0, 1.0));
+    float *bufs[] = {params, in, dout, out_f, out_p, out_r, dpar_f, dpar_p, din_f, din_p, dmid, scr};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+}
+
+static void test_fused_relu(void)
+{
+    check_fused_relu((Layer){.ops = &dense_ops, .in = {13, 1, 1}, .units = 9, .relu = 1}, 5, 1);
+    check_fused_relu((Layer){.ops = &conv2d_ops, .in = {3, 7, 6}, .channels = 5, .kernel = 3,
+                             .stride = 1, .pad = 1, .relu = 1},
+                     3, 2);
+    check_fused_relu((Layer){.ops = &conv2d_ops, .in = {2, 9, 9}, .channels = 4, .kernel = 5,
+                             .stride = 2, .pad = 2, .relu = 1},
+                     2, 3);
+}
+
 static void test_conv2d_forward_matches_naive(void)
 {
     for (size_t ci = 0; ci < N_CASES; ci++) {
@@ -727,6 +802,11 @@ static void test_flops_dense(void)
     l = setup_ok((Layer){.ops = &dense_ops, .in = {2, 3, 2}, .units = 4});
     check_flops(l, 5, 2.0 * 5 * 12 * 4 + 5 * 4, 2.0 * 4 * 12 * 5 + 5 * 4 + 2.0 * 5 * 12 * 4,
                 2.0 * 4 * 12 * 5 + 5 * 4);
+    /* a fused ReLU adds one comparison per output each way */
+    l = setup_ok((Layer){.ops = &dense_ops, .in = {784, 1, 1}, .units = 256, .relu = 1});
+    check_flops(l, 32, 2.0 * 32 * 784 * 256 + 32 * 256 + 32 * 256,
+                2.0 * 256 * 784 * 32 + 32 * 256 + 2.0 * 32 * 784 * 256 + 32 * 256,
+                2.0 * 256 * 784 * 32 + 32 * 256 + 32 * 256);
 }
 
 static void test_flops_relu(void)
@@ -772,6 +852,12 @@ static void test_flops_conv2d(void)
     bwd = 2.0 * 3 * (2 * 3 * 3) * n + 3 * n + 3 * 4 * 3;
     check_flops(l, 2, 2.0 * 3 * n * (2 * 3 * 3) + 3 * n,
                 bwd + 2.0 * (2 * 3 * 3) * n * 3 + 2.0 * 2 * (3 * 4 - 2) * (3 * 3 - 1), bwd);
+
+    /* the same with a fused ReLU: one more comparison per output each way */
+    l.relu = 1;
+    check_flops(l, 2, 2.0 * 3 * n * (2 * 3 * 3) + 3 * n + 3 * n,
+                bwd + 3 * n + 2.0 * (2 * 3 * 3) * n * 3 + 2.0 * 2 * (3 * 4 - 2) * (3 * 3 - 1),
+                bwd + 3 * n);
 }
 
 /* The col2im term of every conv2d case against a brute-force count of the
@@ -976,6 +1062,7 @@ static CU_TestInfo convention_tests[] = {
 static CU_TestInfo forward_tests[] = {
     {"dense hand values", test_dense_values},
     {"relu hand values", test_relu_values},
+    {"fused ReLU equals layer then relu", test_fused_relu},
     {"conv2d against a direct loop", test_conv2d_forward_matches_naive},
     {"conv2d in several chunks, forward and backward, against direct loops",
      test_conv2d_chunks_match_naive},

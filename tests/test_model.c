@@ -112,20 +112,21 @@ static void test_parameter_layout(void)
 {
     Model m;
     CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP, NULL), 0);
-    /* flatten, dense 256, relu, dense 128, relu, dense 10 */
-    CU_ASSERT_EQUAL(m.nlayers, 6);
+    /* flatten, dense 256 + relu, dense 128 + relu, dense 10 */
+    CU_ASSERT_EQUAL(m.nlayers, 4);
     CU_ASSERT_EQUAL(m.nparams, (784 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10));
-    CU_ASSERT_EQUAL(m.layers[3].param_offset, 784 * 256 + 256);
+    CU_ASSERT_EQUAL(m.layers[2].param_offset, 784 * 256 + 256);
+    CU_ASSERT_TRUE(m.layers[1].relu && m.layers[2].relu && !m.layers[3].relu);
     CU_ASSERT_EQUAL(model_param_bytes(&m), 4 * m.nparams);
-    CU_ASSERT_EQUAL(model_activation_bytes(&m, 2), 4 * 2 * (784 + 256 + 256 + 128 + 128 + 10));
+    CU_ASSERT_EQUAL(model_activation_bytes(&m, 2), 4 * 2 * (784 + 256 + 128 + 10));
 
     CU_ASSERT_EQUAL_FATAL(model_build(&m, &CNN, NULL), 0);
-    /* conv, relu, pool, conv, relu, pool, flatten, dense, relu, dense */
-    CU_ASSERT_EQUAL(m.nlayers, 10);
+    /* conv + relu, pool, conv + relu, pool, flatten, dense + relu, dense */
+    CU_ASSERT_EQUAL(m.nlayers, 7);
     CU_ASSERT_EQUAL(m.nparams, (16 * 9 + 16) + (32 * 16 * 9 + 32) + (32 * 7 * 7 * 128 + 128) +
                                    (128 * 10 + 10));
-    CU_ASSERT_EQUAL(m.layers[5].out.c, 32);
-    CU_ASSERT_EQUAL(m.layers[5].out.h, 7);
+    CU_ASSERT_EQUAL(m.layers[3].out.c, 32);
+    CU_ASSERT_EQUAL(m.layers[3].out.h, 7);
 }
 
 static void test_mlp_flops_by_hand(void)
@@ -144,6 +145,9 @@ static void test_mlp_flops_by_hand(void)
     CU_ASSERT_DOUBLE_EQUAL(model_forward_flops(&m, 32), fwd, 0);
     CU_ASSERT_DOUBLE_EQUAL(model_backward_flops(&m, 32), bwd, 0);
     CU_ASSERT_DOUBLE_EQUAL(model_layer_backward_flops(&m, 0, 32), 0, 0); /* flatten */
+    /* the first dense layer: weights, bias, ReLU mask; no input gradient */
+    CU_ASSERT_DOUBLE_EQUAL(model_layer_backward_flops(&m, 1, 32),
+                           2 * 32.0 * 256 * 784 + 32 * 256 + 32 * 256, 0);
 }
 
 static void test_cnn_flops_by_hand(void)
