@@ -39,10 +39,12 @@ static void usage(FILE *out)
             "  --save-model F       write the final parameters to F (raw little-endian float32)\n"
             "  --force              allow overwriting files that dtsim did not write\n"
             "  --quiet              no progress lines, no result lines\n"
+            "  --no-plot            do not draw DIR/training.png with gnuplot\n"
             "  --cfg=NAME:VALUE     a SimGrid option, e.g. --cfg=network/model:CM02 (repeatable)\n"
             "\n"
             "Results: DIR/metrics.csv (one row per evaluation), DIR/summary.json,\n"
-            "DIR/trace.json (Chrome trace format: open it in Perfetto).\n"
+            "DIR/trace.json (Chrome trace format: open it in Perfetto), and with gnuplot\n"
+            "installed DIR/training.png and .svg (loss and test accuracy over simulated time).\n"
             "\n"
             "Strategies ([strategy] kind):\n",
             DTSIM_VERSION);
@@ -116,6 +118,8 @@ static int parse_args(Args *a, int argc, char **argv, DtError *err)
             a->run.force = 1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
             a->run.quiet = 1;
+        } else if (strcmp(argv[i], "--no-plot") == 0) {
+            a->run.no_plot = 1;
         } else if (argv[i][0] == '-') {
             return dt_fail(err, DT_EINPUT, "unknown option '%s' (see dtsim --help)", argv[i]);
         } else if (!a->scenario) {

@@ -8,6 +8,8 @@
  */
 #include "run.h"
 
+#include "plot.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <simgrid/engine.h>
@@ -202,6 +204,16 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
             printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n",
                    last->train_loss, last->test_loss, last->test_accuracy);
         printf("  wall %.1f s; results in %s/\n", wall, out_dir);
+    }
+    if (!run->opts->no_plot) {
+        char title[PATH_MAX + 512], note[PATH_MAX + 128];
+        snprintf(title, sizeof title, "%s: %s on %s, %d worker%s", sc->name, sc->strategy,
+                 sc->platform, run->nranks, run->nranks == 1 ? "" : "s");
+        int drawn = plot_training(out_dir, title, note, sizeof note);
+        if (drawn == 0 && !run->opts->quiet)
+            printf("  plot: %s/training.png\n", out_dir);
+        else if (drawn != 0)
+            fprintf(stderr, "dtsim: note: %s\n", note);
     }
     return 0;
 }

@@ -27,6 +27,7 @@ typedef struct RunOptions {
     const char *save_model; /* NULL: do not save */
     int force;              /* allow overwriting files dtsim did not write */
     int quiet;              /* no progress and no result lines */
+    int no_plot;            /* do not run gnuplot at the end */
     SimOptions sim;
 } RunOptions;
 

@@ -69,6 +69,11 @@ expect 0 "" -- "$dtsim" run "$tiny" --out "$tmp/mine" --force "${q[@]}"
 expect 0 "test accuracy" -- "$dtsim" run "$tiny" --out "$tmp/o2"
 expect 0 "test accuracy" -- "$dtsim" run "$tiny" --out "$tmp/o2"
 expect 0 "train_loss" -- head -1 "$tmp/o2/metrics.csv"
+if command -v gnuplot >/dev/null; then
+    expect 0 "PNG" -- head -c 4 "$tmp/o2/training.png"
+fi
+# Without gnuplot a run still succeeds, with a note.
+expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" run "$tiny" --out "$tmp/o3" --quiet
 expect 0 "ok" -- "$dtsim" check "$tiny"
 
 echo "$pass passed, $fail failed"

@@ -25,7 +25,7 @@ check() {
     local label=$1
     shift
     for i in 1 2; do
-        if ! "$dtsim" run "$@" --quiet --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin"; then
+        if ! "$dtsim" run "$@" --quiet --no-plot --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin"; then
             echo "FAILED: run $i of $label"
             fail=$((fail + 1))
             return

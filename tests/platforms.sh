@@ -17,7 +17,7 @@ pass=0
 fail=0
 for f in "$dir"/*.xml; do
     name=$(basename "$f")
-    timeout 120 "$dtsim" run "$src/tests/scenarios/tiny.ini" --platform "$f" --quiet \
+    timeout 120 "$dtsim" run "$src/tests/scenarios/tiny.ini" --platform "$f" --quiet --no-plot \
         --out "$tmp/out" >"$tmp/log" 2>&1
     rc=$?
     lines=$(grep -c '^dtsim:' "$tmp/log")

@@ -1,0 +1,17 @@
+/*
+ * plot.h - pictures of a finished run, drawn by gnuplot.
+ *
+ * The scripts live in plots/ (the directory is compiled in, and the
+ * DTSIM_PLOTS environment variable overrides it).  gnuplot is optional:
+ * without it a run still writes all its results and says in one line that
+ * it skipped the pictures.
+ */
+#ifndef DT_PLOT_H
+#define DT_PLOT_H
+
+/* Draw out_dir/training.png and .svg from out_dir/metrics.csv.  Returns 0
+ * when drawn, 1 when skipped (no gnuplot), -1 when gnuplot failed; in the
+ * last two cases *note says why. */
+int plot_training(const char *out_dir, const char *title, char *note, int note_size);
+
+#endif
