@@ -254,9 +254,9 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
                run.train.n, run.test.n, run.global_batch, run.steps_per_epoch, run.total_steps);
         char network[64];
         platform_network_model(sc->platform, &opts->sim, network, sizeof network);
-        printf("  platform %s: %d hosts; strategy %s on %d worker%s; network model %s\n",
-               sc->platform, hosts, sc->strategy, run.nranks, run.nranks == 1 ? "" : "s",
-               network);
+        printf("  platform %s: %d host%s; strategy %s on %d worker%s; network model %s\n",
+               sc->platform, hosts, hosts == 1 ? "" : "s", sc->strategy, run.nranks,
+               run.nranks == 1 ? "" : "s", network);
     }
     run_free(&run);
     return hosts < 0 ? -1 : 0;

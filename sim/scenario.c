@@ -68,7 +68,7 @@ static const KeyDef keys[] = {
     LIST("model", "hidden", model.hidden, model.nhidden, 1, 65536, "256,128 (mlp), 128 (cnn)",
          "widths of the hidden dense layers"),
     LIST("model", "channels", model.conv, model.nconv, 1, 4096, "16,32",
-         "cnn: output channels of each 3x3 conv + 2x2 pool block"),
+         "cnn: output channels of each conv (kernel x kernel) + 2x2 max-pool block"),
     INT("model", "kernel", model.kernel, 1, 15, "3",
         "cnn: odd size of the square conv kernels (padded to keep the image size)"),
     ENUM("data", "dataset", dataset, datasets, "fashion-mnist",

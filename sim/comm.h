@@ -1,0 +1,63 @@
+/*
+ * comm.h - rank-addressed messages between simulated devices.
+ *
+ * The thin seam between algorithms and transport: collectives and
+ * strategies send and receive float buffers by rank; only comm.c knows that
+ * a message travels through a SimGrid mailbox, and how mailboxes are named.
+ *
+ * A message carries a real copy of the floats (the receiver copies them
+ * into its own buffer and frees the copy, so the sender may reuse its
+ * buffer as soon as its send completes) and is charged on the platform as
+ * count * wire_bytes bytes.  A NULL buffer sends a timing-only message: the
+ * same simulated bytes, no payload (for `dtsim collective` on sizes that
+ * would not fit in memory).
+ *
+ * Messages between the same pair of ranks on the same channel arrive in the
+ * order they were sent.  Channels keep independent traffic apart (a
+ * data-parallel all-reduce and a parameter-server push between the same
+ * ranks never match each other's messages).
+ *
+ * Every blocking call and every wait is recorded as a communication span of
+ * the calling rank, and every send adds its bytes to the rank's total.
+ */
+#ifndef DT_COMM_H
+#define DT_COMM_H
+
+#include <simgrid/forward.h>
+#include <stddef.h>
+
+#include "record.h"
+
+typedef struct CommWorld {
+    int size;          /* ranks */
+    Recorder *rec;     /* where spans and bytes go (NULL: not recorded) */
+    double wire_bytes; /* simulated bytes per float on the wire (4 for float32) */
+} CommWorld;
+
+/* One rank's handle on a world: which rank it is, and on which channel. */
+typedef struct Comm {
+    const CommWorld *world;
+    int rank;
+    int channel;
+} Comm;
+
+typedef struct CommRequest CommRequest;
+
+/* Blocking send of count floats of buf (NULL: timing only) to rank dst. */
+void comm_send(const Comm *c, int dst, const float *buf, size_t count);
+/* Blocking receive of count floats from rank src into buf (NULL: discard). */
+void comm_recv(const Comm *c, int src, float *buf, size_t count);
+
+/* Start a send or a receive; finish it with comm_wait or comm_waitall.
+ * The buffer of an irecv must stay valid until the wait returns. */
+CommRequest *comm_isend(const Comm *c, int dst, const float *buf, size_t count);
+CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count);
+/* Wait for one request (and free it); the wait is a communication span. */
+void comm_wait(const Comm *c, CommRequest *req);
+void comm_waitall(const Comm *c, CommRequest **reqs, int n);
+
+/* Send to dst and receive from src at the same time (as a ring step does). */
+void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                   float *recvbuf, size_t recvcount);
+
+#endif
