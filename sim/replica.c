@@ -42,7 +42,8 @@ void replica_free(Replica *r)
     memset(r, 0, sizeof *r);
 }
 
-double replica_compute_gradients(Replica *r, Device *d, int batch, float scale)
+double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
+                                 const ReplicaHook *hook)
 {
     const Model *m = r->m;
     memset(r->grads, 0, m->nparams * sizeof(float));
@@ -57,6 +58,8 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale)
     for (int l = m->nlayers - 1; l >= 0; l--) {
         model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
         device_compute(d, model_layer_backward_flops(m, l, batch), "backward");
+        if (hook)
+            hook->after_backward(hook->ctx, l);
     }
     return loss;
 }

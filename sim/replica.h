@@ -31,10 +31,18 @@ int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, ui
                  DtError *err);
 void replica_free(Replica *r);
 
+/* Called after the backward pass of layer l has produced its gradients. */
+typedef struct ReplicaHook {
+    void (*after_backward)(void *ctx, int layer);
+    void *ctx;
+} ReplicaHook;
+
 /* Zero the gradient, then forward, loss and backward on the first `batch`
- * samples of r->x / r->y with loss scale `scale`, charging every layer on d.
- * Returns the summed loss over the batch. */
-double replica_compute_gradients(Replica *r, Device *d, int batch, float scale);
+ * samples of r->x / r->y with loss scale `scale`, charging every layer on d
+ * and calling hook (when not NULL) after each layer's backward.  Returns the
+ * summed loss over the batch. */
+double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
+                                 const ReplicaHook *hook);
 /* One optimizer step from r->grads, charged on d. */
 void replica_apply(Replica *r, Device *d);
 

@@ -139,13 +139,12 @@ static int prepare(Run *run, DtError *err)
 static int place_ranks(Run *run, int host_count, DtError *err)
 {
     const Scenario *sc = run->sc;
-    run->nranks = sc->workers;
-    if (sc->workers > host_count)
+    run->nranks = run->strategy->ranks(sc);
+    if (run->nranks > host_count)
         return dt_fail(err, DT_EINPUT,
-                       "%s: [cluster] workers = %d but platform '%s' has %d host%s; lower "
-                       "workers or use a larger platform",
-                       sc->path, sc->workers, sc->platform, host_count,
-                       host_count == 1 ? "" : "s");
+                       "%s: strategy %s needs %d hosts (one per rank) but platform '%s' has %d; "
+                       "lower [cluster] workers or use a larger platform",
+                       sc->path, sc->strategy, run->nranks, sc->platform, host_count);
     return 0;
 }
 
@@ -318,8 +317,17 @@ int run_eval_due(const Run *run, long step)
     return step % every == 0;
 }
 
-void run_evaluate(Run *run, Replica *r, long step, double train_loss)
+void run_add_loss(Run *run, double loss_sum, int samples)
 {
+    run->loss_sum += loss_sum;
+    run->loss_samples += samples;
+}
+
+void run_evaluate(Run *run, Replica *r, long step)
+{
+    double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
+    run->loss_sum = 0.0;
+    run->loss_samples = 0;
     double test_loss;
     double acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
     MetricRow row = {

@@ -44,6 +44,8 @@ struct Run {
     long total_steps;
     int steps_per_epoch;
     float *final_params;  /* (nparams) rank 0's parameters at the end */
+    double loss_sum;      /* training loss summed since the last evaluation, all ranks */
+    long loss_samples;    /* samples behind loss_sum */
     int failed;           /* an actor hit a runtime error, described in err */
     DtError err;
     double wall_start;
@@ -60,9 +62,12 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err);
 
 /* For strategies: is an evaluation due after global step `step` (1-based)? */
 int run_eval_due(const Run *run, long step);
+/* Add a rank's summed training loss over `samples` samples of this step. */
+void run_add_loss(Run *run, double loss_sum, int samples);
 /* Evaluate params on the test set (no simulated cost: it is a measurement,
- * not part of training), record a metrics row and report progress. */
-void run_evaluate(Run *run, Replica *r, long step, double train_loss);
+ * not part of training), record a metrics row with the mean training loss
+ * since the previous one, and report progress. */
+void run_evaluate(Run *run, Replica *r, long step);
 /* Keep a copy of the final parameters for --save-model. */
 void run_keep_params(Run *run, const float *params);
 /* An actor's runtime failure: remembered, and reported when the run ends. */

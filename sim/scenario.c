@@ -36,11 +36,13 @@ typedef struct KeyDef {
     size_t size;         /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
     const char *def;     /* default, as it would be written in the file */
     const char *help;
+    const char *only;    /* the strategy this key belongs to, NULL: any */
 } KeyDef;
 
 static const char *const model_kinds[] = {"mlp", "cnn", NULL};
 static const char *const datasets[] = {"fashion-mnist", "synthetic", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
+static const char *const on_off[] = {"off", "on", NULL};
 
 #define AT(field) offsetof(Scenario, field)
 #define BIG 1e9
@@ -102,6 +104,23 @@ static const KeyDef keys[] = {
     INT("cluster", "workers", workers, 1, 1 << 20, "1", "ranks (devices) in all"),
     TEXT("strategy", "kind", KEY_STRING, strategy, "serial",
          "training strategy (see the list above)"),
+    {.section = "strategy", .name = "allreduce", .type = KEY_STRING, .offset = AT(allreduce),
+     .size = sizeof(((Scenario *)0)->allreduce), .def = "ring",
+     .help = "data-parallel: all-reduce algorithm, ring, rhd (power-of-two workers) or tree",
+     .only = "data-parallel"},
+    {.section = "strategy", .name = "overlap", .type = KEY_ENUM, .offset = AT(overlap),
+     .choices = on_off, .def = "on",
+     .help = "data-parallel: all-reduce gradient buckets while backward runs (on) or after it",
+     .only = "data-parallel"},
+    {.section = "strategy", .name = "bucket_mb", .type = KEY_DOUBLE, .offset = AT(bucket_mb),
+     .min = 0, .min_open = 1, .max = 1e6, .def = "25",
+     .help = "data-parallel: gradient bucket size in MB (1e6 bytes) with overlap = on",
+     .only = "data-parallel"},
+    {.section = "strategy", .name = "servers", .type = KEY_INT, .offset = AT(servers), .min = 1,
+     .max = 1 << 16, .def = "1",
+     .help = "parameter-server: server ranks, each owning a slice of the parameters, on hosts "
+             "after the workers'",
+     .only = "parameter-server"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -349,6 +368,10 @@ static void scenario_defaults(Scenario *sc)
     sc->seed = 1;
     sc->workers = 1;
     strcpy(sc->strategy, "serial");
+    strcpy(sc->allreduce, "ring");
+    sc->overlap = 1;
+    sc->bucket_mb = 25.0;
+    sc->servers = 1;
 }
 
 /* Was the key (which must exist) set in the file or on the command line? */
@@ -441,6 +464,15 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
         return dt_fail(err, DT_EINPUT,
                        "%s: no platform: set [cluster] platform = FILE.xml or pass --platform",
                        ps->where);
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].only && (ps->line[i] || ps->from_set[i]) &&
+            strcmp(keys[i].only, sc->strategy) != 0) {
+            key_origin(ps, keys[i].section, keys[i].name, a, sizeof a);
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [%s] %s is a setting of kind = %s, not of kind = %s", a,
+                           keys[i].section, keys[i].name, keys[i].only, sc->strategy);
+        }
+    }
     const StrategyOps *st = strategy_find(sc->strategy);
     if (!st) {
         char names[256];

@@ -49,6 +49,10 @@ typedef struct Scenario {
 
     /* [strategy] */
     char strategy[32];
+    char allreduce[16]; /* data-parallel: ring, rhd or tree */
+    int overlap;        /* data-parallel: all-reduce buckets during backward */
+    double bucket_mb;   /* data-parallel: bucket size with overlap, in MB */
+    int servers;        /* parameter-server: server ranks */
 } Scenario;
 
 /* Parse `path`, then apply the `nset` overrides "section.key=value".  On

@@ -23,6 +23,8 @@ typedef struct StrategyOps {
     int (*check)(const Scenario *sc, DtError *err);
     /* Samples in one global step (what serial SGD would use as its batch). */
     int (*global_batch)(const Scenario *sc);
+    /* Ranks (hosts) the strategy places: rank r runs on the r-th host. */
+    int (*ranks)(const Scenario *sc);
     int (*start)(Run *run, DtError *err);
 } StrategyOps;
 

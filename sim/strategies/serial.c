@@ -35,6 +35,12 @@ static int serial_global_batch(const Scenario *sc)
     return sc->batch;
 }
 
+static int serial_ranks(const Scenario *sc)
+{
+    (void)sc;
+    return 1;
+}
+
 static void serial_actor_free(SerialActor *a)
 {
     replica_free(&a->replica);
@@ -57,18 +63,12 @@ static void serial_main(int argc, char **argv)
         return;
     }
     const int b = run->global_batch;
-    double loss_sum = 0.0;
-    long loss_samples = 0;
     for (long step = 1; step <= run->total_steps; step++) {
         dataset_gather(&run->train, sampler_next(&a->sampler), b, r->x, r->y);
-        loss_sum += replica_compute_gradients(r, &a->dev, b, 1.0f / (float)b);
-        loss_samples += b;
+        run_add_loss(run, replica_compute_gradients(r, &a->dev, b, 1.0f / (float)b, NULL), b);
         replica_apply(r, &a->dev);
-        if (run_eval_due(run, step)) {
-            run_evaluate(run, r, step, loss_sum / (double)loss_samples);
-            loss_sum = 0.0;
-            loss_samples = 0;
-        }
+        if (run_eval_due(run, step))
+            run_evaluate(run, r, step);
     }
     run_keep_params(run, r->params);
     serial_actor_free(a);
@@ -92,5 +92,6 @@ const StrategyOps serial_strategy = {
     .summary = "one device trains alone: the baseline for speedup and correctness",
     .check = serial_check,
     .global_batch = serial_global_batch,
+    .ranks = serial_ranks,
     .start = serial_start,
 };

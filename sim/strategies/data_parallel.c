@@ -1,0 +1,253 @@
+/*
+ * data_parallel.c - strategy "data-parallel": synchronous data parallelism.
+ *
+ * Every worker holds a full replica and trains on its own slice of each
+ * global batch (worker r takes samples [r*b, (r+1)*b) of the batch all
+ * samplers agree on).  Gradients are scaled by 1/(global batch) and summed
+ * with an all-reduce, so every replica applies the gradient of the mean loss
+ * over the global batch: after k steps the parameters are those of serial
+ * SGD with batch N*b, up to the order of float additions.
+ *
+ * With overlap = off the all-reduce of the whole gradient follows the
+ * backward pass.  With overlap = on the gradient is cut into buckets of
+ * about bucket_mb at layer boundaries, in backward order (as PyTorch DDP
+ * does); each worker has a second actor, its communication stream, that
+ * all-reduces a bucket as soon as backward has produced it, so
+ * communication hides behind the rest of backward.  The two actors of a
+ * worker hand buckets over with two semaphores.
+ */
+#include <simgrid/actor.h>
+#include <simgrid/semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collective.h"
+#include "run.h"
+#include "sampler.h"
+
+/* What every worker shares; read-only during the simulation. */
+typedef struct DpShared {
+    Run *run;
+    CommWorld world;
+    const CollectiveOps *allreduce;
+    int nbuckets;
+    size_t bucket_begin[MODEL_MAX_LAYERS]; /* first parameter of bucket k */
+    size_t bucket_end[MODEL_MAX_LAYERS];   /* one past its last */
+    int closes[MODEL_MAX_LAYERS];          /* bucket that layer l's backward completes, or -1 */
+    int live;                              /* workers still running: the last frees this */
+} DpShared;
+
+typedef struct DpWorker {
+    DpShared *sh;
+    int rank;
+    Device dev;
+    Comm comm;
+    Replica replica;
+    Sampler sampler;
+    sg_sem_t ready;       /* buckets whose gradients are complete */
+    sg_sem_t done;        /* buckets all-reduced */
+    sg_actor_t stream;    /* the communication stream (overlap = on) */
+} DpWorker;
+
+static int dp_check(const Scenario *sc, DtError *err)
+{
+    const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, sc->allreduce);
+    if (!ops) {
+        char names[128];
+        collective_algos(COLL_ALLREDUCE, names, sizeof names);
+        return dt_fail(err, DT_EINPUT, "[strategy] allreduce = %s is unknown; choose one of: %s",
+                       sc->allreduce, names);
+    }
+    char why[256];
+    if (ops->check(sc->workers, why, sizeof why) < 0)
+        return dt_fail(err, DT_EINPUT, "[strategy] allreduce = %s with workers = %d: %s",
+                       sc->allreduce, sc->workers, why);
+    return 0;
+}
+
+static int dp_global_batch(const Scenario *sc)
+{
+    return sc->batch * sc->workers;
+}
+
+static int dp_ranks(const Scenario *sc)
+{
+    return sc->workers;
+}
+
+/* Cut the parameter block into buckets at layer boundaries, in backward
+ * order: a bucket closes at the first layer that brings it to bucket_mb. */
+static void dp_plan_buckets(DpShared *sh, const Model *m, int overlap, double bucket_mb)
+{
+    size_t limit = overlap ? (size_t)(bucket_mb * 1e6 / sizeof(float)) : m->nparams;
+    if (limit < 1)
+        limit = 1;
+    size_t end = m->nparams, size = 0;
+    sh->nbuckets = 0;
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        sh->closes[l] = -1;
+        size += m->layers[l].param_count;
+        int first_with_params = 1;
+        for (int j = 0; j < l; j++)
+            first_with_params &= m->layers[j].param_count == 0;
+        if (size > 0 && (size >= limit || first_with_params)) {
+            int k = sh->nbuckets++;
+            sh->bucket_begin[k] = m->layers[l].param_offset;
+            sh->bucket_end[k] = end;
+            sh->closes[l] = k;
+            end = sh->bucket_begin[k];
+            size = 0;
+        }
+    }
+}
+
+static void dp_allreduce(DpWorker *w, size_t begin, size_t end)
+{
+    Group g = {.comm = &w->comm, .size = w->sh->world.size, .index = w->rank};
+    w->sh->allreduce->run(&g, w->replica.grads + begin, end - begin, 0);
+}
+
+/* The communication stream of a worker: all-reduce buckets in order. */
+static void dp_stream_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    DpWorker *w = sg_actor_self_get_data();
+    const long steps = w->sh->run->total_steps;
+    const int nbuckets = w->sh->nbuckets;
+    for (long step = 0; step < steps; step++) {
+        for (int k = 0; k < nbuckets; k++) {
+            sg_sem_acquire(w->ready);
+            dp_allreduce(w, w->sh->bucket_begin[k], w->sh->bucket_end[k]);
+            sg_sem_release(w->done);
+        }
+    }
+}
+
+static void dp_after_backward(void *ctx, int layer)
+{
+    DpWorker *w = ctx;
+    if (w->sh->closes[layer] >= 0)
+        sg_sem_release(w->ready);
+}
+
+static void dp_worker_free(DpWorker *w)
+{
+    replica_free(&w->replica);
+    sampler_free(&w->sampler);
+    if (w->ready) {
+        sg_sem_destroy(w->ready);
+        sg_sem_destroy(w->done);
+    }
+    if (--w->sh->live == 0)
+        free(w->sh);
+    free(w);
+}
+
+static void dp_worker_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    DpWorker *w = sg_actor_self_get_data();
+    Run *run = w->sh->run;
+    Replica *r = &w->replica;
+    const int b = run->sc->batch;
+    const float scale = 1.0f / (float)run->global_batch;
+    const int overlap = run->sc->overlap;
+    ReplicaHook hook = {dp_after_backward, w};
+    for (long step = 1; step <= run->total_steps; step++) {
+        const int *batch = sampler_next(&w->sampler);
+        dataset_gather(&run->train, batch + (size_t)w->rank * b, b, r->x, r->y);
+        double loss = replica_compute_gradients(r, &w->dev, b, scale, overlap ? &hook : NULL);
+        run_add_loss(run, loss, b);
+        if (overlap) {
+            for (int k = 0; k < w->sh->nbuckets; k++)
+                sg_sem_acquire(w->done);
+        } else {
+            dp_allreduce(w, 0, run->model.nparams);
+        }
+        replica_apply(r, &w->dev);
+        if (w->rank == 0 && run_eval_due(run, step))
+            run_evaluate(run, r, step);
+    }
+    if (w->rank == 0)
+        run_keep_params(run, r->params);
+    if (w->stream) {
+        sg_actor_join(w->stream, -1);
+        sg_actor_unref(w->stream);
+    }
+    dp_worker_free(w);
+}
+
+static int dp_start(Run *run, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    DpShared *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    sh->run = run;
+    sh->world = (CommWorld){.size = run->nranks, .rec = &run->rec, .wire_bytes = sizeof(float)};
+    sh->allreduce = collective_find(COLL_ALLREDUCE, sc->allreduce);
+    dp_plan_buckets(sh, &run->model, sc->overlap, sc->bucket_mb);
+    /* Everything a worker needs is allocated here, before the simulation
+     * starts, so that no worker can fail half-way and leave the others
+     * waiting in a collective. */
+    DpWorker **workers = calloc((size_t)run->nranks, sizeof *workers);
+    if (!workers) {
+        free(sh);
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    }
+    int rc = 0;
+    for (int i = 0; i < run->nranks && rc == 0; i++) {
+        DpWorker *w = workers[i] = calloc(1, sizeof *w);
+        if (!w) {
+            rc = dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", i);
+            break;
+        }
+        w->sh = sh;
+        w->rank = i;
+        w->comm = (Comm){.world = &sh->world, .rank = i, .channel = 0};
+        sh->live++;
+        device_init(&w->dev, i, run->rank_host[i], &run->rec);
+        if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
+            sampler_init(&w->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
+            rc = -1;
+    }
+    if (rc < 0) {
+        for (int i = 0; i < run->nranks; i++)
+            if (workers[i])
+                dp_worker_free(workers[i]);
+        free(workers);
+        return -1;
+    }
+    for (int i = 0; i < run->nranks; i++) {
+        DpWorker *w = workers[i];
+        char name[32];
+        if (sc->overlap) {
+            w->ready = sg_sem_init(0);
+            w->done = sg_sem_init(0);
+            snprintf(name, sizeof name, "rank-%d-stream", i);
+            w->stream = sg_actor_init(name, run->rank_host[i]);
+            sg_actor_ref(w->stream);
+            sg_actor_set_data(w->stream, w);
+        }
+        snprintf(name, sizeof name, "rank-%d", i);
+        sg_actor_t actor = sg_actor_init(name, run->rank_host[i]);
+        sg_actor_set_data(actor, w);
+        sg_actor_start(actor, dp_worker_main, 0, NULL);
+        if (w->stream)
+            sg_actor_start(w->stream, dp_stream_main, 0, NULL);
+    }
+    free(workers);
+    return 0;
+}
+
+const StrategyOps data_parallel_strategy = {
+    .name = "data-parallel",
+    .summary = "replicas on every worker; gradients summed by all-reduce (ring, rhd, tree), "
+               "optionally overlapped with backward",
+    .check = dp_check,
+    .global_batch = dp_global_batch,
+    .ranks = dp_ranks,
+    .start = dp_start,
+};

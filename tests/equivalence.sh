@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# equivalence.sh DTSIM MODEL_DIFF SOURCE_DIR - synchronous strategies give
+# the parameters of serial SGD on the same global batch: data-parallel with
+# N workers of batch b, for every all-reduce algorithm, with and without
+# overlap, and the synchronous parameter server, against a serial run of
+# batch N*b, after the same number of steps (relative difference < 1e-5).
+set -u
+dtsim=$1
+model_diff=$2
+src=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+b=8
+steps=12
+plat=$src/tests/platforms/ideal-64.xml
+common=(--quiet --no-plot --set train.steps=$steps --set train.eval_every=$steps
+        --set train.batch=$b)
+
+run() { # run NAME ARGS...: saves the model to $tmp/NAME.bin
+    local name=$1
+    shift
+    if ! "$dtsim" run "$src/tests/scenarios/tiny.ini" "${common[@]}" "$@" --out "$tmp/$name" \
+        --save-model "$tmp/$name.bin" >"$tmp/$name.log" 2>&1; then
+        echo "FAILED: run $name: $(tail -1 "$tmp/$name.log")"
+        fail=$((fail + 1))
+        return 1
+    fi
+}
+
+compare() { # compare SERIAL OTHER LABEL
+    local out
+    if out=$("$model_diff" "$tmp/$1.bin" "$tmp/$2.bin" 1e-5); then
+        pass=$((pass + 1))
+        echo "ok: $3: $out"
+    else
+        fail=$((fail + 1))
+        echo "FAILED: $3: $out"
+    fi
+}
+
+for model in mlp cnn; do
+    m=()
+    [ "$model" = cnn ] && m=(--set model.kind=cnn --set model.channels=4,6 --set model.hidden=16)
+    for n in 2 3 4 8; do
+        serial=serial-$model-$n
+        run "$serial" "${m[@]}" --set train.batch=$((n * b)) || continue
+        for algo in ring rhd tree; do
+            [ "$algo" = rhd ] && [ $((n & (n - 1))) -ne 0 ] && continue
+            for overlap in off on; do
+                name=dp-$model-$n-$algo-$overlap
+                run "$name" "${m[@]}" --platform "$plat" --set strategy.kind=data-parallel \
+                    --set cluster.workers=$n --set strategy.allreduce=$algo \
+                    --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+                    compare "$serial" "$name" "$model data-parallel N=$n $algo overlap $overlap"
+            done
+        done
+        for servers in 1 3; do
+            name=ps-$model-$n-$servers
+            run "$name" "${m[@]}" --platform "$plat" --set strategy.kind=parameter-server \
+                --set cluster.workers=$n --set strategy.servers=$servers &&
+                compare "$serial" "$name" "$model parameter-server N=$n servers=$servers"
+        done
+    done
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
