@@ -6,8 +6,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <simgrid/actor.h>
+#include <simgrid/comm.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
+#include <simgrid/mailbox.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +48,9 @@ static void sim_error_line(char *text, char *out, size_t size)
 {
     char *best = NULL;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strstr(line, "Exiting now") || strstr(line, "backtrace") || strstr(line, "->"))
+        const char *start = line + strspn(line, " \t");
+        if (strstr(line, "Exiting now") || strncmp(start, "Backtrace", 9) == 0 ||
+            strncmp(start, "->", 2) == 0)
             continue;
         if (strstr(line, "/ERROR]") || strstr(line, "/CRITICAL]")) {
             best = line;
@@ -67,7 +72,65 @@ static void sim_error_line(char *text, char *out, size_t size)
     snprintf(out, size, "%s", msg);
 }
 
+/* One rank of the trial exchange in platform_check's child. */
+typedef struct Probe {
+    int rank, nranks;
+} Probe;
+
+static int probe_pairs(int i, int j, int n)
+{
+    if (n <= 64)
+        return 1;
+    int d = i ^ j;
+    return (j == (i + 1) % n) || (i == (j + 1) % n) || (d & (d - 1)) == 0 || i == 0 || j == 0 ||
+           i >= n - 8 || j >= n - 8;
+}
+
+static void probe_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    Probe *p = sg_actor_self_get_data();
+    sg_comm_t *acts = malloc(2 * (size_t)p->nranks * sizeof *acts);
+    void **got = malloc((size_t)p->nranks * sizeof *got);
+    size_t n = 0;
+    char name[48];
+    for (int j = 0; j < p->nranks; j++) {
+        if (j == p->rank || !probe_pairs(p->rank, j, p->nranks))
+            continue;
+        snprintf(name, sizeof name, "probe:%d>%d", p->rank, j);
+        acts[n++] = sg_mailbox_put_async(sg_mailbox_by_name(name), p, 1);
+        snprintf(name, sizeof name, "probe:%d>%d", j, p->rank);
+        acts[n++] = sg_mailbox_get_async(sg_mailbox_by_name(name), &got[j]);
+    }
+    sg_comm_wait_all(acts, n);
+    free(acts);
+    free(got);
+}
+
+/* In the child: start the probes on the first nranks hosts and run. */
+static void probe_run(int nranks)
+{
+    size_t nhosts;
+    sg_host_t *hosts = platform_hosts(&nhosts);
+    Probe *probes = malloc((size_t)nranks * sizeof *probes);
+    for (int i = 0; i < nranks; i++) {
+        probes[i] = (Probe){i, nranks};
+        sg_actor_t a = sg_actor_init("probe", hosts[i]);
+        sg_actor_set_data(a, &probes[i]);
+        sg_actor_start(a, probe_main, 0, NULL);
+    }
+    simgrid_run();
+    free(probes);
+    free(hosts);
+}
+
 int platform_check(const char *path, const SimOptions *opts, DtError *err)
+{
+    return platform_check_ranks(path, opts, 0, err);
+}
+
+int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, DtError *err)
 {
     FILE *probe = fopen(path, "r");
     if (!probe)
@@ -86,6 +149,8 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err)
         close(errpipe[0]);
         close(outpipe[0]);
         platform_load(path, opts);
+        if (nranks > 1 && (size_t)nranks <= sg_host_count())
+            probe_run(nranks);
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%zu", sg_host_count());
         if (write(outpipe[1], buf, (size_t)len) != len)
@@ -96,12 +161,17 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err)
     close(outpipe[1]);
     /* Read both pipes to the end before waiting, so a chatty child cannot
      * block on a full pipe. */
-    char text[16384], count[32];
-    size_t used = 0, cused = 0;
+    /* SimGrid may print a long backtrace before its message: keep it all
+     * (up to a bound), then pick the message out. */
+    size_t cap = 1 << 20, used = 0, cused = 0;
+    char *text = malloc(cap + 1), count[32], sink[4096];
     ssize_t got;
-    while ((got = read(errpipe[0], text + used, sizeof text - 1 - used)) > 0)
-        used += (size_t)got;
-    text[used] = '\0';
+    while ((got = read(errpipe[0], text && used < cap ? text + used : sink,
+                       text && used < cap ? cap - used : sizeof sink)) > 0)
+        if (text && used < cap)
+            used += (size_t)got;
+    if (text)
+        text[used] = '\0';
     while ((got = read(outpipe[0], count + cused, sizeof count - 1 - cused)) > 0)
         cused += (size_t)got;
     count[cused] = '\0';
@@ -112,10 +182,16 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char line[768];
-        sim_error_line(text, line, sizeof line);
+        sim_error_line(text ? text : (char *)"", line, sizeof line);
+        free(text);
+        if (nranks > 1)
+            return dt_fail(err, DT_EINPUT,
+                           "platform '%s' (or a --cfg option) cannot run %d ranks: %s", path,
+                           nranks, line);
         return dt_fail(err, DT_EINPUT, "platform '%s' (or a --cfg option) is not valid: %s",
                        path, line);
     }
+    free(text);
     return atoi(count);
 }
 

@@ -22,7 +22,15 @@ typedef struct SimOptions {
 } SimOptions;
 
 /* Initialise SimGrid with the options and load the platform in a child
- * process; returns the number of hosts, or -1 with the reason. */
+ * process; then, if the platform has at least nranks hosts, let the first
+ * nranks hosts (natural order, as ranks are placed) exchange small messages
+ * (every pair up to 64 ranks; beyond, the pairs ring, halving-doubling and
+ * tree algorithms use, and every rank with the last eight), so that a
+ * platform whose hosts cannot reach each other (no route, a zone without
+ * routing or coordinates, a failed host) is refused before the run.
+ * Returns the number of hosts, or -1 with SimGrid's reason. */
+int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, DtError *err);
+/* The same without the trial exchange. */
 int platform_check(const char *path, const SimOptions *opts, DtError *err);
 
 /* Initialise SimGrid in this process and load the platform (call once,

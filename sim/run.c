@@ -231,7 +231,8 @@ static int run_validate(Run *run, DtError *err)
 {
     if (prepare(run, err) < 0)
         return -1;
-    int host_count = platform_check(run->sc->platform, &run->opts->sim, err);
+    int host_count = platform_check_ranks(run->sc->platform, &run->opts->sim,
+                                          run->strategy->ranks(run->sc), err);
     if (host_count < 0 || place_ranks(run, host_count, err) < 0)
         return -1;
     return host_count;
