@@ -72,21 +72,36 @@ void model_init_params(const Model *m, float *params, uint64_t seed)
     }
 }
 
+/* The widest layer output and the largest scratch, in floats. */
+static void workspace_sizes(const Model *m, int batch, size_t *widest, size_t *scratch)
+{
+    *widest = *scratch = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        const Layer *ly = &m->layers[l];
+        size_t n = shape_size(ly->out), s = ly->ops->scratch_floats(ly, batch);
+        if (n > *widest)
+            *widest = n;
+        if (s > *scratch)
+            *scratch = s;
+    }
+}
+
+size_t workspace_buffer_bytes(const Model *m, int batch)
+{
+    size_t widest, scratch;
+    workspace_sizes(m, batch, &widest, &scratch);
+    return sizeof(float) * (2 * (size_t)batch * widest + (size_t)batch * m->classes + scratch);
+}
+
 int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err)
 {
     memset(ws, 0, sizeof *ws);
     ws->batch = batch;
-    size_t widest = 0, scratch = 0, off = 0;
+    size_t widest, scratch, off = 0;
+    workspace_sizes(m, batch, &widest, &scratch);
     for (int l = 0; l < m->nlayers; l++) {
-        const Layer *ly = &m->layers[l];
-        size_t n = shape_size(ly->out);
         ws->act_off[l] = off;
-        off += (size_t)batch * n;
-        if (n > widest)
-            widest = n;
-        size_t s = ly->ops->scratch_floats(ly, batch);
-        if (s > scratch)
-            scratch = s;
+        off += (size_t)batch * shape_size(m->layers[l].out);
     }
     ws->act_off[m->nlayers] = off;
     ws->act = malloc(off * sizeof(float));
@@ -220,6 +235,26 @@ double model_backward_flops(const Model *m, int batch)
     for (int l = 0; l < m->nlayers; l++)
         f += model_layer_backward_flops(m, l, batch);
     return f;
+}
+
+double model_layer_forward_bytes(const Model *m, int l, int batch)
+{
+    const Layer *ly = &m->layers[l];
+    double in = (double)shape_size(ly->in) * batch, out = (double)shape_size(ly->out) * batch;
+    return sizeof(float) * (in + (double)ly->param_count + out);
+}
+
+double model_layer_backward_bytes(const Model *m, int l, int batch)
+{
+    if (!model_params_before(m, l + 1))
+        return 0.0;
+    const Layer *ly = &m->layers[l];
+    double in = (double)shape_size(ly->in) * batch, out = (double)shape_size(ly->out) * batch;
+    double p = (double)ly->param_count;
+    double bytes = out + in + 2.0 * p;
+    if (model_params_before(m, l))
+        bytes += p + in;
+    return sizeof(float) * bytes;
 }
 
 size_t model_param_bytes(const Model *m)

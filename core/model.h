@@ -70,6 +70,9 @@ typedef struct Workspace {
 } Workspace;
 
 int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err);
+/* Bytes of a workspace's buffers besides the stashed activations: the two
+ * activation-gradient buffers, the softmax outputs and the scratch. */
+size_t workspace_buffer_bytes(const Model *m, int batch);
 void workspace_free(Workspace *ws);
 /* The output of layer l (its activations) for the current batch. */
 float *workspace_output(const Workspace *ws, int l);
@@ -101,6 +104,16 @@ double model_layer_forward_flops(const Model *m, int l, int batch);
 double model_layer_backward_flops(const Model *m, int l, int batch);
 double model_forward_flops(const Model *m, int batch);
 double model_backward_flops(const Model *m, int batch);
+/* Memory traffic of a layer's forward and backward pass for a batch, for
+ * a roofline device model: the compulsory bytes, each tensor once.
+ *   forward:  read the input and the parameters, write the output
+ *   backward: read dout and the input, read and write the parameter
+ *             gradient; with an input gradient, also read the parameters
+ *             and write din
+ * Layers below the first one with parameters move nothing in backward. */
+double model_layer_forward_bytes(const Model *m, int l, int batch);
+double model_layer_backward_bytes(const Model *m, int l, int batch);
+
 /* Bytes of parameters, and of the activations a training step keeps. */
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m, int batch);

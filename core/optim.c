@@ -82,6 +82,12 @@ void optim_step(Optimizer *o, float *params, const float *grads)
         optim_sgd(o, params, grads);
 }
 
+double optim_step_bytes(const Optimizer *o)
+{
+    double state = (o->m ? 1.0 : 0.0) + (o->v ? 1.0 : 0.0);
+    return sizeof(float) * (double)o->count * (2.0 + state + 1.0 + state);
+}
+
 double optim_step_flops(const Optimizer *o)
 {
     double per = o->cfg.weight_decay != 0.0 ? 2.0 : 0.0; /* g += wd * p */

@@ -42,5 +42,8 @@ void optim_free(Optimizer *o);
 void optim_step(Optimizer *o, float *params, const float *grads);
 /* Exact FLOPs of one optim_step (layer.h conventions; sqrt counts 1). */
 double optim_step_flops(const Optimizer *o);
+/* Bytes one optim_step reads and writes: parameters, gradient and state
+ * read, parameters and state written. */
+double optim_step_bytes(const Optimizer *o);
 
 #endif

@@ -1,28 +1,75 @@
 /*
- * device.c - charging FLOPs as simulated time on a host (see device.h).
+ * device.c - charging work as simulated time on a host (see device.h).
  */
 #include "device.h"
 
+#include <errno.h>
+#include <math.h>
 #include <simgrid/actor.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
 #include <stdio.h>
+#include <stdlib.h>
 
-void device_init(Device *d, int rank, sg_host_t host, Recorder *rec)
+/* A positive number from a host property; 0 when absent. */
+static int device_property(sg_host_t host, const char *name, double *out, DtError *err)
+{
+    const char *text = sg_host_get_property_value(host, name);
+    *out = 0.0;
+    if (!text)
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v) || v <= 0.0)
+        return dt_fail(err, DT_EINPUT,
+                       "host '%s': property %s = '%s' is not a positive number of %s",
+                       sg_host_get_name(host), name, text,
+                       name[6] == '_' ? "bytes per second" : "bytes");
+    *out = v;
+    return 0;
+}
+
+int device_init(Device *d, int rank, sg_host_t host, Recorder *rec, DtError *err)
 {
     d->rank = rank;
     d->host = host;
     d->rec = rec;
+    d->speed = sg_host_get_speed(host);
     RankTotals *t = &rec->ranks[rank];
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));
-    t->speed = sg_host_get_speed(host);
+    t->speed = d->speed;
+    if (device_property(host, "memory_bandwidth", &d->memory_bandwidth, err) < 0 ||
+        device_property(host, "memory", &d->memory, err) < 0)
+        return -1;
+    return 0;
 }
 
-void device_compute(Device *d, double flops, const char *name)
+void device_compute(Device *d, double flops, double bytes, const char *name)
 {
-    if (flops <= 0.0)
+    /* The roofline: a memory-bound kernel takes bytes / bandwidth, which
+     * SimGrid charges as the flops the host would do in that time. */
+    double work = flops;
+    if (d->memory_bandwidth > 0.0 && bytes / d->memory_bandwidth * d->speed > work)
+        work = bytes / d->memory_bandwidth * d->speed;
+    if (work <= 0.0)
         return;
     double start = simgrid_get_clock();
-    sg_actor_execute(flops);
+    sg_actor_execute(work);
     record_span(d->rec, d->rank, SPAN_COMPUTE, name, start, simgrid_get_clock());
+}
+
+int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *err)
+{
+    double total =
+        need->parameters + need->gradients + need->optimizer + need->activations + need->buffers;
+    if (d->memory <= 0.0 || total <= d->memory)
+        return 0;
+    return dt_fail(err, DT_EINPUT,
+                   "out of memory on rank %d (host %s): it needs %.3g GB (parameters %.3g, "
+                   "gradients %.3g, optimizer state %.3g, activations %.3g, buffers %.3g) but "
+                   "the device has %.3g GB; use a smaller batch or model, or more devices",
+                   d->rank, sg_host_get_name(d->host), total / 1e9, need->parameters / 1e9,
+                   need->gradients / 1e9, need->optimizer / 1e9, need->activations / 1e9,
+                   need->buffers / 1e9, d->memory / 1e9);
 }

@@ -1,11 +1,15 @@
 /*
- * device.h - the compute-time model: a rank's work charged on its host.
+ * device.h - the device model: a rank's work charged on its host.
  *
  * A kernel's simulated time comes from its exact FLOP count and the host's
- * speed in the platform (sg_actor_execute), never from how long the kernel
- * took on this machine.  Each charge is recorded as a compute span of the
- * rank, which is where summary.json's compute seconds and trace.json's
- * compute bars come from.
+ * speed in the platform, never from how long the kernel took on this
+ * machine.  Where the host has a `memory_bandwidth` property (bytes/s), the
+ * time is the roofline maximum of compute time and memory time (the
+ * kernel's compulsory bytes over that bandwidth).  Where it has a `memory`
+ * property (bytes), a strategy checks what it needs on the device before
+ * the run and stops with an out-of-memory error if it does not fit.
+ * Each charge is recorded as a compute span of the rank, which is where
+ * summary.json's compute seconds and trace.json's compute bars come from.
  */
 #ifndef DT_DEVICE_H
 #define DT_DEVICE_H
@@ -18,10 +22,25 @@ typedef struct Device {
     int rank;
     sg_host_t host;
     Recorder *rec;
+    double speed;            /* flop/s */
+    double memory_bandwidth; /* bytes/s, 0 when the platform gives none */
+    double memory;           /* bytes, 0 when the platform gives none */
 } Device;
 
-void device_init(Device *d, int rank, sg_host_t host, Recorder *rec);
-/* Advance simulated time by flops / host speed; name labels the span. */
-void device_compute(Device *d, double flops, const char *name);
+/* Read the host's speed and memory properties; -1 (bad input) when a
+ * property is present but not a positive number. */
+int device_init(Device *d, int rank, sg_host_t host, Recorder *rec, DtError *err);
+/* Advance simulated time by max(flops / speed, bytes / memory bandwidth);
+ * name labels the span. */
+void device_compute(Device *d, double flops, double bytes, const char *name);
+
+/* What a rank keeps on its device, in bytes. */
+typedef struct DeviceMemoryNeed {
+    double parameters, gradients, optimizer, activations, buffers;
+} DeviceMemoryNeed;
+
+/* -1 (bad input) with a message naming the device, what it needs and what
+ * it has, when the need exceeds the host's `memory` property. */
+int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *err);
 
 #endif

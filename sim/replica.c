@@ -49,15 +49,18 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
     memset(r->grads, 0, m->nparams * sizeof(float));
     for (int l = 0; l < m->nlayers; l++) {
         model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
-        device_compute(d, model_layer_forward_flops(m, l, batch), "forward");
+        device_compute(d, model_layer_forward_flops(m, l, batch),
+                       model_layer_forward_bytes(m, l, batch), "forward");
     }
     double loss = model_loss(m, &r->ws, r->y, batch, scale);
+    /* read the logits, write the probabilities and their gradient */
     device_compute(d, softmax_xent_forward_flops(batch, m->classes) +
                           softmax_xent_backward_flops(batch, m->classes),
-                   "loss");
+                   3.0 * sizeof(float) * batch * m->classes, "loss");
     for (int l = m->nlayers - 1; l >= 0; l--) {
         model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
-        device_compute(d, model_layer_backward_flops(m, l, batch), "backward");
+        device_compute(d, model_layer_backward_flops(m, l, batch),
+                       model_layer_backward_bytes(m, l, batch), "backward");
         if (hook)
             hook->after_backward(hook->ctx, l);
     }
@@ -67,5 +70,20 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
 void replica_apply(Replica *r, Device *d)
 {
     optim_step(&r->opt, r->params, r->grads);
-    device_compute(d, optim_step_flops(&r->opt), "update");
+    device_compute(d, optim_step_flops(&r->opt), optim_step_bytes(&r->opt), "update");
+}
+
+DeviceMemoryNeed replica_memory_need(const Model *m, const OptConfig *opt, int batch)
+{
+    double p = (double)model_param_bytes(m);
+    int state = (opt->kind == OPT_ADAM) ? 2 : (opt->momentum != 0.0);
+    DeviceMemoryNeed need = {
+        .parameters = p,
+        .gradients = p,
+        .optimizer = state * p,
+        .activations = (double)model_activation_bytes(m, batch) +
+                       sizeof(float) * (double)batch * shape_size(m->input),
+        .buffers = (double)workspace_buffer_bytes(m, batch),
+    };
+    return need;
 }

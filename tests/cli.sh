@@ -57,6 +57,19 @@ expect 2 "NAME:VALUE" -- "$dtsim" run "$tiny" --cfg=network/model
 expect 2 "dataset-fashion-mnist" -- "$dtsim" run "$src/scenarios/serial-mlp.ini" --set "data.path=$tmp/no-data"
 expect 2 "global batch of 4096" -- "$dtsim" run "$tiny" --set train.batch=4096
 
+# Device memory and the parallel strategies' settings.
+expect 2 "out of memory on rank 0 \(host gpu0\): it needs" -- "$dtsim" run "$src/scenarios/serial-mlp.ini" --set model.hidden=65536,65536
+dp=(--set strategy.kind=data-parallel --platform "$src/platforms/cluster-10gbe.xml")
+expect 2 "allreduce = bogus is unknown; choose one of: ring" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=4 --set strategy.allreduce=bogus
+expect 2 "allreduce = rhd with workers = 3" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set strategy.allreduce=rhd
+expect 2 "needs 9 hosts .* has 8" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=9
+expect 2 "needs 9 hosts" -- "$dtsim" run "$tiny" --set strategy.kind=parameter-server --set cluster.workers=8 --platform "$src/platforms/cluster-10gbe.xml"
+expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
+expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
+expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0
+expect 2 "batch = '-4'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set train.batch=-4
+expect 2 "serial trains on one device" -- "$dtsim" run "$tiny" --set cluster.workers=2
+
 # Nothing the user wrote is overwritten unless asked.
 echo "precious" >"$tmp/model.bin"
 expect 2 "exists; remove it or pass --force" -- "$dtsim" run "$tiny" --save-model "$tmp/model.bin" --out "$tmp/o1"

@@ -208,7 +208,12 @@ static int dp_start(Run *run, DtError *err)
         w->rank = i;
         w->comm = (Comm){.world = &sh->world, .rank = i, .channel = 0};
         sh->live++;
-        device_init(&w->dev, i, run->rank_host[i], &run->rec);
+        DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sc->batch);
+        if (device_init(&w->dev, i, run->rank_host[i], &run->rec, err) < 0 ||
+            device_check_memory(&w->dev, &need, err) < 0) {
+            rc = -1;
+            break;
+        }
         if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
             sampler_init(&w->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
             rc = -1;

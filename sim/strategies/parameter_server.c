@@ -141,7 +141,7 @@ static void ps_server_main(int argc, char **argv)
                 s->sum[j] += g[j];
         }
         optim_step(&s->opt, s->params, s->sum);
-        device_compute(&s->dev, optim_step_flops(&s->opt), "update");
+        device_compute(&s->dev, optim_step_flops(&s->opt), optim_step_bytes(&s->opt), "update");
         for (int i = 0; i < N; i++)
             reqs[i] = comm_isend(&s->comm, i, s->params, s->count);
         comm_waitall(&s->comm, reqs, N);
@@ -191,7 +191,13 @@ static int ps_start(Run *run, DtError *err)
             state[i] = w;
             *w = (PsWorker){.sh = sh, .rank = i, .comm = comm};
             sh->live++;
-            device_init(&w->dev, i, run->rank_host[i], &run->rec);
+            DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sc->batch);
+            need.optimizer = 0.0; /* the servers hold it */
+            if (device_init(&w->dev, i, run->rank_host[i], &run->rec, err) < 0 ||
+                device_check_memory(&w->dev, &need, err) < 0) {
+                rc = -1;
+                break;
+            }
             if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
                 sampler_init(&w->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
                 rc = -1;
@@ -205,8 +211,16 @@ static int ps_start(Run *run, DtError *err)
             *s = (PsServer){.sh = sh, .rank = i, .index = i - sc->workers, .comm = comm};
             sh->live++;
             collective_block(run->model.nparams, sc->servers, s->index, &s->begin, &s->count);
-            device_init(&s->dev, i, run->rank_host[i], &run->rec);
-            rc = ps_server_init(s, run, init, err);
+            double shard = sizeof(float) * (double)s->count;
+            int state = (sc->opt.kind == OPT_ADAM) ? 2 : (sc->opt.momentum != 0.0);
+            DeviceMemoryNeed need = {.parameters = shard,
+                                     .optimizer = state * shard,
+                                     .buffers = (sc->workers + 1) * shard};
+            if (device_init(&s->dev, i, run->rank_host[i], &run->rec, err) < 0 ||
+                device_check_memory(&s->dev, &need, err) < 0)
+                rc = -1;
+            else
+                rc = ps_server_init(s, run, init, err);
         }
     }
     free(init);

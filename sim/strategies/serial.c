@@ -80,7 +80,12 @@ static int serial_start(Run *run, DtError *err)
     if (!a)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     a->run = run;
-    device_init(&a->dev, 0, run->rank_host[0], &run->rec);
+    DeviceMemoryNeed need = replica_memory_need(&run->model, &run->sc->opt, run->global_batch);
+    if (device_init(&a->dev, 0, run->rank_host[0], &run->rec, err) < 0 ||
+        device_check_memory(&a->dev, &need, err) < 0) {
+        free(a);
+        return -1;
+    }
     sg_actor_t actor = sg_actor_init("rank-0", run->rank_host[0]);
     sg_actor_set_data(actor, a);
     sg_actor_start(actor, serial_main, 0, NULL);
