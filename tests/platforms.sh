@@ -14,6 +14,12 @@ if [ ! -d "$dir" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Some example platforms turn on SimGrid's tracing into the current
+# directory: run where that does no harm.
+dtsim=$(cd "$(dirname "$dtsim")" && pwd)/$(basename "$dtsim")
+src=$(cd "$src" && pwd)
+dir=$(cd "$dir" && pwd)
+cd "$tmp" || exit 1
 pass=0
 fail=0
 ran=0
