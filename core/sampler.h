@@ -20,8 +20,9 @@ typedef struct Sampler {
     int n;          /* samples in the dataset */
     int batch;      /* global batch */
     uint64_t seed;
-    long step;      /* global batches handed out so far */
-    int *perm;      /* (n) the current epoch's permutation */
+    long step;      /* global batches handed out by sampler_next */
+    long epoch;     /* the epoch perm belongs to, -1 before the first */
+    int *perm;      /* (n) that epoch's permutation */
 } Sampler;
 
 int sampler_init(Sampler *s, int n, int batch, uint64_t seed, DtError *err);
@@ -30,5 +31,9 @@ int sampler_steps_per_epoch(const Sampler *s);
 /* The indices of the next global batch (batch of them, valid until the
  * next call); reshuffles when an epoch begins. */
 const int *sampler_next(Sampler *s);
+/* The indices of global batch `step` (0-based), for a sampler shared by
+ * replicas that move through the steps together: valid until a call for a
+ * step of another epoch. */
+const int *sampler_batch(Sampler *s, long step);
 
 #endif

@@ -50,6 +50,7 @@ typedef struct Recorder {
     MetricRow *rows;
     size_t nrows, cap_rows;
     int oom;            /* a span or row could not be stored */
+    double kernel_wall; /* wall seconds this machine spent in the real kernels */
 } Recorder;
 
 int record_init(Recorder *r, int nranks, DtError *err);

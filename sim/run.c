@@ -202,7 +202,12 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
         if (last)
             printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n",
                    last->train_loss, last->test_loss, last->test_accuracy);
-        printf("  wall %.1f s; results in %s/\n", wall, out_dir);
+        printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels "
+               "(simulation overhead %.1f%%); results in %s/\n",
+               wall, run->rec.kernel_wall,
+               run->rec.kernel_wall > 0 ? 100.0 * (wall - run->rec.kernel_wall) / run->rec.kernel_wall
+                                        : 0.0,
+               out_dir);
     }
     if (!run->opts->no_plot) {
         char title[PATH_MAX + 512], note[PATH_MAX + 128];
@@ -329,8 +334,9 @@ void run_evaluate(Run *run, Replica *r, long step)
     double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
     run->loss_sum = 0.0;
     run->loss_samples = 0;
-    double test_loss;
+    double test_loss, t = wall_now();
     double acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
+    run->rec.kernel_wall += wall_now() - t;
     MetricRow row = {
         .step = step,
         .epoch = (double)step / run->steps_per_epoch,

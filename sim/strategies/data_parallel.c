@@ -30,6 +30,7 @@ typedef struct DpShared {
     Run *run;
     CommWorld world;
     const CollectiveOps *allreduce;
+    Sampler sampler; /* one for all workers: they agree on every global batch */
     int nbuckets;
     size_t bucket_begin[MODEL_MAX_LAYERS]; /* first parameter of bucket k */
     size_t bucket_end[MODEL_MAX_LAYERS];   /* one past its last */
@@ -43,7 +44,6 @@ typedef struct DpWorker {
     Device dev;
     Comm comm;
     Replica replica;
-    Sampler sampler;
     sg_sem_t ready;       /* buckets whose gradients are complete */
     sg_sem_t done;        /* buckets all-reduced */
     sg_actor_t stream;    /* the communication stream (overlap = on) */
@@ -134,13 +134,14 @@ static void dp_after_backward(void *ctx, int layer)
 static void dp_worker_free(DpWorker *w)
 {
     replica_free(&w->replica);
-    sampler_free(&w->sampler);
     if (w->ready) {
         sg_sem_destroy(w->ready);
         sg_sem_destroy(w->done);
     }
-    if (--w->sh->live == 0)
+    if (--w->sh->live == 0) {
+        sampler_free(&w->sh->sampler);
         free(w->sh);
+    }
     free(w);
 }
 
@@ -156,7 +157,10 @@ static void dp_worker_main(int argc, char **argv)
     const int overlap = run->sc->overlap;
     ReplicaHook hook = {dp_after_backward, w};
     for (long step = 1; step <= run->total_steps; step++) {
-        const int *batch = sampler_next(&w->sampler);
+        /* a worker reads step's batch before it can finish the step, and
+         * none can start step + 1 before all have finished step: sharing
+         * one sampler is safe */
+        const int *batch = sampler_batch(&w->sh->sampler, step - 1);
         dataset_gather(&run->train, batch + (size_t)w->rank * b, b, r->x, r->y);
         double loss = replica_compute_gradients(r, &w->dev, b, scale, overlap ? &hook : NULL);
         run_add_loss(run, loss, b);
@@ -189,11 +193,16 @@ static int dp_start(Run *run, DtError *err)
     sh->world = (CommWorld){.size = run->nranks, .rec = &run->rec, .wire_bytes = sizeof(float)};
     sh->allreduce = collective_find(COLL_ALLREDUCE, sc->allreduce);
     dp_plan_buckets(sh, &run->model, sc->overlap, sc->bucket_mb);
+    if (sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
+        free(sh);
+        return -1;
+    }
     /* Everything a worker needs is allocated here, before the simulation
      * starts, so that no worker can fail half-way and leave the others
      * waiting in a collective. */
     DpWorker **workers = calloc((size_t)run->nranks, sizeof *workers);
     if (!workers) {
+        sampler_free(&sh->sampler);
         free(sh);
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     }
@@ -214,8 +223,7 @@ static int dp_start(Run *run, DtError *err)
             rc = -1;
             break;
         }
-        if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
-            sampler_init(&w->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
+        if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
             rc = -1;
     }
     if (rc < 0) {

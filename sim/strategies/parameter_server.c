@@ -25,7 +25,8 @@ typedef struct PsShared {
     Run *run;
     CommWorld world;
     int workers, servers;
-    int live; /* actors still running: the last frees this */
+    Sampler sampler; /* one for all workers: they agree on every global batch */
+    int live;        /* actors still running: the last frees this */
 } PsShared;
 
 typedef struct PsWorker {
@@ -34,7 +35,6 @@ typedef struct PsWorker {
     Device dev;
     Comm comm;
     Replica replica;
-    Sampler sampler;
 } PsWorker;
 
 typedef struct PsServer {
@@ -68,14 +68,15 @@ static int ps_ranks(const Scenario *sc)
 
 static void ps_release(PsShared *sh)
 {
-    if (--sh->live == 0)
+    if (--sh->live == 0) {
+        sampler_free(&sh->sampler);
         free(sh);
+    }
 }
 
 static void ps_worker_free(PsWorker *w)
 {
     replica_free(&w->replica);
-    sampler_free(&w->sampler);
     ps_release(w->sh);
     free(w);
 }
@@ -102,7 +103,9 @@ static void ps_worker_main(int argc, char **argv)
     const float scale = 1.0f / (float)run->global_batch;
     CommRequest **reqs = malloc(2 * (size_t)S * sizeof *reqs);
     for (long step = 1; step <= run->total_steps; step++) {
-        const int *batch = sampler_next(&w->sampler);
+        /* no worker starts step + 1 before every worker has pushed step's
+         * gradient, so all have read step's batch: one sampler is enough */
+        const int *batch = sampler_batch(&sh->sampler, step - 1);
         dataset_gather(&run->train, batch + (size_t)w->rank * b, b, r->x, r->y);
         run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, NULL), b);
         for (int s = 0; s < S; s++) {
@@ -175,6 +178,11 @@ static int ps_start(Run *run, DtError *err)
     *sh = (PsShared){.run = run, .workers = sc->workers, .servers = sc->servers};
     sh->world = (CommWorld){.size = run->nranks, .rec = &run->rec, .wire_bytes = sizeof(float)};
     model_init_params(&run->model, init, sc->seed);
+    if (sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
+        free(sh);
+        free(init);
+        return -1;
+    }
     /* Allocate every actor's state before the simulation starts, so that
      * none can fail half-way and leave the others waiting. */
     void **state = calloc((size_t)run->nranks, sizeof *state);
@@ -198,8 +206,7 @@ static int ps_start(Run *run, DtError *err)
                 rc = -1;
                 break;
             }
-            if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
-                sampler_init(&w->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
+            if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
                 rc = -1;
         } else {
             PsServer *s = calloc(1, sizeof *s);
