@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collective_cmd.h"
 #include "run.h"
 #include "scenario.h"
 #include "strategy.h"
@@ -30,6 +31,7 @@ static void usage(FILE *out)
             "Usage:\n"
             "  dtsim run SCENARIO [options]    train as the scenario says, write results\n"
             "  dtsim check SCENARIO [options]  validate scenario, data and platform; train nothing\n"
+            "  dtsim collective [options]      time one collective operation (see below)\n"
             "  dtsim --help | --version\n"
             "\n"
             "Options:\n"
@@ -49,6 +51,8 @@ static void usage(FILE *out)
             "Strategies ([strategy] kind):\n",
             DTSIM_VERSION);
     strategy_print_all(out);
+    fprintf(out, "\nCollectives:\n");
+    collective_print_usage(out);
     fprintf(out, "\nScenario keys (INI; unknown keys are errors):\n");
     scenario_print_keys(out);
     fprintf(out, "\nExit status: 0 success, 2 bad input (the message says what to fix), "
@@ -167,16 +171,21 @@ int main(int argc, char **argv)
         printf("dtsim %s\n", DTSIM_VERSION);
         return 0;
     }
+    int collective = strcmp(argv[1], "collective") == 0;
     int check_only = strcmp(argv[1], "check") == 0;
-    if (!check_only && strcmp(argv[1], "run") != 0) {
-        fprintf(stderr, "dtsim: unknown command '%s'; commands are run and check (see dtsim --help)\n",
+    if (!collective && !check_only && strcmp(argv[1], "run") != 0) {
+        fprintf(stderr,
+                "dtsim: unknown command '%s'; commands are run, check and collective "
+                "(see dtsim --help)\n",
                 argv[1]);
         return EXIT_INPUT;
     }
     Args args = {0};
     DtError err = {0};
-    int rc = parse_args(&args, argc, argv, &err);
-    if (rc == 0)
+    int rc;
+    if (collective)
+        rc = collective_command(argc, argv, &err);
+    else if ((rc = parse_args(&args, argc, argv, &err)) == 0)
         rc = command_run(&args, check_only, &err);
     args_free(&args);
     int code = rc == 0 ? 0 : err.kind == DT_EINPUT ? EXIT_INPUT : 1;

@@ -46,8 +46,8 @@ printf '[train\nbatch = 8\n' >"$tmp/bad-syntax.ini"
 expect 2 "bad-syntax.ini:1" -- "$dtsim" run "$tmp/bad-syntax.ini"
 expect 2 "--set train.lr=fast" -- "$dtsim" run "$tiny" --set train.lr=fast
 
-printf '<?xml version="1.0"?>\n<platform version="4.1">\n<zone id="z" routing="Full">\n<host id="a" speed="1Gf">\n</zone></platform>\n' >"$tmp/broken.xml"
-expect 2 "platform '$tmp/broken.xml'.*not valid" -- "$dtsim" run "$tiny" --platform "$tmp/broken.xml" "${q[@]}"
+printf "<?xml version='1.0'?>\n<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n<platform version=\"4.1\">\n<zone id=\"z\" routing=\"Full\">\n<host id=\"a\" speed=\"1Gf\">\n</zone></platform>\n" >"$tmp/broken.xml"
+expect 2 "platform '$tmp/broken.xml'.*not valid: .*broken.xml:6" -- "$dtsim" run "$tiny" --platform "$tmp/broken.xml" "${q[@]}"
 printf 'not xml at all\n' >"$tmp/garbage.xml"
 expect 2 "garbage.xml" -- "$dtsim" run "$tiny" --platform "$tmp/garbage.xml" "${q[@]}"
 expect 2 "cannot open platform '$tmp/missing.xml'" -- "$dtsim" run "$tiny" --platform "$tmp/missing.xml"

@@ -1,0 +1,109 @@
+/*
+ * ring.c - ring algorithms: reduce-scatter, allgather, and allreduce as the
+ * one followed by the other (the bandwidth-optimal all-reduce of Baidu and
+ * NCCL; see collective.h for costs).
+ *
+ * The buffer is cut into p blocks (collective_block) and member i finally
+ * owns block i.  In each of the p-1 steps of a pass, every member sends one
+ * block to its right neighbour and receives one from its left, so every
+ * link carries exactly one block per step whatever p is: that is why the
+ * ring's bandwidth term does not grow with p.  Reduce-scatter adds each
+ * incoming block into the member's own copy as own + incoming, so block b
+ * is summed along the ring starting at member b+1 and ending at member b;
+ * that order depends only on the group, and the allgather then copies the
+ * one finished block b to everybody, which makes the results bit-identical
+ * on every member.
+ */
+#include <stdlib.h>
+#include <xbt/asserts.h>
+
+#include "collective.h"
+
+/* buf + off, keeping NULL (a timing-only buffer) NULL. */
+static float *ring_at(float *buf, size_t off)
+{
+    return buf ? buf + off : NULL;
+}
+
+static void ring_add(float *dst, const float *src, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        dst[k] += src[k];
+}
+
+static int ring_check(int p, char *why, size_t why_size)
+{
+    if (p >= 1)
+        return 0;
+    snprintf(why, why_size, "ring needs at least one rank (got %d)", p);
+    return -1;
+}
+
+/* Member i ends with the sum of everybody's block i. */
+static void ring_reduce_scatter_run(const Group *g, float *buf, size_t count, int root)
+{
+    (void)root;
+    const int p = g->size, i = g->index;
+    if (p < 2)
+        return;
+    const int right = group_rank(g, (i + 1) % p), left = group_rank(g, (i + p - 1) % p);
+    size_t off, largest;
+    collective_block(count, p, 0, &off, &largest);
+    float *scratch = NULL;
+    if (buf) {
+        scratch = malloc((largest ? largest : 1) * sizeof *scratch);
+        xbt_assert(scratch, "out of memory for a ring step of %zu floats", largest);
+    }
+    for (int s = 0; s < p - 1; s++) {
+        size_t soff, slen, roff, rlen;
+        collective_block(count, p, (i - s - 1 + 2 * p) % p, &soff, &slen);
+        collective_block(count, p, (i - s - 2 + 2 * p) % p, &roff, &rlen);
+        comm_sendrecv(g->comm, right, ring_at(buf, soff), slen, left, scratch, rlen);
+        if (buf)
+            ring_add(buf + roff, scratch, rlen);
+    }
+    free(scratch);
+}
+
+/* Member i holds block i; everybody ends with every block. */
+static void ring_allgather_run(const Group *g, float *buf, size_t count, int root)
+{
+    (void)root;
+    const int p = g->size, i = g->index;
+    if (p < 2)
+        return;
+    const int right = group_rank(g, (i + 1) % p), left = group_rank(g, (i + p - 1) % p);
+    for (int s = 0; s < p - 1; s++) {
+        size_t soff, slen, roff, rlen;
+        collective_block(count, p, (i - s + p) % p, &soff, &slen);
+        collective_block(count, p, (i - s - 1 + 2 * p) % p, &roff, &rlen);
+        comm_sendrecv(g->comm, right, ring_at(buf, soff), slen, left, ring_at(buf, roff), rlen);
+    }
+}
+
+static void ring_allreduce_run(const Group *g, float *buf, size_t count, int root)
+{
+    ring_reduce_scatter_run(g, buf, count, root);
+    ring_allgather_run(g, buf, count, root);
+}
+
+const CollectiveOps ring_allreduce = {
+    .algo = "ring",
+    .op = COLL_ALLREDUCE,
+    .check = ring_check,
+    .run = ring_allreduce_run,
+};
+
+const CollectiveOps ring_allgather = {
+    .algo = "ring",
+    .op = COLL_ALLGATHER,
+    .check = ring_check,
+    .run = ring_allgather_run,
+};
+
+const CollectiveOps ring_reduce_scatter = {
+    .algo = "ring",
+    .op = COLL_REDUCE_SCATTER,
+    .check = ring_check,
+    .run = ring_reduce_scatter_run,
+};
