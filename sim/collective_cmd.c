@@ -278,9 +278,9 @@ static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *second
     size_t nhosts;
     sg_host_t *hosts = platform_hosts(&nhosts);
     const int p = plan->ranks;
-    CommWorld world = {.size = p, .rec = NULL, .wire_bytes = (double)sizeof(float)};
+    CommWorld world;
     CollRank *ranks = calloc((size_t)p, sizeof *ranks);
-    if (!hosts || !ranks) {
+    if (!hosts || !ranks || comm_world_init(&world, p, NULL, (double)sizeof(float), err) < 0) {
         free(hosts);
         free(ranks);
         return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", p);
@@ -300,6 +300,7 @@ static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *second
     }
     simgrid_run();
     *seconds = simgrid_get_clock();
+    comm_world_free(&world);
     free(ranks);
     free(hosts);
     return 0;

@@ -17,46 +17,129 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xbt/asserts.h>
 
 typedef struct Message {
     size_t count;
-    int has_data;
-    float data[]; /* (count) when has_data */
+    const float *data; /* (count): inline, or the sender's lent buffer; NULL: timing only */
+    float inline_data[];
 } Message;
 
 struct CommRequest {
     sg_comm_t activity;
     int is_recv;
+    int add;      /* add the received floats into dst instead of copying */
     float *dst;   /* receive buffer, or NULL */
     size_t count; /* floats expected */
     void *got;    /* where SimGrid stores the received Message */
 };
 
-static sg_mailbox_t comm_mailbox(const Comm *c, int src, int dst)
+#define COMM_SLOTS 8 /* cached mailboxes per rank */
+
+struct CommMailboxSlot {
+    int src, dst, channel; /* src < 0: empty */
+    sg_mailbox_t mailbox;
+};
+
+int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, DtError *err)
 {
-    char name[48];
-    snprintf(name, sizeof name, "dt%d:%d>%d", c->channel, src, dst);
+    *w = (CommWorld){.size = size, .rec = rec, .wire_bytes = wire_bytes};
+    w->slots = malloc((size_t)size * COMM_SLOTS * sizeof *w->slots);
+    if (!w->slots)
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks' mailboxes", size);
+    for (size_t i = 0; i < (size_t)size * COMM_SLOTS; i++)
+        w->slots[i].src = -1;
+    return 0;
+}
+
+void comm_world_free(CommWorld *w)
+{
+    free(w->slots);
+    w->slots = NULL;
+}
+
+/* Decimal digits of v (>= 0) at p; returns the end. */
+static char *put_int(char *p, int v)
+{
+    char digits[12];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+static sg_mailbox_t comm_mailbox_lookup(int channel, int src, int dst)
+{
+    char name[48], *p = name;
+    *p++ = 'd';
+    *p++ = 't';
+    p = put_int(p, channel);
+    *p++ = ':';
+    p = put_int(p, src);
+    *p++ = '>';
+    p = put_int(p, dst);
+    *p = '\0';
     return sg_mailbox_by_name(name);
 }
 
-static Message *message_make(const float *buf, size_t count)
+/* The mailbox from src to dst on c's channel, through the calling rank's
+ * slots (direct-mapped by peer). */
+static sg_mailbox_t comm_mailbox(const Comm *c, int src, int dst)
 {
-    Message *m = malloc(sizeof *m + (buf ? count * sizeof(float) : 0));
+    CommMailboxSlot *slots = c->world->slots;
+    if (!slots)
+        return comm_mailbox_lookup(c->channel, src, dst);
+    int peer = src == c->rank ? dst : src;
+    CommMailboxSlot *s =
+        &slots[(size_t)c->rank * COMM_SLOTS + (size_t)(2 * peer + (src == c->rank)) % COMM_SLOTS];
+    if (s->src != src || s->dst != dst || s->channel != c->channel) {
+        *s = (CommMailboxSlot){src, dst, c->channel, comm_mailbox_lookup(c->channel, src, dst)};
+    }
+    return s->mailbox;
+}
+
+/* A message carrying a copy of buf, or (lend) buf itself. */
+static Message *message_make(const float *buf, size_t count, int lend)
+{
+    int copy = buf && !lend;
+    Message *m = malloc(sizeof *m + (copy ? count * sizeof(float) : 0));
     xbt_assert(m, "out of memory for a message of %zu floats", count);
     m->count = count;
-    m->has_data = buf != NULL;
-    if (buf && count)
-        memcpy(m->data, buf, count * sizeof(float));
+    m->data = copy ? m->inline_data : buf;
+    if (copy && count)
+        memcpy(m->inline_data, buf, count * sizeof(float));
     return m;
 }
 
-static void message_deliver(Message *m, float *dst, size_t count)
+static double wall_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Copy or add a message's floats into dst; the adds are a reduction's real
+ * arithmetic and are timed with the kernels (rec, when not NULL). */
+static void message_deliver(Message *m, float *dst, size_t count, int add, Recorder *rec)
 {
     xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count,
                count);
-    if (dst && m->has_data && count)
-        memcpy(dst, m->data, count * sizeof(float));
+    if (dst && m->data && count) {
+        if (add) {
+            double t = rec ? wall_clock() : 0.0;
+            for (size_t k = 0; k < count; k++)
+                dst[k] += m->data[k];
+            if (rec)
+                rec->kernel_wall += wall_clock() - t;
+        } else {
+            memcpy(dst, m->data, count * sizeof(float));
+        }
+    }
     free(m);
 }
 
@@ -78,7 +161,7 @@ void comm_send(const Comm *c, int dst, const float *buf, size_t count)
 {
     double start = simgrid_get_clock();
     long size = wire_size(c, count);
-    sg_mailbox_put(comm_mailbox(c, c->rank, dst), message_make(buf, count), size);
+    sg_mailbox_put(comm_mailbox(c, c->rank, dst), message_make(buf, count, 0), size);
     comm_record(c, start, (double)size);
 }
 
@@ -86,49 +169,60 @@ void comm_recv(const Comm *c, int src, float *buf, size_t count)
 {
     double start = simgrid_get_clock();
     Message *m = sg_mailbox_get(comm_mailbox(c, src, c->rank));
-    message_deliver(m, buf, count);
+    message_deliver(m, buf, count, 0, NULL);
     comm_record(c, start, 0.0);
+}
+
+static void request_send(const Comm *c, CommRequest *r, int dst, const float *buf, size_t count,
+                         int lend)
+{
+    *r = (CommRequest){0};
+    long size = wire_size(c, count);
+    r->activity = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), message_make(buf, count, lend),
+                                       size);
+    if (c->world->rec)
+        c->world->rec->ranks[c->rank].bytes_sent += (double)size;
+}
+
+static void request_recv(const Comm *c, CommRequest *r, int src, float *buf, size_t count)
+{
+    *r = (CommRequest){.is_recv = 1, .dst = buf, .count = count};
+    r->activity = sg_mailbox_get_async(comm_mailbox(c, src, c->rank), &r->got);
 }
 
 CommRequest *comm_isend(const Comm *c, int dst, const float *buf, size_t count)
 {
-    CommRequest *r = calloc(1, sizeof *r);
+    CommRequest *r = malloc(sizeof *r);
     xbt_assert(r, "out of memory");
-    long size = wire_size(c, count);
-    r->activity = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), message_make(buf, count),
-                                       size);
-    if (c->world->rec)
-        c->world->rec->ranks[c->rank].bytes_sent += (double)size;
+    request_send(c, r, dst, buf, count, 0);
     return r;
 }
 
 CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count)
 {
-    CommRequest *r = calloc(1, sizeof *r);
+    CommRequest *r = malloc(sizeof *r);
     xbt_assert(r, "out of memory");
-    r->is_recv = 1;
-    r->dst = buf;
-    r->count = count;
-    r->activity = sg_mailbox_get_async(comm_mailbox(c, src, c->rank), &r->got);
+    request_recv(c, r, src, buf, count);
     return r;
 }
 
-static void request_finish(CommRequest *r)
+static void request_finish(const Comm *c, CommRequest *r)
 {
     if (r->is_recv)
-        message_deliver(r->got, r->dst, r->count);
-    free(r);
+        message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
 }
 
 void comm_wait(const Comm *c, CommRequest *req)
 {
     double start = simgrid_get_clock();
     sg_comm_wait(req->activity);
-    request_finish(req);
+    request_finish(c, req);
+    free(req);
     comm_record(c, start, 0.0);
 }
 
-void comm_waitall(const Comm *c, CommRequest **reqs, int n)
+/* Wait for n requests and deliver what they received; frees nothing. */
+static void requests_wait(const Comm *c, CommRequest **reqs, int n)
 {
     double start = simgrid_get_clock();
     sg_comm_t stack[8];
@@ -138,16 +232,47 @@ void comm_waitall(const Comm *c, CommRequest **reqs, int n)
         acts[i] = reqs[i]->activity;
     sg_comm_wait_all(acts, (size_t)n);
     for (int i = 0; i < n; i++)
-        request_finish(reqs[i]);
+        request_finish(c, reqs[i]);
     if (acts != stack)
         free(acts);
     comm_record(c, start, 0.0);
 }
 
+void comm_waitall(const Comm *c, CommRequest **reqs, int n)
+{
+    requests_wait(c, reqs, n);
+    for (int i = 0; i < n; i++)
+        free(reqs[i]);
+}
+
 void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
                    float *recvbuf, size_t recvcount)
 {
-    CommRequest *reqs[2] = {comm_irecv(c, src, recvbuf, recvcount),
-                            comm_isend(c, dst, sendbuf, sendcount)};
-    comm_waitall(c, reqs, 2);
+    CommRequest r[2];
+    request_recv(c, &r[0], src, recvbuf, recvcount);
+    request_send(c, &r[1], dst, sendbuf, sendcount, 0);
+    CommRequest *reqs[2] = {&r[0], &r[1]};
+    requests_wait(c, reqs, 2);
+}
+
+void comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                       float *accbuf, size_t recvcount)
+{
+    CommRequest r[2];
+    request_recv(c, &r[0], src, accbuf, recvcount);
+    r[0].add = 1;
+    request_send(c, &r[1], dst, sendbuf, sendcount, 0);
+    CommRequest *reqs[2] = {&r[0], &r[1]};
+    requests_wait(c, reqs, 2);
+}
+
+void comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                    float *recvbuf, size_t recvcount, int add)
+{
+    CommRequest r[2];
+    request_recv(c, &r[0], src, recvbuf, recvcount);
+    r[0].add = add;
+    request_send(c, &r[1], dst, sendbuf, sendcount, 1);
+    CommRequest *reqs[2] = {&r[0], &r[1]};
+    requests_wait(c, reqs, 2);
 }

@@ -26,13 +26,24 @@
 #include <simgrid/forward.h>
 #include <stddef.h>
 
+#include "error.h"
 #include "record.h"
+
+typedef struct CommMailboxSlot CommMailboxSlot;
 
 typedef struct CommWorld {
     int size;          /* ranks */
     Recorder *rec;     /* where spans and bytes go (NULL: not recorded) */
     double wire_bytes; /* simulated bytes per float on the wire (4 for float32) */
+    /* A few recently used mailboxes per rank, so that the algorithms'
+     * neighbours are not looked up by name for every message; NULL (a world
+     * set up by hand) looks every mailbox up. */
+    CommMailboxSlot *slots;
 } CommWorld;
+
+/* Set up a world of size ranks, with its mailbox cache. */
+int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, DtError *err);
+void comm_world_free(CommWorld *w);
 
 /* One rank's handle on a world: which rank it is, and on which channel. */
 typedef struct Comm {
@@ -59,5 +70,20 @@ void comm_waitall(const Comm *c, CommRequest **reqs, int n);
 /* Send to dst and receive from src at the same time (as a ring step does). */
 void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
                    float *recvbuf, size_t recvcount);
+/* The same, but the received floats are added into accbuf (accbuf[k] +=
+ * received[k], in index order) instead of overwriting it: a reduction step
+ * without a scratch copy. */
+void comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                       float *accbuf, size_t recvcount);
+
+/* A ring step: like comm_sendrecv (add = 0) or comm_sendrecv_add (add =
+ * 1), but sendbuf is lent, not copied: the receiver reads it when its
+ * receive completes.  Only for patterns where the sender does not write
+ * sendbuf until a later message from the same neighbour proves the data
+ * was taken, as in a ring, where each rank writes only the blocks it
+ * receives and the next step cannot finish before the neighbour has taken
+ * the previous one. */
+void comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                    float *recvbuf, size_t recvcount, int add);
 
 #endif

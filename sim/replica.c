@@ -50,6 +50,13 @@ void replica_free(Replica *r)
     memset(r, 0, sizeof *r);
 }
 
+void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count)
+{
+    double t = wall_clock();
+    dataset_gather(d, idx, count, r->x, r->y);
+    dev->rec->kernel_wall += wall_clock() - t;
+}
+
 double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
                                  const ReplicaHook *hook)
 {

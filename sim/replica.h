@@ -37,6 +37,10 @@ typedef struct ReplicaHook {
     void *ctx;
 } ReplicaHook;
 
+/* Copy samples idx[0..count) of d into r->x / r->y (the data loader, timed
+ * with the kernels: it is training work, not simulation). */
+void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count);
+
 /* Zero the gradient, then forward, loss and backward on the first `batch`
  * samples of r->x / r->y with loss scale `scale`, charging every layer on d
  * and calling hook (when not NULL) after each layer's backward.  Returns the

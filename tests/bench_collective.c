@@ -123,7 +123,10 @@ int main(int argc, char **argv)
                .count = (size_t)pos[0],
                .allreduces = (int)pos[1],
                .ring = collective_find(COLL_ALLREDUCE, "ring")};
-    b.world = (CommWorld){.size = b.p, .rec = NULL, .wire_bytes = 4.0};
+    if (comm_world_init(&b.world, b.p, NULL, 4.0, &err) < 0) {
+        fprintf(stderr, "bench_collective: %s\n", err.msg);
+        return 1;
+    }
     platform_load(platform, &opts);
     size_t n;
     sg_host_t *hosts = platform_hosts(&n);

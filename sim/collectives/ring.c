@@ -14,8 +14,6 @@
  * one finished block b to everybody, which makes the results bit-identical
  * on every member.
  */
-#include <stdlib.h>
-#include <xbt/asserts.h>
 
 #include "collective.h"
 
@@ -25,10 +23,20 @@ static float *ring_at(float *buf, size_t off)
     return buf ? buf + off : NULL;
 }
 
-static void ring_add(float *dst, const float *src, size_t n)
+/* One step around the ring.  A rank only ever writes the block it
+ * receives, never the one it sends, and a step cannot finish before the
+ * right neighbour has finished the previous one (and so taken its data):
+ * blocks can be lent instead of copied.  The last step of a phase copies,
+ * so that the caller may write buf as soon as the collective returns. */
+static void ring_step(const Comm *c, int last, int right, const float *send, size_t slen, int left,
+                      float *recv, size_t rlen, int add)
 {
-    for (size_t k = 0; k < n; k++)
-        dst[k] += src[k];
+    if (!last)
+        comm_ring_step(c, right, send, slen, left, recv, rlen, add);
+    else if (add)
+        comm_sendrecv_add(c, right, send, slen, left, recv, rlen);
+    else
+        comm_sendrecv(c, right, send, slen, left, recv, rlen);
 }
 
 static int ring_check(int p, char *why, size_t why_size)
@@ -47,22 +55,15 @@ static void ring_reduce_scatter_run(const Group *g, float *buf, size_t count, in
     if (p < 2)
         return;
     const int right = group_rank(g, (i + 1) % p), left = group_rank(g, (i + p - 1) % p);
-    size_t off, largest;
-    collective_block(count, p, 0, &off, &largest);
-    float *scratch = NULL;
-    if (buf) {
-        scratch = malloc((largest ? largest : 1) * sizeof *scratch);
-        xbt_assert(scratch, "out of memory for a ring step of %zu floats", largest);
-    }
     for (int s = 0; s < p - 1; s++) {
         size_t soff, slen, roff, rlen;
         collective_block(count, p, (i - s - 1 + 2 * p) % p, &soff, &slen);
         collective_block(count, p, (i - s - 2 + 2 * p) % p, &roff, &rlen);
-        comm_sendrecv(g->comm, right, ring_at(buf, soff), slen, left, scratch, rlen);
-        if (buf)
-            ring_add(buf + roff, scratch, rlen);
+        /* the left neighbour's partial sum is added into our block; the
+         * block we send is lent (see ring_step) */
+        ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left, ring_at(buf, roff),
+                  rlen, 1);
     }
-    free(scratch);
 }
 
 /* Member i holds block i; everybody ends with every block. */
@@ -77,7 +78,8 @@ static void ring_allgather_run(const Group *g, float *buf, size_t count, int roo
         size_t soff, slen, roff, rlen;
         collective_block(count, p, (i - s + p) % p, &soff, &slen);
         collective_block(count, p, (i - s - 1 + 2 * p) % p, &roff, &rlen);
-        comm_sendrecv(g->comm, right, ring_at(buf, soff), slen, left, ring_at(buf, roff), rlen);
+        ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left, ring_at(buf, roff),
+                  rlen, 0);
     }
 }
 

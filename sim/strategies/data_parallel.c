@@ -140,6 +140,7 @@ static void dp_worker_free(DpWorker *w)
     }
     if (--w->sh->live == 0) {
         sampler_free(&w->sh->sampler);
+        comm_world_free(&w->sh->world);
         free(w->sh);
     }
     free(w);
@@ -161,7 +162,7 @@ static void dp_worker_main(int argc, char **argv)
          * none can start step + 1 before all have finished step: sharing
          * one sampler is safe */
         const int *batch = sampler_batch(&w->sh->sampler, step - 1);
-        dataset_gather(&run->train, batch + (size_t)w->rank * b, b, r->x, r->y);
+        replica_load(r, &w->dev, &run->train, batch + (size_t)w->rank * b, b);
         double loss = replica_compute_gradients(r, &w->dev, b, scale, overlap ? &hook : NULL);
         run_add_loss(run, loss, b);
         if (overlap) {
@@ -190,10 +191,14 @@ static int dp_start(Run *run, DtError *err)
     if (!sh)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     sh->run = run;
-    sh->world = (CommWorld){.size = run->nranks, .rec = &run->rec, .wire_bytes = sizeof(float)};
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0) {
+        free(sh);
+        return -1;
+    }
     sh->allreduce = collective_find(COLL_ALLREDUCE, sc->allreduce);
     dp_plan_buckets(sh, &run->model, sc->overlap, sc->bucket_mb);
     if (sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
+        comm_world_free(&sh->world);
         free(sh);
         return -1;
     }
@@ -203,6 +208,7 @@ static int dp_start(Run *run, DtError *err)
     DpWorker **workers = calloc((size_t)run->nranks, sizeof *workers);
     if (!workers) {
         sampler_free(&sh->sampler);
+        comm_world_free(&sh->world);
         free(sh);
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     }

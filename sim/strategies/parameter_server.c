@@ -70,6 +70,7 @@ static void ps_release(PsShared *sh)
 {
     if (--sh->live == 0) {
         sampler_free(&sh->sampler);
+        comm_world_free(&sh->world);
         free(sh);
     }
 }
@@ -106,7 +107,7 @@ static void ps_worker_main(int argc, char **argv)
         /* no worker starts step + 1 before every worker has pushed step's
          * gradient, so all have read step's batch: one sampler is enough */
         const int *batch = sampler_batch(&sh->sampler, step - 1);
-        dataset_gather(&run->train, batch + (size_t)w->rank * b, b, r->x, r->y);
+        replica_load(r, &w->dev, &run->train, batch + (size_t)w->rank * b, b);
         run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, NULL), b);
         for (int s = 0; s < S; s++) {
             size_t off, len;
@@ -176,9 +177,14 @@ static int ps_start(Run *run, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     }
     *sh = (PsShared){.run = run, .workers = sc->workers, .servers = sc->servers};
-    sh->world = (CommWorld){.size = run->nranks, .rec = &run->rec, .wire_bytes = sizeof(float)};
     model_init_params(&run->model, init, sc->seed);
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0) {
+        free(sh);
+        free(init);
+        return -1;
+    }
     if (sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
+        comm_world_free(&sh->world);
         free(sh);
         free(init);
         return -1;

@@ -64,7 +64,7 @@ static void serial_main(int argc, char **argv)
     }
     const int b = run->global_batch;
     for (long step = 1; step <= run->total_steps; step++) {
-        dataset_gather(&run->train, sampler_next(&a->sampler), b, r->x, r->y);
+        replica_load(r, &a->dev, &run->train, sampler_next(&a->sampler), b);
         run_add_loss(run, replica_compute_gradients(r, &a->dev, b, 1.0f / (float)b, NULL), b);
         replica_apply(r, &a->dev);
         if (run_eval_due(run, step))
