@@ -380,7 +380,7 @@ int collective_command(int argc, char **argv, DtError *err)
         rc = hosts < 0 ? -1 : coll_plan_ranks(&a, &plan, hosts, err);
     }
     /* Only now is the number of ranks known: can they reach each other? */
-    if (rc == 0 && platform_check_ranks(a.platform, &plan.sim, plan.ranks, err) < 0)
+    if (rc == 0 && platform_check_ranks(a.platform, &plan.sim, plan.ranks, NULL, err) < 0)
         rc = -1;
     if (rc == 0)
         rc = coll_simulate(&a, &plan, &seconds, err);

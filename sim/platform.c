@@ -108,11 +108,9 @@ static void probe_main(int argc, char **argv)
     free(got);
 }
 
-/* In the child: start the probes on the first nranks hosts and run. */
-static void probe_run(int nranks)
+/* In the child: start the probes on the placed hosts and run. */
+static void probe_run(int nranks, sg_host_t *hosts)
 {
-    size_t nhosts;
-    sg_host_t *hosts = platform_hosts(&nhosts);
     Probe *probes = malloc((size_t)nranks * sizeof *probes);
     for (int i = 0; i < nranks; i++) {
         probes[i] = (Probe){i, nranks};
@@ -122,15 +120,15 @@ static void probe_run(int nranks)
     }
     simgrid_run();
     free(probes);
-    free(hosts);
 }
 
 int platform_check(const char *path, const SimOptions *opts, DtError *err)
 {
-    return platform_check_ranks(path, opts, 0, err);
+    return platform_check_ranks(path, opts, 0, NULL, err);
 }
 
-int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, DtError *err)
+int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
+                         DtError *err)
 {
     FILE *probe = fopen(path, "r");
     if (!probe)
@@ -149,10 +147,23 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, D
         close(errpipe[0]);
         close(outpipe[0]);
         platform_load(path, opts);
-        if (nranks > 1 && (size_t)nranks <= sg_host_count())
-            probe_run(nranks);
-        char buf[32];
-        int len = snprintf(buf, sizeof buf, "%zu", sg_host_count());
+        char buf[sizeof((DtError *)0)->msg + 32];
+        int len;
+        if (nranks > 0 && (hosts || (size_t)nranks <= sg_host_count())) {
+            DtError perr;
+            sg_host_t *placed = platform_place(nranks, hosts, &perr);
+            if (!placed) {
+                /* a placement error, told to the parent as "!message" */
+                len = snprintf(buf, sizeof buf, "!%s", perr.msg);
+                if (write(outpipe[1], buf, (size_t)len) != len)
+                    _exit(3);
+                _exit(0);
+            }
+            if (nranks > 1)
+                probe_run(nranks, placed);
+            free(placed);
+        }
+        len = snprintf(buf, sizeof buf, "%zu", sg_host_count());
         if (write(outpipe[1], buf, (size_t)len) != len)
             _exit(3);
         _exit(0);
@@ -164,7 +175,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, D
     /* SimGrid may print a long backtrace before its message: keep it all
      * (up to a bound), then pick the message out. */
     size_t cap = 1 << 20, used = 0, cused = 0;
-    char *text = malloc(cap + 1), count[32], sink[4096];
+    char *text = malloc(cap + 1), count[sizeof err->msg + 32], sink[4096];
     ssize_t got;
     while ((got = read(errpipe[0], text && used < cap ? text + used : sink,
                        text && used < cap ? cap - used : sizeof sink)) > 0)
@@ -192,6 +203,8 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, D
                        path, line);
     }
     free(text);
+    if (count[0] == '!')
+        return dt_fail(err, DT_EINPUT, "platform '%s': %s", path, count + 1);
     return atoi(count);
 }
 
@@ -278,4 +291,68 @@ void platform_network_model(const char *path, const SimOptions *opts, char *buf,
         if (p)
             snprintf(buf, size, "%s", p + strlen("network/model:"));
     }
+}
+
+sg_host_t *platform_place(int nranks, const char *hosts, DtError *err)
+{
+    size_t nhosts;
+    sg_host_t *all = platform_hosts(&nhosts);
+    sg_host_t *placed = calloc((size_t)nranks, sizeof *placed);
+    if (!all || !placed) {
+        free(all);
+        free(placed);
+        dt_fail(err, DT_ERUNTIME, "out of memory");
+        return NULL;
+    }
+    if (!hosts) {
+        if ((size_t)nranks > nhosts) {
+            dt_fail(err, DT_EINPUT, "%d ranks but only %zu hosts", nranks, nhosts);
+            goto fail;
+        }
+        memcpy(placed, all, (size_t)nranks * sizeof *placed);
+        free(all);
+        return placed;
+    }
+    int n = 0;
+    for (const char *p = hosts; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+        /* trim the blanks around a name */
+        char *start = name + strspn(name, " \t");
+        for (char *end = start + strlen(start); end > start && (end[-1] == ' ' || end[-1] == '\t');)
+            *--end = '\0';
+        if (!*start) {
+            dt_fail(err, DT_EINPUT, "[cluster] hosts has an empty name");
+            goto fail;
+        }
+        sg_host_t h = sg_host_by_name(start);
+        if (!h) {
+            dt_fail(err, DT_EINPUT, "[cluster] hosts names '%s', which the platform does not have",
+                    start);
+            goto fail;
+        }
+        for (int i = 0; i < n && i < nranks; i++) {
+            if (placed[i] == h) {
+                dt_fail(err, DT_EINPUT, "[cluster] hosts names '%s' twice: one rank per host",
+                        start);
+                goto fail;
+            }
+        }
+        if (n < nranks)
+            placed[n] = h;
+        n++;
+        p += len + (p[len] == ',');
+    }
+    if (n != nranks) {
+        dt_fail(err, DT_EINPUT, "[cluster] hosts names %d host%s but the run has %d rank%s", n,
+                n == 1 ? "" : "s", nranks, nranks == 1 ? "" : "s");
+        goto fail;
+    }
+    free(all);
+    return placed;
+fail:
+    free(all);
+    free(placed);
+    return NULL;
 }

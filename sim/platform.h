@@ -28,8 +28,11 @@ typedef struct SimOptions {
  * tree algorithms use, and every rank with the last eight), so that a
  * platform whose hosts cannot reach each other (no route, a zone without
  * routing or coordinates, a failed host) is refused before the run.
- * Returns the number of hosts, or -1 with SimGrid's reason. */
-int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, DtError *err);
+ * With hosts (a comma-separated list of host names, NULL for the natural
+ * order), rank r goes on the r-th named host instead, and the names are
+ * checked too.  Returns the number of hosts, or -1 with SimGrid's reason. */
+int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
+                         DtError *err);
 /* The same without the trial exchange. */
 int platform_check(const char *path, const SimOptions *opts, DtError *err);
 
@@ -40,6 +43,12 @@ void platform_load(const char *path, const SimOptions *opts);
 /* The platform's hosts in natural name order (node-2 before node-10);
  * malloc'd, *n set to the count. */
 sg_host_t *platform_hosts(size_t *n);
+
+/* The hosts of ranks 0 .. nranks-1 on the loaded platform: the named ones
+ * (hosts, comma-separated) or the first nranks in natural order; malloc'd,
+ * or NULL with a message when a name is unknown, repeated, or the count
+ * does not match. */
+sg_host_t *platform_place(int nranks, const char *hosts, DtError *err);
 
 /* The network model in force: a --cfg option, else the platform file's
  * <config>, else SimGrid's default LV08. */

@@ -236,8 +236,9 @@ static int run_validate(Run *run, DtError *err)
 {
     if (prepare(run, err) < 0)
         return -1;
+    const char *names = run->sc->hosts[0] ? run->sc->hosts : NULL;
     int host_count = platform_check_ranks(run->sc->platform, &run->opts->sim,
-                                          run->strategy->ranks(run->sc), err);
+                                          run->strategy->ranks(run->sc), names, err);
     if (host_count < 0 || place_ranks(run, host_count, err) < 0)
         return -1;
     return host_count;
@@ -286,16 +287,9 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         goto out;
 
     platform_load(sc->platform, &opts->sim);
-    size_t nhosts;
-    sg_host_t *hosts = platform_hosts(&nhosts);
-    run.rank_host = malloc((size_t)run.nranks * sizeof *run.rank_host);
-    if (!run.rank_host || record_init(&run.rec, run.nranks, err) < 0) {
-        free(hosts);
-        dt_fail(err, DT_ERUNTIME, "out of memory");
+    run.rank_host = platform_place(run.nranks, sc->hosts[0] ? sc->hosts : NULL, err);
+    if (!run.rank_host || record_init(&run.rec, run.nranks, err) < 0)
         goto out;
-    }
-    memcpy(run.rank_host, hosts, (size_t)run.nranks * sizeof *hosts);
-    free(hosts);
 
     run.progress_tty = isatty(STDERR_FILENO);
     if (run.strategy->start(&run, err) < 0)

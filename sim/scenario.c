@@ -102,6 +102,8 @@ static const KeyDef keys[] = {
     TEXT("cluster", "platform", KEY_PATH, platform, "(required)",
          "SimGrid platform XML, relative to the scenario file"),
     INT("cluster", "workers", workers, 1, 1 << 20, "1", "ranks (devices) in all"),
+    TEXT("cluster", "hosts", KEY_STRING, hosts, "(the first hosts in name order)",
+         "comma-separated hosts, rank r on the r-th (continue a long list on indented lines)"),
     TEXT("strategy", "kind", KEY_STRING, strategy, "serial",
          "training strategy (see the list above)"),
     {.section = "strategy", .name = "allreduce", .type = KEY_STRING, .offset = AT(allreduce),
@@ -305,6 +307,19 @@ static int scenario_set(ParseState *ps, const char *section, const char *name,
                        section);
     }
     const KeyDef *k = &keys[index];
+    /* A long host list may go on over indented lines: libinih hands each
+     * line over as the same key again. */
+    if (lineno > 0 && ps->line[index] && strcmp(name, "hosts") == 0 &&
+        strcmp(section, "cluster") == 0) {
+        size_t used = strlen(ps->sc->hosts);
+        if (used + 1 + strlen(value) >= sizeof ps->sc->hosts)
+            return dt_fail(ps->err, DT_EINPUT, "%s: [cluster] hosts is longer than %zu characters",
+                           loc, sizeof ps->sc->hosts - 1);
+        int comma = used && ps->sc->hosts[used - 1] != ',';
+        snprintf(ps->sc->hosts + used, sizeof ps->sc->hosts - used, "%s%s", comma ? "," : "",
+                 value);
+        return 0;
+    }
     if (lineno > 0 && ps->line[index])
         return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s is already set on line %d", loc,
                        section, name, ps->line[index]);

@@ -46,6 +46,7 @@ typedef struct Scenario {
     /* [cluster] */
     char platform[PATH_MAX]; /* resolved: relative to the scenario, or --platform */
     int workers;
+    char hosts[4096];        /* rank r on the r-th of these hosts; empty: natural order */
 
     /* [strategy] */
     char strategy[32];

@@ -4,7 +4,7 @@
 # user wrote.  Each check prints one line; the script fails if any failed.
 set -u
 dtsim=$1
-src=$2
+src=$(cd "$2" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0
@@ -69,6 +69,16 @@ expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.wo
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0
 expect 2 "batch = '-4'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set train.batch=-4
 expect 2 "serial trains on one device" -- "$dtsim" run "$tiny" --set cluster.workers=2
+
+# Explicit placement: rank r on the r-th named host.
+expect 0 "" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set cluster.hosts=node-7,node-2,node-5 --out "$tmp/placed" --quiet --no-plot
+expect 0 '"host":[[:space:]]*"node-7"' -- sed -n '/"rank":[[:space:]]*0/,/"host"/p' "$tmp/placed/summary.json"
+expect 0 '"host":[[:space:]]*"node-5"' -- sed -n '/"rank":[[:space:]]*2/,/"host"/p' "$tmp/placed/summary.json"
+expect 2 "hosts names 'node-9', which the platform does not have" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set cluster.hosts=node-1,node-9
+expect 2 "hosts names 'node-1' twice" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set cluster.hosts=node-1,node-1
+expect 2 "hosts names 1 host but the run has 2 ranks" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set cluster.hosts=node-1
+printf '[cluster]\nplatform = %s\nworkers = 4\nhosts = node-1, node-3,\n  node-5, node-7\n[strategy]\nkind = data-parallel\n[data]\ndataset = synthetic\n[train]\nsteps = 2\n' "$src/platforms/cluster-10gbe.xml" >"$tmp/hosts.ini"
+expect 0 "ok" -- "$dtsim" check "$tmp/hosts.ini"
 
 # Nothing the user wrote is overwritten unless asked.
 echo "precious" >"$tmp/model.bin"
