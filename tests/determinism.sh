@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # determinism.sh DTSIM SOURCE_DIR - the same scenario, platform and seed give
 # byte-identical metrics.csv, trace.json, saved model, and summary.json
-# apart from wall_seconds: once on synthetic data, once on a shipped
-# Fashion-MNIST scenario cut to a few hundred steps.
+# apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
+# scenarios cut to a few hundred steps, and for the data-parallel (with
+# overlapped buckets) and parameter-server strategies.
 set -u
 dtsim=$1
 src=$2
@@ -42,5 +43,9 @@ check tiny "$src/tests/scenarios/tiny.ini"
 check serial-mlp "$src/scenarios/serial-mlp.ini" --set train.steps=300 --set train.eval_every=100
 check serial-cnn "$src/scenarios/serial-cnn.ini" --set train.steps=60 --set train.eval_every=30 \
     --set data.test_samples=1000
+check data-parallel "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01
+check parameter-server "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.servers=2
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
