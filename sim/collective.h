@@ -25,6 +25,8 @@
  *                         allgather; Rabenseifner)
  *   allreduce tree:       binomial-tree reduce to rank 0, then binomial-tree
  *                         broadcast: 2 ceil(lg p) (alpha + n beta)
+ *   allreduce ps:         every member to member 0, which sends the sum back:
+ *                         2 (alpha + (p-1) n beta)  (member 0's port is the bottleneck)
  *   reduce-scatter ring, allgather ring: (p-1) alpha + (p-1)/p n beta
  *   broadcast tree:       ceil(lg p) (alpha + n beta)
  */
@@ -47,7 +49,7 @@ typedef struct Group {
 } Group;
 
 typedef struct CollectiveOps {
-    const char *algo; /* "ring", "rhd", "tree" */
+    const char *algo; /* "ring", "rhd", "tree", "ps" */
     CollOp op;
     /* 0 if the algorithm can run on p members; otherwise -1 and a reason
      * in why (e.g. "rhd needs a power-of-two number of ranks"). */

@@ -104,6 +104,14 @@ static void probe_main(int argc, char **argv)
         acts[n++] = sg_mailbox_get_async(sg_mailbox_by_name(name), &got[j]);
     }
     sg_comm_wait_all(acts, n);
+    /* and one large message, which some network models (ns-3) cannot carry */
+    if (p->rank < 2 && p->nranks >= 2) {
+        sg_mailbox_t big = sg_mailbox_by_name("probe:big");
+        if (p->rank == 0)
+            sg_mailbox_put(big, p, 1 << 20);
+        else
+            sg_mailbox_get(big);
+    }
     free(acts);
     free(got);
 }

@@ -25,7 +25,8 @@ typedef struct SimOptions {
  * process; then, if the platform has at least nranks hosts, let the first
  * nranks hosts (natural order, as ranks are placed) exchange small messages
  * (every pair up to 64 ranks; beyond, the pairs ring, halving-doubling and
- * tree algorithms use, and every rank with the last eight), so that a
+ * tree algorithms use, and every rank with the last eight; plus one 1 MB
+ * message from rank 0 to rank 1), so that a
  * platform whose hosts cannot reach each other (no route, a zone without
  * routing or coordinates, a failed host) is refused before the run.
  * With hosts (a comma-separated list of host names, NULL for the natural

@@ -44,6 +44,7 @@ closed_form() {
         else if (algo == "ring")                      t = (p - 1) * (a + block * b)
         else if (algo == "rhd")                       t = 2 * lg * a + 2 * (p - 1) / p * n * b
         else if (algo == "tree" && op == "allreduce") t = 2 * lg * (a + n * b)
+        else if (algo == "ps")                        t = 2 * (a + (p - 1) * n * b)
         else                                          t = lg * (a + n * b)
         printf "%.12g\n", t
     }'
@@ -115,6 +116,7 @@ for p in 2 4 8 16 64; do
         timing allreduce ring "$p" "$n"
         timing allreduce rhd "$p" "$n"
         timing allreduce tree "$p" "$n"
+        timing allreduce ps "$p" "$n"
         timing allgather ring "$p" "$n"
         timing reduce-scatter ring "$p" "$n"
         timing broadcast tree "$p" "$n"
@@ -140,7 +142,7 @@ expect 2 "--ranks 65 but platform .* has 64 hosts" -- \
     "$dtsim" "${c[@]}" --op allreduce --algo ring --ranks 65 --bytes 1M
 expect 2 "--ranks '0'" -- "$dtsim" "${c[@]}" --op allreduce --algo ring --ranks 0 --bytes 1M
 expect 2 "unknown --op 'alltoall'" -- "$dtsim" "${c[@]}" --op alltoall --algo ring --bytes 1M
-expect 2 "no algorithm 'butterfly' for allreduce; choose ring, rhd, tree" -- \
+expect 2 "no algorithm 'butterfly' for allreduce; choose ring, rhd, tree, ps" -- \
     "$dtsim" "${c[@]}" --op allreduce --algo butterfly --bytes 1M
 expect 2 "no algorithm 'rhd' for allgather; choose ring" -- \
     "$dtsim" "${c[@]}" --op allgather --algo rhd --bytes 1M

@@ -199,6 +199,7 @@ static void test_collectives_on_every_member(void)
         collective_find(COLL_ALLREDUCE, "ring"),      collective_find(COLL_ALLGATHER, "ring"),
         collective_find(COLL_REDUCE_SCATTER, "ring"), collective_find(COLL_ALLREDUCE, "rhd"),
         collective_find(COLL_ALLREDUCE, "tree"),      collective_find(COLL_BROADCAST, "tree"),
+        collective_find(COLL_ALLREDUCE, "ps"),
     };
     const int nalgos = (int)(sizeof all / sizeof all[0]);
     for (int a = 0; a < nalgos; a++)
@@ -244,8 +245,8 @@ static void test_collectives_on_every_member(void)
                                  .timing_only = 1,
                                  .tally = &tally};
     }
-    /* 6 algorithms x 5 sizes x 4 counts, minus rhd on 3 and 5; 5 extra per algorithm */
-    CU_ASSERT_EQUAL_FATAL(ncases, (6 * 5 - 2) * 4 + 6 * 5);
+    /* 7 algorithms x 5 sizes x 4 counts, minus rhd on 3 and 5; 5 extra per algorithm */
+    CU_ASSERT_EQUAL_FATAL(ncases, (7 * 5 - 2) * 4 + 7 * 5);
 
     SimOptions opts = {.cfg = NULL, .ncfg = 0};
     DtError err = {0};
@@ -329,7 +330,7 @@ static void test_table(void)
 
     char buf[64];
     collective_algos(COLL_ALLREDUCE, buf, sizeof buf);
-    CU_ASSERT_STRING_EQUAL(buf, "ring, rhd, tree");
+    CU_ASSERT_STRING_EQUAL(buf, "ring, rhd, tree, ps");
     collective_algos(COLL_BROADCAST, buf, sizeof buf);
     CU_ASSERT_STRING_EQUAL(buf, "tree");
     collective_algos(COLL_ALLREDUCE, buf, 6); /* truncated, still a string */
