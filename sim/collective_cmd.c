@@ -30,15 +30,12 @@
 #include "collective.h"
 #include "platform.h"
 
-#define COLL_MAX_CFGS 64
 
 typedef struct CollArgs {
     const char *platform, *op, *algo, *ranks, *bytes, *root;
     int json;
     int help;
-    const char *cfgs[COLL_MAX_CFGS];
-    char *owned[COLL_MAX_CFGS]; /* --cfg values rebuilt as --cfg=... */
-    int ncfg;
+    SimOptions sim; /* the --cfg options */
 } CollArgs;
 
 /* What the command will run, once the arguments are understood. */
@@ -48,7 +45,7 @@ typedef struct CollPlan {
     unsigned long long bytes;
     int ranks; /* 0 until known: every host of the platform */
     int root;
-    SimOptions sim;
+    const SimOptions *sim;
 } CollPlan;
 
 /* The state of one simulated rank (heap: all ranks share one process). */
@@ -80,8 +77,7 @@ void collective_print_usage(FILE *out)
 
 static void coll_args_free(CollArgs *a)
 {
-    for (int i = 0; i < a->ncfg; i++)
-        free(a->owned[i]);
+    sim_options_free(&a->sim);
 }
 
 /* Whether argv[*i] is option `name`; its value, as "--name=value" or
@@ -121,18 +117,8 @@ static int coll_parse_args(CollArgs *a, int argc, char **argv, DtError *err)
         if (matched)
             continue;
         if (coll_option(argc, argv, &i, "--cfg", &v)) {
-            if (a->ncfg == COLL_MAX_CFGS)
-                return dt_fail(err, DT_EINPUT, "at most %d --cfg options", COLL_MAX_CFGS);
-            if (!v || !strchr(v, ':'))
-                return dt_fail(err, DT_EINPUT,
-                               "--cfg %s: expected NAME:VALUE, e.g. --cfg=network/model:CM02",
-                               v ? v : "");
-            size_t n = strlen(v) + 7;
-            if (!(a->owned[a->ncfg] = malloc(n)))
-                return dt_fail(err, DT_ERUNTIME, "out of memory");
-            snprintf(a->owned[a->ncfg], n, "--cfg=%s", v);
-            a->cfgs[a->ncfg] = a->owned[a->ncfg];
-            a->ncfg++;
+            if (sim_options_add(&a->sim, v, err) < 0)
+                return -1;
         } else if (strcmp(argv[i], "--json") == 0) {
             a->json = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -236,8 +222,7 @@ static int coll_plan(const CollArgs *a, CollPlan *plan, DtError *err)
     plan->root = 0;
     if (a->root && coll_parse_int(a->root, &plan->root) < 0)
         return dt_fail(err, DT_EINPUT, "--root '%s': expected a rank, 0 or more", a->root);
-    plan->sim.cfg = a->cfgs;
-    plan->sim.ncfg = a->ncfg;
+    plan->sim = &a->sim;
     return 0;
 }
 
@@ -274,7 +259,7 @@ static void coll_rank_main(int argc, char **argv)
 /* Run the collective once on every rank; returns the simulated seconds. */
 static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *seconds, DtError *err)
 {
-    platform_load(a->platform, &plan->sim);
+    platform_load(a->platform, plan->sim);
     size_t nhosts;
     sg_host_t *hosts = platform_hosts(&nhosts);
     const int p = plan->ranks;
@@ -325,7 +310,7 @@ static double coll_bus_factor(CollOp op, int p)
 static int coll_report(const CollArgs *a, const CollPlan *plan, double seconds, DtError *err)
 {
     char network[64];
-    platform_network_model(a->platform, &plan->sim, network, sizeof network);
+    platform_network_model(a->platform, plan->sim, network, sizeof network);
     /* One rank, or nothing to wait for: no time, no meaningful bandwidth. */
     const int timed = seconds > 0.0;
     const double algbw = timed ? (double)plan->bytes / seconds / 1e9 : 0.0;
@@ -376,11 +361,11 @@ int collective_command(int argc, char **argv, DtError *err)
     if (rc == 0)
         rc = coll_plan(&a, &plan, err);
     if (rc == 0) {
-        int hosts = platform_check(a.platform, &plan.sim, err);
+        int hosts = platform_check(a.platform, plan.sim, err);
         rc = hosts < 0 ? -1 : coll_plan_ranks(&a, &plan, hosts, err);
     }
     /* Only now is the number of ranks known: can they reach each other? */
-    if (rc == 0 && platform_check_ranks(a.platform, &plan.sim, plan.ranks, NULL, err) < 0)
+    if (rc == 0 && platform_check_ranks(a.platform, plan.sim, plan.ranks, NULL, err) < 0)
         rc = -1;
     if (rc == 0)
         rc = coll_simulate(&a, &plan, &seconds, err);

@@ -18,7 +18,6 @@
 
 #define EXIT_INPUT 2
 #define MAX_SETS 64
-#define MAX_CFGS 64
 
 static void usage(FILE *out)
 {
@@ -66,16 +65,12 @@ typedef struct Args {
     const char *platform;
     const char *sets[MAX_SETS];
     int nset;
-    const char *cfgs[MAX_CFGS];
-    char *owned[MAX_CFGS]; /* --cfg values rebuilt as --cfg=... */
-    int ncfg;
     RunOptions run;
 } Args;
 
 static void args_free(Args *a)
 {
-    for (int i = 0; i < a->ncfg; i++)
-        free(a->owned[i]);
+    sim_options_free(&a->run.sim);
 }
 
 /* The value of option `name` at argv[*i], as "--name=value" or "--name value". */
@@ -107,17 +102,8 @@ static int parse_args(Args *a, int argc, char **argv, DtError *err)
         } else if ((v = opt_value(argc, argv, &i, "--save-model"))) {
             a->run.save_model = v;
         } else if ((v = opt_value(argc, argv, &i, "--cfg"))) {
-            if (a->ncfg == MAX_CFGS)
-                return dt_fail(err, DT_EINPUT, "at most %d --cfg options", MAX_CFGS);
-            if (!strchr(v, ':'))
-                return dt_fail(err, DT_EINPUT,
-                               "--cfg %s: expected NAME:VALUE, e.g. --cfg=network/model:CM02", v);
-            size_t n = strlen(v) + 7;
-            if (!(a->owned[a->ncfg] = malloc(n)))
-                return dt_fail(err, DT_ERUNTIME, "out of memory");
-            snprintf(a->owned[a->ncfg], n, "--cfg=%s", v);
-            a->cfgs[a->ncfg] = a->owned[a->ncfg];
-            a->ncfg++;
+            if (sim_options_add(&a->run.sim, v, err) < 0)
+                return -1;
         } else if (strcmp(argv[i], "--force") == 0) {
             a->run.force = 1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
@@ -133,8 +119,6 @@ static int parse_args(Args *a, int argc, char **argv, DtError *err)
                            argv[i]);
         }
     }
-    a->run.sim.cfg = a->cfgs;
-    a->run.sim.ncfg = a->ncfg;
     if (!a->scenario)
         return dt_fail(err, DT_EINPUT, "dtsim %s needs a scenario file, e.g. dtsim %s "
                                        "scenarios/serial-mlp.ini",

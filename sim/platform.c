@@ -364,3 +364,28 @@ fail:
     free(placed);
     return NULL;
 }
+
+int sim_options_add(SimOptions *o, const char *value, DtError *err)
+{
+    if (o->ncfg == SIM_MAX_CFGS)
+        return dt_fail(err, DT_EINPUT, "at most %d --cfg options", SIM_MAX_CFGS);
+    if (!value || !strchr(value, ':'))
+        return dt_fail(err, DT_EINPUT,
+                       "--cfg %s: expected NAME:VALUE, e.g. --cfg=network/model:CM02",
+                       value ? value : "");
+    size_t n = strlen(value) + 7;
+    char *s = malloc(n);
+    if (!s)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    snprintf(s, n, "--cfg=%s", value);
+    o->owned[o->ncfg] = s;
+    o->cfg[o->ncfg++] = s;
+    return 0;
+}
+
+void sim_options_free(SimOptions *o)
+{
+    for (int i = 0; i < o->ncfg; i++)
+        free(o->owned[i]);
+    o->ncfg = 0;
+}

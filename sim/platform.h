@@ -15,11 +15,19 @@
 
 #include "error.h"
 
+#define SIM_MAX_CFGS 64
+
 /* Options passed through to SimGrid, as "--cfg=name:value" strings. */
 typedef struct SimOptions {
-    const char *const *cfg;
+    const char *cfg[SIM_MAX_CFGS];
+    char *owned[SIM_MAX_CFGS]; /* the strings sim_options_add built */
     int ncfg;
 } SimOptions;
+
+/* Add the SimGrid option NAME:VALUE (what follows --cfg on a command
+ * line); -1 with a message when it is malformed or there are too many. */
+int sim_options_add(SimOptions *o, const char *value, DtError *err);
+void sim_options_free(SimOptions *o);
 
 /* Initialise SimGrid with the options and load the platform in a child
  * process; then, if the platform has at least nranks hosts, let the first

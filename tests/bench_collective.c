@@ -30,7 +30,6 @@
 #include "collective.h"
 #include "platform.h"
 
-#define MAX_CFGS 16
 
 /* What every rank of a run shares (read-only during the run). */
 typedef struct Bench {
@@ -101,17 +100,18 @@ int main(int argc, char **argv)
     }
     const int bare = strcmp(argv[1], "bare") == 0;
     const char *platform = argv[2];
-    const char *cfgs[MAX_CFGS];
-    int ncfg = 0, npos = 0;
+    SimOptions opts = {0};
+    DtError err = {0};
+    int npos = 0;
     long pos[2] = {65536, 1};
     for (int i = 3; i < argc; i++) {
-        if (strncmp(argv[i], "--cfg=", 6) == 0 && ncfg < MAX_CFGS)
-            cfgs[ncfg++] = argv[i];
-        else if (npos < 2)
+        if (strncmp(argv[i], "--cfg=", 6) == 0 && sim_options_add(&opts, argv[i] + 6, &err) < 0) {
+            fprintf(stderr, "bench_collective: %s\n", err.msg);
+            return 2;
+        } else if (strncmp(argv[i], "--cfg=", 6) != 0 && npos < 2) {
             pos[npos++] = atol(argv[i]);
+        }
     }
-    SimOptions opts = {.cfg = cfgs, .ncfg = ncfg};
-    DtError err = {0};
     int nhosts = platform_check(platform, &opts, &err);
     if (nhosts < 2 || pos[0] < nhosts || pos[1] < 1) {
         fprintf(stderr, "bench_collective: %s\n",

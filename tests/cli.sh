@@ -7,25 +7,8 @@ dtsim=$1
 src=$(cd "$2" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "$(dirname "$0")/checks.sh"
 
-# expect CODE PATTERN -- COMMAND...: exit code CODE and PATTERN in the output
-expect() {
-    local code=$1 pattern=$2
-    shift 3
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qiE -- "$pattern" <<<"$out"; then
-        pass=$((pass + 1))
-        echo "ok: exit $rc: $*"
-    else
-        fail=$((fail + 1))
-        echo "FAILED: exit $rc (wanted $code, output matching '$pattern'): $*"
-        echo "$out" | head -5 | sed 's/^/    /'
-    fi
-}
 
 tiny=$src/tests/scenarios/tiny.ini
 q=(--quiet)
@@ -99,5 +82,4 @@ fi
 expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" run "$tiny" --out "$tmp/o3" --quiet
 expect 0 "ok" -- "$dtsim" check "$tiny"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done

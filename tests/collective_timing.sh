@@ -16,8 +16,7 @@ beta=8e-10       # seconds per byte: 1 / 1.25 GB/s
 tolerance=0.01
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "$(dirname "$0")/checks.sh"
 worst=""         # "algo worst-error" lines, summarised at the end
 
 # json_field KEY: the value of "KEY" in the one-line JSON object on stdin
@@ -93,22 +92,6 @@ timing() {
     worst+="$op-$algo ${verdict#* }"$'\n'
 }
 
-# expect CODE PATTERN -- COMMAND...: exit code CODE and PATTERN in the output
-expect() {
-    local code=$1 pattern=$2
-    shift 3
-    local out rc
-    out=$("$@" 2>&1)
-    rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qiE -- "$pattern" <<<"$out"; then
-        pass=$((pass + 1))
-        echo "ok: exit $rc: $*"
-    else
-        fail=$((fail + 1))
-        echo "FAILED: exit $rc (wanted $code, output matching '$pattern'): $*"
-        echo "$out" | head -5 | sed 's/^/    /'
-    fi
-}
 
 sizes=(1024 65536 1048576 16777216 104857600)
 for p in 2 4 8 16 64; do
@@ -173,5 +156,4 @@ expect 2 "not valid" -- "$dtsim" "${c[@]}" --op allreduce --algo ring --bytes 1M
 echo "worst relative error per algorithm:"
 awk 'NF == 2 { if (!($1 in w) || $2 + 0 > w[$1]) w[$1] = $2 + 0 }
      END { for (k in w) printf "  %-22s %.3g\n", k, w[k] }' <<<"$worst" | sort
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done

@@ -248,7 +248,7 @@ static void test_collectives_on_every_member(void)
     /* 7 algorithms x 5 sizes x 4 counts, minus rhd on 3 and 5; 5 extra per algorithm */
     CU_ASSERT_EQUAL_FATAL(ncases, (7 * 5 - 2) * 4 + 7 * 5);
 
-    SimOptions opts = {.cfg = NULL, .ncfg = 0};
+    SimOptions opts = {0};
     DtError err = {0};
     CU_ASSERT_EQUAL_FATAL(platform_check(PLATFORM, &opts, &err), 64);
     platform_load(PLATFORM, &opts);
