@@ -108,7 +108,8 @@ static const KeyDef keys[] = {
          "training strategy (see the list above)"),
     {.section = "strategy", .name = "allreduce", .type = KEY_STRING, .offset = AT(allreduce),
      .size = sizeof(((Scenario *)0)->allreduce), .def = "ring",
-     .help = "data-parallel: all-reduce algorithm, ring, rhd (power-of-two workers) or tree",
+     .help = "data-parallel: all-reduce algorithm: ring, rhd (power-of-two workers), tree, or ps "
+             "(through rank 0)",
      .only = "data-parallel"},
     {.section = "strategy", .name = "overlap", .type = KEY_ENUM, .offset = AT(overlap),
      .choices = on_off, .def = "on",

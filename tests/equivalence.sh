@@ -46,7 +46,7 @@ for model in mlp cnn; do
     for n in 2 3 4 8; do
         serial=serial-$model-$n
         run "$serial" "${m[@]}" --set train.batch=$((n * b)) || continue
-        for algo in ring rhd tree; do
+        for algo in ring rhd tree ps; do
             [ "$algo" = rhd ] && [ $((n & (n - 1))) -ne 0 ] && continue
             for overlap in off on; do
                 name=dp-$model-$n-$algo-$overlap

@@ -263,7 +263,7 @@ static int dp_start(Run *run, DtError *err)
 
 const StrategyOps data_parallel_strategy = {
     .name = "data-parallel",
-    .summary = "replicas on every worker; gradients summed by all-reduce (ring, rhd, tree), "
+    .summary = "replicas on every worker; gradients summed by all-reduce (ring, rhd, tree, ps), "
                "optionally overlapped with backward",
     .check = dp_check,
     .global_batch = dp_global_batch,
