@@ -16,6 +16,7 @@ set key autotitle columnhead
 set grid
 set xlabel "simulated time (s)"
 set format x "%g"
+set xrange [0:*]
 
 do for [kind in "png svg"] {
     if (kind eq "png") {

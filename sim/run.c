@@ -211,8 +211,14 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
     }
     if (!run->opts->no_plot) {
         char title[PATH_MAX + 512], note[PATH_MAX + 128];
-        snprintf(title, sizeof title, "%s: %s on %s, %d worker%s", sc->name, sc->strategy,
-                 sc->platform, run->nranks, run->nranks == 1 ? "" : "s");
+        const char *plat = strrchr(sc->platform, '/');
+        plat = plat ? plat + 1 : sc->platform;
+        int len = (int)strlen(plat);
+        if (len > 4 && strcmp(plat + len - 4, ".xml") == 0)
+            len -= 4;
+        snprintf(title, sizeof title, "%s: %s %s, %d worker%s on %.*s", sc->name, sc->strategy,
+                 sc->model.kind == MODEL_CNN ? "cnn" : "mlp", run->nranks,
+                 run->nranks == 1 ? "" : "s", len, plat);
         int drawn = plot_training(out_dir, title, note, sizeof note);
         if (drawn == 0 && !run->opts->quiet)
             printf("  plot: %s/training.png\n", out_dir);
