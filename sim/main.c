@@ -6,6 +6,7 @@
  * scenario, platform, option or dataset the user must fix), 1 when a run
  * failed for another reason.  Nothing below main() exits.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "collective_cmd.h"
 #include "run.h"
+#include "sweep.h"
 #include "scenario.h"
 #include "strategy.h"
 
@@ -30,6 +32,12 @@ static void usage(FILE *out)
             "Usage:\n"
             "  dtsim run SCENARIO [options]    train as the scenario says, write results\n"
             "  dtsim check SCENARIO [options]  validate scenario, data and platform; train nothing\n"
+            "  dtsim sweep SCENARIO --vary section.key=v1,v2,... [--vary ...] [options]\n"
+            "                                  run every variant (several --vary: the product),\n"
+            "                                  --jobs N at a time (default: the cores), into\n"
+            "                                  DIR/run-NNN and DIR/sweep.csv (default DIR:\n"
+            "                                  results/sweep-<scenario>); --print-commands\n"
+            "                                  prints one `dtsim run` line per variant instead\n"
             "  dtsim collective [options]      time one collective operation (see below)\n"
             "  dtsim --help | --version\n"
             "\n"
@@ -156,10 +164,11 @@ int main(int argc, char **argv)
         return 0;
     }
     int collective = strcmp(argv[1], "collective") == 0;
+    int sweep = strcmp(argv[1], "sweep") == 0;
     int check_only = strcmp(argv[1], "check") == 0;
-    if (!collective && !check_only && strcmp(argv[1], "run") != 0) {
+    if (!collective && !sweep && !check_only && strcmp(argv[1], "run") != 0) {
         fprintf(stderr,
-                "dtsim: unknown command '%s'; commands are run, check and collective "
+                "dtsim: unknown command '%s'; commands are run, check, sweep and collective "
                 "(see dtsim --help)\n",
                 argv[1]);
         return EXIT_INPUT;
@@ -167,9 +176,18 @@ int main(int argc, char **argv)
     Args args = {0};
     DtError err = {0};
     int rc;
-    if (collective)
+    if (collective) {
         rc = collective_command(argc, argv, &err);
-    else if ((rc = parse_args(&args, argc, argv, &err)) == 0)
+    } else if (sweep) {
+        /* the runs are this very executable */
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0)
+            self[n] = '\0';
+        else
+            snprintf(self, sizeof self, "%s", argv[0]);
+        rc = sweep_command(argc, argv, self, &err);
+    } else if ((rc = parse_args(&args, argc, argv, &err)) == 0)
         rc = command_run(&args, check_only, &err);
     args_free(&args);
     int code = rc == 0 ? 0 : err.kind == DT_EINPUT ? EXIT_INPUT : 1;

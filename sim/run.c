@@ -64,7 +64,7 @@ static int dir_is_empty(const char *dir)
 
 /* The output directory must be new, empty, or one dtsim wrote before
  * (it holds the marker file); anything else needs --force. */
-static int prepare_out_dir(const char *dir, int force, DtError *err)
+int run_prepare_out_dir(const char *dir, int force, DtError *err)
 {
     char marker[PATH_MAX + 32];
     snprintf(marker, sizeof marker, "%s/%s", dir, RESULTS_MARKER);
@@ -289,7 +289,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
                 opts->save_model);
         goto out;
     }
-    if (run_validate(&run, err) < 0 || prepare_out_dir(out_dir, opts->force, err) < 0)
+    if (run_validate(&run, err) < 0 || run_prepare_out_dir(out_dir, opts->force, err) < 0)
         goto out;
 
     platform_load(sc->platform, &opts->sim);

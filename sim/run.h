@@ -60,6 +60,10 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err);
  * platform, placement), then a one-paragraph description of the run. */
 int run_check(const Scenario *sc, const RunOptions *opts, DtError *err);
 
+/* Make dir ready for results: it must be new, empty, or written by dtsim
+ * before (it holds dtsim's marker file); anything else needs force. */
+int run_prepare_out_dir(const char *dir, int force, DtError *err);
+
 /* For strategies: is an evaluation due after global step `step` (1-based)? */
 int run_eval_due(const Run *run, long step);
 /* Add a rank's summed training loss over `samples` samples of this step. */

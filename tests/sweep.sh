@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# sweep.sh DTSIM SOURCE_DIR - dtsim sweep: speedup and efficiency on a sweep
+# whose answer is known (data-parallel where communication costs nothing:
+# speedup = workers), the same sweep.csv with --jobs 1 and --jobs 2,
+# --print-commands lines that reproduce the runs, and bad input.
+set -u
+dtsim=$1
+src=$(cd "$2" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/checks.sh"
+
+tiny=$src/tests/scenarios/tiny.ini
+ideal=(--cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=network/TCP-gamma:1e18)
+grid=(--platform "$src/tests/platforms/instant-8.xml" --set strategy.kind=data-parallel
+      --set train.steps=8 --set data.train_samples=2048 "${ideal[@]}"
+      --vary cluster.workers=1,2,4,8 --vary strategy.allreduce=ring,tree)
+
+start=$(date +%s.%N)
+expect 0 "8 runs" -- "$dtsim" sweep "$tiny" "${grid[@]}" --jobs 1 --out "$tmp/one"
+mid=$(date +%s.%N)
+expect 0 "8 runs" -- "$dtsim" sweep "$tiny" "${grid[@]}" --jobs 2 --out "$tmp/two"
+end=$(date +%s.%N)
+awk -v a="$start" -v b="$mid" -v c="$end" \
+    'BEGIN { printf "note: --jobs 1 took %.2f s, --jobs 2 %.2f s (ratio %.2f)\n", b - a, c - b, (b - a) / (c - b) }'
+expect 0 "" -- cmp "$tmp/one/sweep.csv" "$tmp/two/sweep.csv"
+
+# Known answer: speedup (throughput against 1 worker) = workers, efficiency 1.
+check_speedup() {
+    if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        { s = $col["speedup"]; e = $col["efficiency"]; w = $col["workers"]
+          if (s < w * 0.999 || s > w * 1.001 || e < 0.999 || e > 1.001) bad++ ; n++ }
+        END { exit !(n == 8 && bad == 0) }' "$tmp/one/sweep.csv"; then
+        pass=$((pass + 1))
+        echo "ok: speedup = workers and efficiency = 1 within 0.1% on all 8 rows"
+    else
+        fail=$((fail + 1))
+        echo "FAILED: speedup is not the worker count:"
+        cut -d, -f2,4,15,16 "$tmp/one/sweep.csv" | sed 's/^/    /'
+    fi
+}
+check_speedup
+
+# --print-commands: every line, run by a shell, gives the same run.
+"$dtsim" sweep "$tiny" "${grid[@]}" --out "$tmp/printed" --print-commands >"$tmp/commands"
+expect 0 "" -- test "$(wc -l <"$tmp/commands")" -eq 8
+expect 0 "" -- sh "$tmp/commands"
+same=0
+for d in "$tmp"/one/run-*; do
+    r=$(basename "$d")
+    if cmp -s "$d/metrics.csv" "$tmp/printed/$r/metrics.csv" &&
+        cmp -s <(grep -v wall_seconds "$d/summary.json") \
+            <(grep -v wall_seconds "$tmp/printed/$r/summary.json"); then
+        same=$((same + 1))
+    fi
+done
+expect 0 "" -- test "$same" -eq 8
+
+# Bad input.
+expect 2 "unknown key 'nope' in \[train\]" -- "$dtsim" sweep "$tiny" --vary train.nope=1,2 --out "$tmp/bad"
+expect 2 "no values" -- "$dtsim" sweep "$tiny" --vary train.batch= --out "$tmp/bad"
+expect 2 "needs at least one --vary" -- "$dtsim" sweep "$tiny" --out "$tmp/bad"
+expect 2 "train.batch=0.*not valid" -- "$dtsim" sweep "$tiny" --vary train.batch=8,0 --out "$tmp/bad"
+expect 2 "expected section.key=v1,v2" -- "$dtsim" sweep "$tiny" --vary workers --out "$tmp/bad"
+mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
+expect 2 "did not write" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 --out "$tmp/mine"
+checks_done
