@@ -27,11 +27,11 @@
 #define DT_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct Dataset {
-    int n;         /* samples */
-    Shape shape;   /* per sample, e.g. (1, 28, 28) */
-    int classes;   /* labels are 0 .. classes-1 */
-    float *x;      /* (n, shape_size(shape)) */
-    uint8_t *y;    /* (n) */
+    int n;       /* samples */
+    Shape shape; /* per sample, e.g. (1, 28, 28) */
+    int classes; /* labels are 0 .. classes-1 */
+    float *x;    /* (n, shape_size(shape)) */
+    uint8_t *y;  /* (n) */
 } Dataset;
 
 /* Read an IDX image file (magic 0x00000803, n x rows x cols unsigned bytes)
@@ -40,21 +40,21 @@ typedef struct Dataset {
  * max_samples > 0.  Errors (missing file, wrong magic, counts that disagree,
  * a file shorter than its header says, a label >= 10) name the file and
  * return -1 with the dataset left empty. */
-int dataset_load_idx(Dataset *d, const char *images_path, const char *labels_path,
-                     int max_samples, DtError *err);
+int dataset_load_idx(Dataset *d, const char *images_path, const char *labels_path, int max_samples,
+                     DtError *err);
 
 /* Load the Fashion-MNIST train and test sets from dir (DT_FASHION_MNIST_DIR
  * when dir is NULL or empty).  A missing directory or file says to install
  * the Debian package dataset-fashion-mnist. */
-int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir,
-                               int train_samples, int test_samples, DtError *err);
+int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir, int train_samples,
+                               int test_samples, DtError *err);
 
 typedef struct SyntheticConfig {
     int n;
     Shape shape;
     int classes;
-    float noise;   /* half-width of the uniform noise added to the prototype */
-    uint64_t seed; /* the prototypes depend on seed only; samples on seed and stream */
+    float noise;     /* half-width of the uniform noise added to the prototype */
+    uint64_t seed;   /* the prototypes depend on seed only; samples on seed and stream */
     uint64_t stream; /* use different streams for train and test sets */
 } SyntheticConfig;
 

@@ -8,8 +8,8 @@
 void gemm(const GemmArgs *g)
 {
     cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
-                g->trans_b ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, g->alpha, g->a,
-                g->lda, g->b, g->ldb, g->beta, g->c, g->ldc);
+                g->trans_b ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, g->alpha, g->a, g->lda,
+                g->b, g->ldb, g->beta, g->c, g->ldc);
 }
 
 void gemm_naive(const GemmArgs *g)

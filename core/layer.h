@@ -53,11 +53,11 @@ typedef struct LayerOps LayerOps;
 typedef struct Layer {
     const LayerOps *ops;
     Shape in, out;
-    int units;       /* dense: output features */
-    int channels;    /* conv2d: output channels */
-    int kernel;      /* conv2d, maxpool: square window size */
-    int stride, pad; /* conv2d, maxpool */
-    int relu;        /* dense, conv2d: the output goes through ReLU, fused */
+    int units;           /* dense: output features */
+    int channels;        /* conv2d: output channels */
+    int kernel;          /* conv2d, maxpool: square window size */
+    int stride, pad;     /* conv2d, maxpool */
+    int relu;            /* dense, conv2d: the output goes through ReLU, fused */
     size_t param_offset; /* first float of this layer's parameters in the block */
     size_t param_count;  /* floats of parameters (0 for relu, maxpool, flatten) */
 } Layer;
@@ -117,10 +117,10 @@ extern const LayerOps flatten_ops;
  */
 typedef struct SoftmaxXent {
     int batch, classes;
-    const float *logits;           /* (batch, classes) */
-    const unsigned char *labels;   /* (batch) */
-    float *probs;                  /* (batch, classes) */
-    float *dlogits;                /* (batch, classes) */
+    const float *logits;         /* (batch, classes) */
+    const unsigned char *labels; /* (batch) */
+    float *probs;                /* (batch, classes) */
+    float *dlogits;              /* (batch, classes) */
     float scale;
 } SoftmaxXent;
 

@@ -65,7 +65,7 @@ static void maxpool_forward_2x2(const Layer *l, const LayerIO *io)
         float *dst = io->out + p * oh * ow;    /* (oh, ow) */
         for (int oy = 0; oy < oh; oy++) {
             const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w; /* (w) each */
-            float *d = dst + (size_t)oy * ow;                        /* (ow) */
+            float *d = dst + (size_t)oy * ow;                         /* (ow) */
             for (int ox = 0; ox < ow; ox++) {
                 float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1];
                 float top = b > a ? b : a, bottom = e > c ? e : c;

@@ -47,11 +47,14 @@ int model_build(Model *m, const ModelConfig *cfg, DtError *err)
                        MODEL_MAX_WIDTHS, MODEL_MAX_WIDTHS);
     if (cfg->kind == MODEL_CNN) {
         if (cfg->kernel < 1 || cfg->kernel % 2 == 0)
-            return dt_fail(err, DT_EINPUT, "a cnn needs an odd kernel size, got %d",
-                           cfg->kernel);
+            return dt_fail(err, DT_EINPUT, "a cnn needs an odd kernel size, got %d", cfg->kernel);
         for (int i = 0; i < cfg->nconv; i++) {
-            Layer conv = {.ops = &conv2d_ops, .channels = cfg->conv[i], .kernel = cfg->kernel,
-                          .stride = 1, .pad = cfg->kernel / 2, .relu = 1};
+            Layer conv = {.ops = &conv2d_ops,
+                          .channels = cfg->conv[i],
+                          .kernel = cfg->kernel,
+                          .stride = 1,
+                          .pad = cfg->kernel / 2,
+                          .relu = 1};
             Layer pool = {.ops = &maxpool_ops, .kernel = 2, .stride = 2};
             if (model_push(m, conv, err) < 0 || model_push(m, pool, err) < 0)
                 return -1;
@@ -131,8 +134,8 @@ float *workspace_output(const Workspace *ws, int l)
     return ws->act + ws->act_off[l];
 }
 
-void model_forward_layer(const Model *m, Workspace *ws, const float *params, const float *x,
-                         int l, int batch)
+void model_forward_layer(const Model *m, Workspace *ws, const float *params, const float *x, int l,
+                         int batch)
 {
     const Layer *ly = &m->layers[l];
     LayerIO io = {

@@ -42,8 +42,8 @@ typedef struct ModelConfig {
     int nhidden;
     int hidden[MODEL_MAX_WIDTHS]; /* dense widths (mlp; cnn after the convs) */
     int nconv;
-    int conv[MODEL_MAX_WIDTHS];   /* cnn: output channels of each conv block */
-    int kernel;                   /* cnn: odd square kernel size; "same" padding */
+    int conv[MODEL_MAX_WIDTHS]; /* cnn: output channels of each conv block */
+    int kernel;                 /* cnn: odd square kernel size; "same" padding */
 } ModelConfig;
 
 typedef struct Model {
@@ -61,12 +61,12 @@ int model_build(Model *m, const ModelConfig *cfg, DtError *err);
 void model_init_params(const Model *m, float *params, uint64_t seed);
 
 typedef struct Workspace {
-    int batch;           /* capacity in samples */
+    int batch;                            /* capacity in samples */
     size_t act_off[MODEL_MAX_LAYERS + 1]; /* act + act_off[l]: output of layer l */
-    float *act;          /* all layer outputs, (batch, out size) each */
-    float *dact[2];      /* activation gradients, ping-pong, (batch, max size) */
-    float *probs;        /* (batch, classes) */
-    float *scratch;      /* shared by all layers */
+    float *act;                           /* all layer outputs, (batch, out size) each */
+    float *dact[2];                       /* activation gradients, ping-pong, (batch, max size) */
+    float *probs;                         /* (batch, classes) */
+    float *scratch;                       /* shared by all layers */
 } Workspace;
 
 int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err);
@@ -78,8 +78,8 @@ void workspace_free(Workspace *ws);
 float *workspace_output(const Workspace *ws, int l);
 
 /* Forward of layer l, reading x when l == 0 and layer l-1's output otherwise. */
-void model_forward_layer(const Model *m, Workspace *ws, const float *params, const float *x,
-                         int l, int batch);
+void model_forward_layer(const Model *m, Workspace *ws, const float *params, const float *x, int l,
+                         int batch);
 /* Softmax cross-entropy on the last layer's output: returns the summed loss
  * over the batch, leaves probabilities in ws->probs and, for backward,
  * d(loss * scale)/d(logits) in the gradient buffer backward starts from. */

@@ -22,7 +22,7 @@ typedef enum { OPT_SGD, OPT_ADAM } OptKind;
 typedef struct OptConfig {
     OptKind kind;
     double lr;
-    double momentum;     /* sgd */
+    double momentum; /* sgd */
     double weight_decay;
     double beta1, beta2; /* adam */
     double eps;          /* adam */

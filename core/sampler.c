@@ -16,8 +16,8 @@ int sampler_init(Sampler *s, int n, int batch, uint64_t seed, DtError *err)
     s->epoch = -1;
     s->perm = NULL;
     if (batch <= 0 || n < batch)
-        return dt_fail(err, DT_EINPUT, "a batch of %d samples does not fit a dataset of %d",
-                       batch, n);
+        return dt_fail(err, DT_EINPUT, "a batch of %d samples does not fit a dataset of %d", batch,
+                       n);
     if (!(s->perm = malloc((size_t)n * sizeof(int))))
         return dt_fail(err, DT_ERUNTIME, "out of memory for a sampler of %d samples", n);
     return 0;

@@ -17,12 +17,12 @@
 #include "error.h"
 
 typedef struct Sampler {
-    int n;          /* samples in the dataset */
-    int batch;      /* global batch */
+    int n;     /* samples in the dataset */
+    int batch; /* global batch */
     uint64_t seed;
-    long step;      /* global batches handed out by sampler_next */
-    long epoch;     /* the epoch perm belongs to, -1 before the first */
-    int *perm;      /* (n) that epoch's permutation */
+    long step;  /* global batches handed out by sampler_next */
+    long epoch; /* the epoch perm belongs to, -1 before the first */
+    int *perm;  /* (n) that epoch's permutation */
 } Sampler;
 
 int sampler_init(Sampler *s, int n, int batch, uint64_t seed, DtError *err);

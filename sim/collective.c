@@ -21,8 +21,8 @@ extern const CollectiveOps tree_broadcast;
 extern const CollectiveOps ps_allreduce;
 
 static const CollectiveOps *const collective_table[] = {
-    &ring_allreduce, &ring_allgather, &ring_reduce_scatter,
-    &rhd_allreduce,  &tree_allreduce, &tree_broadcast, &ps_allreduce,
+    &ring_allreduce, &ring_allgather, &ring_reduce_scatter, &rhd_allreduce,
+    &tree_allreduce, &tree_broadcast, &ps_allreduce,
 };
 
 #define COLLECTIVE_COUNT (sizeof collective_table / sizeof collective_table[0])

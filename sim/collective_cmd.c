@@ -18,6 +18,8 @@
  */
 #include "collective_cmd.h"
 
+#include "cli.h"
+
 #include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -29,7 +31,6 @@
 
 #include "collective.h"
 #include "platform.h"
-
 
 typedef struct CollArgs {
     const char *platform, *op, *algo, *ranks, *bytes, *root;
@@ -81,23 +82,6 @@ static void coll_args_free(CollArgs *a)
     sim_options_free(&a->sim);
 }
 
-/* Whether argv[*i] is option `name`; its value, as "--name=value" or
- * "--name value", goes to *value (NULL when it is missing). */
-static int coll_option(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return 0;
-    if (argv[*i][len] == '=') {
-        *value = argv[*i] + len + 1;
-        return 1;
-    }
-    if (argv[*i][len] != '\0')
-        return 0;
-    *value = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
 static int coll_parse_args(CollArgs *a, int argc, char **argv, DtError *err)
 {
     static const char *const names[] = {"--platform", "--op",    "--algo",
@@ -107,7 +91,7 @@ static int coll_parse_args(CollArgs *a, int argc, char **argv, DtError *err)
         const char *v = NULL;
         int matched = 0;
         for (size_t k = 0; !matched && k < sizeof names / sizeof names[0]; k++) {
-            if (!coll_option(argc, argv, &i, names[k], &v))
+            if (!cli_option(argc, argv, &i, names[k], &v))
                 continue;
             if (!v || !*v)
                 return dt_fail(err, DT_EINPUT, "option %s needs a value (see dtsim --help)",
@@ -117,7 +101,7 @@ static int coll_parse_args(CollArgs *a, int argc, char **argv, DtError *err)
         }
         if (matched)
             continue;
-        if (coll_option(argc, argv, &i, "--cfg", &v)) {
+        if (cli_option(argc, argv, &i, "--cfg", &v)) {
             if (sim_options_add(&a->sim, v, err) < 0)
                 return -1;
         } else if (strcmp(argv[i], "--json") == 0) {

@@ -127,8 +127,7 @@ static double wall_clock(void)
  * arithmetic and are timed with the kernels (rec, when not NULL). */
 static void message_deliver(Message *m, float *dst, size_t count, int add, Recorder *rec)
 {
-    xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count,
-               count);
+    xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count, count);
     if (dst && m->data && count) {
         if (add) {
             double t = rec ? wall_clock() : 0.0;
@@ -178,8 +177,8 @@ static void request_send(const Comm *c, CommRequest *r, int dst, const float *bu
 {
     *r = (CommRequest){0};
     long size = wire_size(c, count);
-    r->activity = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), message_make(buf, count, lend),
-                                       size);
+    r->activity =
+        sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), message_make(buf, count, lend), size);
     if (c->world->rec)
         c->world->rec->ranks[c->rank].bytes_sent += (double)size;
 }

@@ -22,10 +22,9 @@ static int device_property(sg_host_t host, const char *name, double *out, DtErro
     errno = 0;
     double v = strtod(text, &end);
     if (errno || end == text || *end != '\0' || !isfinite(v) || v <= 0.0)
-        return dt_fail(err, DT_EINPUT,
-                       "host '%s': property %s = '%s' is not a positive number of %s",
-                       sg_host_get_name(host), name, text,
-                       name[6] == '_' ? "bytes per second" : "bytes");
+        return dt_fail(
+            err, DT_EINPUT, "host '%s': property %s = '%s' is not a positive number of %s",
+            sg_host_get_name(host), name, text, name[6] == '_' ? "bytes per second" : "bytes");
     *out = v;
     return 0;
 }

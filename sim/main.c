@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "collective_cmd.h"
+#include "cli.h"
 #include "run.h"
 #include "sweep.h"
 #include "scenario.h"
@@ -23,40 +24,41 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "dtsim %s - a discrete-event simulator of distributed deep-learning training\n"
-            "\n"
-            "Real kernels train a real model on real data; SimGrid decides when every\n"
-            "computation and message finishes on the cluster a platform XML describes.\n"
-            "\n"
-            "Usage:\n"
-            "  dtsim run SCENARIO [options]    train as the scenario says, write results\n"
-            "  dtsim check SCENARIO [options]  validate scenario, data and platform; train nothing\n"
-            "  dtsim sweep SCENARIO --vary section.key=v1,v2,... [--vary ...] [options]\n"
-            "                                  run every variant (several --vary: the product),\n"
-            "                                  --jobs N at a time (default: the cores), into\n"
-            "                                  DIR/run-NNN and DIR/sweep.csv (default DIR:\n"
-            "                                  results/sweep-<scenario>); --print-commands\n"
-            "                                  prints one `dtsim run` line per variant instead\n"
-            "  dtsim collective [options]      time one collective operation (see below)\n"
-            "  dtsim --help | --version\n"
-            "\n"
-            "Options:\n"
-            "  --platform F         use platform XML F instead of [cluster] platform\n"
-            "  --set SECTION.KEY=V  override one scenario key (repeatable)\n"
-            "  --out DIR            results directory (default: results/<scenario name>)\n"
-            "  --save-model F       write the final parameters to F (raw little-endian float32)\n"
-            "  --force              allow overwriting files that dtsim did not write\n"
-            "  --quiet              no progress lines, no result lines\n"
-            "  --no-plot            do not draw DIR/training.png with gnuplot\n"
-            "  --cfg=NAME:VALUE     a SimGrid option, e.g. --cfg=network/model:CM02 (repeatable)\n"
-            "\n"
-            "Results: DIR/metrics.csv (one row per evaluation), DIR/summary.json,\n"
-            "DIR/trace.json (Chrome trace format: open it in Perfetto), and with gnuplot\n"
-            "installed DIR/training.png and .svg (loss and test accuracy over simulated time).\n"
-            "\n"
-            "Strategies ([strategy] kind):\n",
-            DTSIM_VERSION);
+    fprintf(
+        out,
+        "dtsim %s - a discrete-event simulator of distributed deep-learning training\n"
+        "\n"
+        "Real kernels train a real model on real data; SimGrid decides when every\n"
+        "computation and message finishes on the cluster a platform XML describes.\n"
+        "\n"
+        "Usage:\n"
+        "  dtsim run SCENARIO [options]    train as the scenario says, write results\n"
+        "  dtsim check SCENARIO [options]  validate scenario, data and platform; train nothing\n"
+        "  dtsim sweep SCENARIO --vary section.key=v1,v2,... [--vary ...] [options]\n"
+        "                                  run every variant (several --vary: the product),\n"
+        "                                  --jobs N at a time (default: the cores), into\n"
+        "                                  DIR/run-NNN and DIR/sweep.csv (default DIR:\n"
+        "                                  results/sweep-<scenario>); --print-commands\n"
+        "                                  prints one `dtsim run` line per variant instead\n"
+        "  dtsim collective [options]      time one collective operation (see below)\n"
+        "  dtsim --help | --version\n"
+        "\n"
+        "Options:\n"
+        "  --platform F         use platform XML F instead of [cluster] platform\n"
+        "  --set SECTION.KEY=V  override one scenario key (repeatable)\n"
+        "  --out DIR            results directory (default: results/<scenario name>)\n"
+        "  --save-model F       write the final parameters to F (raw little-endian float32)\n"
+        "  --force              allow overwriting files that dtsim did not write\n"
+        "  --quiet              no progress lines, no result lines\n"
+        "  --no-plot            do not draw DIR/training.png with gnuplot\n"
+        "  --cfg=NAME:VALUE     a SimGrid option, e.g. --cfg=network/model:CM02 (repeatable)\n"
+        "\n"
+        "Results: DIR/metrics.csv (one row per evaluation), DIR/summary.json,\n"
+        "DIR/trace.json (Chrome trace format: open it in Perfetto), and with gnuplot\n"
+        "installed DIR/training.png and .svg (loss and test accuracy over simulated time).\n"
+        "\n"
+        "Strategies ([strategy] kind):\n",
+        DTSIM_VERSION);
     strategy_print_all(out);
     fprintf(out, "\nCollectives:\n");
     collective_print_usage(out);
@@ -81,37 +83,33 @@ static void args_free(Args *a)
     sim_options_free(&a->run.sim);
 }
 
-/* The value of option `name` at argv[*i], as "--name=value" or "--name value". */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return NULL;
-    if (argv[*i][len] == '=')
-        return argv[*i] + len + 1;
-    if (argv[*i][len] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
 static int parse_args(Args *a, int argc, char **argv, DtError *err)
 {
     a->command = argv[1];
     for (int i = 2; i < argc; i++) {
-        const char *v;
-        if ((v = opt_value(argc, argv, &i, "--platform"))) {
+        const char *v = NULL;
+        const char *opt = argv[i];
+        int valued = 1;
+        if (cli_option(argc, argv, &i, "--platform", &v)) {
             a->platform = v;
-        } else if ((v = opt_value(argc, argv, &i, "--set"))) {
+        } else if (cli_option(argc, argv, &i, "--set", &v)) {
             if (a->nset == MAX_SETS)
                 return dt_fail(err, DT_EINPUT, "at most %d --set options", MAX_SETS);
             a->sets[a->nset++] = v;
-        } else if ((v = opt_value(argc, argv, &i, "--out"))) {
+        } else if (cli_option(argc, argv, &i, "--out", &v)) {
             a->run.out_dir = v;
-        } else if ((v = opt_value(argc, argv, &i, "--save-model"))) {
+        } else if (cli_option(argc, argv, &i, "--save-model", &v)) {
             a->run.save_model = v;
-        } else if ((v = opt_value(argc, argv, &i, "--cfg"))) {
-            if (sim_options_add(&a->run.sim, v, err) < 0)
+        } else if (cli_option(argc, argv, &i, "--cfg", &v)) {
+            if (v && sim_options_add(&a->run.sim, v, err) < 0)
                 return -1;
+        } else {
+            valued = 0;
+        }
+        if (valued && !v)
+            return dt_fail(err, DT_EINPUT, "%s needs a value (see dtsim --help)", opt);
+        if (valued) {
+            continue;
         } else if (strcmp(argv[i], "--force") == 0) {
             a->run.force = 1;
         } else if (strcmp(argv[i], "--quiet") == 0) {
@@ -123,13 +121,13 @@ static int parse_args(Args *a, int argc, char **argv, DtError *err)
         } else if (!a->scenario) {
             a->scenario = argv[i];
         } else {
-            return dt_fail(err, DT_EINPUT, "unexpected argument '%s': give one scenario",
-                           argv[i]);
+            return dt_fail(err, DT_EINPUT, "unexpected argument '%s': give one scenario", argv[i]);
         }
     }
     if (!a->scenario)
-        return dt_fail(err, DT_EINPUT, "dtsim %s needs a scenario file, e.g. dtsim %s "
-                                       "scenarios/serial-mlp.ini",
+        return dt_fail(err, DT_EINPUT,
+                       "dtsim %s needs a scenario file, e.g. dtsim %s "
+                       "scenarios/serial-mlp.ini",
                        a->command, a->command);
     return 0;
 }

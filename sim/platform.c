@@ -207,8 +207,8 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
             return dt_fail(err, DT_EINPUT,
                            "platform '%s' (or a --cfg option) cannot run %d ranks: %s", path,
                            nranks, line);
-        return dt_fail(err, DT_EINPUT, "platform '%s' (or a --cfg option) is not valid: %s",
-                       path, line);
+        return dt_fail(err, DT_EINPUT, "platform '%s' (or a --cfg option) is not valid: %s", path,
+                       line);
     }
     free(text);
     if (count[0] == '!')

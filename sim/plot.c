@@ -74,8 +74,7 @@ int plot_training(const char *out_dir, const char *title, char *note, int note_s
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(note, (size_t)note_size, "gnuplot failed on %s (see its message above)",
-                 script);
+        snprintf(note, (size_t)note_size, "gnuplot failed on %s (see its message above)", script);
         return -1;
     }
     return 0;

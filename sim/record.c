@@ -46,8 +46,7 @@ static int grow(void **buf, size_t *cap, size_t used, size_t elem)
     return 0;
 }
 
-void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start,
-                 double end)
+void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end)
 {
     RankTotals *t = &r->ranks[rank];
     if (kind == SPAN_COMPUTE)
@@ -149,8 +148,7 @@ static int record_busy(const Recorder *r, double *busy)
     return 0;
 }
 
-int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path,
-                         DtError *err)
+int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path, DtError *err)
 {
     cJSON *root = cJSON_CreateObject();
     const MetricRow *last = r->nrows ? &r->rows[r->nrows - 1] : NULL;

@@ -35,16 +35,16 @@ typedef struct MetricRow {
 
 typedef struct RankTotals {
     char host[128];
-    double speed;          /* flop/s of the host */
+    double speed; /* flop/s of the host */
     double compute_seconds;
     double comm_seconds;
     double bytes_sent;
-    size_t last_span;      /* index + 1 of the rank's latest span, 0 if none */
+    size_t last_span; /* index + 1 of the rank's latest span, 0 if none */
 } RankTotals;
 
 typedef struct Recorder {
     int nranks;
-    RankTotals *ranks;  /* (nranks) */
+    RankTotals *ranks; /* (nranks) */
     Span *spans;
     size_t nspans, cap_spans;
     MetricRow *rows;
@@ -57,8 +57,7 @@ int record_init(Recorder *r, int nranks, DtError *err);
 void record_free(Recorder *r);
 /* A span that continues the rank's previous one (same kind and name, starting
  * where it ended) extends it, so per-layer charges make one bar per phase. */
-void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start,
-                 double end);
+void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end);
 void record_metric(Recorder *r, const MetricRow *row);
 
 /* Plain-data facts about the run for summary.json, filled by the caller. */
@@ -76,8 +75,7 @@ typedef struct RunFacts {
 } RunFacts;
 
 int record_write_metrics(const Recorder *r, const char *path, DtError *err);
-int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path,
-                         DtError *err);
+int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path, DtError *err);
 int record_write_trace(const Recorder *r, const char *path, DtError *err);
 
 #endif

@@ -73,8 +73,9 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
     double loss = model_loss(m, &r->ws, r->y, batch, scale);
     d->rec->kernel_wall += wall_clock() - t;
     /* read the logits, write the probabilities and their gradient */
-    device_compute(d, softmax_xent_forward_flops(batch, m->classes) +
-                          softmax_xent_backward_flops(batch, m->classes),
+    device_compute(d,
+                   softmax_xent_forward_flops(batch, m->classes) +
+                       softmax_xent_backward_flops(batch, m->classes),
                    3.0 * sizeof(float) * batch * m->classes, "loss");
     for (int l = m->nlayers - 1; l >= 0; l--) {
         t = wall_clock();

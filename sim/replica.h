@@ -17,13 +17,13 @@
 
 typedef struct Replica {
     const Model *m;
-    int batch;       /* capacity in samples */
-    float *params;   /* (nparams) */
-    float *grads;    /* (nparams) */
+    int batch;     /* capacity in samples */
+    float *params; /* (nparams) */
+    float *grads;  /* (nparams) */
     Workspace ws;
     Optimizer opt;
-    float *x;        /* (batch, sample size): the current batch, filled by the caller */
-    uint8_t *y;      /* (batch) */
+    float *x;   /* (batch, sample size): the current batch, filled by the caller */
+    uint8_t *y; /* (batch) */
 } Replica;
 
 /* Parameters are initialised from seed, so replicas with one seed agree. */

@@ -97,9 +97,12 @@ static int load_data(Run *run, DtError *err)
                                        sc->test_samples, err) < 0)
             return -1;
     } else {
-        SyntheticConfig cfg = {.n = sc->train_samples, .shape = sc->model.input,
-                               .classes = sc->model.classes, .noise = (float)sc->noise,
-                               .seed = sc->seed, .stream = 1};
+        SyntheticConfig cfg = {.n = sc->train_samples,
+                               .shape = sc->model.input,
+                               .classes = sc->model.classes,
+                               .noise = (float)sc->noise,
+                               .seed = sc->seed,
+                               .stream = 1};
         if (dataset_synthetic(&run->train, &cfg, err) < 0)
             return -1;
         cfg.n = sc->test_samples;
@@ -185,8 +188,8 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
     if (run->opts->save_model) {
         FILE *f = fopen(run->opts->save_model, "wb");
         if (!f)
-            return dt_fail(err, DT_ERUNTIME, "cannot write model '%s': %s",
-                           run->opts->save_model, strerror(errno));
+            return dt_fail(err, DT_ERUNTIME, "cannot write model '%s': %s", run->opts->save_model,
+                           strerror(errno));
         size_t n = fwrite(run->final_params, sizeof(float), run->model.nparams, f);
         if (fclose(f) != 0 || n != run->model.nparams)
             return dt_fail(err, DT_ERUNTIME, "error while writing model '%s'",
@@ -196,17 +199,17 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
         const MetricRow *last = run->rec.nrows ? &run->rec.rows[run->rec.nrows - 1] : NULL;
         printf("%s: %s, %d worker%s, %ld steps (%.2f epochs) in %.6g simulated s "
                "(platform %s, network %s)\n",
-               sc->name, sc->strategy, run->nranks, run->nranks == 1 ? "" : "s",
-               run->total_steps, facts.epochs, facts.simulated_seconds, sc->platform,
-               facts.network_model);
+               sc->name, sc->strategy, run->nranks, run->nranks == 1 ? "" : "s", run->total_steps,
+               facts.epochs, facts.simulated_seconds, sc->platform, facts.network_model);
         if (last)
             printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n",
                    last->train_loss, last->test_loss, last->test_accuracy);
         printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels "
                "(simulation overhead %.1f%%); results in %s/\n",
                wall, run->rec.kernel_wall,
-               run->rec.kernel_wall > 0 ? 100.0 * (wall - run->rec.kernel_wall) / run->rec.kernel_wall
-                                        : 0.0,
+               run->rec.kernel_wall > 0
+                   ? 100.0 * (wall - run->rec.kernel_wall) / run->rec.kernel_wall
+                   : 0.0,
                out_dir);
     }
     if (!run->opts->no_plot) {
@@ -260,7 +263,8 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
         printf("  model %s: %d layers, %zu parameters (%.3g MB), %.6g FLOP per global step\n",
                sc->model.kind == MODEL_CNN ? "cnn" : "mlp", m->nlayers, m->nparams,
                model_param_bytes(m) / 1e6,
-               model_forward_flops(m, run.global_batch) + model_backward_flops(m, run.global_batch));
+               model_forward_flops(m, run.global_batch) +
+                   model_backward_flops(m, run.global_batch));
         printf("  data: %d training and %d test samples; global batch %d, %d steps per epoch, "
                "%ld steps\n",
                run.train.n, run.test.n, run.global_batch, run.steps_per_epoch, run.total_steps);

@@ -43,13 +43,13 @@ struct Run {
     int global_batch;
     long total_steps;
     int steps_per_epoch;
-    float *final_params;  /* (nparams) rank 0's parameters at the end */
-    double loss_sum;      /* training loss summed since the last evaluation, all ranks */
-    long loss_samples;    /* samples behind loss_sum */
-    int failed;           /* an actor hit a runtime error, described in err */
+    float *final_params; /* (nparams) rank 0's parameters at the end */
+    double loss_sum;     /* training loss summed since the last evaluation, all ranks */
+    long loss_samples;   /* samples behind loss_sum */
+    int failed;          /* an actor hit a runtime error, described in err */
     DtError err;
     double wall_start;
-    int progress_tty;     /* stderr is a terminal: redraw one line */
+    int progress_tty; /* stderr is a terminal: redraw one line */
 };
 
 /* The whole run; returns 0, or -1 with err->kind telling bad input from a

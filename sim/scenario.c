@@ -28,15 +28,15 @@ typedef enum { KEY_INT, KEY_U64, KEY_DOUBLE, KEY_ENUM, KEY_INT_LIST, KEY_STRING,
 typedef struct KeyDef {
     const char *section, *name;
     KeyType type;
-    size_t offset;       /* of the value in Scenario */
-    size_t count_offset; /* KEY_INT_LIST: of its element count */
-    double min, max;     /* numbers and list elements: inclusive range */
-    int min_open;        /* the minimum itself is not allowed */
+    size_t offset;              /* of the value in Scenario */
+    size_t count_offset;        /* KEY_INT_LIST: of its element count */
+    double min, max;            /* numbers and list elements: inclusive range */
+    int min_open;               /* the minimum itself is not allowed */
     const char *const *choices; /* KEY_ENUM: NULL-terminated names */
-    size_t size;         /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
-    const char *def;     /* default, as it would be written in the file */
+    size_t size;                /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
+    const char *def;            /* default, as it would be written in the file */
     const char *help;
-    const char *only;    /* the strategy this key belongs to, NULL: any */
+    const char *only; /* the strategy this key belongs to, NULL: any */
 } KeyDef;
 
 static const char *const model_kinds[] = {"mlp", "cnn", NULL};
@@ -47,22 +47,32 @@ static const char *const on_off[] = {"off", "on", NULL};
 #define AT(field) offsetof(Scenario, field)
 #define BIG 1e9
 
-#define INT(sec, key, field, lo, hi, d, h)                                                        \
-    {.section = sec, .name = key, .type = KEY_INT, .offset = AT(field), .min = lo, .max = hi,      \
-     .def = d, .help = h}
-#define REAL(sec, key, field, lo, open, hi, d, h)                                                 \
-    {.section = sec, .name = key, .type = KEY_DOUBLE, .offset = AT(field), .min = lo,             \
-     .min_open = open, .max = hi, .def = d, .help = h}
-#define ENUM(sec, key, field, names, d, h)                                                        \
-    {.section = sec, .name = key, .type = KEY_ENUM, .offset = AT(field), .choices = names,        \
-     .def = d, .help = h}
-#define LIST(sec, key, field, count, lo, hi, d, h)                                                \
-    {.section = sec, .name = key, .type = KEY_INT_LIST, .offset = AT(field),                      \
-     .count_offset = AT(count), .min = lo, .max = hi, .size = MODEL_MAX_WIDTHS, .def = d,         \
-     .help = h}
-#define TEXT(sec, key, kind, field, d, h)                                                         \
-    {.section = sec, .name = key, .type = kind, .offset = AT(field),                             \
-     .size = sizeof(((Scenario *)0)->field), .def = d, .help = h}
+#define INT(sec, key, field, lo, hi, d, h)                                                         \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_INT, .offset = AT(field), .min = lo, .max = hi,   \
+        .def = d, .help = h                                                                        \
+    }
+#define REAL(sec, key, field, lo, open, hi, d, h)                                                  \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_DOUBLE, .offset = AT(field), .min = lo,           \
+        .min_open = open, .max = hi, .def = d, .help = h                                           \
+    }
+#define ENUM(sec, key, field, names, d, h)                                                         \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_ENUM, .offset = AT(field), .choices = names,      \
+        .def = d, .help = h                                                                        \
+    }
+#define LIST(sec, key, field, count, lo, hi, d, h)                                                 \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_INT_LIST, .offset = AT(field),                    \
+        .count_offset = AT(count), .min = lo, .max = hi, .size = MODEL_MAX_WIDTHS, .def = d,       \
+        .help = h                                                                                  \
+    }
+#define TEXT(sec, key, kind, field, d, h)                                                          \
+    {                                                                                              \
+        .section = sec, .name = key, .type = kind, .offset = AT(field),                            \
+        .size = sizeof(((Scenario *)0)->field), .def = d, .help = h                                \
+    }
 
 static const KeyDef keys[] = {
     ENUM("model", "kind", model.kind, model_kinds, "mlp",
@@ -95,7 +105,11 @@ static const KeyDef keys[] = {
     REAL("train", "eps", opt.eps, 0, 1, 1, "1e-8", "adam epsilon"),
     INT("train", "epochs", epochs, 1, 1e6, "1", "passes over the training set (or give steps)"),
     INT("train", "steps", steps, 1, BIG, "-", "global training steps (instead of epochs)"),
-    {.section = "train", .name = "seed", .type = KEY_U64, .offset = AT(seed), .def = "1",
+    {.section = "train",
+     .name = "seed",
+     .type = KEY_U64,
+     .offset = AT(seed),
+     .def = "1",
      .help = "seeds initialisation, shuffling and synthetic data"},
     INT("train", "eval_every", eval_every, 0, BIG, "0",
         "steps between test evaluations (0: at the end of every epoch)"),
@@ -106,21 +120,40 @@ static const KeyDef keys[] = {
          "comma-separated hosts, rank r on the r-th (continue a long list on indented lines)"),
     TEXT("strategy", "kind", KEY_STRING, strategy, "serial",
          "training strategy (see the list above)"),
-    {.section = "strategy", .name = "allreduce", .type = KEY_STRING, .offset = AT(allreduce),
-     .size = sizeof(((Scenario *)0)->allreduce), .def = "ring",
+    {.section = "strategy",
+     .name = "allreduce",
+     .type = KEY_STRING,
+     .offset = AT(allreduce),
+     .size = sizeof(((Scenario *)0)->allreduce),
+     .def = "ring",
      .help = "data-parallel: all-reduce algorithm: ring, rhd (power-of-two workers), tree, or ps "
              "(through rank 0)",
      .only = "data-parallel"},
-    {.section = "strategy", .name = "overlap", .type = KEY_ENUM, .offset = AT(overlap),
-     .choices = on_off, .def = "on",
+    {.section = "strategy",
+     .name = "overlap",
+     .type = KEY_ENUM,
+     .offset = AT(overlap),
+     .choices = on_off,
+     .def = "on",
      .help = "data-parallel: all-reduce gradient buckets while backward runs (on) or after it",
      .only = "data-parallel"},
-    {.section = "strategy", .name = "bucket_mb", .type = KEY_DOUBLE, .offset = AT(bucket_mb),
-     .min = 0, .min_open = 1, .max = 1e6, .def = "25",
+    {.section = "strategy",
+     .name = "bucket_mb",
+     .type = KEY_DOUBLE,
+     .offset = AT(bucket_mb),
+     .min = 0,
+     .min_open = 1,
+     .max = 1e6,
+     .def = "25",
      .help = "data-parallel: gradient bucket size in MB (1e6 bytes) with overlap = on",
      .only = "data-parallel"},
-    {.section = "strategy", .name = "servers", .type = KEY_INT, .offset = AT(servers), .min = 1,
-     .max = 1 << 16, .def = "1",
+    {.section = "strategy",
+     .name = "servers",
+     .type = KEY_INT,
+     .offset = AT(servers),
+     .min = 1,
+     .max = 1 << 16,
+     .def = "1",
      .help = "parameter-server: server ranks, each owning a slice of the parameters, on hosts "
              "after the workers'",
      .only = "parameter-server"},
@@ -137,7 +170,7 @@ typedef struct ParseState {
     int from_set[NKEYS]; /* set on the command line */
     int current_line;    /* for overrides: not from a file */
     DtError *err;
-    int failed;          /* line where the handler wrote err, 0 if it did not */
+    int failed; /* line where the handler wrote err, 0 if it did not */
 } ParseState;
 
 /* Index of a key in the table, or -1 when there is no such key. */
@@ -288,8 +321,8 @@ static int key_store(const KeyDef *k, ParseState *ps, const char *value)
 }
 
 /* Set one key; on error, write a message that says where and what to write. */
-static int scenario_set(ParseState *ps, const char *section, const char *name,
-                        const char *value, int lineno)
+static int scenario_set(ParseState *ps, const char *section, const char *name, const char *value,
+                        int lineno)
 {
     char loc[PATH_MAX + 32];
     if (lineno > 0)
@@ -322,13 +355,13 @@ static int scenario_set(ParseState *ps, const char *section, const char *name,
         return 0;
     }
     if (lineno > 0 && ps->line[index])
-        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s is already set on line %d", loc,
-                       section, name, ps->line[index]);
+        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s is already set on line %d", loc, section,
+                       name, ps->line[index]);
     if (key_store(k, ps, value) < 0) {
         char expect[256];
         key_expectation(k, expect, sizeof expect);
-        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s = '%s' is not valid: expected %s (%s)",
-                       loc, section, name, value, expect, k->help);
+        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s = '%s' is not valid: expected %s (%s)", loc,
+                       section, name, value, expect, k->help);
     }
     if (lineno > 0)
         ps->line[index] = lineno;
@@ -337,7 +370,8 @@ static int scenario_set(ParseState *ps, const char *section, const char *name,
     return 0;
 }
 
-static int scenario_ini_handler(void *user, const char *section, const char *name, const char *value)
+static int scenario_ini_handler(void *user, const char *section, const char *name,
+                                const char *value)
 {
     ParseState *ps = user;
     if (ps->failed)
@@ -456,13 +490,11 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
         }
     }
     if (sc->opt.momentum >= 1.0 || sc->opt.beta1 >= 1.0 || sc->opt.beta2 >= 1.0)
-        return dt_fail(err, DT_EINPUT, "%s: momentum, beta1 and beta2 must be below 1",
-                       ps->where);
+        return dt_fail(err, DT_EINPUT, "%s: momentum, beta1 and beta2 must be below 1", ps->where);
     if (key_given(ps, "train", "epochs") && key_given(ps, "train", "steps")) {
         key_origin(ps, "train", "epochs", a, sizeof a);
         key_origin(ps, "train", "steps", b, sizeof b);
-        return dt_fail(err, DT_EINPUT,
-                       "%s and %s: give [train] epochs or steps, not both", a, b);
+        return dt_fail(err, DT_EINPUT, "%s and %s: give [train] epochs or steps, not both", a, b);
     }
     if (!key_given(ps, "train", "epochs") && !key_given(ps, "train", "steps"))
         sc->epochs = 1;
@@ -494,8 +526,8 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
         char names[256];
         strategy_names(names, sizeof names);
         key_origin(ps, "strategy", "kind", a, sizeof a);
-        return dt_fail(err, DT_EINPUT, "%s: unknown strategy '%s'; available: %s", a,
-                       sc->strategy, names);
+        return dt_fail(err, DT_EINPUT, "%s: unknown strategy '%s'; available: %s", a, sc->strategy,
+                       names);
     }
     if (st->check(sc, err) < 0) {
         char msg[sizeof err->msg];
@@ -505,8 +537,7 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
     return 0;
 }
 
-int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset,
-                  DtError *err)
+int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err)
 {
     ParseState ps = {.sc = sc, .where = path, .err = err};
     scenario_defaults(sc);
@@ -558,7 +589,7 @@ int scenario_load(Scenario *sc, const char *path, const char *const *sets, int n
             return -1;
         /* epochs and steps say the same thing: the last one given with
          * --set replaces the other, from the file or an earlier --set. */
-        const char *other = strcmp(section, "train") != 0    ? NULL
+        const char *other = strcmp(section, "train") != 0 ? NULL
                             : strcmp(name, "steps") == 0  ? "epochs"
                             : strcmp(name, "epochs") == 0 ? "steps"
                                                           : NULL;

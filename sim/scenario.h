@@ -46,7 +46,7 @@ typedef struct Scenario {
     /* [cluster] */
     char platform[PATH_MAX]; /* resolved: relative to the scenario, or --platform */
     int workers;
-    char hosts[4096];        /* rank r on the r-th of these hosts; empty: natural order */
+    char hosts[4096]; /* rank r on the r-th of these hosts; empty: natural order */
 
     /* [strategy] */
     char strategy[32];
@@ -58,8 +58,7 @@ typedef struct Scenario {
 
 /* Parse `path`, then apply the `nset` overrides "section.key=value".  On
  * error returns -1 with err naming the file:line or the --set and the key. */
-int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset,
-                  DtError *err);
+int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err);
 
 /* Replace the platform with one given on the command line (used as is). */
 void scenario_set_platform(Scenario *sc, const char *platform);

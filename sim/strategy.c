@@ -32,8 +32,8 @@ void strategy_names(char *buf, size_t size)
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < NSTRATEGIES && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
-                                 strategies[i]->name);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", strategies[i]->name);
 }
 
 void strategy_print_all(FILE *out)

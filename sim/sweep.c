@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "run.h"
 #include "scenario.h"
 
@@ -61,9 +62,9 @@ static int sweep_vary_parse(Vary *v, const char *spec, DtError *err)
     const char *eq = strchr(spec, '=');
     const char *dot = strchr(spec, '.');
     if (!eq || !dot || dot > eq || eq - spec >= (long)sizeof v->key)
-        return dt_fail(err, DT_EINPUT,
-                       "--vary %s: expected section.key=v1,v2,..., e.g. --vary cluster.workers=1,2,4",
-                       spec);
+        return dt_fail(
+            err, DT_EINPUT,
+            "--vary %s: expected section.key=v1,v2,..., e.g. --vary cluster.workers=1,2,4", spec);
     snprintf(v->key, sizeof v->key, "%.*s", (int)(eq - spec), spec);
     if (!(v->text = strdup(eq + 1)))
         return dt_fail(err, DT_ERUNTIME, "out of memory");
@@ -85,38 +86,29 @@ static int sweep_vary_parse(Vary *v, const char *spec, DtError *err)
     return 0;
 }
 
-/* The value of option name at argv[*i], as "--name=value" or "--name value". */
-static const char *sweep_opt(int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return NULL;
-    if (argv[*i][len] == '=')
-        return argv[*i] + len + 1;
-    if (argv[*i][len] == '\0' && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
 static int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     a->jobs = cores > 0 ? (int)cores : 1;
     for (int i = 2; i < argc; i++) {
-        const char *v;
-        if ((v = sweep_opt(argc, argv, &i, "--vary"))) {
+        const char *v = NULL;
+        if (cli_option(argc, argv, &i, "--vary", &v)) {
+            if (!v)
+                return dt_fail(err, DT_EINPUT, "--vary needs a value (see dtsim --help)");
             if (a->nvary == SWEEP_MAX_VARY)
                 return dt_fail(err, DT_EINPUT, "at most %d --vary options", SWEEP_MAX_VARY);
             if (sweep_vary_parse(&a->vary[a->nvary++], v, err) < 0)
                 return -1;
-        } else if ((v = sweep_opt(argc, argv, &i, "--out"))) {
+        } else if (cli_option(argc, argv, &i, "--out", &v)) {
+            if (!v)
+                return dt_fail(err, DT_EINPUT, "--out needs a value (see dtsim --help)");
             a->out = v;
-        } else if ((v = sweep_opt(argc, argv, &i, "--jobs"))) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 1 || n > 1024)
+        } else if (cli_option(argc, argv, &i, "--jobs", &v)) {
+            char *end = NULL;
+            long n = v ? strtol(v, &end, 10) : 0;
+            if (!v || *end || n < 1 || n > 1024)
                 return dt_fail(err, DT_EINPUT, "--jobs %s: expected a whole number from 1 to 1024",
-                               v);
+                               v ? v : "");
             a->jobs = (int)n;
         } else if (strcmp(argv[i], "--print-commands") == 0) {
             a->print_commands = 1;
@@ -304,8 +296,9 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
     int rc = 0;
     for (int v = 0; v < nvariants; v++) {
         if (!(WIFEXITED(status[v]) && WEXITSTATUS(status[v]) == 0)) {
-            rc = dt_fail(err, DT_ERUNTIME, "run %d (%s/run-%03d) failed; its command: dtsim sweep "
-                                           "--print-commands shows it",
+            rc = dt_fail(err, DT_ERUNTIME,
+                         "run %d (%s/run-%03d) failed; its command: dtsim sweep "
+                         "--print-commands shows it",
                          v, a->out, v);
             break;
         }

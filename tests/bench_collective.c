@@ -30,7 +30,6 @@
 #include "collective.h"
 #include "platform.h"
 
-
 /* What every rank of a run shares (read-only during the run). */
 typedef struct Bench {
     int p;

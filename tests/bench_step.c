@@ -46,8 +46,17 @@ static double bench_sgemm(int n)
         a[i] = (float)(i % 7) * 0.1f;
         b[i] = (float)(i % 5) * 0.1f;
     }
-    GemmArgs g = {.m = n, .n = n, .k = n, .alpha = 1, .a = a, .lda = n, .b = b, .ldb = n,
-                  .beta = 0, .c = c, .ldc = n};
+    GemmArgs g = {.m = n,
+                  .n = n,
+                  .k = n,
+                  .alpha = 1,
+                  .a = a,
+                  .lda = n,
+                  .b = b,
+                  .ldb = n,
+                  .beta = 0,
+                  .c = c,
+                  .ldc = n};
     gemm(&g); /* warm up threads and caches */
     double best = 1e30;
     for (int rep = 0; rep < 5; rep++) {
@@ -89,8 +98,8 @@ static StepBench bench_model(const ModelConfig *cfg, const Dataset *d, int batch
     float *x = malloc((size_t)batch * shape_size(m.input) * sizeof(float));
     uint8_t *y = malloc((size_t)batch);
     model_init_params(&m, params, 1);
-    r.flops = model_forward_flops(&m, batch) + model_backward_flops(&m, batch) +
-              optim_step_flops(&o);
+    r.flops =
+        model_forward_flops(&m, batch) + model_backward_flops(&m, batch) + optim_step_flops(&o);
     double best = 1e30;
     for (int rep = 0; rep < 7; rep++) {
         int iters = 0;
@@ -152,17 +161,23 @@ int main(int argc, char **argv)
     }
     DtError err;
     Dataset d;
-    SyntheticConfig sc = {.n = 4096, .shape = {1, 28, 28}, .classes = 10, .noise = 0.5f,
-                          .seed = 1, .stream = 1};
+    SyntheticConfig sc = {
+        .n = 4096, .shape = {1, 28, 28}, .classes = 10, .noise = 0.5f, .seed = 1, .stream = 1};
     if (dataset_synthetic(&d, &sc, &err) < 0) {
         fprintf(stderr, "bench_step: %s\n", err.msg);
         return 1;
     }
     /* The models of scenarios/serial-mlp.ini and scenarios/serial-cnn.ini. */
-    ModelConfig mlp = {.kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10, .nhidden = 2,
-                       .hidden = {256, 128}};
-    ModelConfig cnn = {.kind = MODEL_CNN, .input = {1, 28, 28}, .classes = 10, .nhidden = 1,
-                       .hidden = {1024}, .nconv = 2, .conv = {32, 64}, .kernel = 5};
+    ModelConfig mlp = {
+        .kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10, .nhidden = 2, .hidden = {256, 128}};
+    ModelConfig cnn = {.kind = MODEL_CNN,
+                       .input = {1, 28, 28},
+                       .classes = 10,
+                       .nhidden = 1,
+                       .hidden = {1024},
+                       .nconv = 2,
+                       .conv = {32, 64},
+                       .kernel = 5};
     const ModelConfig *cfgs[] = {&mlp, &cnn};
     const char *names[] = {"mlp 784-256-128-10", "cnn 5x5 conv 32, 64; dense 1024"};
     const double targets[] = {0.60, 0.35};

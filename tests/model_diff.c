@@ -57,8 +57,8 @@ int main(int argc, char **argv)
     }
     double rel = norm > 0 ? sqrt(diff / norm) : sqrt(diff);
     double tol = atof(argv[3]);
-    printf("%zu parameters, relative difference %.3g, largest absolute difference %.3g\n", na,
-           rel, worst);
+    printf("%zu parameters, relative difference %.3g, largest absolute difference %.3g\n", na, rel,
+           worst);
     free(a);
     free(b);
     return rel < tol ? 0 : 1;

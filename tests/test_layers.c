@@ -42,7 +42,9 @@ typedef struct Case {
 static const Case cases[] = {
     {"dense 7 -> 5", {.ops = &dense_ops, .in = {7, 1, 1}, .units = 5}, 3, INPUT_SPREAD},
     {"dense (2,3,2) -> 4", {.ops = &dense_ops, .in = {2, 3, 2}, .units = 4}, 2, INPUT_SPREAD},
-    {"dense 9 -> 6 + relu", {.ops = &dense_ops, .in = {9, 1, 1}, .units = 6, .relu = 1}, 3,
+    {"dense 9 -> 6 + relu",
+     {.ops = &dense_ops, .in = {9, 1, 1}, .units = 6, .relu = 1},
+     3,
      INPUT_SPREAD},
     {"relu (3,4,5)", {.ops = &relu_ops, .in = {3, 4, 5}}, 2, INPUT_AWAY_FROM_ZERO},
     {"conv2d (3,5,6) k3 s1 p0 -> 4",
@@ -433,10 +435,12 @@ static void check_fused_relu(Layer fused, int batch, uint64_t seed)
     for (size_t i = 0; i < n_out; i++)
         dout[i] = 2.0f * rng_uniform(&r) - 1.0f;
 
-    fused.ops->forward(&fused, &(LayerIO){.batch = batch, .params = params, .in = in,
-                                          .out = out_f, .scratch = scr});
-    plain.ops->forward(&plain, &(LayerIO){.batch = batch, .params = params, .in = in,
-                                          .out = out_p, .scratch = scr});
+    fused.ops->forward(
+        &fused,
+        &(LayerIO){.batch = batch, .params = params, .in = in, .out = out_f, .scratch = scr});
+    plain.ops->forward(
+        &plain,
+        &(LayerIO){.batch = batch, .params = params, .in = in, .out = out_p, .scratch = scr});
     relu.ops->forward(&relu, &(LayerIO){.batch = batch, .in = out_p, .out = out_r});
     CU_ASSERT(check_close("fused relu", "forward", out_f, out_r, n_out, 0.0, 1.0));
     size_t positive = 0;
@@ -444,17 +448,28 @@ static void check_fused_relu(Layer fused, int batch, uint64_t seed)
         positive += out_f[i] > 0.0f;
     CU_ASSERT(positive > n_out / 8 && positive < n_out - n_out / 8); /* both sides exercised */
 
-    fused.ops->backward(&fused, &(LayerIO){.batch = batch, .params = params, .dparams = dpar_f,
-                                           .in = in, .out = out_f, .dout = dout, .din = din_f,
+    fused.ops->backward(&fused, &(LayerIO){.batch = batch,
+                                           .params = params,
+                                           .dparams = dpar_f,
+                                           .in = in,
+                                           .out = out_f,
+                                           .dout = dout,
+                                           .din = din_f,
                                            .scratch = scr});
-    relu.ops->backward(&relu, &(LayerIO){.batch = batch, .in = out_p, .out = out_r,
-                                         .dout = dout, .din = dmid});
-    plain.ops->backward(&plain, &(LayerIO){.batch = batch, .params = params, .dparams = dpar_p,
-                                           .in = in, .out = out_p, .dout = dmid, .din = din_p,
+    relu.ops->backward(
+        &relu, &(LayerIO){.batch = batch, .in = out_p, .out = out_r, .dout = dout, .din = dmid});
+    plain.ops->backward(&plain, &(LayerIO){.batch = batch,
+                                           .params = params,
+                                           .dparams = dpar_p,
+                                           .in = in,
+                                           .out = out_p,
+                                           .dout = dmid,
+                                           .din = din_p,
                                            .scratch = scr});
     CU_ASSERT(check_close("fused relu", "dparams", dpar_f, dpar_p, n_par, 0.0, 1.0));
     CU_ASSERT(check_close("fused relu", "din", din_f, din_p, n_in, 0.0, 1.0));
-    float *bufs[] = {params, in, dout, out_f, out_p, out_r, dpar_f, dpar_p, din_f, din_p, dmid, scr};
+    float *bufs[] = {params, in,     dout,  out_f, out_p, out_r,
+                     dpar_f, dpar_p, din_f, din_p, dmid,  scr};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
 }
@@ -462,11 +477,21 @@ static void check_fused_relu(Layer fused, int batch, uint64_t seed)
 static void test_fused_relu(void)
 {
     check_fused_relu((Layer){.ops = &dense_ops, .in = {13, 1, 1}, .units = 9, .relu = 1}, 5, 1);
-    check_fused_relu((Layer){.ops = &conv2d_ops, .in = {3, 7, 6}, .channels = 5, .kernel = 3,
-                             .stride = 1, .pad = 1, .relu = 1},
+    check_fused_relu((Layer){.ops = &conv2d_ops,
+                             .in = {3, 7, 6},
+                             .channels = 5,
+                             .kernel = 3,
+                             .stride = 1,
+                             .pad = 1,
+                             .relu = 1},
                      3, 2);
-    check_fused_relu((Layer){.ops = &conv2d_ops, .in = {2, 9, 9}, .channels = 4, .kernel = 5,
-                             .stride = 2, .pad = 2, .relu = 1},
+    check_fused_relu((Layer){.ops = &conv2d_ops,
+                             .in = {2, 9, 9},
+                             .channels = 4,
+                             .kernel = 5,
+                             .stride = 2,
+                             .pad = 2,
+                             .relu = 1},
                      2, 3);
 }
 

@@ -16,8 +16,10 @@ static double model_mean_loss(const Model *m, Workspace *ws, const float *p, con
                               const uint8_t *y, int batch)
 {
     model_forward(m, ws, p, x, batch);
-    SoftmaxXent s = {.batch = batch, .classes = m->classes,
-                     .logits = workspace_output(ws, m->nlayers - 1), .labels = y,
+    SoftmaxXent s = {.batch = batch,
+                     .classes = m->classes,
+                     .logits = workspace_output(ws, m->nlayers - 1),
+                     .labels = y,
                      .probs = ws->probs};
     return softmax_xent_forward(&s) / batch;
 }
@@ -78,8 +80,9 @@ static void check_model_gradients(const ModelConfig *cfg, int batch)
         bad += diff > 2e-2;
     }
     if (bad || kinks > m.nparams / 5)
-        fprintf(stderr, "\n  %zu of %zu gradients off (worst relative difference %.3g), %zu kinks\n",
-                bad, m.nparams, worst, kinks);
+        fprintf(stderr,
+                "\n  %zu of %zu gradients off (worst relative difference %.3g), %zu kinks\n", bad,
+                m.nparams, worst, kinks);
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT_TRUE(kinks <= m.nparams / 5);
     free(p);
@@ -91,22 +94,34 @@ static void check_model_gradients(const ModelConfig *cfg, int batch)
 
 static void test_mlp_gradients(void)
 {
-    ModelConfig cfg = {.kind = MODEL_MLP, .input = {1, 6, 6}, .classes = 5, .nhidden = 2,
-                       .hidden = {10, 8}};
+    ModelConfig cfg = {
+        .kind = MODEL_MLP, .input = {1, 6, 6}, .classes = 5, .nhidden = 2, .hidden = {10, 8}};
     check_model_gradients(&cfg, 4);
 }
 
 static void test_cnn_gradients(void)
 {
-    ModelConfig cfg = {.kind = MODEL_CNN, .input = {1, 8, 8}, .classes = 4, .nhidden = 1,
-                       .hidden = {6}, .nconv = 2, .conv = {3, 4}, .kernel = 3};
+    ModelConfig cfg = {.kind = MODEL_CNN,
+                       .input = {1, 8, 8},
+                       .classes = 4,
+                       .nhidden = 1,
+                       .hidden = {6},
+                       .nconv = 2,
+                       .conv = {3, 4},
+                       .kernel = 3};
     check_model_gradients(&cfg, 3);
 }
 
-static const ModelConfig MLP = {.kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10,
-                                .nhidden = 2, .hidden = {256, 128}};
-static const ModelConfig CNN = {.kind = MODEL_CNN, .input = {1, 28, 28}, .classes = 10,
-                                .nhidden = 1, .hidden = {128}, .nconv = 2, .conv = {16, 32}, .kernel = 3};
+static const ModelConfig MLP = {
+    .kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10, .nhidden = 2, .hidden = {256, 128}};
+static const ModelConfig CNN = {.kind = MODEL_CNN,
+                                .input = {1, 28, 28},
+                                .classes = 10,
+                                .nhidden = 1,
+                                .hidden = {128},
+                                .nconv = 2,
+                                .conv = {16, 32},
+                                .kernel = 3};
 
 static void test_parameter_layout(void)
 {
@@ -134,14 +149,14 @@ static void test_mlp_flops_by_hand(void)
     Model m;
     CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP, NULL), 0);
     const double B = 32;
-    double fwd = (2 * B * 784 * 256 + B * 256) + B * 256 + (2 * B * 256 * 128 + B * 128) +
-                 B * 128 + (2 * B * 128 * 10 + B * 10) + softmax_xent_forward_flops(32, 10);
+    double fwd = (2 * B * 784 * 256 + B * 256) + B * 256 + (2 * B * 256 * 128 + B * 128) + B * 128 +
+                 (2 * B * 128 * 10 + B * 10) + softmax_xent_forward_flops(32, 10);
     /* backward: weights (2 B out in) and bias (B out) of each dense layer;
      * input gradients (2 B out in) for the second and third only, since
      * nothing below the first dense layer has parameters; ReLU masks. */
     double bwd = softmax_xent_backward_flops(32, 10) + (2 * B * 10 * 128 + B * 10) +
-                 2 * B * 10 * 128 + B * 128 + (2 * B * 128 * 256 + B * 128) +
-                 2 * B * 128 * 256 + B * 256 + (2 * B * 256 * 784 + B * 256);
+                 2 * B * 10 * 128 + B * 128 + (2 * B * 128 * 256 + B * 128) + 2 * B * 128 * 256 +
+                 B * 256 + (2 * B * 256 * 784 + B * 256);
     CU_ASSERT_DOUBLE_EQUAL(model_forward_flops(&m, 32), fwd, 0);
     CU_ASSERT_DOUBLE_EQUAL(model_backward_flops(&m, 32), bwd, 0);
     CU_ASSERT_DOUBLE_EQUAL(model_layer_backward_flops(&m, 0, 32), 0, 0); /* flatten */
@@ -170,9 +185,9 @@ static void test_cnn_flops_by_hand(void)
     double conv1 = 2 * 16 * 9 * B * 784 + 16 * B * 784 + 16 * 784; /* no input gradient */
     double pool = 3; /* 3 compares to find the window's max; dout is stored, not added */
     double bwd = softmax_xent_backward_flops(8, 10) + (2 * B * 10 * 128 + B * 10) +
-                 2 * B * 10 * 128 + B * 128 + (2 * B * 128 * 1568 + B * 128) +
-                 2 * B * 128 * 1568 + B * 32 * 49 * pool + B * 32 * 196 + conv2 +
-                 B * 16 * 196 * pool + B * 16 * 784 + conv1;
+                 2 * B * 10 * 128 + B * 128 + (2 * B * 128 * 1568 + B * 128) + 2 * B * 128 * 1568 +
+                 B * 32 * 49 * pool + B * 32 * 196 + conv2 + B * 16 * 196 * pool + B * 16 * 784 +
+                 conv1;
     CU_ASSERT_DOUBLE_EQUAL(model_backward_flops(&m, 8), bwd, 0);
 }
 
@@ -192,15 +207,15 @@ static void test_too_many_pools(void)
 /* Evaluation in batches of 4 over 10 samples matches one pass over all 10. */
 static void test_evaluate_in_batches(void)
 {
-    ModelConfig cfg = {.kind = MODEL_MLP, .input = {1, 4, 4}, .classes = 3, .nhidden = 1,
-                       .hidden = {5}};
+    ModelConfig cfg = {
+        .kind = MODEL_MLP, .input = {1, 4, 4}, .classes = 3, .nhidden = 1, .hidden = {5}};
     Model m;
     Workspace small, whole;
     CU_ASSERT_EQUAL_FATAL(model_build(&m, &cfg, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(workspace_init(&small, &m, 4, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(workspace_init(&whole, &m, 10, NULL), 0);
-    SyntheticConfig sc = {.n = 10, .shape = {1, 4, 4}, .classes = 3, .noise = 2.0f, .seed = 4,
-                          .stream = 1};
+    SyntheticConfig sc = {
+        .n = 10, .shape = {1, 4, 4}, .classes = 3, .noise = 2.0f, .seed = 4, .stream = 1};
     Dataset d;
     CU_ASSERT_EQUAL_FATAL(dataset_synthetic(&d, &sc, NULL), 0);
     float *p = malloc(m.nparams * sizeof(float));

@@ -83,7 +83,11 @@ static void test_adam(void)
 
 static void test_adam_weight_decay_flops(void)
 {
-    OptConfig cfg = {.kind = OPT_ADAM, .lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+    OptConfig cfg = {.kind = OPT_ADAM,
+                     .lr = 0.1,
+                     .beta1 = 0.9,
+                     .beta2 = 0.999,
+                     .eps = 1e-8,
                      .weight_decay = 0.1};
     Optimizer o;
     CU_ASSERT_EQUAL_FATAL(optim_init(&o, &cfg, 10, NULL), 0);

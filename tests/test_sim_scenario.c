@@ -37,8 +37,8 @@ static void fixture_done(Fixture *fx)
 }
 
 /* Load and expect failure whose message contains every given fragment. */
-static void expect_error(const char *text, const char *const *sets, int nset,
-                         const char *frag1, const char *frag2)
+static void expect_error(const char *text, const char *const *sets, int nset, const char *frag1,
+                         const char *frag2)
 {
     Fixture fx = {0};
     Scenario *sc = malloc(sizeof *sc);
@@ -149,9 +149,15 @@ static void test_bad_values(void)
     const char *base = "[cluster]\nplatform = a.xml\n[train]\n";
     char text[256];
     const char *bad[][2] = {
-        {"lr = abc", "lr"},       {"lr = 0", "lr"},          {"lr = -1", "lr"},
-        {"batch = 0", "batch"},   {"batch = 3.5", "batch"},  {"epochs = -2", "epochs"},
-        {"seed = -1", "seed"},    {"optimizer = sgdd", "sgd adam"}, {"momentum = 1.5", "momentum"},
+        {"lr = abc", "lr"},
+        {"lr = 0", "lr"},
+        {"lr = -1", "lr"},
+        {"batch = 0", "batch"},
+        {"batch = 3.5", "batch"},
+        {"epochs = -2", "epochs"},
+        {"seed = -1", "seed"},
+        {"optimizer = sgdd", "sgd adam"},
+        {"momentum = 1.5", "momentum"},
         {"steps = 99999999999999", "steps"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -67,10 +67,10 @@ static void test_serial_time_is_closed_form(void)
     const double speed = 14e12, bw = 1.555e12;
     const int b = sc->batch;
 #define ROOF(flops, bytes) fmax((flops) / speed, (bytes) / bw)
-    double step = ROOF(softmax_xent_forward_flops(b, m.classes) +
-                           softmax_xent_backward_flops(b, m.classes),
-                       3.0 * 4 * b * m.classes) +
-                  ROOF(optim_step_flops(&o), optim_step_bytes(&o));
+    double step =
+        ROOF(softmax_xent_forward_flops(b, m.classes) + softmax_xent_backward_flops(b, m.classes),
+             3.0 * 4 * b * m.classes) +
+        ROOF(optim_step_flops(&o), optim_step_bytes(&o));
     for (int l = 0; l < m.nlayers; l++)
         step += ROOF(model_layer_forward_flops(&m, l, b), model_layer_forward_bytes(&m, l, b)) +
                 ROOF(model_layer_backward_flops(&m, l, b), model_layer_backward_bytes(&m, l, b));

@@ -38,8 +38,8 @@ static void ps_allreduce_run(const Group *g, float *buf, size_t count, int root)
     CommRequest **reqs = malloc((size_t)(p - 1) * sizeof *reqs);
     xbt_assert(reqs, "out of memory");
     for (int i = 1; i < p; i++)
-        reqs[i - 1] = comm_irecv(g->comm, group_rank(g, i), in ? in + (size_t)(i - 1) * count : NULL,
-                                 count);
+        reqs[i - 1] =
+            comm_irecv(g->comm, group_rank(g, i), in ? in + (size_t)(i - 1) * count : NULL, count);
     comm_waitall(g->comm, reqs, p - 1);
     for (int i = 1; i < p && buf; i++) {
         const float *x = in + (size_t)(i - 1) * count;

@@ -44,9 +44,9 @@ typedef struct DpWorker {
     Device dev;
     Comm comm;
     Replica replica;
-    sg_sem_t ready;       /* buckets whose gradients are complete */
-    sg_sem_t done;        /* buckets all-reduced */
-    sg_actor_t stream;    /* the communication stream (overlap = on) */
+    sg_sem_t ready;    /* buckets whose gradients are complete */
+    sg_sem_t done;     /* buckets all-reduced */
+    sg_actor_t stream; /* the communication stream (overlap = on) */
 } DpWorker;
 
 static int dp_check(const Scenario *sc, DtError *err)

@@ -1,0 +1,12 @@
+/*
+ * cli.h - what dtsim's commands share to read their options.
+ */
+#ifndef DT_CLI_H
+#define DT_CLI_H
+
+/* Is argv[*i] option `name`, as "--name=value" or "--name value"?  Then
+ * return 1 and point *value at the value (NULL when the command line ends
+ * first), advancing *i past a separate value; otherwise return 0. */
+int cli_option(int argc, char **argv, int *i, const char *name, const char **value);
+
+#endif
