@@ -44,6 +44,11 @@ static void quote_into(char *buf, size_t size, size_t *used, const char *s)
 
 int plot_training(const char *out_dir, const char *title, char *note, int note_size)
 {
+    return plot_script("training.gp", out_dir, title, note, note_size);
+}
+
+int plot_script(const char *name, const char *out_dir, const char *title, char *note, int note_size)
+{
     if (!on_path("gnuplot")) {
         snprintf(note, (size_t)note_size,
                  "gnuplot not found, no plot drawn (apt-get install gnuplot-nox)");
@@ -51,7 +56,7 @@ int plot_training(const char *out_dir, const char *title, char *note, int note_s
     }
     const char *dir = getenv("DTSIM_PLOTS");
     char script[PATH_MAX];
-    snprintf(script, sizeof script, "%s/training.gp", dir && *dir ? dir : DTSIM_PLOTS_DIR);
+    snprintf(script, sizeof script, "%s/%s", dir && *dir ? dir : DTSIM_PLOTS_DIR, name);
     if (access(script, R_OK) != 0) {
         snprintf(note, (size_t)note_size, "plot script '%s' not found, no plot drawn", script);
         return 1;

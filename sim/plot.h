@@ -13,5 +13,8 @@
  * when drawn, 1 when skipped (no gnuplot), -1 when gnuplot failed; in the
  * last two cases *note says why. */
 int plot_training(const char *out_dir, const char *title, char *note, int note_size);
+/* The same for any script of plots/ that takes dir and title. */
+int plot_script(const char *script, const char *out_dir, const char *title, char *note,
+                int note_size);
 
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "run.h"
 #include "scenario.h"
 
@@ -45,6 +46,7 @@ typedef struct SweepArgs {
     int jobs;
     int print_commands;
     int force;
+    int no_plot;
     Vary vary[SWEEP_MAX_VARY];
     int nvary;
     const char *pass[SWEEP_MAX_PASS]; /* options handed to every run */
@@ -112,6 +114,8 @@ static int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
             a->jobs = (int)n;
         } else if (strcmp(argv[i], "--print-commands") == 0) {
             a->print_commands = 1;
+        } else if (strcmp(argv[i], "--no-plot") == 0) {
+            a->no_plot = 1;
         } else if (strcmp(argv[i], "--force") == 0) {
             a->force = 1;
             a->pass[a->npass++] = argv[i];
@@ -318,6 +322,7 @@ static double json_num(const cJSON *o, const char *key)
 typedef struct SweepRow {
     double workers, steps, global_batch, seconds, loss, accuracy, bytes;
     double compute, comm, idle; /* fractions of the ranks' total time */
+    double speedup, efficiency; /* against the group's fewest workers */
 } SweepRow;
 
 static int sweep_read(const char *dir, SweepRow *row, DtError *err)
@@ -379,6 +384,79 @@ static int sweep_same_but_workers(const SweepArgs *a, int va, int vb)
     return 1;
 }
 
+/* A variant's label: its varied values, "key=value" joined by spaces,
+ * leaving out cluster.workers when skip_workers. */
+static void sweep_label(const SweepArgs *a, int v, int skip_workers, char *buf, size_t size)
+{
+    int pick[SWEEP_MAX_VARY];
+    sweep_variant(a, v, pick);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < a->nvary && used < size; k++) {
+        const char *key = strchr(a->vary[k].key, '.') + 1;
+        if (skip_workers && strcmp(a->vary[k].key, "cluster.workers") == 0)
+            continue;
+        used += (size_t)snprintf(buf + used, size - used, "%s%s=%s", used ? " " : "", key,
+                                 a->vary[k].values[pick[k]]);
+    }
+    if (!buf[0])
+        snprintf(buf, size, "%s", "all");
+}
+
+/* Data for plots/sweep.gp, read back from sweep.csv's rows:
+ *   plot-runs.dat: per variant, its directory, label and time fractions
+ *   plot-scaling.dat: one block per group of variants that differ only in
+ *   cluster.workers (blocks start with the group's label): workers,
+ *   speedup, efficiency and the ideal speedup, by increasing workers. */
+static int sweep_plot_data(const SweepArgs *a, int nvariants, const SweepRow *rows, DtError *err)
+{
+    char path[PATH_MAX + 32], label[512];
+    snprintf(path, sizeof path, "%s/plot-runs.dat", a->out);
+    FILE *runs = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/plot-scaling.dat", a->out);
+    FILE *scaling = fopen(path, "w");
+    int *done = calloc((size_t)nvariants, sizeof *done);
+    if (!runs || !scaling || !done) {
+        if (runs)
+            fclose(runs);
+        if (scaling)
+            fclose(scaling);
+        free(done);
+        return dt_fail(err, DT_ERUNTIME, "cannot write plot data in %s", a->out);
+    }
+    fprintf(runs, "# run label compute_fraction comm_fraction idle_fraction\n");
+    for (int v = 0; v < nvariants; v++) {
+        sweep_label(a, v, 0, label, sizeof label);
+        fprintf(runs, "run-%03d \"%s\" %.6f %.6f %.6f\n", v, label, rows[v].compute, rows[v].comm,
+                rows[v].idle);
+    }
+    int blocks = 0;
+    for (int v = 0; v < nvariants; v++) {
+        if (done[v])
+            continue;
+        sweep_label(a, v, 1, label, sizeof label);
+        fprintf(scaling, "%s\"%s\"\n", blocks++ ? "\n\n" : "", label);
+        for (;;) { /* the group's members, fewest workers first */
+            int best = -1;
+            for (int u = 0; u < nvariants; u++)
+                if (!done[u] && sweep_same_but_workers(a, u, v) &&
+                    (best < 0 || rows[u].workers < rows[best].workers))
+                    best = u;
+            if (best < 0)
+                break;
+            done[best] = 1;
+            const SweepRow *r = &rows[best];
+            double ideal = r->efficiency > 0 ? r->speedup / r->efficiency : 0.0;
+            fprintf(scaling, "%.0f %.6f %.6f %.6f\n", r->workers, r->speedup, r->efficiency, ideal);
+        }
+    }
+    int bad = ferror(runs) || ferror(scaling);
+    bad |= fclose(runs) != 0;
+    bad |= fclose(scaling) != 0;
+    free(done);
+    return bad ? dt_fail(err, DT_ERUNTIME, "error while writing plot data in %s", a->out) : 0;
+}
+
 static int sweep_table(const SweepArgs *a, int nvariants, DtError *err)
 {
     SweepRow *rows = calloc((size_t)nvariants, sizeof *rows);
@@ -418,6 +496,8 @@ static int sweep_table(const SweepArgs *a, int nvariants, DtError *err)
         double base_tp = b->seconds > 0 ? b->steps * b->global_batch / b->seconds : 0.0;
         double speedup = base_tp > 0 ? throughput / base_tp : 0.0;
         double efficiency = r->workers > 0 ? speedup * b->workers / r->workers : 0.0;
+        rows[v].speedup = speedup;
+        rows[v].efficiency = efficiency;
         int pick[SWEEP_MAX_VARY];
         sweep_variant(a, v, pick);
         fprintf(f, "%d", v);
@@ -427,11 +507,13 @@ static int sweep_table(const SweepArgs *a, int nvariants, DtError *err)
                 r->seconds, per_step, throughput, r->loss, r->accuracy, r->bytes, r->compute,
                 r->comm, r->idle, speedup, efficiency);
     }
+    int rc = fclose(f) != 0 ? dt_fail(err, DT_ERUNTIME, "error while writing %s", path) : 0;
+    if (rc == 0)
+        rc = sweep_plot_data(a, nvariants, rows, err);
     free(rows);
-    if (fclose(f) != 0)
-        return dt_fail(err, DT_ERUNTIME, "error while writing %s", path);
-    printf("sweep: %d runs; table in %s\n", nvariants, path);
-    return 0;
+    if (rc == 0)
+        printf("sweep: %d runs; table in %s\n", nvariants, path);
+    return rc;
 }
 
 int sweep_command(int argc, char **argv, const char *self, DtError *err)
@@ -475,6 +557,15 @@ int sweep_command(int argc, char **argv, const char *self, DtError *err)
             rc = sweep_run_all(&a, self, nvariants, err);
         if (rc == 0)
             rc = sweep_table(&a, nvariants, err);
+        if (rc == 0 && !a.no_plot) {
+            char title[PATH_MAX + 64], note[PATH_MAX + 128];
+            const char *base = strrchr(a.scenario, '/');
+            snprintf(title, sizeof title, "sweep of %s", base ? base + 1 : a.scenario);
+            if (plot_script("sweep.gp", a.out, title, note, sizeof note) == 0)
+                printf("sweep: plots %s/speedup.png, time-split.png, accuracy.png\n", a.out);
+            else
+                fprintf(stderr, "dtsim: note: %s\n", note);
+        }
     }
     sweep_args_free(&a);
     return rc;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sweep.sh DTSIM SOURCE_DIR - dtsim sweep: speedup and efficiency on a sweep
 # whose answer is known (data-parallel where communication costs nothing:
-# speedup = workers), the same sweep.csv with --jobs 1 and --jobs 2,
-# --print-commands lines that reproduce the runs, and bad input.
+# speedup = workers), the same sweep.csv with --jobs 1 and --jobs 2, the
+# plots and their numbers, --print-commands lines that reproduce the runs,
+# and bad input.
 set -u
 dtsim=$1
 src=$(cd "$2" && pwd)
@@ -24,6 +25,15 @@ end=$(date +%s.%N)
 awk -v a="$start" -v b="$mid" -v c="$end" \
     'BEGIN { printf "note: --jobs 1 took %.2f s, --jobs 2 %.2f s (ratio %.2f)\n", b - a, c - b, (b - a) / (c - b) }'
 expect 0 "" -- cmp "$tmp/one/sweep.csv" "$tmp/two/sweep.csv"
+
+# The pictures, and the numbers they plot are sweep.csv's.
+if command -v gnuplot >/dev/null; then
+    for png in speedup time-split accuracy; do
+        expect 0 "PNG" -- head -c 4 "$tmp/one/$png.png"
+    done
+fi
+expect 0 "" -- cmp <(awk -F, 'NR > 1 { print $(NF - 1) }' "$tmp/one/sweep.csv" | sort) \
+    <(awk 'NF == 4 { print $2 }' "$tmp/one/plot-scaling.dat" | sort)
 
 # Known answer: speedup (throughput against 1 worker) = workers, efficiency 1.
 check_speedup() {
