@@ -29,15 +29,20 @@ do for [kind in "png svg"] {
     set multiplot layout 2,1 title title font "Sans,16"
     set xlabel "workers"
     set logscale x 2
+    set logscale y 2
     set ylabel "speedup (samples per simulated second)"
     plot for [i=0:groups-1] scaling index i using 1:4 with lines dashtype 2 lc "gray" \
              title (i == 0 ? "ideal" : ""), \
-         for [i=0:groups-1] scaling index i using 1:2 with linespoints title columnheader(1)
+         for [i=0:groups-1] scaling index i using 1:2 with linespoints lt i + 1 \
+             title columnheader(1)
     set ylabel "parallel efficiency"
-    set yrange [0:*]
-    plot for [i=0:groups-1] scaling index i using 1:3 with linespoints title columnheader(1)
-    unset yrange
+    set logscale y 10
+    set format y "%g"
+    plot for [i=0:groups-1] scaling index i using 1:3 with linespoints lt i + 1 \
+             title columnheader(1)
+    set format y
     unset logscale x
+    unset logscale y
     unset multiplot
     set output
 
