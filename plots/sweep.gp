@@ -30,6 +30,7 @@ do for [kind in "png svg"] {
     set xlabel "workers"
     set logscale x 2
     set logscale y 2
+    set format y "%g"
     set ylabel "speedup (samples per simulated second)"
     plot for [i=0:groups-1] scaling index i using 1:4 with lines dashtype 2 lc "gray" \
              title (i == 0 ? "ideal" : ""), \
