@@ -5,7 +5,8 @@
 #                       cluster.workers, with the ideal line
 #   time-split.png/.svg where each variant's time goes: compute,
 #                       communication not hidden behind compute, idle
-#   accuracy.png/.svg   test accuracy against simulated seconds, per variant
+#   accuracy.png/.svg   training loss and test accuracy against simulated
+#                       seconds, one curve per variant
 # dtsim runs it at the end of a sweep; by hand:
 #   gnuplot -e "dir='results/sweep-quickstart'; title='...'" plots/sweep.gp
 
@@ -65,15 +66,26 @@ do for [kind in "png svg"] {
     set output
 
     set output dir . "/accuracy." . kind
-    set title title . ": time to accuracy" font "Sans,16"
+    set multiplot layout 2,1 title title . ": loss and accuracy over simulated time" font "Sans,16"
     set xlabel "simulated time (s)"
     set xrange [0:*]
-    set ylabel "test accuracy"
     set datafile separator ","
+    label(i) = system(sprintf("awk 'NR == %d + 2 { sub(/^[^\"]*\"/, \"\"); sub(/\".*/, \"\"); print }' %s", i, runs))
+    set lmargin at screen 0.08
+    set rmargin at screen 0.68 # both panels as wide, the key beside them
+    set ylabel "training loss"
+    unset key
+    plot for [i=0:nruns-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:4 \
+         with linespoints lt i + 1 notitle
+    set ylabel "test accuracy"
+    set key at screen 0.99, screen 0.95 font "Sans,11" spacing 0.9
     plot for [i=0:nruns-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:6 \
-         with linespoints title system(sprintf("awk 'NR == %d + 2 { sub(/^[^\"]*\"/, \"\"); sub(/\".*/, \"\"); print }' %s", i, runs))
+         with linespoints lt i + 1 title label(i)
+    unset multiplot
+    unset rmargin
+    unset lmargin
+    set key outside right top font "Sans,14" spacing 1
     set datafile separator whitespace
     unset xrange
-    unset title
     set output
 }
