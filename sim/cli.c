@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int cli_option(int argc, char **argv, int *i, const char *name, const char **value)
@@ -18,4 +19,19 @@ int cli_option(int argc, char **argv, int *i, const char *name, const char **val
         return 0;
     *value = *i + 1 < argc ? argv[++*i] : NULL;
     return 1;
+}
+
+void cli_bar(char *buf, size_t size, double fraction)
+{
+    enum { WIDTH = 24 };
+    char bar[WIDTH + 1];
+    if (fraction < 0.0)
+        fraction = 0.0;
+    if (fraction > 1.0)
+        fraction = 1.0;
+    int full = (int)(fraction * WIDTH + 0.5);
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < full ? '#' : '.';
+    bar[WIDTH] = '\0';
+    snprintf(buf, size, "[%s] %3.0f%%", bar, 100.0 * fraction);
 }

@@ -4,9 +4,14 @@
 #ifndef DT_CLI_H
 #define DT_CLI_H
 
+#include <stddef.h>
+
 /* Is argv[*i] option `name`, as "--name=value" or "--name value"?  Then
  * return 1 and point *value at the value (NULL when the command line ends
  * first), advancing *i past a separate value; otherwise return 0. */
 int cli_option(int argc, char **argv, int *i, const char *name, const char **value);
+
+/* "[#######.............]  35%" for fraction (0 to 1) into buf. */
+void cli_bar(char *buf, size_t size, double fraction);
 
 #endif

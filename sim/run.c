@@ -8,6 +8,7 @@
  */
 #include "run.h"
 
+#include "cli.h"
 #include "plot.h"
 
 #include <dirent.h>
@@ -308,7 +309,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
     simgrid_run();
     double wall = wall_now() - run.wall_start;
     if (!opts->quiet && run.progress_tty)
-        fputc('\n', stderr);
+        fputs("\r\033[K", stderr); /* the bar goes when the run is done */
     if (run.failed) {
         *err = run.err;
         goto out;
@@ -352,11 +353,28 @@ void run_evaluate(Run *run, Replica *r, long step)
     record_metric(&run->rec, &row);
     if (run->opts->quiet)
         return;
+    /* on a terminal, over the progress bar, which is drawn again below */
     fprintf(stderr,
             "%sstep %ld/%ld  epoch %.2f  sim %.6g s  train loss %.4f  test acc %.4f  "
-            "wall %.1f s%s",
-            run->progress_tty ? "\r" : "", step, run->total_steps, row.epoch, row.sim_seconds,
-            train_loss, acc, wall_now() - run->wall_start, run->progress_tty ? "" : "\n");
+            "wall %.1f s\n",
+            run->progress_tty ? "\r\033[K" : "", step, run->total_steps, row.epoch, row.sim_seconds,
+            train_loss, acc, wall_now() - run->wall_start);
+    run->progress_last = 0.0;
+    run_progress(run, step);
+}
+
+void run_progress(Run *run, long step)
+{
+    if (run->opts->quiet || !run->progress_tty || step >= run->total_steps)
+        return;
+    double now = wall_now();
+    if (now - run->progress_last < 0.25)
+        return;
+    run->progress_last = now;
+    char bar[64];
+    cli_bar(bar, sizeof bar, (double)step / run->total_steps);
+    fprintf(stderr, "\r\033[K%s  step %ld/%ld  sim %.6g s  wall %.1f s", bar, step,
+            run->total_steps, simgrid_get_clock(), now - run->wall_start);
     fflush(stderr);
 }
 

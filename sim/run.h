@@ -49,7 +49,8 @@ struct Run {
     int failed;          /* an actor hit a runtime error, described in err */
     DtError err;
     double wall_start;
-    int progress_tty; /* stderr is a terminal: redraw one line */
+    int progress_tty;     /* stderr is a terminal: draw a progress bar */
+    double progress_last; /* wall time of the last progress bar drawn */
 };
 
 /* The whole run; returns 0, or -1 with err->kind telling bad input from a
@@ -72,6 +73,9 @@ void run_add_loss(Run *run, double loss_sum, int samples);
  * not part of training), record a metrics row with the mean training loss
  * since the previous one, and report progress. */
 void run_evaluate(Run *run, Replica *r, long step);
+/* Step `step` (1-based) is done: on a terminal, redraw the progress bar
+ * (at most a few times a second). */
+void run_progress(Run *run, long step);
 /* Keep a copy of the final parameters for --save-model. */
 void run_keep_params(Run *run, const float *params);
 /* An actor's runtime failure: remembered, and reported when the run ends. */

@@ -290,9 +290,15 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
                 running--;
                 done++;
                 failed += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-                fprintf(stderr, "%ssweep: %d/%d runs done%s%s", isatty(STDERR_FILENO) ? "\r" : "",
-                        done, nvariants, failed ? " (some failed)" : "",
-                        isatty(STDERR_FILENO) && done < nvariants ? "" : "\n");
+                if (isatty(STDERR_FILENO)) {
+                    char bar[64];
+                    cli_bar(bar, sizeof bar, (double)done / nvariants);
+                    fprintf(stderr, "\r\033[K%s  sweep: %d/%d runs done%s%s", bar, done, nvariants,
+                            failed ? " (some failed)" : "", done < nvariants ? "" : "\n");
+                } else {
+                    fprintf(stderr, "sweep: %d/%d runs done%s\n", done, nvariants,
+                            failed ? " (some failed)" : "");
+                }
                 break;
             }
         }

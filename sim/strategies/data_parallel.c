@@ -174,6 +174,8 @@ static void dp_worker_main(int argc, char **argv)
         replica_apply(r, &w->dev);
         if (w->rank == 0 && run_eval_due(run, step))
             run_evaluate(run, r, step);
+        if (w->rank == 0)
+            run_progress(run, step);
     }
     if (w->rank == 0)
         run_keep_params(run, r->params);

@@ -118,6 +118,8 @@ static void ps_worker_main(int argc, char **argv)
         comm_waitall(&w->comm, reqs, 2 * S);
         if (w->rank == 0 && run_eval_due(run, step))
             run_evaluate(run, r, step);
+        if (w->rank == 0)
+            run_progress(run, step);
     }
     free(reqs);
     if (w->rank == 0)

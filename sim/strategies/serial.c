@@ -69,6 +69,7 @@ static void serial_main(int argc, char **argv)
         replica_apply(r, &a->dev);
         if (run_eval_due(run, step))
             run_evaluate(run, r, step);
+        run_progress(run, step);
     }
     run_keep_params(run, r->params);
     serial_actor_free(a);
