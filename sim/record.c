@@ -236,3 +236,30 @@ int record_write_trace(const Recorder *r, const char *path, DtError *err)
                "\n]}\n");
     return close_out(f, path, err);
 }
+
+int record_write_timeline(const Recorder *r, const char *path, DtError *err)
+{
+    static const char *const kinds[] = {"forward", "loss", "backward", "update"};
+    double t0 = 0.0;
+    for (size_t i = 0; i < r->nspans; i++)
+        if (r->spans[i].rank == 0 && strcmp(r->spans[i].name, "forward") == 0)
+            t0 = r->spans[i].start;
+    FILE *f = open_out(path, err);
+    if (!f)
+        return -1;
+    fprintf(f, "# rank start_ms end_ms kind (0 forward, 1 loss, 2 backward, 3 update, 4 comm);"
+               " times from %.9g s\n",
+            t0);
+    for (size_t i = 0; i < r->nspans; i++) {
+        const Span *s = &r->spans[i];
+        if (s->end <= t0)
+            continue;
+        int kind = 4;
+        for (int k = 0; k < 4 && s->kind == SPAN_COMPUTE; k++)
+            if (strcmp(s->name, kinds[k]) == 0)
+                kind = k;
+        double start = s->start > t0 ? s->start : t0;
+        fprintf(f, "%d %.9g %.9g %d\n", s->rank, (start - t0) * 1e3, (s->end - t0) * 1e3, kind);
+    }
+    return close_out(f, path, err);
+}

@@ -77,5 +77,10 @@ typedef struct RunFacts {
 int record_write_metrics(const Recorder *r, const char *path, DtError *err);
 int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path, DtError *err);
 int record_write_trace(const Recorder *r, const char *path, DtError *err);
+/* The spans of the last step, for plots/timeline.gp: every span that ends
+ * after the start of rank 0's last forward pass, as "rank start_ms end_ms
+ * kind" with times from that start and kind 0 forward, 1 loss, 2 backward,
+ * 3 update, 4 communication. */
+int record_write_timeline(const Recorder *r, const char *path, DtError *err);
 
 #endif

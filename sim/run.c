@@ -186,6 +186,9 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
     snprintf(path, sizeof path, "%s/trace.json", out_dir);
     if (record_write_trace(&run->rec, path, err) < 0)
         return -1;
+    snprintf(path, sizeof path, "%s/timeline.dat", out_dir);
+    if (record_write_timeline(&run->rec, path, err) < 0)
+        return -1;
     if (run->opts->save_model) {
         FILE *f = fopen(run->opts->save_model, "wb");
         if (!f)
@@ -224,8 +227,10 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
                  sc->model.kind == MODEL_CNN ? "cnn" : "mlp", run->nranks,
                  run->nranks == 1 ? "" : "s", len, plat);
         int drawn = plot_training(out_dir, title, note, sizeof note);
+        if (drawn == 0)
+            drawn = plot_script("timeline.gp", out_dir, title, note, sizeof note);
         if (drawn == 0 && !run->opts->quiet)
-            printf("  plot: %s/training.png\n", out_dir);
+            printf("  plots: %s/training.png, %s/timeline.png\n", out_dir, out_dir);
         else if (drawn != 0)
             fprintf(stderr, "dtsim: note: %s\n", note);
     }

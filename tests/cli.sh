@@ -77,7 +77,11 @@ expect 0 "test accuracy" -- "$dtsim" run "$tiny" --out "$tmp/o2"
 expect 0 "train_loss" -- head -1 "$tmp/o2/metrics.csv"
 if command -v gnuplot >/dev/null; then
     expect 0 "PNG" -- head -c 4 "$tmp/o2/training.png"
+    expect 0 "PNG" -- head -c 4 "$tmp/o2/timeline.png"
 fi
+# the last step's spans: forward (kind 0) and update (kind 3) of rank 0
+expect 0 "^0 [0-9.e-]+ [0-9.e-]+ 0$" -- cat "$tmp/o2/timeline.dat"
+expect 0 "^0 [0-9.e-]+ [0-9.e-]+ 3$" -- cat "$tmp/o2/timeline.dat"
 # Without gnuplot a run still succeeds, with a note.
 expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" run "$tiny" --out "$tmp/o3" --quiet
 expect 0 "ok" -- "$dtsim" check "$tiny"
