@@ -47,6 +47,7 @@ typedef struct SweepArgs {
     int print_commands;
     int force;
     int no_plot;
+    char about[256]; /* "mlp on fattree-64", for the plot titles */
     Vary vary[SWEEP_MAX_VARY];
     int nvary;
     const char *pass[SWEEP_MAX_PASS]; /* options handed to every run */
@@ -167,7 +168,7 @@ static void sweep_sets(const SweepArgs *a, const int *pick, char sets[][192])
 
 /* Check every variant as a scenario, with the --set options of the command
  * line first, so that a wrong key or value stops the sweep before it runs. */
-static int sweep_validate(const SweepArgs *a, int nvariants, DtError *err)
+static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
 {
     const char *sets[SWEEP_MAX_PASS + SWEEP_MAX_VARY];
     Scenario *sc = malloc(sizeof *sc);
@@ -187,6 +188,12 @@ static int sweep_validate(const SweepArgs *a, int nvariants, DtError *err)
         for (int k = 0; k < a->nvary; k++)
             sets[n++] = vsets[k];
         rc = scenario_load(sc, a->scenario, sets, n, err);
+        if (rc == 0 && v == 0) {
+            const char *plat = strrchr(sc->platform, '/');
+            plat = plat ? plat + 1 : sc->platform;
+            snprintf(a->about, sizeof a->about, "%s on %.*s",
+                     sc->model.kind == MODEL_CNN ? "cnn" : "mlp", (int)strcspn(plat, "."), plat);
+        }
     }
     free(sc);
     return rc;
@@ -522,6 +529,30 @@ static int sweep_table(const SweepArgs *a, int nvariants, DtError *err)
     return rc;
 }
 
+/* The sweep's pictures, and each run's timeline of its last step; a missing
+ * gnuplot is a note, not a failure. */
+static void sweep_plot(const SweepArgs *a, int nvariants)
+{
+    char title[PATH_MAX + 512], note[PATH_MAX + 128], dir[PATH_MAX], label[512];
+    const char *base = strrchr(a->scenario, '/');
+    snprintf(title, sizeof title, "sweep of %s: %s", base ? base + 1 : a->scenario, a->about);
+    if (plot_script("sweep.gp", a->out, title, note, sizeof note) != 0) {
+        fprintf(stderr, "dtsim: note: %s\n", note);
+        return;
+    }
+    for (int v = 0; v < nvariants; v++) {
+        snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
+        sweep_label(a, v, 0, label, sizeof label);
+        snprintf(title, sizeof title, "%s, %s", a->about, label);
+        if (plot_script("timeline.gp", dir, title, note, sizeof note) != 0) {
+            fprintf(stderr, "dtsim: note: %s\n", note);
+            return;
+        }
+    }
+    printf("sweep: plots %s/speedup.png, time-split.png, accuracy.png, run-*/timeline.png\n",
+           a->out);
+}
+
 int sweep_command(int argc, char **argv, const char *self, DtError *err)
 {
     SweepArgs a = {0};
@@ -563,15 +594,8 @@ int sweep_command(int argc, char **argv, const char *self, DtError *err)
             rc = sweep_run_all(&a, self, nvariants, err);
         if (rc == 0)
             rc = sweep_table(&a, nvariants, err);
-        if (rc == 0 && !a.no_plot) {
-            char title[PATH_MAX + 64], note[PATH_MAX + 128];
-            const char *base = strrchr(a.scenario, '/');
-            snprintf(title, sizeof title, "sweep of %s", base ? base + 1 : a.scenario);
-            if (plot_script("sweep.gp", a.out, title, note, sizeof note) == 0)
-                printf("sweep: plots %s/speedup.png, time-split.png, accuracy.png\n", a.out);
-            else
-                fprintf(stderr, "dtsim: note: %s\n", note);
-        }
+        if (rc == 0 && !a.no_plot)
+            sweep_plot(&a, nvariants);
     }
     sweep_args_free(&a);
     return rc;
