@@ -4,10 +4,11 @@
  *
  * Each variant is a separate `dtsim run` process (SimGrid runs one
  * simulation per process), started with posix_spawn from this executable.
- * With more than one job at a time, each run gets an even share of the
- * cores for OpenBLAS, so that parallel runs do not fight over them.  The
- * table is built afterwards from the runs' summary.json files, so it does
- * not depend on which run finished first.
+ * Each run uses one OpenBLAS thread: its results then do not depend on
+ * --jobs (OpenBLAS's sums change with its thread count), and parallel runs
+ * do not fight over the cores.  The table is built afterwards from the
+ * runs' summary.json files, so it does not depend on which run finished
+ * first.
  */
 #include "sweep.h"
 
@@ -32,6 +33,7 @@ extern char **environ;
 #define SWEEP_MAX_VARY 8
 #define SWEEP_MAX_VALUES 64
 #define SWEEP_MAX_PASS 128
+#define SWEEP_THREADS_VAR "OPENBLAS_NUM_THREADS"
 
 typedef struct Vary {
     char key[64];                   /* section.key */
@@ -248,21 +250,19 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
         free(status);
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     }
-    /* Parallel runs share the cores: give each its share for OpenBLAS. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    char threads[64];
-    int share = a->jobs > 1 ? (int)(cores / a->jobs) : 0;
-    snprintf(threads, sizeof threads, "OPENBLAS_NUM_THREADS=%d", share > 0 ? share : 1);
+    /* Every run uses one OpenBLAS thread, whatever --jobs is: OpenBLAS adds
+     * in a different order with more threads, and a sweep's rows must not
+     * depend on how many ran at once. */
     size_t nenv = 0;
     while (environ[nenv])
         nenv++;
     char **env = calloc(nenv + 2, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; env && i < nenv; i++)
-        if (a->jobs == 1 || strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0)
+        if (strncmp(environ[i], SWEEP_THREADS_VAR "=", strlen(SWEEP_THREADS_VAR) + 1) != 0)
             env[k++] = environ[i];
-    if (env && a->jobs > 1)
-        env[k++] = threads;
+    if (env)
+        env[k++] = (char *)SWEEP_THREADS_VAR "=1";
     int next = 0, running = 0, done = 0, failed = 0;
     while ((next < nvariants || running > 0) && env) {
         while (next < nvariants && running < a->jobs) {
@@ -581,6 +581,7 @@ int sweep_command(int argc, char **argv, const char *self, DtError *err)
             sweep_sets(&a, pick, vsets);
             snprintf(dir, sizeof dir, "%s/run-%03d", a.out, v);
             int n = sweep_argv(&a, self, vsets, dir, args);
+            fputs(SWEEP_THREADS_VAR "=1 ", stdout); /* as the sweep runs them */
             for (int i = 0; i < n; i++) {
                 if (i)
                     putchar(' ');

@@ -12,7 +12,9 @@
  * order whatever the finishing order, with speedup and parallel efficiency
  * against the variant with the fewest workers among those that differ
  * only in cluster.workers.  --print-commands prints the runs' command lines
- * instead, one per line, for GNU parallel or a cluster's job array.
+ * instead, one per line, for GNU parallel or a cluster's job array.  Every
+ * run uses one OpenBLAS thread (OpenBLAS's sums depend on its thread
+ * count), so the rows do not depend on --jobs, and the printed lines say so.
  */
 #ifndef DT_SWEEP_H
 #define DT_SWEEP_H
