@@ -20,6 +20,8 @@ static int model_push(Model *m, Layer l, DtError *err)
     l.param_offset = m->nparams;
     if (l.ops->setup(&l, err) < 0)
         return -1;
+    if (l.param_count && m->nparams == 0)
+        m->first_trainable = m->nlayers;
     m->nparams += l.param_count;
     m->layers[m->nlayers++] = l;
     return 0;
@@ -37,6 +39,7 @@ static int model_push_dense_stack(Model *m, const ModelConfig *cfg, DtError *err
 int model_build(Model *m, const ModelConfig *cfg, DtError *err)
 {
     memset(m, 0, sizeof *m);
+    m->first_trainable = MODEL_MAX_LAYERS;
     m->input = cfg->input;
     m->classes = cfg->classes;
     if (cfg->classes < 2)
@@ -170,10 +173,7 @@ double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batc
  * (the MLP's leading flatten, the first dense layer's input). */
 static int model_params_before(const Model *m, int end)
 {
-    for (int j = 0; j < end; j++)
-        if (m->layers[j].param_count)
-            return 1;
-    return 0;
+    return m->first_trainable < end;
 }
 
 /* The gradient of layer l's output lives in dact[l % 2]; its backward writes

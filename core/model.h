@@ -52,6 +52,8 @@ typedef struct Model {
     Shape input;
     int classes;
     size_t nparams;
+    int first_trainable; /* the first layer with parameters (MODEL_MAX_LAYERS if none):
+                          * backward does nothing below it */
 } Model;
 
 /* Build the layer list and parameter layout; -1 with a message if the

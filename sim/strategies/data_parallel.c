@@ -87,10 +87,7 @@ static void dp_plan_buckets(DpShared *sh, const Model *m, int overlap, double bu
     for (int l = m->nlayers - 1; l >= 0; l--) {
         sh->closes[l] = -1;
         size += m->layers[l].param_count;
-        int first_with_params = 1;
-        for (int j = 0; j < l; j++)
-            first_with_params &= m->layers[j].param_count == 0;
-        if (size > 0 && (size >= limit || first_with_params)) {
+        if (size > 0 && (size >= limit || l == m->first_trainable)) {
             int k = sh->nbuckets++;
             sh->bucket_begin[k] = m->layers[l].param_offset;
             sh->bucket_end[k] = end;
