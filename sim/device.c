@@ -3,6 +3,8 @@
  */
 #include "device.h"
 
+#include "run.h"
+
 #include <errno.h>
 #include <math.h>
 #include <simgrid/actor.h>
@@ -10,6 +12,7 @@
 #include <simgrid/host.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A positive number from a host property; 0 when absent. */
 static int device_property(sg_host_t host, const char *name, double *out, DtError *err)
@@ -29,12 +32,16 @@ static int device_property(sg_host_t host, const char *name, double *out, DtErro
     return 0;
 }
 
-int device_init(Device *d, int rank, sg_host_t host, Recorder *rec, DtError *err)
+int device_init(Device *d, const Run *run, int rank, DtError *err)
 {
-    d->rank = rank;
-    d->host = host;
-    d->rec = rec;
-    d->speed = sg_host_get_speed(host);
+    sg_host_t host = run->rank_host[rank];
+    Recorder *rec = (Recorder *)&run->rec;
+    *d = (Device){.rank = rank, .host = host, .rec = rec};
+    /* the peak speed: a speed profile's current scale is SimGrid's business */
+    d->speed = sg_host_get_pstate_speed(host, sg_host_get_pstate(host));
+    for (int i = 0; i < run->sc->nslowdowns; i++)
+        if (strcmp(run->sc->slowdowns[i].host, sg_host_get_name(host)) == 0)
+            d->slow[d->nslow++] = &run->sc->slowdowns[i];
     RankTotals *t = &rec->ranks[rank];
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));
     t->speed = d->speed;
@@ -42,6 +49,44 @@ int device_init(Device *d, int rank, sg_host_t host, Recorder *rec, DtError *err
         device_property(host, "memory", &d->memory, err) < 0)
         return -1;
     return 0;
+}
+
+/* The speed factor at time t (the product of the active slowdowns), and in
+ * *next the next time after t where it changes (INFINITY if never). */
+static double device_factor(const Device *d, double t, double *next)
+{
+    double f = 1.0;
+    *next = INFINITY;
+    for (int i = 0; i < d->nslow; i++) {
+        const Slowdown *s = d->slow[i];
+        if (s->start <= t && t < s->end)
+            f *= s->factor;
+        if (s->start > t && s->start < *next)
+            *next = s->start;
+        if (s->end > t && s->end < *next)
+            *next = s->end;
+    }
+    return f;
+}
+
+/* Execute work (flops at full speed) through the slowdown windows: in a
+ * window of factor f the host gets f of its speed, which SimGrid is told
+ * as work / f executed at full speed.  The times are planned here, not
+ * read back, so that rounding cannot stall at a window's edge. */
+static void device_execute(const Device *d, double work)
+{
+    double t = simgrid_get_clock();
+    while (work > 0.0) {
+        double next, f = device_factor(d, t, &next);
+        double need = work / f / d->speed; /* seconds to finish at this factor */
+        if (t + need <= next) {
+            sg_actor_execute(work / f);
+            return;
+        }
+        sg_actor_execute((next - t) * d->speed);
+        work -= (next - t) * d->speed * f;
+        t = next;
+    }
 }
 
 void device_compute(Device *d, double flops, double bytes, const char *name)
@@ -54,12 +99,18 @@ void device_compute(Device *d, double flops, double bytes, const char *name)
     if (work <= 0.0)
         return;
     double start = simgrid_get_clock();
-    sg_actor_execute(work);
+    if (d->nslow)
+        device_execute(d, work);
+    else
+        sg_actor_execute(work);
     record_span(d->rec, d->rank, SPAN_COMPUTE, name, start, simgrid_get_clock());
 }
 
 int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *err)
 {
+    RankTotals *t = &d->rec->ranks[d->rank];
+    t->memory = *need;
+    t->memory_capacity = d->memory;
     double total =
         need->parameters + need->gradients + need->optimizer + need->activations + need->buffers;
     if (d->memory <= 0.0 || total <= d->memory)

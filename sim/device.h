@@ -17,6 +17,9 @@
 #include <simgrid/forward.h>
 
 #include "record.h"
+#include "scenario.h"
+
+typedef struct Run Run;
 
 typedef struct Device {
     int rank;
@@ -25,21 +28,22 @@ typedef struct Device {
     double speed;            /* flop/s */
     double memory_bandwidth; /* bytes/s, 0 when the platform gives none */
     double memory;           /* bytes, 0 when the platform gives none */
+    int nslow;               /* the scenario's [faults] slowdowns of this host */
+    const Slowdown *slow[SCENARIO_MAX_SLOWDOWNS];
 } Device;
 
-/* Read the host's speed and memory properties; -1 (bad input) when a
- * property is present but not a positive number. */
-int device_init(Device *d, int rank, sg_host_t host, Recorder *rec, DtError *err);
-/* Advance simulated time by max(flops / speed, bytes / memory bandwidth);
- * name labels the span. */
+/* The device of rank `rank` of a run, on its placed host: reads the host's
+ * speed and memory properties (-1, bad input, when a property is present
+ * but not a positive number) and the scenario's slowdowns of that host. */
+int device_init(Device *d, const Run *run, int rank, DtError *err);
+/* Advance simulated time by max(flops / speed, bytes / memory bandwidth),
+ * stretched by the slowdowns active meanwhile; name labels the span.  A
+ * SimGrid speed profile on the host slows it further, as SimGrid applies
+ * it to every execution. */
 void device_compute(Device *d, double flops, double bytes, const char *name);
 
-/* What a rank keeps on its device, in bytes. */
-typedef struct DeviceMemoryNeed {
-    double parameters, gradients, optimizer, activations, buffers;
-} DeviceMemoryNeed;
-
-/* -1 (bad input) with a message naming the device, what it needs and what
+/* Record what the rank keeps on its device (summary.json reports it);
+ * -1 (bad input) with a message naming the device, what it needs and what
  * it has, when the need exceeds the host's `memory` property. */
 int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *err);
 

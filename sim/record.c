@@ -29,6 +29,8 @@ void record_free(Recorder *r)
     free(r->ranks);
     free(r->spans);
     free(r->rows);
+    free(r->staleness);
+    free(r->bubble);
     memset(r, 0, sizeof *r);
 }
 
@@ -79,6 +81,38 @@ void record_metric(Recorder *r, const MetricRow *row)
     r->rows[r->nrows++] = *row;
 }
 
+void record_staleness(Recorder *r, int staleness)
+{
+    if (staleness >= r->nstaleness) {
+        long *n = realloc(r->staleness, (size_t)(staleness + 1) * sizeof *n);
+        if (!n) {
+            r->oom = 1;
+            return;
+        }
+        for (int k = r->nstaleness; k <= staleness; k++)
+            n[k] = 0;
+        r->staleness = n;
+        r->nstaleness = staleness + 1;
+    }
+    r->staleness[staleness]++;
+}
+
+void record_bubble(Recorder *r, int index, double fraction)
+{
+    if (index >= r->nbubble) {
+        double *n = realloc(r->bubble, (size_t)(index + 1) * sizeof *n);
+        if (!n) {
+            r->oom = 1;
+            return;
+        }
+        for (int k = r->nbubble; k <= index; k++)
+            n[k] = 0.0;
+        r->bubble = n;
+        r->nbubble = index + 1;
+    }
+    r->bubble[index] = fraction;
+}
+
 static FILE *open_out(const char *path, DtError *err)
 {
     FILE *f = fopen(path, "w");
@@ -100,11 +134,11 @@ int record_write_metrics(const Recorder *r, const char *path, DtError *err)
     FILE *f = open_out(path, err);
     if (!f)
         return -1;
-    fprintf(f, "step,epoch,simulated_seconds,train_loss,test_loss,test_accuracy\n");
+    fprintf(f, "step,epoch,simulated_seconds,train_loss,test_loss,test_accuracy,updates\n");
     for (size_t i = 0; i < r->nrows; i++) {
         const MetricRow *m = &r->rows[i];
-        fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f\n", m->step, m->epoch, m->sim_seconds,
-                m->train_loss, m->test_loss, m->test_accuracy);
+        fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f,%ld\n", m->step, m->epoch, m->sim_seconds,
+                m->train_loss, m->test_loss, m->test_accuracy, m->updates);
     }
     return close_out(f, path, err);
 }
@@ -168,6 +202,8 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
     cJSON_AddNumberToObject(root, "global_batch", facts->global_batch);
     cJSON_AddNumberToObject(root, "seed", (double)facts->seed);
     cJSON_AddNumberToObject(root, "steps", (double)facts->steps);
+    cJSON_AddNumberToObject(root, "updates_applied",
+                            (double)(r->updates ? r->updates : facts->steps));
     cJSON_AddNumberToObject(root, "epochs", facts->epochs);
     cJSON_AddNumberToObject(root, "simulated_seconds", facts->simulated_seconds);
     cJSON_AddNumberToObject(root, "final_loss", last ? last->train_loss : 0.0);
@@ -175,6 +211,34 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
     cJSON_AddNumberToObject(root, "test_accuracy", last ? last->test_accuracy : 0.0);
     cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
     cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
+
+    if (r->nstaleness) {
+        long n = 0, max = 0;
+        double sum = 0.0;
+        cJSON *st = cJSON_AddObjectToObject(root, "staleness");
+        cJSON *hist = cJSON_CreateArray();
+        for (int k = 0; k < r->nstaleness; k++) {
+            n += r->staleness[k];
+            sum += (double)k * r->staleness[k];
+            if (r->staleness[k])
+                max = k;
+            cJSON_AddItemToArray(hist, cJSON_CreateNumber((double)r->staleness[k]));
+        }
+        cJSON_AddNumberToObject(st, "gradients", (double)n);
+        cJSON_AddNumberToObject(st, "mean", n ? sum / n : 0.0);
+        cJSON_AddNumberToObject(st, "max", (double)max);
+        /* histogram[k]: gradients applied with staleness k */
+        cJSON_AddItemToObject(st, "histogram", hist);
+    }
+    if (r->nbubble) {
+        cJSON *pipes = cJSON_AddArrayToObject(root, "pipelines");
+        for (int i = 0; i < r->nbubble; i++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddNumberToObject(p, "index", i);
+            cJSON_AddNumberToObject(p, "bubble_fraction", r->bubble[i]);
+            cJSON_AddItemToArray(pipes, p);
+        }
+    }
 
     double *busy = malloc((size_t)r->nranks * sizeof *busy);
     int exact = busy && record_busy(r, busy) == 0;
@@ -194,6 +258,21 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
         /* communication hidden behind compute (overlap = on) */
         cJSON_AddNumberToObject(h, "overlap_seconds", both - used > 0.0 ? both - used : 0.0);
         cJSON_AddNumberToObject(h, "bytes_sent", t->bytes_sent);
+        const DeviceMemoryNeed *m = &t->memory;
+        double total = m->parameters + m->gradients + m->optimizer + m->activations + m->buffers;
+        if (total > 0.0) {
+            cJSON *mem = cJSON_AddObjectToObject(h, "memory_bytes");
+            cJSON_AddNumberToObject(mem, "parameters", m->parameters);
+            cJSON_AddNumberToObject(mem, "gradients", m->gradients);
+            cJSON_AddNumberToObject(mem, "optimizer", m->optimizer);
+            cJSON_AddNumberToObject(mem, "activations", m->activations);
+            cJSON_AddNumberToObject(mem, "buffers", m->buffers);
+            cJSON_AddNumberToObject(mem, "total", total);
+            if (t->memory_capacity > 0.0)
+                cJSON_AddNumberToObject(mem, "capacity", t->memory_capacity);
+            else
+                cJSON_AddNullToObject(mem, "capacity");
+        }
         cJSON_AddItemToArray(hosts, h);
     }
     free(busy);
@@ -247,8 +326,9 @@ int record_write_timeline(const Recorder *r, const char *path, DtError *err)
     FILE *f = open_out(path, err);
     if (!f)
         return -1;
-    fprintf(f, "# rank start_ms end_ms kind (0 forward, 1 loss, 2 backward, 3 update, 4 comm);"
-               " times from %.9g s\n",
+    fprintf(f,
+            "# rank start_ms end_ms kind (0 forward, 1 loss, 2 backward, 3 update, 4 comm);"
+            " times from %.9g s\n",
             t0);
     for (size_t i = 0; i < r->nspans; i++) {
         const Span *s = &r->spans[i];

@@ -26,6 +26,7 @@ typedef struct Span {
 
 typedef struct MetricRow {
     long step;
+    long updates; /* parameter updates applied so far (one per step unless asynchronous) */
     double epoch;
     double sim_seconds;
     double train_loss;
@@ -33,13 +34,21 @@ typedef struct MetricRow {
     double test_accuracy;
 } MetricRow;
 
+/* What a rank keeps on its device, in bytes; activations at the peak of
+ * its schedule. */
+typedef struct DeviceMemoryNeed {
+    double parameters, gradients, optimizer, activations, buffers;
+} DeviceMemoryNeed;
+
 typedef struct RankTotals {
     char host[128];
     double speed; /* flop/s of the host */
     double compute_seconds;
     double comm_seconds;
     double bytes_sent;
-    size_t last_span; /* index + 1 of the rank's latest span, 0 if none */
+    DeviceMemoryNeed memory; /* as checked against the device's capacity */
+    double memory_capacity;  /* bytes, 0 when the platform gives none */
+    size_t last_span;        /* index + 1 of the rank's latest span, 0 if none */
 } RankTotals;
 
 typedef struct Recorder {
@@ -49,6 +58,11 @@ typedef struct Recorder {
     size_t nspans, cap_spans;
     MetricRow *rows;
     size_t nrows, cap_rows;
+    long *staleness; /* (nstaleness) gradients applied with staleness k */
+    int nstaleness;  /* 1 + the largest staleness seen, 0 if none recorded */
+    double *bubble;  /* (nbubble) measured bubble fraction of each pipeline */
+    int nbubble;
+    long updates;       /* parameter updates applied; 0: one per step */
     int oom;            /* a span or row could not be stored */
     double kernel_wall; /* wall seconds this machine spent in the real kernels */
 } Recorder;
@@ -59,6 +73,11 @@ void record_free(Recorder *r);
  * where it ended) extends it, so per-layer charges make one bar per phase. */
 void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end);
 void record_metric(Recorder *r, const MetricRow *row);
+/* A gradient was applied `staleness` versions after the one it was
+ * computed on (asynchronous and bounded-staleness parameter servers). */
+void record_staleness(Recorder *r, int staleness);
+/* The measured bubble fraction of pipeline `index`. */
+void record_bubble(Recorder *r, int index, double fraction);
 
 /* Plain-data facts about the run for summary.json, filled by the caller. */
 typedef struct RunFacts {

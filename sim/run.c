@@ -237,6 +237,18 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
     return 0;
 }
 
+/* Every [faults] slowdown names a host of the platform (loaded). */
+static int check_slowdowns(const Scenario *sc, DtError *err)
+{
+    for (int i = 0; i < sc->nslowdowns; i++)
+        if (!sg_host_by_name(sc->slowdowns[i].host))
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [faults] slowdown names host '%s', which platform '%s' does not "
+                           "have",
+                           sc->path, sc->slowdowns[i].host, sc->platform);
+    return 0;
+}
+
 static void run_free(Run *run)
 {
     dataset_free(&run->train);
@@ -263,6 +275,11 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
 {
     Run run = {.sc = sc, .opts = opts, .strategy = strategy_find(sc->strategy)};
     int hosts = run_validate(&run, err);
+    if (hosts >= 0 && sc->nslowdowns) {
+        platform_load(sc->platform, &opts->sim);
+        if (check_slowdowns(sc, err) < 0)
+            hosts = -1;
+    }
     if (hosts >= 0) {
         const Model *m = &run.model;
         printf("%s: ok\n", sc->path);
@@ -303,6 +320,8 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         goto out;
 
     platform_load(sc->platform, &opts->sim);
+    if (check_slowdowns(sc, err) < 0)
+        goto out;
     run.rank_host = platform_place(run.nranks, sc->hosts[0] ? sc->hosts : NULL, err);
     if (!run.rank_host || record_init(&run.rec, run.nranks, err) < 0)
         goto out;
@@ -349,6 +368,7 @@ void run_evaluate(Run *run, Replica *r, long step)
     run->rec.kernel_wall += wall_now() - t;
     MetricRow row = {
         .step = step,
+        .updates = run->rec.updates ? run->rec.updates : step,
         .epoch = (double)step / run->steps_per_epoch,
         .sim_seconds = simgrid_get_clock(),
         .train_loss = train_loss,

@@ -23,7 +23,16 @@
 
 #include "strategy.h"
 
-typedef enum { KEY_INT, KEY_U64, KEY_DOUBLE, KEY_ENUM, KEY_INT_LIST, KEY_STRING, KEY_PATH } KeyType;
+typedef enum {
+    KEY_INT,
+    KEY_U64,
+    KEY_DOUBLE,
+    KEY_ENUM,
+    KEY_INT_LIST,
+    KEY_STRING,
+    KEY_PATH,
+    KEY_SLOWDOWN
+} KeyType;
 
 typedef struct KeyDef {
     const char *section, *name;
@@ -36,13 +45,16 @@ typedef struct KeyDef {
     size_t size;                /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
     const char *def;            /* default, as it would be written in the file */
     const char *help;
-    const char *only; /* the strategy this key belongs to, NULL: any */
+    const char *only; /* the strategies this key belongs to ("a,b"), NULL: any */
 } KeyDef;
 
 static const char *const model_kinds[] = {"mlp", "cnn", NULL};
 static const char *const datasets[] = {"fashion-mnist", "synthetic", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
 static const char *const on_off[] = {"off", "on", NULL};
+static const char *const ps_modes[] = {"sync", "async", "ssp", NULL};
+static const char *const balances[] = {"equal", "speed", NULL};
+static const char *const schedules[] = {"gpipe", "1f1b", NULL};
 
 #define AT(field) offsetof(Scenario, field)
 #define BIG 1e9
@@ -67,6 +79,17 @@ static const char *const on_off[] = {"off", "on", NULL};
         .section = sec, .name = key, .type = KEY_INT_LIST, .offset = AT(field),                    \
         .count_offset = AT(count), .min = lo, .max = hi, .size = MODEL_MAX_WIDTHS, .def = d,       \
         .help = h                                                                                  \
+    }
+/* A strategy key: like INT or ENUM, for the strategies listed in `for`. */
+#define SINT(key, field, lo, hi, d, for, h)                                                        \
+    {                                                                                              \
+        .section = "strategy", .name = key, .type = KEY_INT, .offset = AT(field), .min = lo,       \
+        .max = hi, .def = d, .help = h, .only = for                                                \
+    }
+#define SENUM(key, field, names, d, for, h)                                                        \
+    {                                                                                              \
+        .section = "strategy", .name = key, .type = KEY_ENUM, .offset = AT(field),                 \
+        .choices = names, .def = d, .help = h, .only = for                                         \
     }
 #define TEXT(sec, key, kind, field, d, h)                                                          \
     {                                                                                              \
@@ -157,6 +180,43 @@ static const KeyDef keys[] = {
      .help = "parameter-server: server ranks, each owning a slice of the parameters, on hosts "
              "after the workers'",
      .only = "parameter-server"},
+    SENUM("mode", mode, ps_modes, "sync", "parameter-server",
+          "parameter-server: sync (one update per step from all workers), async (each "
+          "gradient applied as it arrives) or ssp (bounded staleness)"),
+    SINT("staleness", staleness, 0, 1 << 20, "(required with ssp)", "parameter-server",
+         "mode = ssp: steps a worker may run ahead of the slowest one"),
+    SINT("backup_workers", backup_workers, 0, 1 << 16, "0", "parameter-server",
+         "mode = sync: run workers + this many, and use the first `workers` gradients of each "
+         "step"),
+    SENUM("balance", balance, balances, "equal", "data-parallel",
+          "data-parallel: split each global batch equally, or in proportion to host speed"),
+    SINT("stages", stages, 1, MODEL_MAX_LAYERS, "2", "pipeline",
+         "pipeline: stages, one host each, holding consecutive layers"),
+    SINT("microbatches", microbatches, 1, 1 << 20, "4", "pipeline,hybrid",
+         "pipeline, hybrid: micro-batches each mini-batch is cut into"),
+    SENUM("schedule", schedule, schedules, "1f1b", "pipeline,hybrid",
+          "pipeline, hybrid: gpipe (all forwards, then all backwards) or 1f1b"),
+    {.section = "strategy",
+     .name = "split",
+     .type = KEY_INT_LIST,
+     .offset = AT(split),
+     .count_offset = AT(nsplit),
+     .min = 1,
+     .max = MODEL_MAX_LAYERS - 1,
+     .size = MODEL_MAX_LAYERS,
+     .def = "(balanced by FLOPs)",
+     .help = "pipeline, hybrid: first layer (0-based) of stages 1, 2, ... in increasing order",
+     .only = "pipeline,hybrid"},
+    SINT("tp", tp, 1, 1 << 16, "2", "tensor,hybrid",
+         "tensor, hybrid: devices each dense layer pair is split across"),
+    SINT("dp", dp, 1, 1 << 20, "1", "hybrid", "hybrid: data-parallel replicas"),
+    SINT("pp", pp, 1, MODEL_MAX_LAYERS, "1", "hybrid", "hybrid: pipeline stages"),
+    {.section = "faults",
+     .name = "slowdown",
+     .type = KEY_SLOWDOWN,
+     .def = "(none)",
+     .help = "HOST START END FACTOR: the host runs at FACTOR (0 < FACTOR <= 1) of its speed "
+             "from START to END simulated seconds; repeat the key for more"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -219,6 +279,12 @@ static void key_expectation(const KeyDef *k, char *buf, size_t size)
     case KEY_STRING:
     case KEY_PATH:
         snprintf(buf, size, "a non-empty value shorter than %zu characters", k->size);
+        break;
+    case KEY_SLOWDOWN:
+        snprintf(buf, size,
+                 "HOST START END FACTOR with 0 <= START < END and 0 < FACTOR <= 1, at most %d "
+                 "of them",
+                 SCENARIO_MAX_SLOWDOWNS);
         break;
     }
 }
@@ -305,6 +371,19 @@ static int key_store(const KeyDef *k, ParseState *ps, const char *value)
             return -1;
         strcpy(field, value);
         return 0;
+    case KEY_SLOWDOWN: {
+        Slowdown *w = &ps->sc->slowdowns[ps->sc->nslowdowns];
+        char host[sizeof w->host + 1], rest;
+        if (ps->sc->nslowdowns == SCENARIO_MAX_SLOWDOWNS ||
+            sscanf(value, "%128s %lf %lf %lf %c", host, &w->start, &w->end, &w->factor, &rest) !=
+                4 ||
+            strlen(host) >= sizeof w->host || !isfinite(w->start) || !isfinite(w->end) ||
+            w->start < 0.0 || w->end <= w->start || !(w->factor > 0.0 && w->factor <= 1.0))
+            return -1;
+        strcpy(w->host, host);
+        ps->sc->nslowdowns++;
+        return 0;
+    }
     case KEY_PATH:
         if (!value[0])
             return -1;
@@ -334,7 +413,7 @@ static int scenario_set(ParseState *ps, const char *section, const char *name, c
         if (!section_known(section))
             return dt_fail(ps->err, DT_EINPUT,
                            "%s: unknown section [%s]; sections are [model] [data] [train] "
-                           "[cluster] [strategy] (see dtsim --help)",
+                           "[cluster] [strategy] [faults] (see dtsim --help)",
                            loc, section);
         return dt_fail(ps->err, DT_EINPUT,
                        "%s: unknown key '%s' in [%s]; `dtsim --help` lists the keys", loc, name,
@@ -354,7 +433,7 @@ static int scenario_set(ParseState *ps, const char *section, const char *name, c
                  value);
         return 0;
     }
-    if (lineno > 0 && ps->line[index])
+    if (lineno > 0 && ps->line[index] && k->type != KEY_SLOWDOWN)
         return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s is already set on line %d", loc, section,
                        name, ps->line[index]);
     if (key_store(k, ps, value) < 0) {
@@ -422,6 +501,24 @@ static void scenario_defaults(Scenario *sc)
     sc->overlap = 1;
     sc->bucket_mb = 25.0;
     sc->servers = 1;
+    sc->mode = PS_SYNC;
+    sc->balance = BALANCE_EQUAL;
+    sc->stages = 2;
+    sc->microbatches = 4;
+    sc->schedule = SCHEDULE_1F1B;
+    sc->tp = 2;
+    sc->dp = 1;
+    sc->pp = 1;
+}
+
+/* Is name one of the comma-separated names in list? */
+static int name_in_list(const char *name, const char *list)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+            return 1;
+    return 0;
 }
 
 /* Was the key (which must exist) set in the file or on the command line? */
@@ -514,12 +611,36 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
                        ps->where);
     for (size_t i = 0; i < NKEYS; i++) {
         if (keys[i].only && (ps->line[i] || ps->from_set[i]) &&
-            strcmp(keys[i].only, sc->strategy) != 0) {
+            !name_in_list(sc->strategy, keys[i].only)) {
+            char kinds[128];
+            snprintf(kinds, sizeof kinds, "%s", keys[i].only);
+            char *comma = strchr(kinds, ',');
+            if (comma) /* "a,b" reads "a or b" */
+                snprintf(comma, sizeof kinds - (size_t)(comma - kinds), " or %s",
+                         strchr(keys[i].only, ',') + 1);
             key_origin(ps, keys[i].section, keys[i].name, a, sizeof a);
             return dt_fail(err, DT_EINPUT,
                            "%s: [%s] %s is a setting of kind = %s, not of kind = %s", a,
-                           keys[i].section, keys[i].name, keys[i].only, sc->strategy);
+                           keys[i].section, keys[i].name, kinds, sc->strategy);
         }
+    }
+    if (key_given(ps, "strategy", "staleness") && sc->mode != PS_SSP) {
+        key_origin(ps, "strategy", "staleness", a, sizeof a);
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [strategy] staleness is for mode = ssp, not mode = %s; set mode = ssp "
+                       "or remove staleness",
+                       a, ps_modes[sc->mode]);
+    }
+    if (sc->mode == PS_SSP && !key_given(ps, "strategy", "staleness")) {
+        key_origin(ps, "strategy", "mode", a, sizeof a);
+        return dt_fail(err, DT_EINPUT,
+                       "%s: mode = ssp needs [strategy] staleness = s (0 behaves as sync)", a);
+    }
+    if (key_given(ps, "strategy", "backup_workers") && sc->mode != PS_SYNC) {
+        key_origin(ps, "strategy", "backup_workers", a, sizeof a);
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [strategy] backup_workers is for mode = sync, not mode = %s", a,
+                       ps_modes[sc->mode]);
     }
     const StrategyOps *st = strategy_find(sc->strategy);
     if (!st) {

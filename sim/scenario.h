@@ -20,6 +20,18 @@
 #include "optim.h"
 
 typedef enum { DATA_FASHION_MNIST, DATA_SYNTHETIC } DataKind;
+typedef enum { PS_SYNC, PS_ASYNC, PS_SSP } PsMode;
+typedef enum { BALANCE_EQUAL, BALANCE_SPEED } Balance;
+typedef enum { SCHEDULE_GPIPE, SCHEDULE_1F1B } Schedule;
+
+#define SCENARIO_MAX_SLOWDOWNS 32
+
+/* [faults] slowdown: a host runs at `factor` of its speed from `start` to
+ * `end` simulated seconds. */
+typedef struct Slowdown {
+    char host[128];
+    double start, end, factor;
+} Slowdown;
 
 typedef struct Scenario {
     char path[PATH_MAX]; /* the scenario file as given */
@@ -50,10 +62,25 @@ typedef struct Scenario {
 
     /* [strategy] */
     char strategy[32];
-    char allreduce[16]; /* data-parallel: ring, rhd or tree */
-    int overlap;        /* data-parallel: all-reduce buckets during backward */
-    double bucket_mb;   /* data-parallel: bucket size with overlap, in MB */
-    int servers;        /* parameter-server: server ranks */
+    char allreduce[16];          /* data-parallel: ring, rhd or tree */
+    int overlap;                 /* data-parallel: all-reduce buckets during backward */
+    double bucket_mb;            /* data-parallel: bucket size with overlap, in MB */
+    int servers;                 /* parameter-server: server ranks */
+    PsMode mode;                 /* parameter-server: sync, async or ssp */
+    int staleness;               /* parameter-server, mode = ssp: steps a worker may run ahead */
+    int backup_workers;          /* parameter-server, mode = sync: extra workers whose gradients
+                                  * arrive too late are dropped */
+    Balance balance;             /* data-parallel: split of the global batch */
+    int stages;                  /* pipeline: stages (hosts) */
+    int microbatches;            /* pipeline, hybrid: micro-batches per mini-batch */
+    Schedule schedule;           /* pipeline, hybrid */
+    int nsplit;                  /* pipeline, hybrid: explicit split (0: balanced by FLOPs) */
+    int split[MODEL_MAX_LAYERS]; /* first layer of stages 1, 2, ... */
+    int tp, dp, pp;              /* tensor, hybrid: group sizes */
+
+    /* [faults] */
+    int nslowdowns;
+    Slowdown slowdowns[SCENARIO_MAX_SLOWDOWNS];
 } Scenario;
 
 /* Parse `path`, then apply the `nset` overrides "section.key=value".  On

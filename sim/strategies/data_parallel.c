@@ -223,7 +223,7 @@ static int dp_start(Run *run, DtError *err)
         w->comm = (Comm){.world = &sh->world, .rank = i, .channel = 0};
         sh->live++;
         DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sc->batch);
-        if (device_init(&w->dev, i, run->rank_host[i], &run->rec, err) < 0 ||
+        if (device_init(&w->dev, run, i, err) < 0 ||
             device_check_memory(&w->dev, &need, err) < 0) {
             rc = -1;
             break;

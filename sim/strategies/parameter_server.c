@@ -209,7 +209,7 @@ static int ps_start(Run *run, DtError *err)
             sh->live++;
             DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sc->batch);
             need.optimizer = 0.0; /* the servers hold it */
-            if (device_init(&w->dev, i, run->rank_host[i], &run->rec, err) < 0 ||
+            if (device_init(&w->dev, run, i, err) < 0 ||
                 device_check_memory(&w->dev, &need, err) < 0) {
                 rc = -1;
                 break;
@@ -231,7 +231,7 @@ static int ps_start(Run *run, DtError *err)
             DeviceMemoryNeed need = {.parameters = shard,
                                      .optimizer = state * shard,
                                      .buffers = (sc->workers + 1) * shard};
-            if (device_init(&s->dev, i, run->rank_host[i], &run->rec, err) < 0 ||
+            if (device_init(&s->dev, run, i, err) < 0 ||
                 device_check_memory(&s->dev, &need, err) < 0)
                 rc = -1;
             else
