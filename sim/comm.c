@@ -244,6 +244,36 @@ void comm_waitall(const Comm *c, CommRequest **reqs, int n)
         free(reqs[i]);
 }
 
+int comm_waitany(const Comm *c, CommRequest **reqs, int n)
+{
+    double start = simgrid_get_clock();
+    sg_comm_t stack[16];
+    int map_stack[16];
+    sg_comm_t *acts = n <= 16 ? stack : malloc((size_t)n * sizeof *acts);
+    int *map = n <= 16 ? map_stack : malloc((size_t)n * sizeof *map);
+    xbt_assert(acts && map, "out of memory");
+    int live = 0;
+    for (int i = 0; i < n; i++) {
+        if (reqs[i]) {
+            map[live] = i;
+            acts[live++] = reqs[i]->activity;
+        }
+    }
+    xbt_assert(live > 0, "comm_waitany on no pending request");
+    ssize_t pos = sg_comm_wait_any(acts, (size_t)live);
+    xbt_assert(pos >= 0, "a communication failed");
+    int i = map[pos];
+    if (acts != stack)
+        free(acts);
+    if (map != map_stack)
+        free(map);
+    request_finish(c, reqs[i]);
+    free(reqs[i]);
+    reqs[i] = NULL;
+    comm_record(c, start, 0.0);
+    return i;
+}
+
 void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
                    float *recvbuf, size_t recvcount)
 {

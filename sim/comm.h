@@ -66,6 +66,11 @@ CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count);
 /* Wait for one request (and free it); the wait is a communication span. */
 void comm_wait(const Comm *c, CommRequest *req);
 void comm_waitall(const Comm *c, CommRequest **reqs, int n);
+/* Wait until one of the pending requests (the non-NULL ones among
+ * reqs[0..n)) completes: finish it, free it, set its entry to NULL and
+ * return its index.  Which of several requests completing at the same
+ * instant comes first is SimGrid's choice, the same in every run. */
+int comm_waitany(const Comm *c, CommRequest **reqs, int n);
 
 /* Send to dst and receive from src at the same time (as a ring step does). */
 void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
