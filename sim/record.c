@@ -258,6 +258,8 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
         /* communication hidden behind compute (overlap = on) */
         cJSON_AddNumberToObject(h, "overlap_seconds", both - used > 0.0 ? both - used : 0.0);
         cJSON_AddNumberToObject(h, "bytes_sent", t->bytes_sent);
+        /* part of comm_seconds or idle_seconds: time lost to slower ranks */
+        cJSON_AddNumberToObject(h, "wait_seconds", t->wait_seconds);
         const DeviceMemoryNeed *m = &t->memory;
         double total = m->parameters + m->gradients + m->optimizer + m->activations + m->buffers;
         if (total > 0.0) {

@@ -46,6 +46,7 @@ typedef struct RankTotals {
     double compute_seconds;
     double comm_seconds;
     double bytes_sent;
+    double wait_seconds;     /* waiting for slower ranks (data-parallel: their gradients) */
     DeviceMemoryNeed memory; /* as checked against the device's capacity */
     double memory_capacity;  /* bytes, 0 when the platform gives none */
     size_t last_span;        /* index + 1 of the rank's latest span, 0 if none */

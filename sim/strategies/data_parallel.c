@@ -8,6 +8,11 @@
  * over the global batch: after k steps the parameters are those of serial
  * SGD with batch N*b, up to the order of float additions.
  *
+ * With balance = speed worker r takes b_r samples instead of b, in proportion
+ * to its host's speed (the same N*b in all, so the same maths): on a
+ * platform of unequal devices, fast and slow workers finish their backward
+ * passes together instead of the fast ones idling at the all-reduce.
+ *
  * With overlap = off the all-reduce of the whole gradient follows the
  * backward pass.  With overlap = on the gradient is cut into buckets of
  * about bucket_mb at layer boundaries, in backward order (as PyTorch DDP
@@ -17,6 +22,8 @@
  * worker hand buckets over with two semaphores.
  */
 #include <simgrid/actor.h>
+#include <simgrid/engine.h>
+#include <simgrid/host.h>
 #include <simgrid/semaphore.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +43,9 @@ typedef struct DpShared {
     size_t bucket_end[MODEL_MAX_LAYERS];   /* one past its last */
     int closes[MODEL_MAX_LAYERS];          /* bucket that layer l's backward completes, or -1 */
     int live;                              /* workers still running: the last frees this */
+    int *share;                            /* (N) samples of each global batch worker r takes */
+    int *offset;                           /* (N) where its samples start in the global batch */
+    double *done_at; /* (2, N) when each worker's backward ended, steps of each parity */
 } DpShared;
 
 typedef struct DpWorker {
@@ -128,6 +138,16 @@ static void dp_after_backward(void *ctx, int layer)
         sg_sem_release(w->ready);
 }
 
+static void dp_shared_free(DpShared *sh)
+{
+    sampler_free(&sh->sampler);
+    comm_world_free(&sh->world);
+    free(sh->share);
+    free(sh->offset);
+    free(sh->done_at);
+    free(sh);
+}
+
 static void dp_worker_free(DpWorker *w)
 {
     replica_free(&w->replica);
@@ -135,11 +155,8 @@ static void dp_worker_free(DpWorker *w)
         sg_sem_destroy(w->ready);
         sg_sem_destroy(w->done);
     }
-    if (--w->sh->live == 0) {
-        sampler_free(&w->sh->sampler);
-        comm_world_free(&w->sh->world);
-        free(w->sh);
-    }
+    if (--w->sh->live == 0)
+        dp_shared_free(w->sh);
     free(w);
 }
 
@@ -150,7 +167,7 @@ static void dp_worker_main(int argc, char **argv)
     DpWorker *w = sg_actor_self_get_data();
     Run *run = w->sh->run;
     Replica *r = &w->replica;
-    const int b = run->sc->batch;
+    const int b = w->sh->share[w->rank];
     const float scale = 1.0f / (float)run->global_batch;
     const int overlap = run->sc->overlap;
     ReplicaHook hook = {dp_after_backward, w};
@@ -159,15 +176,24 @@ static void dp_worker_main(int argc, char **argv)
          * none can start step + 1 before all have finished step: sharing
          * one sampler is safe */
         const int *batch = sampler_batch(&w->sh->sampler, step - 1);
-        replica_load(r, &w->dev, &run->train, batch + (size_t)w->rank * b, b);
+        replica_load(r, &w->dev, &run->train, batch + w->sh->offset[w->rank], b);
         double loss = replica_compute_gradients(r, &w->dev, b, scale, overlap ? &hook : NULL);
         run_add_loss(run, loss, b);
+        double *done_at = w->sh->done_at + (step % 2) * (size_t)w->sh->world.size;
+        done_at[w->rank] = simgrid_get_clock();
         if (overlap) {
             for (int k = 0; k < w->sh->nbuckets; k++)
                 sg_sem_acquire(w->done);
         } else {
             dp_allreduce(w, 0, run->model.nparams);
         }
+        /* Every worker's gradient is in the sum now, so every done_at of
+         * this step is set (and none of the next-but-one can be yet): the
+         * time this worker waited for the slowest one. */
+        double last = done_at[w->rank];
+        for (int i = 0; i < w->sh->world.size; i++)
+            last = done_at[i] > last ? done_at[i] : last;
+        run->rec.ranks[w->rank].wait_seconds += last - done_at[w->rank];
         replica_apply(r, &w->dev);
         if (w->rank == 0 && run_eval_due(run, step))
             run_evaluate(run, r, step);
@@ -183,6 +209,43 @@ static void dp_worker_main(int argc, char **argv)
     dp_worker_free(w);
 }
 
+/* Split the global batch G = N*b: equally, or (balance = speed) one sample
+ * each and the rest in proportion to host speed, largest remainders
+ * first (ties to the lower rank). */
+static void dp_plan_shares(DpShared *sh, const Run *run)
+{
+    const int N = run->nranks, G = run->global_batch;
+    double total = 0.0;
+    for (int r = 0; r < N; r++)
+        total += sg_host_get_pstate_speed(run->rank_host[r], sg_host_get_pstate(run->rank_host[r]));
+    int given = 0;
+    double *rest = calloc((size_t)N, sizeof *rest);
+    for (int r = 0; r < N; r++) {
+        if (run->sc->balance == BALANCE_EQUAL || !rest) {
+            sh->share[r] = G / N;
+        } else {
+            double exact =
+                (double)(G - N) *
+                sg_host_get_pstate_speed(run->rank_host[r], sg_host_get_pstate(run->rank_host[r])) /
+                total;
+            sh->share[r] = 1 + (int)exact;
+            rest[r] = exact - (int)exact;
+        }
+        given += sh->share[r];
+    }
+    for (; given < G && rest; given++) {
+        int best = 0;
+        for (int r = 1; r < N; r++)
+            if (rest[r] > rest[best])
+                best = r;
+        sh->share[best]++;
+        rest[best] = -1.0;
+    }
+    free(rest);
+    for (int r = 0, at = 0; r < N; at += sh->share[r++])
+        sh->offset[r] = at;
+}
+
 static int dp_start(Run *run, DtError *err)
 {
     const Scenario *sc = run->sc;
@@ -190,27 +253,27 @@ static int dp_start(Run *run, DtError *err)
     if (!sh)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     sh->run = run;
-    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0) {
-        free(sh);
-        return -1;
-    }
     sh->allreduce = collective_find(COLL_ALLREDUCE, sc->allreduce);
-    dp_plan_buckets(sh, &run->model, sc->overlap, sc->bucket_mb);
-    if (sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
-        comm_world_free(&sh->world);
-        free(sh);
-        return -1;
-    }
+    sh->share = malloc((size_t)run->nranks * sizeof *sh->share);
+    sh->offset = malloc((size_t)run->nranks * sizeof *sh->offset);
     /* Everything a worker needs is allocated here, before the simulation
      * starts, so that no worker can fail half-way and leave the others
      * waiting in a collective. */
+    sh->done_at = calloc(2 * (size_t)run->nranks, sizeof *sh->done_at);
     DpWorker **workers = calloc((size_t)run->nranks, sizeof *workers);
-    if (!workers) {
-        sampler_free(&sh->sampler);
-        comm_world_free(&sh->world);
-        free(sh);
+    if (!sh->share || !sh->offset || !sh->done_at || !workers) {
+        free(workers);
+        dp_shared_free(sh);
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     }
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0 ||
+        sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
+        free(workers);
+        dp_shared_free(sh);
+        return -1;
+    }
+    dp_plan_shares(sh, run);
+    dp_plan_buckets(sh, &run->model, sc->overlap, sc->bucket_mb);
     int rc = 0;
     for (int i = 0; i < run->nranks && rc == 0; i++) {
         DpWorker *w = workers[i] = calloc(1, sizeof *w);
@@ -222,13 +285,12 @@ static int dp_start(Run *run, DtError *err)
         w->rank = i;
         w->comm = (Comm){.world = &sh->world, .rank = i, .channel = 0};
         sh->live++;
-        DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sc->batch);
-        if (device_init(&w->dev, run, i, err) < 0 ||
-            device_check_memory(&w->dev, &need, err) < 0) {
+        DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sh->share[i]);
+        if (device_init(&w->dev, run, i, err) < 0 || device_check_memory(&w->dev, &need, err) < 0) {
             rc = -1;
             break;
         }
-        if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
+        if (replica_init(&w->replica, &run->model, &sc->opt, sh->share[i], sc->seed, err) < 0)
             rc = -1;
     }
     if (rc < 0) {
