@@ -53,6 +53,28 @@ expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.work
 expect 2 "batch = '-4'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set train.batch=-4
 expect 2 "serial trains on one device" -- "$dtsim" run "$tiny" --set cluster.workers=2
 
+# Parameter-server modes, backup workers, balance and [faults] slowdowns.
+psv=(--set strategy.kind=parameter-server --platform "$src/platforms/hetero.xml" --set cluster.workers=4)
+expect 2 "staleness is for mode = ssp, not mode = sync" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.staleness=2
+expect 2 "staleness is for mode = ssp, not mode = async" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.mode=async --set strategy.staleness=2
+expect 2 "mode = ssp needs \[strategy\] staleness" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.mode=ssp
+expect 2 "staleness = '-1' is not valid" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.mode=ssp --set strategy.staleness=-1
+expect 2 "backup_workers = '-1' is not valid" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.backup_workers=-1
+expect 2 "backup_workers is for mode = sync, not mode = async" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.mode=async --set strategy.backup_workers=1
+expect 2 "needs 9 hosts .* has 8" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.backup_workers=4
+expect 2 "backup_workers = 1 needs servers = 1" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.backup_workers=1 --set strategy.servers=2
+expect 2 "mode = 'bogus' is not valid: expected one of: sync async ssp" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.mode=bogus
+expect 2 "mode is a setting of kind = parameter-server, not of kind = data-parallel" -- "$dtsim" run "$tiny" "${dp[@]}" --set strategy.mode=async
+expect 2 "balance is a setting of kind = data-parallel, not of kind = parameter-server" -- "$dtsim" run "$tiny" "${psv[@]}" --set strategy.balance=speed
+expect 2 "balance = 'fast' is not valid: expected one of: equal speed" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.balance=fast
+expect 2 "slowdown = 'node-1 2 1 0.5' is not valid: expected HOST START END FACTOR" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set "faults.slowdown=node-1 2 1 0.5"
+expect 2 "slowdown = 'node-1 0 1 0' is not valid" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set "faults.slowdown=node-1 0 1 0"
+expect 2 "slowdown = 'node-1 0 1' is not valid" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set "faults.slowdown=node-1 0 1"
+expect 2 "slowdown names host 'gpu9', which platform" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set "faults.slowdown=gpu9 0 1 0.5"
+expect 2 "slowdown names host 'gpu9', which platform" -- "$dtsim" check "$tiny" "${dp[@]}" --set cluster.workers=2 --set "faults.slowdown=gpu9 0 1 0.5"
+printf '[cluster]\nplatform = %s\n[faults]\nslowdown = node-1 0 1 0.5\nslowdown = node-2 0 1 7\n' "$src/platforms/cluster-10gbe.xml" >"$tmp/faults.ini"
+expect 2 "faults.ini:5: \[faults\] slowdown = 'node-2 0 1 7' is not valid" -- "$dtsim" run "$tmp/faults.ini"
+
 # Explicit placement: rank r on the r-th named host.
 expect 0 "" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set cluster.hosts=node-7,node-2,node-5 --out "$tmp/placed" --quiet --no-plot
 expect 0 '"host":[[:space:]]*"node-7"' -- sed -n '/"rank":[[:space:]]*0/,/"host"/p' "$tmp/placed/summary.json"
