@@ -47,5 +47,15 @@ check data-parallel "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/c
     --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01
 check parameter-server "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
     --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.servers=2
+check ps-async "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.servers=2 \
+    --set strategy.mode=async
+check ps-ssp "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.mode=ssp \
+    --set strategy.staleness=2 --set "faults.slowdown=gpu1-a100 0.001 0.01 0.01"
+check ps-backup "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.backup_workers=2
+check dp-balance "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=8 --set strategy.balance=speed
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
