@@ -81,36 +81,34 @@ void record_metric(Recorder *r, const MetricRow *row)
     r->rows[r->nrows++] = *row;
 }
 
+/* Make *buf (of *n elements of size elem) hold index, the new ones zero. */
+static int grow_to(void **buf, int *n, int index, size_t elem)
+{
+    if (index < *n)
+        return 0;
+    char *nb = realloc(*buf, (size_t)(index + 1) * elem);
+    if (!nb)
+        return -1;
+    memset(nb + (size_t)*n * elem, 0, (size_t)(index + 1 - *n) * elem);
+    *buf = nb;
+    *n = index + 1;
+    return 0;
+}
+
 void record_staleness(Recorder *r, int staleness)
 {
-    if (staleness >= r->nstaleness) {
-        long *n = realloc(r->staleness, (size_t)(staleness + 1) * sizeof *n);
-        if (!n) {
-            r->oom = 1;
-            return;
-        }
-        for (int k = r->nstaleness; k <= staleness; k++)
-            n[k] = 0;
-        r->staleness = n;
-        r->nstaleness = staleness + 1;
-    }
-    r->staleness[staleness]++;
+    if (grow_to((void **)&r->staleness, &r->nstaleness, staleness, sizeof *r->staleness) < 0)
+        r->oom = 1;
+    else
+        r->staleness[staleness]++;
 }
 
 void record_bubble(Recorder *r, int index, double fraction)
 {
-    if (index >= r->nbubble) {
-        double *n = realloc(r->bubble, (size_t)(index + 1) * sizeof *n);
-        if (!n) {
-            r->oom = 1;
-            return;
-        }
-        for (int k = r->nbubble; k <= index; k++)
-            n[k] = 0.0;
-        r->bubble = n;
-        r->nbubble = index + 1;
-    }
-    r->bubble[index] = fraction;
+    if (grow_to((void **)&r->bubble, &r->nbubble, index, sizeof *r->bubble) < 0)
+        r->oom = 1;
+    else
+        r->bubble[index] = fraction;
 }
 
 static FILE *open_out(const char *path, DtError *err)
