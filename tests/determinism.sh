@@ -3,7 +3,8 @@
 # byte-identical metrics.csv, trace.json, saved model, and summary.json
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
-# overlapped buckets) and parameter-server strategies.
+# overlapped buckets), parameter-server and model-parallel (pipeline,
+# tensor, hybrid) strategies.
 set -u
 dtsim=$1
 src=$2
@@ -47,5 +48,8 @@ check data-parallel "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/c
     --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01
 check parameter-server "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
     --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.servers=2
+check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
+    --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
