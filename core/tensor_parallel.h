@@ -113,9 +113,10 @@ typedef struct TpPlan {
 } TpPlan;
 
 /* Plan layers [first, last) of m over t shards (rules above).  Returns -1
- * with DT_EINPUT when t < 1, the range is not within the model, or a
- * COLUMN layer's units are not a multiple of t (the message names the
- * layer, its units and t, and what to change). */
+ * with DT_EINPUT when t < 1, the range is not within the model, a layer
+ * has more than INT_MAX parameters (TpBlock counts in int), or a COLUMN
+ * layer's units are not a multiple of t (the message names the layer, its
+ * units and t, and what to change). */
 int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *err);
 
 /*
@@ -133,21 +134,22 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
  *   the caller sums it over the shards, then calls tp_forward_finish.
  * tp_forward_finish:  ROW: out += b, then out = max(out, 0) if the layer has
  *   a fused ReLU, on the summed (batch, units) output; every shard calls it
- *   on its copy.  Does nothing for other layers.
+ *   on its copy.  Uses io->batch, io->params and io->out only.  Does nothing
+ *   for other layers.
  * tp_backward:  backward of what tp_forward (and tp_forward_finish) did,
  *   with layer.h's conventions: io->in and io->out are what the forward
  *   saw and left (for ROW, the FINISHED output), io->dout the gradient of
  *   that output; parameter gradients ACCUMULATE into io->dparams (only
  *   into the floats this shard holds), io->din is OVERWRITTEN, or skipped
- *   when NULL.  A fused ReLU's mask (dout where out > 0, else 0) is applied
- *   inside, into scratch, for COLUMN on the shard's slice and for ROW on
- *   the full dout.  COLUMN: dW[lo:hi, :] += dout^T in, db[lo:hi] += column
- *   sums of dout, din = dout W[lo:hi, :], a partial sum the caller
- *   all-reduces.  ROW: dW[:, lo:hi] += dout^T in, db += column sums of
- *   dout (the whole bias, the same on every shard), din = dout W[:, lo:hi],
- *   final, no communication.  REPLICATED runs the layer's own backward, and
- *   nothing below the model's first layer with parameters (as
- *   model_backward_layer).
+ *   when NULL; pass NULL exactly when m->first_trainable >= l, as
+ *   model_backward_layer does (never for ROW: its COLUMN partner has
+ *   parameters), which is what the costs and all-reduce sizes assume.  A fused ReLU's mask (dout
+ * where out > 0, else 0) is applied inside, into scratch, for COLUMN on the shard's slice and for
+ * ROW on the full dout.  COLUMN: dW[lo:hi, :] += dout^T in, db[lo:hi] += column sums of dout, din =
+ * dout W[lo:hi, :], a partial sum the caller all-reduces.  ROW: dW[:, lo:hi] += dout^T in, db +=
+ * column sums of dout (the whole bias, the same on every shard), din = dout W[:, lo:hi], final, no
+ * communication.  REPLICATED runs the layer's own backward, and nothing below the model's first
+ * layer with parameters (as model_backward_layer).
  */
 void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io);
 void tp_forward_finish(const TpPlan *plan, int l, const LayerIO *io);
@@ -200,7 +202,12 @@ typedef struct TpBlock {
  * its part of W, then its part of b). */
 int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_BLOCKS]);
 /* Parameter floats one shard holds over [first, last), for memory
- * accounting (gradient and optimizer state have as many). */
+ * accounting (gradient and optimizer state have as many).  Each shard
+ * updates every float it holds, replicated ones included: their gradients
+ * are the same on all shards, so their values stay the same without any
+ * communication.  (Running the optimizer over the whole block also works,
+ * since a shard never reads what it does not hold, but charge its cost
+ * for tp_param_floats floats.) */
 size_t tp_param_floats(const TpPlan *plan);
 /* Copy the floats of [first, last) that `shard` owns from its block src to
  * dst (both in the full layout).  Called for every shard, it assembles the
