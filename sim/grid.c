@@ -53,6 +53,7 @@
 #include "platform.h"
 #include "run.h"
 #include "sampler.h"
+#include "tensor_parallel.h"
 
 typedef enum { OP_FORWARD, OP_BACKWARD } OpKind;
 
@@ -94,17 +95,27 @@ typedef struct Inbox {
     long got, total;
 } Inbox;
 
+/* A strided run of parameters a shard holds (tensor_parallel.h's TpBlock). */
+typedef TpBlock HeldBlock;
+
 typedef struct GridRank {
     GridShared *sh;
     int rank, replica, stage, shard;
-    int first, last;     /* layers [first, last) */
-    size_t pbegin, pend; /* parameters of the stage: [pbegin, pend) of the block */
-    int next, prev;      /* ranks of the neighbouring stages' matching shard, -1 if none */
-    int grad_to_prev;    /* the stage's input gradient goes back to prev */
-    size_t in_floats;    /* per micro-batch: the stage's input (stage > 0) */
-    size_t out_floats;   /* and its output */
+    int first, last;                      /* layers [first, last) */
+    TpPlan plan;                          /* how the stage's layers are split over its tp shards */
+    size_t pbegin, pend;                  /* parameters of the stage: [pbegin, pend) of the block */
+    HeldBlock held[2 * MODEL_MAX_LAYERS]; /* the parts of them this shard holds */
+    int nheld;
+    size_t nhold;      /* parameter floats it holds (tp_param_floats) */
+    float *ppack;      /* (nhold) its parameters packed, or NULL: contiguous in params */
+    float *gpack;      /* (nhold) its gradient packed, likewise */
+    int next, prev;    /* ranks of the neighbouring stages' matching shard, -1 if none */
+    int grad_to_prev;  /* the stage's input gradient goes back to prev */
+    size_t in_floats;  /* per micro-batch: the stage's input (stage > 0) */
+    size_t out_floats; /* and its output */
     Device dev;
-    Comm p2p, dpc;
+    Comm p2p, tpc, dpc;
+    int *tp_group; /* (tp) the shards of the stage */
     int *dp_group; /* (dp) ranks holding the same slice in every replica */
     float *params; /* (nparams) full layout; only [pbegin, pend) is used */
     float *grads;  /* (nparams) likewise */
@@ -221,8 +232,11 @@ int grid_check(const Scenario *sc, const GridConfig *g, DtError *err)
                        "[train] batch = %d is not divisible by [strategy] microbatches = %d: "
                        "every micro-batch must hold the same number of samples",
                        sc->batch, g->microbatches);
-    if (g->tp > 1)
-        return dt_fail(err, DT_EINPUT, "tensor parallelism is not available yet");
+    for (int s = 0; s < g->pp; s++) {
+        TpPlan plan;
+        if (tp_plan(&plan, &m, first[s], first[s + 1], g->tp, err) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -258,13 +272,17 @@ static int grid_stash_slots(Schedule sch, int p, int s, int m)
     return p - s < m ? p - s : m;
 }
 
-/* What rank g keeps on its device at the peak of its schedule. */
+/* What rank g keeps on its device at the peak of its schedule; the
+ * workspace's other buffers are counted at their unsplit size, an upper
+ * bound for a tensor-parallel shard. */
 static DeviceMemoryNeed grid_memory_need(const GridRank *g, const Model *m, const OptConfig *opt)
 {
     int b = g->sh->micro;
-    double params = sizeof(float) * (double)(g->pend - g->pbegin);
+    double params = sizeof(float) * (double)g->nhold;
     int state = (opt->kind == OPT_ADAM) ? 2 : (opt->momentum != 0.0);
-    double stash = (double)model_range_activation_bytes(m, b, g->first, g->last);
+    double stash = sizeof(float) * (double)tp_activation_floats(&g->plan, b);
+    if (g->first > 0)
+        stash += sizeof(float) * (double)b * shape_size(m->layers[g->first - 1].out);
     if (g->first == 0)
         stash += sizeof(float) * (double)b * shape_size(m->input);
     double staging = sizeof(float) * 2.0 * (double)(g->prev >= 0 ? g->in_floats : 0);
@@ -298,72 +316,58 @@ static int grid_place(Run *run, const GridConfig *c, int *node_of_rank, DtError 
 {
     GridSummary *sum = &run->rec.grid;
     int n = run->nranks;
+    size_t nhosts;
+    sg_host_t *all = platform_hosts(&nhosts);
+    int *node = malloc(nhosts * sizeof *node);
+    if (!all || !node) {
+        free(all);
+        free(node);
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    }
+    int nodes = platform_nodes(all, nhosts, node);
     sum->placement = "host order: ranks on the first hosts in name order";
     if (run->sc->hosts[0]) {
         sum->placement = "as listed in [cluster] hosts";
-        platform_nodes(run->rank_host, (size_t)n, node_of_rank);
-    } else {
-        size_t nhosts;
-        sg_host_t *all = platform_hosts(&nhosts);
-        int *node = malloc(nhosts * sizeof *node);
-        if (!all || !node) {
-            free(all);
-            free(node);
-            return dt_fail(err, DT_ERUNTIME, "out of memory");
-        }
-        int nodes = platform_nodes(all, nhosts, node);
-        if (!grid_tp_in_node(node, n, c->tp)) {
-            /* pack whole groups into each node */
-            int placed = 0;
-            sg_host_t *packed = malloc((size_t)n * sizeof *packed);
-            int *packed_node = malloc((size_t)n * sizeof *packed_node);
-            for (int k = 0; packed && packed_node && k < nodes && placed < n; k++) {
-                int in_group = 0;
-                size_t start = 0;
-                for (size_t h = 0; h < nhosts && placed < n; h++) {
-                    if (node[h] != k)
-                        continue;
-                    if (in_group == 0)
-                        start = h;
-                    if (++in_group < c->tp)
-                        continue;
-                    /* hosts start .. h of node k form a group */
-                    for (size_t q = start; q <= h; q++) {
-                        if (node[q] != k)
-                            continue;
-                        packed[placed] = all[q];
-                        packed_node[placed++] = k;
-                    }
-                    in_group = 0;
-                }
+    } else if (!grid_tp_in_node(node, n, c->tp)) {
+        /* pack whole groups into each node: its first tp hosts, its next
+         * tp, ...; nodes in order */
+        int placed = 0;
+        sg_host_t *packed = malloc((size_t)n * sizeof *packed);
+        for (int k = 0; packed && k < nodes && placed < n; k++) {
+            int in_node = 0;
+            for (size_t h = 0; h < nhosts; h++)
+                in_node += node[h] == k;
+            int take = in_node / c->tp * c->tp;
+            for (size_t h = 0; h < nhosts && take > 0 && placed < n; h++) {
+                if (node[h] != k)
+                    continue;
+                packed[placed++] = all[h];
+                take--;
             }
-            if (packed && packed_node && placed == n) {
-                memcpy(run->rank_host, packed, (size_t)n * sizeof *packed);
-                memcpy(node, packed_node, (size_t)n * sizeof *node);
-                sum->placement = "tensor-parallel groups packed into nodes";
-            } else {
-                sum->placement = "host order: the nodes cannot hold whole tensor-parallel groups";
-            }
-            free(packed);
-            free(packed_node);
         }
-        memcpy(node_of_rank, node, (size_t)n * sizeof *node);
-        free(node);
-        free(all);
+        if (packed && placed == n) {
+            memcpy(run->rank_host, packed, (size_t)n * sizeof *packed);
+            sum->placement = "tensor-parallel groups packed into nodes";
+        } else {
+            sum->placement = "host order: the nodes cannot hold whole tensor-parallel groups";
+        }
+        free(packed);
     }
-    int nodes = 0;
-    for (int r = 0; r < n; r++)
-        if (node_of_rank[r] + 1 > nodes)
-            nodes = node_of_rank[r] + 1;
-    /* count the distinct nodes among the ranks */
-    int distinct = 0;
-    for (int k = 0; k < nodes; k++)
-        for (int r = 0; r < n; r++)
-            if (node_of_rank[r] == k) {
-                distinct++;
-                break;
-            }
-    sum->nodes = distinct;
+    /* each rank's node, and how many nodes the ranks use */
+    int used = 0;
+    for (int r = 0; r < n; r++) {
+        node_of_rank[r] = -1;
+        for (size_t h = 0; h < nhosts && node_of_rank[r] < 0; h++)
+            if (all[h] == run->rank_host[r])
+                node_of_rank[r] = node[h];
+        int seen = 0;
+        for (int q = 0; q < r; q++)
+            seen |= node_of_rank[q] == node_of_rank[r];
+        used += !seen;
+    }
+    free(node);
+    free(all);
+    sum->nodes = used;
     sum->tp_in_node = grid_tp_in_node(node_of_rank, n, c->tp);
     return 0;
 }
@@ -428,11 +432,75 @@ static const float *grid_input(const GridRank *g, int micro)
     return g->x + (size_t)micro * g->sh->micro * shape_size(m->input);
 }
 
+/* Sum buf (count floats) over the stage's tensor-parallel shards. */
+static void grid_allreduce_shards(GridRank *g, float *buf, size_t count)
+{
+    Group grp = {.comm = &g->tpc, .size = g->sh->cfg.tp, .ranks = g->tp_group, .index = g->shard};
+    g->sh->allreduce->run(&grp, buf, count, 0);
+}
+
+/* Layer l's forward on this shard (tensor_parallel.h's calling sequence;
+ * with tp = 1 the serial kernels), charged on the device; its input is x
+ * for layer 0, else the previous layer's output in the workspace. */
+static void grid_layer_forward(GridRank *g, int l, const float *x)
+{
+    const Model *m = &g->sh->run->model;
+    const int b = g->sh->micro;
+    LayerIO io = {
+        .batch = b,
+        .params = g->params + m->layers[l].param_offset,
+        .in = l == 0 ? x : workspace_output(&g->ws, l - 1),
+        .out = workspace_output(&g->ws, l),
+        .scratch = g->ws.scratch,
+    };
+    double t = wall_clock();
+    tp_forward(&g->plan, l, g->shard, &io);
+    g->dev.rec->kernel_wall += wall_clock() - t;
+    TpCost c = tp_forward_cost(&g->plan, l, b);
+    device_compute(&g->dev, c.flops, c.bytes, "forward");
+    size_t n = tp_forward_allreduce_floats(&g->plan, l, b);
+    if (n == 0)
+        return;
+    grid_allreduce_shards(g, io.out, n);
+    t = wall_clock();
+    tp_forward_finish(&g->plan, l, &io);
+    g->dev.rec->kernel_wall += wall_clock() - t;
+    c = tp_finish_cost(&g->plan, l, b);
+    device_compute(&g->dev, c.flops, c.bytes, "forward");
+}
+
+/* Layer l's backward on this shard: the gradient of its output is in
+ * dact[l % 2], that of its input goes to dact[(l + 1) % 2] (model.c's
+ * convention), summed over the shards after a COLUMN layer. */
+static void grid_layer_backward(GridRank *g, int l, const float *x)
+{
+    const Model *m = &g->sh->run->model;
+    const int b = g->sh->micro;
+    if (m->first_trainable > l)
+        return; /* nothing below the first layer with parameters */
+    const size_t off = m->layers[l].param_offset;
+    LayerIO io = {
+        .batch = b,
+        .params = g->params + off,
+        .dparams = g->grads + off,
+        .in = l == 0 ? x : workspace_output(&g->ws, l - 1),
+        .out = workspace_output(&g->ws, l),
+        .dout = g->ws.dact[l % 2],
+        .din = m->first_trainable < l ? g->ws.dact[(l + 1) % 2] : NULL,
+        .scratch = g->ws.scratch,
+    };
+    double t = wall_clock();
+    tp_backward(&g->plan, l, g->shard, &io);
+    g->dev.rec->kernel_wall += wall_clock() - t;
+    TpCost c = tp_backward_cost(&g->plan, l, b);
+    device_compute(&g->dev, c.flops, c.bytes, "backward");
+    size_t n = tp_backward_allreduce_floats(&g->plan, l, b);
+    if (n > 0)
+        grid_allreduce_shards(g, io.din, n);
+}
+
 static void grid_forward(GridRank *g, int micro, StepClock *clk)
 {
-    GridShared *sh = g->sh;
-    const Model *m = &sh->run->model;
-    const int b = sh->micro;
     int slot = g->free_slots[--g->nfree];
     g->slot_of[micro] = slot;
     g->ws.act = g->slots[slot];
@@ -442,13 +510,8 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
         inbox_take(g, &g->fwd, workspace_output(&g->ws, g->first - 1));
     const float *x = grid_input(g, micro);
     double t0 = simgrid_get_clock();
-    for (int l = g->first; l < g->last; l++) {
-        double t = wall_clock();
-        model_forward_layer(m, &g->ws, g->params, x, l, b);
-        g->dev.rec->kernel_wall += wall_clock() - t;
-        device_compute(&g->dev, model_layer_forward_flops(m, l, b),
-                       model_layer_forward_bytes(m, l, b), "forward");
-    }
+    for (int l = g->first; l < g->last; l++)
+        grid_layer_forward(g, l, x);
     clock_pass(clk, t0);
     if (g->next >= 0)
         g->sends[g->nsends++] =
@@ -479,13 +542,8 @@ static double grid_backward(GridRank *g, int micro, StepClock *clk)
     }
     if (work) {
         const float *x = grid_input(g, micro);
-        for (int l = g->last - 1; l >= g->first; l--) {
-            double t = wall_clock();
-            model_backward_layer(m, &g->ws, g->params, g->grads, x, l, b);
-            g->dev.rec->kernel_wall += wall_clock() - t;
-            device_compute(&g->dev, model_layer_backward_flops(m, l, b),
-                           model_layer_backward_bytes(m, l, b), "backward");
-        }
+        for (int l = g->last - 1; l >= g->first; l--)
+            grid_layer_backward(g, l, x);
         clock_pass(clk, t0);
     }
     if (g->grad_to_prev)
@@ -497,21 +555,61 @@ static double grid_backward(GridRank *g, int micro, StepClock *clk)
 }
 
 /* Sum the rank's gradient slice over the replicas that hold it. */
-static void grid_allreduce_replicas(GridRank *g)
+/* Copy the held floats between the full-layout block and a packed buffer
+ * (to_pack: block -> pack), or set them to zero (pack NULL). */
+static void grid_held_copy(const GridRank *g, float *block, float *pack, int to_pack)
 {
-    const GridConfig *c = &g->sh->cfg;
-    if (c->dp == 1 || g->pend == g->pbegin)
-        return;
-    Group grp = {.comm = &g->dpc, .size = c->dp, .ranks = g->dp_group, .index = g->replica};
-    g->sh->allreduce->run(&grp, g->grads + g->pbegin, g->pend - g->pbegin, 0);
+    size_t k = 0;
+    for (int i = 0; i < g->nheld; i++) {
+        const HeldBlock *h = &g->held[i];
+        for (int r = 0; r < h->rows; r++) {
+            float *run = block + h->offset + (size_t)r * h->stride;
+            size_t n = (size_t)h->cols;
+            if (!pack)
+                memset(run, 0, n * sizeof(float));
+            else if (to_pack)
+                memcpy(pack + k, run, n * sizeof(float));
+            else
+                memcpy(run, pack + k, n * sizeof(float));
+            k += n;
+        }
+    }
 }
 
-static void grid_apply(GridRank *g)
+/* The rank's gradient as one contiguous run: in place when it holds one
+ * range of the block (no tensor parallelism), else packed. */
+static float *grid_gradient(GridRank *g)
 {
-    if (g->pend == g->pbegin)
+    if (!g->gpack)
+        return g->grads + g->pbegin;
+    grid_held_copy(g, g->grads, g->gpack, 1);
+    return g->gpack;
+}
+
+/* Sum the rank's gradient over the replicas that hold the same part. */
+static void grid_allreduce_replicas(GridRank *g, float *grad)
+{
+    const GridConfig *c = &g->sh->cfg;
+    if (c->dp == 1 || g->nhold == 0)
+        return;
+    Group grp = {.comm = &g->dpc, .size = c->dp, .ranks = g->dp_group, .index = g->replica};
+    g->sh->allreduce->run(&grp, grad, g->nhold, 0);
+}
+
+/* One optimizer step over every parameter the rank holds (replicated ones
+ * too: their gradients agree on all shards, so their values stay equal). */
+static void grid_apply(GridRank *g, const float *grad)
+{
+    if (g->nhold == 0)
         return;
     double t = wall_clock();
-    optim_step(&g->opt, g->params + g->pbegin, g->grads + g->pbegin);
+    if (g->ppack) {
+        grid_held_copy(g, g->params, g->ppack, 1);
+        optim_step(&g->opt, g->ppack, grad);
+        grid_held_copy(g, g->params, g->ppack, 0);
+    } else {
+        optim_step(&g->opt, g->params + g->pbegin, grad);
+    }
     g->dev.rec->kernel_wall += wall_clock() - t;
     device_compute(&g->dev, optim_step_flops(&g->opt), optim_step_bytes(&g->opt), "update");
 }
@@ -533,8 +631,7 @@ static void grid_deposit(GridRank *g, long step)
         return;
     }
     sh->deposit_step = step;
-    memcpy(sh->eval.params + g->pbegin, g->params + g->pbegin,
-           (g->pend - g->pbegin) * sizeof(float));
+    tp_gather_owned(&g->plan, g->shard, g->params, sh->eval.params);
     if (++sh->deposited < sh->cfg.pp * sh->cfg.tp)
         return;
     sh->deposited = 0;
@@ -605,6 +702,9 @@ static void grid_rank_free(GridRank *g)
     free(g->x);
     free(g->y);
     free(g->dp_group);
+    free(g->tp_group);
+    free(g->ppack);
+    free(g->gpack);
     free(g);
     if (--sh->live == 0)
         grid_shared_free(sh);
@@ -623,7 +723,7 @@ static void grid_rank_main(int argc, char **argv)
     for (long step = 1; step <= run->total_steps; step++) {
         if (g->x || g->y)
             grid_load(g);
-        memset(g->grads + g->pbegin, 0, (g->pend - g->pbegin) * sizeof(float));
+        grid_held_copy(g, g->grads, NULL, 0);
         StepClock clk = {.start = -1.0};
         double loss = 0.0;
         for (int k = 0; k < g->nops; k++) {
@@ -644,8 +744,9 @@ static void grid_rank_main(int argc, char **argv)
                 *e = clk.end;
             pipe->busy += clk.busy;
         }
-        grid_allreduce_replicas(g);
-        grid_apply(g);
+        float *grad = grid_gradient(g);
+        grid_allreduce_replicas(g, grad);
+        grid_apply(g, grad);
         grid_deposit(g, step);
         if (g->rank == 0)
             run_progress(run, step);
@@ -674,12 +775,18 @@ static int grid_rank_init(GridRank *g, GridShared *sh, int r, const float *init,
     g->last = sh->first[g->stage + 1];
     g->pbegin = m->layers[g->first].param_offset;
     g->pend = g->last < m->nlayers ? m->layers[g->last].param_offset : m->nparams;
+    if (tp_plan(&g->plan, m, g->first, g->last, c->tp, err) < 0)
+        return -1;
+    g->nhold = tp_param_floats(&g->plan);
+    for (int l = g->first; l < g->last; l++)
+        g->nheld += tp_layer_blocks(&g->plan, l, g->shard, g->held + g->nheld);
     g->next = g->stage + 1 < c->pp ? r + c->tp : -1;
     g->prev = g->stage > 0 ? r - c->tp : -1;
     g->grad_to_prev = g->prev >= 0 && m->first_trainable < g->first;
     g->in_floats = g->first > 0 ? (size_t)b * shape_size(m->layers[g->first - 1].out) : 0;
     g->out_floats = (size_t)b * shape_size(m->layers[g->last - 1].out);
     g->p2p = (Comm){.world = &sh->world, .rank = r, .channel = 0};
+    g->tpc = (Comm){.world = &sh->world, .rank = r, .channel = 1};
     g->dpc = (Comm){.world = &sh->world, .rank = r, .channel = 2};
     g->nslots = grid_stash_slots(c->schedule, c->pp, g->stage, mb);
 
@@ -708,8 +815,14 @@ static int grid_rank_init(GridRank *g, GridShared *sh, int r, const float *init,
     g->sends = malloc(2 * (size_t)mb * sizeof(CommRequest *));
     g->slots = calloc((size_t)g->nslots, sizeof(float *));
     g->dp_group = malloc((size_t)c->dp * sizeof(int));
+    g->tp_group = malloc((size_t)c->tp * sizeof(int));
     int ok = g->params && g->grads && g->free_slots && g->slot_of && g->ops && g->sends &&
-             g->slots && g->dp_group;
+             g->slots && g->dp_group && g->tp_group;
+    if (ok && c->tp > 1) {
+        g->ppack = malloc((g->nhold ? g->nhold : 1) * sizeof(float));
+        g->gpack = malloc((g->nhold ? g->nhold : 1) * sizeof(float));
+        ok = g->ppack && g->gpack;
+    }
     for (int k = 0; ok && k < 2; k++) {
         if (g->fwd.total && !(g->fwd.buf[k] = malloc(g->fwd.count * sizeof(float))))
             ok = 0;
@@ -727,7 +840,7 @@ static int grid_rank_init(GridRank *g, GridShared *sh, int r, const float *init,
     if (!ok)
         return dt_fail(err, DT_ERUNTIME, "out of memory for rank %d", r);
     if (workspace_init_range(&g->ws, m, b, g->first, g->last, err) < 0 ||
-        optim_init(&g->opt, &sc->opt, g->pend - g->pbegin, err) < 0)
+        optim_init(&g->opt, &sc->opt, g->nhold, err) < 0)
         return -1;
     g->slots[0] = g->ws.act;
     for (int k = 1; k < g->nslots; k++)
@@ -739,10 +852,19 @@ static int grid_rank_init(GridRank *g, GridShared *sh, int r, const float *init,
     g->nops = grid_schedule(c->schedule, c->pp, g->stage, mb, g->ops);
     for (int d = 0; d < c->dp; d++)
         g->dp_group[d] = d * c->pp * c->tp + g->stage * c->tp + g->shard;
+    for (int k = 0; k < c->tp; k++)
+        g->tp_group[k] = r - g->shard + k;
     if ((g->x || g->y) &&
         sampler_init(&g->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
         return -1;
-    memcpy(g->params + g->pbegin, init + g->pbegin, (g->pend - g->pbegin) * sizeof(float));
+    /* the initial values of what it holds, and only those */
+    for (int i = 0; i < g->nheld; i++) {
+        const HeldBlock *h = &g->held[i];
+        for (int row = 0; row < h->rows; row++) {
+            size_t at = h->offset + (size_t)row * h->stride;
+            memcpy(g->params + at, init + at, (size_t)h->cols * sizeof(float));
+        }
+    }
     return 0;
 }
 
