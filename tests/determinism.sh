@@ -51,5 +51,10 @@ check parameter-server "$src/tests/scenarios/tiny.ini" --platform "$src/platform
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b
+check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=tensor --set cluster.workers=2 --set strategy.tp=2 --set model.hidden=32,16,8
+check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
+    --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
+    --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,6 +12,11 @@
 #   3. the measured peak of stashed micro-batches is m for GPipe and
 #      min(p - s, m) <= p for 1F1B on stage s, and the activation memory
 #      summary.json reports is in the same ratio;
+#   4. tensor parallelism sends exactly the bytes of its all-reduces: a
+#      ring all-reduce of n floats sends 2(t-1)/t n floats per rank;
+#   5. a hybrid dp=2, pp=2, tp=2 grid runs on platforms/dgx-2x8.xml with
+#      each tensor-parallel pair inside a node, and groups that would cross
+#      nodes in host order (tp = 3) are packed into nodes;
 #   6. bad input ends with exit 2 and a message.
 # Each check prints one line; the script fails if any failed.  awk does the
 # arithmetic and reads summary.json, so nothing beyond bash and coreutils.
@@ -118,6 +123,35 @@ for sch in gpipe 1f1b; do
         same serial-cnn "cnn7-$sch" "cnn pipeline p=7 (one layer per stage) m=4 $sch"
 done
 
+echo "== 1. tensor and hybrid equivalence with serial SGD"
+# mlp hidden = 32,16,8: dense 32 COLUMN, 16 ROW, 8 COLUMN, logits ROW; cnn:
+# the convolutions replicated, dense 16 COLUMN and the logits ROW
+run serial-mlp3 "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=24
+for t in 2 4; do
+    run "tensor-mlp-$t" "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=24 \
+        --platform "$ideal64" --set strategy.kind=tensor --set strategy.tp=$t \
+        --set cluster.workers=$t && same serial-mlp3 "tensor-mlp-$t" "mlp tensor tp=$t"
+done
+run tensor-cnn-2 "${steps[@]}" "${cnn[@]}" --set train.batch=24 --platform "$ideal64" \
+    --set strategy.kind=tensor --set strategy.tp=2 --set cluster.workers=2 &&
+    same serial-cnn tensor-cnn-2 "cnn tensor tp=2"
+# hybrid grids dp x pp x tp with a global batch of 24 (batch 24 / dp each)
+for grid in "2 2 2" "1 2 2" "2 1 2" "3 2 1" "1 3 2" "2 2 4"; do
+    read -r dp pp tp <<<"$grid"
+    for sch in gpipe 1f1b; do
+        name=hybrid-$dp-$pp-$tp-$sch
+        run "$name" "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=$((24 / dp)) \
+            --platform "$ideal64" --set strategy.kind=hybrid --set strategy.dp=$dp \
+            --set strategy.pp=$pp --set strategy.tp=$tp --set cluster.workers=$((dp * pp * tp)) \
+            --set strategy.microbatches=4 --set strategy.schedule=$sch --set train.eval_every=4 &&
+            same serial-mlp3 "$name" "mlp hybrid dp=$dp pp=$pp tp=$tp $sch"
+    done
+done
+run hybrid-cnn "${steps[@]}" "${cnn[@]}" --set train.batch=12 --platform "$ideal64" \
+    --set strategy.kind=hybrid --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 \
+    --set cluster.workers=8 --set strategy.microbatches=3 &&
+    same serial-cnn hybrid-cnn "cnn hybrid dp=2 pp=2 tp=2 m=3"
+
 echo "== 2, 3. bubble, makespan and stashed activations on the ideal network"
 # The model: flatten, dense 784->2, 2->1020, 1020->1024 (stage 0), then
 # dense 1024->1024 (one per stage 1 .. p-2), then 1024->1014, 1014->10
@@ -206,6 +240,67 @@ for p in 2 4; do
     done
 done
 
+echo "== 4. tensor-parallel traffic"
+# hidden = 32,16,8 over t shards: per step, all-reduces of B x 16 floats
+# (after the ROW layer 16, forward), B x 10 (after the ROW logits layer) and
+# B x 16 (the input gradient of the COLUMN layer 8, backward; the COLUMN
+# layer 32 is the first with parameters and has no input gradient).  A ring
+# all-reduce of n floats sends 2(t-1)/t n floats from each rank.
+for t in 2 4; do
+    sum=$tmp/tensor-mlp-$t/summary.json
+    [ -f "$sum" ] || continue
+    want=$(awk -v t=$t -v b=24 -v s=12 'BEGIN { printf "%.0f", s * 2 * (t - 1) / t * b * (16 + 10 + 16) * 4 }')
+    sent=$(host_field "$sum" bytes_sent)
+    total=$(field "$sum" bytes_communicated)
+    if [ "$(echo $sent)" = "$(for ((k = 0; k < t; k++)); do printf '%s ' "$want"; done | xargs)" ] &&
+        [ "$total" = "$((want * t))" ]; then
+        ok "tensor tp=$t: every rank sent $want bytes (12 steps x 2($t-1)/$t x 24 x 42 floats x 4), $total in all"
+    else
+        bad "tensor tp=$t: bytes sent per rank '$sent' and in all '$total', expected $want each"
+    fi
+done
+
+echo "== 5. hybrid placement on dgx-2x8"
+dgx=$src/platforms/dgx-2x8.xml
+# check_pairs SUMMARY TP LABEL: each group of TP consecutive ranks is on hosts
+# whose names start with the same node (n0-..., n1-...), and summary.json
+# agrees
+check_pairs() {
+    local hosts verdict=ok
+    read -ra hosts <<<"$(host_field "$1" host)"
+    [ "${#hosts[@]}" -gt 0 ] || verdict=bad
+    for ((r = 0; r < ${#hosts[@]}; r++)); do
+        [ "${hosts[r]%%-*}" = "${hosts[r - r % $2]%%-*}" ] || verdict=bad
+    done
+    if [ "$verdict" = ok ] && grep -q '"tp_groups_within_node":[[:space:]]*true' "$1"; then
+        ok "$3: tensor-parallel groups of $2 within one node: ${hosts[*]}"
+    else
+        bad "$3: tensor-parallel groups of $2 not within nodes: ${hosts[*]}"
+    fi
+}
+if run dgx-222 --platform "$dgx" --set model.hidden=32,16,8 --set train.batch=16 \
+    --set train.steps=6 --set strategy.kind=hybrid --set strategy.dp=2 --set strategy.pp=2 \
+    --set strategy.tp=2 --set cluster.workers=8; then
+    check_pairs "$tmp/dgx-222/summary.json" 2 "hybrid dp=2 pp=2 tp=2"
+fi
+if run dgx-244 --platform "$dgx" --set model.hidden=32,16,8 --set train.batch=16 \
+    --set train.steps=6 --set strategy.kind=hybrid --set strategy.dp=2 --set strategy.pp=2 \
+    --set strategy.tp=4 --set cluster.workers=16; then
+    check_pairs "$tmp/dgx-244/summary.json" 4 "hybrid dp=2 pp=2 tp=4 (both nodes)"
+fi
+# three groups of 3: host order would put n0-gpu6, n0-gpu7, n1-gpu0 together
+if run dgx-133 --platform "$dgx" --set model.hidden=33,15 --set train.batch=12 \
+    --set train.steps=6 --set strategy.kind=hybrid --set strategy.pp=3 --set strategy.tp=3 \
+    --set cluster.workers=9; then
+    check_pairs "$tmp/dgx-133/summary.json" 3 "hybrid pp=3 tp=3 (packed)"
+    expect 0 "packed into nodes" -- grep '"placement"' "$tmp/dgx-133/summary.json"
+fi
+# a group the user puts across the nodes is reported as such
+run dgx-across --platform "$dgx" --set model.hidden=32,16,8 --set train.batch=16 \
+    --set train.steps=2 --set strategy.kind=tensor --set strategy.tp=2 --set cluster.workers=2 \
+    --set cluster.hosts=n0-gpu7,n1-gpu0 &&
+    expect 0 '"tp_groups_within_node":[[:space:]]*false' -- cat "$tmp/dgx-across/summary.json"
+
 echo "== 6. bad input"
 pipe=(--set strategy.kind=pipeline --platform "$ideal64")
 expect 2 "stages = 5 but the model has only 3 layers" -- \
@@ -223,6 +318,25 @@ expect 2 "split = .*3.*below 3" -- \
     "$dtsim" check "$tiny" "${pipe[@]}" --set cluster.workers=2 --set strategy.split=3
 expect 2 "stages is a setting of kind = pipeline" -- \
     "$dtsim" check "$tiny" --set strategy.stages=2
+hyb=(--set strategy.kind=hybrid --platform "$ideal64")
+expect 2 "dp x pp x tp = 2 x 2 x 2 = 8 ranks, but \[cluster\] workers = 6" -- \
+    "$dtsim" run "$tiny" "${hyb[@]}" --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 \
+    --set cluster.workers=6
+expect 2 "pp = 4 but the model has only 3 layers" -- \
+    "$dtsim" run "$tiny" "${hyb[@]}" --set strategy.pp=4 --set strategy.tp=1 --set cluster.workers=4
+expect 2 "batch = 16 is not divisible by \[strategy\] microbatches = 5" -- \
+    "$dtsim" run "$tiny" "${hyb[@]}" --set strategy.pp=2 --set strategy.tp=1 \
+    --set cluster.workers=2 --set strategy.microbatches=5
+expect 2 "layer 1 \(dense, 32 units\).*32 is not a multiple of 3" -- \
+    "$dtsim" run "$tiny" --set strategy.kind=tensor --platform "$ideal64" --set strategy.tp=3 \
+    --set cluster.workers=3
+expect 2 "32 is not a multiple of 3" -- \
+    "$dtsim" check "$tiny" "${hyb[@]}" --set strategy.dp=2 --set strategy.tp=3 --set cluster.workers=6
+expect 2 "set \[cluster\] workers = 4 to match tp = 4" -- \
+    "$dtsim" run "$tiny" --set strategy.kind=tensor --platform "$ideal64" --set strategy.tp=4
+expect 2 "microbatches is a setting of kind = pipeline or hybrid" -- \
+    "$dtsim" run "$tiny" --set strategy.kind=tensor --platform "$ideal64" --set strategy.tp=2 \
+    --set cluster.workers=2 --set strategy.microbatches=2
 
 echo "worst relative difference from serial: $worst_diff"
 checks_done
