@@ -758,8 +758,9 @@ static void grid_rank_main(int argc, char **argv)
 
 /* ---- start ---------------------------------------------------------------- */
 
-static int grid_rank_init(GridRank *g, GridShared *sh, int r, const float *init, int node,
-                          DtError *err)
+/* Rank r's place, plan and sizes, and its memory checked against its
+ * device: nothing big is allocated before every rank is known to fit. */
+static int grid_rank_describe(GridRank *g, GridShared *sh, int r, int node, DtError *err)
 {
     Run *run = sh->run;
     const Scenario *sc = run->sc;
@@ -801,7 +802,18 @@ static int grid_rank_init(GridRank *g, GridShared *sh, int r, const float *init,
     DeviceMemoryNeed need = grid_memory_need(g, m, &sc->opt);
     if (device_init(&g->dev, run, r, err) < 0 || device_check_memory(&g->dev, &need, err) < 0)
         return -1;
+    return 0;
+}
 
+/* Everything the rank's actor uses, and its initial parameters. */
+static int grid_rank_alloc(GridRank *g, const float *init, DtError *err)
+{
+    GridShared *sh = g->sh;
+    Run *run = sh->run;
+    const Scenario *sc = run->sc;
+    const Model *m = &run->model;
+    const GridConfig *c = &sh->cfg;
+    const int b = sh->micro, mb = c->microbatches, r = g->rank;
     long messages = run->total_steps * mb;
     g->fwd = (Inbox){.src = g->prev, .count = g->in_floats, .total = g->prev >= 0 ? messages : 0};
     g->bwd = (Inbox){.src = g->next,
@@ -891,11 +903,18 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
         for (long k = 0; k < run->total_steps; k++)
             p->step_start[k] = -1.0;
     }
+    return 0;
+}
+
+/* The assembled model that evaluation and --save-model read. */
+static int grid_eval_init(GridShared *sh, DtError *err)
+{
+    const Model *m = &sh->run->model;
     sh->eval.m = m;
-    sh->eval.batch = run->global_batch;
+    sh->eval.batch = sh->run->global_batch;
     if (!(sh->eval.params = calloc(m->nparams, sizeof(float))))
         return dt_fail(err, DT_ERUNTIME, "out of memory");
-    return workspace_init(&sh->eval.ws, m, run->global_batch, err);
+    return workspace_init(&sh->eval.ws, m, sh->eval.batch, err);
 }
 
 int grid_start(Run *run, const GridConfig *c, DtError *err)
@@ -907,9 +926,9 @@ int grid_start(Run *run, const GridConfig *c, DtError *err)
     sh->live = 1; /* grid_start's own hold, released at the end */
     GridRank **ranks = calloc((size_t)run->nranks, sizeof *ranks);
     int *node = calloc((size_t)run->nranks, sizeof *node);
-    float *init = malloc(m->nparams * sizeof(float));
+    float *init = NULL;
     int rc = 0;
-    if (!ranks || !node || !init)
+    if (!ranks || !node)
         rc = dt_fail(err, DT_ERUNTIME, "out of memory");
     if (rc == 0)
         rc = grid_shared_init(sh, run, c, err);
@@ -923,7 +942,6 @@ int grid_start(Run *run, const GridConfig *c, DtError *err)
         sum->microbatches = c->microbatches;
         sum->micro_batch = sh->micro;
         sum->schedule = c->schedule == SCHEDULE_GPIPE ? "gpipe" : "1f1b";
-        model_init_params(m, init, run->sc->seed);
     }
     for (int r = 0; r < run->nranks && rc == 0; r++) {
         if (!(ranks[r] = calloc(1, sizeof **ranks))) {
@@ -932,8 +950,16 @@ int grid_start(Run *run, const GridConfig *c, DtError *err)
         }
         ranks[r]->sh = sh;
         sh->live++;
-        rc = grid_rank_init(ranks[r], sh, r, init, node[r], err);
+        rc = grid_rank_describe(ranks[r], sh, r, node[r], err);
     }
+    if (rc == 0 && !(init = malloc(m->nparams * sizeof(float))))
+        rc = dt_fail(err, DT_ERUNTIME, "out of memory");
+    if (rc == 0) {
+        model_init_params(m, init, run->sc->seed);
+        rc = grid_eval_init(sh, err);
+    }
+    for (int r = 0; r < run->nranks && rc == 0; r++)
+        rc = grid_rank_alloc(ranks[r], init, err);
     free(init);
     free(node);
     if (rc < 0) {
