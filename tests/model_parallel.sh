@@ -17,7 +17,11 @@
 #   5. a hybrid dp=2, pp=2, tp=2 grid runs on platforms/dgx-2x8.xml with
 #      each tensor-parallel pair inside a node, and groups that would cross
 #      nodes in host order (tp = 3) are packed into nodes;
-#   6. bad input ends with exit 2 and a message.
+#   6. bad input ends with exit 2 and a message;
+# and the memory accounting: a model too large for one device stops serial
+# training with an out-of-memory error and trains as a pipeline, GPipe's
+# stash of a big mini-batch does not fit where 1F1B's does, and a stage too
+# big for its device is named.
 # Each check prints one line; the script fails if any failed.  awk does the
 # arithmetic and reads summary.json, so nothing beyond bash and coreutils.
 set -u
@@ -337,6 +341,20 @@ expect 2 "set \[cluster\] workers = 4 to match tp = 4" -- \
 expect 2 "microbatches is a setting of kind = pipeline or hybrid" -- \
     "$dtsim" run "$tiny" --set strategy.kind=tensor --platform "$ideal64" --set strategy.tp=2 \
     --set cluster.workers=2 --set strategy.microbatches=2
+
+echo "== memory: a model too large for one device, and GPipe's stash"
+large=$src/scenarios/pipeline-large-model.ini
+expect 2 "out of memory on rank 0 \(host gpu0\): it needs 0.175 GB .* has 0.128 GB" -- \
+    "$dtsim" run "$large" --set strategy.kind=serial --set cluster.workers=1 --out "$tmp/large-serial"
+expect 0 "pipeline, 2 workers, 2 steps" -- "$dtsim" run "$large" --set train.steps=2 \
+    --set train.eval_every=2 --set data.test_samples=100 --no-plot --out "$tmp/large-pipe"
+expect 2 "out of memory on rank 0 \(host gpu0\): .*activations 0.106" -- \
+    "$dtsim" run "$src/scenarios/pipeline-memory.ini" --set train.batch=1024 \
+    --set strategy.schedule=gpipe --out "$tmp/mem-gpipe"
+# a stage's need is its slice of parameters, gradients and momentum (and
+# its stash): a split that leaves 12.6 million parameters on stage 1
+expect 2 "out of memory on rank 1 \(host gpu1\): it needs 0.152 GB \(parameters 0.0504" -- \
+    "$dtsim" run "$large" --set strategy.split=2 --set train.steps=2 --out "$tmp/large-oom"
 
 echo "worst relative difference from serial: $worst_diff"
 checks_done
