@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xbt/asserts.h>
 
 #include "collective.h"
 #include "platform.h"
@@ -501,6 +502,8 @@ static void grid_layer_backward(GridRank *g, int l, const float *x)
 
 static void grid_forward(GridRank *g, int micro, StepClock *clk)
 {
+    /* the schedule never has more micro-batches in flight than its peak */
+    xbt_assert(g->nfree > 0, "rank %d: no free activation slot for micro-batch %d", g->rank, micro);
     int slot = g->free_slots[--g->nfree];
     g->slot_of[micro] = slot;
     g->ws.act = g->slots[slot];
