@@ -78,13 +78,16 @@ void model_init_params(const Model *m, float *params, uint64_t seed)
     }
 }
 
-/* The widest layer output and the largest scratch, in floats. */
-static void workspace_sizes(const Model *m, int batch, size_t *widest, size_t *scratch)
+/* The widest layer output among layers [lo, last) and the largest scratch
+ * among layers [first, last), in floats (lo is first - 1 when the stage's
+ * input is an earlier layer's output, which its input gradient matches). */
+static void workspace_sizes(const Model *m, int batch, int first, int last, size_t *widest,
+                            size_t *scratch)
 {
     *widest = *scratch = 0;
-    for (int l = 0; l < m->nlayers; l++) {
+    for (int l = first > 0 ? first - 1 : 0; l < last; l++) {
         const Layer *ly = &m->layers[l];
-        size_t n = shape_size(ly->out), s = ly->ops->scratch_floats(ly, batch);
+        size_t n = shape_size(ly->out), s = l >= first ? ly->ops->scratch_floats(ly, batch) : 0;
         if (n > *widest)
             *widest = n;
         if (s > *scratch)
@@ -92,27 +95,33 @@ static void workspace_sizes(const Model *m, int batch, size_t *widest, size_t *s
     }
 }
 
-size_t workspace_buffer_bytes(const Model *m, int batch)
+size_t workspace_range_buffer_bytes(const Model *m, int batch, int first, int last)
 {
     size_t widest, scratch;
-    workspace_sizes(m, batch, &widest, &scratch);
+    workspace_sizes(m, batch, first, last, &widest, &scratch);
     return sizeof(float) * (2 * (size_t)batch * widest + (size_t)batch * m->classes + scratch);
 }
 
-int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err)
+size_t workspace_buffer_bytes(const Model *m, int batch)
+{
+    return workspace_range_buffer_bytes(m, batch, 0, m->nlayers);
+}
+
+int workspace_init_range(Workspace *ws, const Model *m, int batch, int first, int last,
+                         DtError *err)
 {
     memset(ws, 0, sizeof *ws);
     ws->batch = batch;
     size_t widest, scratch, off = 0;
-    workspace_sizes(m, batch, &widest, &scratch);
-    for (int l = 0; l < m->nlayers; l++) {
+    workspace_sizes(m, batch, first, last, &widest, &scratch);
+    for (int l = first > 0 ? first - 1 : 0; l < last; l++) {
         ws->act_off[l] = off;
         off += (size_t)batch * shape_size(m->layers[l].out);
     }
-    ws->act_off[m->nlayers] = off;
-    ws->act = malloc(off * sizeof(float));
-    ws->dact[0] = malloc((size_t)batch * widest * sizeof(float));
-    ws->dact[1] = malloc((size_t)batch * widest * sizeof(float));
+    ws->act_floats = off;
+    ws->act = malloc((off ? off : 1) * sizeof(float));
+    ws->dact[0] = malloc(((size_t)batch * widest + 1) * sizeof(float));
+    ws->dact[1] = malloc(((size_t)batch * widest + 1) * sizeof(float));
     ws->probs = malloc((size_t)batch * m->classes * sizeof(float));
     ws->scratch = malloc((scratch ? scratch : 1) * sizeof(float));
     if (!ws->act || !ws->dact[0] || !ws->dact[1] || !ws->probs || !ws->scratch) {
@@ -120,6 +129,11 @@ int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory for a workspace of batch %d", batch);
     }
     return 0;
+}
+
+int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err)
+{
+    return workspace_init_range(ws, m, batch, 0, m->nlayers, err);
 }
 
 void workspace_free(Workspace *ws)
@@ -263,6 +277,14 @@ double model_layer_backward_bytes(const Model *m, int l, int batch)
 size_t model_param_bytes(const Model *m)
 {
     return m->nparams * sizeof(float);
+}
+
+size_t model_range_activation_bytes(const Model *m, int batch, int first, int last)
+{
+    size_t n = 0;
+    for (int l = first > 0 ? first - 1 : 0; l < last; l++)
+        n += shape_size(m->layers[l].out);
+    return n * (size_t)batch * sizeof(float);
 }
 
 size_t model_activation_bytes(const Model *m, int batch)

@@ -65,6 +65,7 @@ void model_init_params(const Model *m, float *params, uint64_t seed);
 typedef struct Workspace {
     int batch;                            /* capacity in samples */
     size_t act_off[MODEL_MAX_LAYERS + 1]; /* act + act_off[l]: output of layer l */
+    size_t act_floats;                    /* floats of act */
     float *act;                           /* all layer outputs, (batch, out size) each */
     float *dact[2];                       /* activation gradients, ping-pong, (batch, max size) */
     float *probs;                         /* (batch, classes) */
@@ -72,9 +73,19 @@ typedef struct Workspace {
 } Workspace;
 
 int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err);
+/* A workspace for layers [first, last) only, as a pipeline stage needs:
+ * act holds the stage's input (the output of layer first-1, when first >
+ * 0, where the caller puts what it receives) and the outputs of its
+ * layers, and nothing else; the other buffers are sized for these layers.
+ * act is one block of act_floats floats, so a caller that stashes several
+ * micro-batches may point act at blocks of its own of that size. */
+int workspace_init_range(Workspace *ws, const Model *m, int batch, int first, int last,
+                         DtError *err);
 /* Bytes of a workspace's buffers besides the stashed activations: the two
  * activation-gradient buffers, the softmax outputs and the scratch. */
 size_t workspace_buffer_bytes(const Model *m, int batch);
+/* The same for a workspace of layers [first, last). */
+size_t workspace_range_buffer_bytes(const Model *m, int batch, int first, int last);
 void workspace_free(Workspace *ws);
 /* The output of layer l (its activations) for the current batch. */
 float *workspace_output(const Workspace *ws, int l);
@@ -119,6 +130,9 @@ double model_layer_backward_bytes(const Model *m, int l, int batch);
 /* Bytes of parameters, and of the activations a training step keeps. */
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m, int batch);
+/* What a stage of layers [first, last) keeps per batch for its backward
+ * pass: its input (first > 0) and the outputs of its layers. */
+size_t model_range_activation_bytes(const Model *m, int batch, int first, int last);
 
 /* Test-set pass in batches of ws->batch: returns accuracy in [0, 1] and the
  * mean loss in *loss. */

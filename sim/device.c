@@ -115,11 +115,13 @@ int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *
         need->parameters + need->gradients + need->optimizer + need->activations + need->buffers;
     if (d->memory <= 0.0 || total <= d->memory)
         return 0;
-    return dt_fail(err, DT_EINPUT,
-                   "out of memory on rank %d (host %s): it needs %.3g GB (parameters %.3g, "
-                   "gradients %.3g, optimizer state %.3g, activations %.3g, buffers %.3g) but "
-                   "the device has %.3g GB; use a smaller batch or model, or more devices",
-                   d->rank, sg_host_get_name(d->host), total / 1e9, need->parameters / 1e9,
-                   need->gradients / 1e9, need->optimizer / 1e9, need->activations / 1e9,
-                   need->buffers / 1e9, d->memory / 1e9);
+    return dt_fail(
+        err, DT_EINPUT,
+        "out of memory on rank %d (host %s): it needs %.3g GB (parameters %.3g, "
+        "gradients %.3g, optimizer state %.3g, activations %.3g, buffers %.3g) but "
+        "the device has %.3g GB; use a smaller batch or model, or split the model over more "
+        "devices (strategy pipeline, tensor or hybrid)",
+        d->rank, sg_host_get_name(d->host), total / 1e9, need->parameters / 1e9,
+        need->gradients / 1e9, need->optimizer / 1e9, need->activations / 1e9, need->buffers / 1e9,
+        d->memory / 1e9);
 }

@@ -263,6 +263,36 @@ sg_host_t *platform_hosts(size_t *n)
     return hosts;
 }
 
+int platform_nodes(const sg_host_t *hosts, size_t n, int *node)
+{
+    int nodes = 0;
+    for (size_t i = 0; i < n; i++)
+        node[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (node[i] >= 0)
+            continue;
+        double best_bw = 0.0, best_lat = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            if (j == i)
+                continue;
+            double bw = sg_host_get_route_bandwidth(hosts[i], hosts[j]);
+            double lat = sg_host_get_route_latency(hosts[i], hosts[j]);
+            if (bw > best_bw * (1 + 1e-9) || (bw >= best_bw * (1 - 1e-9) && lat < best_lat)) {
+                best_bw = bw;
+                best_lat = lat;
+            }
+        }
+        node[i] = nodes;
+        for (size_t j = i + 1; j < n; j++)
+            if (node[j] < 0 &&
+                sg_host_get_route_bandwidth(hosts[i], hosts[j]) >= best_bw * (1 - 1e-9) &&
+                sg_host_get_route_latency(hosts[i], hosts[j]) <= best_lat * (1 + 1e-9))
+                node[j] = nodes;
+        nodes++;
+    }
+    return nodes;
+}
+
 /* The value of <prop id="network/model" value="..."/> in the platform's
  * <config> section, if any, copied into buf. */
 static int platform_config_model(const char *path, char *buf, size_t size)

@@ -31,6 +31,7 @@ void record_free(Recorder *r)
     free(r->rows);
     free(r->staleness);
     free(r->bubble);
+    free(r->step_seconds);
     memset(r, 0, sizeof *r);
 }
 
@@ -103,12 +104,37 @@ void record_staleness(Recorder *r, int staleness)
         r->staleness[staleness]++;
 }
 
+/* Make room for pipeline `index` in the per-pipeline arrays. */
+static int pipelines_grow(Recorder *r, int index)
+{
+    if (index < r->nbubble)
+        return 0;
+    double *b = realloc(r->bubble, (size_t)(index + 1) * sizeof *b);
+    if (b)
+        r->bubble = b;
+    double *s = realloc(r->step_seconds, (size_t)(index + 1) * sizeof *s);
+    if (s)
+        r->step_seconds = s;
+    if (!b || !s) {
+        r->oom = 1;
+        return -1;
+    }
+    for (int k = r->nbubble; k <= index; k++)
+        r->bubble[k] = r->step_seconds[k] = 0.0;
+    r->nbubble = index + 1;
+    return 0;
+}
+
 void record_bubble(Recorder *r, int index, double fraction)
 {
-    if (grow_to((void **)&r->bubble, &r->nbubble, index, sizeof *r->bubble) < 0)
-        r->oom = 1;
-    else
+    if (pipelines_grow(r, index) == 0)
         r->bubble[index] = fraction;
+}
+
+void record_step_seconds(Recorder *r, int index, double seconds)
+{
+    if (pipelines_grow(r, index) == 0)
+        r->step_seconds[index] = seconds;
 }
 
 static FILE *open_out(const char *path, DtError *err)
@@ -234,8 +260,29 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
             cJSON *p = cJSON_CreateObject();
             cJSON_AddNumberToObject(p, "index", i);
             cJSON_AddNumberToObject(p, "bubble_fraction", r->bubble[i]);
+            if (r->step_seconds[i] > 0.0)
+                cJSON_AddNumberToObject(p, "step_makespan_seconds", r->step_seconds[i]);
+            cJSON *peaks = cJSON_AddArrayToObject(p, "peak_stashed_microbatches");
+            for (int k = 0; k < r->nranks; k++)
+                if (r->ranks[k].in_grid && r->ranks[k].grid.replica == i &&
+                    r->ranks[k].grid.shard == 0)
+                    cJSON_AddItemToArray(peaks, cJSON_CreateNumber(r->ranks[k].grid.peak_stashed));
             cJSON_AddItemToArray(pipes, p);
         }
+    }
+
+    if (r->grid.tp > 0) {
+        const GridSummary *g = &r->grid;
+        cJSON *grid = cJSON_AddObjectToObject(root, "grid");
+        cJSON_AddNumberToObject(grid, "dp", g->dp);
+        cJSON_AddNumberToObject(grid, "pp", g->pp);
+        cJSON_AddNumberToObject(grid, "tp", g->tp);
+        cJSON_AddNumberToObject(grid, "microbatches", g->microbatches);
+        cJSON_AddNumberToObject(grid, "micro_batch", g->micro_batch);
+        cJSON_AddStringToObject(grid, "schedule", g->schedule);
+        cJSON_AddNumberToObject(grid, "nodes", g->nodes);
+        cJSON_AddBoolToObject(grid, "tp_groups_within_node", g->tp_in_node);
+        cJSON_AddStringToObject(grid, "placement", g->placement);
     }
 
     double *busy = malloc((size_t)r->nranks * sizeof *busy);
@@ -258,6 +305,17 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
         cJSON_AddNumberToObject(h, "bytes_sent", t->bytes_sent);
         /* part of comm_seconds or idle_seconds: time lost to slower ranks */
         cJSON_AddNumberToObject(h, "wait_seconds", t->wait_seconds);
+        if (t->in_grid) {
+            const GridPlace *g = &t->grid;
+            cJSON *place = cJSON_AddObjectToObject(h, "grid");
+            cJSON_AddNumberToObject(place, "replica", g->replica);
+            cJSON_AddNumberToObject(place, "stage", g->stage);
+            cJSON_AddNumberToObject(place, "shard", g->shard);
+            cJSON_AddNumberToObject(place, "first_layer", g->first_layer);
+            cJSON_AddNumberToObject(place, "last_layer", g->last_layer - 1);
+            cJSON_AddNumberToObject(place, "node", g->node);
+            cJSON_AddNumberToObject(place, "peak_stashed_microbatches", g->peak_stashed);
+        }
         const DeviceMemoryNeed *m = &t->memory;
         double total = m->parameters + m->gradients + m->optimizer + m->activations + m->buffers;
         if (total > 0.0) {

@@ -40,6 +40,16 @@ typedef struct DeviceMemoryNeed {
     double parameters, gradients, optimizer, activations, buffers;
 } DeviceMemoryNeed;
 
+/* A rank's place in a model-parallel grid of dp replicas of pipelines of
+ * pp stages, each stage a group of tp tensor-parallel shards (strategies
+ * pipeline, tensor and hybrid; sim/grid.h). */
+typedef struct GridPlace {
+    int replica, stage, shard;
+    int first_layer, last_layer; /* the stage's layers [first, last) */
+    int node;                    /* the node (sim/platform.h) its host belongs to */
+    int peak_stashed;            /* most micro-batches whose activations it held at once */
+} GridPlace;
+
 typedef struct RankTotals {
     char host[128];
     double speed; /* flop/s of the host */
@@ -49,8 +59,21 @@ typedef struct RankTotals {
     double wait_seconds;     /* waiting for slower ranks (data-parallel: their gradients) */
     DeviceMemoryNeed memory; /* as checked against the device's capacity */
     double memory_capacity;  /* bytes, 0 when the platform gives none */
-    size_t last_span;        /* index + 1 of the rank's latest span, 0 if none */
+    int in_grid;             /* grid holds the rank's place */
+    GridPlace grid;
+    size_t last_span; /* index + 1 of the rank's latest span, 0 if none */
 } RankTotals;
+
+/* The shape of a model-parallel run, for summary.json's "grid". */
+typedef struct GridSummary {
+    int dp, pp, tp;        /* 0: not a grid run */
+    int microbatches;      /* per mini-batch */
+    int micro_batch;       /* samples per micro-batch */
+    const char *schedule;  /* a string literal: "gpipe" or "1f1b" */
+    int nodes;             /* nodes of the placed hosts */
+    int tp_in_node;        /* every tensor-parallel group sits inside one node */
+    const char *placement; /* a string literal: how ranks were placed */
+} GridSummary;
 
 typedef struct Recorder {
     int nranks;
@@ -59,10 +82,12 @@ typedef struct Recorder {
     size_t nspans, cap_spans;
     MetricRow *rows;
     size_t nrows, cap_rows;
-    long *staleness; /* (nstaleness) gradients applied with staleness k */
-    int nstaleness;  /* 1 + the largest staleness seen, 0 if none recorded */
-    double *bubble;  /* (nbubble) measured bubble fraction of each pipeline */
+    long *staleness;      /* (nstaleness) gradients applied with staleness k */
+    int nstaleness;       /* 1 + the largest staleness seen, 0 if none recorded */
+    double *bubble;       /* (nbubble) measured bubble fraction of each pipeline */
+    double *step_seconds; /* (nbubble) its mean step makespan, 0 if not measured */
     int nbubble;
+    GridSummary grid;   /* the model-parallel grid, when grid.tp > 0 */
     long updates;       /* parameter updates applied; 0: one per step */
     int oom;            /* a span or row could not be stored */
     double kernel_wall; /* wall seconds this machine spent in the real kernels */
@@ -79,6 +104,8 @@ void record_metric(Recorder *r, const MetricRow *row);
 void record_staleness(Recorder *r, int staleness);
 /* The measured bubble fraction of pipeline `index`. */
 void record_bubble(Recorder *r, int index, double fraction);
+/* The mean makespan of pipeline `index`'s steps (see sim/grid.c). */
+void record_step_seconds(Recorder *r, int index, double seconds);
 
 /* Plain-data facts about the run for summary.json, filled by the caller. */
 typedef struct RunFacts {

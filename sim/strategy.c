@@ -10,11 +10,13 @@
 extern const StrategyOps serial_strategy;
 extern const StrategyOps data_parallel_strategy;
 extern const StrategyOps parameter_server_strategy;
+extern const StrategyOps pipeline_strategy;
+extern const StrategyOps tensor_strategy;
+extern const StrategyOps hybrid_strategy;
 
 static const StrategyOps *const strategies[] = {
-    &serial_strategy,
-    &data_parallel_strategy,
-    &parameter_server_strategy,
+    &serial_strategy,   &data_parallel_strategy, &parameter_server_strategy,
+    &pipeline_strategy, &tensor_strategy,        &hybrid_strategy,
 };
 
 #define NSTRATEGIES (sizeof strategies / sizeof strategies[0])

@@ -3,7 +3,8 @@
 # byte-identical metrics.csv, trace.json, saved model, and summary.json
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
-# overlapped buckets) and parameter-server strategies.
+# overlapped buckets), parameter-server and model-parallel (pipeline,
+# tensor, hybrid) strategies.
 set -u
 dtsim=$1
 src=$2
@@ -57,5 +58,13 @@ check ps-backup "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/heter
     --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.backup_workers=2
 check dp-balance "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
     --set strategy.kind=data-parallel --set cluster.workers=8 --set strategy.balance=speed
+check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
+    --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b
+check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=tensor --set cluster.workers=2 --set strategy.tp=2 --set model.hidden=32,16,8
+check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
+    --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
+    --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
