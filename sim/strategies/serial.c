@@ -82,8 +82,7 @@ static int serial_start(Run *run, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     a->run = run;
     DeviceMemoryNeed need = replica_memory_need(&run->model, &run->sc->opt, run->global_batch);
-    if (device_init(&a->dev, run, 0, err) < 0 ||
-        device_check_memory(&a->dev, &need, err) < 0) {
+    if (device_init(&a->dev, run, 0, err) < 0 || device_check_memory(&a->dev, &need, err) < 0) {
         free(a);
         return -1;
     }
