@@ -279,14 +279,6 @@ size_t model_param_bytes(const Model *m)
     return m->nparams * sizeof(float);
 }
 
-size_t model_range_activation_bytes(const Model *m, int batch, int first, int last)
-{
-    size_t n = 0;
-    for (int l = first > 0 ? first - 1 : 0; l < last; l++)
-        n += shape_size(m->layers[l].out);
-    return n * (size_t)batch * sizeof(float);
-}
-
 size_t model_activation_bytes(const Model *m, int batch)
 {
     size_t n = 0;

@@ -130,9 +130,6 @@ double model_layer_backward_bytes(const Model *m, int l, int batch);
 /* Bytes of parameters, and of the activations a training step keeps. */
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m, int batch);
-/* What a stage of layers [first, last) keeps per batch for its backward
- * pass: its input (first > 0) and the outputs of its layers. */
-size_t model_range_activation_bytes(const Model *m, int batch, int first, int last);
 
 /* Test-set pass in batches of ws->batch: returns accuracy in [0, 1] and the
  * mean loss in *loss. */

@@ -5,12 +5,17 @@
  *
  * Everything an actor needs is allocated in grid_start, before the
  * simulation runs, so no actor can fail half-way and leave its neighbours
- * waiting.  Parameters and gradients are full-layout blocks (nparams
- * floats, the layout core/ computes in) of which a rank touches only its
- * own slice; the pages of the rest are never written, so they cost no real
- * memory.  A stage keeps one workspace for its layers and, per micro-batch
- * in flight, one block of stashed activations (the workspace's act points
- * at the block of the micro-batch it works on).
+ * waiting.  Every stage runs its layers through a tensor-parallel plan
+ * (core/tensor_parallel.h), which with tp = 1 is the serial kernels.
+ * Parameters and gradients are full-layout blocks (nparams floats, the
+ * layout core/ computes in) of which a rank touches only what its shard of
+ * its stage holds; the pages of the rest are never written, so they cost
+ * no real memory.  The optimizer and the all-reduce across replicas work
+ * on the held floats packed into one run (in place without tensor
+ * parallelism, where they are one range already).  A stage keeps one
+ * workspace for its layers and, per micro-batch in flight, one block of
+ * stashed activations (the workspace's act points at the block of the
+ * micro-batch it works on).
  *
  * Receives are posted one message ahead: when a rank has taken message k
  * from a neighbour it posts the receive of message k + 1, so a transfer
@@ -20,8 +25,8 @@
  * (forward in micro-batch order; backward in the schedule's order, which
  * is the same at every stage), so a message never needs a tag.
  *
- * Evaluation: the ranks of replica 0 copy their slices into one assembled
- * block after an update that run_eval_due names; the last one to do so
+ * Evaluation: the ranks of replica 0 copy the parameters they own into one
+ * assembled block after an update that run_eval_due names; the last one to do so
  * evaluates it (no simulated cost: a measurement) and, after the last step,
  * keeps it for --save-model.  A rank cannot apply the update of step k + 1
  * before every rank of its pipeline has applied that of step k (its next
@@ -118,7 +123,7 @@ typedef struct GridRank {
     Comm p2p, tpc, dpc;
     int *tp_group; /* (tp) the shards of the stage */
     int *dp_group; /* (dp) ranks holding the same slice in every replica */
-    float *params; /* (nparams) full layout; only [pbegin, pend) is used */
+    float *params; /* (nparams) full layout; only the held blocks are used */
     float *grads;  /* (nparams) likewise */
     Optimizer opt;
     Workspace ws;
