@@ -25,6 +25,16 @@ expect() {
     fi
 }
 
+# ok MESSAGE / bad MESSAGE: count and print a check decided by the caller
+ok() {
+    pass=$((pass + 1))
+    echo "ok: $*"
+}
+bad() {
+    fail=$((fail + 1))
+    echo "FAILED: $*"
+}
+
 checks_done() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]

@@ -37,15 +37,6 @@ ideal64=$src/tests/platforms/ideal-64.xml
 ideal=(--cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=network/TCP-gamma:1e18)
 worst_diff=0
 
-ok() {
-    pass=$((pass + 1))
-    echo "ok: $*"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAILED: $*"
-}
-
 # run NAME ARGS...: dtsim run on tiny.ini into $tmp/NAME, model in $tmp/NAME.bin
 run() {
     local name=$1

@@ -23,14 +23,6 @@ tiny=$src/tests/scenarios/tiny.ini
 hetero=$src/platforms/hetero.xml
 ps=(--quiet --no-plot --set strategy.kind=parameter-server)
 
-ok() {
-    pass=$((pass + 1))
-    echo "ok: $*"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAILED: $*"
-}
 run() { # run NAME ARGS...
     local name=$1
     shift
