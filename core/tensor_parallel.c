@@ -99,48 +99,44 @@ static void add_column_sums(float *dbias, const float *dout, int batch, int n)
     }
 }
 
-/* COLUMN forward: out (batch, s) = in (batch, n_in) W[lo:hi, :]^T + b[lo:hi]. */
-static void column_forward(const Layer *ly, int s, int lo, const LayerIO *io)
+/* A dense block, the arithmetic both splits share: a shard's view of W is
+ * an (M, N) block with row stride n_in, in is (batch, N), out (batch, M).
+ * COLUMN: M = s output rows, N = n_in; ROW: M = units, N = s input columns.
+ *   out = in W^T  (no bias) */
+static void block_forward(const float *in, const float *wgt, float *out, int batch, int M, int N,
+                          int n_in)
 {
-    const int batch = io->batch, units = ly->units, n_in = (int)shape_size(ly->in);
-    const float *wgt = io->params + (size_t)lo * n_in;          /* (s, n_in), rows of W */
-    const float *bias = io->params + (size_t)units * n_in + lo; /* (s) */
-
     GemmArgs g = {.trans_b = 1,
                   .m = batch,
-                  .n = s,
-                  .k = n_in,
+                  .n = M,
+                  .k = N,
                   .alpha = 1.0f,
-                  .a = io->in,
-                  .lda = n_in,
+                  .a = in,
+                  .lda = N,
                   .b = wgt,
                   .ldb = n_in,
                   .beta = 0.0f,
-                  .c = io->out,
-                  .ldc = s};
+                  .c = out,
+                  .ldc = M};
     gemm(&g);
-    add_bias_relu(io->out, bias, batch, s, ly->relu);
+}
+
+/* COLUMN forward: out (batch, s) = in (batch, n_in) W[lo:hi, :]^T + b[lo:hi]. */
+static void column_forward(const Layer *ly, int s, int lo, const LayerIO *io)
+{
+    const int units = ly->units, n_in = (int)shape_size(ly->in);
+    const float *wgt = io->params + (size_t)lo * n_in;          /* (s, n_in), rows of W */
+    const float *bias = io->params + (size_t)units * n_in + lo; /* (s) */
+    block_forward(io->in, wgt, io->out, io->batch, s, n_in, n_in);
+    add_bias_relu(io->out, bias, io->batch, s, ly->relu);
 }
 
 /* ROW forward: partial out (batch, units) = in (batch, s) W[:, lo:hi]^T. */
 static void row_forward(const Layer *ly, int s, int lo, const LayerIO *io)
 {
-    const int batch = io->batch, units = ly->units, n_in = (int)shape_size(ly->in);
-    const float *wgt = io->params + lo; /* (units, s), row stride n_in */
-
-    GemmArgs g = {.trans_b = 1,
-                  .m = batch,
-                  .n = units,
-                  .k = s,
-                  .alpha = 1.0f,
-                  .a = io->in,
-                  .lda = s,
-                  .b = wgt,
-                  .ldb = n_in,
-                  .beta = 0.0f,
-                  .c = io->out,
-                  .ldc = units};
-    gemm(&g);
+    const int n_in = (int)shape_size(ly->in);
+    /* (units, s), row stride n_in */
+    block_forward(io->in, io->params + lo, io->out, io->batch, ly->units, s, n_in);
 }
 
 void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io)
@@ -164,88 +160,63 @@ void tp_forward_finish(const TpPlan *plan, int l, const LayerIO *io)
     add_bias_relu(io->out, bias, io->batch, ly->units, ly->relu);
 }
 
-/* COLUMN backward, dout (batch, s):
- *   dW[lo:hi, :] += dout^T in;  db[lo:hi] += sums of dout;  din = dout W[lo:hi, :] (partial) */
-static void column_backward(const Layer *ly, int s, int lo, const LayerIO *io)
+/* The backward of block_forward's block, dout (batch, M) (masked by the
+ * fused ReLU when the layer has one):
+ *   dW block += dout^T in;  dbias (M) += sums of dout;  din (batch, N) = dout W block */
+static void block_backward(const Layer *ly, const float *wgt, float *dwgt, float *dbias, int M,
+                           int N, const LayerIO *io)
 {
-    const int batch = io->batch, units = ly->units, n_in = (int)shape_size(ly->in);
-    const float *wgt = io->params + (size_t)lo * n_in;              /* (s, n_in) */
-    float *dwgt = io->dparams + (size_t)lo * n_in;                  /* (s, n_in) */
-    float *dbias = io->dparams + (size_t)units * n_in + (size_t)lo; /* (s) */
-    const float *dout = io->dout;                                   /* (batch, s) */
+    const int batch = io->batch, n_in = (int)shape_size(ly->in);
+    const float *dout = io->dout;
     if (ly->relu)
-        dout = relu_mask(io->out, dout, io->scratch, (size_t)batch * s);
+        dout = relu_mask(io->out, dout, io->scratch, (size_t)batch * M);
 
     GemmArgs gw = {.trans_a = 1,
-                   .m = s,
-                   .n = n_in,
+                   .m = M,
+                   .n = N,
                    .k = batch,
                    .alpha = 1.0f,
                    .a = dout,
-                   .lda = s,
+                   .lda = M,
                    .b = io->in,
-                   .ldb = n_in,
+                   .ldb = N,
                    .beta = 1.0f,
                    .c = dwgt,
                    .ldc = n_in};
     gemm(&gw);
-    add_column_sums(dbias, dout, batch, s);
+    add_column_sums(dbias, dout, batch, M);
     if (io->din) {
         GemmArgs gx = {.m = batch,
-                       .n = n_in,
-                       .k = s,
+                       .n = N,
+                       .k = M,
                        .alpha = 1.0f,
                        .a = dout,
-                       .lda = s,
+                       .lda = M,
                        .b = wgt,
                        .ldb = n_in,
                        .beta = 0.0f,
                        .c = io->din,
-                       .ldc = n_in};
+                       .ldc = N};
         gemm(&gx);
     }
+}
+
+/* COLUMN backward, dout (batch, s):
+ *   dW[lo:hi, :] += dout^T in;  db[lo:hi] += sums of dout;  din = dout W[lo:hi, :] (partial) */
+static void column_backward(const Layer *ly, int s, int lo, const LayerIO *io)
+{
+    const size_t units = (size_t)ly->units, n_in = shape_size(ly->in);
+    block_backward(ly, io->params + lo * n_in, io->dparams + lo * n_in,
+                   io->dparams + units * n_in + (size_t)lo, s, (int)n_in, io);
 }
 
 /* ROW backward, dout (batch, units) full:
  *   dW[:, lo:hi] += dout^T in;  db += sums of dout (whole);  din = dout W[:, lo:hi] (final) */
 static void row_backward(const Layer *ly, int s, int lo, const LayerIO *io)
 {
-    const int batch = io->batch, units = ly->units, n_in = (int)shape_size(ly->in);
-    const float *wgt = io->params + lo;                /* (units, s), row stride n_in */
-    float *dwgt = io->dparams + lo;                    /* (units, s), row stride n_in */
-    float *dbias = io->dparams + (size_t)units * n_in; /* (units) */
-    const float *dout = io->dout;                      /* (batch, units) */
-    if (ly->relu)
-        dout = relu_mask(io->out, dout, io->scratch, (size_t)batch * units);
-
-    GemmArgs gw = {.trans_a = 1,
-                   .m = units,
-                   .n = s,
-                   .k = batch,
-                   .alpha = 1.0f,
-                   .a = dout,
-                   .lda = units,
-                   .b = io->in,
-                   .ldb = s,
-                   .beta = 1.0f,
-                   .c = dwgt,
-                   .ldc = n_in};
-    gemm(&gw);
-    add_column_sums(dbias, dout, batch, units);
-    if (io->din) {
-        GemmArgs gx = {.m = batch,
-                       .n = s,
-                       .k = units,
-                       .alpha = 1.0f,
-                       .a = dout,
-                       .lda = units,
-                       .b = wgt,
-                       .ldb = n_in,
-                       .beta = 0.0f,
-                       .c = io->din,
-                       .ldc = s};
-        gemm(&gx);
-    }
+    const size_t units = (size_t)ly->units, n_in = shape_size(ly->in);
+    block_backward(ly, io->params + lo, io->dparams + lo, io->dparams + units * n_in, ly->units, s,
+                   io);
 }
 
 void tp_backward(const TpPlan *plan, int l, int shard, const LayerIO *io)
