@@ -1,10 +1,11 @@
 /*
- * layer.h - one layer of a sequential network, behind a small ops table.
+ * layer.h - one layer of a network, behind a small ops table.
  *
  * A Layer is a few numbers (its kind's ops, input and output shape, kernel
- * settings, where its parameters sit in the model's one parameter block);
- * each kind lives in one file (dense.c, relu.c, conv2d.c, maxpool.c,
- * flatten.c) and exports a `const LayerOps`.  Tensors are plain float
+ * settings, where its parameters sit in the model's one parameter block,
+ * which earlier layers it reads); each kind lives in one file (dense.c,
+ * relu.c, conv2d.c, maxpool.c, flatten.c, add.c) and exports a `const
+ * LayerOps`.  Tensors are plain float
  * arrays in NCHW order: a batch of B samples of shape (c, h, w) is
  * B*c*h*w floats, sample-major.  A flat vector of n features is (n, 1, 1).
  *
@@ -53,6 +54,14 @@ typedef struct LayerOps LayerOps;
 typedef struct Layer {
     const LayerOps *ops;
     Shape in, out;
+    Shape in2; /* add: the shape of its second input (equal to in) */
+    /* Set by model.c when the layer is added (model.h): */
+    int src;             /* the layer whose output is this one's input; -1: the model's input */
+    int src2;            /* add: the earlier layer whose output it adds; -1: none */
+    int keep_grad;       /* the gradient of this layer's output needs a buffer of its own: more
+                          * than one layer reads the output, or one other than the next */
+    int din_adds;        /* backward adds its input gradient into src's (a later reader wrote it) */
+    int din2_adds;       /* likewise for src2 */
     int units;           /* dense: output features */
     int channels;        /* conv2d: output channels */
     int kernel;          /* conv2d, maxpool: square window size */
@@ -69,9 +78,11 @@ typedef struct LayerIO {
     const float *params; /* this layer's own parameters (block + param_offset) */
     float *dparams;      /* its gradient, same layout; backward accumulates */
     const float *in;     /* (batch, in) */
+    const float *in2;    /* (batch, in2): add's second input */
     float *out;          /* (batch, out) */
     const float *dout;   /* (batch, out) */
     float *din;          /* (batch, in) or NULL: backward overwrites */
+    float *din2;         /* (batch, in2) or NULL: add's, likewise */
     float *scratch;      /* scratch_floats(batch) floats */
 } LayerIO;
 
@@ -103,6 +114,9 @@ extern const LayerOps conv2d_ops;
 extern const LayerOps maxpool_ops;
 /* Flatten: (c, h, w) -> (c*h*w, 1, 1); a copy in both directions. */
 extern const LayerOps flatten_ops;
+/* Residual add: out = in + in2, two inputs of one shape; both input
+ * gradients are dout. */
+extern const LayerOps add_ops;
 
 /*
  * Softmax cross-entropy over `classes` logits per sample, numerically stable

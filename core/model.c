@@ -1,71 +1,146 @@
 /*
- * model.c - building the MLP and CNN as layer lists over one parameter
- * block, and running them forward and backward layer by layer.
+ * model.c - layer graphs over one parameter block: building them, and
+ * running them forward and backward layer by layer (see model.h).
  *
  * The per-layer entry points exist for the simulator: it runs a layer,
  * charges that layer's exact FLOPs on the simulated device, and moves on,
  * so a trace shows where the time goes and a bucket can start its
  * all-reduce as soon as backward has produced it.
+ *
+ * Gradients of layer outputs: when a layer's output is read only by the
+ * next layer, its gradient lives in one of two ping-pong buffers
+ * (dact[l % 2]: backward of layer l + 1 writes it, backward of layer l
+ * reads it right after, and writes the other one).  An output that more
+ * than one layer reads, or that a later layer than the next reads (a
+ * residual), has a gradient buffer of its own: the reader met first in
+ * backward order (the last one) writes it, each other reader's input
+ * gradient goes to a scratch buffer and is added in.  A chain (the MLP,
+ * the CNN) uses the ping-pong buffers only.
  */
 #include "model.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int model_push(Model *m, Layer l, DtError *err)
+void model_begin(Model *m, Shape input, int classes)
+{
+    memset(m, 0, sizeof *m);
+    m->first_trainable = MODEL_MAX_LAYERS;
+    m->input = input;
+    m->classes = classes;
+}
+
+static int model_push(Model *m, Layer l, int src, int src2, DtError *err)
 {
     if (m->nlayers == MODEL_MAX_LAYERS)
         return dt_fail(err, DT_EINPUT, "model has more than %d layers", MODEL_MAX_LAYERS);
-    l.in = m->nlayers ? m->layers[m->nlayers - 1].out : m->input;
+    l.src = src;
+    l.src2 = src2;
+    l.in = src < 0 ? m->input : m->layers[src].out;
+    if (src2 >= 0)
+        l.in2 = m->layers[src2].out;
     l.param_offset = m->nparams;
     if (l.ops->setup(&l, err) < 0)
         return -1;
     if (l.param_count && m->nparams == 0)
         m->first_trainable = m->nlayers;
     m->nparams += l.param_count;
-    m->layers[m->nlayers++] = l;
+    m->layers[m->nlayers] = l;
+    return m->nlayers++;
+}
+
+int model_add(Model *m, Layer l, DtError *err)
+{
+    return model_push(m, l, m->nlayers - 1, -1, err);
+}
+
+int model_add_from(Model *m, Layer l, int src, DtError *err)
+{
+    if (src < -1 || src >= m->nlayers)
+        return dt_fail(err, DT_EINPUT, "a layer cannot read layer %d of a model of %d", src,
+                       m->nlayers);
+    return model_push(m, l, src, -1, err);
+}
+
+int model_add_residual(Model *m, int src2, DtError *err)
+{
+    if (src2 < 0 || src2 >= m->nlayers - 1)
+        return dt_fail(err, DT_EINPUT, "a residual add cannot read layer %d of a model of %d", src2,
+                       m->nlayers);
+    return model_push(m, (Layer){.ops = &add_ops}, m->nlayers - 1, src2, err);
+}
+
+int model_add_dense_stack(Model *m, const int *hidden, int n, DtError *err)
+{
+    for (int i = 0; i < n; i++)
+        if (model_add(m, (Layer){.ops = &dense_ops, .units = hidden[i], .relu = 1}, err) < 0)
+            return -1;
+    return model_add(m, (Layer){.ops = &dense_ops, .units = m->classes}, err) < 0 ? -1 : 0;
+}
+
+/* Which outputs need a gradient buffer of their own, and which readers add
+ * their input gradient to another's (model.c's header): readers are met
+ * in backward order, the first one writes. */
+static void model_link(Model *m)
+{
+    int readers[MODEL_MAX_LAYERS] = {0}, far[MODEL_MAX_LAYERS] = {0};
+    int written[MODEL_MAX_LAYERS] = {0};
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        Layer *ly = &m->layers[l];
+        ly->din_adds = ly->din2_adds = 0;
+        if (ly->src >= 0) {
+            ly->din_adds = written[ly->src];
+            written[ly->src] = 1;
+            readers[ly->src]++;
+            far[ly->src] |= ly->src != l - 1;
+        }
+        if (ly->src2 >= 0) {
+            ly->din2_adds = written[ly->src2];
+            written[ly->src2] = 1;
+            readers[ly->src2]++;
+            far[ly->src2] = 1;
+        }
+    }
+    for (int l = 0; l < m->nlayers; l++)
+        m->layers[l].keep_grad = readers[l] > 1 || far[l];
+}
+
+int model_build(Model *m, const ModelSpec *spec, DtError *err)
+{
+    model_begin(m, spec->input, spec->classes);
+    m->name = spec->ops->name;
+    if (spec->classes < 2)
+        return dt_fail(err, DT_EINPUT, "a model needs at least 2 classes, got %d", spec->classes);
+    if (spec->ops->build(m, spec->config, err) < 0)
+        return -1;
+    model_link(m);
     return 0;
 }
 
-static int model_push_dense_stack(Model *m, const ModelConfig *cfg, DtError *err)
+int model_can_cut(const Model *m, int first)
 {
-    for (int i = 0; i < cfg->nhidden; i++) {
-        if (model_push(m, (Layer){.ops = &dense_ops, .units = cfg->hidden[i], .relu = 1}, err) < 0)
-            return -1;
+    if (first <= 0 || first >= m->nlayers)
+        return 0;
+    for (int l = first; l < m->nlayers; l++) {
+        const Layer *ly = &m->layers[l];
+        if (ly->src < first - 1 || (ly->src2 >= 0 && ly->src2 < first - 1))
+            return 0;
     }
-    return model_push(m, (Layer){.ops = &dense_ops, .units = cfg->classes}, err);
+    return 1;
 }
 
-int model_build(Model *m, const ModelConfig *cfg, DtError *err)
+int model_needs_din(const Model *m, int l)
 {
-    memset(m, 0, sizeof *m);
-    m->first_trainable = MODEL_MAX_LAYERS;
-    m->input = cfg->input;
-    m->classes = cfg->classes;
-    if (cfg->classes < 2)
-        return dt_fail(err, DT_EINPUT, "a model needs at least 2 classes, got %d", cfg->classes);
-    if (cfg->nhidden < 0 || cfg->nhidden > MODEL_MAX_WIDTHS || cfg->nconv < 0 ||
-        cfg->nconv > MODEL_MAX_WIDTHS)
-        return dt_fail(err, DT_EINPUT, "at most %d hidden layers and %d conv blocks",
-                       MODEL_MAX_WIDTHS, MODEL_MAX_WIDTHS);
-    if (cfg->kind == MODEL_CNN) {
-        if (cfg->kernel < 1 || cfg->kernel % 2 == 0)
-            return dt_fail(err, DT_EINPUT, "a cnn needs an odd kernel size, got %d", cfg->kernel);
-        for (int i = 0; i < cfg->nconv; i++) {
-            Layer conv = {.ops = &conv2d_ops,
-                          .channels = cfg->conv[i],
-                          .kernel = cfg->kernel,
-                          .stride = 1,
-                          .pad = cfg->kernel / 2,
-                          .relu = 1};
-            Layer pool = {.ops = &maxpool_ops, .kernel = 2, .stride = 2};
-            if (model_push(m, conv, err) < 0 || model_push(m, pool, err) < 0)
-                return -1;
-        }
-    }
-    if (model_push(m, (Layer){.ops = &flatten_ops}, err) < 0)
-        return -1;
-    return model_push_dense_stack(m, cfg, err);
+    int src = m->layers[l].src;
+    return src >= 0 && m->first_trainable <= src;
+}
+
+/* Does layer l read src2 and need its gradient? */
+static int model_needs_din2(const Model *m, int l)
+{
+    int src2 = m->layers[l].src2;
+    return src2 >= 0 && m->first_trainable <= src2;
 }
 
 void model_init_params(const Model *m, float *params, uint64_t seed)
@@ -95,11 +170,38 @@ static void workspace_sizes(const Model *m, int batch, int first, int last, size
     }
 }
 
+/* Floats of the gradient buffers of layers [first - 1, last) with
+ * keep_grad (offsets into keep_off when not NULL), and whether a layer of
+ * [first, last) adds an input gradient to another (*adds). */
+static size_t workspace_keep(const Model *m, int batch, int first, int last, size_t *keep_off,
+                             int *adds)
+{
+    size_t floats = 0;
+    *adds = 0;
+    for (int l = 0; keep_off && l < MODEL_MAX_LAYERS; l++)
+        keep_off[l] = SIZE_MAX;
+    for (int l = first > 0 ? first - 1 : 0; l < last; l++) {
+        const Layer *ly = &m->layers[l];
+        if (l >= first)
+            *adds |= ly->din_adds || ly->din2_adds;
+        if (!ly->keep_grad)
+            continue;
+        if (keep_off)
+            keep_off[l] = floats;
+        floats += (size_t)batch * shape_size(ly->out);
+    }
+    return floats;
+}
+
 size_t workspace_range_buffer_bytes(const Model *m, int batch, int first, int last)
 {
     size_t widest, scratch;
+    int adds;
     workspace_sizes(m, batch, first, last, &widest, &scratch);
-    return sizeof(float) * (2 * (size_t)batch * widest + (size_t)batch * m->classes + scratch);
+    size_t keep = workspace_keep(m, batch, first, last, NULL, &adds);
+    size_t tmp = adds ? 2 * (size_t)batch * widest : 0;
+    return sizeof(float) *
+           (2 * (size_t)batch * widest + (size_t)batch * m->classes + scratch + keep + tmp);
 }
 
 size_t workspace_buffer_bytes(const Model *m, int batch)
@@ -113,6 +215,7 @@ int workspace_init_range(Workspace *ws, const Model *m, int batch, int first, in
     memset(ws, 0, sizeof *ws);
     ws->batch = batch;
     size_t widest, scratch, off = 0;
+    int adds;
     workspace_sizes(m, batch, first, last, &widest, &scratch);
     for (int l = first > 0 ? first - 1 : 0; l < last; l++) {
         ws->act_off[l] = off;
@@ -124,7 +227,13 @@ int workspace_init_range(Workspace *ws, const Model *m, int batch, int first, in
     ws->dact[1] = malloc(((size_t)batch * widest + 1) * sizeof(float));
     ws->probs = malloc((size_t)batch * m->classes * sizeof(float));
     ws->scratch = malloc((scratch ? scratch : 1) * sizeof(float));
-    if (!ws->act || !ws->dact[0] || !ws->dact[1] || !ws->probs || !ws->scratch) {
+    int ok = ws->act && ws->dact[0] && ws->dact[1] && ws->probs && ws->scratch;
+    size_t keep = workspace_keep(m, batch, first, last, ws->keep_off, &adds);
+    if (ok && keep)
+        ok = (ws->dkeep = malloc(keep * sizeof(float))) != NULL;
+    for (int k = 0; ok && adds && k < 2; k++)
+        ok = (ws->dtmp[k] = malloc(((size_t)batch * widest + 1) * sizeof(float))) != NULL;
+    if (!ok) {
         workspace_free(ws);
         return dt_fail(err, DT_ERUNTIME, "out of memory for a workspace of batch %d", batch);
     }
@@ -141,6 +250,9 @@ void workspace_free(Workspace *ws)
     free(ws->act);
     free(ws->dact[0]);
     free(ws->dact[1]);
+    free(ws->dkeep);
+    free(ws->dtmp[0]);
+    free(ws->dtmp[1]);
     free(ws->probs);
     free(ws->scratch);
     memset(ws, 0, sizeof *ws);
@@ -151,18 +263,54 @@ float *workspace_output(const Workspace *ws, int l)
     return ws->act + ws->act_off[l];
 }
 
+float *workspace_grad(const Workspace *ws, int l)
+{
+    if (ws->keep_off[l] != SIZE_MAX)
+        return ws->dkeep + ws->keep_off[l];
+    return ws->dact[l % 2];
+}
+
+void model_layer_io(const Model *m, const Workspace *ws, const float *params, float *grads,
+                    const float *x, int l, int batch, LayerIO *io)
+{
+    const Layer *ly = &m->layers[l];
+    *io = (LayerIO){
+        .batch = batch,
+        .params = params + ly->param_offset,
+        .dparams = grads ? grads + ly->param_offset : NULL,
+        .in = ly->src < 0 ? x : workspace_output(ws, ly->src),
+        .in2 = ly->src2 >= 0 ? workspace_output(ws, ly->src2) : NULL,
+        .out = workspace_output(ws, l),
+        .dout = workspace_grad(ws, l),
+        .scratch = ws->scratch,
+    };
+    if (model_needs_din(m, l))
+        io->din = ly->din_adds ? ws->dtmp[0] : workspace_grad(ws, ly->src);
+    if (model_needs_din2(m, l))
+        io->din2 = ly->din2_adds ? ws->dtmp[1] : workspace_grad(ws, ly->src2);
+}
+
+static void add_into(float *acc, const float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += g[i];
+}
+
+void model_backward_finish(const Model *m, Workspace *ws, int l, int batch)
+{
+    const Layer *ly = &m->layers[l];
+    if (ly->din_adds && model_needs_din(m, l))
+        add_into(workspace_grad(ws, ly->src), ws->dtmp[0], (size_t)batch * shape_size(ly->in));
+    if (ly->din2_adds && model_needs_din2(m, l))
+        add_into(workspace_grad(ws, ly->src2), ws->dtmp[1], (size_t)batch * shape_size(ly->in2));
+}
+
 void model_forward_layer(const Model *m, Workspace *ws, const float *params, const float *x, int l,
                          int batch)
 {
-    const Layer *ly = &m->layers[l];
-    LayerIO io = {
-        .batch = batch,
-        .params = params + ly->param_offset,
-        .in = l == 0 ? x : workspace_output(ws, l - 1),
-        .out = workspace_output(ws, l),
-        .scratch = ws->scratch,
-    };
-    ly->ops->forward(ly, &io);
+    LayerIO io;
+    model_layer_io(m, ws, params, NULL, x, l, batch, &io);
+    m->layers[l].ops->forward(&m->layers[l], &io);
 }
 
 double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batch, float scale)
@@ -174,7 +322,7 @@ double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batc
         .logits = workspace_output(ws, last),
         .labels = labels,
         .probs = ws->probs,
-        .dlogits = ws->dact[last % 2],
+        .dlogits = workspace_grad(ws, last),
         .scale = scale,
     };
     double loss = softmax_xent_forward(&s);
@@ -183,32 +331,21 @@ double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batc
 }
 
 /* Does any layer before `end` have parameters?  Below the first layer with
- * parameters, backward has nothing to compute: no input gradient is needed
- * (the MLP's leading flatten, the first dense layer's input). */
+ * parameters, backward has nothing to compute. */
 static int model_params_before(const Model *m, int end)
 {
     return m->first_trainable < end;
 }
 
-/* The gradient of layer l's output lives in dact[l % 2]; its backward writes
- * the gradient of layer l-1's output into the other buffer. */
 void model_backward_layer(const Model *m, Workspace *ws, const float *params, float *grads,
                           const float *x, int l, int batch)
 {
     if (!model_params_before(m, l + 1))
         return;
-    const Layer *ly = &m->layers[l];
-    LayerIO io = {
-        .batch = batch,
-        .params = params + ly->param_offset,
-        .dparams = grads + ly->param_offset,
-        .in = l == 0 ? x : workspace_output(ws, l - 1),
-        .out = workspace_output(ws, l),
-        .dout = ws->dact[l % 2],
-        .din = model_params_before(m, l) ? ws->dact[(l + 1) % 2] : NULL,
-        .scratch = ws->scratch,
-    };
-    ly->ops->backward(ly, &io);
+    LayerIO io;
+    model_layer_io(m, ws, params, grads, x, l, batch, &io);
+    m->layers[l].ops->backward(&m->layers[l], &io);
+    model_backward_finish(m, ws, l, batch);
 }
 
 void model_forward(const Model *m, Workspace *ws, const float *params, const float *x, int batch)
@@ -230,12 +367,25 @@ double model_layer_forward_flops(const Model *m, int l, int batch)
     return ly->ops->forward_flops(ly, batch);
 }
 
+/* Elements added into other readers' gradients by layer l's backward. */
+static double model_layer_adds(const Model *m, int l, int batch)
+{
+    const Layer *ly = &m->layers[l];
+    double n = 0.0;
+    if (ly->din_adds && model_needs_din(m, l))
+        n += (double)batch * shape_size(ly->in);
+    if (ly->din2_adds && model_needs_din2(m, l))
+        n += (double)batch * shape_size(ly->in2);
+    return n;
+}
+
 double model_layer_backward_flops(const Model *m, int l, int batch)
 {
     const Layer *ly = &m->layers[l];
     if (!model_params_before(m, l + 1))
         return 0.0;
-    return ly->ops->backward_flops(ly, batch, model_params_before(m, l));
+    return ly->ops->backward_flops(ly, batch, model_needs_din(m, l)) +
+           model_layer_adds(m, l, batch);
 }
 
 double model_forward_flops(const Model *m, int batch)
@@ -258,6 +408,8 @@ double model_layer_forward_bytes(const Model *m, int l, int batch)
 {
     const Layer *ly = &m->layers[l];
     double in = (double)shape_size(ly->in) * batch, out = (double)shape_size(ly->out) * batch;
+    if (ly->src2 >= 0)
+        in += (double)shape_size(ly->in2) * batch;
     return sizeof(float) * (in + (double)ly->param_count + out);
 }
 
@@ -269,9 +421,21 @@ double model_layer_backward_bytes(const Model *m, int l, int batch)
     double in = (double)shape_size(ly->in) * batch, out = (double)shape_size(ly->out) * batch;
     double p = (double)ly->param_count;
     double bytes = out + in + 2.0 * p;
-    if (model_params_before(m, l))
+    if (model_needs_din(m, l))
         bytes += p + in;
-    return sizeof(float) * bytes;
+    /* each addition reads two gradients and writes one */
+    return sizeof(float) * (bytes + 3.0 * model_layer_adds(m, l, batch));
+}
+
+double model_loss_flops(const Model *m, int batch)
+{
+    return softmax_xent_forward_flops(batch, m->classes) +
+           softmax_xent_backward_flops(batch, m->classes);
+}
+
+double model_loss_bytes(const Model *m, int batch)
+{
+    return 3.0 * sizeof(float) * batch * m->classes;
 }
 
 size_t model_param_bytes(const Model *m)

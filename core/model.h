@@ -1,24 +1,33 @@
 /*
- * model.h - sequential models with one contiguous parameter block.
+ * model.h - models as layer graphs over one contiguous parameter block.
  *
- * A Model is a list of Layers (layer.h) ending in softmax cross-entropy.
- * Its parameters are one float block of nparams floats; each layer's
+ * A Model is a list of Layers (layer.h) in an order where every layer
+ * comes after the layers it reads, ending in softmax cross-entropy.  Most
+ * layers read the output of the layer before them; a layer may instead
+ * read an earlier one (src), and an add layer reads a second, earlier
+ * output as well (src2): that is all a residual network needs.  Its
+ * parameters are one float block of nparams floats; each layer's
  * parameters are the view (block + param_offset, param_count).  Gradients,
  * momentum and Adam moments use the same layout, so an optimizer, a
  * collective, a bucket or a shard is just (float *p, size_t offset, size_t n).
  *
- * The two models dtsim trains:
- *   mlp: flatten, then for each hidden size h: dense(h) + relu; then dense(classes)
- *   cnn: for each conv width c: conv2d(c, k x k, pad k/2) + relu, maxpool 2x2;
- *        then flatten, dense(hidden) + relu for each hidden size, dense(classes)
+ * The kinds of model are behind a table of ModelOps (models.c), one file
+ * each, owning their [model] keys (core/keys.h) and config struct:
+ *   mlp (mlp.c): flatten, then for each hidden size h: dense(h) + relu;
+ *                then dense(classes)
+ *   cnn (cnn.c): for each conv width c: conv2d(c, k x k, pad k/2) + relu,
+ *                maxpool 2x2; then flatten, dense(hidden) + relu for each
+ *                hidden size, dense(classes)
  * where "+ relu" is the ReLU fused into the layer before it (layer.h).
  *
  * A Workspace holds what one replica needs for a batch of up to `batch`
  * samples: every layer's output (the activations backward needs), two
- * buffers for activation gradients, softmax outputs and shared scratch.
- * Forward and backward are exposed per layer as well as whole, so that a
- * simulator can charge each layer's cost as it runs it, and a pipeline can
- * run a range of layers.
+ * buffers for activation gradients, a buffer of its own for the gradient
+ * of every output more than one layer reads (where the readers' input
+ * gradients add up), softmax outputs and shared scratch.  Forward and
+ * backward are exposed per layer as well as whole, so that a simulator can
+ * charge each layer's cost as it runs it, and a pipeline can run a range
+ * of layers.
  */
 #ifndef DT_MODEL_H
 #define DT_MODEL_H
@@ -28,25 +37,14 @@
 
 #include "data.h"
 #include "error.h"
+#include "keys.h"
 #include "layer.h"
 
 #define MODEL_MAX_LAYERS 32
 #define MODEL_MAX_WIDTHS 8
 
-typedef enum { MODEL_MLP, MODEL_CNN } ModelKind;
-
-typedef struct ModelConfig {
-    ModelKind kind;
-    Shape input;
-    int classes;
-    int nhidden;
-    int hidden[MODEL_MAX_WIDTHS]; /* dense widths (mlp; cnn after the convs) */
-    int nconv;
-    int conv[MODEL_MAX_WIDTHS]; /* cnn: output channels of each conv block */
-    int kernel;                 /* cnn: odd square kernel size; "same" padding */
-} ModelConfig;
-
 typedef struct Model {
+    const char *name; /* the kind of model (ModelOps name) */
     int nlayers;
     Layer layers[MODEL_MAX_LAYERS];
     Shape input;
@@ -56,11 +54,69 @@ typedef struct Model {
                           * backward does nothing below it */
 } Model;
 
-/* Build the layer list and parameter layout; -1 with a message if the
+/* A kind of model: its [model] keys, filling a config struct of its own. */
+typedef struct ModelOps {
+    const char *name;    /* [model] kind */
+    const char *summary; /* one line for --help */
+    KeyTable keys;       /* section "model"; offsets into the config */
+    size_t config_size;
+    /* Defaults that depend on other keys, and checks across keys (NULL:
+     * none); given says which keys the scenario set, and where. */
+    int (*finish)(void *config, const KeySource *given, DtError *err);
+    /* The layers and parameter layout, added with model_add* to m (begun
+     * on the spec's input shape and classes); -1 with a message when the
+     * configuration does not fit the input. */
+    int (*build)(Model *m, const void *config, DtError *err);
+} ModelOps;
+
+/* The model a scenario describes: its kind, that kind's config (a
+ * config_size block the caller owns), and what the data set gives. */
+typedef struct ModelSpec {
+    const ModelOps *ops;
+    void *config;
+    Shape input;
+    int classes;
+} ModelSpec;
+
+/* The table (models.c): NULL when no kind has that name. */
+const ModelOps *model_find(const char *name);
+/* The i-th kind, NULL past the last. */
+const ModelOps *model_kind(size_t i);
+/* "mlp, cnn" for messages. */
+void model_kinds(char *buf, size_t size);
+/* A spec of kind `kind` with its table's defaults, then the settings
+ * "key=value" of the NULL-terminated list (NULL: none), finished as a
+ * scenario would be: for tests and benchmarks that build models by their
+ * keys.  Free it with model_spec_free. */
+int model_spec_init(ModelSpec *spec, const char *kind, const char *const *settings, Shape input,
+                    int classes, DtError *err);
+void model_spec_free(ModelSpec *spec);
+
+/* Build the layer graph and parameter layout; -1 with a message if the
  * configuration does not fit the input (e.g. too many pooling blocks). */
-int model_build(Model *m, const ModelConfig *cfg, DtError *err);
+int model_build(Model *m, const ModelSpec *spec, DtError *err);
+/* For builders: start an empty model on inputs of shape `input`. */
+void model_begin(Model *m, Shape input, int classes);
+/* Append layer l reading the last layer's output (the model's input when
+ * it is the first); returns its index, or -1 with a message. */
+int model_add(Model *m, Layer l, DtError *err);
+/* Append layer l reading the output of layer src (-1: the model's input). */
+int model_add_from(Model *m, Layer l, int src, DtError *err);
+/* Append an add layer: the last layer's output plus layer src2's. */
+int model_add_residual(Model *m, int src2, DtError *err);
+/* Append dense(h) with a fused ReLU for each of the n widths, then
+ * dense(classes): the classifier head of the MLP and the CNN. */
+int model_add_dense_stack(Model *m, const int *hidden, int n, DtError *err);
+
 /* Initialise all parameters from seed (layer by layer, in order). */
 void model_init_params(const Model *m, float *params, uint64_t seed);
+/* May a pipeline stage start at layer `first` (0 < first < nlayers)?  Only
+ * when the one tensor crossing the cut is layer first-1's output: no layer
+ * at or after `first` reads anything older. */
+int model_can_cut(const Model *m, int first);
+/* Does layer l's backward produce a gradient for its input: is there a
+ * layer with parameters at or before the one it reads? */
+int model_needs_din(const Model *m, int l);
 
 typedef struct Workspace {
     int batch;                            /* capacity in samples */
@@ -68,8 +124,13 @@ typedef struct Workspace {
     size_t act_floats;                    /* floats of act */
     float *act;                           /* all layer outputs, (batch, out size) each */
     float *dact[2];                       /* activation gradients, ping-pong, (batch, max size) */
-    float *probs;                         /* (batch, classes) */
-    float *scratch;                       /* shared by all layers */
+    size_t keep_off[MODEL_MAX_LAYERS];    /* dkeep + keep_off[l]: the gradient of layer l's
+                                           * output when it has keep_grad, else SIZE_MAX */
+    float *dkeep;                         /* those gradients, or NULL when there are none */
+    float *dtmp[2]; /* (batch, max size) each: input gradients on their way to being added
+                     * (din, din2), or NULL when no layer adds */
+    float *probs;   /* (batch, classes) */
+    float *scratch; /* shared by all layers */
 } Workspace;
 
 int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err);
@@ -81,7 +142,7 @@ int workspace_init(Workspace *ws, const Model *m, int batch, DtError *err);
  * micro-batches may point act at blocks of its own of that size. */
 int workspace_init_range(Workspace *ws, const Model *m, int batch, int first, int last,
                          DtError *err);
-/* Bytes of a workspace's buffers besides the stashed activations: the two
+/* Bytes of a workspace's buffers besides the stashed activations: the
  * activation-gradient buffers, the softmax outputs and the scratch. */
 size_t workspace_buffer_bytes(const Model *m, int batch);
 /* The same for a workspace of layers [first, last). */
@@ -89,8 +150,24 @@ size_t workspace_range_buffer_bytes(const Model *m, int batch, int first, int la
 void workspace_free(Workspace *ws);
 /* The output of layer l (its activations) for the current batch. */
 float *workspace_output(const Workspace *ws, int l);
+/* The gradient of layer l's output: where backward reads layer l's dout,
+ * and where the layers that read that output leave their input gradients
+ * (a pipeline stage receives its last layer's there and sends its input's
+ * from there). */
+float *workspace_grad(const Workspace *ws, int l);
 
-/* Forward of layer l, reading x when l == 0 and layer l-1's output otherwise. */
+/* The LayerIO of layer l (layer.h) over the workspace: its input (x when
+ * it reads the model's input), second input, output and parameters, and
+ * for backward its parameter gradient, dout, and din and din2 (NULL when
+ * not needed; a scratch buffer when the gradient must be added to another
+ * reader's, which model_backward_finish then does). */
+void model_layer_io(const Model *m, const Workspace *ws, const float *params, float *grads,
+                    const float *x, int l, int batch, LayerIO *io);
+/* After layer l's backward kernel: add the input gradients it left in
+ * scratch to the ones other readers produced. */
+void model_backward_finish(const Model *m, Workspace *ws, int l, int batch);
+
+/* Forward of layer l, reading x when it reads the model's input. */
 void model_forward_layer(const Model *m, Workspace *ws, const float *params, const float *x, int l,
                          int batch);
 /* Softmax cross-entropy on the last layer's output: returns the summed loss
@@ -98,10 +175,11 @@ void model_forward_layer(const Model *m, Workspace *ws, const float *params, con
  * d(loss * scale)/d(logits) in the gradient buffer backward starts from. */
 double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batch, float scale);
 /* Backward of layer l: accumulates into grads (the whole block's layout)
- * and produces layer l-1's output gradient when some earlier layer has
- * parameters (otherwise nobody needs it, and layers below the first one
- * with parameters do nothing at all).  Call for l from nlayers-1 down to 0
- * after model_loss. */
+ * and produces the gradient of the output it reads when some layer at or
+ * before that one has parameters (otherwise nobody needs it, and layers
+ * below the first one with parameters do nothing at all), adding it to
+ * what other readers of that output produced.  Call for l from nlayers-1
+ * down to 0 after model_loss. */
 void model_backward_layer(const Model *m, Workspace *ws, const float *params, float *grads,
                           const float *x, int l, int batch);
 
@@ -112,7 +190,8 @@ void model_backward(const Model *m, Workspace *ws, const float *params, float *g
 
 /* Exact FLOPs (layer.h conventions).  Forward includes the loss forward;
  * backward includes the loss backward and skips the work model_backward
- * skips (input gradients below the first layer with parameters). */
+ * skips (input gradients below the first layer with parameters); a layer
+ * whose input gradient is added to another reader's counts the additions. */
 double model_layer_forward_flops(const Model *m, int l, int batch);
 double model_layer_backward_flops(const Model *m, int l, int batch);
 double model_forward_flops(const Model *m, int batch);
@@ -126,6 +205,12 @@ double model_backward_flops(const Model *m, int batch);
  * Layers below the first one with parameters move nothing in backward. */
 double model_layer_forward_bytes(const Model *m, int l, int batch);
 double model_layer_backward_bytes(const Model *m, int l, int batch);
+
+/* The loss (softmax cross-entropy, forward and backward) on a batch: its
+ * FLOPs, and its bytes (read the logits, write the probabilities and
+ * their gradient). */
+double model_loss_flops(const Model *m, int batch);
+double model_loss_bytes(const Model *m, int batch);
 
 /* Bytes of parameters, and of the activations a training step keeps. */
 size_t model_param_bytes(const Model *m);

@@ -10,6 +10,11 @@
 #include <math.h>
 #include <stdlib.h>
 
+int optim_state_per_param(const OptConfig *cfg)
+{
+    return cfg->kind == OPT_ADAM ? 2 : cfg->momentum != 0.0;
+}
+
 int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err)
 {
     o->cfg = *cfg;
@@ -17,10 +22,10 @@ int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err)
     o->t = 0;
     o->m = NULL;
     o->v = NULL;
-    int need_m = cfg->kind == OPT_ADAM || cfg->momentum != 0.0;
-    if (need_m && !(o->m = calloc(count ? count : 1, sizeof(float))))
+    int state = optim_state_per_param(cfg);
+    if (state >= 1 && !(o->m = calloc(count ? count : 1, sizeof(float))))
         goto oom;
-    if (cfg->kind == OPT_ADAM && !(o->v = calloc(count ? count : 1, sizeof(float))))
+    if (state == 2 && !(o->v = calloc(count ? count : 1, sizeof(float))))
         goto oom;
     return 0;
 oom:

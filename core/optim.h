@@ -36,6 +36,10 @@ typedef struct Optimizer {
     float *v; /* (count) Adam second moment; NULL for SGD */
 } Optimizer;
 
+/* Floats of optimizer state per parameter: 2 for Adam (two moments), 1 for
+ * SGD with momentum, 0 for plain SGD. */
+int optim_state_per_param(const OptConfig *cfg);
+
 int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err);
 void optim_free(Optimizer *o);
 /* One update of params[0..count) from grads[0..count). */

@@ -46,7 +46,10 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
         return 0; /* all REPLICATED, as memset left them */
     for (int l = first; l + 1 < last; l++) {
         const Layer *col = &m->layers[l];
-        if (col->ops != &dense_ops || m->layers[l + 1].ops != &dense_ops)
+        /* a pair: the ROW layer is the one and only reader of the COLUMN
+         * layer's output, the split activation */
+        if (col->ops != &dense_ops || m->layers[l + 1].ops != &dense_ops ||
+            m->layers[l + 1].src != l || col->keep_grad)
             continue;
         /* The ROW layer's inputs are the COLUMN layer's outputs: one check
          * covers both splits. */
@@ -231,11 +234,10 @@ void tp_backward(const TpPlan *plan, int l, int shard, const LayerIO *io)
         ly->ops->backward(ly, io);
 }
 
-/* Does layer l's backward produce an input gradient?  Only when some layer
- * before it has parameters (model.c's rule). */
+/* Does layer l's backward produce an input gradient?  model.c's rule. */
 static int needs_din(const TpPlan *plan, int l)
 {
-    return plan->m->first_trainable < l;
+    return model_needs_din(plan->m, l);
 }
 
 size_t tp_forward_allreduce_floats(const TpPlan *plan, int l, int batch)
@@ -360,6 +362,26 @@ int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_
         blocks[1] = (TpBlock){bias, 1, units, (size_t)units, 1};
     }
     return 2;
+}
+
+size_t tp_blocks_copy(const TpBlock *blocks, int n, float *block, float *pack, int to_pack)
+{
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        const TpBlock *h = &blocks[i];
+        for (int r = 0; r < h->rows; r++) {
+            float *run = block + h->offset + (size_t)r * h->stride;
+            size_t len = (size_t)h->cols;
+            if (!pack)
+                memset(run, 0, len * sizeof(float));
+            else if (to_pack)
+                memcpy(pack + k, run, len * sizeof(float));
+            else
+                memcpy(run, pack + k, len * sizeof(float));
+            k += len;
+        }
+    }
+    return k;
 }
 
 size_t tp_param_floats(const TpPlan *plan)

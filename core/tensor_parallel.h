@@ -11,7 +11,8 @@
  *
  * The plan.  Over layers [first, last) of a model (a whole model, or one
  * pipeline stage), dense layers that are ADJACENT in the layer list are
- * paired greedily from the left:
+ * paired greedily from the left, where the second reads the first's output
+ * and nothing else does:
  *   - the first of a pair is TP_COLUMN, split by output features: shard j
  *     holds rows [lo, hi) of W (units, in) and b[lo, hi), lo = j * slice,
  *     hi = lo + slice, slice = units / t;
@@ -62,7 +63,8 @@
  *       if (n) { all-reduce (sum) io.out[0..n) over the t shards;
  *                tp_forward_finish(plan, l, &io); }         bias, fused relu
  *   loss on the last layer's output (full and identical on every shard)
- *   backward, l = last-1 .. first, io.din = NULL iff m->first_trainable >= l:
+ *   backward, l = last-1 .. first, io from model_layer_io (din NULL unless
+ *   model_needs_din), then model_backward_finish after any all-reduce:
  *       tp_backward(plan, l, j, &io);
  *       n = tp_backward_allreduce_floats(plan, l, batch);  n > 0: COLUMN only
  *       if (n) all-reduce (sum) io.din[0..n) over the t shards;
@@ -141,7 +143,7 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
  *   saw and left (for ROW, the FINISHED output), io->dout the gradient of
  *   that output; parameter gradients ACCUMULATE into io->dparams (only
  *   into the floats this shard holds), io->din is OVERWRITTEN, or skipped
- *   when NULL; pass NULL exactly when m->first_trainable >= l, as
+ *   when NULL; pass NULL exactly when !model_needs_din(m, l), as
  *   model_backward_layer does (never for ROW: its COLUMN partner has
  *   parameters), which is what the costs and all-reduce sizes assume.  A fused ReLU's mask (dout
  * where out > 0, else 0) is applied inside, into scratch, for COLUMN on the shard's slice and for
@@ -201,6 +203,11 @@ typedef struct TpBlock {
  * without parameters; 1 for REPLICATED: all of it; 2 for COLUMN and ROW:
  * its part of W, then its part of b). */
 int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_BLOCKS]);
+/* Copy the floats of blocks[0..n) between a full-layout block and a packed
+ * buffer that holds them one after another in block order: block -> pack
+ * when to_pack, pack -> block otherwise; with pack NULL, set them to zero
+ * in block.  Returns how many floats the blocks hold. */
+size_t tp_blocks_copy(const TpBlock *blocks, int n, float *block, float *pack, int to_pack);
 /* Parameter floats one shard holds over [first, last), for memory
  * accounting (gradient and optimizer state have as many).  Each shard
  * updates every float it holds, replicated ones included: their gradients

@@ -54,8 +54,9 @@ typedef struct CollectiveOps {
     /* 0 if the algorithm can run on p members; otherwise -1 and a reason
      * in why (e.g. "rhd needs a power-of-two number of ranks"). */
     int (*check)(int p, char *why, size_t why_size);
-    /* In place on buf (count floats, or NULL); root matters for broadcast. */
-    void (*run)(const Group *g, float *buf, size_t count, int root);
+    /* In place on buf (count floats, or NULL); root matters for broadcast.
+     * 0, or -1 when a transfer failed (comm.h): the member stops there. */
+    int (*run)(const Group *g, float *buf, size_t count, int root);
 } CollectiveOps;
 
 /* NULL when no such algorithm exists for op. */

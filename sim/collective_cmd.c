@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "collective.h"
+#include "placement.h"
 #include "platform.h"
 
 typedef struct CollArgs {
@@ -246,7 +247,7 @@ static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *second
 {
     platform_load(a->platform, plan->sim);
     size_t nhosts;
-    sg_host_t *hosts = platform_hosts(&nhosts);
+    sg_host_t *hosts = placement_all_hosts(&nhosts);
     const int p = plan->ranks;
     CommWorld world;
     CollRank *ranks = calloc((size_t)p, sizeof *ranks);

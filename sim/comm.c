@@ -116,13 +116,6 @@ static Message *message_make(const float *buf, size_t count, int lend)
     return m;
 }
 
-static double wall_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Copy or add a message's floats into dst; the adds are a reduction's real
  * arithmetic and are timed with the kernels (rec, when not NULL). */
 static void message_deliver(Message *m, float *dst, size_t count, int add, Recorder *rec)
@@ -130,11 +123,11 @@ static void message_deliver(Message *m, float *dst, size_t count, int add, Recor
     xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count, count);
     if (dst && m->data && count) {
         if (add) {
-            double t = rec ? wall_clock() : 0.0;
+            double t = rec ? record_clock() : 0.0;
             for (size_t k = 0; k < count; k++)
                 dst[k] += m->data[k];
             if (rec)
-                rec->kernel_wall += wall_clock() - t;
+                record_kernel(rec, t);
         } else {
             memcpy(dst, m->data, count * sizeof(float));
         }
@@ -156,20 +149,33 @@ static void comm_record(const Comm *c, double start, double bytes)
     rec->ranks[c->rank].bytes_sent += bytes;
 }
 
-void comm_send(const Comm *c, int dst, const float *buf, size_t count)
+/* SimGrid's word on a finished wait, as comm.h's status. */
+static int comm_status(sg_error_t e)
+{
+    return e == SG_OK ? 0 : -1;
+}
+
+int comm_send(const Comm *c, int dst, const float *buf, size_t count)
 {
     double start = simgrid_get_clock();
     long size = wire_size(c, count);
-    sg_mailbox_put(comm_mailbox(c, c->rank, dst), message_make(buf, count, 0), size);
+    Message *m = message_make(buf, count, 0);
+    sg_comm_t act = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), m, size);
+    int rc = comm_status(sg_comm_wait(act));
     comm_record(c, start, (double)size);
+    return rc;
 }
 
-void comm_recv(const Comm *c, int src, float *buf, size_t count)
+int comm_recv(const Comm *c, int src, float *buf, size_t count)
 {
     double start = simgrid_get_clock();
-    Message *m = sg_mailbox_get(comm_mailbox(c, src, c->rank));
-    message_deliver(m, buf, count, 0, NULL);
+    void *got = NULL;
+    sg_comm_t act = sg_mailbox_get_async(comm_mailbox(c, src, c->rank), &got);
+    int rc = comm_status(sg_comm_wait(act));
+    if (rc == 0)
+        message_deliver(got, buf, count, 0, NULL);
     comm_record(c, start, 0.0);
+    return rc;
 }
 
 static void request_send(const Comm *c, CommRequest *r, int dst, const float *buf, size_t count,
@@ -205,43 +211,42 @@ CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count)
     return r;
 }
 
-static void request_finish(const Comm *c, CommRequest *r)
+/* Wait for one request and deliver what it received. */
+static int request_wait(const Comm *c, CommRequest *r)
 {
-    if (r->is_recv)
+    int rc = comm_status(sg_comm_wait(r->activity));
+    if (rc == 0 && r->is_recv)
         message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
+    return rc;
 }
 
-void comm_wait(const Comm *c, CommRequest *req)
+int comm_wait(const Comm *c, CommRequest *req)
 {
     double start = simgrid_get_clock();
-    sg_comm_wait(req->activity);
-    request_finish(c, req);
+    int rc = request_wait(c, req);
     free(req);
     comm_record(c, start, 0.0);
+    return rc;
 }
 
-/* Wait for n requests and deliver what they received; frees nothing. */
-static void requests_wait(const Comm *c, CommRequest **reqs, int n)
+/* Wait for n requests in order and deliver what they received; frees
+ * nothing. */
+static int requests_wait(const Comm *c, CommRequest **reqs, int n)
 {
     double start = simgrid_get_clock();
-    sg_comm_t stack[8];
-    sg_comm_t *acts = n <= 8 ? stack : malloc((size_t)n * sizeof *acts);
-    xbt_assert(acts, "out of memory");
+    int rc = 0;
     for (int i = 0; i < n; i++)
-        acts[i] = reqs[i]->activity;
-    sg_comm_wait_all(acts, (size_t)n);
-    for (int i = 0; i < n; i++)
-        request_finish(c, reqs[i]);
-    if (acts != stack)
-        free(acts);
+        rc |= request_wait(c, reqs[i]);
     comm_record(c, start, 0.0);
+    return rc;
 }
 
-void comm_waitall(const Comm *c, CommRequest **reqs, int n)
+int comm_waitall(const Comm *c, CommRequest **reqs, int n)
 {
-    requests_wait(c, reqs, n);
+    int rc = requests_wait(c, reqs, n);
     for (int i = 0; i < n; i++)
         free(reqs[i]);
+    return rc;
 }
 
 int comm_waitany(const Comm *c, CommRequest **reqs, int n)
@@ -261,47 +266,49 @@ int comm_waitany(const Comm *c, CommRequest **reqs, int n)
     }
     xbt_assert(live > 0, "comm_waitany on no pending request");
     ssize_t pos = sg_comm_wait_any(acts, (size_t)live);
-    xbt_assert(pos >= 0, "a communication failed");
-    int i = map[pos];
+    int i = pos >= 0 ? map[pos] : -1;
     if (acts != stack)
         free(acts);
     if (map != map_stack)
         free(map);
-    request_finish(c, reqs[i]);
-    free(reqs[i]);
-    reqs[i] = NULL;
+    if (i >= 0) {
+        if (reqs[i]->is_recv)
+            message_deliver(reqs[i]->got, reqs[i]->dst, reqs[i]->count, reqs[i]->add,
+                            c->world->rec);
+        free(reqs[i]);
+        reqs[i] = NULL;
+    }
     comm_record(c, start, 0.0);
     return i;
 }
 
-void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
-                   float *recvbuf, size_t recvcount)
-{
-    CommRequest r[2];
-    request_recv(c, &r[0], src, recvbuf, recvcount);
-    request_send(c, &r[1], dst, sendbuf, sendcount, 0);
-    CommRequest *reqs[2] = {&r[0], &r[1]};
-    requests_wait(c, reqs, 2);
-}
-
-void comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
-                       float *accbuf, size_t recvcount)
-{
-    CommRequest r[2];
-    request_recv(c, &r[0], src, accbuf, recvcount);
-    r[0].add = 1;
-    request_send(c, &r[1], dst, sendbuf, sendcount, 0);
-    CommRequest *reqs[2] = {&r[0], &r[1]};
-    requests_wait(c, reqs, 2);
-}
-
-void comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
-                    float *recvbuf, size_t recvcount, int add)
+/* A receive from src into buf (adding when add) and a send to dst of
+ * sendbuf (lent when lend), waited for together. */
+static int comm_exchange(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                         float *recvbuf, size_t recvcount, int add, int lend)
 {
     CommRequest r[2];
     request_recv(c, &r[0], src, recvbuf, recvcount);
     r[0].add = add;
-    request_send(c, &r[1], dst, sendbuf, sendcount, 1);
+    request_send(c, &r[1], dst, sendbuf, sendcount, lend);
     CommRequest *reqs[2] = {&r[0], &r[1]};
-    requests_wait(c, reqs, 2);
+    return requests_wait(c, reqs, 2);
+}
+
+int comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                  float *recvbuf, size_t recvcount)
+{
+    return comm_exchange(c, dst, sendbuf, sendcount, src, recvbuf, recvcount, 0, 0);
+}
+
+int comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                      float *accbuf, size_t recvcount)
+{
+    return comm_exchange(c, dst, sendbuf, sendcount, src, accbuf, recvcount, 1, 0);
+}
+
+int comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                   float *recvbuf, size_t recvcount, int add)
+{
+    return comm_exchange(c, dst, sendbuf, sendcount, src, recvbuf, recvcount, add, 1);
 }

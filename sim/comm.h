@@ -19,6 +19,12 @@
  *
  * Every blocking call and every wait is recorded as a communication span of
  * the calling rank, and every send adds its bytes to the rank's total.
+ *
+ * Every blocking call and wait returns 0, or -1 when the transfer failed
+ * because the peer's host or a link on the way went down (SimGrid's
+ * failure report): then nothing was delivered, and the caller decides
+ * what its rank does next.  Only a platform or a fault that turns hosts
+ * off can make a transfer fail.
  */
 #ifndef DT_COMM_H
 #define DT_COMM_H
@@ -55,31 +61,34 @@ typedef struct Comm {
 typedef struct CommRequest CommRequest;
 
 /* Blocking send of count floats of buf (NULL: timing only) to rank dst. */
-void comm_send(const Comm *c, int dst, const float *buf, size_t count);
+int comm_send(const Comm *c, int dst, const float *buf, size_t count);
 /* Blocking receive of count floats from rank src into buf (NULL: discard). */
-void comm_recv(const Comm *c, int src, float *buf, size_t count);
+int comm_recv(const Comm *c, int src, float *buf, size_t count);
 
 /* Start a send or a receive; finish it with comm_wait or comm_waitall.
  * The buffer of an irecv must stay valid until the wait returns. */
 CommRequest *comm_isend(const Comm *c, int dst, const float *buf, size_t count);
 CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count);
 /* Wait for one request (and free it); the wait is a communication span. */
-void comm_wait(const Comm *c, CommRequest *req);
-void comm_waitall(const Comm *c, CommRequest **reqs, int n);
+int comm_wait(const Comm *c, CommRequest *req);
+/* Wait for every one of n requests, in order, and free them; -1 when any
+ * failed. */
+int comm_waitall(const Comm *c, CommRequest **reqs, int n);
 /* Wait until one of the pending requests (the non-NULL ones among
  * reqs[0..n)) completes: finish it, free it, set its entry to NULL and
- * return its index.  Which of several requests completing at the same
- * instant comes first is SimGrid's choice, the same in every run. */
+ * return its index; -1 when one failed (which one, SimGrid does not say).
+ * Which of several requests completing at the same instant comes first is
+ * SimGrid's choice, the same in every run. */
 int comm_waitany(const Comm *c, CommRequest **reqs, int n);
 
 /* Send to dst and receive from src at the same time (as a ring step does). */
-void comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
-                   float *recvbuf, size_t recvcount);
+int comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                  float *recvbuf, size_t recvcount);
 /* The same, but the received floats are added into accbuf (accbuf[k] +=
  * received[k], in index order) instead of overwriting it: a reduction step
  * without a scratch copy. */
-void comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
-                       float *accbuf, size_t recvcount);
+int comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                      float *accbuf, size_t recvcount);
 
 /* A ring step: like comm_sendrecv (add = 0) or comm_sendrecv_add (add =
  * 1), but sendbuf is lent, not copied: the receiver reads it when its
@@ -88,7 +97,7 @@ void comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t send
  * was taken, as in a ring, where each rank writes only the blocks it
  * receives and the next step cannot finish before the neighbour has taken
  * the previous one. */
-void comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
-                    float *recvbuf, size_t recvcount, int add);
+int comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
+                   float *recvbuf, size_t recvcount, int add);
 
 #endif

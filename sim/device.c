@@ -34,14 +34,12 @@ static int device_property(sg_host_t host, const char *name, double *out, DtErro
 
 int device_init(Device *d, const Run *run, int rank, DtError *err)
 {
-    sg_host_t host = run->rank_host[rank];
+    sg_host_t host = run->place.host[rank];
     Recorder *rec = (Recorder *)&run->rec;
     *d = (Device){.rank = rank, .host = host, .rec = rec};
     /* the peak speed: a speed profile's current scale is SimGrid's business */
     d->speed = sg_host_get_pstate_speed(host, sg_host_get_pstate(host));
-    for (int i = 0; i < run->sc->nslowdowns; i++)
-        if (strcmp(run->sc->slowdowns[i].host, sg_host_get_name(host)) == 0)
-            d->slow[d->nslow++] = &run->sc->slowdowns[i];
+    faults_of_host(&run->sc->faults, sg_host_get_name(host), &d->faults);
     RankTotals *t = &rec->ranks[rank];
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));
     t->speed = d->speed;
@@ -49,44 +47,6 @@ int device_init(Device *d, const Run *run, int rank, DtError *err)
         device_property(host, "memory", &d->memory, err) < 0)
         return -1;
     return 0;
-}
-
-/* The speed factor at time t (the product of the active slowdowns), and in
- * *next the next time after t where it changes (INFINITY if never). */
-static double device_factor(const Device *d, double t, double *next)
-{
-    double f = 1.0;
-    *next = INFINITY;
-    for (int i = 0; i < d->nslow; i++) {
-        const Slowdown *s = d->slow[i];
-        if (s->start <= t && t < s->end)
-            f *= s->factor;
-        if (s->start > t && s->start < *next)
-            *next = s->start;
-        if (s->end > t && s->end < *next)
-            *next = s->end;
-    }
-    return f;
-}
-
-/* Execute work (flops at full speed) through the slowdown windows: in a
- * window of factor f the host gets f of its speed, which SimGrid is told
- * as work / f executed at full speed.  The times are planned here, not
- * read back, so that rounding cannot stall at a window's edge. */
-static void device_execute(const Device *d, double work)
-{
-    double t = simgrid_get_clock();
-    while (work > 0.0) {
-        double next, f = device_factor(d, t, &next);
-        double need = work / f / d->speed; /* seconds to finish at this factor */
-        if (t + need <= next) {
-            sg_actor_execute(work / f);
-            return;
-        }
-        sg_actor_execute((next - t) * d->speed);
-        work -= (next - t) * d->speed * f;
-        t = next;
-    }
 }
 
 void device_compute(Device *d, double flops, double bytes, const char *name)
@@ -99,20 +59,22 @@ void device_compute(Device *d, double flops, double bytes, const char *name)
     if (work <= 0.0)
         return;
     double start = simgrid_get_clock();
-    if (d->nslow)
-        device_execute(d, work);
-    else
-        sg_actor_execute(work);
+    faults_execute(&d->faults, d->speed, work);
     record_span(d->rec, d->rank, SPAN_COMPUTE, name, start, simgrid_get_clock());
 }
 
-int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *err)
+void device_kernel(Device *d, double began, double flops, double bytes, const char *name)
+{
+    record_kernel(d->rec, began);
+    device_compute(d, flops, bytes, name);
+}
+
+int device_check_memory(const Device *d, const MemoryNeed *need, DtError *err)
 {
     RankTotals *t = &d->rec->ranks[d->rank];
     t->memory = *need;
     t->memory_capacity = d->memory;
-    double total =
-        need->parameters + need->gradients + need->optimizer + need->activations + need->buffers;
+    double total = memory_total(need);
     if (d->memory <= 0.0 || total <= d->memory)
         return 0;
     return dt_fail(

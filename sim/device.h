@@ -16,8 +16,9 @@
 
 #include <simgrid/forward.h>
 
+#include "faults.h"
+#include "plan.h"
 #include "record.h"
-#include "scenario.h"
 
 typedef struct Run Run;
 
@@ -28,8 +29,7 @@ typedef struct Device {
     double speed;            /* flop/s */
     double memory_bandwidth; /* bytes/s, 0 when the platform gives none */
     double memory;           /* bytes, 0 when the platform gives none */
-    int nslow;               /* the scenario's [faults] slowdowns of this host */
-    const Slowdown *slow[SCENARIO_MAX_SLOWDOWNS];
+    HostFaults faults;       /* the scenario's [faults] on this host */
 } Device;
 
 /* The device of rank `rank` of a run, on its placed host: reads the host's
@@ -41,10 +41,18 @@ int device_init(Device *d, const Run *run, int rank, DtError *err);
  * SimGrid speed profile on the host slows it further, as SimGrid applies
  * it to every execution. */
 void device_compute(Device *d, double flops, double bytes, const char *name);
+/* A real kernel ran on this machine since `began` (a record_clock()
+ * reading): add its wall time to the kernels' (the simulator's overhead
+ * is the rest), then charge its cost as device_compute does.  The one way
+ * strategies time and charge their work:
+ *     double t = record_clock();
+ *     ...the kernel...
+ *     device_kernel(dev, t, flops, bytes, "forward");                    */
+void device_kernel(Device *d, double began, double flops, double bytes, const char *name);
 
 /* Record what the rank keeps on its device (summary.json reports it);
  * -1 (bad input) with a message naming the device, what it needs and what
  * it has, when the need exceeds the host's `memory` property. */
-int device_check_memory(const Device *d, const DeviceMemoryNeed *need, DtError *err);
+int device_check_memory(const Device *d, const MemoryNeed *need, DtError *err);
 
 #endif

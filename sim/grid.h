@@ -8,20 +8,20 @@
  * holds its k-th slice of every split dense layer (core/tensor_parallel.h).
  * Rank (d, s, k) is d * pp * tp + s * tp + k: the shard index varies
  * fastest, so the hosts of a tensor-parallel group are neighbours in host
- * order, which is what keeps them inside one node (grid_start checks and,
- * where needed, re-packs the placement).
+ * order, which is what placement keeps inside one node (sim/placement.h).
  *
  * One step: the mini-batch of `batch` samples (per replica) is cut into m
  * micro-batches that flow forward through the stages and backward again in
- * the order the schedule gives (GPipe: all forwards, then all backwards;
- * 1F1B: after p - s - 1 warm-up forwards, one forward and one backward in
- * turn).  Activations and activation gradients cross stage boundaries as
- * real floats (comm.h, channel 0); shards all-reduce inside their group
- * (channel 1); after the micro-batches each rank's gradient is summed over
- * the dp replicas holding the same slice (channel 2).  The loss gradient is
- * scaled by 1 / (global batch), so the gradients summed over micro-batches
- * and replicas are those of the mean loss over the global batch, and one
- * optimizer step per rank on its slice gives serial SGD's parameters.
+ * the order the schedule gives (core/plan.h: GPipe, or 1F1B).  Activations
+ * and activation gradients cross stage boundaries as real floats (comm.h,
+ * channel 0); shards all-reduce inside their group (channel 1); each
+ * rank's gradient is summed over the dp replicas holding the same slice
+ * with the data-parallel machinery (sim/gradsync.h: any all-reduce, whole
+ * after the micro-batches or in buckets overlapped with the last one's
+ * backward; channel 2).  The loss gradient is scaled by 1 / (global
+ * batch), so the gradients summed over micro-batches and replicas are
+ * those of the mean loss over the global batch, and one optimizer step per
+ * rank on its slice gives serial SGD's parameters.
  *
  * The three strategies are thin: pipeline = (1, p, 1), tensor = (1, 1, t),
  * hybrid = (dp, pp, tp).
@@ -30,32 +30,62 @@
 #define DT_GRID_H
 
 #include "error.h"
+#include "gradsync.h"
+#include "keys.h"
 #include "model.h"
+#include "plan.h"
 #include "scenario.h"
 
 typedef struct Run Run;
+struct cJSON;
+
+/* How a pipeline runs its micro-batches: the keys pipeline and hybrid share. */
+typedef struct PipeConfig {
+    int microbatches;            /* per mini-batch; must divide [train] batch */
+    int schedule;                /* SCHEDULE_GPIPE or SCHEDULE_1F1B */
+    int nsplit;                  /* 0: stages balanced by FLOPs; else pp - 1 ... */
+    int split[MODEL_MAX_LAYERS]; /* ... first layers of stages 1 .. pp-1 */
+} PipeConfig;
+
+extern const char *const grid_schedules[];
+
+/* The rows of a strategy's key table for a PipeConfig at `field` of its
+ * config struct `T`. */
+// clang-format off
+#define PIPE_KEYS(T, field)                                                                        \
+    {.name = "microbatches", .type = KEY_INT, .offset = offsetof(T, field.microbatches),           \
+     .min = 1, .max = 1 << 20, .def = "4",                                                         \
+     .help = "micro-batches each mini-batch is cut into"},                                         \
+    {.name = "schedule", .type = KEY_ENUM, .offset = offsetof(T, field.schedule),                  \
+     .choices = grid_schedules, .def = "1f1b",                                                     \
+     .help = "gpipe (all forwards, then all backwards) or 1f1b"},                                  \
+    {.name = "split", .type = KEY_INT_LIST, .offset = offsetof(T, field.split),                    \
+     .count_offset = offsetof(T, field.nsplit), .min = 1, .max = MODEL_MAX_LAYERS - 1,             \
+     .size = MODEL_MAX_LAYERS, .def = "(balanced by FLOPs)",                                       \
+     .help = "first layer (0-based) of stages 1, 2, ... in increasing order"}
+// clang-format on
 
 typedef struct GridConfig {
     int dp, pp, tp;
-    int microbatches;       /* per mini-batch; must divide [train] batch */
-    Schedule schedule;      /* SCHEDULE_GPIPE or SCHEDULE_1F1B */
-    int nsplit;             /* 0: stages balanced by FLOPs; else pp - 1 ... */
-    const int *split;       /* ... first layers of stages 1 .. pp-1 */
-    const char *stages_key; /* how the scenario names pp ("stages", "pp"), for messages */
+    const PipeConfig *pipe;     /* NULL: one micro-batch, stages balanced */
+    const GradSyncConfig *sync; /* NULL: ring, after the micro-batches */
+    const char *stages_key;     /* how the scenario names pp ("stages", "pp"), for messages */
 } GridConfig;
 
-/* Bad input (exit 2) with a message: a product different from [cluster]
- * workers, more stages than layers, a bad split, micro-batches that do not
- * divide the batch, dense layers tp cannot split evenly. */
-int grid_check(const Scenario *sc, const GridConfig *g, DtError *err);
+/* Bad input (exit 2) with a message naming the key: more stages than
+ * layers, a bad split, micro-batches that do not divide the batch, dense
+ * layers tp cannot split evenly, an all-reduce the replicas cannot run. */
+int grid_check(const Scenario *sc, const GridConfig *g, const KeySource *given, DtError *err);
 
-/* The stages' layers: stage s holds [first[s], first[s + 1]), first[pp] =
- * nlayers; explicit (g->split) or balanced by FLOPs (the split that
- * minimises the most expensive stage's forward and backward FLOPs). */
-int grid_split(const Model *m, const GridConfig *g, int *first, DtError *err);
-
-/* Place the ranks (keeping tensor-parallel groups inside nodes), check
- * every rank's memory, allocate every actor's state and start the actors. */
+/* Check every rank's memory, then allocate every actor's state and start
+ * the actors; the shared state hangs on run->state. */
 int grid_start(Run *run, const GridConfig *g, DtError *err);
+
+/* The StrategyOps hooks the three strategies share: summary.json's
+ * "pipelines" (bubble, step makespan, peak stash) and "grid", each host's
+ * place in the grid; and freeing the shared state. */
+void grid_results(const Run *run, struct cJSON *root);
+void grid_host_results(const Run *run, int rank, struct cJSON *host);
+void grid_stop(Run *run);
 
 #endif

@@ -142,6 +142,7 @@ static int command_run(Args *a, int check_only, DtError *err)
         scenario_set_platform(sc, a->platform);
     if (rc == 0)
         rc = check_only ? run_check(sc, &a->run, err) : run_scenario(sc, &a->run, err);
+    scenario_free(sc);
     free(sc);
     return rc;
 }

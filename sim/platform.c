@@ -4,7 +4,8 @@
  */
 #include "platform.h"
 
-#include <ctype.h>
+#include "placement.h"
+
 #include <errno.h>
 #include <simgrid/actor.h>
 #include <simgrid/comm.h>
@@ -159,7 +160,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         int len;
         if (nranks > 0 && (hosts || (size_t)nranks <= sg_host_count())) {
             DtError perr;
-            sg_host_t *placed = platform_place(nranks, hosts, &perr);
+            sg_host_t *placed = placement_list(nranks, hosts, &perr);
             if (!placed) {
                 /* a placement error, told to the parent as "!message" */
                 len = snprintf(buf, sizeof buf, "!%s", perr.msg);
@@ -216,83 +217,6 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
     return atoi(count);
 }
 
-/* Compare names so that digit runs compare as numbers: node-2 < node-10. */
-static int natural_cmp(const char *a, const char *b)
-{
-    while (*a && *b) {
-        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-            while (*a == '0')
-                a++;
-            while (*b == '0')
-                b++;
-            size_t la = 0, lb = 0;
-            while (isdigit((unsigned char)a[la]))
-                la++;
-            while (isdigit((unsigned char)b[lb]))
-                lb++;
-            if (la != lb)
-                return la < lb ? -1 : 1;
-            int c = strncmp(a, b, la);
-            if (c)
-                return c;
-            a += la;
-            b += lb;
-        } else {
-            if (*a != *b)
-                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-            a++;
-            b++;
-        }
-    }
-    return (unsigned char)*a - (unsigned char)*b;
-}
-
-static int host_cmp(const void *x, const void *y)
-{
-    const char *a = sg_host_get_name(*(const sg_host_t *)x);
-    const char *b = sg_host_get_name(*(const sg_host_t *)y);
-    int c = natural_cmp(a, b);
-    return c ? c : strcmp(a, b);
-}
-
-sg_host_t *platform_hosts(size_t *n)
-{
-    *n = sg_host_count();
-    sg_host_t *hosts = sg_host_list();
-    qsort(hosts, *n, sizeof *hosts, host_cmp);
-    return hosts;
-}
-
-int platform_nodes(const sg_host_t *hosts, size_t n, int *node)
-{
-    int nodes = 0;
-    for (size_t i = 0; i < n; i++)
-        node[i] = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (node[i] >= 0)
-            continue;
-        double best_bw = 0.0, best_lat = 0.0;
-        for (size_t j = 0; j < n; j++) {
-            if (j == i)
-                continue;
-            double bw = sg_host_get_route_bandwidth(hosts[i], hosts[j]);
-            double lat = sg_host_get_route_latency(hosts[i], hosts[j]);
-            if (bw > best_bw * (1 + 1e-9) || (bw >= best_bw * (1 - 1e-9) && lat < best_lat)) {
-                best_bw = bw;
-                best_lat = lat;
-            }
-        }
-        node[i] = nodes;
-        for (size_t j = i + 1; j < n; j++)
-            if (node[j] < 0 &&
-                sg_host_get_route_bandwidth(hosts[i], hosts[j]) >= best_bw * (1 - 1e-9) &&
-                sg_host_get_route_latency(hosts[i], hosts[j]) <= best_lat * (1 + 1e-9))
-                node[j] = nodes;
-        nodes++;
-    }
-    return nodes;
-}
-
 /* The value of <prop id="network/model" value="..."/> in the platform's
  * <config> section, if any, copied into buf. */
 static int platform_config_model(const char *path, char *buf, size_t size)
@@ -329,70 +253,6 @@ void platform_network_model(const char *path, const SimOptions *opts, char *buf,
         if (p)
             snprintf(buf, size, "%s", p + strlen("network/model:"));
     }
-}
-
-sg_host_t *platform_place(int nranks, const char *hosts, DtError *err)
-{
-    size_t nhosts;
-    sg_host_t *all = platform_hosts(&nhosts);
-    sg_host_t *placed = calloc((size_t)nranks, sizeof *placed);
-    if (!all || !placed) {
-        free(all);
-        free(placed);
-        dt_fail(err, DT_ERUNTIME, "out of memory");
-        return NULL;
-    }
-    if (!hosts) {
-        if ((size_t)nranks > nhosts) {
-            dt_fail(err, DT_EINPUT, "%d ranks but only %zu hosts", nranks, nhosts);
-            goto fail;
-        }
-        memcpy(placed, all, (size_t)nranks * sizeof *placed);
-        free(all);
-        return placed;
-    }
-    int n = 0;
-    for (const char *p = hosts; *p;) {
-        size_t len = strcspn(p, ",");
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
-        /* trim the blanks around a name */
-        char *start = name + strspn(name, " \t");
-        for (char *end = start + strlen(start); end > start && (end[-1] == ' ' || end[-1] == '\t');)
-            *--end = '\0';
-        if (!*start) {
-            dt_fail(err, DT_EINPUT, "[cluster] hosts has an empty name");
-            goto fail;
-        }
-        sg_host_t h = sg_host_by_name(start);
-        if (!h) {
-            dt_fail(err, DT_EINPUT, "[cluster] hosts names '%s', which the platform does not have",
-                    start);
-            goto fail;
-        }
-        for (int i = 0; i < n && i < nranks; i++) {
-            if (placed[i] == h) {
-                dt_fail(err, DT_EINPUT, "[cluster] hosts names '%s' twice: one rank per host",
-                        start);
-                goto fail;
-            }
-        }
-        if (n < nranks)
-            placed[n] = h;
-        n++;
-        p += len + (p[len] == ',');
-    }
-    if (n != nranks) {
-        dt_fail(err, DT_EINPUT, "[cluster] hosts names %d host%s but the run has %d rank%s", n,
-                n == 1 ? "" : "s", nranks, nranks == 1 ? "" : "s");
-        goto fail;
-    }
-    free(all);
-    return placed;
-fail:
-    free(all);
-    free(placed);
-    return NULL;
 }
 
 int sim_options_add(SimOptions *o, const char *value, DtError *err)

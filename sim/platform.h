@@ -49,25 +49,6 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err);
  * after platform_check succeeded). */
 void platform_load(const char *path, const SimOptions *opts);
 
-/* The platform's hosts in natural name order (node-2 before node-10);
- * malloc'd, *n set to the count. */
-sg_host_t *platform_hosts(size_t *n);
-
-/* The hosts of ranks 0 .. nranks-1 on the loaded platform: the named ones
- * (hosts, comma-separated) or the first nranks in natural order; malloc'd,
- * or NULL with a message when a name is unknown, repeated, or the count
- * does not match. */
-sg_host_t *platform_place(int nranks, const char *hosts, DtError *err);
-
-/* Group hosts[0..n) into nodes, the sets of hosts joined by the platform's
- * fastest links: host j joins host i's node when the route from i to j
- * has the highest bandwidth of any route from i, and the lowest latency
- * among those (taking hosts in order; on dgx-2x8.xml the two NVLink
- * islands, on a one-switch cluster all hosts).  Writes node[i] (0, 1, ...
- * in order of first appearance) and returns the number of nodes.  It asks
- * for n^2 routes, so it is for platforms of up to a few thousand hosts. */
-int platform_nodes(const sg_host_t *hosts, size_t n, int *node);
-
 /* The network model in force: a --cfg option, else the platform file's
  * <config>, else SimGrid's default LV08. */
 void platform_network_model(const char *path, const SimOptions *opts, char *buf, size_t size);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int record_init(Recorder *r, int nranks, DtError *err)
 {
@@ -29,9 +30,6 @@ void record_free(Recorder *r)
     free(r->ranks);
     free(r->spans);
     free(r->rows);
-    free(r->staleness);
-    free(r->bubble);
-    free(r->step_seconds);
     memset(r, 0, sizeof *r);
 }
 
@@ -82,59 +80,16 @@ void record_metric(Recorder *r, const MetricRow *row)
     r->rows[r->nrows++] = *row;
 }
 
-/* Make *buf (of *n elements of size elem) hold index, the new ones zero. */
-static int grow_to(void **buf, int *n, int index, size_t elem)
+double record_clock(void)
 {
-    if (index < *n)
-        return 0;
-    char *nb = realloc(*buf, (size_t)(index + 1) * elem);
-    if (!nb)
-        return -1;
-    memset(nb + (size_t)*n * elem, 0, (size_t)(index + 1 - *n) * elem);
-    *buf = nb;
-    *n = index + 1;
-    return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void record_staleness(Recorder *r, int staleness)
+void record_kernel(Recorder *r, double since)
 {
-    if (grow_to((void **)&r->staleness, &r->nstaleness, staleness, sizeof *r->staleness) < 0)
-        r->oom = 1;
-    else
-        r->staleness[staleness]++;
-}
-
-/* Make room for pipeline `index` in the per-pipeline arrays. */
-static int pipelines_grow(Recorder *r, int index)
-{
-    if (index < r->nbubble)
-        return 0;
-    double *b = realloc(r->bubble, (size_t)(index + 1) * sizeof *b);
-    if (b)
-        r->bubble = b;
-    double *s = realloc(r->step_seconds, (size_t)(index + 1) * sizeof *s);
-    if (s)
-        r->step_seconds = s;
-    if (!b || !s) {
-        r->oom = 1;
-        return -1;
-    }
-    for (int k = r->nbubble; k <= index; k++)
-        r->bubble[k] = r->step_seconds[k] = 0.0;
-    r->nbubble = index + 1;
-    return 0;
-}
-
-void record_bubble(Recorder *r, int index, double fraction)
-{
-    if (pipelines_grow(r, index) == 0)
-        r->bubble[index] = fraction;
-}
-
-void record_step_seconds(Recorder *r, int index, double seconds)
-{
-    if (pipelines_grow(r, index) == 0)
-        r->step_seconds[index] = seconds;
+    r->kernel_wall += record_clock() - since;
 }
 
 static FILE *open_out(const char *path, DtError *err)
@@ -206,14 +161,13 @@ static int record_busy(const Recorder *r, double *busy)
     return 0;
 }
 
-int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path, DtError *err)
+/* The run's own fields, the first of summary.json. */
+static void summary_head(const Recorder *r, const RunFacts *facts, cJSON *root)
 {
-    cJSON *root = cJSON_CreateObject();
     const MetricRow *last = r->nrows ? &r->rows[r->nrows - 1] : NULL;
     double bytes = 0.0;
     for (int i = 0; i < r->nranks; i++)
         bytes += r->ranks[i].bytes_sent;
-
     cJSON_AddStringToObject(root, "dtsim_version", DTSIM_VERSION);
     cJSON_AddStringToObject(root, "scenario", facts->scenario);
     cJSON_AddStringToObject(root, "platform", facts->platform);
@@ -223,6 +177,7 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
     cJSON_AddNumberToObject(root, "parameters", (double)facts->parameters);
     cJSON_AddNumberToObject(root, "flops_per_step", facts->flops_per_step);
     cJSON_AddNumberToObject(root, "workers", facts->workers);
+    cJSON_AddNumberToObject(root, "ranks", facts->ranks);
     cJSON_AddNumberToObject(root, "global_batch", facts->global_batch);
     cJSON_AddNumberToObject(root, "seed", (double)facts->seed);
     cJSON_AddNumberToObject(root, "steps", (double)facts->steps);
@@ -235,56 +190,31 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
     cJSON_AddNumberToObject(root, "test_accuracy", last ? last->test_accuracy : 0.0);
     cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
     cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
+}
 
-    if (r->nstaleness) {
-        long n = 0, max = 0;
-        double sum = 0.0;
-        cJSON *st = cJSON_AddObjectToObject(root, "staleness");
-        cJSON *hist = cJSON_CreateArray();
-        for (int k = 0; k < r->nstaleness; k++) {
-            n += r->staleness[k];
-            sum += (double)k * r->staleness[k];
-            if (r->staleness[k])
-                max = k;
-            cJSON_AddItemToArray(hist, cJSON_CreateNumber((double)r->staleness[k]));
-        }
-        cJSON_AddNumberToObject(st, "gradients", (double)n);
-        cJSON_AddNumberToObject(st, "mean", n ? sum / n : 0.0);
-        cJSON_AddNumberToObject(st, "max", (double)max);
-        /* histogram[k]: gradients applied with staleness k */
-        cJSON_AddItemToObject(st, "histogram", hist);
-    }
-    if (r->nbubble) {
-        cJSON *pipes = cJSON_AddArrayToObject(root, "pipelines");
-        for (int i = 0; i < r->nbubble; i++) {
-            cJSON *p = cJSON_CreateObject();
-            cJSON_AddNumberToObject(p, "index", i);
-            cJSON_AddNumberToObject(p, "bubble_fraction", r->bubble[i]);
-            if (r->step_seconds[i] > 0.0)
-                cJSON_AddNumberToObject(p, "step_makespan_seconds", r->step_seconds[i]);
-            cJSON *peaks = cJSON_AddArrayToObject(p, "peak_stashed_microbatches");
-            for (int k = 0; k < r->nranks; k++)
-                if (r->ranks[k].in_grid && r->ranks[k].grid.replica == i &&
-                    r->ranks[k].grid.shard == 0)
-                    cJSON_AddItemToArray(peaks, cJSON_CreateNumber(r->ranks[k].grid.peak_stashed));
-            cJSON_AddItemToArray(pipes, p);
-        }
-    }
+static void summary_memory(const RankTotals *t, cJSON *h)
+{
+    const MemoryNeed *m = &t->memory;
+    double total = memory_total(m);
+    if (total <= 0.0)
+        return;
+    cJSON *mem = cJSON_AddObjectToObject(h, "memory_bytes");
+    cJSON_AddNumberToObject(mem, "parameters", m->parameters);
+    cJSON_AddNumberToObject(mem, "gradients", m->gradients);
+    cJSON_AddNumberToObject(mem, "optimizer", m->optimizer);
+    cJSON_AddNumberToObject(mem, "activations", m->activations);
+    cJSON_AddNumberToObject(mem, "buffers", m->buffers);
+    cJSON_AddNumberToObject(mem, "total", total);
+    if (t->memory_capacity > 0.0)
+        cJSON_AddNumberToObject(mem, "capacity", t->memory_capacity);
+    else
+        cJSON_AddNullToObject(mem, "capacity");
+}
 
-    if (r->grid.tp > 0) {
-        const GridSummary *g = &r->grid;
-        cJSON *grid = cJSON_AddObjectToObject(root, "grid");
-        cJSON_AddNumberToObject(grid, "dp", g->dp);
-        cJSON_AddNumberToObject(grid, "pp", g->pp);
-        cJSON_AddNumberToObject(grid, "tp", g->tp);
-        cJSON_AddNumberToObject(grid, "microbatches", g->microbatches);
-        cJSON_AddNumberToObject(grid, "micro_batch", g->micro_batch);
-        cJSON_AddStringToObject(grid, "schedule", g->schedule);
-        cJSON_AddNumberToObject(grid, "nodes", g->nodes);
-        cJSON_AddBoolToObject(grid, "tp_groups_within_node", g->tp_in_node);
-        cJSON_AddStringToObject(grid, "placement", g->placement);
-    }
-
+/* One object per rank: where its time went, what it sent, what it holds. */
+static void summary_hosts(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
+                          cJSON *root)
+{
     double *busy = malloc((size_t)r->nranks * sizeof *busy);
     int exact = busy && record_busy(r, busy) == 0;
     cJSON *hosts = cJSON_AddArrayToObject(root, "hosts");
@@ -305,35 +235,22 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const char *p
         cJSON_AddNumberToObject(h, "bytes_sent", t->bytes_sent);
         /* part of comm_seconds or idle_seconds: time lost to slower ranks */
         cJSON_AddNumberToObject(h, "wait_seconds", t->wait_seconds);
-        if (t->in_grid) {
-            const GridPlace *g = &t->grid;
-            cJSON *place = cJSON_AddObjectToObject(h, "grid");
-            cJSON_AddNumberToObject(place, "replica", g->replica);
-            cJSON_AddNumberToObject(place, "stage", g->stage);
-            cJSON_AddNumberToObject(place, "shard", g->shard);
-            cJSON_AddNumberToObject(place, "first_layer", g->first_layer);
-            cJSON_AddNumberToObject(place, "last_layer", g->last_layer - 1);
-            cJSON_AddNumberToObject(place, "node", g->node);
-            cJSON_AddNumberToObject(place, "peak_stashed_microbatches", g->peak_stashed);
-        }
-        const DeviceMemoryNeed *m = &t->memory;
-        double total = m->parameters + m->gradients + m->optimizer + m->activations + m->buffers;
-        if (total > 0.0) {
-            cJSON *mem = cJSON_AddObjectToObject(h, "memory_bytes");
-            cJSON_AddNumberToObject(mem, "parameters", m->parameters);
-            cJSON_AddNumberToObject(mem, "gradients", m->gradients);
-            cJSON_AddNumberToObject(mem, "optimizer", m->optimizer);
-            cJSON_AddNumberToObject(mem, "activations", m->activations);
-            cJSON_AddNumberToObject(mem, "buffers", m->buffers);
-            cJSON_AddNumberToObject(mem, "total", total);
-            if (t->memory_capacity > 0.0)
-                cJSON_AddNumberToObject(mem, "capacity", t->memory_capacity);
-            else
-                cJSON_AddNullToObject(mem, "capacity");
-        }
+        if (hooks && hooks->host)
+            hooks->host(hooks->ctx, i, h);
+        summary_memory(t, h);
         cJSON_AddItemToArray(hosts, h);
     }
     free(busy);
+}
+
+int record_write_summary(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
+                         const char *path, DtError *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    summary_head(r, facts, root);
+    if (hooks && hooks->sections)
+        hooks->sections(hooks->ctx, root);
+    summary_hosts(r, facts, hooks, root);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)

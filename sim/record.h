@@ -14,6 +14,9 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "plan.h"
+
+struct cJSON;
 
 typedef enum { SPAN_COMPUTE, SPAN_COMM } SpanKind;
 
@@ -34,46 +37,17 @@ typedef struct MetricRow {
     double test_accuracy;
 } MetricRow;
 
-/* What a rank keeps on its device, in bytes; activations at the peak of
- * its schedule. */
-typedef struct DeviceMemoryNeed {
-    double parameters, gradients, optimizer, activations, buffers;
-} DeviceMemoryNeed;
-
-/* A rank's place in a model-parallel grid of dp replicas of pipelines of
- * pp stages, each stage a group of tp tensor-parallel shards (strategies
- * pipeline, tensor and hybrid; sim/grid.h). */
-typedef struct GridPlace {
-    int replica, stage, shard;
-    int first_layer, last_layer; /* the stage's layers [first, last) */
-    int node;                    /* the node (sim/platform.h) its host belongs to */
-    int peak_stashed;            /* most micro-batches whose activations it held at once */
-} GridPlace;
-
 typedef struct RankTotals {
     char host[128];
     double speed; /* flop/s of the host */
     double compute_seconds;
     double comm_seconds;
     double bytes_sent;
-    double wait_seconds;     /* waiting for slower ranks (data-parallel: their gradients) */
-    DeviceMemoryNeed memory; /* as checked against the device's capacity */
-    double memory_capacity;  /* bytes, 0 when the platform gives none */
-    int in_grid;             /* grid holds the rank's place */
-    GridPlace grid;
-    size_t last_span; /* index + 1 of the rank's latest span, 0 if none */
+    double wait_seconds;    /* waiting for slower ranks (data-parallel: their gradients) */
+    MemoryNeed memory;      /* as checked against the device's capacity */
+    double memory_capacity; /* bytes, 0 when the platform gives none */
+    size_t last_span;       /* index + 1 of the rank's latest span, 0 if none */
 } RankTotals;
-
-/* The shape of a model-parallel run, for summary.json's "grid". */
-typedef struct GridSummary {
-    int dp, pp, tp;        /* 0: not a grid run */
-    int microbatches;      /* per mini-batch */
-    int micro_batch;       /* samples per micro-batch */
-    const char *schedule;  /* a string literal: "gpipe" or "1f1b" */
-    int nodes;             /* nodes of the placed hosts */
-    int tp_in_node;        /* every tensor-parallel group sits inside one node */
-    const char *placement; /* a string literal: how ranks were placed */
-} GridSummary;
 
 typedef struct Recorder {
     int nranks;
@@ -82,12 +56,6 @@ typedef struct Recorder {
     size_t nspans, cap_spans;
     MetricRow *rows;
     size_t nrows, cap_rows;
-    long *staleness;      /* (nstaleness) gradients applied with staleness k */
-    int nstaleness;       /* 1 + the largest staleness seen, 0 if none recorded */
-    double *bubble;       /* (nbubble) measured bubble fraction of each pipeline */
-    double *step_seconds; /* (nbubble) its mean step makespan, 0 if not measured */
-    int nbubble;
-    GridSummary grid;   /* the model-parallel grid, when grid.tp > 0 */
     long updates;       /* parameter updates applied; 0: one per step */
     int oom;            /* a span or row could not be stored */
     double kernel_wall; /* wall seconds this machine spent in the real kernels */
@@ -99,18 +67,17 @@ void record_free(Recorder *r);
  * where it ended) extends it, so per-layer charges make one bar per phase. */
 void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end);
 void record_metric(Recorder *r, const MetricRow *row);
-/* A gradient was applied `staleness` versions after the one it was
- * computed on (asynchronous and bounded-staleness parameter servers). */
-void record_staleness(Recorder *r, int staleness);
-/* The measured bubble fraction of pipeline `index`. */
-void record_bubble(Recorder *r, int index, double fraction);
-/* The mean makespan of pipeline `index`'s steps (see sim/grid.c). */
-void record_step_seconds(Recorder *r, int index, double seconds);
+
+/* Wall seconds on a monotonic clock, to time the real kernels with. */
+double record_clock(void);
+/* Add the wall time since `since` (a record_clock reading) to the kernels'. */
+void record_kernel(Recorder *r, double since);
 
 /* Plain-data facts about the run for summary.json, filled by the caller. */
 typedef struct RunFacts {
     const char *scenario, *platform, *network_model, *strategy, *model;
-    int workers;
+    int workers; /* the scenario's: the devices that train */
+    int ranks;   /* every simulated rank: workers and any others (servers) */
     size_t parameters;
     double flops_per_step;
     int global_batch;
@@ -121,8 +88,17 @@ typedef struct RunFacts {
     unsigned long long seed;
 } RunFacts;
 
+/* Where the strategy adds to summary.json: keys of the top level, after
+ * the common ones, and keys of each host's object, before its memory. */
+typedef struct SummaryHooks {
+    void (*sections)(void *ctx, struct cJSON *root);
+    void (*host)(void *ctx, int rank, struct cJSON *host);
+    void *ctx;
+} SummaryHooks;
+
 int record_write_metrics(const Recorder *r, const char *path, DtError *err);
-int record_write_summary(const Recorder *r, const RunFacts *facts, const char *path, DtError *err);
+int record_write_summary(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
+                         const char *path, DtError *err);
 int record_write_trace(const Recorder *r, const char *path, DtError *err);
 /* The spans of the last step, for plots/timeline.gp: every span that ends
  * after the start of rank 0's last forward pass, as "rank start_ms end_ms

@@ -50,7 +50,4 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
 /* One optimizer step from r->grads, charged on d. */
 void replica_apply(Replica *r, Device *d);
 
-/* What a replica of batch `batch` keeps on its device. */
-DeviceMemoryNeed replica_memory_need(const Model *m, const OptConfig *opt, int batch);
-
 #endif

@@ -11,24 +11,18 @@
 #include "cli.h"
 #include "plot.h"
 
+#include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <simgrid/actor.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RESULTS_MARKER ".dtsim-results"
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* mkdir -p */
 static int make_dirs(const char *dir, DtError *err)
@@ -148,23 +142,29 @@ static int place_ranks(Run *run, int host_count, DtError *err)
         return dt_fail(err, DT_EINPUT,
                        "%s: strategy %s needs %d hosts (one per rank) but platform '%s' has %d; "
                        "lower [cluster] workers or use a larger platform",
-                       sc->path, sc->strategy, run->nranks, sc->platform, host_count);
+                       sc->path, sc->strategy->name, run->nranks, sc->platform, host_count);
     return 0;
 }
 
-static int write_results(Run *run, const char *out_dir, double wall, DtError *err)
+/* " (6 ranks)" when the run has ranks besides its workers (servers). */
+static void run_ranks_note(const Run *run, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (run->nranks != run->sc->workers)
+        snprintf(buf, size, " (%d ranks in all)", run->nranks);
+}
+
+static void run_facts(const Run *run, double wall, const char *network, RunFacts *facts)
 {
     const Scenario *sc = run->sc;
-    char path[PATH_MAX + 32];
-    char network[64];
-    platform_network_model(sc->platform, &run->opts->sim, network, sizeof network);
-    RunFacts facts = {
+    *facts = (RunFacts){
         .scenario = sc->path,
         .platform = sc->platform,
         .network_model = network,
-        .strategy = sc->strategy,
-        .model = sc->model.kind == MODEL_CNN ? "cnn" : "mlp",
-        .workers = run->nranks,
+        .strategy = sc->strategy->name,
+        .model = run->model.name,
+        .workers = sc->workers,
+        .ranks = run->nranks,
         .parameters = run->model.nparams,
         .flops_per_step = model_forward_flops(&run->model, run->global_batch) +
                           model_backward_flops(&run->model, run->global_batch),
@@ -175,86 +175,118 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
         .wall_seconds = wall,
         .seed = (unsigned long long)sc->seed,
     };
+}
+
+static void run_summary_sections(void *ctx, cJSON *root)
+{
+    const Run *run = ctx;
+    if (run->strategy->results)
+        run->strategy->results(run, root);
+}
+
+static void run_summary_host(void *ctx, int rank, cJSON *host)
+{
+    const Run *run = ctx;
+    if (run->strategy->host_results)
+        run->strategy->host_results(run, rank, host);
+}
+
+/* metrics.csv, summary.json, trace.json and timeline.dat into out_dir. */
+static int write_files(Run *run, const RunFacts *facts, const char *out_dir, DtError *err)
+{
+    char path[PATH_MAX + 32];
     if (run->rec.oom)
         return dt_fail(err, DT_ERUNTIME, "out of memory while recording the run");
     snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
     if (record_write_metrics(&run->rec, path, err) < 0)
         return -1;
+    SummaryHooks hooks = {run_summary_sections, run_summary_host, run};
     snprintf(path, sizeof path, "%s/summary.json", out_dir);
-    if (record_write_summary(&run->rec, &facts, path, err) < 0)
+    if (record_write_summary(&run->rec, facts, &hooks, path, err) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/trace.json", out_dir);
     if (record_write_trace(&run->rec, path, err) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/timeline.dat", out_dir);
-    if (record_write_timeline(&run->rec, path, err) < 0)
-        return -1;
-    if (run->opts->save_model) {
-        FILE *f = fopen(run->opts->save_model, "wb");
-        if (!f)
-            return dt_fail(err, DT_ERUNTIME, "cannot write model '%s': %s", run->opts->save_model,
-                           strerror(errno));
-        size_t n = fwrite(run->final_params, sizeof(float), run->model.nparams, f);
-        if (fclose(f) != 0 || n != run->model.nparams)
-            return dt_fail(err, DT_ERUNTIME, "error while writing model '%s'",
-                           run->opts->save_model);
-    }
-    if (!run->opts->quiet) {
-        const MetricRow *last = run->rec.nrows ? &run->rec.rows[run->rec.nrows - 1] : NULL;
-        printf("%s: %s, %d worker%s, %ld steps (%.2f epochs) in %.6g simulated s "
-               "(platform %s, network %s)\n",
-               sc->name, sc->strategy, run->nranks, run->nranks == 1 ? "" : "s", run->total_steps,
-               facts.epochs, facts.simulated_seconds, sc->platform, facts.network_model);
-        if (last)
-            printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n",
-                   last->train_loss, last->test_loss, last->test_accuracy);
-        printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels "
-               "(simulation overhead %.1f%%); results in %s/\n",
-               wall, run->rec.kernel_wall,
-               run->rec.kernel_wall > 0
-                   ? 100.0 * (wall - run->rec.kernel_wall) / run->rec.kernel_wall
-                   : 0.0,
-               out_dir);
-    }
-    if (!run->opts->no_plot) {
-        char title[PATH_MAX + 512], note[PATH_MAX + 128];
-        const char *plat = strrchr(sc->platform, '/');
-        plat = plat ? plat + 1 : sc->platform;
-        int len = (int)strlen(plat);
-        if (len > 4 && strcmp(plat + len - 4, ".xml") == 0)
-            len -= 4;
-        snprintf(title, sizeof title, "%s: %s %s, %d worker%s on %.*s", sc->name, sc->strategy,
-                 sc->model.kind == MODEL_CNN ? "cnn" : "mlp", run->nranks,
-                 run->nranks == 1 ? "" : "s", len, plat);
-        int drawn = plot_training(out_dir, title, note, sizeof note);
-        if (drawn == 0)
-            drawn = plot_script("timeline.gp", out_dir, title, note, sizeof note);
-        if (drawn == 0 && !run->opts->quiet)
-            printf("  plots: %s/training.png, %s/timeline.png\n", out_dir, out_dir);
-        else if (drawn != 0)
-            fprintf(stderr, "dtsim: note: %s\n", note);
-    }
+    return record_write_timeline(&run->rec, path, err);
+}
+
+static int save_model(const Run *run, const char *path, DtError *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return dt_fail(err, DT_ERUNTIME, "cannot write model '%s': %s", path, strerror(errno));
+    size_t n = fwrite(run->final_params, sizeof(float), run->model.nparams, f);
+    if (fclose(f) != 0 || n != run->model.nparams)
+        return dt_fail(err, DT_ERUNTIME, "error while writing model '%s'", path);
     return 0;
 }
 
-/* Every [faults] slowdown names a host of the platform (loaded). */
-static int check_slowdowns(const Scenario *sc, DtError *err)
+static void print_results(const Run *run, const RunFacts *facts, double wall, const char *out_dir)
 {
-    for (int i = 0; i < sc->nslowdowns; i++)
-        if (!sg_host_by_name(sc->slowdowns[i].host))
-            return dt_fail(err, DT_EINPUT,
-                           "%s: [faults] slowdown names host '%s', which platform '%s' does not "
-                           "have",
-                           sc->path, sc->slowdowns[i].host, sc->platform);
+    const Scenario *sc = run->sc;
+    const MetricRow *last = run->rec.nrows ? &run->rec.rows[run->rec.nrows - 1] : NULL;
+    char ranks[64];
+    run_ranks_note(run, ranks, sizeof ranks);
+    printf("%s: %s, %d worker%s%s, %ld steps (%.2f epochs) in %.6g simulated s "
+           "(platform %s, network %s)\n",
+           sc->name, sc->strategy->name, sc->workers, sc->workers == 1 ? "" : "s", ranks,
+           run->total_steps, facts->epochs, facts->simulated_seconds, sc->platform,
+           facts->network_model);
+    if (last)
+        printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n", last->train_loss,
+               last->test_loss, last->test_accuracy);
+    double kernels = run->rec.kernel_wall;
+    printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels "
+           "(simulation overhead %.1f%%); results in %s/\n",
+           wall, kernels, kernels > 0 ? 100.0 * (wall - kernels) / kernels : 0.0, out_dir);
+}
+
+static void draw_plots(const Run *run, const char *out_dir)
+{
+    const Scenario *sc = run->sc;
+    char title[PATH_MAX + 512], note[PATH_MAX + 128];
+    const char *plat = strrchr(sc->platform, '/');
+    plat = plat ? plat + 1 : sc->platform;
+    int len = (int)strlen(plat);
+    if (len > 4 && strcmp(plat + len - 4, ".xml") == 0)
+        len -= 4;
+    snprintf(title, sizeof title, "%s: %s %s, %d worker%s on %.*s", sc->name, sc->strategy->name,
+             run->model.name, sc->workers, sc->workers == 1 ? "" : "s", len, plat);
+    int drawn = plot_training(out_dir, title, note, sizeof note);
+    if (drawn == 0)
+        drawn = plot_script("timeline.gp", out_dir, title, note, sizeof note);
+    if (drawn == 0 && !run->opts->quiet)
+        printf("  plots: %s/training.png, %s/timeline.png\n", out_dir, out_dir);
+    else if (drawn != 0)
+        fprintf(stderr, "dtsim: note: %s\n", note);
+}
+
+static int write_results(Run *run, const char *out_dir, double wall, DtError *err)
+{
+    char network[64];
+    platform_network_model(run->sc->platform, &run->opts->sim, network, sizeof network);
+    RunFacts facts;
+    run_facts(run, wall, network, &facts);
+    if (write_files(run, &facts, out_dir, err) < 0)
+        return -1;
+    if (run->opts->save_model && save_model(run, run->opts->save_model, err) < 0)
+        return -1;
+    if (!run->opts->quiet)
+        print_results(run, &facts, wall, out_dir);
+    if (!run->opts->no_plot)
+        draw_plots(run, out_dir);
     return 0;
 }
 
 static void run_free(Run *run)
 {
+    if (run->strategy->stop)
+        run->strategy->stop(run);
     dataset_free(&run->train);
     dataset_free(&run->test);
     record_free(&run->rec);
-    free(run->rank_host);
+    placement_free(&run->place);
     free(run->final_params);
 }
 
@@ -271,39 +303,65 @@ static int run_validate(Run *run, DtError *err)
     return host_count;
 }
 
+/* With the platform loaded: the faults name its hosts. */
+static int run_check_faults(const Run *run, DtError *err)
+{
+    return faults_check(&run->sc->faults, run->sc->path, run->sc->platform, err);
+}
+
+static void print_check(const Run *run, int hosts)
+{
+    const Scenario *sc = run->sc;
+    const Model *m = &run->model;
+    char network[64], ranks[64];
+    platform_network_model(sc->platform, &run->opts->sim, network, sizeof network);
+    run_ranks_note(run, ranks, sizeof ranks);
+    printf("%s: ok\n", sc->path);
+    printf("  model %s: %d layers, %zu parameters (%.3g MB), %.6g FLOP per global step\n", m->name,
+           m->nlayers, m->nparams, model_param_bytes(m) / 1e6,
+           model_forward_flops(m, run->global_batch) + model_backward_flops(m, run->global_batch));
+    printf("  data: %d training and %d test samples; global batch %d, %d steps per epoch, "
+           "%ld steps\n",
+           run->train.n, run->test.n, run->global_batch, run->steps_per_epoch, run->total_steps);
+    printf("  platform %s: %d host%s; strategy %s on %d worker%s%s; network model %s\n",
+           sc->platform, hosts, hosts == 1 ? "" : "s", sc->strategy->name, sc->workers,
+           sc->workers == 1 ? "" : "s", ranks, network);
+}
+
 int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
 {
-    Run run = {.sc = sc, .opts = opts, .strategy = strategy_find(sc->strategy)};
+    Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy};
     int hosts = run_validate(&run, err);
-    if (hosts >= 0 && sc->nslowdowns) {
+    if (hosts >= 0 && sc->faults.nslowdowns) {
         platform_load(sc->platform, &opts->sim);
-        if (check_slowdowns(sc, err) < 0)
+        if (run_check_faults(&run, err) < 0)
             hosts = -1;
     }
-    if (hosts >= 0) {
-        const Model *m = &run.model;
-        printf("%s: ok\n", sc->path);
-        printf("  model %s: %d layers, %zu parameters (%.3g MB), %.6g FLOP per global step\n",
-               sc->model.kind == MODEL_CNN ? "cnn" : "mlp", m->nlayers, m->nparams,
-               model_param_bytes(m) / 1e6,
-               model_forward_flops(m, run.global_batch) +
-                   model_backward_flops(m, run.global_batch));
-        printf("  data: %d training and %d test samples; global batch %d, %d steps per epoch, "
-               "%ld steps\n",
-               run.train.n, run.test.n, run.global_batch, run.steps_per_epoch, run.total_steps);
-        char network[64];
-        platform_network_model(sc->platform, &opts->sim, network, sizeof network);
-        printf("  platform %s: %d host%s; strategy %s on %d worker%s; network model %s\n",
-               sc->platform, hosts, hosts == 1 ? "" : "s", sc->strategy, run.nranks,
-               run.nranks == 1 ? "" : "s", network);
-    }
+    if (hosts >= 0)
+        print_check(&run, hosts);
     run_free(&run);
     return hosts < 0 ? -1 : 0;
 }
 
+/* Load the platform, place the ranks and let the strategy start them. */
+static int run_start(Run *run, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    platform_load(sc->platform, &run->opts->sim);
+    if (run_check_faults(run, err) < 0)
+        return -1;
+    int group = run->strategy->group ? run->strategy->group(sc) : 0;
+    const char *hosts = sc->hosts[0] ? sc->hosts : NULL;
+    if (placement_place(&run->place, run->nranks, hosts, group, err) < 0 ||
+        record_init(&run->rec, run->nranks, err) < 0)
+        return -1;
+    run->progress_tty = isatty(STDERR_FILENO);
+    return run->strategy->start(run, err);
+}
+
 int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
 {
-    Run run = {.sc = sc, .opts = opts, .strategy = strategy_find(sc->strategy)};
+    Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy};
     char out_dir[PATH_MAX];
     if (opts->out_dir)
         snprintf(out_dir, sizeof out_dir, "%s", opts->out_dir);
@@ -316,22 +374,12 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
                 opts->save_model);
         goto out;
     }
-    if (run_validate(&run, err) < 0 || run_prepare_out_dir(out_dir, opts->force, err) < 0)
+    if (run_validate(&run, err) < 0 || run_prepare_out_dir(out_dir, opts->force, err) < 0 ||
+        run_start(&run, err) < 0)
         goto out;
-
-    platform_load(sc->platform, &opts->sim);
-    if (check_slowdowns(sc, err) < 0)
-        goto out;
-    run.rank_host = platform_place(run.nranks, sc->hosts[0] ? sc->hosts : NULL, err);
-    if (!run.rank_host || record_init(&run.rec, run.nranks, err) < 0)
-        goto out;
-
-    run.progress_tty = isatty(STDERR_FILENO);
-    if (run.strategy->start(&run, err) < 0)
-        goto out;
-    run.wall_start = wall_now();
+    run.wall_start = record_clock();
     simgrid_run();
-    double wall = wall_now() - run.wall_start;
+    double wall = record_clock() - run.wall_start;
     if (!opts->quiet && run.progress_tty)
         fputs("\r\033[K", stderr); /* the bar goes when the run is done */
     if (run.failed) {
@@ -341,6 +389,32 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
     rc = write_results(&run, out_dir, wall, err);
 out:
     run_free(&run);
+    return rc;
+}
+
+int run_spawn(Run *run, const RankKind *(*kind_of)(const Run *run, int rank), DtError *err)
+{
+    void **state = calloc((size_t)run->nranks, sizeof *state);
+    if (!state)
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", run->nranks);
+    int rc = 0;
+    for (int r = 0; r < run->nranks && rc == 0; r++)
+        if (!(state[r] = kind_of(run, r)->create(run, r, err)))
+            rc = -1;
+    for (int r = 0; r < run->nranks; r++) {
+        const RankKind *kind = kind_of(run, r);
+        if (rc < 0) {
+            if (state[r])
+                kind->destroy(state[r]);
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%s-%d", kind->name, r);
+        sg_actor_t actor = sg_actor_init(name, run->place.host[r]);
+        sg_actor_set_data(actor, state[r]);
+        sg_actor_start(actor, kind->main, 0, NULL);
+    }
+    free(state);
     return rc;
 }
 
@@ -363,9 +437,9 @@ void run_evaluate(Run *run, Replica *r, long step)
     double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
     run->loss_sum = 0.0;
     run->loss_samples = 0;
-    double test_loss, t = wall_now();
+    double test_loss, t = record_clock();
     double acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
-    run->rec.kernel_wall += wall_now() - t;
+    record_kernel(&run->rec, t);
     MetricRow row = {
         .step = step,
         .updates = run->rec.updates ? run->rec.updates : step,
@@ -383,7 +457,7 @@ void run_evaluate(Run *run, Replica *r, long step)
             "%sstep %ld/%ld  epoch %.2f  sim %.6g s  train loss %.4f  test acc %.4f  "
             "wall %.1f s\n",
             run->progress_tty ? "\r\033[K" : "", step, run->total_steps, row.epoch, row.sim_seconds,
-            train_loss, acc, wall_now() - run->wall_start);
+            train_loss, acc, record_clock() - run->wall_start);
     run->progress_last = 0.0;
     run_progress(run, step);
 }
@@ -392,7 +466,7 @@ void run_progress(Run *run, long step)
 {
     if (run->opts->quiet || !run->progress_tty || step >= run->total_steps)
         return;
-    double now = wall_now();
+    double now = record_clock();
     if (now - run->progress_last < 0.25)
         return;
     run->progress_last = now;

@@ -16,6 +16,7 @@
 
 #include "data.h"
 #include "model.h"
+#include "placement.h"
 #include "platform.h"
 #include "record.h"
 #include "replica.h"
@@ -38,7 +39,7 @@ struct Run {
     Model model;
     Dataset train, test;
     int nranks;
-    sg_host_t *rank_host; /* (nranks) host of each rank */
+    Placement place; /* rank r runs on place.host[r] */
     Recorder rec;
     int global_batch;
     long total_steps;
@@ -51,7 +52,28 @@ struct Run {
     double wall_start;
     int progress_tty;     /* stderr is a terminal: draw a progress bar */
     double progress_last; /* wall time of the last progress bar drawn */
+    void *state;          /* the strategy's, from its start to its stop */
 };
+
+/* One kind of rank a strategy runs (a worker, a server): how its state is
+ * made, undone, and run. */
+typedef struct RankKind {
+    const char *name; /* its actors are called "<name>-<rank>" */
+    /* The rank's state with everything it will need allocated, its device
+     * set up and its memory checked; NULL with err set. */
+    void *(*create)(Run *run, int rank, DtError *err);
+    /* Free a state whose actor never ran. */
+    void (*destroy)(void *state);
+    /* The actor's body (sg_actor_self_get_data() is its state, which it
+     * frees when done). */
+    void (*main)(int argc, char **argv);
+} RankKind;
+
+/* Create the state of every rank (kind_of tells each rank's kind), and
+ * only when every one exists start one actor per rank, in rank order, on
+ * its host: so that no rank can fail half-way and leave the others
+ * waiting.  -1 with err when any state could not be made (all are freed). */
+int run_spawn(Run *run, const RankKind *(*kind_of)(const Run *run, int rank), DtError *err);
 
 /* The whole run; returns 0, or -1 with err->kind telling bad input from a
  * runtime failure. */

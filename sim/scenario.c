@@ -1,12 +1,16 @@
 /*
- * scenario.c - reading a scenario INI file into a Scenario.
+ * scenario.c - reading a scenario INI file into a Scenario (scenario.h).
  *
- * One table below declares every key: where it lives in the Scenario, its
- * type and range, its default as text, and one line of help.  The libinih
- * callback looks a key up in the table and parses its value; the same code
- * applies `--set section.key=value` overrides; scenario_print_keys() prints
- * the table for `dtsim --help`.  Keys the table does not know are errors,
- * never silently ignored: a typo must not quietly run the default.
+ * The tables below declare the common keys: where each lives in the
+ * Scenario, its type and range, its default as text, and one line of
+ * help.  The keys of [model] and [strategy] other than `kind` belong to
+ * the kind chosen, whose table (ModelOps, StrategyOps) says where they go
+ * in its own config struct; [faults] is faults.c's.  Since `kind` may come
+ * after the keys it governs, or from --set, the file and the overrides
+ * are read into a list of entries first; once both kinds are known, the
+ * entries are applied in order, each through its table, and the first
+ * bad one is reported.  Keys no table knows are errors, never silently
+ * ignored: a typo must not quietly run the default.
  *
  * Paths in the file (platform, data path) are relative to the scenario file,
  * so a scenario runs from any directory; paths given with --set are relative
@@ -16,454 +20,204 @@
 
 #include <errno.h>
 #include <ini.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "strategy.h"
 
-typedef enum {
-    KEY_INT,
-    KEY_U64,
-    KEY_DOUBLE,
-    KEY_ENUM,
-    KEY_INT_LIST,
-    KEY_STRING,
-    KEY_PATH,
-    KEY_SLOWDOWN
-} KeyType;
-
-typedef struct KeyDef {
-    const char *section, *name;
-    KeyType type;
-    size_t offset;              /* of the value in Scenario */
-    size_t count_offset;        /* KEY_INT_LIST: of its element count */
-    double min, max;            /* numbers and list elements: inclusive range */
-    int min_open;               /* the minimum itself is not allowed */
-    const char *const *choices; /* KEY_ENUM: NULL-terminated names */
-    size_t size;                /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
-    const char *def;            /* default, as it would be written in the file */
-    const char *help;
-    const char *only; /* the strategies this key belongs to ("a,b"), NULL: any */
-} KeyDef;
-
-static const char *const model_kinds[] = {"mlp", "cnn", NULL};
 static const char *const datasets[] = {"fashion-mnist", "synthetic", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
-static const char *const on_off[] = {"off", "on", NULL};
-static const char *const ps_modes[] = {"sync", "async", "ssp", NULL};
-static const char *const balances[] = {"equal", "speed", NULL};
-static const char *const schedules[] = {"gpipe", "1f1b", NULL};
 
 #define AT(field) offsetof(Scenario, field)
 #define BIG 1e9
 
-#define INT(sec, key, field, lo, hi, d, h)                                                         \
+#define INT(key, field, lo, hi, d, h)                                                              \
     {                                                                                              \
-        .section = sec, .name = key, .type = KEY_INT, .offset = AT(field), .min = lo, .max = hi,   \
-        .def = d, .help = h                                                                        \
-    }
-#define REAL(sec, key, field, lo, open, hi, d, h)                                                  \
-    {                                                                                              \
-        .section = sec, .name = key, .type = KEY_DOUBLE, .offset = AT(field), .min = lo,           \
-        .min_open = open, .max = hi, .def = d, .help = h                                           \
-    }
-#define ENUM(sec, key, field, names, d, h)                                                         \
-    {                                                                                              \
-        .section = sec, .name = key, .type = KEY_ENUM, .offset = AT(field), .choices = names,      \
-        .def = d, .help = h                                                                        \
-    }
-#define LIST(sec, key, field, count, lo, hi, d, h)                                                 \
-    {                                                                                              \
-        .section = sec, .name = key, .type = KEY_INT_LIST, .offset = AT(field),                    \
-        .count_offset = AT(count), .min = lo, .max = hi, .size = MODEL_MAX_WIDTHS, .def = d,       \
+        .name = key, .type = KEY_INT, .offset = AT(field), .min = lo, .max = hi, .def = d,         \
         .help = h                                                                                  \
     }
-/* A strategy key: like INT or ENUM, for the strategies listed in `for`. */
-#define SINT(key, field, lo, hi, d, for, h)                                                        \
+#define REAL(key, field, lo, open, hi, d, h)                                                       \
     {                                                                                              \
-        .section = "strategy", .name = key, .type = KEY_INT, .offset = AT(field), .min = lo,       \
-        .max = hi, .def = d, .help = h, .only = for                                                \
+        .name = key, .type = KEY_DOUBLE, .offset = AT(field), .min = lo, .min_open = open,         \
+        .max = hi, .def = d, .help = h                                                             \
     }
-#define SENUM(key, field, names, d, for, h)                                                        \
+#define ENUM(key, field, names, d, h)                                                              \
     {                                                                                              \
-        .section = "strategy", .name = key, .type = KEY_ENUM, .offset = AT(field),                 \
-        .choices = names, .def = d, .help = h, .only = for                                         \
+        .name = key, .type = KEY_ENUM, .offset = AT(field), .choices = names, .def = d, .help = h  \
     }
-#define TEXT(sec, key, kind, field, d, h)                                                          \
+#define TEXT(key, kind, field, d, h)                                                               \
     {                                                                                              \
-        .section = sec, .name = key, .type = kind, .offset = AT(field),                            \
-        .size = sizeof(((Scenario *)0)->field), .def = d, .help = h                                \
+        .name = key, .type = kind, .offset = AT(field), .size = sizeof(((Scenario *)0)->field),    \
+        .def = d, .help = h                                                                        \
     }
 
-static const KeyDef keys[] = {
-    ENUM("model", "kind", model.kind, model_kinds, "mlp",
-         "network: mlp (dense layers) or cnn (conv blocks, then dense layers)"),
-    LIST("model", "hidden", model.hidden, model.nhidden, 1, 65536, "256,128 (mlp), 128 (cnn)",
-         "widths of the hidden dense layers"),
-    LIST("model", "channels", model.conv, model.nconv, 1, 4096, "16,32",
-         "cnn: output channels of each conv (kernel x kernel) + 2x2 max-pool block"),
-    INT("model", "kernel", model.kernel, 1, 15, "3",
-        "cnn: odd size of the square conv kernels (padded to keep the image size)"),
-    ENUM("data", "dataset", dataset, datasets, "fashion-mnist",
+static const KeyDef data_keys[] = {
+    ENUM("dataset", dataset, datasets, "fashion-mnist",
          "fashion-mnist (real data) or synthetic (seeded, for quick tests)"),
-    TEXT("data", "path", KEY_PATH, data_path, DT_FASHION_MNIST_DIR,
+    TEXT("path", KEY_PATH, data_path, DT_FASHION_MNIST_DIR,
          "directory holding the Fashion-MNIST IDX .gz files"),
-    INT("data", "train_samples", train_samples, 0, BIG, "0",
+    INT("train_samples", train_samples, 0, BIG, "0",
         "training samples to use (0: all; synthetic: 0 means 10000)"),
-    INT("data", "test_samples", test_samples, 0, BIG, "0",
+    INT("test_samples", test_samples, 0, BIG, "0",
         "test samples to evaluate on (0: all; synthetic: 0 means 2000)"),
-    REAL("data", "noise", noise, 0, 0, 100, "0.5",
+    REAL("noise", noise, 0, 0, 100, "0.5",
          "synthetic: half-width of the uniform noise around each class prototype"),
-    INT("train", "batch", batch, 1, 1 << 20, "64", "samples one model replica processes per step"),
-    ENUM("train", "optimizer", opt.kind, optimizers, "sgd",
-         "sgd (with momentum, weight_decay) or adam"),
-    REAL("train", "lr", opt.lr, 0, 1, 100, "0.05 (sgd), 0.001 (adam)", "learning rate"),
-    REAL("train", "momentum", opt.momentum, 0, 0, 1, "0.9", "sgd momentum, in [0, 1)"),
-    REAL("train", "weight_decay", opt.weight_decay, 0, 0, 1, "0",
-         "L2 penalty added to the gradient"),
-    REAL("train", "beta1", opt.beta1, 0, 0, 1, "0.9", "adam first-moment decay, in [0, 1)"),
-    REAL("train", "beta2", opt.beta2, 0, 0, 1, "0.999", "adam second-moment decay, in [0, 1)"),
-    REAL("train", "eps", opt.eps, 0, 1, 1, "1e-8", "adam epsilon"),
-    INT("train", "epochs", epochs, 1, 1e6, "1", "passes over the training set (or give steps)"),
-    INT("train", "steps", steps, 1, BIG, "-", "global training steps (instead of epochs)"),
-    {.section = "train",
-     .name = "seed",
+};
+
+static const KeyDef train_keys[] = {
+    INT("batch", batch, 1, 1 << 20, "64", "samples one model replica processes per step"),
+    ENUM("optimizer", opt.kind, optimizers, "sgd", "sgd (with momentum, weight_decay) or adam"),
+    REAL("lr", opt.lr, 0, 1, 100, "(0.05 for sgd, 0.001 for adam)", "learning rate"),
+    REAL("momentum", opt.momentum, 0, 0, 1, "0.9", "sgd momentum, in [0, 1)"),
+    REAL("weight_decay", opt.weight_decay, 0, 0, 1, "0", "L2 penalty added to the gradient"),
+    REAL("beta1", opt.beta1, 0, 0, 1, "0.9", "adam first-moment decay, in [0, 1)"),
+    REAL("beta2", opt.beta2, 0, 0, 1, "0.999", "adam second-moment decay, in [0, 1)"),
+    REAL("eps", opt.eps, 0, 1, 1, "1e-8", "adam epsilon"),
+    INT("epochs", epochs, 1, 1e6, "1", "passes over the training set (or give steps)"),
+    INT("steps", steps, 1, BIG, "(default: epochs)", "global training steps (instead of epochs)"),
+    {.name = "seed",
      .type = KEY_U64,
      .offset = AT(seed),
      .def = "1",
      .help = "seeds initialisation, shuffling and synthetic data"},
-    INT("train", "eval_every", eval_every, 0, BIG, "0",
+    INT("eval_every", eval_every, 0, BIG, "0",
         "steps between test evaluations (0: at the end of every epoch)"),
-    TEXT("cluster", "platform", KEY_PATH, platform, "(required)",
-         "SimGrid platform XML, relative to the scenario file"),
-    INT("cluster", "workers", workers, 1, 1 << 20, "1", "ranks (devices) in all"),
-    TEXT("cluster", "hosts", KEY_STRING, hosts, "(the first hosts in name order)",
-         "comma-separated hosts, rank r on the r-th (continue a long list on indented lines)"),
-    TEXT("strategy", "kind", KEY_STRING, strategy, "serial",
-         "training strategy (see the list above)"),
-    {.section = "strategy",
-     .name = "allreduce",
-     .type = KEY_STRING,
-     .offset = AT(allreduce),
-     .size = sizeof(((Scenario *)0)->allreduce),
-     .def = "ring",
-     .help = "data-parallel: all-reduce algorithm: ring, rhd (power-of-two workers), tree, or ps "
-             "(through rank 0)",
-     .only = "data-parallel"},
-    {.section = "strategy",
-     .name = "overlap",
-     .type = KEY_ENUM,
-     .offset = AT(overlap),
-     .choices = on_off,
-     .def = "on",
-     .help = "data-parallel: all-reduce gradient buckets while backward runs (on) or after it",
-     .only = "data-parallel"},
-    {.section = "strategy",
-     .name = "bucket_mb",
-     .type = KEY_DOUBLE,
-     .offset = AT(bucket_mb),
-     .min = 0,
-     .min_open = 1,
-     .max = 1e6,
-     .def = "25",
-     .help = "data-parallel: gradient bucket size in MB (1e6 bytes) with overlap = on",
-     .only = "data-parallel"},
-    {.section = "strategy",
-     .name = "servers",
-     .type = KEY_INT,
-     .offset = AT(servers),
-     .min = 1,
-     .max = 1 << 16,
-     .def = "1",
-     .help = "parameter-server: server ranks, each owning a slice of the parameters, on hosts "
-             "after the workers'",
-     .only = "parameter-server"},
-    SENUM("mode", mode, ps_modes, "sync", "parameter-server",
-          "parameter-server: sync (one update per step from all workers), async (each "
-          "gradient applied as it arrives) or ssp (bounded staleness)"),
-    SINT("staleness", staleness, 0, 1 << 20, "(required with ssp)", "parameter-server",
-         "mode = ssp: steps a worker may run ahead of the slowest one"),
-    SINT("backup_workers", backup_workers, 0, 1 << 16, "0", "parameter-server",
-         "mode = sync: run workers + this many, and use the first `workers` gradients of each "
-         "step"),
-    SENUM("balance", balance, balances, "equal", "data-parallel",
-          "data-parallel: split each global batch equally, or in proportion to host speed"),
-    SINT("stages", stages, 1, MODEL_MAX_LAYERS, "2", "pipeline",
-         "pipeline: stages, one host each, holding consecutive layers"),
-    SINT("microbatches", microbatches, 1, 1 << 20, "4", "pipeline,hybrid",
-         "pipeline, hybrid: micro-batches each mini-batch is cut into"),
-    SENUM("schedule", schedule, schedules, "1f1b", "pipeline,hybrid",
-          "pipeline, hybrid: gpipe (all forwards, then all backwards) or 1f1b"),
-    {.section = "strategy",
-     .name = "split",
-     .type = KEY_INT_LIST,
-     .offset = AT(split),
-     .count_offset = AT(nsplit),
-     .min = 1,
-     .max = MODEL_MAX_LAYERS - 1,
-     .size = MODEL_MAX_LAYERS,
-     .def = "(balanced by FLOPs)",
-     .help = "pipeline, hybrid: first layer (0-based) of stages 1, 2, ... in increasing order",
-     .only = "pipeline,hybrid"},
-    SINT("tp", tp, 1, 1 << 16, "2", "tensor,hybrid",
-         "tensor, hybrid: devices each dense layer pair is split across"),
-    SINT("dp", dp, 1, 1 << 20, "1", "hybrid", "hybrid: data-parallel replicas"),
-    SINT("pp", pp, 1, MODEL_MAX_LAYERS, "1", "hybrid", "hybrid: pipeline stages"),
-    {.section = "faults",
-     .name = "slowdown",
-     .type = KEY_SLOWDOWN,
-     .def = "(none)",
-     .help = "HOST START END FACTOR: the host runs at FACTOR (0 < FACTOR <= 1) of its speed "
-             "from START to END simulated seconds; repeat the key for more"},
 };
 
-#define NKEYS (sizeof keys / sizeof keys[0])
+static const KeyDef cluster_keys[] = {
+    TEXT("platform", KEY_PATH, platform, "(required)",
+         "SimGrid platform XML, relative to the scenario file"),
+    INT("workers", workers, 1, 1 << 20, "1", "devices that train, in all"),
+    {.name = "hosts",
+     .type = KEY_STRING,
+     .offset = AT(hosts),
+     .size = sizeof(((Scenario *)0)->hosts),
+     .def = "(the first hosts in name order)",
+     .help = "comma-separated hosts, rank r on the r-th (continue a long list on indented lines)",
+     .repeat = 1},
+};
 
-/* What the parse knows besides the Scenario: where each key was set. */
+/* The kinds, read before the keys they govern. */
+typedef struct Kinds {
+    char model[64];
+    char strategy[64];
+} Kinds;
+
+static const KeyDef model_kind_keys[] = {
+    {.name = "kind",
+     .type = KEY_STRING,
+     .offset = offsetof(Kinds, model),
+     .size = sizeof(((Kinds *)0)->model),
+     .def = "mlp",
+     .help = "the kind of model (each kind's keys below)"},
+};
+
+static const KeyDef strategy_kind_keys[] = {
+    {.name = "kind",
+     .type = KEY_STRING,
+     .offset = offsetof(Kinds, strategy),
+     .size = sizeof(((Kinds *)0)->strategy),
+     .def = "serial",
+     .help = "training strategy (each strategy's keys below)"},
+};
+
+#define TABLE(section, keys)                                                                       \
+    {                                                                                              \
+        section, keys, sizeof keys / sizeof keys[0]                                                \
+    }
+
+static const KeyTable model_kind_table = TABLE("model", model_kind_keys);
+static const KeyTable data_table = TABLE("data", data_keys);
+static const KeyTable train_table = TABLE("train", train_keys);
+static const KeyTable cluster_table = TABLE("cluster", cluster_keys);
+static const KeyTable strategy_kind_table = TABLE("strategy", strategy_kind_keys);
+
+/* The tables an entry may go to, in the order the sections are listed. */
+enum {
+    T_MODEL_KIND,
+    T_MODEL,
+    T_DATA,
+    T_TRAIN,
+    T_CLUSTER,
+    T_STRATEGY_KIND,
+    T_STRATEGY,
+    T_FAULTS,
+    NT
+};
+
+/* One table in use: where its values go, and where each key was set. */
+typedef struct Table {
+    const KeyTable *keys;
+    void *config;
+    int *line;      /* (keys->n) line in the file, 0 if not there */
+    char *from_set; /* (keys->n) given with --set */
+} Table;
+
+/* One "key = value" of the file or one --set, kept until the kinds are known. */
+typedef struct Entry {
+    char *section, *name, *value;
+    int line; /* in the file; 0 for --set */
+} Entry;
+
 typedef struct ParseState {
     Scenario *sc;
-    const char *where;   /* the file, or "--set" */
-    char dir[PATH_MAX];  /* directory that relative paths start from */
-    int line[NKEYS];     /* line of the key's setting in the file, 0 if unset */
-    int from_set[NKEYS]; /* set on the command line */
-    int current_line;    /* for overrides: not from a file */
-    DtError *err;
-    int failed; /* line where the handler wrote err, 0 if it did not */
+    const char *where;  /* the file */
+    char dir[PATH_MAX]; /* directory that relative paths in the file start from */
+    Entry *entries;
+    size_t n, cap;
+    int current_line; /* the line libinih is on */
+    int oom;
+    Kinds kinds;
+    Table tables[NT];
 } ParseState;
 
-/* Index of a key in the table, or -1 when there is no such key. */
-static long key_index(const char *section, const char *name)
+static int entry_add(ParseState *ps, const char *section, const char *name, const char *value,
+                     int line)
 {
-    for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
-            return (long)i;
-    return -1;
-}
-
-static int section_known(const char *section)
-{
-    for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, section) == 0)
-            return 1;
-    return 0;
-}
-
-static void key_expectation(const KeyDef *k, char *buf, size_t size)
-{
-    switch (k->type) {
-    case KEY_ENUM: {
-        size_t used = (size_t)snprintf(buf, size, "one of:");
-        for (int i = 0; k->choices[i] && used < size; i++)
-            used += (size_t)snprintf(buf + used, size - used, " %s", k->choices[i]);
-        break;
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 64;
+        Entry *e = realloc(ps->entries, cap * sizeof *e);
+        if (!e)
+            return -1;
+        ps->entries = e;
+        ps->cap = cap;
     }
-    case KEY_INT:
-        if (k->max >= BIG)
-            snprintf(buf, size, "a whole number >= %.0f", k->min);
-        else
-            snprintf(buf, size, "a whole number from %.0f to %.0f", k->min, k->max);
-        break;
-    case KEY_U64:
-        snprintf(buf, size, "a whole number >= 0");
-        break;
-    case KEY_DOUBLE:
-        snprintf(buf, size, "a number %s %g and %s %g", k->min_open ? ">" : ">=", k->min,
-                 "<=", k->max);
-        break;
-    case KEY_INT_LIST:
-        snprintf(buf, size, "a comma-separated list of 1 to %zu whole numbers from %.0f to %.0f",
-                 k->size, k->min, k->max);
-        break;
-    case KEY_STRING:
-    case KEY_PATH:
-        snprintf(buf, size, "a non-empty value shorter than %zu characters", k->size);
-        break;
-    case KEY_SLOWDOWN:
-        snprintf(buf, size,
-                 "HOST START END FACTOR with 0 <= START < END and 0 < FACTOR <= 1, at most %d "
-                 "of them",
-                 SCENARIO_MAX_SLOWDOWNS);
-        break;
-    }
-}
-
-static int parse_long(const char *s, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0')
+    Entry *e = &ps->entries[ps->n];
+    *e = (Entry){strdup(section), strdup(name), strdup(value), line};
+    if (!e->section || !e->name || !e->value) {
+        free(e->section);
+        free(e->name);
+        free(e->value);
         return -1;
-    *out = v;
+    }
+    ps->n++;
     return 0;
 }
 
-/* Parse one value into the Scenario; 0 if it is well-formed and in range. */
-static int key_store(const KeyDef *k, ParseState *ps, const char *value)
+static void entries_free(ParseState *ps)
 {
-    char *field = (char *)ps->sc + k->offset;
-    switch (k->type) {
-    case KEY_INT: {
-        long v;
-        if (parse_long(value, &v) < 0 || v < k->min || v > k->max)
-            return -1;
-        *(int *)field = (int)v;
-        return 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        free(ps->entries[i].section);
+        free(ps->entries[i].name);
+        free(ps->entries[i].value);
     }
-    case KEY_U64: {
-        char *end;
-        errno = 0;
-        if (value[0] == '-')
-            return -1;
-        unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end != '\0')
-            return -1;
-        *(uint64_t *)field = (uint64_t)v;
-        return 0;
-    }
-    case KEY_DOUBLE: {
-        char *end;
-        errno = 0;
-        double v = strtod(value, &end);
-        if (errno || end == value || *end != '\0' || !isfinite(v) || v < k->min ||
-            (k->min_open && v == k->min) || v > k->max)
-            return -1;
-        *(double *)field = v;
-        return 0;
-    }
-    case KEY_ENUM:
-        for (int i = 0; k->choices[i]; i++) {
-            if (strcmp(value, k->choices[i]) == 0) {
-                *(int *)field = i;
-                return 0;
-            }
-        }
-        return -1;
-    case KEY_INT_LIST: {
-        int *list = (int *)field;
-        int *count = (int *)((char *)ps->sc + k->count_offset);
-        char buf[256];
-        if (strlen(value) >= sizeof buf)
-            return -1;
-        strcpy(buf, value);
-        int n = 0;
-        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ')
-                tok++;
-            size_t len = strlen(tok);
-            while (len && tok[len - 1] == ' ')
-                tok[--len] = '\0';
-            long v;
-            if ((size_t)n == k->size || parse_long(tok, &v) < 0 || v < k->min || v > k->max)
-                return -1;
-            list[n++] = (int)v;
-        }
-        if (n == 0)
-            return -1;
-        *count = n;
-        return 0;
-    }
-    case KEY_STRING:
-        if (!value[0] || strlen(value) >= k->size)
-            return -1;
-        strcpy(field, value);
-        return 0;
-    case KEY_SLOWDOWN: {
-        Slowdown *w = &ps->sc->slowdowns[ps->sc->nslowdowns];
-        char host[sizeof w->host + 1], rest;
-        if (ps->sc->nslowdowns == SCENARIO_MAX_SLOWDOWNS ||
-            sscanf(value, "%128s %lf %lf %lf %c", host, &w->start, &w->end, &w->factor, &rest) !=
-                4 ||
-            strlen(host) >= sizeof w->host || !isfinite(w->start) || !isfinite(w->end) ||
-            w->start < 0.0 || w->end <= w->start || !(w->factor > 0.0 && w->factor <= 1.0))
-            return -1;
-        strcpy(w->host, host);
-        ps->sc->nslowdowns++;
-        return 0;
-    }
-    case KEY_PATH:
-        if (!value[0])
-            return -1;
-        if (value[0] == '/' || !ps->dir[0]) {
-            if (strlen(value) >= k->size)
-                return -1;
-            strcpy(field, value);
-        } else if ((size_t)snprintf(field, k->size, "%s/%s", ps->dir, value) >= k->size) {
-            return -1;
-        }
-        return 0;
-    }
-    return -1;
-}
-
-/* Set one key; on error, write a message that says where and what to write. */
-static int scenario_set(ParseState *ps, const char *section, const char *name, const char *value,
-                        int lineno)
-{
-    char loc[PATH_MAX + 32];
-    if (lineno > 0)
-        snprintf(loc, sizeof loc, "%s:%d", ps->where, lineno);
-    else
-        snprintf(loc, sizeof loc, "--set %s.%s=%s", section, name, value);
-    long index = key_index(section, name);
-    if (index < 0) {
-        if (!section_known(section))
-            return dt_fail(ps->err, DT_EINPUT,
-                           "%s: unknown section [%s]; sections are [model] [data] [train] "
-                           "[cluster] [strategy] [faults] (see dtsim --help)",
-                           loc, section);
-        return dt_fail(ps->err, DT_EINPUT,
-                       "%s: unknown key '%s' in [%s]; `dtsim --help` lists the keys", loc, name,
-                       section);
-    }
-    const KeyDef *k = &keys[index];
-    /* A long host list may go on over indented lines: libinih hands each
-     * line over as the same key again. */
-    if (lineno > 0 && ps->line[index] && strcmp(name, "hosts") == 0 &&
-        strcmp(section, "cluster") == 0) {
-        size_t used = strlen(ps->sc->hosts);
-        if (used + 1 + strlen(value) >= sizeof ps->sc->hosts)
-            return dt_fail(ps->err, DT_EINPUT, "%s: [cluster] hosts is longer than %zu characters",
-                           loc, sizeof ps->sc->hosts - 1);
-        int comma = used && ps->sc->hosts[used - 1] != ',';
-        snprintf(ps->sc->hosts + used, sizeof ps->sc->hosts - used, "%s%s", comma ? "," : "",
-                 value);
-        return 0;
-    }
-    if (lineno > 0 && ps->line[index] && k->type != KEY_SLOWDOWN)
-        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s is already set on line %d", loc, section,
-                       name, ps->line[index]);
-    if (key_store(k, ps, value) < 0) {
-        char expect[256];
-        key_expectation(k, expect, sizeof expect);
-        return dt_fail(ps->err, DT_EINPUT, "%s: [%s] %s = '%s' is not valid: expected %s (%s)", loc,
-                       section, name, value, expect, k->help);
-    }
-    if (lineno > 0)
-        ps->line[index] = lineno;
-    else
-        ps->from_set[index] = 1;
-    return 0;
+    free(ps->entries);
 }
 
 static int scenario_ini_handler(void *user, const char *section, const char *name,
                                 const char *value)
 {
     ParseState *ps = user;
-    if (ps->failed)
-        return 0; /* keep the first error */
-    if (scenario_set(ps, section, name, value, ps->current_line) < 0) {
-        ps->failed = ps->current_line;
+    if (entry_add(ps, section, name, value, ps->current_line) < 0) {
+        ps->oom = 1;
         return 0;
     }
     return 1;
 }
 
 /* libinih tells the failing line only through ini_parse's return value, so
- * the handler reports it by re-reading: count lines as the reader goes. */
+ * the entries learn their lines from a reader that counts them. */
 typedef struct LineReader {
     FILE *f;
     ParseState *ps;
@@ -478,126 +232,245 @@ static char *line_reader(char *str, int num, void *stream)
     return s;
 }
 
-static void scenario_defaults(Scenario *sc)
+/* Where an entry stands, for messages: "FILE:LINE" or "--set s.k=v". */
+static void entry_place(const ParseState *ps, const Entry *e, char *buf, size_t size)
 {
-    memset(sc, 0, sizeof *sc);
-    sc->model.kind = MODEL_MLP;
-    sc->model.input = (Shape){1, 28, 28};
-    sc->model.classes = 10;
-    sc->model.kernel = 3;
-    sc->dataset = DATA_FASHION_MNIST;
-    strcpy(sc->data_path, DT_FASHION_MNIST_DIR);
-    sc->noise = 0.5;
-    sc->batch = 64;
-    sc->opt.kind = OPT_SGD;
-    sc->opt.momentum = 0.9;
-    sc->opt.beta1 = 0.9;
-    sc->opt.beta2 = 0.999;
-    sc->opt.eps = 1e-8;
-    sc->seed = 1;
-    sc->workers = 1;
-    strcpy(sc->strategy, "serial");
-    strcpy(sc->allreduce, "ring");
-    sc->overlap = 1;
-    sc->bucket_mb = 25.0;
-    sc->servers = 1;
-    sc->mode = PS_SYNC;
-    sc->balance = BALANCE_EQUAL;
-    sc->stages = 2;
-    sc->microbatches = 4;
-    sc->schedule = SCHEDULE_1F1B;
-    sc->tp = 2;
-    sc->dp = 1;
-    sc->pp = 1;
+    if (e->line > 0)
+        snprintf(buf, size, "%s:%d", ps->where, e->line);
+    else
+        snprintf(buf, size, "--set %s.%s=%s", e->section, e->name, e->value);
 }
 
-/* Is name one of the comma-separated names in list? */
-static int name_in_list(const char *name, const char *list)
+static KeySource table_source(const ParseState *ps, int t)
 {
-    size_t len = strlen(name);
-    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
-        if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == '\0'))
-            return 1;
+    const Table *tb = &ps->tables[t];
+    return (KeySource){ps->where, tb->keys, tb->line, tb->from_set};
+}
+
+/* The kind of a section: the last entry of its `kind` key, or the default. */
+static const Entry *kind_entry(const ParseState *ps, const char *section)
+{
+    const Entry *found = NULL;
+    for (size_t i = 0; i < ps->n; i++)
+        if (!strcmp(ps->entries[i].section, section) && !strcmp(ps->entries[i].name, "kind"))
+            found = &ps->entries[i];
+    return found;
+}
+
+/* Choose the model kind and the strategy from the entries, and make
+ * their configs with their tables' defaults. */
+static int scenario_kinds(ParseState *ps, DtError *err)
+{
+    Scenario *sc = ps->sc;
+    char at[PATH_MAX + 64], names[256];
+    const Entry *mk = kind_entry(ps, "model"), *sk = kind_entry(ps, "strategy");
+    sc->model.ops = model_find(mk ? mk->value : model_kind_keys[0].def);
+    if (!sc->model.ops) {
+        entry_place(ps, mk, at, sizeof at);
+        model_kinds(names, sizeof names);
+        return dt_fail(err, DT_EINPUT, "%s: [model] kind = '%s' is not valid: expected one of: %s",
+                       at, mk->value, names);
+    }
+    sc->strategy = strategy_find(sk ? sk->value : strategy_kind_keys[0].def);
+    if (!sc->strategy) {
+        entry_place(ps, sk, at, sizeof at);
+        strategy_names(names, sizeof names);
+        return dt_fail(err, DT_EINPUT, "%s: unknown strategy '%s'; available: %s", at, sk->value,
+                       names);
+    }
+    sc->model.config = calloc(1, sc->model.ops->config_size ? sc->model.ops->config_size : 1);
+    sc->strategy_config = calloc(1, sc->strategy->config_size ? sc->strategy->config_size : 1);
+    if (!sc->model.config || !sc->strategy_config)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    ps->tables[T_MODEL] = (Table){.keys = &sc->model.ops->keys, .config = sc->model.config};
+    ps->tables[T_STRATEGY] = (Table){.keys = &sc->strategy->keys, .config = sc->strategy_config};
+    for (int t = 0; t < NT; t++) {
+        Table *tb = &ps->tables[t];
+        tb->line = calloc(tb->keys->n + 1, sizeof *tb->line);
+        tb->from_set = calloc(tb->keys->n + 1, 1);
+        if (!tb->line || !tb->from_set)
+            return dt_fail(err, DT_ERUNTIME, "out of memory");
+        if (keys_defaults(tb->keys, tb->config, err) < 0)
+            return -1;
+    }
     return 0;
 }
 
-/* Was the key (which must exist) set in the file or on the command line? */
-static int key_given(const ParseState *ps, const char *section, const char *name)
+/* The kinds of section that have a key called name, "a or b", into buf;
+ * 0 when none has. */
+static int kinds_with_key(const char *section, const char *name, char *buf, size_t size)
 {
-    long i = key_index(section, name);
-    return ps->line[i] || ps->from_set[i];
-}
-
-static void key_origin(const ParseState *ps, const char *section, const char *name, char *buf,
-                       size_t size)
-{
-    long i = key_index(section, name);
-    if (ps->from_set[i])
-        snprintf(buf, size, "--set %s.%s", section, name);
-    else
-        snprintf(buf, size, "%s:%d", ps->where, ps->line[i]);
-}
-
-/* Defaults that depend on other keys, and checks across keys. */
-static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
-{
-    char a[PATH_MAX + 64], b[PATH_MAX + 64];
-    if (!key_given(ps, "model", "hidden")) {
-        if (sc->model.kind == MODEL_MLP) {
-            sc->model.nhidden = 2;
-            sc->model.hidden[0] = 256;
-            sc->model.hidden[1] = 128;
+    size_t used = 0;
+    buf[0] = '\0';
+    int strategy = !strcmp(section, "strategy");
+    for (size_t i = 0;; i++) {
+        const char *kind;
+        const KeyTable *t;
+        if (strategy) {
+            const StrategyOps *s = strategy_kind(i);
+            if (!s)
+                break;
+            kind = s->name;
+            t = &s->keys;
         } else {
-            sc->model.nhidden = 1;
-            sc->model.hidden[0] = 128;
+            const ModelOps *m = model_kind(i);
+            if (!m)
+                break;
+            kind = m->name;
+            t = &m->keys;
         }
+        if (keys_find(t, name) >= 0 && used < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? " or " : "", kind);
     }
-    if (sc->model.kind == MODEL_CNN && !key_given(ps, "model", "channels")) {
-        sc->model.nconv = 2;
-        sc->model.conv[0] = 16;
-        sc->model.conv[1] = 32;
+    return used > 0;
+}
+
+/* The table of e's section that declares e's key: -1 with a message when
+ * there is none (an unknown section, an unknown key, or a key of another
+ * kind of model or strategy). */
+static int entry_table(const ParseState *ps, const Entry *e, long *key, DtError *err)
+{
+    char at[PATH_MAX + 300], kinds[256];
+    int section_known = 0;
+    for (int t = 0; t < NT; t++) {
+        const Table *tb = &ps->tables[t];
+        if (strcmp(tb->keys->section, e->section) != 0)
+            continue;
+        section_known = 1;
+        if ((*key = keys_find(tb->keys, e->name)) >= 0)
+            return t;
     }
-    const char *cnn_only[] = {"channels", "kernel"};
-    for (size_t i = 0; i < 2 && sc->model.kind == MODEL_MLP; i++) {
-        if (key_given(ps, "model", cnn_only[i])) {
-            key_origin(ps, "model", cnn_only[i], a, sizeof a);
-            return dt_fail(err, DT_EINPUT, "%s: [model] %s is for kind = cnn, not mlp", a,
-                           cnn_only[i]);
-        }
+    entry_place(ps, e, at, sizeof at);
+    if (!section_known)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: unknown section [%s]; sections are [model] [data] [train] "
+                       "[cluster] [strategy] [faults] (see dtsim --help)",
+                       at, e->section);
+    int model = !strcmp(e->section, "model");
+    if ((model || !strcmp(e->section, "strategy")) &&
+        kinds_with_key(e->section, e->name, kinds, sizeof kinds))
+        return dt_fail(err, DT_EINPUT, "%s: [%s] %s is a setting of kind = %s, not of kind = %s",
+                       at, e->section, e->name, kinds,
+                       model ? ps->sc->model.ops->name : ps->sc->strategy->name);
+    return dt_fail(err, DT_EINPUT, "%s: unknown key '%s' in [%s]; `dtsim --help` lists the keys",
+                   at, e->name, e->section);
+}
+
+/* epochs and steps say the same thing: the last one given with --set
+ * replaces the other, from the file or an earlier --set. */
+static void entry_forget_other(ParseState *ps, const Entry *e)
+{
+    if (e->line > 0 || strcmp(e->section, "train") != 0)
+        return;
+    const char *other = !strcmp(e->name, "steps")    ? "epochs"
+                        : !strcmp(e->name, "epochs") ? "steps"
+                                                     : NULL;
+    if (!other)
+        return;
+    Table *tb = &ps->tables[T_TRAIN];
+    long o = keys_find(tb->keys, other);
+    tb->line[o] = tb->from_set[o] = 0;
+    *(int *)((char *)tb->config + tb->keys->keys[o].offset) = 0;
+}
+
+/* Apply one entry through its table; on error, a message that says where
+ * and what to write. */
+static int entry_apply(ParseState *ps, const Entry *e, DtError *err)
+{
+    long k = -1;
+    int t = entry_table(ps, e, &k, err);
+    if (t < 0)
+        return -1;
+    Table *tb = &ps->tables[t];
+    const KeyDef *def = &tb->keys->keys[k];
+    char at[PATH_MAX + 300];
+    entry_place(ps, e, at, sizeof at);
+    int again = e->line > 0 && tb->line[k];
+    if (again && !def->repeat)
+        return dt_fail(err, DT_EINPUT, "%s: [%s] %s is already set on line %d", at, e->section,
+                       e->name, tb->line[k]);
+    int rc;
+    if (again && def->type == KEY_STRING)
+        rc = key_append(def, tb->config, e->value);
+    else
+        rc = key_parse(def, tb->config, e->value, e->line > 0 ? ps->dir : NULL);
+    if (rc < 0) {
+        char expect[256];
+        key_expectation(def, expect, sizeof expect);
+        if (again && def->type == KEY_STRING)
+            return dt_fail(err, DT_EINPUT, "%s: [%s] %s is longer than %zu characters", at,
+                           e->section, e->name, def->size - 1);
+        return dt_fail(err, DT_EINPUT, "%s: [%s] %s = '%s' is not valid: expected %s (%s)", at,
+                       e->section, e->name, e->value, expect, def->help);
     }
-    if (sc->model.kernel % 2 == 0) {
-        key_origin(ps, "model", "kernel", a, sizeof a);
-        return dt_fail(err, DT_EINPUT, "%s: [model] kernel = %d: use an odd size (3, 5, 7)", a,
-                       sc->model.kernel);
-    }
-    if (!key_given(ps, "train", "lr"))
+    entry_forget_other(ps, e);
+    if (e->line > 0)
+        tb->line[k] = e->line;
+    else
+        tb->from_set[k] = 1;
+    return 0;
+}
+
+static void scenario_defaults(Scenario *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->model.input = (Shape){1, 28, 28};
+    sc->model.classes = 10;
+}
+
+/* Was the key of table t set in the file or on the command line? */
+static int given(const ParseState *ps, int t, const char *name)
+{
+    KeySource s = table_source(ps, t);
+    return key_given(&s, name);
+}
+
+static int train_fail(const ParseState *ps, const char *name, DtError *err, const char *msg)
+{
+    KeySource s = table_source(ps, T_TRAIN);
+    return key_fail(&s, name, err, "%s", msg);
+}
+
+/* Defaults that depend on other keys, and checks across the [train] keys. */
+static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
+{
+    if (!given(ps, T_TRAIN, "lr"))
         sc->opt.lr = sc->opt.kind == OPT_ADAM ? 0.001 : 0.05;
-    const char *sgd_only[] = {"momentum"}, *adam_only[] = {"beta1", "beta2", "eps"};
-    if (sc->opt.kind == OPT_ADAM && key_given(ps, "train", sgd_only[0])) {
-        key_origin(ps, "train", sgd_only[0], a, sizeof a);
-        return dt_fail(err, DT_EINPUT, "%s: [train] momentum is an sgd setting; adam uses beta1",
-                       a);
-    }
+    if (sc->opt.kind == OPT_ADAM && given(ps, T_TRAIN, "momentum"))
+        return train_fail(ps, "momentum", err,
+                          "[train] momentum is an sgd setting; adam uses beta1");
+    const char *adam_only[] = {"beta1", "beta2", "eps"};
     for (size_t i = 0; i < 3 && sc->opt.kind == OPT_SGD; i++) {
-        if (key_given(ps, "train", adam_only[i])) {
-            key_origin(ps, "train", adam_only[i], a, sizeof a);
-            return dt_fail(err, DT_EINPUT,
-                           "%s: [train] %s is an adam setting; set optimizer = adam", a,
-                           adam_only[i]);
+        if (given(ps, T_TRAIN, adam_only[i])) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "[train] %s is an adam setting; set optimizer = adam",
+                     adam_only[i]);
+            return train_fail(ps, adam_only[i], err, msg);
         }
     }
     if (sc->opt.momentum >= 1.0 || sc->opt.beta1 >= 1.0 || sc->opt.beta2 >= 1.0)
         return dt_fail(err, DT_EINPUT, "%s: momentum, beta1 and beta2 must be below 1", ps->where);
-    if (key_given(ps, "train", "epochs") && key_given(ps, "train", "steps")) {
-        key_origin(ps, "train", "epochs", a, sizeof a);
-        key_origin(ps, "train", "steps", b, sizeof b);
+    if (given(ps, T_TRAIN, "epochs") && given(ps, T_TRAIN, "steps")) {
+        char a[PATH_MAX + 64], b[PATH_MAX + 64];
+        KeySource s = table_source(ps, T_TRAIN);
+        key_origin(&s, "epochs", a, sizeof a);
+        key_origin(&s, "steps", b, sizeof b);
         return dt_fail(err, DT_EINPUT, "%s and %s: give [train] epochs or steps, not both", a, b);
     }
-    if (!key_given(ps, "train", "epochs") && !key_given(ps, "train", "steps"))
-        sc->epochs = 1;
-    if (sc->dataset == DATA_SYNTHETIC && key_given(ps, "data", "path")) {
-        key_origin(ps, "data", "path", a, sizeof a);
-        return dt_fail(err, DT_EINPUT, "%s: [data] path is for dataset = fashion-mnist", a);
+    if (given(ps, T_TRAIN, "steps"))
+        sc->epochs = 0;
+    return 0;
+}
+
+/* Defaults that depend on other keys, and checks across keys: the common
+ * ones, then the model's and the strategy's own. */
+static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
+{
+    if (scenario_finish_train(sc, ps, err) < 0)
+        return -1;
+    if (sc->dataset == DATA_SYNTHETIC && given(ps, T_DATA, "path")) {
+        KeySource s = table_source(ps, T_DATA);
+        return key_fail(&s, "path", err, "[data] path is for dataset = fashion-mnist");
     }
     if (sc->dataset == DATA_SYNTHETIC) {
         if (!sc->train_samples)
@@ -609,92 +482,35 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
         return dt_fail(err, DT_EINPUT,
                        "%s: no platform: set [cluster] platform = FILE.xml or pass --platform",
                        ps->where);
-    for (size_t i = 0; i < NKEYS; i++) {
-        if (keys[i].only && (ps->line[i] || ps->from_set[i]) &&
-            !name_in_list(sc->strategy, keys[i].only)) {
-            char kinds[128];
-            snprintf(kinds, sizeof kinds, "%s", keys[i].only);
-            char *comma = strchr(kinds, ',');
-            if (comma) /* "a,b" reads "a or b" */
-                snprintf(comma, sizeof kinds - (size_t)(comma - kinds), " or %s",
-                         strchr(keys[i].only, ',') + 1);
-            key_origin(ps, keys[i].section, keys[i].name, a, sizeof a);
-            return dt_fail(err, DT_EINPUT,
-                           "%s: [%s] %s is a setting of kind = %s, not of kind = %s", a,
-                           keys[i].section, keys[i].name, kinds, sc->strategy);
-        }
-    }
-    if (key_given(ps, "strategy", "staleness") && sc->mode != PS_SSP) {
-        key_origin(ps, "strategy", "staleness", a, sizeof a);
-        return dt_fail(err, DT_EINPUT,
-                       "%s: [strategy] staleness is for mode = ssp, not mode = %s; set mode = ssp "
-                       "or remove staleness",
-                       a, ps_modes[sc->mode]);
-    }
-    if (sc->mode == PS_SSP && !key_given(ps, "strategy", "staleness")) {
-        key_origin(ps, "strategy", "mode", a, sizeof a);
-        return dt_fail(err, DT_EINPUT,
-                       "%s: mode = ssp needs [strategy] staleness = s (0 behaves as sync)", a);
-    }
-    if (key_given(ps, "strategy", "backup_workers") && sc->mode != PS_SYNC) {
-        key_origin(ps, "strategy", "backup_workers", a, sizeof a);
-        return dt_fail(err, DT_EINPUT,
-                       "%s: [strategy] backup_workers is for mode = sync, not mode = %s", a,
-                       ps_modes[sc->mode]);
-    }
-    const StrategyOps *st = strategy_find(sc->strategy);
-    if (!st) {
-        char names[256];
-        strategy_names(names, sizeof names);
-        key_origin(ps, "strategy", "kind", a, sizeof a);
-        return dt_fail(err, DT_EINPUT, "%s: unknown strategy '%s'; available: %s", a, sc->strategy,
-                       names);
-    }
-    if (st->check(sc, err) < 0) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        return dt_fail(err, DT_EINPUT, "%s: %s", ps->where, msg);
-    }
-    return 0;
+    KeySource model = table_source(ps, T_MODEL);
+    if (sc->model.ops->finish && sc->model.ops->finish(sc->model.config, &model, err) < 0)
+        return -1;
+    KeySource strategy = table_source(ps, T_STRATEGY);
+    return sc->strategy->check(sc, &strategy, err);
 }
 
-int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err)
+/* Read the file's entries; -1 with a message when it cannot be read or a
+ * line is not INI (reported after any bad entry on an earlier line, which
+ * *syntax_line tells). */
+static int scenario_read(ParseState *ps, const char *path, int *syntax_line, DtError *err)
 {
-    ParseState ps = {.sc = sc, .where = path, .err = err};
-    scenario_defaults(sc);
-    snprintf(sc->path, sizeof sc->path, "%s", path);
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    snprintf(sc->name, sizeof sc->name, "%s", base);
-    char *dot = strrchr(sc->name, '.');
-    if (dot && dot != sc->name)
-        *dot = '\0';
-    if (base != path)
-        snprintf(ps.dir, sizeof ps.dir, "%.*s", (int)(base - path - 1), path);
-    else
-        strcpy(ps.dir, ".");
-
     FILE *f = fopen(path, "r");
     if (!f)
         return dt_fail(err, DT_EINPUT, "cannot open scenario '%s': %s", path, strerror(errno));
-    LineReader lr = {f, &ps};
-    int rc = ini_parse_stream(line_reader, &lr, scenario_ini_handler, &ps);
+    LineReader lr = {f, ps};
+    int rc = ini_parse_stream(line_reader, &lr, scenario_ini_handler, ps);
     fclose(f);
-    if (rc != 0) {
-        /* libinih goes on after a syntax error, so the handler may have
-         * failed later on a line it misread; report the earlier problem. */
-        if (ps.failed && ps.failed <= rc)
-            return -1;
-        if (rc < 0)
-            return dt_fail(err, DT_ERUNTIME, "cannot read scenario '%s'", path);
-        return dt_fail(err, DT_EINPUT,
-                       "%s:%d: not a 'key = value' line, a [section] header or a comment "
-                       "(lines starting with ; or #)",
-                       path, rc);
-    }
+    if (ps->oom)
+        return dt_fail(err, DT_ERUNTIME, "out of memory while reading '%s'", path);
+    if (rc < 0)
+        return dt_fail(err, DT_ERUNTIME, "cannot read scenario '%s'", path);
+    *syntax_line = rc;
+    return 0;
+}
 
-    ps.current_line = 0;
-    ps.dir[0] = '\0';
+/* The --set overrides, as entries after the file's. */
+static int scenario_sets(ParseState *ps, const char *const *sets, int nset, DtError *err)
+{
     for (int i = 0; i < nset; i++) {
         const char *eq = strchr(sets[i], '=');
         const char *dotp = strchr(sets[i], '.');
@@ -706,21 +522,79 @@ int scenario_load(Scenario *sc, const char *path, const char *const *sets, int n
                            sets[i]);
         snprintf(section, sizeof section, "%.*s", (int)(dotp - sets[i]), sets[i]);
         snprintf(name, sizeof name, "%.*s", (int)(eq - dotp - 1), dotp + 1);
-        if (scenario_set(&ps, section, name, eq + 1, 0) < 0)
-            return -1;
-        /* epochs and steps say the same thing: the last one given with
-         * --set replaces the other, from the file or an earlier --set. */
-        const char *other = strcmp(section, "train") != 0 ? NULL
-                            : strcmp(name, "steps") == 0  ? "epochs"
-                            : strcmp(name, "epochs") == 0 ? "steps"
-                                                          : NULL;
-        if (other) {
-            long o = key_index("train", other);
-            ps.line[o] = ps.from_set[o] = 0;
-            *(int *)((char *)sc + keys[o].offset) = 0;
-        }
+        if (entry_add(ps, section, name, eq + 1, 0) < 0)
+            return dt_fail(err, DT_ERUNTIME, "out of memory");
     }
-    return scenario_finish(sc, &ps, err);
+    return 0;
+}
+
+static void scenario_names(Scenario *sc, ParseState *ps, const char *path)
+{
+    snprintf(sc->path, sizeof sc->path, "%s", path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(sc->name, sizeof sc->name, "%s", base);
+    char *dot = strrchr(sc->name, '.');
+    if (dot && dot != sc->name)
+        *dot = '\0';
+    if (base != path)
+        snprintf(ps->dir, sizeof ps->dir, "%.*s", (int)(base - path - 1), path);
+    else
+        strcpy(ps->dir, ".");
+}
+
+/* Apply the entries in order, then the checks across keys. */
+static int scenario_apply(ParseState *ps, int syntax_line, DtError *err)
+{
+    if (scenario_kinds(ps, err) < 0)
+        return -1;
+    for (size_t i = 0; i < ps->n; i++) {
+        const Entry *e = &ps->entries[i];
+        /* libinih goes on after a syntax error, so a later line may be
+         * misread: report the earlier problem */
+        if (syntax_line > 0 && (e->line == 0 || e->line > syntax_line))
+            break;
+        if (entry_apply(ps, e, err) < 0)
+            return -1;
+    }
+    if (syntax_line > 0)
+        return dt_fail(err, DT_EINPUT,
+                       "%s:%d: not a 'key = value' line, a [section] header or a comment "
+                       "(lines starting with ; or #)",
+                       ps->where, syntax_line);
+    return scenario_finish(ps->sc, ps, err);
+}
+
+int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err)
+{
+    ParseState ps = {.sc = sc, .where = path};
+    scenario_defaults(sc);
+    scenario_names(sc, &ps, path);
+    ps.tables[T_MODEL_KIND] = (Table){.keys = &model_kind_table, .config = &ps.kinds};
+    ps.tables[T_DATA] = (Table){.keys = &data_table, .config = sc};
+    ps.tables[T_TRAIN] = (Table){.keys = &train_table, .config = sc};
+    ps.tables[T_CLUSTER] = (Table){.keys = &cluster_table, .config = sc};
+    ps.tables[T_STRATEGY_KIND] = (Table){.keys = &strategy_kind_table, .config = &ps.kinds};
+    ps.tables[T_FAULTS] = (Table){.keys = &faults_keys, .config = &sc->faults};
+    int syntax_line = 0;
+    int rc = scenario_read(&ps, path, &syntax_line, err);
+    if (rc == 0)
+        rc = scenario_sets(&ps, sets, nset, err);
+    if (rc == 0)
+        rc = scenario_apply(&ps, syntax_line, err);
+    entries_free(&ps);
+    for (int t = 0; t < NT; t++) {
+        free(ps.tables[t].line);
+        free(ps.tables[t].from_set);
+    }
+    return rc;
+}
+
+void scenario_free(Scenario *sc)
+{
+    free(sc->model.config);
+    free(sc->strategy_config);
+    sc->model.config = sc->strategy_config = NULL;
 }
 
 void scenario_set_platform(Scenario *sc, const char *platform)
@@ -728,14 +602,39 @@ void scenario_set_platform(Scenario *sc, const char *platform)
     snprintf(sc->platform, sizeof sc->platform, "%s", platform);
 }
 
+static void print_table(FILE *out, const KeyTable *t, const char *indent)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const KeyDef *k = &t->keys[i];
+        /* a default in parentheses says what happens without the key */
+        fprintf(out, "%s%-14s %s %s%s%s\n", indent, k->name, k->help,
+                k->def[0] == '(' ? "" : "(default: ", k->def, k->def[0] == '(' ? "" : ")");
+    }
+}
+
 void scenario_print_keys(FILE *out)
 {
-    const char *section = "";
-    for (size_t i = 0; i < NKEYS; i++) {
-        if (strcmp(section, keys[i].section) != 0) {
-            section = keys[i].section;
-            fprintf(out, "  [%s]\n", section);
-        }
-        fprintf(out, "    %-14s %s (default: %s)\n", keys[i].name, keys[i].help, keys[i].def);
+    fprintf(out, "  [model]\n");
+    print_table(out, &model_kind_table, "    ");
+    for (size_t i = 0; model_kind(i); i++) {
+        const ModelOps *m = model_kind(i);
+        fprintf(out, "    kind = %s: %s\n", m->name, m->summary);
+        print_table(out, &m->keys, "      ");
     }
+    const KeyTable *common[] = {&data_table, &train_table, &cluster_table};
+    for (size_t i = 0; i < 3; i++) {
+        fprintf(out, "  [%s]\n", common[i]->section);
+        print_table(out, common[i], "    ");
+    }
+    fprintf(out, "  [strategy]\n");
+    print_table(out, &strategy_kind_table, "    ");
+    for (size_t i = 0; strategy_kind(i); i++) {
+        const StrategyOps *s = strategy_kind(i);
+        if (s->keys.n == 0)
+            continue;
+        fprintf(out, "    kind = %s:\n", s->name);
+        print_table(out, &s->keys, "      ");
+    }
+    fprintf(out, "  [faults]\n");
+    print_table(out, &faults_keys, "    ");
 }

@@ -21,6 +21,11 @@ static const StrategyOps *const strategies[] = {
 
 #define NSTRATEGIES (sizeof strategies / sizeof strategies[0])
 
+const StrategyOps *strategy_kind(size_t i)
+{
+    return i < NSTRATEGIES ? strategies[i] : NULL;
+}
+
 const StrategyOps *strategy_find(const char *name)
 {
     for (size_t i = 0; i < NSTRATEGIES; i++)

@@ -193,9 +193,10 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
         if (rc == 0 && v == 0) {
             const char *plat = strrchr(sc->platform, '/');
             plat = plat ? plat + 1 : sc->platform;
-            snprintf(a->about, sizeof a->about, "%s on %.*s",
-                     sc->model.kind == MODEL_CNN ? "cnn" : "mlp", (int)strcspn(plat, "."), plat);
+            snprintf(a->about, sizeof a->about, "%s on %.*s", sc->model.ops->name,
+                     (int)strcspn(plat, "."), plat);
         }
+        scenario_free(sc);
     }
     free(sc);
     return rc;

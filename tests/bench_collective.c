@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "collective.h"
+#include "placement.h"
 #include "platform.h"
 
 /* What every rank of a run shares (read-only during the run). */
@@ -128,7 +129,7 @@ int main(int argc, char **argv)
     }
     platform_load(platform, &opts);
     size_t n;
-    sg_host_t *hosts = platform_hosts(&n);
+    sg_host_t *hosts = placement_all_hosts(&n);
     BenchRank *ranks = calloc((size_t)b.p, sizeof *ranks);
     if (!hosts || !ranks)
         return 1;

@@ -79,7 +79,7 @@ typedef struct StepBench {
     double gflops, ms, flops;
 } StepBench;
 
-static StepBench bench_model(const ModelConfig *cfg, const Dataset *d, int batch)
+static StepBench bench_model(const ModelSpec *cfg, const Dataset *d, int batch)
 {
     StepBench r = {0};
     DtError err;
@@ -130,7 +130,7 @@ static StepBench bench_model(const ModelConfig *cfg, const Dataset *d, int batch
 
 /* One row of figures: the sgemm peak and both models' steps at the
  * current OpenBLAS thread count; returns how many targets were missed. */
-static int bench_row(const Dataset *d, int batch, const ModelConfig *const *cfgs,
+static int bench_row(const Dataset *d, int batch, const ModelSpec *const *cfgs,
                      const char *const *names, const double *targets, int ncases)
 {
     double peak = 0;
@@ -168,17 +168,15 @@ int main(int argc, char **argv)
         return 1;
     }
     /* The models of scenarios/serial-mlp.ini and scenarios/serial-cnn.ini. */
-    ModelConfig mlp = {
-        .kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10, .nhidden = 2, .hidden = {256, 128}};
-    ModelConfig cnn = {.kind = MODEL_CNN,
-                       .input = {1, 28, 28},
-                       .classes = 10,
-                       .nhidden = 1,
-                       .hidden = {1024},
-                       .nconv = 2,
-                       .conv = {32, 64},
-                       .kernel = 5};
-    const ModelConfig *cfgs[] = {&mlp, &cnn};
+    const char *mlp_keys[] = {"hidden=256,128", NULL};
+    const char *cnn_keys[] = {"hidden=1024", "channels=32,64", "kernel=5", NULL};
+    ModelSpec mlp, cnn;
+    if (model_spec_init(&mlp, "mlp", mlp_keys, (Shape){1, 28, 28}, 10, &err) < 0 ||
+        model_spec_init(&cnn, "cnn", cnn_keys, (Shape){1, 28, 28}, 10, &err) < 0) {
+        fprintf(stderr, "bench_step: %s\n", err.msg);
+        return 1;
+    }
+    const ModelSpec *cfgs[] = {&mlp, &cnn};
     const char *names[] = {"mlp 784-256-128-10", "cnn 5x5 conv 32, 64; dense 1024"};
     const double targets[] = {0.60, 0.35};
     printf("training step at batch %d: gather, forward, loss, backward, SGD update\n", batch);
@@ -191,5 +189,7 @@ int main(int argc, char **argv)
         openblas_set_num_threads(threads);
     }
     dataset_free(&d);
+    model_spec_free(&mlp);
+    model_spec_free(&cnn);
     return missed ? 1 : 0;
 }

@@ -44,7 +44,7 @@ expect 2 "global batch of 4096" -- "$dtsim" run "$tiny" --set train.batch=4096
 expect 2 "out of memory on rank 0 \(host gpu0\): it needs" -- "$dtsim" run "$src/scenarios/serial-mlp.ini" --set model.hidden=65536,65536
 dp=(--set strategy.kind=data-parallel --platform "$src/platforms/cluster-10gbe.xml")
 expect 2 "allreduce = bogus is unknown; choose one of: ring" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=4 --set strategy.allreduce=bogus
-expect 2 "allreduce = rhd with workers = 3" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set strategy.allreduce=rhd
+expect 2 "allreduce = rhd across 3 replicas" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set strategy.allreduce=rhd
 expect 2 "needs 9 hosts .* has 8" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=9
 expect 2 "needs 9 hosts" -- "$dtsim" run "$tiny" --set strategy.kind=parameter-server --set cluster.workers=8 --platform "$src/platforms/cluster-10gbe.xml"
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2

@@ -25,12 +25,12 @@ static double model_mean_loss(const Model *m, Workspace *ws, const float *p, con
 }
 
 /* Every parameter's analytic gradient against a central difference. */
-static void check_model_gradients(const ModelConfig *cfg, int batch)
+static void check_model_gradients(const TestModel *cfg, int batch)
 {
     Model m;
     Workspace ws;
     DtError err;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, cfg, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, cfg, &err), 0);
     CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, batch, &err), 0);
     size_t in = shape_size(m.input);
     float *p = malloc(m.nparams * sizeof(float));
@@ -94,39 +94,23 @@ static void check_model_gradients(const ModelConfig *cfg, int batch)
 
 static void test_mlp_gradients(void)
 {
-    ModelConfig cfg = {
-        .kind = MODEL_MLP, .input = {1, 6, 6}, .classes = 5, .nhidden = 2, .hidden = {10, 8}};
+    TestModel cfg = {"mlp", {1, 6, 6}, 5, {"hidden=10,8"}};
     check_model_gradients(&cfg, 4);
 }
 
 static void test_cnn_gradients(void)
 {
-    ModelConfig cfg = {.kind = MODEL_CNN,
-                       .input = {1, 8, 8},
-                       .classes = 4,
-                       .nhidden = 1,
-                       .hidden = {6},
-                       .nconv = 2,
-                       .conv = {3, 4},
-                       .kernel = 3};
+    TestModel cfg = {"cnn", {1, 8, 8}, 4, {"hidden=6", "channels=3,4", "kernel=3"}};
     check_model_gradients(&cfg, 3);
 }
 
-static const ModelConfig MLP = {
-    .kind = MODEL_MLP, .input = {1, 28, 28}, .classes = 10, .nhidden = 2, .hidden = {256, 128}};
-static const ModelConfig CNN = {.kind = MODEL_CNN,
-                                .input = {1, 28, 28},
-                                .classes = 10,
-                                .nhidden = 1,
-                                .hidden = {128},
-                                .nconv = 2,
-                                .conv = {16, 32},
-                                .kernel = 3};
+static const TestModel MLP = {"mlp", {1, 28, 28}, 10, {"hidden=256,128"}};
+static const TestModel CNN = {"cnn", {1, 28, 28}, 10, {"hidden=128", "channels=16,32", "kernel=3"}};
 
 static void test_parameter_layout(void)
 {
     Model m;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP, NULL), 0);
     /* flatten, dense 256 + relu, dense 128 + relu, dense 10 */
     CU_ASSERT_EQUAL(m.nlayers, 4);
     CU_ASSERT_EQUAL(m.nparams, (784 * 256 + 256) + (256 * 128 + 128) + (128 * 10 + 10));
@@ -135,7 +119,7 @@ static void test_parameter_layout(void)
     CU_ASSERT_EQUAL(model_param_bytes(&m), 4 * m.nparams);
     CU_ASSERT_EQUAL(model_activation_bytes(&m, 2), 4 * 2 * (784 + 256 + 128 + 10));
 
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &CNN, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &CNN, NULL), 0);
     /* conv + relu, pool, conv + relu, pool, flatten, dense + relu, dense */
     CU_ASSERT_EQUAL(m.nlayers, 7);
     CU_ASSERT_EQUAL(m.nparams, (16 * 9 + 16) + (32 * 16 * 9 + 32) + (32 * 7 * 7 * 128 + 128) +
@@ -147,7 +131,7 @@ static void test_parameter_layout(void)
 static void test_mlp_flops_by_hand(void)
 {
     Model m;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP, NULL), 0);
     const double B = 32;
     double fwd = (2 * B * 784 * 256 + B * 256) + B * 256 + (2 * B * 256 * 128 + B * 128) + B * 128 +
                  (2 * B * 128 * 10 + B * 10) + softmax_xent_forward_flops(32, 10);
@@ -168,7 +152,7 @@ static void test_mlp_flops_by_hand(void)
 static void test_cnn_flops_by_hand(void)
 {
     Model m;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &CNN, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &CNN, NULL), 0);
     const double B = 8;
     /* conv: 2 C_out (B oh ow) (C_in k k) + bias; pool 2x2: 3 compares a window */
     double fwd = (2 * 16 * B * 784 * 9 + 16 * B * 784) + B * 16 * 784 + B * 16 * 196 * 3 +
@@ -193,13 +177,10 @@ static void test_cnn_flops_by_hand(void)
 
 static void test_too_many_pools(void)
 {
-    ModelConfig cfg = CNN;
-    cfg.nconv = 6;
-    for (int i = 0; i < 6; i++)
-        cfg.conv[i] = 4;
+    TestModel cfg = {"cnn", {1, 28, 28}, 10, {"hidden=128", "channels=4,4,4,4,4,4"}};
     Model m;
     DtError err = {0};
-    CU_ASSERT_EQUAL(model_build(&m, &cfg, &err), -1);
+    CU_ASSERT_EQUAL(test_model_build(&m, &cfg, &err), -1);
     CU_ASSERT_EQUAL(err.kind, DT_EINPUT);
     CU_ASSERT_TRUE(strlen(err.msg) > 0);
 }
@@ -207,11 +188,10 @@ static void test_too_many_pools(void)
 /* Evaluation in batches of 4 over 10 samples matches one pass over all 10. */
 static void test_evaluate_in_batches(void)
 {
-    ModelConfig cfg = {
-        .kind = MODEL_MLP, .input = {1, 4, 4}, .classes = 3, .nhidden = 1, .hidden = {5}};
+    TestModel cfg = {"mlp", {1, 4, 4}, 3, {"hidden=5"}};
     Model m;
     Workspace small, whole;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &cfg, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &cfg, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(workspace_init(&small, &m, 4, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(workspace_init(&whole, &m, 10, NULL), 0);
     SyntheticConfig sc = {

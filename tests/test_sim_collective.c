@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "collective.h"
+#include "placement.h"
 #include "platform.h"
 #include "testutil.h"
 
@@ -253,7 +254,7 @@ static void test_collectives_on_every_member(void)
     CU_ASSERT_EQUAL_FATAL(platform_check(PLATFORM, &opts, &err), 64);
     platform_load(PLATFORM, &opts);
     size_t nhosts;
-    sg_host_t *hosts = platform_hosts(&nhosts);
+    sg_host_t *hosts = placement_all_hosts(&nhosts);
     CU_ASSERT_EQUAL_FATAL(nhosts, 64);
     for (int k = 0; k < ncases; k++)
         case_start(&cases[k], k, hosts, nhosts);

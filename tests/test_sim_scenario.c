@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "scenario.h"
+#include "strategy.h"
 #include "testutil.h"
 
 typedef struct Fixture {
@@ -54,6 +55,7 @@ static void expect_error(const char *text, const char *const *sets, int nset, co
         fprintf(stderr, "\n  message '%s' lacks '%s'\n", err.msg, frag2);
         CU_FAIL("message lacks expected text");
     }
+    scenario_free(sc);
     free(sc);
     fixture_done(&fx);
 }
@@ -82,12 +84,16 @@ static void test_values_and_defaults(void)
     if (rc)
         fprintf(stderr, "\n  %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(sc->model.kind, MODEL_CNN);
-    CU_ASSERT_EQUAL(sc->model.nconv, 2);
-    CU_ASSERT_EQUAL(sc->model.conv[0], 8);
-    CU_ASSERT_EQUAL(sc->model.conv[1], 12);
-    CU_ASSERT_EQUAL(sc->model.nhidden, 1); /* cnn default: one dense layer of 128 */
-    CU_ASSERT_EQUAL(sc->model.hidden[0], 128);
+    CU_ASSERT_STRING_EQUAL(sc->model.ops->name, "cnn");
+    /* conv 8, pool, conv 12, pool, flatten, dense 128 (the cnn's default), dense 10 */
+    Model m;
+    CU_ASSERT_EQUAL_FATAL(model_build(&m, &sc->model, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(m.nlayers, 7);
+    CU_ASSERT_EQUAL(m.layers[0].channels, 8);
+    CU_ASSERT_EQUAL(m.layers[0].kernel, 3);
+    CU_ASSERT_EQUAL(m.layers[2].channels, 12);
+    CU_ASSERT_EQUAL(m.layers[5].units, 128);
+    CU_ASSERT_EQUAL(m.layers[6].units, 10);
     CU_ASSERT_EQUAL(sc->dataset, DATA_SYNTHETIC);
     CU_ASSERT_EQUAL(sc->train_samples, 500);
     CU_ASSERT_EQUAL(sc->test_samples, 2000);
@@ -98,12 +104,13 @@ static void test_values_and_defaults(void)
     CU_ASSERT_EQUAL(sc->epochs, 0);
     CU_ASSERT_EQUAL(sc->seed, 42);
     CU_ASSERT_EQUAL(sc->workers, 1);
-    CU_ASSERT_STRING_EQUAL(sc->strategy, "serial");
+    CU_ASSERT_STRING_EQUAL(sc->strategy->name, "serial");
     CU_ASSERT_STRING_EQUAL(sc->name, "case");
     /* the platform is relative to the scenario file */
     char want[600];
     snprintf(want, sizeof want, "%s/plat/one.xml", fx.dir);
     CU_ASSERT_STRING_EQUAL(sc->platform, want);
+    scenario_free(sc);
     free(sc);
     fixture_done(&fx);
 }
@@ -116,18 +123,23 @@ static void test_set_overrides(void)
     const char *sets[] = {"train.batch=16", "model.channels=4", "cluster.platform=x.xml"};
     CU_ASSERT_EQUAL_FATAL(scenario_load(sc, write_ini(&fx, GOOD), sets, 3, &err), 0);
     CU_ASSERT_EQUAL(sc->batch, 16);
-    CU_ASSERT_EQUAL(sc->model.nconv, 1);
-    CU_ASSERT_EQUAL(sc->model.conv[0], 4);
+    Model m; /* one conv of 4: conv, pool, flatten, dense, dense */
+    CU_ASSERT_EQUAL_FATAL(model_build(&m, &sc->model, &err), 0);
+    CU_ASSERT_EQUAL(m.nlayers, 5);
+    CU_ASSERT_EQUAL(m.layers[0].channels, 4);
     CU_ASSERT_STRING_EQUAL(sc->platform, "x.xml"); /* relative to the current directory */
     /* --set epochs replaces the file's steps (and the other way round) */
     const char *epochs[] = {"train.epochs=3"};
+    scenario_free(sc);
     CU_ASSERT_EQUAL_FATAL(scenario_load(sc, fx.path, epochs, 1, &err), 0);
     CU_ASSERT_EQUAL(sc->epochs, 3);
     CU_ASSERT_EQUAL(sc->steps, 0);
     const char *both[] = {"train.epochs=3", "train.steps=9"};
+    scenario_free(sc);
     CU_ASSERT_EQUAL_FATAL(scenario_load(sc, fx.path, both, 2, &err), 0);
     CU_ASSERT_EQUAL(sc->epochs, 0);
     CU_ASSERT_EQUAL(sc->steps, 9);
+    scenario_free(sc);
     free(sc);
     fixture_done(&fx);
 }
@@ -210,6 +222,7 @@ static void test_missing_file(void)
     CU_ASSERT_EQUAL(scenario_load(sc, "/nonexistent/dir/x.ini", NULL, 0, &err), -1);
     CU_ASSERT_EQUAL(err.kind, DT_EINPUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent/dir/x.ini"));
+    scenario_free(sc);
     free(sc);
 }
 

@@ -133,6 +133,7 @@ static void test_serial_time_is_closed_form(void)
     CU_ASSERT_EQUAL(spans, 4 * sc->steps);
     CU_ASSERT_DOUBLE_EQUAL(busy_us * 1e-6 / want, 1.0, 1e-6);
     cJSON_Delete(trace);
+    scenario_free(sc);
     free(sc);
 }
 

@@ -30,22 +30,13 @@
 
 /* flatten, dense 8 + relu, dense 12 + relu, dense 5: COLUMN 8, ROW 12 (with
  * a fused ReLU to finish), REPLICATED logits */
-static const ModelConfig MLP_8_12 = {
-    .kind = MODEL_MLP, .input = {1, 6, 6}, .classes = 5, .nhidden = 2, .hidden = {8, 12}};
+static const TestModel MLP_8_12 = {"mlp", {1, 6, 6}, 5, {"hidden=8,12"}};
 /* flatten, dense 12, dense 10, dense 6, dense 5 (relu on the hidden ones):
  * two pairs, the second COLUMN layer with an input gradient to all-reduce */
-static const ModelConfig MLP_12_10_6 = {
-    .kind = MODEL_MLP, .input = {1, 6, 6}, .classes = 5, .nhidden = 3, .hidden = {12, 10, 6}};
+static const TestModel MLP_12_10_6 = {"mlp", {1, 6, 6}, 5, {"hidden=12,10,6"}};
 /* conv 2 + relu, maxpool, flatten (18), dense 8 + relu, dense 4: convs
  * replicated, then a COLUMN layer that is not the first with parameters */
-static const ModelConfig CNN_2_8 = {.kind = MODEL_CNN,
-                                    .input = {1, 6, 6},
-                                    .classes = 4,
-                                    .nhidden = 1,
-                                    .hidden = {8},
-                                    .nconv = 1,
-                                    .conv = {2},
-                                    .kernel = 3};
+static const TestModel CNN_2_8 = {"cnn", {1, 6, 6}, 4, {"hidden=8", "channels=2", "kernel=3"}};
 
 static float *alloc_floats(size_t n)
 {
@@ -276,12 +267,12 @@ static int shard_holds(const TpPlan *plan, int shard, size_t i)
  * model: logits, loss, the assembled gradient and (for a stage) the input
  * gradient; every shard wrote only what it holds and replicated gradients
  * agree across shards. */
-static void check_sharded_step(const ModelConfig *cfg, int first, int t, int batch)
+static void check_sharded_step(const TestModel *cfg, int first, int t, int batch)
 {
     Model m;
     TpPlan plan;
     DtError err = {0};
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, cfg, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, cfg, &err), 0);
     int rc = tp_plan(&plan, &m, first, m.nlayers, t, &err);
     if (rc)
         fprintf(stderr, "\n  %s\n", err.msg);
@@ -416,7 +407,7 @@ static void test_plan_kinds(void)
     TpPlan p;
     const TpSplit R = TP_REPLICATED, C = TP_COLUMN, W = TP_ROW;
 
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_8_12, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_8_12, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 4, NULL), 0);
     check_splits(&p, (TpSplit[]){R, C, W, R}, (int[]){0, 8 / 4, 8 / 4, 0});
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 1, NULL), 0);
@@ -428,7 +419,7 @@ static void test_plan_kinds(void)
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, 2, 2, NULL), 0);
     check_splits(&p, (TpSplit[]){R, R}, (int[]){0, 0});
 
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_12_10_6, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_12_10_6, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
     check_splits(&p, (TpSplit[]){R, C, W, C, W}, (int[]){0, 6, 6, 3, 3});
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 2, 5, 2, NULL), 0);
@@ -437,7 +428,7 @@ static void test_plan_kinds(void)
     check_splits(&p, (TpSplit[]){C, W, R}, (int[]){5, 5, 0});
 
     /* conv + relu, maxpool, flatten: replicated; then the dense pair */
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &CNN_2_8, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &CNN_2_8, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
     check_splits(&p, (TpSplit[]){R, R, R, C, W}, (int[]){0, 0, 0, 4, 4});
 
@@ -465,7 +456,7 @@ static void test_plan_errors(void)
     DtError err = {0};
 
     /* the first hidden layer, 8 units, over 3 devices */
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_8_12, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_8_12, NULL), 0);
     CU_ASSERT_EQUAL(tp_plan(&p, &m, 0, m.nlayers, 3, &err), -1);
     CU_ASSERT_EQUAL(err.kind, DT_EINPUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "layer 1 (dense, 8 units)"));
@@ -474,7 +465,7 @@ static void test_plan_errors(void)
 
     /* 12 splits over 4, but the third hidden layer (6 units, layer 3) does not */
     err = (DtError){0};
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_12_10_6, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_12_10_6, NULL), 0);
     CU_ASSERT_EQUAL(tp_plan(&p, &m, 0, m.nlayers, 4, &err), -1);
     CU_ASSERT_EQUAL(err.kind, DT_EINPUT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "layer 3 (dense, 6 units)"));
@@ -497,7 +488,7 @@ static void test_allreduce_floats_by_hand(void)
     Model m;
     TpPlan p;
     /* MLP 8, 12 over 2, batch 4 */
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_8_12, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_8_12, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
     CU_ASSERT_EQUAL(tp_forward_allreduce_floats(&p, 1, 4), 0);      /* COLUMN */
     CU_ASSERT_EQUAL(tp_forward_allreduce_floats(&p, 2, 4), 4 * 12); /* ROW, 12 units: 48 */
@@ -508,7 +499,7 @@ static void test_allreduce_floats_by_hand(void)
     CU_ASSERT_EQUAL(tp_backward_allreduce_floats(&p, 3, 4), 0);
 
     /* MLP 12, 10, 6 over 2, batch 3 */
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_12_10_6, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_12_10_6, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
     CU_ASSERT_EQUAL(tp_forward_allreduce_floats(&p, 2, 3), 3 * 10);  /* ROW 12 -> 10 */
     CU_ASSERT_EQUAL(tp_forward_allreduce_floats(&p, 4, 3), 3 * 5);   /* ROW 6 -> 5 logits */
@@ -516,7 +507,7 @@ static void test_allreduce_floats_by_hand(void)
     CU_ASSERT_EQUAL(tp_backward_allreduce_floats(&p, 3, 3), 3 * 10); /* COLUMN 10 -> 6 */
 
     /* CNN over 4, batch 2: the COLUMN dense layer's input is 2 channels of 3x3 */
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &CNN_2_8, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &CNN_2_8, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 4, NULL), 0);
     CU_ASSERT_EQUAL(tp_backward_allreduce_floats(&p, 3, 2), 2 * (2 * 3 * 3));
     CU_ASSERT_EQUAL(tp_forward_allreduce_floats(&p, 4, 2), 2 * 4);
@@ -535,11 +526,11 @@ static void test_allreduce_floats_by_hand(void)
  * for COLUMN and REPLICATED layers (replicated ones counted once, since
  * every shard repeats them), plus (t-1) * batch * units * (1 + relu) in each
  * direction for ROW layers. */
-static void check_flop_sums(const ModelConfig *cfg, int t, int batch)
+static void check_flop_sums(const TestModel *cfg, int t, int batch)
 {
     Model m;
     TpPlan p;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, cfg, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, cfg, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, t, NULL), 0);
     for (int l = 0; l < m.nlayers; l++) {
         const Layer *ly = &m.layers[l];
@@ -575,7 +566,7 @@ static void test_costs_by_hand(void)
     Model m;
     TpPlan p;
     const double B = 4;
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_8_12, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_8_12, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
 
     /* layer 1, COLUMN 36 -> 8 + relu, slice 4: GEMM, bias, relu */
@@ -616,7 +607,7 @@ static void test_blocks_and_sizes_by_hand(void)
     Model m;
     TpPlan p;
     TpBlock b[TP_MAX_BLOCKS];
-    CU_ASSERT_EQUAL_FATAL(model_build(&m, &MLP_8_12, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &MLP_8_12, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
     const size_t off1 = 0, off2 = 36 * 8 + 8, off3 = off2 + 8 * 12 + 12;
     CU_ASSERT_EQUAL(m.layers[2].param_offset, off2);
@@ -652,9 +643,9 @@ static void test_blocks_and_sizes_by_hand(void)
     CU_ASSERT_EQUAL(tp_scratch_floats(&p, 3, 4), 0);
 
     /* a serial Workspace is big enough for every shard, for every model */
-    const ModelConfig *cfgs[] = {&MLP_8_12, &MLP_12_10_6, &CNN_2_8};
+    const TestModel *cfgs[] = {&MLP_8_12, &MLP_12_10_6, &CNN_2_8};
     for (int k = 0; k < 3; k++) {
-        CU_ASSERT_EQUAL_FATAL(model_build(&m, cfgs[k], NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(test_model_build(&m, cfgs[k], NULL), 0);
         CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
         for (int l = 0; l < m.nlayers; l++) {
             const Layer *ly = &m.layers[l];

@@ -45,3 +45,16 @@ const char *test_tmpdir(char *buf, size_t size)
         return NULL;
     return buf;
 }
+
+int test_model_build(Model *m, const TestModel *t, DtError *err)
+{
+    ModelSpec spec;
+    DtError local;
+    if (!err)
+        err = &local;
+    if (model_spec_init(&spec, t->kind, t->settings, t->input, t->classes, err) < 0)
+        return -1;
+    int rc = model_build(m, &spec, err);
+    model_spec_free(&spec);
+    return rc;
+}

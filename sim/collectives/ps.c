@@ -21,16 +21,16 @@ static int ps_check(int p, char *why, size_t why_size)
     return -1;
 }
 
-static void ps_allreduce_run(const Group *g, float *buf, size_t count, int root)
+static int ps_allreduce_run(const Group *g, float *buf, size_t count, int root)
 {
     (void)root;
     const int p = g->size;
     if (p < 2)
-        return;
+        return 0;
     if (g->index != 0) {
-        comm_send(g->comm, group_rank(g, 0), buf, count);
-        comm_recv(g->comm, group_rank(g, 0), buf, count);
-        return;
+        if (comm_send(g->comm, group_rank(g, 0), buf, count) < 0)
+            return -1;
+        return comm_recv(g->comm, group_rank(g, 0), buf, count);
     }
     /* receive everybody's buffer at once, then add in member order */
     float *in = buf ? malloc((size_t)(p - 1) * count * sizeof *in + 1) : NULL;
@@ -40,17 +40,19 @@ static void ps_allreduce_run(const Group *g, float *buf, size_t count, int root)
     for (int i = 1; i < p; i++)
         reqs[i - 1] =
             comm_irecv(g->comm, group_rank(g, i), in ? in + (size_t)(i - 1) * count : NULL, count);
-    comm_waitall(g->comm, reqs, p - 1);
-    for (int i = 1; i < p && buf; i++) {
+    int rc = comm_waitall(g->comm, reqs, p - 1);
+    for (int i = 1; i < p && buf && rc == 0; i++) {
         const float *x = in + (size_t)(i - 1) * count;
         for (size_t k = 0; k < count; k++)
             buf[k] += x[k];
     }
     free(in);
-    for (int i = 1; i < p; i++)
+    for (int i = 1; i < p && rc == 0; i++)
         reqs[i - 1] = comm_isend(g->comm, group_rank(g, i), buf, count);
-    comm_waitall(g->comm, reqs, p - 1);
+    if (rc == 0)
+        rc = comm_waitall(g->comm, reqs, p - 1);
     free(reqs);
+    return rc;
 }
 
 const CollectiveOps ps_allreduce = {

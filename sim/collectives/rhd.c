@@ -52,7 +52,7 @@ static int rhd_check(int p, char *why, size_t why_size)
     return -1;
 }
 
-static void rhd_allreduce_run(const Group *g, float *buf, size_t count, int root)
+static int rhd_allreduce_run(const Group *g, float *buf, size_t count, int root)
 {
     (void)root;
     const int p = g->size, i = g->index;
@@ -70,8 +70,11 @@ static void rhd_allreduce_run(const Group *g, float *buf, size_t count, int root
     for (int mask = p / 2; mask > 0; mask /= 2, rounds++) {
         RhdRange keep, give;
         rhd_split(cur, (i & mask) == 0, &keep, &give);
-        comm_sendrecv(g->comm, group_rank(g, i ^ mask), rhd_at(buf, give.off), give.len,
-                      group_rank(g, i ^ mask), scratch, keep.len);
+        if (comm_sendrecv(g->comm, group_rank(g, i ^ mask), rhd_at(buf, give.off), give.len,
+                          group_rank(g, i ^ mask), scratch, keep.len) < 0) {
+            free(scratch);
+            return -1;
+        }
         if (buf)
             for (size_t k = 0; k < keep.len; k++)
                 buf[keep.off + k] += scratch[k];
@@ -84,10 +87,14 @@ static void rhd_allreduce_run(const Group *g, float *buf, size_t count, int root
         const RhdRange whole = before[--rounds];
         RhdRange mine, theirs;
         rhd_split(whole, (i & mask) == 0, &mine, &theirs);
-        comm_sendrecv(g->comm, group_rank(g, i ^ mask), rhd_at(buf, mine.off), mine.len,
-                      group_rank(g, i ^ mask), rhd_at(buf, theirs.off), theirs.len);
+        if (comm_sendrecv(g->comm, group_rank(g, i ^ mask), rhd_at(buf, mine.off), mine.len,
+                          group_rank(g, i ^ mask), rhd_at(buf, theirs.off), theirs.len) < 0) {
+            free(scratch);
+            return -1;
+        }
     }
     free(scratch);
+    return 0;
 }
 
 const CollectiveOps rhd_allreduce = {

@@ -28,15 +28,14 @@ static float *ring_at(float *buf, size_t off)
  * right neighbour has finished the previous one (and so taken its data):
  * blocks can be lent instead of copied.  The last step of a phase copies,
  * so that the caller may write buf as soon as the collective returns. */
-static void ring_step(const Comm *c, int last, int right, const float *send, size_t slen, int left,
-                      float *recv, size_t rlen, int add)
+static int ring_step(const Comm *c, int last, int right, const float *send, size_t slen, int left,
+                     float *recv, size_t rlen, int add)
 {
     if (!last)
-        comm_ring_step(c, right, send, slen, left, recv, rlen, add);
-    else if (add)
-        comm_sendrecv_add(c, right, send, slen, left, recv, rlen);
-    else
-        comm_sendrecv(c, right, send, slen, left, recv, rlen);
+        return comm_ring_step(c, right, send, slen, left, recv, rlen, add);
+    if (add)
+        return comm_sendrecv_add(c, right, send, slen, left, recv, rlen);
+    return comm_sendrecv(c, right, send, slen, left, recv, rlen);
 }
 
 static int ring_check(int p, char *why, size_t why_size)
@@ -48,12 +47,12 @@ static int ring_check(int p, char *why, size_t why_size)
 }
 
 /* Member i ends with the sum of everybody's block i. */
-static void ring_reduce_scatter_run(const Group *g, float *buf, size_t count, int root)
+static int ring_reduce_scatter_run(const Group *g, float *buf, size_t count, int root)
 {
     (void)root;
     const int p = g->size, i = g->index;
     if (p < 2)
-        return;
+        return 0;
     const int right = group_rank(g, (i + 1) % p), left = group_rank(g, (i + p - 1) % p);
     for (int s = 0; s < p - 1; s++) {
         size_t soff, slen, roff, rlen;
@@ -61,32 +60,37 @@ static void ring_reduce_scatter_run(const Group *g, float *buf, size_t count, in
         collective_block(count, p, (i - s - 2 + 2 * p) % p, &roff, &rlen);
         /* the left neighbour's partial sum is added into our block; the
          * block we send is lent (see ring_step) */
-        ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left, ring_at(buf, roff),
-                  rlen, 1);
+        if (ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left,
+                      ring_at(buf, roff), rlen, 1) < 0)
+            return -1;
     }
+    return 0;
 }
 
 /* Member i holds block i; everybody ends with every block. */
-static void ring_allgather_run(const Group *g, float *buf, size_t count, int root)
+static int ring_allgather_run(const Group *g, float *buf, size_t count, int root)
 {
     (void)root;
     const int p = g->size, i = g->index;
     if (p < 2)
-        return;
+        return 0;
     const int right = group_rank(g, (i + 1) % p), left = group_rank(g, (i + p - 1) % p);
     for (int s = 0; s < p - 1; s++) {
         size_t soff, slen, roff, rlen;
         collective_block(count, p, (i - s + p) % p, &soff, &slen);
         collective_block(count, p, (i - s - 1 + 2 * p) % p, &roff, &rlen);
-        ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left, ring_at(buf, roff),
-                  rlen, 0);
+        if (ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left,
+                      ring_at(buf, roff), rlen, 0) < 0)
+            return -1;
     }
+    return 0;
 }
 
-static void ring_allreduce_run(const Group *g, float *buf, size_t count, int root)
+static int ring_allreduce_run(const Group *g, float *buf, size_t count, int root)
 {
-    ring_reduce_scatter_run(g, buf, count, root);
-    ring_allgather_run(g, buf, count, root);
+    if (ring_reduce_scatter_run(g, buf, count, root) < 0)
+        return -1;
+    return ring_allgather_run(g, buf, count, root);
 }
 
 const CollectiveOps ring_allreduce = {

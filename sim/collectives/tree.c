@@ -26,25 +26,28 @@ static int tree_check(int p, char *why, size_t why_size)
 }
 
 /* Binomial broadcast of buf from member root (an index into the group). */
-static void tree_broadcast_run(const Group *g, float *buf, size_t count, int root)
+static int tree_broadcast_run(const Group *g, float *buf, size_t count, int root)
 {
     const int p = g->size;
     const int vr = (g->index - root + p) % p; /* position relative to the root */
     int mask = 1;
     while (mask < p) {
         if (vr & mask) {
-            comm_recv(g->comm, group_rank(g, (vr - mask + root) % p), buf, count);
+            if (comm_recv(g->comm, group_rank(g, (vr - mask + root) % p), buf, count) < 0)
+                return -1;
             break;
         }
         mask <<= 1;
     }
     for (mask >>= 1; mask > 0; mask >>= 1)
-        if (vr + mask < p)
-            comm_send(g->comm, group_rank(g, (vr + mask + root) % p), buf, count);
+        if (vr + mask < p &&
+            comm_send(g->comm, group_rank(g, (vr + mask + root) % p), buf, count) < 0)
+            return -1;
+    return 0;
 }
 
 /* Binomial reduce: member 0 ends with the sum of every member's buf. */
-static void tree_reduce(const Group *g, float *buf, size_t count)
+static int tree_reduce(const Group *g, float *buf, size_t count)
 {
     const int p = g->size, vr = g->index;
     float *scratch = NULL;
@@ -52,26 +55,29 @@ static void tree_reduce(const Group *g, float *buf, size_t count)
         scratch = malloc((count ? count : 1) * sizeof *scratch);
         xbt_assert(scratch, "out of memory for a tree reduce of %zu floats", count);
     }
-    for (int mask = 1; mask < p; mask <<= 1) {
+    int rc = 0;
+    for (int mask = 1; mask < p && rc == 0; mask <<= 1) {
         if (vr & mask) {
-            comm_send(g->comm, group_rank(g, vr - mask), buf, count);
+            rc = comm_send(g->comm, group_rank(g, vr - mask), buf, count);
             break;
         }
         if (vr + mask < p) {
-            comm_recv(g->comm, group_rank(g, vr + mask), scratch, count);
-            if (buf)
+            rc = comm_recv(g->comm, group_rank(g, vr + mask), scratch, count);
+            if (buf && rc == 0)
                 for (size_t k = 0; k < count; k++)
                     buf[k] += scratch[k];
         }
     }
     free(scratch);
+    return rc;
 }
 
-static void tree_allreduce_run(const Group *g, float *buf, size_t count, int root)
+static int tree_allreduce_run(const Group *g, float *buf, size_t count, int root)
 {
     (void)root;
-    tree_reduce(g, buf, count);
-    tree_broadcast_run(g, buf, count, 0);
+    if (tree_reduce(g, buf, count) < 0)
+        return -1;
+    return tree_broadcast_run(g, buf, count, 0);
 }
 
 const CollectiveOps tree_allreduce = {

@@ -9,18 +9,19 @@
  * servers' links carry all the traffic, the bottleneck a ring all-reduce
  * avoids.  As in the collectives' closed forms, the additions on a server
  * cost no simulated time; the optimizer update does.  The modes differ in
- * when a server applies what it receives and when it answers a pull:
+ * when a server applies what it receives and when it answers a pull, one
+ * server loop each (the table ps_modes below):
  *
  *  sync   every step, each server waits for all N workers' gradients (scaled
  *         by 1/(N*batch)), adds them in worker order, applies one optimizer
  *         step and sends the result to every worker: serial SGD on the
  *         global batch.
- *         With backup_workers = B (Chen et al. 2016), N + B workers compute
- *         and a step takes the first N gradients computed on the current
- *         parameters to arrive; later ones are dropped.  A worker that
- *         pushed a gradient waits for the next version; a worker that
+ *  backup sync with backup_workers = B (Chen et al. 2016): N + B workers
+ *         compute and a step takes the first N gradients computed on the
+ *         current parameters to arrive; later ones are dropped.  A worker
+ *         that pushed a gradient waits for the next version; a worker that
  *         pushed one computed on an old version gets the current one at
- *         once.  (One server: shards would each pick their own first N.)
+ *         once.  Needs one server (shards would each pick their own first N).
  *  async  Downpour: a worker pushes a gradient (scaled by 1/batch, the mean
  *         over its own batch), the server applies it at once and answers
  *         with its current parameters.  Each worker makes `steps` updates,
@@ -40,6 +41,7 @@
  * evaluation step; the last server to finish evaluates the final
  * parameters, assembled from every server's slice.
  */
+#include <cJSON.h>
 #include <simgrid/actor.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,46 +50,108 @@
 #include "run.h"
 #include "sampler.h"
 
+enum { PS_SYNC, PS_ASYNC, PS_SSP };
+
+typedef struct PsConfig {
+    int servers;
+    int mode; /* PS_SYNC, PS_ASYNC, PS_SSP */
+    int staleness;
+    int backup_workers;
+} PsConfig;
+
+static const char *const mode_names[] = {"sync", "async", "ssp", NULL};
+
+static const KeyDef ps_keys[] = {
+    {.name = "servers",
+     .type = KEY_INT,
+     .offset = offsetof(PsConfig, servers),
+     .min = 1,
+     .max = 1 << 16,
+     .def = "1",
+     .help = "server ranks, each owning a slice of the parameters, on hosts after the workers'"},
+    {.name = "mode",
+     .type = KEY_ENUM,
+     .offset = offsetof(PsConfig, mode),
+     .choices = mode_names,
+     .def = "sync",
+     .help = "sync (one update per step from all workers), async (each gradient applied as it "
+             "arrives) or ssp (bounded staleness)"},
+    {.name = "staleness",
+     .type = KEY_INT,
+     .offset = offsetof(PsConfig, staleness),
+     .min = 0,
+     .max = 1 << 20,
+     .def = "(required with ssp)",
+     .help = "mode = ssp: steps a worker may run ahead of the slowest one"},
+    {.name = "backup_workers",
+     .type = KEY_INT,
+     .offset = offsetof(PsConfig, backup_workers),
+     .min = 0,
+     .max = 1 << 16,
+     .def = "0",
+     .help = "mode = sync: run workers + this many, and use the first `workers` gradients of "
+             "each step"},
+};
+
 typedef struct PsServer PsServer;
+typedef struct PsWorker PsWorker;
+typedef struct PsShared PsShared;
 
-typedef struct PsShared {
-    Run *run;
+/* One mode: the server's loop, and how its workers pick their batches. */
+typedef struct PsMode {
+    const char *name;
+    void (*serve)(PsServer *s);
+    /* worker w's gradient k: its batch (the global batch it slices) */
+    const int *(*batch)(PsWorker *w, long k);
+    /* does worker w compute gradient k? */
+    int (*more)(const PsWorker *w, long k);
+    int own_mean; /* the gradient is the mean over the worker's own batch */
+} PsMode;
+
+struct PsShared {
+    const PsMode *mode;
     CommWorld world;
-    PsMode mode;
-    int workers;      /* W: N + backup workers */
-    int needed;       /* N: gradients a sync step uses */
-    int servers;      /* S */
-    int staleness;    /* ssp bound */
-    Sampler sampler;  /* sync without backup: one for all workers */
-    long *version;    /* (W * S) version of server s's slice worker w holds */
-    int servers_left; /* servers still running */
-    int done;         /* backup workers: the last step is applied */
-    Replica final;    /* assembled parameters for the final evaluation */
-    int live;         /* actors still running: the last frees this */
-} PsShared;
+    int workers;     /* W: N + backup workers */
+    int needed;      /* N: gradients a sync step uses */
+    int servers;     /* S */
+    int staleness;   /* ssp bound */
+    Sampler sampler; /* sync: one for all workers */
+    long *version;   /* (W * S) version of server s's slice worker w holds */
+    int servers_left;
+    int done;              /* backup workers: the last step is applied */
+    Replica final;         /* assembled parameters for the final evaluation */
+    float *init;           /* (nparams) the initial parameters, until the servers have theirs */
+    long *staleness_count; /* (nstaleness) gradients applied with staleness k */
+    int nstaleness;
+};
 
-typedef struct PsWorker {
+struct PsWorker {
+    Run *run;
     PsShared *sh;
     int rank;
     Device dev;
     Comm comm;
     Replica replica;
-    Sampler sampler; /* async, ssp, backup: the worker's own view of the batches */
-    long next_eval;  /* worker 0: the next step to evaluate at */
-} PsWorker;
+    Sampler sampler;    /* async, ssp, backup: the worker's own view of the batches */
+    long next_eval;     /* worker 0: the next step to evaluate at */
+    CommRequest **reqs; /* (2S) a push and a pull per server */
+};
 
 struct PsServer {
+    Run *run;
     PsShared *sh;
     int rank, index;
     size_t begin, count; /* the slice of the parameter block it owns */
     Device dev;
     Comm comm;
     Optimizer opt;
-    long version;    /* updates applied */
-    float *params;   /* (count) */
-    float *sum;      /* (count) gradient summed over workers */
-    int slots;       /* gradient buffers per worker: s + 1 clocks for ssp, else 1 */
-    float *incoming; /* (slots, W, count) one gradient slice per worker and clock */
+    long version;        /* updates applied */
+    float *params;       /* (count) */
+    float *sum;          /* (count) gradient summed over workers */
+    int slots;           /* gradient buffers per worker: s + 1 clocks for ssp, else 1 */
+    float *incoming;     /* (slots, W, count) one gradient slice per worker and clock */
+    CommRequest **reqs;  /* (W) receives */
+    CommRequest **sends; /* (W) answers */
     /* bookkeeping of the async, ssp and backup modes, per worker */
     long *pushed;   /* (W) gradients received from the worker */
     long *computed; /* (slots, W) version each pending gradient was computed on */
@@ -96,13 +160,26 @@ struct PsServer {
     char *take;     /* (W) backup: the worker's gradient is in this step */
 };
 
-static int ps_check(const Scenario *sc, DtError *err)
+static int ps_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
-    if (sc->backup_workers && sc->servers > 1)
-        return dt_fail(err, DT_EINPUT,
-                       "backup_workers = %d needs servers = 1 (each shard would pick its own "
-                       "first gradients)",
-                       sc->backup_workers);
+    const PsConfig *c = sc->strategy_config;
+    if (key_given(given, "staleness") && c->mode != PS_SSP)
+        return key_fail(given, "staleness", err,
+                        "[strategy] staleness is for mode = ssp, not mode = %s; set mode = ssp "
+                        "or remove staleness",
+                        mode_names[c->mode]);
+    if (c->mode == PS_SSP && !key_given(given, "staleness"))
+        return key_fail(given, "mode", err,
+                        "mode = ssp needs [strategy] staleness = s (0 behaves as sync)");
+    if (key_given(given, "backup_workers") && c->mode != PS_SYNC)
+        return key_fail(given, "backup_workers", err,
+                        "[strategy] backup_workers is for mode = sync, not mode = %s",
+                        mode_names[c->mode]);
+    if (c->backup_workers && c->servers > 1)
+        return key_fail(given, NULL, err,
+                        "backup_workers = %d needs servers = 1 (each shard would pick its own "
+                        "first gradients)",
+                        c->backup_workers);
     return 0;
 }
 
@@ -113,122 +190,46 @@ static int ps_global_batch(const Scenario *sc)
 
 static int ps_ranks(const Scenario *sc)
 {
-    return sc->workers + sc->backup_workers + sc->servers;
+    const PsConfig *c = sc->strategy_config;
+    return sc->workers + c->backup_workers + c->servers;
 }
 
-static void ps_release(PsShared *sh)
+/* ---- what a server does with gradients --------------------------------- */
+
+/* A gradient was applied `k` versions after the one it was computed on
+ * (server 0 keeps count). */
+static void ps_staleness(PsServer *s, long k)
 {
-    if (--sh->live == 0) {
-        sampler_free(&sh->sampler);
-        replica_free(&sh->final);
-        comm_world_free(&sh->world);
-        free(sh->version);
-        free(sh);
+    PsShared *sh = s->sh;
+    if (k >= sh->nstaleness) {
+        long *n = realloc(sh->staleness_count, (size_t)(k + 1) * sizeof *n);
+        if (!n) {
+            DtError err;
+            dt_fail(&err, DT_ERUNTIME, "out of memory while counting staleness");
+            run_fail(s->run, &err);
+            return;
+        }
+        memset(n + sh->nstaleness, 0, (size_t)(k + 1 - sh->nstaleness) * sizeof *n);
+        sh->staleness_count = n;
+        sh->nstaleness = (int)k + 1;
     }
+    sh->staleness_count[k]++;
 }
 
-static void ps_worker_free(PsWorker *w)
+static float *ps_slot(PsServer *s, int slot, int worker)
 {
-    replica_free(&w->replica);
-    sampler_free(&w->sampler);
-    ps_release(w->sh);
-    free(w);
-}
-
-static void ps_server_free(PsServer *s)
-{
-    optim_free(&s->opt);
-    free(s->params);
-    free(s->sum);
-    free(s->incoming);
-    free(s->pushed);
-    free(s->computed);
-    free(s->arrived);
-    free(s->waiting);
-    free(s->take);
-    ps_release(s->sh);
-    free(s);
-}
-
-/* The step worker w's parameters stand for: server 0's version, counted in
- * global steps (async makes N updates a step). */
-static long ps_view_step(const PsShared *sh, int w)
-{
-    long v = sh->version[(size_t)w * sh->servers];
-    return sh->mode == PS_ASYNC ? v / sh->workers : v;
-}
-
-/* Worker 0 after a pull: evaluate when its parameters pass the next
- * evaluation step (the final one is the servers'). */
-static void ps_worker_evaluate(PsWorker *w)
-{
-    Run *run = w->sh->run;
-    long step = ps_view_step(w->sh, 0);
-    if (w->rank != 0 || step >= run->total_steps)
-        return;
-    if (step >= w->next_eval) {
-        run_evaluate(run, &w->replica, step);
-        long every = run->sc->eval_every ? run->sc->eval_every : run->steps_per_epoch;
-        w->next_eval = (step / every + 1) * every;
-    }
-    run_progress(run, step);
-}
-
-/* Push the gradient slices to every server and pull the parameters back. */
-static void ps_push_pull(PsWorker *w, CommRequest **reqs)
-{
-    PsShared *sh = w->sh;
-    Replica *r = &w->replica;
-    const int S = sh->servers;
-    for (int s = 0; s < S; s++) {
-        size_t off, len;
-        collective_block(sh->run->model.nparams, S, s, &off, &len);
-        reqs[s] = comm_isend(&w->comm, sh->workers + s, r->grads + off, len);
-        reqs[S + s] = comm_irecv(&w->comm, sh->workers + s, r->params + off, len);
-    }
-    comm_waitall(&w->comm, reqs, 2 * S);
-}
-
-static void ps_worker_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    PsWorker *w = sg_actor_self_get_data();
-    PsShared *sh = w->sh;
-    Run *run = sh->run;
-    Replica *r = &w->replica;
-    const int b = run->sc->batch;
-    const int backup = sh->workers > sh->needed;
-    /* async: the mean over the worker's batch; otherwise a share of the
-     * global batch's mean */
-    const float scale = 1.0f / (float)(sh->mode == PS_ASYNC ? b : run->global_batch);
-    CommRequest **reqs = malloc(2 * (size_t)sh->servers * sizeof *reqs);
-    for (long k = 0; backup ? !sh->done : k < run->total_steps; k++) {
-        const int *batch;
-        if (sh->mode == PS_SYNC && !backup)
-            batch = sampler_batch(&sh->sampler, k); /* all workers move in step */
-        else
-            batch = sampler_batch(&w->sampler, backup ? sh->version[(size_t)w->rank] : k);
-        replica_load(r, &w->dev, &run->train, batch + (size_t)w->rank * b, b);
-        run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, NULL), b);
-        ps_push_pull(w, reqs);
-        ps_worker_evaluate(w);
-    }
-    free(reqs);
-    ps_worker_free(w);
+    return s->incoming + ((size_t)slot * s->sh->workers + (size_t)worker) * s->count;
 }
 
 /* Sum the gradients of the given slot from the workers marked in take
  * (all when NULL), in worker order, into s->sum. */
 static void ps_sum(PsServer *s, int slot, const char *take)
 {
-    const int W = s->sh->workers;
-    const float *base = s->incoming + (size_t)slot * W * s->count;
     int first = 1;
-    for (int i = 0; i < W; i++) {
+    for (int i = 0; i < s->sh->workers; i++) {
         if (take && !take[i])
             continue;
-        const float *g = base + (size_t)i * s->count;
+        const float *g = ps_slot(s, slot, i);
         if (first)
             memcpy(s->sum, g, s->count * sizeof(float));
         else
@@ -245,130 +246,327 @@ static void ps_apply(PsServer *s, const float *g)
     device_compute(&s->dev, optim_step_flops(&s->opt), optim_step_bytes(&s->opt), "update");
     s->version++;
     if (s->index == 0)
-        s->sh->run->rec.updates = s->version;
+        s->run->rec.updates = s->version;
 }
 
-static float *ps_slot(PsServer *s, int slot, int worker)
+/* The version of this server's slice worker i holds. */
+static long *ps_held(PsServer *s, int i)
 {
-    return s->incoming + ((size_t)slot * s->sh->workers + (size_t)worker) * s->count;
+    return &s->sh->version[(size_t)i * s->sh->servers + (size_t)s->index];
 }
 
 /* Answer worker i's pull with the current slice. */
-static void ps_reply(PsServer *s, CommRequest **sends, int i)
+static void ps_reply(PsServer *s, int i)
 {
-    if (sends[i])
-        comm_wait(&s->comm, sends[i]); /* the previous answer, long received */
-    sends[i] = comm_isend(&s->comm, i, s->params, s->count);
-    s->sh->version[(size_t)i * s->sh->servers + (size_t)s->index] = s->version;
+    if (s->sends[i])
+        comm_wait(&s->comm, s->sends[i]); /* the previous answer, long received */
+    s->sends[i] = comm_isend(&s->comm, i, s->params, s->count);
+    *ps_held(s, i) = s->version;
 }
 
-/* sync without backup workers: everyone, every step, in worker order. */
-static void ps_serve_sync(PsServer *s, CommRequest **reqs)
+static void ps_receive(PsServer *s, int i, int slot)
+{
+    s->reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, slot, i), s->count);
+}
+
+/* ---- the modes' server loops ------------------------------------------- */
+
+/* sync: everyone, every step, in worker order. */
+static void ps_serve_sync(PsServer *s)
 {
     const int N = s->sh->workers;
-    for (long step = 1; step <= s->sh->run->total_steps; step++) {
+    for (long step = 1; step <= s->run->total_steps; step++) {
         for (int i = 0; i < N; i++)
-            reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, 0, i), s->count);
-        comm_waitall(&s->comm, reqs, N);
+            ps_receive(s, i, 0);
+        comm_waitall(&s->comm, s->reqs, N);
         ps_sum(s, 0, NULL);
         for (int i = 0; i < N && s->index == 0; i++)
-            record_staleness(&s->sh->run->rec, 0);
+            ps_staleness(s, 0);
         ps_apply(s, s->sum);
         for (int i = 0; i < N; i++) {
-            reqs[i] = comm_isend(&s->comm, i, s->params, s->count);
-            s->sh->version[(size_t)i * s->sh->servers + (size_t)s->index] = s->version;
+            s->reqs[i] = comm_isend(&s->comm, i, s->params, s->count);
+            *ps_held(s, i) = s->version;
         }
-        comm_waitall(&s->comm, reqs, N);
+        comm_waitall(&s->comm, s->reqs, N);
     }
 }
 
-/* async and ssp: take gradients in arrival order. */
-static void ps_serve_stale(PsServer *s, CommRequest **reqs, CommRequest **sends)
+/* backup: the first N gradients computed on the current version make the
+ * step. */
+static void ps_backup_step(PsServer *s)
 {
     PsShared *sh = s->sh;
-    const int W = sh->workers, slots = s->slots;
-    const long steps = sh->run->total_steps;
-    Recorder *rec = &sh->run->rec;
-    for (int i = 0; i < W; i++)
-        reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, 0, i), s->count);
-    for (long left = (long)W * steps; left > 0; left--) {
-        int i = comm_waitany(&s->comm, reqs, W);
-        /* the gradient of worker i's clock pushed[i], in that clock's slot */
-        int slot = (int)(s->pushed[i]++ % slots);
-        long used = sh->version[(size_t)i * sh->servers + (size_t)s->index];
-        if (sh->mode == PS_ASYNC) {
-            if (s->index == 0)
-                record_staleness(rec, (int)(s->version - used));
-            ps_apply(s, ps_slot(s, slot, i));
-            ps_reply(s, sends, i);
-        } else {
-            s->computed[(size_t)slot * W + (size_t)i] = used;
-            s->arrived[slot]++;
-            s->waiting[i] = 1;
-            /* apply the next clock while all its gradients are in: clock
-             * `version` sits in slot version % slots */
-            for (int c; s->arrived[c = (int)(s->version % slots)] == W;) {
-                s->arrived[c] = 0;
-                ps_sum(s, c, NULL);
-                for (int j = 0; j < W && s->index == 0; j++)
-                    record_staleness(rec, (int)(s->version - s->computed[(size_t)c * W + j]));
-                ps_apply(s, s->sum);
-            }
-            /* answer every worker whose next clock may now start */
-            for (int j = 0; j < W; j++) {
-                if (s->waiting[j] && s->version >= s->pushed[j] - sh->staleness) {
-                    s->waiting[j] = 0;
-                    ps_reply(s, sends, j);
-                }
-            }
-        }
-        /* The next clock's slot held clock pushed[i] - slots, which is
-         * applied before worker i can send what lands there. */
-        if (s->pushed[i] < steps)
-            reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, (int)(s->pushed[i] % slots), i), s->count);
-    }
+    ps_sum(s, 0, s->take);
+    for (int j = 0; j < sh->needed; j++)
+        ps_staleness(s, 0);
+    ps_apply(s, s->sum);
+    memset(s->take, 0, (size_t)sh->workers);
+    if (s->version == s->run->total_steps)
+        sh->done = 1; /* read by the workers when they wake */
 }
 
-/* sync with backup workers (one server): the first N gradients computed on
- * the current version make the step. */
-static void ps_serve_backup(PsServer *s, CommRequest **reqs, CommRequest **sends)
+static void ps_serve_backup(PsServer *s)
 {
     PsShared *sh = s->sh;
     const int W = sh->workers, N = sh->needed;
     int taken = 0, computing = W;
     for (int i = 0; i < W; i++)
-        reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, 0, i), s->count);
+        ps_receive(s, i, 0);
     while (computing > 0) {
-        int i = comm_waitany(&s->comm, reqs, W);
+        int i = comm_waitany(&s->comm, s->reqs, W);
         computing--;
-        if (!sh->done && sh->version[i] == s->version && taken < N) {
+        if (!sh->done && *ps_held(s, i) == s->version && taken < N) {
             s->take[i] = 1;
             taken++;
         }
         s->waiting[i] = 1;
         if (taken == N) {
-            ps_sum(s, 0, s->take);
-            for (int j = 0; j < N; j++)
-                record_staleness(&sh->run->rec, 0);
-            ps_apply(s, s->sum);
+            ps_backup_step(s);
             taken = 0;
-            memset(s->take, 0, (size_t)W);
-            if (s->version == sh->run->total_steps)
-                sh->done = 1; /* read by the workers when they wake */
         }
         /* a worker whose gradient was too late for its version starts on
          * the current one at once; the others wait for the next */
         for (int j = 0; j < W; j++) {
-            if (s->waiting[j] && (sh->done || sh->version[j] < s->version)) {
+            if (s->waiting[j] && (sh->done || *ps_held(s, j) < s->version)) {
                 s->waiting[j] = 0;
-                ps_reply(s, sends, j);
+                ps_reply(s, j);
                 if (!sh->done) {
                     computing++;
-                    reqs[j] = comm_irecv(&s->comm, j, ps_slot(s, 0, j), s->count);
+                    ps_receive(s, j, 0);
                 }
             }
         }
     }
+}
+
+/* async: worker i's gradient is applied at once and answered. */
+static void ps_take_async(PsServer *s, int i, int slot, long used)
+{
+    if (s->index == 0)
+        ps_staleness(s, s->version - used);
+    ps_apply(s, ps_slot(s, slot, i));
+    ps_reply(s, i);
+}
+
+/* ssp: worker i's gradient joins its clock; whole clocks are applied in
+ * order, and workers within the bound are answered. */
+static void ps_take_ssp(PsServer *s, int i, int slot, long used)
+{
+    PsShared *sh = s->sh;
+    const int W = sh->workers, slots = s->slots;
+    s->computed[(size_t)slot * W + (size_t)i] = used;
+    s->arrived[slot]++;
+    s->waiting[i] = 1;
+    /* apply the next clock while all its gradients are in: clock `version`
+     * sits in slot version % slots */
+    for (int c; s->arrived[c = (int)(s->version % slots)] == W;) {
+        s->arrived[c] = 0;
+        ps_sum(s, c, NULL);
+        for (int j = 0; j < W && s->index == 0; j++)
+            ps_staleness(s, s->version - s->computed[(size_t)c * W + (size_t)j]);
+        ps_apply(s, s->sum);
+    }
+    /* answer every worker whose next clock may now start */
+    for (int j = 0; j < W; j++) {
+        if (s->waiting[j] && s->version >= s->pushed[j] - sh->staleness) {
+            s->waiting[j] = 0;
+            ps_reply(s, j);
+        }
+    }
+}
+
+/* async and ssp: take gradients in arrival order. */
+static void ps_serve_stale(PsServer *s, void (*take)(PsServer *s, int i, int slot, long used))
+{
+    const int W = s->sh->workers, slots = s->slots;
+    const long steps = s->run->total_steps;
+    for (int i = 0; i < W; i++)
+        ps_receive(s, i, 0);
+    for (long left = (long)W * steps; left > 0; left--) {
+        int i = comm_waitany(&s->comm, s->reqs, W);
+        /* the gradient of worker i's clock pushed[i], in that clock's slot */
+        int slot = (int)(s->pushed[i]++ % slots);
+        take(s, i, slot, *ps_held(s, i));
+        /* The next clock's slot held clock pushed[i] - slots, which is
+         * applied before worker i can send what lands there. */
+        if (s->pushed[i] < steps)
+            ps_receive(s, i, (int)(s->pushed[i] % slots));
+    }
+}
+
+static void ps_serve_async(PsServer *s)
+{
+    ps_serve_stale(s, ps_take_async);
+}
+
+static void ps_serve_ssp(PsServer *s)
+{
+    ps_serve_stale(s, ps_take_ssp);
+}
+
+/* ---- the modes' workers ------------------------------------------------ */
+
+static const int *ps_batch_shared(PsWorker *w, long k)
+{
+    return sampler_batch(&w->sh->sampler, k); /* all workers move in step */
+}
+
+static const int *ps_batch_own(PsWorker *w, long k)
+{
+    return sampler_batch(&w->sampler, k);
+}
+
+static const int *ps_batch_current(PsWorker *w, long k)
+{
+    (void)k;
+    return sampler_batch(&w->sampler, w->sh->version[(size_t)w->rank * w->sh->servers]);
+}
+
+static int ps_more_steps(const PsWorker *w, long k)
+{
+    return k < w->run->total_steps;
+}
+
+static int ps_more_until_done(const PsWorker *w, long k)
+{
+    (void)k;
+    return !w->sh->done;
+}
+
+static const PsMode ps_modes[] = {
+    {"sync", ps_serve_sync, ps_batch_shared, ps_more_steps, 0},
+    {"backup", ps_serve_backup, ps_batch_current, ps_more_until_done, 0},
+    {"async", ps_serve_async, ps_batch_own, ps_more_steps, 1},
+    {"ssp", ps_serve_ssp, ps_batch_own, ps_more_steps, 0},
+};
+
+static const PsMode *ps_mode(const PsConfig *c)
+{
+    if (c->mode == PS_SYNC)
+        return &ps_modes[c->backup_workers ? 1 : 0];
+    return &ps_modes[c->mode == PS_ASYNC ? 2 : 3];
+}
+
+/* The step worker w's parameters stand for: server 0's version, counted in
+ * global steps (async makes N updates a step). */
+static long ps_view_step(const PsShared *sh, int w)
+{
+    long v = sh->version[(size_t)w * sh->servers];
+    return sh->mode->own_mean ? v / sh->workers : v;
+}
+
+/* Worker 0 after a pull: evaluate when its parameters pass the next
+ * evaluation step (the final one is the servers'). */
+static void ps_worker_evaluate(PsWorker *w)
+{
+    Run *run = w->run;
+    long step = ps_view_step(w->sh, 0);
+    if (w->rank != 0 || step >= run->total_steps)
+        return;
+    if (step >= w->next_eval) {
+        run_evaluate(run, &w->replica, step);
+        long every = run->sc->eval_every ? run->sc->eval_every : run->steps_per_epoch;
+        w->next_eval = (step / every + 1) * every;
+    }
+    run_progress(run, step);
+}
+
+/* Push the gradient slices to every server and pull the parameters back. */
+static void ps_push_pull(PsWorker *w)
+{
+    PsShared *sh = w->sh;
+    Replica *r = &w->replica;
+    const int S = sh->servers;
+    for (int s = 0; s < S; s++) {
+        size_t off, len;
+        collective_block(w->run->model.nparams, S, s, &off, &len);
+        w->reqs[s] = comm_isend(&w->comm, sh->workers + s, r->grads + off, len);
+        w->reqs[S + s] = comm_irecv(&w->comm, sh->workers + s, r->params + off, len);
+    }
+    comm_waitall(&w->comm, w->reqs, 2 * S);
+}
+
+static void ps_worker_free(void *state)
+{
+    PsWorker *w = state;
+    replica_free(&w->replica);
+    sampler_free(&w->sampler);
+    free(w->reqs);
+    free(w);
+}
+
+static void ps_worker_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    PsWorker *w = sg_actor_self_get_data();
+    PsShared *sh = w->sh;
+    Run *run = w->run;
+    Replica *r = &w->replica;
+    const int b = run->sc->batch;
+    const float scale = 1.0f / (float)(sh->mode->own_mean ? b : run->global_batch);
+    for (long k = 0; sh->mode->more(w, k); k++) {
+        const int *batch = sh->mode->batch(w, k);
+        replica_load(r, &w->dev, &run->train, batch + (size_t)w->rank * b, b);
+        run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, NULL), b);
+        ps_push_pull(w);
+        ps_worker_evaluate(w);
+    }
+    ps_worker_free(w);
+}
+
+static void *ps_worker_create(Run *run, int rank, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    PsShared *sh = run->state;
+    PsWorker *w = calloc(1, sizeof *w);
+    if (!w) {
+        dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", rank);
+        return NULL;
+    }
+    *w = (PsWorker){.run = run, .sh = sh, .rank = rank, .comm = {&sh->world, rank, 0}};
+    MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
+    need.optimizer = 0.0; /* the servers hold it */
+    w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
+    int rc = (w->reqs = malloc(2 * (size_t)sh->servers * sizeof *w->reqs)) ? 0 : -1;
+    if (rc < 0)
+        dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", rank);
+    if (rc == 0)
+        rc = device_init(&w->dev, run, rank, err);
+    if (rc == 0)
+        rc = device_check_memory(&w->dev, &need, err);
+    if (rc == 0)
+        rc = replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err);
+    if (rc == 0 && sh->mode->batch != ps_batch_shared) {
+        /* the same global batches as sync, each worker at its own pace; with
+         * backup workers a global batch has a slice for every worker */
+        int global = sh->workers > sh->needed ? sc->batch * sh->workers : run->global_batch;
+        rc = sampler_init(&w->sampler, run->train.n, global, sc->seed, err);
+    }
+    if (rc < 0) {
+        ps_worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* ---- servers ----------------------------------------------------------- */
+
+static void ps_server_free(void *state)
+{
+    PsServer *s = state;
+    optim_free(&s->opt);
+    free(s->params);
+    free(s->sum);
+    free(s->incoming);
+    free(s->reqs);
+    free(s->sends);
+    free(s->pushed);
+    free(s->computed);
+    free(s->arrived);
+    free(s->waiting);
+    free(s->take);
+    free(s);
 }
 
 /* A server is done: its slice goes into the final parameters, and the
@@ -376,7 +574,7 @@ static void ps_serve_backup(PsServer *s, CommRequest **reqs, CommRequest **sends
 static void ps_finish(PsServer *s)
 {
     PsShared *sh = s->sh;
-    Run *run = sh->run;
+    Run *run = s->run;
     memcpy(sh->final.params + s->begin, s->params, s->count * sizeof(float));
     if (--sh->servers_left > 0)
         return;
@@ -389,173 +587,153 @@ static void ps_server_main(int argc, char **argv)
     (void)argc;
     (void)argv;
     PsServer *s = sg_actor_self_get_data();
-    PsShared *sh = s->sh;
-    const int W = sh->workers;
-    CommRequest **reqs = calloc((size_t)W, sizeof *reqs);
-    CommRequest **sends = calloc((size_t)W, sizeof *sends);
-    if (sh->mode == PS_SYNC && W == sh->needed)
-        ps_serve_sync(s, reqs);
-    else if (sh->mode == PS_SYNC)
-        ps_serve_backup(s, reqs, sends);
-    else
-        ps_serve_stale(s, reqs, sends);
-    for (int i = 0; i < W; i++)
-        if (sends[i])
-            comm_wait(&s->comm, sends[i]);
-    free(reqs);
-    free(sends);
+    s->sh->mode->serve(s);
+    for (int i = 0; i < s->sh->workers; i++)
+        if (s->sends[i])
+            comm_wait(&s->comm, s->sends[i]);
     ps_finish(s);
     ps_server_free(s);
 }
 
-static int ps_server_init(PsServer *s, const Run *run, const float *init, DtError *err)
+static int ps_server_alloc(PsServer *s, const Run *run, DtError *err)
 {
     const size_t W = (size_t)s->sh->workers;
-    s->slots = s->sh->mode == PS_SSP ? s->sh->staleness + 1 : 1;
     s->params = malloc((s->count ? s->count : 1) * sizeof(float));
     s->sum = malloc((s->count ? s->count : 1) * sizeof(float));
     s->incoming = malloc(((size_t)s->slots * W * s->count + 1) * sizeof(float));
+    s->reqs = calloc(W, sizeof *s->reqs);
+    s->sends = calloc(W, sizeof *s->sends);
     s->pushed = calloc(W, sizeof *s->pushed);
     s->computed = calloc((size_t)s->slots * W, sizeof *s->computed);
     s->arrived = calloc((size_t)s->slots, sizeof *s->arrived);
     s->waiting = calloc(W, 1);
     s->take = calloc(W, 1);
-    if (!s->params || !s->sum || !s->incoming || !s->pushed || !s->computed || !s->arrived ||
-        !s->waiting || !s->take)
+    if (!s->params || !s->sum || !s->incoming || !s->reqs || !s->sends || !s->pushed ||
+        !s->computed || !s->arrived || !s->waiting || !s->take)
         return dt_fail(err, DT_ERUNTIME, "out of memory for server %d", s->index);
-    memcpy(s->params, init + s->begin, s->count * sizeof(float));
+    memcpy(s->params, s->sh->init + s->begin, s->count * sizeof(float));
     return optim_init(&s->opt, &run->sc->opt, s->count, err);
 }
 
-static int ps_worker_init(PsWorker *w, Run *run, DtError *err)
+static void *ps_server_create(Run *run, int rank, DtError *err)
 {
     const Scenario *sc = run->sc;
-    PsShared *sh = w->sh;
-    DeviceMemoryNeed need = replica_memory_need(&run->model, &sc->opt, sc->batch);
-    need.optimizer = 0.0; /* the servers hold it */
-    if (device_init(&w->dev, run, w->rank, err) < 0 ||
-        device_check_memory(&w->dev, &need, err) < 0 ||
-        replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
-        return -1;
-    if (sh->mode != PS_SYNC || sh->workers > sh->needed) {
-        /* the same global batches as sync, each worker at its own pace; with
-         * backup workers a global batch has a slice for every worker */
-        int global = sh->mode == PS_SYNC ? sc->batch * sh->workers : run->global_batch;
-        if (sampler_init(&w->sampler, run->train.n, global, sc->seed, err) < 0)
-            return -1;
+    PsShared *sh = run->state;
+    PsServer *s = calloc(1, sizeof *s);
+    if (!s) {
+        dt_fail(err, DT_ERUNTIME, "out of memory for server %d", rank);
+        return NULL;
     }
-    w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
-    return 0;
-}
-
-static int ps_server_setup(PsServer *s, Run *run, const float *init, DtError *err)
-{
-    const Scenario *sc = run->sc;
-    collective_block(run->model.nparams, sc->servers, s->index, &s->begin, &s->count);
+    *s = (PsServer){.run = run,
+                    .sh = sh,
+                    .rank = rank,
+                    .index = rank - sh->workers,
+                    .comm = {&sh->world, rank, 0},
+                    .slots = sh->mode->serve == ps_serve_ssp ? sh->staleness + 1 : 1};
+    collective_block(run->model.nparams, sh->servers, s->index, &s->begin, &s->count);
     double shard = sizeof(float) * (double)s->count;
-    int state = (sc->opt.kind == OPT_ADAM) ? 2 : (sc->opt.momentum != 0.0);
-    int slots = sc->mode == PS_SSP ? sc->staleness + 1 : 1;
-    DeviceMemoryNeed need = {.parameters = shard,
-                             .optimizer = state * shard,
-                             .buffers = ((double)slots * s->sh->workers + 1) * shard};
-    if (device_init(&s->dev, run, s->rank, err) < 0 || device_check_memory(&s->dev, &need, err) < 0)
-        return -1;
-    return ps_server_init(s, run, init, err);
+    MemoryNeed need = {.parameters = shard,
+                       .optimizer = optim_state_per_param(&sc->opt) * shard,
+                       .buffers = ((double)s->slots * sh->workers + 1) * shard};
+    if (device_init(&s->dev, run, rank, err) < 0 || device_check_memory(&s->dev, &need, err) < 0 ||
+        ps_server_alloc(s, run, err) < 0) {
+        ps_server_free(s);
+        return NULL;
+    }
+    return s;
 }
 
-static PsShared *ps_shared_new(Run *run, DtError *err)
+static const RankKind ps_worker_kind = {"worker", ps_worker_create, ps_worker_free, ps_worker_main};
+static const RankKind ps_server_kind = {"server", ps_server_create, ps_server_free, ps_server_main};
+
+static const RankKind *ps_kind(const Run *run, int rank)
 {
-    const Scenario *sc = run->sc;
-    PsShared *sh = calloc(1, sizeof *sh);
-    if (!sh) {
-        dt_fail(err, DT_ERUNTIME, "out of memory");
-        return NULL;
-    }
-    *sh = (PsShared){.run = run,
-                     .mode = sc->mode,
-                     .workers = sc->workers + sc->backup_workers,
-                     .needed = sc->workers,
-                     .servers = sc->servers,
-                     .staleness = sc->mode == PS_SSP ? sc->staleness : 0,
-                     .servers_left = sc->servers,
-                     .live = 1};
-    sh->version = calloc((size_t)sh->workers * sc->servers, sizeof *sh->version);
-    int rc = !sh->version ? dt_fail(err, DT_ERUNTIME, "out of memory") : 0;
-    if (rc == 0)
-        rc = comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err);
-    if (rc == 0 && sc->mode == PS_SYNC && !sc->backup_workers)
-        rc = sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err);
-    if (rc == 0)
-        rc = replica_init(&sh->final, &run->model, &sc->opt, sc->batch, sc->seed, err);
-    if (rc < 0) {
-        ps_release(sh);
-        return NULL;
-    }
-    return sh;
+    const PsShared *sh = run->state;
+    return rank < sh->workers ? &ps_worker_kind : &ps_server_kind;
+}
+
+/* ---- the strategy ------------------------------------------------------ */
+
+static void ps_stop(Run *run)
+{
+    PsShared *sh = run->state;
+    if (!sh)
+        return;
+    sampler_free(&sh->sampler);
+    replica_free(&sh->final);
+    comm_world_free(&sh->world);
+    free(sh->version);
+    free(sh->init);
+    free(sh->staleness_count);
+    free(sh);
+    run->state = NULL;
 }
 
 static int ps_start(Run *run, DtError *err)
 {
     const Scenario *sc = run->sc;
-    PsShared *sh = ps_shared_new(run, err);
-    float *init = malloc(run->model.nparams * sizeof(float));
-    void **state = calloc((size_t)run->nranks, sizeof *state);
-    int rc = (sh && init && state) ? 0 : sh ? dt_fail(err, DT_ERUNTIME, "out of memory") : -1;
-    if (rc == 0)
-        model_init_params(&run->model, init, sc->seed);
-    /* Allocate every actor's state before the simulation starts, so that
-     * none can fail half-way and leave the others waiting. */
-    const int W = sh ? sh->workers : 0;
-    for (int i = 0; i < run->nranks && rc == 0; i++) {
-        if (i < W) {
-            PsWorker *w = state[i] = calloc(1, sizeof *w);
-            if (!w) {
-                rc = dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", i);
-                break;
-            }
-            *w = (PsWorker){.sh = sh, .rank = i, .comm = {&sh->world, i, 0}};
-            sh->live++;
-            rc = ps_worker_init(w, run, err);
-        } else {
-            PsServer *s = state[i] = calloc(1, sizeof *s);
-            if (!s) {
-                rc = dt_fail(err, DT_ERUNTIME, "out of memory for server %d", i);
-                break;
-            }
-            *s = (PsServer){.sh = sh, .rank = i, .index = i - W, .comm = {&sh->world, i, 0}};
-            sh->live++;
-            rc = ps_server_setup(s, run, init, err);
-        }
+    const PsConfig *c = sc->strategy_config;
+    PsShared *sh = run->state = calloc(1, sizeof *sh);
+    if (!sh)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    *sh = (PsShared){.mode = ps_mode(c),
+                     .workers = sc->workers + c->backup_workers,
+                     .needed = sc->workers,
+                     .servers = c->servers,
+                     .staleness = c->mode == PS_SSP ? c->staleness : 0,
+                     .servers_left = c->servers};
+    sh->version = calloc((size_t)sh->workers * c->servers, sizeof *sh->version);
+    sh->init = malloc(run->model.nparams * sizeof(float));
+    if (!sh->version || !sh->init)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    model_init_params(&run->model, sh->init, sc->seed);
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0)
+        return -1;
+    if (sh->mode->batch == ps_batch_shared &&
+        sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
+        return -1;
+    if (replica_init(&sh->final, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
+        run_spawn(run, ps_kind, err) < 0)
+        return -1;
+    free(sh->init); /* the servers have their slices */
+    sh->init = NULL;
+    return 0;
+}
+
+static void ps_results(const Run *run, cJSON *root)
+{
+    const PsShared *sh = run->state;
+    cJSON_AddNumberToObject(root, "servers", sh->servers);
+    if (!sh->nstaleness)
+        return;
+    long n = 0, max = 0;
+    double sum = 0.0;
+    cJSON *st = cJSON_AddObjectToObject(root, "staleness");
+    cJSON *hist = cJSON_CreateArray();
+    for (int k = 0; k < sh->nstaleness; k++) {
+        n += sh->staleness_count[k];
+        sum += (double)k * sh->staleness_count[k];
+        if (sh->staleness_count[k])
+            max = k;
+        cJSON_AddItemToArray(hist, cJSON_CreateNumber((double)sh->staleness_count[k]));
     }
-    free(init);
-    for (int i = 0; i < run->nranks && state; i++) {
-        if (!state[i])
-            continue;
-        if (rc < 0) {
-            if (i < W)
-                ps_worker_free(state[i]);
-            else
-                ps_server_free(state[i]);
-            continue;
-        }
-        char name[32];
-        snprintf(name, sizeof name, i < W ? "worker-%d" : "server-%d", i);
-        sg_actor_t actor = sg_actor_init(name, run->rank_host[i]);
-        sg_actor_set_data(actor, state[i]);
-        sg_actor_start(actor, i < W ? ps_worker_main : ps_server_main, 0, NULL);
-    }
-    free(state);
-    if (sh)
-        ps_release(sh);
-    return rc;
+    cJSON_AddNumberToObject(st, "gradients", (double)n);
+    cJSON_AddNumberToObject(st, "mean", n ? sum / n : 0.0);
+    cJSON_AddNumberToObject(st, "max", (double)max);
+    /* histogram[k]: gradients applied with staleness k */
+    cJSON_AddItemToObject(st, "histogram", hist);
 }
 
 const StrategyOps parameter_server_strategy = {
     .name = "parameter-server",
     .summary = "workers push gradients to servers that own slices of the parameters and pull "
                "them back: sync (optionally with backup workers), async, or ssp",
+    .keys = {"strategy", ps_keys, sizeof ps_keys / sizeof ps_keys[0]},
+    .config_size = sizeof(PsConfig),
     .check = ps_check,
     .global_batch = ps_global_batch,
     .ranks = ps_ranks,
     .start = ps_start,
+    .results = ps_results,
+    .stop = ps_stop,
 };

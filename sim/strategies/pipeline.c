@@ -12,27 +12,39 @@
 #include "grid.h"
 #include "run.h"
 
+typedef struct PipelineConfig {
+    int stages;
+    PipeConfig pipe;
+} PipelineConfig;
+
+static const KeyDef pipeline_keys[] = {
+    {.name = "stages",
+     .type = KEY_INT,
+     .offset = offsetof(PipelineConfig, stages),
+     .min = 1,
+     .max = MODEL_MAX_LAYERS,
+     .def = "2",
+     .help = "stages, one host each, holding consecutive layers"},
+    PIPE_KEYS(PipelineConfig, pipe),
+};
+
 static GridConfig pipeline_grid(const Scenario *sc)
 {
-    return (GridConfig){.dp = 1,
-                        .pp = sc->stages,
-                        .tp = 1,
-                        .microbatches = sc->microbatches,
-                        .schedule = sc->schedule,
-                        .nsplit = sc->nsplit,
-                        .split = sc->split,
-                        .stages_key = "stages"};
+    const PipelineConfig *c = sc->strategy_config;
+    return (GridConfig){
+        .dp = 1, .pp = c->stages, .tp = 1, .pipe = &c->pipe, .stages_key = "stages"};
 }
 
-static int pipeline_check(const Scenario *sc, DtError *err)
+static int pipeline_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
-    if (sc->workers != sc->stages)
-        return dt_fail(err, DT_EINPUT,
-                       "[strategy] kind = pipeline puts one stage on each device: set [cluster] "
-                       "workers = %d to match stages = %d (got workers = %d)",
-                       sc->stages, sc->stages, sc->workers);
+    const PipelineConfig *c = sc->strategy_config;
+    if (sc->workers != c->stages)
+        return key_fail(given, NULL, err,
+                        "[strategy] kind = pipeline puts one stage on each device: set [cluster] "
+                        "workers = %d to match stages = %d (got workers = %d)",
+                        c->stages, c->stages, sc->workers);
     GridConfig g = pipeline_grid(sc);
-    return grid_check(sc, &g, err);
+    return grid_check(sc, &g, given, err);
 }
 
 static int pipeline_global_batch(const Scenario *sc)
@@ -42,7 +54,14 @@ static int pipeline_global_batch(const Scenario *sc)
 
 static int pipeline_ranks(const Scenario *sc)
 {
-    return sc->stages;
+    const PipelineConfig *c = sc->strategy_config;
+    return c->stages;
+}
+
+static int pipeline_group(const Scenario *sc)
+{
+    (void)sc;
+    return 1;
 }
 
 static int pipeline_start(Run *run, DtError *err)
@@ -54,8 +73,14 @@ static int pipeline_start(Run *run, DtError *err)
 const StrategyOps pipeline_strategy = {
     .name = "pipeline",
     .summary = "layers split into stages, one device each; micro-batches scheduled GPipe or 1F1B",
+    .keys = {"strategy", pipeline_keys, sizeof pipeline_keys / sizeof pipeline_keys[0]},
+    .config_size = sizeof(PipelineConfig),
     .check = pipeline_check,
     .global_batch = pipeline_global_batch,
     .ranks = pipeline_ranks,
+    .group = pipeline_group,
     .start = pipeline_start,
+    .results = grid_results,
+    .host_results = grid_host_results,
+    .stop = grid_stop,
 };

@@ -20,13 +20,13 @@ typedef struct SerialActor {
     Sampler sampler;
 } SerialActor;
 
-static int serial_check(const Scenario *sc, DtError *err)
+static int serial_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     if (sc->workers != 1)
-        return dt_fail(err, DT_EINPUT,
-                       "[strategy] kind = serial trains on one device: set [cluster] workers = 1 "
-                       "(got %d), or choose a parallel strategy",
-                       sc->workers);
+        return key_fail(given, NULL, err,
+                        "[strategy] kind = serial trains on one device: set [cluster] workers = "
+                        "1 (got %d), or choose a parallel strategy",
+                        sc->workers);
     return 0;
 }
 
@@ -41,8 +41,9 @@ static int serial_ranks(const Scenario *sc)
     return 1;
 }
 
-static void serial_actor_free(SerialActor *a)
+static void serial_free(void *state)
 {
+    SerialActor *a = state;
     replica_free(&a->replica);
     sampler_free(&a->sampler);
     free(a);
@@ -55,13 +56,6 @@ static void serial_main(int argc, char **argv)
     SerialActor *a = sg_actor_self_get_data();
     Run *run = a->run;
     Replica *r = &a->replica;
-    DtError err;
-    if (replica_init(r, &run->model, &run->sc->opt, run->global_batch, run->sc->seed, &err) < 0 ||
-        sampler_init(&a->sampler, run->train.n, run->global_batch, run->sc->seed, &err) < 0) {
-        run_fail(run, &err);
-        serial_actor_free(a);
-        return;
-    }
     const int b = run->global_batch;
     for (long step = 1; step <= run->total_steps; step++) {
         replica_load(r, &a->dev, &run->train, sampler_next(&a->sampler), b);
@@ -72,29 +66,46 @@ static void serial_main(int argc, char **argv)
         run_progress(run, step);
     }
     run_keep_params(run, r->params);
-    serial_actor_free(a);
+    serial_free(a);
+}
+
+static void *serial_create(Run *run, int rank, DtError *err)
+{
+    SerialActor *a = calloc(1, sizeof *a);
+    if (!a) {
+        dt_fail(err, DT_ERUNTIME, "out of memory");
+        return NULL;
+    }
+    a->run = run;
+    const Scenario *sc = run->sc;
+    MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, run->global_batch);
+    if (device_init(&a->dev, run, rank, err) < 0 || device_check_memory(&a->dev, &need, err) < 0 ||
+        replica_init(&a->replica, &run->model, &sc->opt, run->global_batch, sc->seed, err) < 0 ||
+        sampler_init(&a->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
+        serial_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static const RankKind serial_rank = {"rank", serial_create, serial_free, serial_main};
+
+static const RankKind *serial_kind(const Run *run, int rank)
+{
+    (void)run;
+    (void)rank;
+    return &serial_rank;
 }
 
 static int serial_start(Run *run, DtError *err)
 {
-    SerialActor *a = calloc(1, sizeof *a);
-    if (!a)
-        return dt_fail(err, DT_ERUNTIME, "out of memory");
-    a->run = run;
-    DeviceMemoryNeed need = replica_memory_need(&run->model, &run->sc->opt, run->global_batch);
-    if (device_init(&a->dev, run, 0, err) < 0 || device_check_memory(&a->dev, &need, err) < 0) {
-        free(a);
-        return -1;
-    }
-    sg_actor_t actor = sg_actor_init("rank-0", run->rank_host[0]);
-    sg_actor_set_data(actor, a);
-    sg_actor_start(actor, serial_main, 0, NULL);
-    return 0;
+    return run_spawn(run, serial_kind, err);
 }
 
 const StrategyOps serial_strategy = {
     .name = "serial",
     .summary = "one device trains alone: the baseline for speedup and correctness",
+    .keys = {"strategy", NULL, 0},
     .check = serial_check,
     .global_batch = serial_global_batch,
     .ranks = serial_ranks,

@@ -12,27 +12,39 @@
  * fastest links.
  */
 #include "grid.h"
+#include "grid.h"
 #include "run.h"
+
+typedef struct TensorConfig {
+    int tp;
+} TensorConfig;
+
+static const KeyDef tensor_keys[] = {
+    {.name = "tp",
+     .type = KEY_INT,
+     .offset = offsetof(TensorConfig, tp),
+     .min = 1,
+     .max = 1 << 16,
+     .def = "2",
+     .help = "devices each dense layer pair is split across"},
+};
 
 static GridConfig tensor_grid(const Scenario *sc)
 {
-    return (GridConfig){.dp = 1,
-                        .pp = 1,
-                        .tp = sc->tp,
-                        .microbatches = 1,
-                        .schedule = SCHEDULE_GPIPE,
-                        .stages_key = "pp"};
+    const TensorConfig *c = sc->strategy_config;
+    return (GridConfig){.dp = 1, .pp = 1, .tp = c->tp, .stages_key = "pp"};
 }
 
-static int tensor_check(const Scenario *sc, DtError *err)
+static int tensor_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
-    if (sc->workers != sc->tp)
-        return dt_fail(err, DT_EINPUT,
-                       "[strategy] kind = tensor splits each layer across tp devices: set "
-                       "[cluster] workers = %d to match tp = %d (got workers = %d)",
-                       sc->tp, sc->tp, sc->workers);
+    const TensorConfig *c = sc->strategy_config;
+    if (sc->workers != c->tp)
+        return key_fail(given, NULL, err,
+                        "[strategy] kind = tensor splits each layer across tp devices: set "
+                        "[cluster] workers = %d to match tp = %d (got workers = %d)",
+                        c->tp, c->tp, sc->workers);
     GridConfig g = tensor_grid(sc);
-    return grid_check(sc, &g, err);
+    return grid_check(sc, &g, given, err);
 }
 
 static int tensor_global_batch(const Scenario *sc)
@@ -42,7 +54,8 @@ static int tensor_global_batch(const Scenario *sc)
 
 static int tensor_ranks(const Scenario *sc)
 {
-    return sc->tp;
+    const TensorConfig *c = sc->strategy_config;
+    return c->tp;
 }
 
 static int tensor_start(Run *run, DtError *err)
@@ -55,8 +68,14 @@ const StrategyOps tensor_strategy = {
     .name = "tensor",
     .summary = "dense layer pairs split across tp devices (Megatron), all-reduces in forward and "
                "backward",
+    .keys = {"strategy", tensor_keys, sizeof tensor_keys / sizeof tensor_keys[0]},
+    .config_size = sizeof(TensorConfig),
     .check = tensor_check,
     .global_batch = tensor_global_batch,
     .ranks = tensor_ranks,
+    .group = tensor_ranks,
     .start = tensor_start,
+    .results = grid_results,
+    .host_results = grid_host_results,
+    .stop = grid_stop,
 };

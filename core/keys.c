@@ -1,0 +1,233 @@
+/*
+ * keys.c - parsing settings through their tables (see keys.h).
+ */
+#include "keys.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_UNBOUNDED 1e9 /* a maximum this large is "no maximum" in messages */
+
+long keys_find(const KeyTable *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->keys[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (s[0] == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int in_range(const KeyDef *k, double v)
+{
+    return v >= k->min && !(k->min_open && v == k->min) && v <= k->max;
+}
+
+/* "a, b,c" into list (capacity k->size) and *count. */
+static int parse_int_list(const KeyDef *k, const char *value, int *list, int *count)
+{
+    char buf[256];
+    if (strlen(value) >= sizeof buf)
+        return -1;
+    strcpy(buf, value);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t len = strlen(tok);
+        while (len && tok[len - 1] == ' ')
+            tok[--len] = '\0';
+        long v;
+        if ((size_t)n == k->size || parse_long(tok, &v) < 0 || !in_range(k, (double)v))
+            return -1;
+        list[n++] = (int)v;
+    }
+    if (n == 0)
+        return -1;
+    *count = n;
+    return 0;
+}
+
+static int parse_path(const KeyDef *k, char *field, const char *value, const char *dir)
+{
+    if (!value[0])
+        return -1;
+    if (value[0] == '/' || !dir || !dir[0]) {
+        if (strlen(value) >= k->size)
+            return -1;
+        strcpy(field, value);
+        return 0;
+    }
+    return (size_t)snprintf(field, k->size, "%s/%s", dir, value) >= k->size ? -1 : 0;
+}
+
+int key_parse(const KeyDef *k, void *config, const char *value, const char *dir)
+{
+    char *field = (char *)config + k->offset;
+    switch (k->type) {
+    case KEY_INT: {
+        long v;
+        if (parse_long(value, &v) < 0 || !in_range(k, (double)v))
+            return -1;
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case KEY_U64:
+        return parse_u64(value, (uint64_t *)field);
+    case KEY_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || !isfinite(v) || !in_range(k, v))
+            return -1;
+        *(double *)field = v;
+        return 0;
+    }
+    case KEY_ENUM:
+        for (int i = 0; k->choices[i]; i++) {
+            if (strcmp(value, k->choices[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        }
+        return -1;
+    case KEY_INT_LIST:
+        return parse_int_list(k, value, (int *)field, (int *)((char *)config + k->count_offset));
+    case KEY_STRING:
+        if (!value[0] || strlen(value) >= k->size)
+            return -1;
+        strcpy(field, value);
+        return 0;
+    case KEY_PATH:
+        return parse_path(k, field, value, dir);
+    case KEY_CUSTOM:
+        return k->parse(config, value);
+    }
+    return -1;
+}
+
+int key_append(const KeyDef *k, void *config, const char *value)
+{
+    char *field = (char *)config + k->offset;
+    size_t used = strlen(field);
+    if (k->type != KEY_STRING || used + 1 + strlen(value) >= k->size)
+        return -1;
+    int comma = used && field[used - 1] != ',';
+    snprintf(field + used, k->size - used, "%s%s", comma ? "," : "", value);
+    return 0;
+}
+
+void key_expectation(const KeyDef *k, char *buf, size_t size)
+{
+    switch (k->type) {
+    case KEY_ENUM: {
+        size_t used = (size_t)snprintf(buf, size, "one of:");
+        for (int i = 0; k->choices[i] && used < size; i++)
+            used += (size_t)snprintf(buf + used, size - used, " %s", k->choices[i]);
+        break;
+    }
+    case KEY_INT:
+        if (k->max >= KEY_UNBOUNDED)
+            snprintf(buf, size, "a whole number >= %.0f", k->min);
+        else
+            snprintf(buf, size, "a whole number from %.0f to %.0f", k->min, k->max);
+        break;
+    case KEY_U64:
+        snprintf(buf, size, "a whole number >= 0");
+        break;
+    case KEY_DOUBLE:
+        snprintf(buf, size, "a number %s %g and %s %g", k->min_open ? ">" : ">=", k->min,
+                 "<=", k->max);
+        break;
+    case KEY_INT_LIST:
+        snprintf(buf, size, "a comma-separated list of 1 to %zu whole numbers from %.0f to %.0f",
+                 k->size, k->min, k->max);
+        break;
+    case KEY_STRING:
+    case KEY_PATH:
+        snprintf(buf, size, "a non-empty value shorter than %zu characters", k->size);
+        break;
+    case KEY_CUSTOM:
+        snprintf(buf, size, "%s", k->expect);
+        break;
+    }
+}
+
+int keys_defaults(const KeyTable *t, void *config, DtError *err)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const KeyDef *k = &t->keys[i];
+        if (k->def[0] == '(')
+            continue;
+        if (key_parse(k, config, k->def, NULL) < 0)
+            return dt_fail(err, DT_ERUNTIME, "[%s] %s: default '%s' does not parse", t->section,
+                           k->name, k->def);
+    }
+    return 0;
+}
+
+int key_given(const KeySource *s, const char *name)
+{
+    long i = name ? keys_find(s->table, name) : -1;
+    return i >= 0 && (s->line[i] || s->from_set[i]);
+}
+
+void key_origin(const KeySource *s, const char *name, char *buf, size_t size)
+{
+    long i = name ? keys_find(s->table, name) : -1;
+    if (i >= 0 && s->from_set[i])
+        snprintf(buf, size, "--set %s.%s", s->table->section, name);
+    else if (i >= 0 && s->line[i])
+        snprintf(buf, size, "%s:%d", s->file, s->line[i]);
+    else
+        snprintf(buf, size, "%s", s->file);
+}
+
+int key_fail(const KeySource *s, const char *name, DtError *err, const char *fmt, ...)
+{
+    char where[1100], msg[sizeof err->msg];
+    key_origin(s, name, where, sizeof where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return dt_fail(err, DT_EINPUT, "%s: %s", where, msg);
+}
+
+int key_blame(const KeySource *s, const char *name, DtError *err)
+{
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    DtErrorKind kind = err->kind;
+    char where[1100];
+    key_origin(s, name, where, sizeof where);
+    return dt_fail(err, kind, "%s: %s", where, msg);
+}

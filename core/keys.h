@@ -1,0 +1,107 @@
+/*
+ * keys.h - settings declared as tables.
+ *
+ * Every setting a scenario file can hold is declared once, in a table of
+ * KeyDefs beside the code that uses it: its name, type, range, default
+ * and one line of help, and where its value goes in a plain config struct
+ * (an offset).  sim/scenario.c owns the common sections; each model
+ * (core/), each strategy (sim/strategies/) and the faults (sim/faults.c)
+ * declare a table and a config struct of their own, so that adding one
+ * edits no shared list of fields, and parsing, error messages and
+ * `dtsim --help` all read the same table.
+ *
+ * This file parses one value into a config struct, says in words what a
+ * key expects, fills a struct with the table's defaults, and remembers
+ * where each key was set, so that a check across keys can name the line
+ * at fault.  It reads no file and prints nothing.
+ */
+#ifndef DT_KEYS_H
+#define DT_KEYS_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef enum {
+    KEY_INT,      /* int */
+    KEY_U64,      /* uint64_t, >= 0 */
+    KEY_DOUBLE,   /* double, finite */
+    KEY_ENUM,     /* int: the index of the value among choices */
+    KEY_INT_LIST, /* int[size] and an int count: "a, b, c" */
+    KEY_STRING,   /* char[size], not empty */
+    KEY_PATH,     /* char[size]: relative to the scenario's directory */
+    KEY_CUSTOM    /* parsed by the table's own function */
+} KeyType;
+
+typedef struct KeyDef {
+    const char *name;
+    KeyType type;
+    size_t offset;              /* of the value in the config struct */
+    size_t count_offset;        /* KEY_INT_LIST: of its element count (an int) */
+    double min, max;            /* numbers and list elements: inclusive range */
+    int min_open;               /* the minimum itself is not allowed */
+    const char *const *choices; /* KEY_ENUM: NULL-terminated names */
+    size_t size;                /* KEY_STRING, KEY_PATH: buffer size; KEY_INT_LIST: capacity */
+    /* The default as it would be written in the file, which keys_defaults
+     * parses; one in parentheses describes a default that something else
+     * computes, or none. */
+    const char *def;
+    const char *help;
+    /* The key may stand on several lines: KEY_CUSTOM takes each value in
+     * turn, KEY_STRING joins them with commas (a long list goes on over
+     * indented lines). */
+    int repeat;
+    /* KEY_CUSTOM: store value in config (0), or -1 when it is not valid;
+     * and what a valid value looks like, for the error message. */
+    int (*parse)(void *config, const char *value);
+    const char *expect;
+} KeyDef;
+
+/* The keys of one section (or of one strategy's or model's part of it). */
+typedef struct KeyTable {
+    const char *section;
+    const KeyDef *keys;
+    size_t n;
+} KeyTable;
+
+/* Index of the key called name, or -1. */
+long keys_find(const KeyTable *t, const char *name);
+
+/* Store value into config as k says; 0, or -1 when it is malformed or out
+ * of range.  A relative KEY_PATH is taken relative to dir (NULL or "": as
+ * it is). */
+int key_parse(const KeyDef *k, void *config, const char *value, const char *dir);
+/* A KEY_STRING with repeat set, given again on a later line: append
+ * value, after a comma unless there is one; -1 when it does not fit. */
+int key_append(const KeyDef *k, void *config, const char *value);
+
+/* What a valid value of k looks like, in words ("a whole number from 1 to
+ * 64"), for error messages. */
+void key_expectation(const KeyDef *k, char *buf, size_t size);
+
+/* Set every key of t whose default is a value (not in parentheses) to it.
+ * Returns -1 with a message naming the key when a default does not parse:
+ * a mistake in the table, which a unit test keeps out. */
+int keys_defaults(const KeyTable *t, void *config, DtError *err);
+
+/* Where the keys of one table were set, for checks across keys. */
+typedef struct KeySource {
+    const char *file; /* the scenario file */
+    const KeyTable *table;
+    const int *line;      /* (table->n) the key's line in the file, 0 when not there */
+    const char *from_set; /* (table->n) 1 when --set gave it (which wins over the file) */
+} KeySource;
+
+/* Was the key set, in the file or with --set?  0 for a name not in the table. */
+int key_given(const KeySource *s, const char *name);
+/* "FILE:LINE" or "--set SECTION.NAME" where the key was set; the file
+ * alone when it was not (or name is NULL). */
+void key_origin(const KeySource *s, const char *name, char *buf, size_t size);
+/* Lead the message already in err with key_origin(s, name) (for a check
+ * made by code that does not know where its input came from); -1. */
+int key_blame(const KeySource *s, const char *name, DtError *err);
+/* dt_fail(err, DT_EINPUT, ...) with the message led by key_origin(s, name). */
+int key_fail(const KeySource *s, const char *name, DtError *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * plan.c - batch shares, gradient buckets, pipeline stages and schedules,
+ * and memory needs (see plan.h).
+ */
+#include "plan.h"
+
+#include <stdlib.h>
+
+double memory_total(const MemoryNeed *n)
+{
+    return n->parameters + n->gradients + n->optimizer + n->activations + n->buffers;
+}
+
+int plan_shares(int global, int n, const double *speed, int *share, int *offset)
+{
+    double total = 0.0;
+    double *rest = speed ? calloc((size_t)n, sizeof *rest) : NULL;
+    if (speed && !rest)
+        return -1;
+    for (int r = 0; speed && r < n; r++)
+        total += speed[r];
+    int given = 0;
+    for (int r = 0; r < n; r++) {
+        if (!speed) {
+            share[r] = global / n;
+        } else {
+            double exact = (double)(global - n) * speed[r] / total;
+            share[r] = 1 + (int)exact;
+            rest[r] = exact - (int)exact;
+        }
+        given += share[r];
+    }
+    for (; given < global && speed; given++) {
+        int best = 0;
+        for (int r = 1; r < n; r++)
+            if (rest[r] > rest[best])
+                best = r;
+        share[best]++;
+        rest[best] = -1.0;
+    }
+    free(rest);
+    for (int r = 0, at = 0; r < n; at += share[r++])
+        offset[r] = at;
+    return 0;
+}
+
+void plan_buckets(BucketPlan *b, const size_t *offset, const size_t *count, int first, int last,
+                  size_t limit)
+{
+    int lowest = last;
+    for (int l = last - 1; l >= first; l--)
+        if (count[l] > 0)
+            lowest = l;
+    if (limit < 1)
+        limit = 1;
+    size_t end = last > first ? offset[last - 1] + count[last - 1] : 0, size = 0;
+    b->n = 0;
+    for (int l = last - 1; l >= first; l--) {
+        b->closes[l] = -1;
+        size += count[l];
+        if (size > 0 && (size >= limit || l == lowest)) {
+            int k = b->n++;
+            b->begin[k] = offset[l];
+            b->end[k] = end;
+            b->closes[l] = k;
+            end = b->begin[k];
+            size = 0;
+        }
+    }
+}
+
+/* A layer's share of a step, per sample: forward and backward FLOPs, the
+ * loss counted with the last layer. */
+static double layer_cost(const Model *m, int l)
+{
+    double c = model_layer_forward_flops(m, l, 1) + model_layer_backward_flops(m, l, 1);
+    if (l == m->nlayers - 1)
+        c += softmax_xent_forward_flops(1, m->classes) + softmax_xent_backward_flops(1, m->classes);
+    return c;
+}
+
+/* The cut of layers [0, n) into p stages at allowed points that minimises
+ * the largest stage cost (dynamic programming; ties go to the earliest
+ * cut, so the split is deterministic); -1 when no such cut exists. */
+static int plan_balance(const Model *m, int p, int *first)
+{
+    int n = m->nlayers;
+    double prefix[MODEL_MAX_LAYERS + 1] = {0};
+    for (int l = 0; l < n; l++)
+        prefix[l + 1] = prefix[l] + layer_cost(m, l);
+    /* best[k][j]: the least largest cost of layers [0, j) in k stages, -1
+     * when they cannot be cut so */
+    double best[MODEL_MAX_LAYERS + 1][MODEL_MAX_LAYERS + 1];
+    int cut[MODEL_MAX_LAYERS + 1][MODEL_MAX_LAYERS + 1];
+    for (int j = 1; j <= n; j++) {
+        best[1][j] = prefix[j];
+        cut[1][j] = 0;
+    }
+    for (int k = 2; k <= p; k++) {
+        for (int j = k; j <= n; j++) {
+            best[k][j] = -1.0;
+            for (int i = k - 1; i < j; i++) {
+                if (best[k - 1][i] < 0.0 || !model_can_cut(m, i))
+                    continue;
+                double last = prefix[j] - prefix[i];
+                double c = best[k - 1][i] > last ? best[k - 1][i] : last;
+                if (best[k][j] < 0.0 || c < best[k][j] * (1 - 1e-12)) {
+                    best[k][j] = c;
+                    cut[k][j] = i;
+                }
+            }
+        }
+    }
+    if (best[p][n] < 0.0)
+        return -1;
+    first[p] = n;
+    for (int k = p, j = n; k >= 1; k--) {
+        first[k - 1] = cut[k][j];
+        j = cut[k][j];
+    }
+    return 0;
+}
+
+int plan_stages(const Model *m, int p, const int *split, int nsplit, const char *stages_key,
+                int *first, DtError *err)
+{
+    int n = m->nlayers;
+    if (p > n)
+        return dt_fail(err, DT_EINPUT,
+                       "[strategy] %s = %d but the model has only %d layers (flatten, dense, "
+                       "conv and pool layers count one each): use at most %d stages",
+                       stages_key, p, n, n);
+    if (nsplit == 0) {
+        if (plan_balance(m, p, first) < 0)
+            return dt_fail(err, DT_EINPUT,
+                           "[strategy] %s = %d: the model cannot be cut into %d stages without "
+                           "cutting a residual connection; use fewer stages",
+                           stages_key, p, p);
+        return 0;
+    }
+    if (nsplit != p - 1)
+        return dt_fail(err, DT_EINPUT,
+                       "[strategy] split gives %d first layers but %s = %d stages need %d (the "
+                       "first layer of stages 1 .. %d)",
+                       nsplit, stages_key, p, p - 1, p - 1);
+    first[0] = 0;
+    for (int s = 1; s < p; s++) {
+        first[s] = split[s - 1];
+        if (first[s] <= first[s - 1] || first[s] >= n)
+            return dt_fail(err, DT_EINPUT,
+                           "[strategy] split = ...%d...: each stage's first layer must be "
+                           "after the previous stage's and below %d (the model's layers are 0 "
+                           ".. %d), so that every stage holds at least one layer",
+                           first[s], n, n - 1);
+        if (!model_can_cut(m, first[s]))
+            return dt_fail(err, DT_EINPUT,
+                           "[strategy] split = ...%d...: a stage cannot start at layer %d, "
+                           "which a residual connection from an earlier layer crosses",
+                           first[s], first[s]);
+    }
+    first[p] = n;
+    return 0;
+}
+
+int plan_schedule(Schedule sch, int p, int s, int m, Pass *passes)
+{
+    int n = 0;
+    if (sch == SCHEDULE_GPIPE) {
+        for (int i = 0; i < m; i++)
+            passes[n++] = (Pass){PASS_FORWARD, i};
+        for (int i = m - 1; i >= 0; i--)
+            passes[n++] = (Pass){PASS_BACKWARD, i};
+        return n;
+    }
+    int warm = p - s - 1 < m ? p - s - 1 : m;
+    for (int i = 0; i < warm; i++)
+        passes[n++] = (Pass){PASS_FORWARD, i};
+    for (int i = 0; i < m - warm; i++) {
+        passes[n++] = (Pass){PASS_FORWARD, warm + i};
+        passes[n++] = (Pass){PASS_BACKWARD, i};
+    }
+    for (int i = m - warm; i < m; i++)
+        passes[n++] = (Pass){PASS_BACKWARD, i};
+    return n;
+}
+
+int plan_stash_slots(Schedule sch, int p, int s, int m)
+{
+    if (sch == SCHEDULE_GPIPE)
+        return m;
+    return p - s < m ? p - s : m;
+}
+
+MemoryNeed plan_replica_memory(const Model *m, const OptConfig *opt, int batch)
+{
+    double p = (double)model_param_bytes(m);
+    return (MemoryNeed){
+        .parameters = p,
+        .gradients = p,
+        .optimizer = optim_state_per_param(opt) * p,
+        .activations = (double)model_activation_bytes(m, batch) +
+                       sizeof(float) * (double)batch * shape_size(m->input),
+        .buffers = (double)workspace_buffer_bytes(m, batch),
+    };
+}
+
+MemoryNeed plan_stage_memory(const TpPlan *tp, const OptConfig *opt, int micro, int slots,
+                             int has_prev, int has_next)
+{
+    const Model *m = tp->m;
+    const int b = micro, first = tp->first, last = tp->last;
+    double params = sizeof(float) * (double)tp_param_floats(tp);
+    double stash = sizeof(float) * (double)tp_activation_floats(tp, b);
+    if (first > 0)
+        stash += sizeof(float) * (double)b * shape_size(m->layers[first - 1].out);
+    if (first == 0)
+        stash += sizeof(float) * (double)b * shape_size(m->input);
+    double in = first > 0 ? (double)b * shape_size(m->layers[first - 1].out) : 0.0;
+    double out = (double)b * shape_size(m->layers[last - 1].out);
+    double staging = sizeof(float) * 2.0 * (has_prev ? in : 0.0);
+    staging += sizeof(float) * 2.0 * (has_next ? out : 0.0);
+    return (MemoryNeed){
+        .parameters = params,
+        .gradients = params,
+        .optimizer = optim_state_per_param(opt) * params,
+        .activations = slots * stash,
+        .buffers = (double)workspace_range_buffer_bytes(m, b, first, last) + staging,
+    };
+}

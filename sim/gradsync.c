@@ -1,0 +1,116 @@
+/*
+ * gradsync.c - the gradient all-reduce across replicas, whole or in
+ * buckets overlapped with backward (see gradsync.h).
+ */
+#include "gradsync.h"
+
+#include <simgrid/actor.h>
+#include <simgrid/semaphore.h>
+#include <stdio.h>
+
+const char *const gradsync_on_off[] = {"off", "on", NULL};
+
+int gradsync_check(const GradSyncConfig *c, int members, const KeySource *given, DtError *err)
+{
+    const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, c->allreduce);
+    if (!ops) {
+        char names[128];
+        collective_algos(COLL_ALLREDUCE, names, sizeof names);
+        return key_fail(given, "allreduce", err,
+                        "[strategy] allreduce = %s is unknown; choose one of: %s", c->allreduce,
+                        names);
+    }
+    char why[256];
+    if (ops->check(members, why, sizeof why) < 0)
+        return key_fail(given, "allreduce", err, "[strategy] allreduce = %s across %d replicas: %s",
+                        c->allreduce, members, why);
+    return 0;
+}
+
+void gradsync_plan(BucketPlan *b, const GradSyncConfig *c, const size_t *offset,
+                   const size_t *count, int first, int last)
+{
+    size_t total = 0;
+    for (int l = first; l < last; l++)
+        total += count[l];
+    size_t limit = c->overlap ? (size_t)(c->bucket_mb * 1e6 / sizeof(float)) : total;
+    plan_buckets(b, offset, count, first, last, limit);
+}
+
+void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, float *grad,
+                   size_t count, const BucketPlan *plan, long steps)
+{
+    *s = (GradSync){.algo = collective_find(COLL_ALLREDUCE, c->allreduce),
+                    .group = *group,
+                    .overlap = c->overlap,
+                    .grad = grad,
+                    .count = count,
+                    .plan = plan,
+                    .steps = steps};
+    if (s->overlap) {
+        s->ready = sg_sem_init(0);
+        s->done = sg_sem_init(0);
+    }
+}
+
+static int gradsync_bucket(GradSync *s, int k)
+{
+    size_t begin = s->plan->begin[k];
+    return s->algo->run(&s->group, s->grad + begin, s->plan->end[k] - begin, 0);
+}
+
+/* The communication stream: all-reduce the buckets in order, each as
+ * soon as backward has released it. */
+static void gradsync_stream_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    GradSync *s = sg_actor_self_get_data();
+    for (long step = 0; step < s->steps; step++) {
+        for (int k = 0; k < s->plan->n; k++) {
+            sg_sem_acquire(s->ready);
+            if (gradsync_bucket(s, k) < 0)
+                s->failed = 1;
+            sg_sem_release(s->done);
+        }
+    }
+}
+
+void gradsync_start(GradSync *s, sg_host_t host, const char *name)
+{
+    if (!s->overlap)
+        return;
+    s->stream = sg_actor_init(name, host);
+    sg_actor_ref(s->stream);
+    sg_actor_set_data(s->stream, s);
+    sg_actor_start(s->stream, gradsync_stream_main, 0, NULL);
+}
+
+void gradsync_layer_done(GradSync *s, int l)
+{
+    if (s->overlap && s->plan->closes[l] >= 0)
+        sg_sem_release(s->ready);
+}
+
+int gradsync_finish(GradSync *s)
+{
+    if (!s->overlap)
+        return s->algo->run(&s->group, s->grad, s->count, 0);
+    for (int k = 0; k < s->plan->n; k++)
+        sg_sem_acquire(s->done);
+    return s->failed ? -1 : 0;
+}
+
+void gradsync_free(GradSync *s)
+{
+    if (s->stream) {
+        sg_actor_join(s->stream, -1);
+        sg_actor_unref(s->stream);
+        s->stream = NULL;
+    }
+    if (s->ready) {
+        sg_sem_destroy(s->ready);
+        sg_sem_destroy(s->done);
+        s->ready = s->done = NULL;
+    }
+}

@@ -1,0 +1,91 @@
+/*
+ * gradsync.h - summing a gradient over data-parallel replicas: the one
+ * data-parallel machinery, for the data-parallel strategy's workers and
+ * for the replicas of a hybrid grid's ranks.
+ *
+ * The gradient is all-reduced with the algorithm `allreduce` (ring, rhd,
+ * tree, ps) among the ranks that hold the same part of the model.  With
+ * overlap = off, after backward, in one piece.  With overlap = on, cut
+ * into buckets of about bucket_mb at layer boundaries, in backward order
+ * (core/plan.h, as PyTorch DDP does), and each rank has a second actor,
+ * its communication stream, that all-reduces a bucket as soon as backward
+ * has produced it, so communication hides behind the rest of backward.
+ * The rank and its stream hand buckets over with two semaphores.
+ *
+ * Per step, a rank calls gradsync_layer_done after each layer's backward
+ * (only the step's last backward pass, when a pipeline runs several), then
+ * gradsync_finish before it uses the sum.
+ */
+#ifndef DT_GRADSYNC_H
+#define DT_GRADSYNC_H
+
+#include <simgrid/forward.h>
+#include <stddef.h>
+
+#include "collective.h"
+#include "keys.h"
+#include "plan.h"
+
+typedef struct GradSyncConfig {
+    char allreduce[16]; /* ring, rhd, tree or ps */
+    int overlap;        /* 0 off, 1 on */
+    double bucket_mb;   /* bucket size with overlap, in MB (1e6 bytes) */
+} GradSyncConfig;
+
+extern const char *const gradsync_on_off[];
+
+/* The rows of a strategy's key table for a GradSyncConfig at `field` of
+ * its config struct `T`, with overlap's default `overlap_def`. */
+// clang-format off
+#define GRADSYNC_KEYS(T, field, overlap_def)                                                       \
+    {.name = "allreduce", .type = KEY_STRING, .offset = offsetof(T, field.allreduce),              \
+     .size = sizeof(((T *)0)->field.allreduce), .def = "ring",                                     \
+     .help = "all-reduce algorithm of the gradient across replicas: ring, rhd (power-of-two "      \
+             "replicas), tree, or ps (through the first replica)"},                                \
+    {.name = "overlap", .type = KEY_ENUM, .offset = offsetof(T, field.overlap),                    \
+     .choices = gradsync_on_off, .def = overlap_def,                                               \
+     .help = "all-reduce gradient buckets while backward runs (on) or after it"},                  \
+    {.name = "bucket_mb", .type = KEY_DOUBLE, .offset = offsetof(T, field.bucket_mb),              \
+     .min = 0, .min_open = 1, .max = 1e6, .def = "25",                                             \
+     .help = "gradient bucket size in MB (1e6 bytes) with overlap = on"}
+// clang-format on
+
+/* The algorithm exists and can run on `members` replicas; -1 naming the
+ * allreduce key otherwise. */
+int gradsync_check(const GradSyncConfig *c, int members, const KeySource *given, DtError *err);
+
+/* The buckets of a buffer whose layers [first, last) hold count[l] floats
+ * from offset[l]: one bucket of all of it with overlap off. */
+void gradsync_plan(BucketPlan *b, const GradSyncConfig *c, const size_t *offset,
+                   const size_t *count, int first, int last);
+
+/* One rank's part. */
+typedef struct GradSync {
+    const CollectiveOps *algo;
+    Group group; /* the replicas holding the same part; group.comm is this rank's */
+    int overlap;
+    float *grad; /* (count) the buffer the buckets index */
+    size_t count;
+    const BucketPlan *plan; /* must outlive the GradSync */
+    long steps;             /* steps its stream serves */
+    sg_sem_t ready, done;   /* buckets backward has finished; buckets all-reduced */
+    sg_actor_t stream;
+    int failed; /* a bucket's all-reduce failed */
+} GradSync;
+
+/* Set up s (no allocation that can fail; semaphores with overlap). */
+void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, float *grad,
+                   size_t count, const BucketPlan *plan, long steps);
+/* With overlap, start the rank's stream actor `name` on `host`. */
+void gradsync_start(GradSync *s, sg_host_t host, const char *name);
+/* Backward has produced layer l's gradient: hand its bucket to the stream
+ * if the layer closes one. */
+void gradsync_layer_done(GradSync *s, int l);
+/* The sum is complete when this returns: wait for every bucket, or (no
+ * overlap) all-reduce the whole buffer now.  0, or -1 when a transfer
+ * failed. */
+int gradsync_finish(GradSync *s);
+/* Wait for the stream to end; free the semaphores. */
+void gradsync_free(GradSync *s);
+
+#endif
