@@ -20,31 +20,12 @@ typedef struct CnnConfig {
 } CnnConfig;
 
 static const KeyDef cnn_keys[] = {
-    {.name = "channels",
-     .type = KEY_INT_LIST,
-     .offset = offsetof(CnnConfig, conv),
-     .count_offset = offsetof(CnnConfig, nconv),
-     .min = 1,
-     .max = 4096,
-     .size = MODEL_MAX_WIDTHS,
-     .def = "16,32",
-     .help = "output channels of each conv (kernel x kernel) + 2x2 max-pool block"},
-    {.name = "kernel",
-     .type = KEY_INT,
-     .offset = offsetof(CnnConfig, kernel),
-     .min = 1,
-     .max = 15,
-     .def = "3",
-     .help = "odd size of the square conv kernels (padded to keep the image size)"},
-    {.name = "hidden",
-     .type = KEY_INT_LIST,
-     .offset = offsetof(CnnConfig, hidden),
-     .count_offset = offsetof(CnnConfig, nhidden),
-     .min = 1,
-     .max = 65536,
-     .size = MODEL_MAX_WIDTHS,
-     .def = "128",
-     .help = "widths of the hidden dense layers after the convolutions"},
+    KEYDEF_LIST(CnnConfig, "channels", conv, nconv, 1, 4096, MODEL_MAX_WIDTHS, "16,32",
+                "output channels of each conv (kernel x kernel) + 2x2 max-pool block"),
+    KEYDEF_INT(CnnConfig, "kernel", kernel, 1, 15, "3",
+               "odd size of the square conv kernels (padded to keep the image size)"),
+    KEYDEF_LIST(CnnConfig, "hidden", hidden, nhidden, 1, 65536, MODEL_MAX_WIDTHS, "128",
+                "widths of the hidden dense layers after the convolutions"),
 };
 
 static int cnn_finish(void *config, const KeySource *given, DtError *err)

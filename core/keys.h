@@ -18,7 +18,7 @@
 #ifndef DT_KEYS_H
 #define DT_KEYS_H
 
-#include <stddef.h>
+#include <stddef.h> /* offsetof, for the KEYDEF_ rows */
 
 #include "error.h"
 
@@ -56,6 +56,28 @@ typedef struct KeyDef {
     int (*parse)(void *config, const char *value);
     const char *expect;
 } KeyDef;
+
+/* Rows of a table for a config struct T, one line each: an int, a double
+ * (open: the minimum itself is not allowed), an enum (names: its
+ * NULL-terminated choices), a list of ints (n: the count field, cap: the
+ * capacity), and text (kind KEY_STRING or KEY_PATH; field a char array). */
+// clang-format off
+#define KEYDEF_INT(T, key, field, lo, hi, d, h)                                                    \
+    {.name = key, .type = KEY_INT, .offset = offsetof(T, field), .min = lo, .max = hi, .def = d,  \
+     .help = h}
+#define KEYDEF_REAL(T, key, field, lo, open, hi, d, h)                                             \
+    {.name = key, .type = KEY_DOUBLE, .offset = offsetof(T, field), .min = lo, .min_open = open,  \
+     .max = hi, .def = d, .help = h}
+#define KEYDEF_ENUM(T, key, field, names, d, h)                                                    \
+    {.name = key, .type = KEY_ENUM, .offset = offsetof(T, field), .choices = names, .def = d,     \
+     .help = h}
+#define KEYDEF_LIST(T, key, field, n, lo, hi, cap, d, h)                                           \
+    {.name = key, .type = KEY_INT_LIST, .offset = offsetof(T, field),                             \
+     .count_offset = offsetof(T, n), .min = lo, .max = hi, .size = cap, .def = d, .help = h}
+#define KEYDEF_TEXT(T, key, kind, field, d, h)                                                     \
+    {.name = key, .type = kind, .offset = offsetof(T, field), .size = sizeof(((T *)0)->field),    \
+     .def = d, .help = h}
+// clang-format on
 
 /* The keys of one section (or of one strategy's or model's part of it). */
 typedef struct KeyTable {

@@ -16,15 +16,8 @@ typedef struct MlpConfig {
 } MlpConfig;
 
 static const KeyDef mlp_keys[] = {
-    {.name = "hidden",
-     .type = KEY_INT_LIST,
-     .offset = offsetof(MlpConfig, hidden),
-     .count_offset = offsetof(MlpConfig, nhidden),
-     .min = 1,
-     .max = 65536,
-     .size = MODEL_MAX_WIDTHS,
-     .def = "256,128",
-     .help = "widths of the hidden dense layers"},
+    KEYDEF_LIST(MlpConfig, "hidden", hidden, nhidden, 1, 65536, MODEL_MAX_WIDTHS, "256,128",
+                "widths of the hidden dense layers"),
 };
 
 static int mlp_build(Model *m, const void *config, DtError *err)

@@ -36,19 +36,14 @@ extern const char *const gradsync_on_off[];
 
 /* The rows of a strategy's key table for a GradSyncConfig at `field` of
  * its config struct `T`, with overlap's default `overlap_def`. */
-// clang-format off
 #define GRADSYNC_KEYS(T, field, overlap_def)                                                       \
-    {.name = "allreduce", .type = KEY_STRING, .offset = offsetof(T, field.allreduce),              \
-     .size = sizeof(((T *)0)->field.allreduce), .def = "ring",                                     \
-     .help = "all-reduce algorithm of the gradient across replicas: ring, rhd (power-of-two "      \
-             "replicas), tree, or ps (through the first replica)"},                                \
-    {.name = "overlap", .type = KEY_ENUM, .offset = offsetof(T, field.overlap),                    \
-     .choices = gradsync_on_off, .def = overlap_def,                                               \
-     .help = "all-reduce gradient buckets while backward runs (on) or after it"},                  \
-    {.name = "bucket_mb", .type = KEY_DOUBLE, .offset = offsetof(T, field.bucket_mb),              \
-     .min = 0, .min_open = 1, .max = 1e6, .def = "25",                                             \
-     .help = "gradient bucket size in MB (1e6 bytes) with overlap = on"}
-// clang-format on
+    KEYDEF_TEXT(T, "allreduce", KEY_STRING, field.allreduce, "ring",                               \
+                "all-reduce algorithm of the gradient across replicas: ring, rhd (power-of-two "   \
+                "replicas), tree, or ps (through the first replica)"),                             \
+        KEYDEF_ENUM(T, "overlap", field.overlap, gradsync_on_off, overlap_def,                     \
+                    "all-reduce gradient buckets while backward runs (on) or after it"),           \
+        KEYDEF_REAL(T, "bucket_mb", field.bucket_mb, 0, 1, 1e6, "25",                              \
+                    "gradient bucket size in MB (1e6 bytes) with overlap = on")
 
 /* The algorithm exists and can run on `members` replicas; -1 naming the
  * allreduce key otherwise. */

@@ -62,6 +62,7 @@
 #include "collective.h"
 #include "run.h"
 #include "sampler.h"
+#include "strategy.h"
 #include "tensor_parallel.h"
 
 const char *const grid_schedules[] = {"gpipe", "1f1b", NULL};
@@ -97,8 +98,7 @@ typedef struct GridShared {
     const CollectiveOps *shard_allreduce; /* among a stage's shards: ring */
     GridPipeline *pipes;                  /* (dp) */
     GridPlace *place;                     /* (nranks) */
-    GridRank **ranks;                     /* (nranks) until their actors start */
-    float *init;                          /* (nparams) initial parameters, until then too */
+    float *init;                          /* (nparams) initial parameters, until the ranks start */
     /* evaluation: the assembled parameters (written by the deposits) */
     Replica eval;
     long deposit_step;
@@ -191,6 +191,43 @@ int grid_check(const Scenario *sc, const GridConfig *g, const KeySource *given, 
     if (g->sync && gradsync_check(g->sync, g->dp, given, err) < 0)
         return -1;
     return 0;
+}
+
+static GridConfig grid_of(const Scenario *sc)
+{
+    const GridKind *k = sc->strategy->engine;
+    return k->grid(sc);
+}
+
+int grid_strategy_check(const Scenario *sc, const KeySource *given, DtError *err)
+{
+    const GridKind *k = sc->strategy->engine;
+    GridConfig g = k->grid(sc);
+    if (k->check(sc, given, err) < 0)
+        return -1;
+    return grid_check(sc, &g, given, err);
+}
+
+int grid_strategy_global_batch(const Scenario *sc)
+{
+    return sc->batch * grid_of(sc).dp;
+}
+
+int grid_strategy_ranks(const Scenario *sc)
+{
+    GridConfig g = grid_of(sc);
+    return g.dp * g.pp * g.tp;
+}
+
+int grid_strategy_group(const Scenario *sc)
+{
+    return grid_of(sc).tp;
+}
+
+int grid_strategy_start(Run *run, DtError *err)
+{
+    GridConfig g = grid_of(run->sc);
+    return grid_start(run, &g, err);
 }
 
 /* ---- the actors ----------------------------------------------------------- */
@@ -577,8 +614,9 @@ static void grid_rank_held(GridRank *g)
 
 /* Rank r's place, plan and sizes, and its memory checked against its
  * device: nothing big is allocated before every rank is known to fit. */
-static int grid_rank_describe(GridRank *g, Run *run, int r, DtError *err)
+static int grid_rank_describe(void *state, Run *run, int r, DtError *err)
 {
+    GridRank *g = state;
     GridShared *sh = run->state;
     const Model *m = &run->model;
     const GridConfig *c = &sh->cfg;
@@ -669,15 +707,35 @@ static void grid_rank_sync(GridRank *g)
     gradsync_init(&g->sync, c->sync, &grp, grad, g->nhold, &g->buckets, g->run->total_steps);
 }
 
-/* Everything the rank's actor uses, and its initial parameters. */
-static int grid_rank_alloc(GridRank *g, DtError *err)
+/* The assembled model that evaluation and --save-model read, and the
+ * initial parameters the ranks take their parts of. */
+static int grid_eval_init(GridShared *sh, const Run *run, DtError *err)
 {
+    const Model *m = &run->model;
+    sh->eval.m = m;
+    sh->eval.batch = run->global_batch;
+    sh->eval.params = calloc(m->nparams, sizeof(float));
+    sh->init = malloc(m->nparams * sizeof(float));
+    if (!sh->eval.params || !sh->init)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    model_init_params(m, sh->init, run->sc->seed);
+    return workspace_init(&sh->eval.ws, m, sh->eval.batch, err);
+}
+
+/* Everything the rank's actor uses, and its initial parameters. */
+static int grid_rank_alloc(void *state, DtError *err)
+{
+    GridRank *g = state;
     const Run *run = g->run;
     const Scenario *sc = run->sc;
     const Model *m = &run->model;
     const GridConfig *c = &g->sh->cfg;
     const int mb = c->pipe->microbatches;
     long messages = run->total_steps * mb;
+    /* the first rank to allocate, after every rank's memory was checked,
+     * makes the blocks they share */
+    if (!g->sh->init && grid_eval_init(g->sh, run, err) < 0)
+        return -1;
     g->fwd = (Inbox){.src = g->prev, .count = g->in_floats, .total = g->prev >= 0 ? messages : 0};
     g->bwd = (Inbox){.src = g->next,
                      .count = g->out_floats,
@@ -716,24 +774,9 @@ static int grid_rank_alloc(GridRank *g, DtError *err)
     return 0;
 }
 
-static void *grid_rank_create(Run *run, int r, DtError *err)
-{
-    GridShared *sh = run->state;
-    GridRank *g = sh->ranks[r];
-    if (grid_rank_alloc(g, err) < 0)
-        return NULL;
-    sh->ranks[r] = NULL; /* its actor's now */
-    return g;
-}
-
-static const RankKind grid_rank = {"rank", grid_rank_create, grid_rank_free, grid_rank_main};
-
-static const RankKind *grid_kind(const Run *run, int rank)
-{
-    (void)run;
-    (void)rank;
-    return &grid_rank;
-}
+static const RankKind grid_rank = {
+    "rank", sizeof(GridRank), grid_rank_describe, grid_rank_alloc, grid_rank_free, grid_rank_main,
+};
 
 static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtError *err)
 {
@@ -750,8 +793,7 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     sh->shard_allreduce = collective_find(COLL_ALLREDUCE, "ring");
     sh->pipes = calloc((size_t)c->dp, sizeof *sh->pipes);
     sh->place = calloc((size_t)run->nranks, sizeof *sh->place);
-    sh->ranks = calloc((size_t)run->nranks, sizeof *sh->ranks);
-    if (!sh->pipes || !sh->place || !sh->ranks)
+    if (!sh->pipes || !sh->place)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     for (int d = 0; d < c->dp; d++) {
         GridPipeline *p = &sh->pipes[d];
@@ -766,35 +808,12 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     return 0;
 }
 
-/* The assembled model that evaluation and --save-model read, and the
- * initial parameters the ranks take their parts of. */
-static int grid_eval_init(GridShared *sh, const Run *run, DtError *err)
-{
-    const Model *m = &run->model;
-    sh->eval.m = m;
-    sh->eval.batch = run->global_batch;
-    sh->eval.params = calloc(m->nparams, sizeof(float));
-    sh->init = malloc(m->nparams * sizeof(float));
-    if (!sh->eval.params || !sh->init)
-        return dt_fail(err, DT_ERUNTIME, "out of memory");
-    model_init_params(m, sh->init, run->sc->seed);
-    return workspace_init(&sh->eval.ws, m, sh->eval.batch, err);
-}
-
 int grid_start(Run *run, const GridConfig *c, DtError *err)
 {
     GridShared *sh = run->state = calloc(1, sizeof *sh);
     if (!sh)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
-    if (grid_shared_init(sh, run, c, err) < 0)
-        return -1;
-    for (int r = 0; r < run->nranks; r++) {
-        if (!(sh->ranks[r] = calloc(1, sizeof **sh->ranks)))
-            return dt_fail(err, DT_ERUNTIME, "out of memory for rank %d", r);
-        if (grid_rank_describe(sh->ranks[r], run, r, err) < 0)
-            return -1;
-    }
-    if (grid_eval_init(sh, run, err) < 0 || run_spawn(run, grid_kind, err) < 0)
+    if (grid_shared_init(sh, run, c, err) < 0 || run_spawn_all(run, &grid_rank, err) < 0)
         return -1;
     free(sh->init);
     sh->init = NULL;
@@ -806,16 +825,12 @@ void grid_stop(Run *run)
     GridShared *sh = run->state;
     if (!sh)
         return;
-    for (int r = 0; sh->ranks && r < run->nranks; r++)
-        if (sh->ranks[r])
-            grid_rank_free(sh->ranks[r]);
     for (int d = 0; sh->pipes && d < sh->cfg.dp; d++) {
         free(sh->pipes[d].step_start);
         free(sh->pipes[d].step_end);
     }
     free(sh->pipes);
     free(sh->place);
-    free(sh->ranks);
     free(sh->init);
     free(sh->eval.params);
     workspace_free(&sh->eval.ws);

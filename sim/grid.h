@@ -51,19 +51,14 @@ extern const char *const grid_schedules[];
 
 /* The rows of a strategy's key table for a PipeConfig at `field` of its
  * config struct `T`. */
-// clang-format off
 #define PIPE_KEYS(T, field)                                                                        \
-    {.name = "microbatches", .type = KEY_INT, .offset = offsetof(T, field.microbatches),           \
-     .min = 1, .max = 1 << 20, .def = "4",                                                         \
-     .help = "micro-batches each mini-batch is cut into"},                                         \
-    {.name = "schedule", .type = KEY_ENUM, .offset = offsetof(T, field.schedule),                  \
-     .choices = grid_schedules, .def = "1f1b",                                                     \
-     .help = "gpipe (all forwards, then all backwards) or 1f1b"},                                  \
-    {.name = "split", .type = KEY_INT_LIST, .offset = offsetof(T, field.split),                    \
-     .count_offset = offsetof(T, field.nsplit), .min = 1, .max = MODEL_MAX_LAYERS - 1,             \
-     .size = MODEL_MAX_LAYERS, .def = "(balanced by FLOPs)",                                       \
-     .help = "first layer (0-based) of stages 1, 2, ... in increasing order"}
-// clang-format on
+    KEYDEF_INT(T, "microbatches", field.microbatches, 1, 1 << 20, "4",                             \
+               "micro-batches each mini-batch is cut into"),                                       \
+        KEYDEF_ENUM(T, "schedule", field.schedule, grid_schedules, "1f1b",                         \
+                    "gpipe (all forwards, then all backwards) or 1f1b"),                           \
+        KEYDEF_LIST(T, "split", field.split, field.nsplit, 1, MODEL_MAX_LAYERS - 1,                \
+                    MODEL_MAX_LAYERS, "(balanced by FLOPs)",                                       \
+                    "first layer (0-based) of stages 1, 2, ... in increasing order")
 
 typedef struct GridConfig {
     int dp, pp, tp;
@@ -71,6 +66,26 @@ typedef struct GridConfig {
     const GradSyncConfig *sync; /* NULL: ring, after the micro-batches */
     const char *stages_key;     /* how the scenario names pp ("stages", "pp"), for messages */
 } GridConfig;
+
+/* A strategy on the grid engine: how its keys make a grid, and its own
+ * check (that [cluster] workers fits the grid) before grid_check's. */
+typedef struct GridKind {
+    GridConfig (*grid)(const Scenario *sc);
+    int (*check)(const Scenario *sc, const KeySource *given, DtError *err);
+} GridKind;
+
+/* The hooks of every grid strategy (a StrategyOps whose engine is its
+ * GridKind): the global batch is dp x batch, the ranks dp x pp x tp, a
+ * tensor-parallel group shares a node, summary.json gets the grid. */
+int grid_strategy_check(const Scenario *sc, const KeySource *given, DtError *err);
+int grid_strategy_global_batch(const Scenario *sc);
+int grid_strategy_ranks(const Scenario *sc);
+int grid_strategy_group(const Scenario *sc);
+int grid_strategy_start(Run *run, DtError *err);
+#define GRID_STRATEGY_HOOKS                                                                        \
+    .check = grid_strategy_check, .global_batch = grid_strategy_global_batch,                      \
+    .ranks = grid_strategy_ranks, .group = grid_strategy_group, .start = grid_strategy_start,      \
+    .results = grid_results, .host_results = grid_host_results, .stop = grid_stop
 
 /* Bad input (exit 2) with a message naming the key: more stages than
  * layers, a bad split, micro-batches that do not divide the batch, dense

@@ -392,30 +392,49 @@ out:
     return rc;
 }
 
-int run_spawn(Run *run, const RankKind *(*kind_of)(const Run *run, int rank), DtError *err)
+/* run_spawn with one kind for all ranks (kind) or a kind per rank (kind_of). */
+static int spawn(Run *run, const RankKind *kind, const RankKind *(*kind_of)(const Run *, int),
+                 DtError *err)
 {
-    void **state = calloc((size_t)run->nranks, sizeof *state);
+    const int n = run->nranks;
+    void **state = calloc((size_t)n, sizeof *state);
     if (!state)
-        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", run->nranks);
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", n);
+#define KIND(r) (kind_of ? kind_of(run, r) : kind)
     int rc = 0;
-    for (int r = 0; r < run->nranks && rc == 0; r++)
-        if (!(state[r] = kind_of(run, r)->create(run, r, err)))
-            rc = -1;
-    for (int r = 0; r < run->nranks; r++) {
-        const RankKind *kind = kind_of(run, r);
+    for (int r = 0; r < n && rc == 0; r++) {
+        if (!(state[r] = calloc(1, KIND(r)->size)))
+            rc = dt_fail(err, DT_ERUNTIME, "out of memory for rank %d", r);
+        else
+            rc = KIND(r)->describe(state[r], run, r, err);
+    }
+    for (int r = 0; r < n && rc == 0; r++)
+        rc = KIND(r)->alloc(state[r], err);
+    for (int r = 0; r < n; r++) {
         if (rc < 0) {
             if (state[r])
-                kind->destroy(state[r]);
+                KIND(r)->destroy(state[r]);
             continue;
         }
         char name[64];
-        snprintf(name, sizeof name, "%s-%d", kind->name, r);
+        snprintf(name, sizeof name, "%s-%d", KIND(r)->name, r);
         sg_actor_t actor = sg_actor_init(name, run->place.host[r]);
         sg_actor_set_data(actor, state[r]);
-        sg_actor_start(actor, kind->main, 0, NULL);
+        sg_actor_start(actor, KIND(r)->main, 0, NULL);
     }
+#undef KIND
     free(state);
     return rc;
+}
+
+int run_spawn(Run *run, const RankKind *(*kind_of)(const Run *run, int rank), DtError *err)
+{
+    return spawn(run, NULL, kind_of, err);
+}
+
+int run_spawn_all(Run *run, const RankKind *kind, DtError *err)
+{
+    return spawn(run, kind, NULL, err);
 }
 
 int run_eval_due(const Run *run, long step)

@@ -59,21 +59,29 @@ struct Run {
  * made, undone, and run. */
 typedef struct RankKind {
     const char *name; /* its actors are called "<name>-<rank>" */
-    /* The rank's state with everything it will need allocated, its device
-     * set up and its memory checked; NULL with err set. */
-    void *(*create)(Run *run, int rank, DtError *err);
-    /* Free a state whose actor never ran. */
+    size_t size;      /* of its state, which run_spawn allocates zeroed */
+    /* Fill in the rank's place: its device, what it will hold, its memory
+     * checked against the device; nothing big allocated.  -1 with err. */
+    int (*describe)(void *state, Run *run, int rank, DtError *err);
+    /* Allocate everything the rank will need; -1 with err. */
+    int (*alloc)(void *state, DtError *err);
+    /* Free whatever describe and alloc made (all of it, or part when one
+     * of them failed), and the state. */
     void (*destroy)(void *state);
-    /* The actor's body (sg_actor_self_get_data() is its state, which it
-     * frees when done). */
+    /* The actor's body: sg_actor_self_get_data() is its state, which it
+     * destroys when done. */
     void (*main)(int argc, char **argv);
 } RankKind;
 
-/* Create the state of every rank (kind_of tells each rank's kind), and
- * only when every one exists start one actor per rank, in rank order, on
- * its host: so that no rank can fail half-way and leave the others
- * waiting.  -1 with err when any state could not be made (all are freed). */
+/* Describe every rank (kind_of tells each rank's kind), so that a model
+ * that does not fit stops before anything big is allocated; allocate
+ * every rank's state; and only then start one actor per rank, in rank
+ * order, on its host, so that no rank can fail half-way and leave the
+ * others waiting.  -1 with err when a rank could not be made (all are
+ * freed). */
 int run_spawn(Run *run, const RankKind *(*kind_of)(const Run *run, int rank), DtError *err);
+/* The same when every rank is of one kind. */
+int run_spawn_all(Run *run, const RankKind *kind, DtError *err);
 
 /* The whole run; returns 0, or -1 with err->kind telling bad input from a
  * runtime failure. */

@@ -29,28 +29,11 @@
 static const char *const datasets[] = {"fashion-mnist", "synthetic", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
 
-#define AT(field) offsetof(Scenario, field)
 #define BIG 1e9
-
-#define INT(key, field, lo, hi, d, h)                                                              \
-    {                                                                                              \
-        .name = key, .type = KEY_INT, .offset = AT(field), .min = lo, .max = hi, .def = d,         \
-        .help = h                                                                                  \
-    }
-#define REAL(key, field, lo, open, hi, d, h)                                                       \
-    {                                                                                              \
-        .name = key, .type = KEY_DOUBLE, .offset = AT(field), .min = lo, .min_open = open,         \
-        .max = hi, .def = d, .help = h                                                             \
-    }
-#define ENUM(key, field, names, d, h)                                                              \
-    {                                                                                              \
-        .name = key, .type = KEY_ENUM, .offset = AT(field), .choices = names, .def = d, .help = h  \
-    }
-#define TEXT(key, kind, field, d, h)                                                               \
-    {                                                                                              \
-        .name = key, .type = kind, .offset = AT(field), .size = sizeof(((Scenario *)0)->field),    \
-        .def = d, .help = h                                                                        \
-    }
+#define INT(key, field, lo, hi, d, h) KEYDEF_INT(Scenario, key, field, lo, hi, d, h)
+#define REAL(key, field, lo, open, hi, d, h) KEYDEF_REAL(Scenario, key, field, lo, open, hi, d, h)
+#define ENUM(key, field, names, d, h) KEYDEF_ENUM(Scenario, key, field, names, d, h)
+#define TEXT(key, kind, field, d, h) KEYDEF_TEXT(Scenario, key, kind, field, d, h)
 
 static const KeyDef data_keys[] = {
     ENUM("dataset", dataset, datasets, "fashion-mnist",
@@ -78,7 +61,7 @@ static const KeyDef train_keys[] = {
     INT("steps", steps, 1, BIG, "(default: epochs)", "global training steps (instead of epochs)"),
     {.name = "seed",
      .type = KEY_U64,
-     .offset = AT(seed),
+     .offset = offsetof(Scenario, seed),
      .def = "1",
      .help = "seeds initialisation, shuffling and synthetic data"},
     INT("eval_every", eval_every, 0, BIG, "0",
@@ -91,7 +74,7 @@ static const KeyDef cluster_keys[] = {
     INT("workers", workers, 1, 1 << 20, "1", "devices that train, in all"),
     {.name = "hosts",
      .type = KEY_STRING,
-     .offset = AT(hosts),
+     .offset = offsetof(Scenario, hosts),
      .size = sizeof(((Scenario *)0)->hosts),
      .def = "(the first hosts in name order)",
      .help = "comma-separated hosts, rank r on the r-th (continue a long list on indented lines)",
@@ -105,21 +88,13 @@ typedef struct Kinds {
 } Kinds;
 
 static const KeyDef model_kind_keys[] = {
-    {.name = "kind",
-     .type = KEY_STRING,
-     .offset = offsetof(Kinds, model),
-     .size = sizeof(((Kinds *)0)->model),
-     .def = "mlp",
-     .help = "the kind of model (each kind's keys below)"},
+    KEYDEF_TEXT(Kinds, "kind", KEY_STRING, model, "mlp",
+                "the kind of model (each kind's keys below)"),
 };
 
 static const KeyDef strategy_kind_keys[] = {
-    {.name = "kind",
-     .type = KEY_STRING,
-     .offset = offsetof(Kinds, strategy),
-     .size = sizeof(((Kinds *)0)->strategy),
-     .def = "serial",
-     .help = "training strategy (each strategy's keys below)"},
+    KEYDEF_TEXT(Kinds, "kind", KEY_STRING, strategy, "serial",
+                "training strategy (each strategy's keys below)"),
 };
 
 #define TABLE(section, keys)                                                                       \

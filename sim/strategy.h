@@ -48,6 +48,9 @@ struct StrategyOps {
     /* Free run->state (which may be NULL, or half made when start failed);
      * NULL: nothing to free. */
     void (*stop)(Run *run);
+    /* What the engine the strategy runs on needs to know of it (the grid
+     * strategies: a GridKind, sim/grid.h); NULL for others. */
+    const void *engine;
 };
 
 /* NULL when no strategy has that name. */

@@ -34,12 +34,8 @@ static const char *const balances[] = {"equal", "speed", NULL};
 
 static const KeyDef dp_keys[] = {
     GRADSYNC_KEYS(DpConfig, sync, "on"),
-    {.name = "balance",
-     .type = KEY_ENUM,
-     .offset = offsetof(DpConfig, balance),
-     .choices = balances,
-     .def = "equal",
-     .help = "split each global batch equally, or in proportion to host speed"},
+    KEYDEF_ENUM(DpConfig, "balance", balance, balances, "equal",
+                "split each global batch equally, or in proportion to host speed"),
 };
 
 /* What every worker shares; read-only during the simulation but for done_at. */
@@ -138,38 +134,35 @@ static void dp_worker_main(int argc, char **argv)
     dp_worker_free(w);
 }
 
-static void *dp_worker_create(Run *run, int rank, DtError *err)
+static int dp_worker_describe(void *state, Run *run, int rank, DtError *err)
 {
+    DpWorker *w = state;
     DpShared *sh = run->state;
-    const Scenario *sc = run->sc;
-    const DpConfig *c = sc->strategy_config;
-    DpWorker *w = calloc(1, sizeof *w);
-    if (!w) {
-        dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", rank);
-        return NULL;
-    }
     *w = (DpWorker){.run = run, .sh = sh, .rank = rank};
     w->comm = (Comm){.world = &sh->world, .rank = rank, .channel = 0};
-    MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sh->share[rank]);
-    if (device_init(&w->dev, run, rank, err) < 0 || device_check_memory(&w->dev, &need, err) < 0 ||
-        replica_init(&w->replica, &run->model, &sc->opt, sh->share[rank], sc->seed, err) < 0) {
-        dp_worker_free(w);
-        return NULL;
-    }
-    Group group = {.comm = &w->comm, .size = run->nranks, .index = rank};
-    gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &sh->buckets,
-                  run->total_steps);
-    return w;
+    MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, sh->share[rank]);
+    if (device_init(&w->dev, run, rank, err) < 0)
+        return -1;
+    return device_check_memory(&w->dev, &need, err);
 }
 
-static const RankKind dp_worker = {"rank", dp_worker_create, dp_worker_free, dp_worker_main};
-
-static const RankKind *dp_kind(const Run *run, int rank)
+static int dp_worker_alloc(void *state, DtError *err)
 {
-    (void)run;
-    (void)rank;
-    return &dp_worker;
+    DpWorker *w = state;
+    const Run *run = w->run;
+    const Scenario *sc = run->sc;
+    const DpConfig *c = sc->strategy_config;
+    if (replica_init(&w->replica, &run->model, &sc->opt, w->sh->share[w->rank], sc->seed, err) < 0)
+        return -1;
+    Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank};
+    gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
+                  run->total_steps);
+    return 0;
 }
+
+static const RankKind dp_worker = {
+    "rank", sizeof(DpWorker), dp_worker_describe, dp_worker_alloc, dp_worker_free, dp_worker_main,
+};
 
 static void dp_stop(Run *run)
 {
@@ -223,7 +216,7 @@ static int dp_start(Run *run, DtError *err)
         count[l] = m->layers[l].param_count;
     }
     gradsync_plan(&sh->buckets, &c->sync, offset, count, 0, m->nlayers);
-    return run_spawn(run, dp_kind, err);
+    return run_spawn_all(run, &dp_worker, err);
 }
 
 const StrategyOps data_parallel_strategy = {

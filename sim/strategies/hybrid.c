@@ -15,7 +15,7 @@
  * the ranks were placed).
  */
 #include "grid.h"
-#include "run.h"
+#include "strategy.h"
 
 typedef struct HybridConfig {
     int dp, pp, tp;
@@ -24,27 +24,10 @@ typedef struct HybridConfig {
 } HybridConfig;
 
 static const KeyDef hybrid_keys[] = {
-    {.name = "dp",
-     .type = KEY_INT,
-     .offset = offsetof(HybridConfig, dp),
-     .min = 1,
-     .max = 1 << 20,
-     .def = "1",
-     .help = "data-parallel replicas"},
-    {.name = "pp",
-     .type = KEY_INT,
-     .offset = offsetof(HybridConfig, pp),
-     .min = 1,
-     .max = MODEL_MAX_LAYERS,
-     .def = "1",
-     .help = "pipeline stages of each replica"},
-    {.name = "tp",
-     .type = KEY_INT,
-     .offset = offsetof(HybridConfig, tp),
-     .min = 1,
-     .max = 1 << 16,
-     .def = "2",
-     .help = "devices each stage's dense layer pairs are split across"},
+    KEYDEF_INT(HybridConfig, "dp", dp, 1, 1 << 20, "1", "data-parallel replicas"),
+    KEYDEF_INT(HybridConfig, "pp", pp, 1, MODEL_MAX_LAYERS, "1", "pipeline stages of each replica"),
+    KEYDEF_INT(HybridConfig, "tp", tp, 1, 1 << 16, "2",
+               "devices each stage's dense layer pairs are split across"),
     PIPE_KEYS(HybridConfig, pipe),
     GRADSYNC_KEYS(HybridConfig, sync, "off"),
 };
@@ -69,45 +52,16 @@ static int hybrid_check(const Scenario *sc, const KeySource *given, DtError *err
                         "[strategy] kind = hybrid runs dp x pp x tp = %d x %d x %d = %ld ranks, "
                         "but [cluster] workers = %d; make the product equal workers",
                         c->dp, c->pp, c->tp, product, sc->workers);
-    GridConfig g = hybrid_grid(sc);
-    return grid_check(sc, &g, given, err);
+    return 0;
 }
 
-static int hybrid_global_batch(const Scenario *sc)
-{
-    const HybridConfig *c = sc->strategy_config;
-    return sc->batch * c->dp;
-}
-
-static int hybrid_ranks(const Scenario *sc)
-{
-    const HybridConfig *c = sc->strategy_config;
-    return c->dp * c->pp * c->tp;
-}
-
-static int hybrid_group(const Scenario *sc)
-{
-    const HybridConfig *c = sc->strategy_config;
-    return c->tp;
-}
-
-static int hybrid_start(Run *run, DtError *err)
-{
-    GridConfig g = hybrid_grid(run->sc);
-    return grid_start(run, &g, err);
-}
+static const GridKind hybrid_kind = {hybrid_grid, hybrid_check};
 
 const StrategyOps hybrid_strategy = {
     .name = "hybrid",
     .summary = "dp replicas of pp-stage pipelines of tp-way tensor-parallel groups",
     .keys = {"strategy", hybrid_keys, sizeof hybrid_keys / sizeof hybrid_keys[0]},
     .config_size = sizeof(HybridConfig),
-    .check = hybrid_check,
-    .global_batch = hybrid_global_batch,
-    .ranks = hybrid_ranks,
-    .group = hybrid_group,
-    .start = hybrid_start,
-    .results = grid_results,
-    .host_results = grid_host_results,
-    .stop = grid_stop,
+    .engine = &hybrid_kind,
+    GRID_STRATEGY_HOOKS,
 };

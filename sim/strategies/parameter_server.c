@@ -62,35 +62,17 @@ typedef struct PsConfig {
 static const char *const mode_names[] = {"sync", "async", "ssp", NULL};
 
 static const KeyDef ps_keys[] = {
-    {.name = "servers",
-     .type = KEY_INT,
-     .offset = offsetof(PsConfig, servers),
-     .min = 1,
-     .max = 1 << 16,
-     .def = "1",
-     .help = "server ranks, each owning a slice of the parameters, on hosts after the workers'"},
-    {.name = "mode",
-     .type = KEY_ENUM,
-     .offset = offsetof(PsConfig, mode),
-     .choices = mode_names,
-     .def = "sync",
-     .help = "sync (one update per step from all workers), async (each gradient applied as it "
-             "arrives) or ssp (bounded staleness)"},
-    {.name = "staleness",
-     .type = KEY_INT,
-     .offset = offsetof(PsConfig, staleness),
-     .min = 0,
-     .max = 1 << 20,
-     .def = "(required with ssp)",
-     .help = "mode = ssp: steps a worker may run ahead of the slowest one"},
-    {.name = "backup_workers",
-     .type = KEY_INT,
-     .offset = offsetof(PsConfig, backup_workers),
-     .min = 0,
-     .max = 1 << 16,
-     .def = "0",
-     .help = "mode = sync: run workers + this many, and use the first `workers` gradients of "
-             "each step"},
+    KEYDEF_INT(PsConfig, "servers", servers, 1, 1 << 16, "1",
+               "server ranks, each owning a slice of the parameters, on hosts after the "
+               "workers'"),
+    KEYDEF_ENUM(PsConfig, "mode", mode, mode_names, "sync",
+                "sync (one update per step from all workers), async (each gradient applied as "
+                "it arrives) or ssp (bounded staleness)"),
+    KEYDEF_INT(PsConfig, "staleness", staleness, 0, 1 << 20, "(required with ssp)",
+               "mode = ssp: steps a worker may run ahead of the slowest one"),
+    KEYDEF_INT(PsConfig, "backup_workers", backup_workers, 0, 1 << 16, "0",
+               "mode = sync: run workers + this many, and use the first `workers` gradients of "
+               "each step"),
 };
 
 typedef struct PsServer PsServer;
@@ -515,39 +497,36 @@ static void ps_worker_main(int argc, char **argv)
     ps_worker_free(w);
 }
 
-static void *ps_worker_create(Run *run, int rank, DtError *err)
+static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
 {
-    const Scenario *sc = run->sc;
+    PsWorker *w = state;
     PsShared *sh = run->state;
-    PsWorker *w = calloc(1, sizeof *w);
-    if (!w) {
-        dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", rank);
-        return NULL;
-    }
+    const Scenario *sc = run->sc;
     *w = (PsWorker){.run = run, .sh = sh, .rank = rank, .comm = {&sh->world, rank, 0}};
+    w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
     MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
     need.optimizer = 0.0; /* the servers hold it */
-    w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
-    int rc = (w->reqs = malloc(2 * (size_t)sh->servers * sizeof *w->reqs)) ? 0 : -1;
-    if (rc < 0)
-        dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", rank);
-    if (rc == 0)
-        rc = device_init(&w->dev, run, rank, err);
-    if (rc == 0)
-        rc = device_check_memory(&w->dev, &need, err);
-    if (rc == 0)
-        rc = replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err);
-    if (rc == 0 && sh->mode->batch != ps_batch_shared) {
-        /* the same global batches as sync, each worker at its own pace; with
-         * backup workers a global batch has a slice for every worker */
-        int global = sh->workers > sh->needed ? sc->batch * sh->workers : run->global_batch;
-        rc = sampler_init(&w->sampler, run->train.n, global, sc->seed, err);
-    }
-    if (rc < 0) {
-        ps_worker_free(w);
-        return NULL;
-    }
-    return w;
+    if (device_init(&w->dev, run, rank, err) < 0)
+        return -1;
+    return device_check_memory(&w->dev, &need, err);
+}
+
+static int ps_worker_alloc(void *state, DtError *err)
+{
+    PsWorker *w = state;
+    const PsShared *sh = w->sh;
+    const Run *run = w->run;
+    const Scenario *sc = run->sc;
+    if (!(w->reqs = malloc(2 * (size_t)sh->servers * sizeof *w->reqs)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", w->rank);
+    if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
+        return -1;
+    if (sh->mode->batch == ps_batch_shared)
+        return 0;
+    /* the same global batches as sync, each worker at its own pace; with
+     * backup workers a global batch has a slice for every worker */
+    int global = sh->workers > sh->needed ? sc->batch * sh->workers : run->global_batch;
+    return sampler_init(&w->sampler, run->train.n, global, sc->seed, err);
 }
 
 /* ---- servers ----------------------------------------------------------- */
@@ -595,8 +574,29 @@ static void ps_server_main(int argc, char **argv)
     ps_server_free(s);
 }
 
-static int ps_server_alloc(PsServer *s, const Run *run, DtError *err)
+static int ps_server_describe(void *state, Run *run, int rank, DtError *err)
 {
+    PsServer *s = state;
+    PsShared *sh = run->state;
+    *s = (PsServer){.run = run,
+                    .sh = sh,
+                    .rank = rank,
+                    .index = rank - sh->workers,
+                    .comm = {&sh->world, rank, 0},
+                    .slots = sh->mode->serve == ps_serve_ssp ? sh->staleness + 1 : 1};
+    collective_block(run->model.nparams, sh->servers, s->index, &s->begin, &s->count);
+    double shard = sizeof(float) * (double)s->count;
+    MemoryNeed need = {.parameters = shard,
+                       .optimizer = optim_state_per_param(&run->sc->opt) * shard,
+                       .buffers = ((double)s->slots * sh->workers + 1) * shard};
+    if (device_init(&s->dev, run, rank, err) < 0)
+        return -1;
+    return device_check_memory(&s->dev, &need, err);
+}
+
+static int ps_server_alloc(void *state, DtError *err)
+{
+    PsServer *s = state;
     const size_t W = (size_t)s->sh->workers;
     s->params = malloc((s->count ? s->count : 1) * sizeof(float));
     s->sum = malloc((s->count ? s->count : 1) * sizeof(float));
@@ -612,39 +612,15 @@ static int ps_server_alloc(PsServer *s, const Run *run, DtError *err)
         !s->computed || !s->arrived || !s->waiting || !s->take)
         return dt_fail(err, DT_ERUNTIME, "out of memory for server %d", s->index);
     memcpy(s->params, s->sh->init + s->begin, s->count * sizeof(float));
-    return optim_init(&s->opt, &run->sc->opt, s->count, err);
+    return optim_init(&s->opt, &s->run->sc->opt, s->count, err);
 }
 
-static void *ps_server_create(Run *run, int rank, DtError *err)
-{
-    const Scenario *sc = run->sc;
-    PsShared *sh = run->state;
-    PsServer *s = calloc(1, sizeof *s);
-    if (!s) {
-        dt_fail(err, DT_ERUNTIME, "out of memory for server %d", rank);
-        return NULL;
-    }
-    *s = (PsServer){.run = run,
-                    .sh = sh,
-                    .rank = rank,
-                    .index = rank - sh->workers,
-                    .comm = {&sh->world, rank, 0},
-                    .slots = sh->mode->serve == ps_serve_ssp ? sh->staleness + 1 : 1};
-    collective_block(run->model.nparams, sh->servers, s->index, &s->begin, &s->count);
-    double shard = sizeof(float) * (double)s->count;
-    MemoryNeed need = {.parameters = shard,
-                       .optimizer = optim_state_per_param(&sc->opt) * shard,
-                       .buffers = ((double)s->slots * sh->workers + 1) * shard};
-    if (device_init(&s->dev, run, rank, err) < 0 || device_check_memory(&s->dev, &need, err) < 0 ||
-        ps_server_alloc(s, run, err) < 0) {
-        ps_server_free(s);
-        return NULL;
-    }
-    return s;
-}
-
-static const RankKind ps_worker_kind = {"worker", ps_worker_create, ps_worker_free, ps_worker_main};
-static const RankKind ps_server_kind = {"server", ps_server_create, ps_server_free, ps_server_main};
+static const RankKind ps_worker_kind = {
+    "worker", sizeof(PsWorker), ps_worker_describe, ps_worker_alloc, ps_worker_free, ps_worker_main,
+};
+static const RankKind ps_server_kind = {
+    "server", sizeof(PsServer), ps_server_describe, ps_server_alloc, ps_server_free, ps_server_main,
+};
 
 static const RankKind *ps_kind(const Run *run, int rank)
 {

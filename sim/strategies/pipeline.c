@@ -10,7 +10,7 @@
  * peak_stashed_microbatches).
  */
 #include "grid.h"
-#include "run.h"
+#include "strategy.h"
 
 typedef struct PipelineConfig {
     int stages;
@@ -18,13 +18,8 @@ typedef struct PipelineConfig {
 } PipelineConfig;
 
 static const KeyDef pipeline_keys[] = {
-    {.name = "stages",
-     .type = KEY_INT,
-     .offset = offsetof(PipelineConfig, stages),
-     .min = 1,
-     .max = MODEL_MAX_LAYERS,
-     .def = "2",
-     .help = "stages, one host each, holding consecutive layers"},
+    KEYDEF_INT(PipelineConfig, "stages", stages, 1, MODEL_MAX_LAYERS, "2",
+               "stages, one host each, holding consecutive layers"),
     PIPE_KEYS(PipelineConfig, pipe),
 };
 
@@ -43,44 +38,16 @@ static int pipeline_check(const Scenario *sc, const KeySource *given, DtError *e
                         "[strategy] kind = pipeline puts one stage on each device: set [cluster] "
                         "workers = %d to match stages = %d (got workers = %d)",
                         c->stages, c->stages, sc->workers);
-    GridConfig g = pipeline_grid(sc);
-    return grid_check(sc, &g, given, err);
+    return 0;
 }
 
-static int pipeline_global_batch(const Scenario *sc)
-{
-    return sc->batch;
-}
-
-static int pipeline_ranks(const Scenario *sc)
-{
-    const PipelineConfig *c = sc->strategy_config;
-    return c->stages;
-}
-
-static int pipeline_group(const Scenario *sc)
-{
-    (void)sc;
-    return 1;
-}
-
-static int pipeline_start(Run *run, DtError *err)
-{
-    GridConfig g = pipeline_grid(run->sc);
-    return grid_start(run, &g, err);
-}
+static const GridKind pipeline_kind = {pipeline_grid, pipeline_check};
 
 const StrategyOps pipeline_strategy = {
     .name = "pipeline",
     .summary = "layers split into stages, one device each; micro-batches scheduled GPipe or 1F1B",
     .keys = {"strategy", pipeline_keys, sizeof pipeline_keys / sizeof pipeline_keys[0]},
     .config_size = sizeof(PipelineConfig),
-    .check = pipeline_check,
-    .global_batch = pipeline_global_batch,
-    .ranks = pipeline_ranks,
-    .group = pipeline_group,
-    .start = pipeline_start,
-    .results = grid_results,
-    .host_results = grid_host_results,
-    .stop = grid_stop,
+    .engine = &pipeline_kind,
+    GRID_STRATEGY_HOOKS,
 };

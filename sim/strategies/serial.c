@@ -69,37 +69,33 @@ static void serial_main(int argc, char **argv)
     serial_free(a);
 }
 
-static void *serial_create(Run *run, int rank, DtError *err)
+static int serial_describe(void *state, Run *run, int rank, DtError *err)
 {
-    SerialActor *a = calloc(1, sizeof *a);
-    if (!a) {
-        dt_fail(err, DT_ERUNTIME, "out of memory");
-        return NULL;
-    }
+    SerialActor *a = state;
     a->run = run;
-    const Scenario *sc = run->sc;
-    MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, run->global_batch);
-    if (device_init(&a->dev, run, rank, err) < 0 || device_check_memory(&a->dev, &need, err) < 0 ||
-        replica_init(&a->replica, &run->model, &sc->opt, run->global_batch, sc->seed, err) < 0 ||
-        sampler_init(&a->sampler, run->train.n, run->global_batch, sc->seed, err) < 0) {
-        serial_free(a);
-        return NULL;
-    }
-    return a;
+    MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, run->global_batch);
+    if (device_init(&a->dev, run, rank, err) < 0)
+        return -1;
+    return device_check_memory(&a->dev, &need, err);
 }
 
-static const RankKind serial_rank = {"rank", serial_create, serial_free, serial_main};
-
-static const RankKind *serial_kind(const Run *run, int rank)
+static int serial_alloc(void *state, DtError *err)
 {
-    (void)run;
-    (void)rank;
-    return &serial_rank;
+    SerialActor *a = state;
+    const Run *run = a->run;
+    const Scenario *sc = run->sc;
+    if (replica_init(&a->replica, &run->model, &sc->opt, run->global_batch, sc->seed, err) < 0)
+        return -1;
+    return sampler_init(&a->sampler, run->train.n, run->global_batch, sc->seed, err);
 }
+
+static const RankKind serial_rank = {
+    "rank", sizeof(SerialActor), serial_describe, serial_alloc, serial_free, serial_main,
+};
 
 static int serial_start(Run *run, DtError *err)
 {
-    return run_spawn(run, serial_kind, err);
+    return run_spawn_all(run, &serial_rank, err);
 }
 
 const StrategyOps serial_strategy = {

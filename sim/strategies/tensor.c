@@ -12,21 +12,15 @@
  * fastest links.
  */
 #include "grid.h"
-#include "grid.h"
-#include "run.h"
+#include "strategy.h"
 
 typedef struct TensorConfig {
     int tp;
 } TensorConfig;
 
 static const KeyDef tensor_keys[] = {
-    {.name = "tp",
-     .type = KEY_INT,
-     .offset = offsetof(TensorConfig, tp),
-     .min = 1,
-     .max = 1 << 16,
-     .def = "2",
-     .help = "devices each dense layer pair is split across"},
+    KEYDEF_INT(TensorConfig, "tp", tp, 1, 1 << 16, "2",
+               "devices each dense layer pair is split across"),
 };
 
 static GridConfig tensor_grid(const Scenario *sc)
@@ -43,26 +37,10 @@ static int tensor_check(const Scenario *sc, const KeySource *given, DtError *err
                         "[strategy] kind = tensor splits each layer across tp devices: set "
                         "[cluster] workers = %d to match tp = %d (got workers = %d)",
                         c->tp, c->tp, sc->workers);
-    GridConfig g = tensor_grid(sc);
-    return grid_check(sc, &g, given, err);
+    return 0;
 }
 
-static int tensor_global_batch(const Scenario *sc)
-{
-    return sc->batch;
-}
-
-static int tensor_ranks(const Scenario *sc)
-{
-    const TensorConfig *c = sc->strategy_config;
-    return c->tp;
-}
-
-static int tensor_start(Run *run, DtError *err)
-{
-    GridConfig g = tensor_grid(run->sc);
-    return grid_start(run, &g, err);
-}
+static const GridKind tensor_kind = {tensor_grid, tensor_check};
 
 const StrategyOps tensor_strategy = {
     .name = "tensor",
@@ -70,12 +48,6 @@ const StrategyOps tensor_strategy = {
                "backward",
     .keys = {"strategy", tensor_keys, sizeof tensor_keys / sizeof tensor_keys[0]},
     .config_size = sizeof(TensorConfig),
-    .check = tensor_check,
-    .global_batch = tensor_global_batch,
-    .ranks = tensor_ranks,
-    .group = tensor_ranks,
-    .start = tensor_start,
-    .results = grid_results,
-    .host_results = grid_host_results,
-    .stop = grid_stop,
+    .engine = &tensor_kind,
+    GRID_STRATEGY_HOOKS,
 };
