@@ -12,8 +12,7 @@ set -eu
 bench=${1:?usage: bench_collective.sh BENCH [COUNT] [ALLREDUCES]}
 count=${2:-262144}   # floats per rank: 1 MB, blocks of 1 KB
 allreduces=${3:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/checks.sh" # $tmp
 cat >"$tmp/cluster-1024.xml" <<'EOF'
 <?xml version='1.0'?>
 <!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">

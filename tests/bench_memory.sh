@@ -8,8 +8,7 @@ set -u
 dtsim=$1
 src=$2
 workers=${3:-1024}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/checks.sh" # $tmp
 cat >"$tmp/cluster.xml" <<XML
 <?xml version='1.0'?>
 <!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">

@@ -8,8 +8,7 @@
 set -u
 dtsim=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/checks.sh" # $tmp
 plat=$src/platforms/cluster-10gbe.xml
 dp=(--set strategy.kind=data-parallel --set cluster.workers=8 --platform "$plat" --no-plot)
 run() { # run LABEL SCENARIO ARGS...

@@ -1,9 +1,15 @@
-# checks.sh - what the shell acceptance checks share; sourced, not run.
+# checks.sh - what the shell acceptance checks and benchmarks share;
+# sourced, not run.
 #
-# Each check prints one line, "ok: ..." or "FAILED: ...", and counts in
-# pass and fail; `checks_done` prints the closing "N passed, N failed" line
-# that ctest's log shows, and returns non-zero when anything failed.
+# Sourcing it gives a scratch directory $tmp, removed when the script
+# exits.  Each check prints one line, "ok: ..." or "FAILED: ...", and counts
+# in pass and fail; `checks_done` prints the closing "N passed, N failed"
+# line that ctest's log shows, and returns non-zero when anything failed.
+# `json` reads a result file (summary.json, `dtsim collective --json`)
+# with jq, so no script parses JSON by hand.
 
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 pass=0
 fail=0
 
@@ -33,6 +39,21 @@ ok() {
 bad() {
     fail=$((fail + 1))
     echo "FAILED: $*"
+}
+
+# same A B LABEL: files A and B are byte-identical
+same() {
+    if cmp -s "$1" "$2"; then
+        ok "identical $(basename "$1") ($3)"
+    else
+        bad "$(basename "$1") differs ($3)"
+    fi
+}
+
+# json FILE FILTER: what jq's FILTER gives on FILE (- for standard input),
+# raw, one value a line; e.g. json run/summary.json '.hosts[].bytes_sent'
+json() {
+    jq -r "$2" "$1"
 }
 
 checks_done() {

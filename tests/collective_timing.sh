@@ -14,22 +14,9 @@ ideal=(--cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=network/TCP-g
 alpha=10e-6      # route latency: two 5 us private links
 beta=8e-10       # seconds per byte: 1 / 1.25 GB/s
 tolerance=0.01
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/checks.sh"
 worst=""         # "algo worst-error" lines, summarised at the end
 
-# json_field KEY: the value of "KEY" in the one-line JSON object on stdin
-json_field() {
-    awk -v key="\"$1\":" '{
-        i = index($0, key)
-        if (i == 0) exit 1
-        rest = substr($0, i + length(key))
-        sub(/[,}].*/, "", rest)
-        gsub(/"/, "", rest)
-        print rest
-    }'
-}
 
 # closed_form OP ALGO P BYTES: seconds on the ideal network; blocks of an
 # uneven split cost as much as the largest one
@@ -66,8 +53,8 @@ timing() {
         --bytes "$n" --json "${ideal[@]}" 2>"$tmp/err")
     rc=$?
     local got busbw want factor verdict
-    got=$(json_field simulated_seconds <<<"$out")
-    busbw=$(json_field busbw_gbps <<<"$out")
+    got=$(json - .simulated_seconds <<<"$out")
+    busbw=$(json - .busbw_gbps <<<"$out")
     want=$(closed_form "$op" "$algo" "$p" "$n")
     factor=$(bus_factor "$op" "$p")
     verdict=$(awk -v got="${got:-nan}" -v want="$want" -v bus="${busbw:-nan}" -v n="$n" \

@@ -8,28 +8,14 @@
 set -u
 dtsim=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-
-same() {
-    if cmp -s "$1" "$2"; then
-        pass=$((pass + 1))
-        echo "ok: identical $(basename "$1") ($3)"
-    else
-        fail=$((fail + 1))
-        echo "FAILED: $(basename "$1") differs between two runs ($3)"
-    fi
-}
+. "$(dirname "$0")/checks.sh"
 
 check() {
     local label=$1
     shift
     for i in 1 2; do
         if ! "$dtsim" run "$@" --quiet --no-plot --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin"; then
-            echo "FAILED: run $i of $label"
-            fail=$((fail + 1))
+            bad "run $i of $label"
             return
         fi
         grep -v '"wall_seconds"' "$tmp/$label-$i/summary.json" >"$tmp/$label-$i.summary"
@@ -66,5 +52,4 @@ check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-
 check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
     --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
     --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done

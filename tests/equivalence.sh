@@ -8,10 +8,7 @@ set -u
 dtsim=$1
 model_diff=$2
 src=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "$(dirname "$0")/checks.sh"
 b=8
 steps=12
 plat=$src/tests/platforms/ideal-64.xml
@@ -23,8 +20,7 @@ run() { # run NAME ARGS...: saves the model to $tmp/NAME.bin
     shift
     if ! "$dtsim" run "$src/tests/scenarios/tiny.ini" "${common[@]}" "$@" --out "$tmp/$name" \
         --save-model "$tmp/$name.bin" >"$tmp/$name.log" 2>&1; then
-        echo "FAILED: run $name: $(tail -1 "$tmp/$name.log")"
-        fail=$((fail + 1))
+        bad "run $name: $(tail -1 "$tmp/$name.log")"
         return 1
     fi
 }
@@ -32,11 +28,9 @@ run() { # run NAME ARGS...: saves the model to $tmp/NAME.bin
 compare() { # compare SERIAL OTHER LABEL
     local out
     if out=$("$model_diff" "$tmp/$1.bin" "$tmp/$2.bin" 1e-5); then
-        pass=$((pass + 1))
-        echo "ok: $3: $out"
+        ok "$3: $out"
     else
-        fail=$((fail + 1))
-        echo "FAILED: $3: $out"
+        bad "$3: $out"
     fi
 }
 
@@ -64,5 +58,4 @@ for model in mlp cnn; do
         done
     done
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done

@@ -28,8 +28,6 @@ set -u
 dtsim=$1
 model_diff=$2
 src=$(cd "$3" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/checks.sh"
 
 tiny=$src/tests/scenarios/tiny.ini
@@ -59,26 +57,6 @@ same() {
     local d
     d=$(sed -n 's/.*relative difference \([0-9.e+-]*\),.*/\1/p' <<<"$out")
     worst_diff=$(awk -v a="$worst_diff" -v b="${d:-1}" 'BEGIN { print (b + 0 > a + 0) ? b : a }')
-}
-
-# field FILE KEY: the first number after "KEY": in a summary.json
-field() {
-    awk -v key="\"$2\":" '{ i = index($0, key); if (i) { s = substr($0, i + length(key));
-        gsub(/^[ \t]+/, "", s); sub(/[,}].*/, "", s); print s; exit } }' "$1"
-}
-
-# list FILE KEY: the numbers of the first one-line array "KEY": [a, b, ...]
-list() {
-    awk -v key="\"$2\":" '{ i = index($0, key); if (i) { s = substr($0, i + length(key));
-        sub(/^[^[]*\[/, "", s); sub(/\].*/, "", s); gsub(/,/, " ", s); print s; exit } }' "$1"
-}
-
-# host_field FILE KEY: KEY of every host in rank order, space-separated
-host_field() {
-    awk -v key="\"$2\":" '/"hosts":/ { in_hosts = 1 }
-        in_hosts { i = index($0, key); if (i) { s = substr($0, i + length(key));
-        gsub(/^[ \t]+/, "", s); sub(/[,}].*/, "", s); gsub(/"/, "", s); printf "%s ", s } }
-        END { print "" }' "$1"
 }
 
 steps=(--set train.steps=12 --set train.eval_every=12)
@@ -188,8 +166,8 @@ for p in 2 4; do
                 --set train.eval_every=3 --set model.hidden=$hidden --set strategy.split=$split ||
                 continue
             sum=$tmp/$name/summary.json
-            got_bubble=$(field "$sum" bubble_fraction)
-            got_span=$(field "$sum" step_makespan_seconds)
+            got_bubble=$(json "$sum" '.pipelines[0].bubble_fraction')
+            got_span=$(json "$sum" '.pipelines[0].step_makespan_seconds')
             verdict=$(awk -v p=$p -v m=$mb -v tf="$tf" -v tb="$tb" -v gb="${got_bubble:-nan}" \
                 -v gs="${got_span:-nan}" 'BEGIN {
                     wb = (p - 1) / (m + p - 1); ws = (m + p - 1) * (tf + tb)
@@ -203,7 +181,7 @@ for p in 2 4; do
             else
                 bad "$sch p=$p m=$mb: ${verdict#* }"
             fi
-            peaks=$(list "$sum" peak_stashed_microbatches)
+            peaks=$(json "$sum" '.pipelines[0].peak_stashed_microbatches[]')
             want=
             for ((s = 0; s < p; s++)); do
                 if [ "$sch" = gpipe ]; then
@@ -219,8 +197,8 @@ for p in 2 4; do
             fi
         done
         # the memory accounting follows the stash: GPipe / 1F1B activations = m / min(p - s, m)
-        ga=($(host_field "$tmp/ideal-$p-$mb-gpipe/summary.json" activations))
-        oa=($(host_field "$tmp/ideal-$p-$mb-1f1b/summary.json" activations))
+        ga=($(json "$tmp/ideal-$p-$mb-gpipe/summary.json" '.hosts[].memory_bytes.activations'))
+        oa=($(json "$tmp/ideal-$p-$mb-1f1b/summary.json" '.hosts[].memory_bytes.activations'))
         verdict=ok
         for ((s = 0; s < p; s++)); do
             k=$((p - s < mb ? p - s : mb))
@@ -245,8 +223,8 @@ for t in 2 4; do
     sum=$tmp/tensor-mlp-$t/summary.json
     [ -f "$sum" ] || continue
     want=$(awk -v t=$t -v b=24 -v s=12 'BEGIN { printf "%.0f", s * 2 * (t - 1) / t * b * (16 + 10 + 16) * 4 }')
-    sent=$(host_field "$sum" bytes_sent)
-    total=$(field "$sum" bytes_communicated)
+    sent=$(json "$sum" '.hosts[].bytes_sent')
+    total=$(json "$sum" .bytes_communicated)
     if [ "$(echo $sent)" = "$(for ((k = 0; k < t; k++)); do printf '%s ' "$want"; done | xargs)" ] &&
         [ "$total" = "$((want * t))" ]; then
         ok "tensor tp=$t: every rank sent $want bytes (12 steps x 2($t-1)/$t x 24 x 42 floats x 4), $total in all"
@@ -262,12 +240,12 @@ dgx=$src/platforms/dgx-2x8.xml
 # agrees
 check_pairs() {
     local hosts verdict=ok
-    read -ra hosts <<<"$(host_field "$1" host)"
+    read -ra hosts <<<"$(json "$1" '.hosts[].host' | xargs)"
     [ "${#hosts[@]}" -gt 0 ] || verdict=bad
     for ((r = 0; r < ${#hosts[@]}; r++)); do
         [ "${hosts[r]%%-*}" = "${hosts[r - r % $2]%%-*}" ] || verdict=bad
     done
-    if [ "$verdict" = ok ] && grep -q '"tp_groups_within_node":[[:space:]]*true' "$1"; then
+    if [ "$verdict" = ok ] && [ "$(json "$1" .grid.tp_groups_within_node)" = true ]; then
         ok "$3: tensor-parallel groups of $2 within one node: ${hosts[*]}"
     else
         bad "$3: tensor-parallel groups of $2 not within nodes: ${hosts[*]}"

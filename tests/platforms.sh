@@ -12,16 +12,13 @@ if [ ! -d "$dir" ]; then
     echo "no SimGrid example platforms at $dir: skipped"
     exit 77
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/checks.sh"
 # Some example platforms turn on SimGrid's tracing into the current
 # directory: run where that does no harm.
 dtsim=$(cd "$(dirname "$dtsim")" && pwd)/$(basename "$dtsim")
 src=$(cd "$src" && pwd)
 dir=$(cd "$dir" && pwd)
 cd "$tmp" || exit 1
-pass=0
-fail=0
 ran=0
 for f in "$dir"/*.xml; do
     name=$(basename "$f")
@@ -35,11 +32,9 @@ for f in "$dir"/*.xml; do
         lines=$(grep -c '^dtsim:' "$tmp/log")
         [ "$rc" -eq 0 ] && ran=$((ran + 1))
         if [ "$rc" -eq 0 ] || { [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ]; }; then
-            pass=$((pass + 1))
-            echo "ok: $name $kind: exit $rc $(grep '^dtsim:' "$tmp/log")"
+            ok "$name $kind: exit $rc $(grep '^dtsim:' "$tmp/log")"
         else
-            fail=$((fail + 1))
-            echo "FAILED: $name $kind: exit $rc"
+            bad "$name $kind: exit $rc"
             tail -3 "$tmp/log" | sed 's/^/    /'
         fi
     done
@@ -48,11 +43,8 @@ done
 # ordinary platforms that must run.
 total=$((pass + fail))
 if [ $((2 * ran)) -lt "$total" ]; then
-    echo "FAILED: only $ran of $total runs finished; most should"
-    fail=$((fail + 1))
+    bad "only $ran of $total runs finished; most should"
 else
-    echo "ok: $ran of $total runs finished, the others were refused with a reason"
-    pass=$((pass + 1))
+    ok "$ran of $total runs finished, the others were refused with a reason"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+checks_done

@@ -16,8 +16,6 @@ set -u
 dtsim=$1
 model_diff=$2
 src=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 . "$src/tests/checks.sh"
 tiny=$src/tests/scenarios/tiny.ini
 hetero=$src/platforms/hetero.xml
@@ -32,8 +30,8 @@ run() { # run NAME ARGS...
         return 1
     fi
 }
-field() { # field NAME KEY: a number from NAME's summary.json (first match)
-    grep -m1 "\"$2\":" "$tmp/$1/summary.json" | sed 's/.*: *//; s/,$//' | tr -d '\t'
+summary() { # summary NAME FILTER: jq's FILTER on NAME's summary.json
+    json "$tmp/$1/summary.json" "$2"
 }
 
 # 1. ssp, s = 0 is sync
@@ -62,8 +60,8 @@ for plat in hetero cluster-10gbe hetero-slow; do
             name=ssp-$plat-$s-$seed
             run "$name" "${ps[@]}" "${p[@]}" --set cluster.workers=5 --set strategy.mode=ssp \
                 --set strategy.staleness=$s --set train.seed=$seed || continue
-            max=$(field "$name" max)
-            n=$(field "$name" gradients)
+            max=$(summary "$name" .staleness.max)
+            n=$(summary "$name" .staleness.gradients)
             if [ "$n" = 200 ] && [ "$max" -le "$s" ]; then
                 ok "ssp bound $s on $plat, seed $seed: largest staleness $max of $n gradients"
             else
@@ -87,7 +85,7 @@ for n in 4 7; do
     name=async-$n
     run "$name" "${ps[@]}" --platform "$src/platforms/cluster-10gbe.xml" \
         --set cluster.workers=$n --set strategy.mode=async || continue
-    mean=$(field "$name" mean)
+    mean=$(summary "$name" .staleness.mean)
     if awk -v m="$mean" -v n="$n" 'BEGIN { d = m - (n - 1); exit !(d < 0.1 * (n - 1) && -d < 0.1 * (n - 1)) }'; then
         ok "async, $n workers on cluster-10gbe: mean staleness $mean (round robin: $((n - 1)))"
     else
@@ -152,10 +150,8 @@ run serial-256 --quiet --no-plot --set train.batch=256 --set train.steps=20 \
             bad "balance = $other differs from serial: $d"
         fi
     done
-    we=$(grep '"wait_seconds"' "$tmp/equal/summary.json" | sed 's/.*: *//; s/,//' |
-        awk '{ s += $1 } END { printf "%.6g", s }')
-    ws=$(grep '"wait_seconds"' "$tmp/speed/summary.json" | sed 's/.*: *//; s/,//' |
-        awk '{ s += $1 } END { printf "%.6g", s }')
+    we=$(summary equal '[.hosts[].wait_seconds] | add')
+    ws=$(summary speed '[.hosts[].wait_seconds] | add')
     if awk -v a="$ws" -v b="$we" 'BEGIN { exit !(a < b) }'; then
         ok "balance = speed waits $ws s for slower workers (all ranks), equal split $we s"
     else
@@ -172,9 +168,9 @@ run plain "${one[@]}" --platform "$tmp/profile-0.xml" &&
     run profile "${one[@]}" --platform "$src/tests/platforms/profile-1.xml" &&
     run fault "${one[@]}" --platform "$tmp/profile-0.xml" \
         --set "faults.slowdown=slow-0 0.05 1000 0.5" && {
-    t0=$(field plain simulated_seconds)
+    t0=$(summary plain .simulated_seconds)
     for name in profile fault; do
-        t=$(field $name simulated_seconds)
+        t=$(summary $name .simulated_seconds)
         if awk -v t="$t" -v t0="$t0" 'BEGIN { e = 0.05 + (t0 - 0.05) / 0.5; d = (t - e) / e; exit !(t0 > 0.05 && d < 1e-9 && -d < 1e-9) }'; then
             ok "$name: $t simulated s = 0.05 + ($t0 - 0.05) / 0.5"
         else

@@ -7,8 +7,6 @@
 set -u
 dtsim=$1
 src=$(cd "$2" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/checks.sh"
 
 tiny=$src/tests/scenarios/tiny.ini
