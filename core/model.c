@@ -31,6 +31,33 @@ void model_begin(Model *m, Shape input, int classes)
     m->classes = classes;
 }
 
+/* Which outputs need a gradient buffer of their own, and which readers add
+ * their input gradient to another's (model.c's header): readers are met
+ * in backward order, the first one writes. */
+static void model_link(Model *m)
+{
+    int readers[MODEL_MAX_LAYERS] = {0}, far[MODEL_MAX_LAYERS] = {0};
+    int written[MODEL_MAX_LAYERS] = {0};
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        Layer *ly = &m->layers[l];
+        ly->din_adds = ly->din2_adds = 0;
+        if (ly->src >= 0) {
+            ly->din_adds = written[ly->src];
+            written[ly->src] = 1;
+            readers[ly->src]++;
+            far[ly->src] |= ly->src != l - 1;
+        }
+        if (ly->src2 >= 0) {
+            ly->din2_adds = written[ly->src2];
+            written[ly->src2] = 1;
+            readers[ly->src2]++;
+            far[ly->src2] = 1;
+        }
+    }
+    for (int l = 0; l < m->nlayers; l++)
+        m->layers[l].keep_grad = readers[l] > 1 || far[l];
+}
+
 static int model_push(Model *m, Layer l, int src, int src2, DtError *err)
 {
     if (m->nlayers == MODEL_MAX_LAYERS)
@@ -46,8 +73,9 @@ static int model_push(Model *m, Layer l, int src, int src2, DtError *err)
     if (l.param_count && m->nparams == 0)
         m->first_trainable = m->nlayers;
     m->nparams += l.param_count;
-    m->layers[m->nlayers] = l;
-    return m->nlayers++;
+    m->layers[m->nlayers++] = l;
+    model_link(m);
+    return m->nlayers - 1;
 }
 
 int model_add(Model *m, Layer l, DtError *err)
@@ -79,43 +107,13 @@ int model_add_dense_stack(Model *m, const int *hidden, int n, DtError *err)
     return model_add(m, (Layer){.ops = &dense_ops, .units = m->classes}, err) < 0 ? -1 : 0;
 }
 
-/* Which outputs need a gradient buffer of their own, and which readers add
- * their input gradient to another's (model.c's header): readers are met
- * in backward order, the first one writes. */
-static void model_link(Model *m)
-{
-    int readers[MODEL_MAX_LAYERS] = {0}, far[MODEL_MAX_LAYERS] = {0};
-    int written[MODEL_MAX_LAYERS] = {0};
-    for (int l = m->nlayers - 1; l >= 0; l--) {
-        Layer *ly = &m->layers[l];
-        ly->din_adds = ly->din2_adds = 0;
-        if (ly->src >= 0) {
-            ly->din_adds = written[ly->src];
-            written[ly->src] = 1;
-            readers[ly->src]++;
-            far[ly->src] |= ly->src != l - 1;
-        }
-        if (ly->src2 >= 0) {
-            ly->din2_adds = written[ly->src2];
-            written[ly->src2] = 1;
-            readers[ly->src2]++;
-            far[ly->src2] = 1;
-        }
-    }
-    for (int l = 0; l < m->nlayers; l++)
-        m->layers[l].keep_grad = readers[l] > 1 || far[l];
-}
-
 int model_build(Model *m, const ModelSpec *spec, DtError *err)
 {
     model_begin(m, spec->input, spec->classes);
     m->name = spec->ops->name;
     if (spec->classes < 2)
         return dt_fail(err, DT_EINPUT, "a model needs at least 2 classes, got %d", spec->classes);
-    if (spec->ops->build(m, spec->config, err) < 0)
-        return -1;
-    model_link(m);
-    return 0;
+    return spec->ops->build(m, spec->config, err);
 }
 
 int model_can_cut(const Model *m, int first)

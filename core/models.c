@@ -11,8 +11,9 @@
 
 extern const ModelOps mlp_model;
 extern const ModelOps cnn_model;
+extern const ModelOps resmlp_model;
 
-static const ModelOps *const models[] = {&mlp_model, &cnn_model};
+static const ModelOps *const models[] = {&mlp_model, &cnn_model, &resmlp_model};
 
 #define NMODELS (sizeof models / sizeof models[0])
 

@@ -138,6 +138,11 @@ static int command_run(Args *a, int check_only, DtError *err)
     if (!sc)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     int rc = scenario_load(sc, a->scenario, a->sets, a->nset, err);
+    for (const char *n = sc->notes; rc == 0 && !a->run.quiet && *n;) {
+        size_t len = strcspn(n, "\n");
+        fprintf(stderr, "dtsim: note: %.*s\n", (int)len, n);
+        n += len + (n[len] == '\n');
+    }
     if (rc == 0 && a->platform)
         scenario_set_platform(sc, a->platform);
     if (rc == 0)

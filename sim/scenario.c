@@ -300,10 +300,24 @@ static int kinds_with_key(const char *section, const char *name, char *buf, size
     return used > 0;
 }
 
+/* A key of another kind in the file, when --set chose the kind: the
+ * scenario was written for that other kind, so the key is left out, with
+ * a note (for instance a pipeline scenario run with --set
+ * strategy.kind=data-parallel: its stages and microbatches mean nothing
+ * there). */
+static void entry_ignore(ParseState *ps, const Entry *e, const char *at, const char *kinds)
+{
+    Scenario *sc = ps->sc;
+    size_t used = strlen(sc->notes);
+    snprintf(sc->notes + used, sizeof sc->notes - used,
+             "%s: [%s] %s is a setting of kind = %s: left out, as --set %s.kind chose another\n",
+             at, e->section, e->name, kinds, e->section);
+}
+
 /* The table of e's section that declares e's key: -1 with a message when
  * there is none (an unknown section, an unknown key, or a key of another
- * kind of model or strategy). */
-static int entry_table(const ParseState *ps, const Entry *e, long *key, DtError *err)
+ * kind of model or strategy); -2 when the entry is left out (entry_ignore). */
+static int entry_table(ParseState *ps, const Entry *e, long *key, DtError *err)
 {
     char at[PATH_MAX + 300], kinds[256];
     int section_known = 0;
@@ -323,10 +337,16 @@ static int entry_table(const ParseState *ps, const Entry *e, long *key, DtError 
                        at, e->section);
     int model = !strcmp(e->section, "model");
     if ((model || !strcmp(e->section, "strategy")) &&
-        kinds_with_key(e->section, e->name, kinds, sizeof kinds))
+        kinds_with_key(e->section, e->name, kinds, sizeof kinds)) {
+        const Entry *kind = kind_entry(ps, e->section);
+        if (e->line > 0 && kind && kind->line == 0) {
+            entry_ignore(ps, e, at, kinds);
+            return -2;
+        }
         return dt_fail(err, DT_EINPUT, "%s: [%s] %s is a setting of kind = %s, not of kind = %s",
                        at, e->section, e->name, kinds,
                        model ? ps->sc->model.ops->name : ps->sc->strategy->name);
+    }
     return dt_fail(err, DT_EINPUT, "%s: unknown key '%s' in [%s]; `dtsim --help` lists the keys",
                    at, e->name, e->section);
 }
@@ -355,7 +375,7 @@ static int entry_apply(ParseState *ps, const Entry *e, DtError *err)
     long k = -1;
     int t = entry_table(ps, e, &k, err);
     if (t < 0)
-        return -1;
+        return t == -2 ? 0 : -1;
     Table *tb = &ps->tables[t];
     const KeyDef *def = &tb->keys->keys[k];
     char at[PATH_MAX + 300];

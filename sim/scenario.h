@@ -63,6 +63,9 @@ typedef struct Scenario {
 
     /* [faults] */
     FaultsConfig faults;
+
+    /* What the reading left out, a line each, for the user to see */
+    char notes[2048];
 } Scenario;
 
 /* Parse `path`, then apply the `nset` overrides "section.key=value".  On

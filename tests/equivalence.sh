@@ -3,7 +3,8 @@
 # the parameters of serial SGD on the same global batch: data-parallel with
 # N workers of batch b, for every all-reduce algorithm, with and without
 # overlap, and the synchronous parameter server, against a serial run of
-# batch N*b, after the same number of steps (relative difference < 1e-5).
+# batch N*b, after the same number of steps (relative difference < 1e-5);
+# for the MLP, the CNN and a residual MLP.
 set -u
 dtsim=$1
 model_diff=$2
@@ -58,4 +59,19 @@ for model in mlp cnn; do
         done
     done
 done
+# a residual model (its gradient buffers and adds) under every all-reduce
+res=(--set model.kind=resmlp --set model.width=16 --set model.blocks=2)
+run serial-res-4 "${res[@]}" --set train.batch=$((4 * b)) &&
+    for algo in ring rhd tree ps; do
+        for overlap in off on; do
+            name=dp-res-$algo-$overlap
+            run "$name" "${res[@]}" --platform "$plat" --set strategy.kind=data-parallel \
+                --set cluster.workers=4 --set strategy.allreduce=$algo \
+                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+                compare serial-res-4 "$name" "resmlp data-parallel N=4 $algo overlap $overlap"
+        done
+    done &&
+    run ps-res "${res[@]}" --platform "$plat" --set strategy.kind=parameter-server \
+        --set cluster.workers=4 --set strategy.servers=2 &&
+    compare serial-res-4 ps-res "resmlp parameter-server N=4 servers=2"
 checks_done

@@ -22,8 +22,12 @@
 # training with an out-of-memory error and trains as a pipeline, GPipe's
 # stash of a big mini-batch does not fit where 1F1B's does, and a stage too
 # big for its device is named.
+# And the grid's all-reduce across replicas: every algorithm, overlapped
+# or not, equal to serial SGD; a grid of replicas alone gives data-parallel's
+# trace span for span, overlapped seconds included; a residual model cut
+# between its blocks and split inside them equal to serial SGD.
 # Each check prints one line; the script fails if any failed.  awk does the
-# arithmetic and reads summary.json, so nothing beyond bash and coreutils.
+# arithmetic, jq reads summary.json (checks.sh).
 set -u
 dtsim=$1
 model_diff=$2
@@ -46,8 +50,8 @@ run() {
     fi
 }
 
-# same SERIAL OTHER LABEL: the two saved models agree within 1e-5
-same() {
+# equal_params SERIAL OTHER LABEL: the two saved models agree within 1e-5
+equal_params() {
     local out
     if out=$("$model_diff" "$tmp/$1.bin" "$tmp/$2.bin" 1e-5); then
         ok "$3: $out"
@@ -75,7 +79,7 @@ for model in mlp cnn; do
                     --set strategy.kind=pipeline --set cluster.workers=$p \
                     --set strategy.stages=$p --set strategy.microbatches=$mb \
                     --set strategy.schedule=$sch --set train.batch=24 &&
-                    same "serial-$model" "$name" "$model pipeline p=$p m=$mb $sch"
+                    equal_params "serial-$model" "$name" "$model pipeline p=$p m=$mb $sch"
             done
         done
     done
@@ -89,11 +93,11 @@ for sch in gpipe 1f1b; do
         --set train.optimizer=adam --set strategy.kind=pipeline --set cluster.workers=3 \
         --set strategy.stages=3 --set strategy.split=1,3 --set strategy.microbatches=8 \
         --set strategy.schedule=$sch --set train.batch=24 &&
-        same serial-adam "split-$sch" "mlp pipeline split=1,3 adam m=8 $sch"
+        equal_params serial-adam "split-$sch" "mlp pipeline split=1,3 adam m=8 $sch"
     run "cnn7-$sch" "${steps[@]}" "${cnn[@]}" --platform "$ideal64" --set strategy.kind=pipeline \
         --set cluster.workers=7 --set strategy.stages=7 --set strategy.microbatches=4 \
         --set strategy.schedule=$sch --set train.batch=24 &&
-        same serial-cnn "cnn7-$sch" "cnn pipeline p=7 (one layer per stage) m=4 $sch"
+        equal_params serial-cnn "cnn7-$sch" "cnn pipeline p=7 (one layer per stage) m=4 $sch"
 done
 
 echo "== 1. tensor and hybrid equivalence with serial SGD"
@@ -103,11 +107,11 @@ run serial-mlp3 "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=24
 for t in 2 4; do
     run "tensor-mlp-$t" "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=24 \
         --platform "$ideal64" --set strategy.kind=tensor --set strategy.tp=$t \
-        --set cluster.workers=$t && same serial-mlp3 "tensor-mlp-$t" "mlp tensor tp=$t"
+        --set cluster.workers=$t && equal_params serial-mlp3 "tensor-mlp-$t" "mlp tensor tp=$t"
 done
 run tensor-cnn-2 "${steps[@]}" "${cnn[@]}" --set train.batch=24 --platform "$ideal64" \
     --set strategy.kind=tensor --set strategy.tp=2 --set cluster.workers=2 &&
-    same serial-cnn tensor-cnn-2 "cnn tensor tp=2"
+    equal_params serial-cnn tensor-cnn-2 "cnn tensor tp=2"
 # hybrid grids dp x pp x tp with a global batch of 24 (batch 24 / dp each)
 for grid in "2 2 2" "1 2 2" "2 1 2" "3 2 1" "1 3 2" "2 2 4"; do
     read -r dp pp tp <<<"$grid"
@@ -117,13 +121,113 @@ for grid in "2 2 2" "1 2 2" "2 1 2" "3 2 1" "1 3 2" "2 2 4"; do
             --platform "$ideal64" --set strategy.kind=hybrid --set strategy.dp=$dp \
             --set strategy.pp=$pp --set strategy.tp=$tp --set cluster.workers=$((dp * pp * tp)) \
             --set strategy.microbatches=4 --set strategy.schedule=$sch --set train.eval_every=4 &&
-            same serial-mlp3 "$name" "mlp hybrid dp=$dp pp=$pp tp=$tp $sch"
+            equal_params serial-mlp3 "$name" "mlp hybrid dp=$dp pp=$pp tp=$tp $sch"
     done
 done
 run hybrid-cnn "${steps[@]}" "${cnn[@]}" --set train.batch=12 --platform "$ideal64" \
     --set strategy.kind=hybrid --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 \
     --set cluster.workers=8 --set strategy.microbatches=3 &&
-    same serial-cnn hybrid-cnn "cnn hybrid dp=2 pp=2 tp=2 m=3"
+    equal_params serial-cnn hybrid-cnn "cnn hybrid dp=2 pp=2 tp=2 m=3"
+
+echo "== 1b. the hybrid grid's all-reduce across replicas: every algorithm, overlapped or not"
+# 2 replicas of 2 stages of 2 shards, buckets of 125 floats (several per stage)
+for algo in ring rhd tree ps; do
+    for ov in off on; do
+        name=hybrid-$algo-$ov
+        run "$name" "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=12 \
+            --platform "$ideal64" --set strategy.kind=hybrid --set strategy.dp=2 \
+            --set strategy.pp=2 --set strategy.tp=2 --set cluster.workers=8 \
+            --set strategy.microbatches=3 --set strategy.allreduce=$algo \
+            --set strategy.overlap=$ov --set strategy.bucket_mb=0.0005 &&
+            equal_params serial-mlp3 "$name" "mlp hybrid 2x2x2 allreduce=$algo overlap=$ov"
+    done
+done
+for algo in tree ps; do # 3 replicas: not a power of two
+    name=hybrid3-$algo
+    run "$name" "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=8 \
+        --platform "$ideal64" --set strategy.kind=hybrid --set strategy.dp=3 --set strategy.pp=2 \
+        --set strategy.tp=1 --set cluster.workers=6 --set strategy.microbatches=2 \
+        --set strategy.allreduce=$algo --set strategy.overlap=on --set strategy.bucket_mb=0.0005 &&
+        equal_params serial-mlp3 "$name" "mlp hybrid 3x2x1 allreduce=$algo overlap=on"
+done
+run hybrid4-rhd "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=6 \
+    --platform "$ideal64" --set strategy.kind=hybrid --set strategy.dp=4 --set strategy.pp=1 \
+    --set strategy.tp=2 --set cluster.workers=8 --set strategy.microbatches=2 \
+    --set strategy.allreduce=rhd --set strategy.overlap=on --set strategy.bucket_mb=0.0005 &&
+    equal_params serial-mlp3 hybrid4-rhd "mlp hybrid 4x1x2 allreduce=rhd overlap=on"
+
+echo "== 1c. overlap in the grid: replicas alone are data-parallel, span for span"
+ov=(--platform "$ideal64" "${ideal[@]}" --set model.hidden=64,32 --set cluster.workers=4
+    --set strategy.bucket_mb=0.001 --set train.steps=6 --set train.eval_every=6)
+run ov-dp "${ov[@]}" --set strategy.kind=data-parallel --set strategy.overlap=on &&
+    run ov-hybrid "${ov[@]}" --set strategy.kind=hybrid --set strategy.dp=4 --set strategy.tp=1 \
+        --set strategy.microbatches=1 --set strategy.overlap=on &&
+    {
+        dp_overlap=$(json "$tmp/ov-dp/summary.json" '[.hosts[].overlap_seconds] | add')
+        hy_overlap=$(json "$tmp/ov-hybrid/summary.json" '[.hosts[].overlap_seconds] | add')
+        if cmp -s "$tmp/ov-dp/trace.json" "$tmp/ov-hybrid/trace.json" &&
+            cmp -s "$tmp/ov-dp.bin" "$tmp/ov-hybrid.bin" && [ "$dp_overlap" = "$hy_overlap" ] &&
+            awk -v o="$hy_overlap" 'BEGIN { exit !(o > 0) }'; then
+            ok "hybrid dp=4 pp=1 tp=1 overlapped: data-parallel's trace and parameters, $hy_overlap s overlapped in all"
+        else
+            bad "hybrid dp=4 overlapped differs from data-parallel (overlap $hy_overlap s vs $dp_overlap s)"
+        fi
+    }
+# a pipeline's replicas overlap too: on the critical stage (the first,
+# holding the big first layer and one more) the second layer's bucket
+# all-reduces while the first layer's backward runs
+for ov_on in off on; do
+    run "ov-grid-$ov_on" "${ov[@]}" --set model.hidden=128,128,128,128 --set strategy.split=3 \
+        --set strategy.kind=hybrid --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=1 \
+        --set strategy.overlap=$ov_on
+done
+if [ -f "$tmp/ov-grid-on/summary.json" ] && [ -f "$tmp/ov-grid-off/summary.json" ]; then
+    on=$(json "$tmp/ov-grid-on/summary.json" '[.hosts[].overlap_seconds] | add')
+    off=$(json "$tmp/ov-grid-off/summary.json" '[.hosts[].overlap_seconds] | add')
+    t_on=$(json "$tmp/ov-grid-on/summary.json" .simulated_seconds)
+    t_off=$(json "$tmp/ov-grid-off/summary.json" .simulated_seconds)
+    if awk -v a="$on" -v b="$off" -v x="$t_on" -v y="$t_off" 'BEGIN { exit !(a > 0 && b == 0 && x < y) }'; then
+        ok "hybrid 2x2x1: overlap on hides $on s of all-reduce, $t_on s against $t_off s off"
+    else
+        bad "hybrid 2x2x1 overlap: $on s hidden (on), $off s (off); $t_on s against $t_off s"
+    fi
+fi
+
+echo "== 1d. a residual model: stages cut between blocks, tensor parallelism inside them"
+res=(--set model.kind=resmlp --set model.width=16 --set model.blocks=3)
+run serial-res "${steps[@]}" "${res[@]}" --set train.batch=24
+for p in 2 3; do
+    for sch in gpipe 1f1b; do
+        name=res-pipe-$p-$sch
+        run "$name" "${steps[@]}" "${res[@]}" --set train.batch=24 --platform "$ideal64" \
+            --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p \
+            --set strategy.microbatches=4 --set strategy.schedule=$sch &&
+            equal_params serial-res "$name" "resmlp pipeline p=$p m=4 $sch"
+    done
+done
+run res-tensor "${steps[@]}" "${res[@]}" --set train.batch=24 --platform "$ideal64" \
+    --set strategy.kind=tensor --set strategy.tp=2 --set cluster.workers=2 &&
+    equal_params serial-res res-tensor "resmlp tensor tp=2"
+run res-hybrid "${steps[@]}" "${res[@]}" --set train.batch=12 --platform "$ideal64" \
+    --set strategy.kind=hybrid --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 \
+    --set cluster.workers=8 --set strategy.overlap=on --set strategy.bucket_mb=0.0005 &&
+    equal_params serial-res res-hybrid "resmlp hybrid 2x2x2 overlap=on"
+# the balanced split lands between blocks, never inside one: with width
+# 256 the stem and each block cost about the same
+for p in 3 4; do
+    run "res-balance-$p" --set model.kind=resmlp --set model.width=256 --set model.blocks=3 \
+        --set train.steps=2 --set train.eval_every=2 --platform "$ideal64" \
+        --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p || continue
+    first=$(json "$tmp/res-balance-$p/summary.json" '[.hosts[].grid.first_layer] | map(tostring) | join(" ")')
+    case " $first " in
+    *" 3 "* | *" 4 "* | *" 6 "* | *" 7 "* | *" 9 "* | *" 10 "*)
+        bad "resmlp pipeline p=$p cuts a block: stages start at layers $first" ;;
+    *) ok "resmlp pipeline p=$p: stages start at layers $first, between blocks" ;;
+    esac
+done
+expect 2 "split = ...4...: a stage cannot start at layer 4, which a residual connection" -- \
+    "$dtsim" check "$tiny" --platform "$ideal64" "${res[@]}" --set strategy.kind=pipeline \
+    --set cluster.workers=2 --set strategy.stages=2 --set strategy.split=4
 
 echo "== 2, 3. bubble, makespan and stashed activations on the ideal network"
 # The model: flatten, dense 784->2, 2->1020, 1020->1024 (stage 0), then

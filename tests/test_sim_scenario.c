@@ -200,6 +200,31 @@ static void test_cross_key_errors(void)
     expect_error("[cluster]\nplatform = a.xml\nworkers = 4\n", NULL, 0, "workers = 1", NULL);
 }
 
+/* A key of another kind is an error, unless --set chose the kind: then
+ * the file was written for the other kind, and its keys are left out. */
+static void test_other_kind(void)
+{
+    const char *text = "[cluster]\nplatform = a.xml\nworkers = 2\n[strategy]\nkind = pipeline\n"
+                       "stages = 2\nmicrobatches = 2\n";
+    const char *dp[] = {"strategy.kind=data-parallel"};
+    Fixture fx = {0};
+    Scenario *sc = malloc(sizeof *sc);
+    DtError err = {0};
+    CU_ASSERT_EQUAL_FATAL(scenario_load(sc, write_ini(&fx, text), dp, 1, &err), 0);
+    CU_ASSERT_STRING_EQUAL(sc->strategy->name, "data-parallel");
+    CU_ASSERT_PTR_NOT_NULL(strstr(sc->notes, "case.ini:6: [strategy] stages is a setting of kind = "
+                                             "pipeline: left out"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sc->notes, "case.ini:7: [strategy] microbatches"));
+    scenario_free(sc);
+    free(sc);
+    fixture_done(&fx);
+    expect_error("[cluster]\nplatform = a.xml\n[strategy]\nkind = data-parallel\nstages = 2\n",
+                 NULL, 0, "case.ini:5", "stages is a setting of kind = pipeline");
+    const char *stages[] = {"strategy.kind=data-parallel", "strategy.stages=2"};
+    expect_error("[cluster]\nplatform = a.xml\n", stages, 2, "--set strategy.stages=2",
+                 "not of kind = data-parallel");
+}
+
 static void test_malformed_line(void)
 {
     expect_error("[cluster]\nplatform = a.xml\nthis is not ini\n", NULL, 0, "case.ini:3", NULL);
@@ -235,6 +260,7 @@ int main(void)
         {"unknown section", test_unknown_section},
         {"bad values", test_bad_values},
         {"errors across keys", test_cross_key_errors},
+        {"keys of another kind", test_other_kind},
         {"malformed line", test_malformed_line},
         {"bad --set", test_bad_set},
         {"missing file", test_missing_file},

@@ -449,6 +449,21 @@ static void test_plan_kinds(void)
     check_splits(&p, (TpSplit[]){R, R, R}, (int[]){0, 0, 0});
 }
 
+/* In a residual MLP the two dense layers of a block pair up; the stem
+ * does not pair with the block's first layer, whose input (the stem's
+ * output) the block's add reads too. */
+static void test_plan_residual(void)
+{
+    Model m;
+    TpPlan p;
+    const TpSplit R = TP_REPLICATED, C = TP_COLUMN, W = TP_ROW;
+    const TestModel res = {"resmlp", {1, 6, 6}, 5, {"width=8", "blocks=2"}};
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &res, NULL), 0);
+    /* flatten, stem, [dense, dense, add], [dense, dense, add], logits */
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
+    check_splits(&p, (TpSplit[]){R, R, C, W, R, C, W, R, R}, (int[]){0, 0, 4, 4, 0, 4, 4, 0, 0});
+}
+
 static void test_plan_errors(void)
 {
     Model m;
@@ -659,6 +674,7 @@ int main(void)
 {
     CU_TestInfo tests[] = {
         {"plan of mlp, cnn, stages, t = 1", test_plan_kinds},
+        {"plan of a residual mlp: pairs inside blocks", test_plan_residual},
         {"plan errors name layer, size and tp", test_plan_errors},
         {"mlp 8,12: t = 1, 2, 4 shards equal serial", test_step_mlp_8_12},
         {"mlp 12,10,6: two pairs, t = 1, 2, 3", test_step_mlp_two_pairs},
