@@ -27,3 +27,13 @@ void gemm_naive(const GemmArgs *g)
         }
     }
 }
+
+const char *gemm_library(void)
+{
+    return openblas_get_config();
+}
+
+const char *gemm_kernels(void)
+{
+    return openblas_get_corename();
+}

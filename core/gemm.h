@@ -32,4 +32,10 @@ typedef struct GemmArgs {
 void gemm(const GemmArgs *g);
 void gemm_naive(const GemmArgs *g);
 
+/* The BLAS behind gemm(): its build ("OpenBLAS 0.3.21 DYNAMIC_ARCH ...") and
+ * the kernels it chose for this processor ("Haswell").  Float results
+ * depend on both, and on the thread count. */
+const char *gemm_library(void);
+const char *gemm_kernels(void);
+
 #endif

@@ -12,7 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <simgrid/forward.h> /* before version.h, which needs its macros */
+#include <simgrid/version.h>
+
 #include "collective_cmd.h"
+#include "gemm.h"
 #include "cli.h"
 #include "run.h"
 #include "sweep.h"
@@ -164,7 +168,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("dtsim %s\n", DTSIM_VERSION);
+        int major, minor, patch;
+        sg_version_get(&major, &minor, &patch);
+        printf("dtsim %s\nSimGrid %d.%d.%d\n%s, %s kernels\n", DTSIM_VERSION, major, minor, patch,
+               gemm_library(), gemm_kernels());
         return 0;
     }
     int collective = strcmp(argv[1], "collective") == 0;
