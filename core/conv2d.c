@@ -252,6 +252,38 @@ static void conv2d_forward(const Layer *l, const LayerIO *io)
     }
 }
 
+/* The chunk's output gradient as GEMM rows: (g, channels, oh*ow) ->
+ * dout_r (channels, g*oh*ow); the fused ReLU's mask and the bias
+ * gradient's partial sums (into bsum, (channels, oh*ow)) ride along in the
+ * same contiguous sweep. */
+static void conv2d_dout_rows(const Layer *l, int g, const float *dout, const float *out,
+                             float *dout_r, float *bsum)
+{
+    const int chans = l->channels;
+    const size_t ohw = (size_t)l->out.h * l->out.w, n = (size_t)g * ohw;
+    for (int b = 0; b < g; b++) {
+        for (int o = 0; o < chans; o++) {
+            const size_t at = ((size_t)b * chans + o) * ohw;
+            const float *src = dout + at;                          /* (oh*ow) */
+            float *dst = dout_r + (size_t)o * n + (size_t)b * ohw; /* (oh*ow) */
+            float *acc = bsum + (size_t)o * ohw;                   /* (oh*ow) */
+            if (l->relu) {
+                const float *y = out + at; /* (oh*ow) */
+                for (size_t p = 0; p < ohw; p++) {
+                    float v = y[p] > 0.0f ? src[p] : 0.0f;
+                    dst[p] = v;
+                    acc[p] += v;
+                }
+            } else {
+                for (size_t p = 0; p < ohw; p++) {
+                    dst[p] = src[p];
+                    acc[p] += src[p];
+                }
+            }
+        }
+    }
+}
+
 static void conv2d_backward(const Layer *l, const LayerIO *io)
 {
     const int batch = io->batch, chans = l->channels, chunk = conv2d_chunk(l, batch);
@@ -270,32 +302,8 @@ static void conv2d_backward(const Layer *l, const LayerIO *io)
         const int g = batch - b0 < chunk ? batch - b0 : chunk;
         const size_t n = (size_t)g * ohw;
         conv2d_im2col(l, g, col, io->in + (size_t)b0 * in_size);
-        /* (g, channels, oh*ow) -> (channels, g, oh*ow); the fused ReLU's
-         * mask and the bias gradient's partial sums ride along in the same
-         * contiguous sweep. */
-        const float *dout = io->dout + (size_t)b0 * out_size; /* (g, channels, oh*ow) */
-        const float *out = io->out + (size_t)b0 * out_size;   /* (g, channels, oh*ow) */
-        for (int b = 0; b < g; b++) {
-            for (int o = 0; o < chans; o++) {
-                const size_t at = ((size_t)b * chans + o) * ohw;
-                const float *src = dout + at;                          /* (oh*ow) */
-                float *dst = dout_r + (size_t)o * n + (size_t)b * ohw; /* (oh*ow) */
-                float *acc = bsum + (size_t)o * ohw;                   /* (oh*ow) */
-                if (l->relu) {
-                    const float *y = out + at; /* (oh*ow) */
-                    for (size_t p = 0; p < ohw; p++) {
-                        float v = y[p] > 0.0f ? src[p] : 0.0f;
-                        dst[p] = v;
-                        acc[p] += v;
-                    }
-                } else {
-                    for (size_t p = 0; p < ohw; p++) {
-                        dst[p] = src[p];
-                        acc[p] += src[p];
-                    }
-                }
-            }
-        }
+        conv2d_dout_rows(l, g, io->dout + (size_t)b0 * out_size, io->out + (size_t)b0 * out_size,
+                         dout_r, bsum);
         /* dW += dout_r col^T */
         GemmArgs gw = {.trans_b = 1,
                        .m = chans,

@@ -242,18 +242,11 @@ static void shell_quote(FILE *out, const char *s)
     fputc('\'', out);
 }
 
-static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, DtError *err)
+/* The environment of every run: ours, with one OpenBLAS thread.  OpenBLAS
+ * adds in a different order with more threads, and a sweep's rows must not
+ * depend on how many ran at once.  NULL when out of memory. */
+static char **sweep_env(void)
 {
-    pid_t *pids = calloc((size_t)nvariants, sizeof *pids);
-    int *status = calloc((size_t)nvariants, sizeof *status);
-    if (!pids || !status) {
-        free(pids);
-        free(status);
-        return dt_fail(err, DT_ERUNTIME, "out of memory");
-    }
-    /* Every run uses one OpenBLAS thread, whatever --jobs is: OpenBLAS adds
-     * in a different order with more threads, and a sweep's rows must not
-     * depend on how many ran at once. */
     size_t nenv = 0;
     while (environ[nenv])
         nenv++;
@@ -264,23 +257,45 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
             env[k++] = environ[i];
     if (env)
         env[k++] = (char *)SWEEP_THREADS_VAR "=1";
+    return env;
+}
+
+/* Start variant v's run; 0, or an errno from posix_spawn. */
+static int sweep_spawn(const SweepArgs *a, const char *self, int v, char **env, pid_t *pid)
+{
+    int pick[SWEEP_MAX_VARY];
+    char vsets[SWEEP_MAX_VARY][192], dir[PATH_MAX];
+    const char *argv[SWEEP_MAX_PASS + 2 * SWEEP_MAX_VARY + 16];
+    sweep_variant(a, v, pick);
+    sweep_sets(a, pick, vsets);
+    snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
+    sweep_argv(a, self, vsets, dir, argv);
+    return posix_spawn(pid, self, NULL, NULL, (char *const *)argv, env);
+}
+
+static void sweep_report(int done, int nvariants, int failed)
+{
+    if (isatty(STDERR_FILENO)) {
+        char bar[64];
+        cli_bar(bar, sizeof bar, (double)done / nvariants);
+        fprintf(stderr, "\r\033[K%s  sweep: %d/%d runs done%s%s", bar, done, nvariants,
+                failed ? " (some failed)" : "", done < nvariants ? "" : "\n");
+    } else {
+        fprintf(stderr, "sweep: %d/%d runs done%s\n", done, nvariants,
+                failed ? " (some failed)" : "");
+    }
+}
+
+/* Run every variant, --jobs at a time; status[v] is each run's wait status. */
+static int sweep_run_jobs(const SweepArgs *a, const char *self, int nvariants, char **env,
+                          pid_t *pids, int *status, DtError *err)
+{
     int next = 0, running = 0, done = 0, failed = 0;
-    while ((next < nvariants || running > 0) && env) {
+    while (next < nvariants || running > 0) {
         while (next < nvariants && running < a->jobs) {
-            int pick[SWEEP_MAX_VARY];
-            char vsets[SWEEP_MAX_VARY][192], dir[PATH_MAX];
-            const char *argv[SWEEP_MAX_PASS + 2 * SWEEP_MAX_VARY + 16];
-            sweep_variant(a, next, pick);
-            sweep_sets(a, pick, vsets);
-            snprintf(dir, sizeof dir, "%s/run-%03d", a->out, next);
-            sweep_argv(a, self, vsets, dir, argv);
-            int rc = posix_spawn(&pids[next], self, NULL, NULL, (char *const *)argv, env);
-            if (rc != 0) {
-                free(env);
-                free(pids);
-                free(status);
+            int rc = sweep_spawn(a, self, next, env, &pids[next]);
+            if (rc != 0)
                 return dt_fail(err, DT_ERUNTIME, "cannot start %s: %s", self, strerror(rc));
-            }
             next++;
             running++;
         }
@@ -298,28 +313,28 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
                 running--;
                 done++;
                 failed += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-                if (isatty(STDERR_FILENO)) {
-                    char bar[64];
-                    cli_bar(bar, sizeof bar, (double)done / nvariants);
-                    fprintf(stderr, "\r\033[K%s  sweep: %d/%d runs done%s%s", bar, done, nvariants,
-                            failed ? " (some failed)" : "", done < nvariants ? "" : "\n");
-                } else {
-                    fprintf(stderr, "sweep: %d/%d runs done%s\n", done, nvariants,
-                            failed ? " (some failed)" : "");
-                }
+                sweep_report(done, nvariants, failed);
                 break;
             }
         }
     }
-    int rc = 0;
-    for (int v = 0; v < nvariants; v++) {
-        if (!(WIFEXITED(status[v]) && WEXITSTATUS(status[v]) == 0)) {
+    return 0;
+}
+
+static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, DtError *err)
+{
+    pid_t *pids = calloc((size_t)nvariants, sizeof *pids);
+    int *status = calloc((size_t)nvariants, sizeof *status);
+    char **env = sweep_env();
+    int rc = pids && status && env ? 0 : dt_fail(err, DT_ERUNTIME, "out of memory");
+    if (rc == 0)
+        rc = sweep_run_jobs(a, self, nvariants, env, pids, status, err);
+    for (int v = 0; v < nvariants && rc == 0; v++) {
+        if (!(WIFEXITED(status[v]) && WEXITSTATUS(status[v]) == 0))
             rc = dt_fail(err, DT_ERUNTIME,
                          "run %d (%s/run-%03d) failed; its command: dtsim sweep "
                          "--print-commands shows it",
                          v, a->out, v);
-            break;
-        }
     }
     free(env);
     free(pids);

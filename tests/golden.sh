@@ -49,6 +49,16 @@ timing_only() { # timing_only DIR OUT
     grep trace "$1/checksums" >"$2.trace"
 }
 
+# as_golden WANT GOT LABEL: byte for byte, or the first lines that differ
+as_golden() {
+    if cmp -s "$1" "$2"; then
+        ok "$3 as golden"
+    else
+        bad "$3 differs from tests/golden:"
+        diff "$1" "$2" | head -6 | sed 's/^/    /'
+    fi
+}
+
 # Run one case into DIR: metrics.csv, summary.json, checksums.
 golden_run() { # golden_run DIR NAME ARGS...
     local dir=$1 name=$2
@@ -92,23 +102,13 @@ for r in "${runs[@]}"; do
     golden_run "$tmp/now/$name" "${a[@]}" || continue
     if [ $same_kernels = 1 ]; then
         for f in metrics.csv summary.json checksums; do
-            if cmp -s "$golden/$name/$f" "$tmp/now/$name/$f"; then
-                ok "$name: $f as golden"
-            else
-                bad "$name: $f differs from tests/golden/$name/$f:"
-                diff "$golden/$name/$f" "$tmp/now/$name/$f" | head -6 | sed 's/^/    /'
-            fi
+            as_golden "$golden/$name/$f" "$tmp/now/$name/$f" "$name: $f"
         done
     else
         timing_only "$golden/$name" "$tmp/want"
         timing_only "$tmp/now/$name" "$tmp/got"
         for part in metrics summary trace; do
-            if cmp -s "$tmp/want.$part" "$tmp/got.$part"; then
-                ok "$name: $part (timing) as golden"
-            else
-                bad "$name: $part (timing) differs from tests/golden/$name"
-                diff "$tmp/want.$part" "$tmp/got.$part" | head -6 | sed 's/^/    /'
-            fi
+            as_golden "$tmp/want.$part" "$tmp/got.$part" "$name: $part (timing)"
         done
     fi
 done

@@ -164,12 +164,7 @@ static CU_TestInfo gemm_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static CU_SuiteInfo suites[] = {
-    {"gemm", NULL, NULL, NULL, NULL, gemm_tests},
-    CU_SUITE_INFO_NULL,
-};
-
 int main(void)
 {
-    return test_run(suites);
+    return test_run("gemm", gemm_tests);
 }

@@ -1129,5 +1129,5 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    return test_run(suites);
+    return test_run_suites(suites);
 }

@@ -317,6 +317,5 @@ int main(void)
         {"evaluation in batches", test_evaluate_in_batches},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"model", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("model", tests);
 }

@@ -104,6 +104,5 @@ int main(void)
         {"adam flops with weight decay", test_adam_weight_decay_flops},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"optim", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("optim", tests);
 }

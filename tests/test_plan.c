@@ -261,6 +261,5 @@ int main(void)
         {"memory needs", test_memory},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"plan", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("plan", tests);
 }

@@ -136,12 +136,7 @@ static CU_TestInfo rng_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static CU_SuiteInfo suites[] = {
-    {"rng", NULL, NULL, NULL, NULL, rng_tests},
-    CU_SUITE_INFO_NULL,
-};
-
 int main(void)
 {
-    return test_run(suites);
+    return test_run("rng", rng_tests);
 }

@@ -65,6 +65,5 @@ int main(void)
         {"batch larger than data", test_batch_too_large},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"sampler", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("sampler", tests);
 }

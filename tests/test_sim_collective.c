@@ -385,5 +385,5 @@ int main(void)
         {"collectives in one simulation", NULL, NULL, NULL, NULL, simulated},
         CU_SUITE_INFO_NULL,
     };
-    return test_run(suites);
+    return test_run_suites(suites);
 }

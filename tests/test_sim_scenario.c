@@ -266,6 +266,5 @@ int main(void)
         {"missing file", test_missing_file},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"scenario", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("scenario", tests);
 }

@@ -143,6 +143,5 @@ int main(void)
         {"serial time is the closed form", test_serial_time_is_closed_form},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"serial run", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("serial run", tests);
 }

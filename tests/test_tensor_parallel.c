@@ -686,7 +686,5 @@ int main(void)
         {"blocks, held floats and buffer sizes by hand", test_blocks_and_sizes_by_hand},
         CU_TEST_INFO_NULL,
     };
-    CU_SuiteInfo suites[] = {{"tensor_parallel", NULL, NULL, NULL, NULL, tests},
-                             CU_SUITE_INFO_NULL};
-    return test_run(suites);
+    return test_run("tensor_parallel", tests);
 }

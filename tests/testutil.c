@@ -9,7 +9,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int test_run(CU_SuiteInfo *suites)
+int test_run(const char *suite, CU_TestInfo *tests)
+{
+    CU_SuiteInfo suites[] = {{suite, NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
+    return test_run_suites(suites);
+}
+
+int test_run_suites(CU_SuiteInfo *suites)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;

@@ -10,8 +10,11 @@
 
 #include "model.h"
 
-/* Register the suites, run them verbosely, return 0 only when all passed. */
-int test_run(CU_SuiteInfo *suites);
+/* Register the tests (up to CU_TEST_INFO_NULL) as one suite, run them
+ * verbosely, return 0 only when all passed. */
+int test_run(const char *suite, CU_TestInfo *tests);
+/* The same for several suites (up to CU_SUITE_INFO_NULL). */
+int test_run_suites(CU_SuiteInfo *suites);
 
 /* Largest |a-b| / max(|a|, |b|, floor) over n floats. */
 double test_max_rel_diff(const float *a, const float *b, size_t n, double floor);
