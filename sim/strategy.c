@@ -1,6 +1,7 @@
 /*
  * strategy.c - the one table that names every strategy (see strategy.h).
- * Adding a strategy is one file in sim/strategies/ and one line here.
+ * Adding a strategy is one file in sim/strategies/ and its line here (its
+ * declaration and its place in the table).
  */
 #include "strategy.h"
 
@@ -13,11 +14,20 @@ extern const StrategyOps parameter_server_strategy;
 extern const StrategyOps pipeline_strategy;
 extern const StrategyOps tensor_strategy;
 extern const StrategyOps hybrid_strategy;
+extern const StrategyOps local_sgd_strategy;
 
+/* one line a strategy, so that adding one adds one line */
+// clang-format off
 static const StrategyOps *const strategies[] = {
-    &serial_strategy,   &data_parallel_strategy, &parameter_server_strategy,
-    &pipeline_strategy, &tensor_strategy,        &hybrid_strategy,
+    &serial_strategy,
+    &data_parallel_strategy,
+    &parameter_server_strategy,
+    &pipeline_strategy,
+    &tensor_strategy,
+    &hybrid_strategy,
+    &local_sgd_strategy,
 };
+// clang-format on
 
 #define NSTRATEGIES (sizeof strategies / sizeof strategies[0])
 
