@@ -13,7 +13,14 @@ extern const ModelOps mlp_model;
 extern const ModelOps cnn_model;
 extern const ModelOps resmlp_model;
 
-static const ModelOps *const models[] = {&mlp_model, &cnn_model, &resmlp_model};
+/* one line a model, so that adding one adds one line */
+// clang-format off
+static const ModelOps *const models[] = {
+    &mlp_model,
+    &cnn_model,
+    &resmlp_model,
+};
+// clang-format on
 
 #define NMODELS (sizeof models / sizeof models[0])
 

@@ -50,6 +50,11 @@ expect 0 "note: .*pipeline-bubble.ini:[0-9]+: \[strategy\] stages is a setting o
     "$dtsim" check "$src/scenarios/pipeline-bubble.ini" --set strategy.kind=data-parallel
 expect 0 "note: .*tiny.ini:5: \[model\] hidden is a setting of kind = mlp or cnn: left out" -- \
     "$dtsim" check "$tiny" --set model.kind=resmlp
+expect 2 "local_steps = '0' is not valid: expected a whole number from 1" -- \
+    "$dtsim" check "$tiny" "${dp[@]}" --set strategy.kind=local-sgd --set cluster.workers=2 \
+    --set strategy.local_steps=0
+expect 2 "allreduce = rhd across 3 replicas" -- "$dtsim" check "$tiny" "${dp[@]}" \
+    --set strategy.kind=local-sgd --set cluster.workers=3 --set strategy.allreduce=rhd
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
 expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0

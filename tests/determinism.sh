@@ -44,6 +44,9 @@ check ps-backup "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/heter
     --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.backup_workers=2
 check dp-balance "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
     --set strategy.kind=data-parallel --set cluster.workers=8 --set strategy.balance=speed
+check local-sgd "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=local-sgd --set cluster.workers=5 --set strategy.local_steps=4 \
+    --set strategy.warmup_steps=6 --set strategy.allreduce=tree
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b

@@ -4,7 +4,8 @@
 # N workers of batch b, for every all-reduce algorithm, with and without
 # overlap, and the synchronous parameter server, against a serial run of
 # batch N*b, after the same number of steps (relative difference < 1e-5);
-# for the MLP, the CNN and a residual MLP.
+# for the MLP, the CNN and a residual MLP; and local SGD against
+# data-parallel (H = 1, or warm-up only) and its bytes (1/H).
 set -u
 dtsim=$1
 model_diff=$2
@@ -74,4 +75,25 @@ run serial-res-4 "${res[@]}" --set train.batch=$((4 * b)) &&
     run ps-res "${res[@]}" --platform "$plat" --set strategy.kind=parameter-server \
         --set cluster.workers=4 --set strategy.servers=2 &&
     compare serial-res-4 ps-res "resmlp parameter-server N=4 servers=2"
+# local SGD: with H = 1 and plain SGD it is data-parallel; with warm-up
+# only, it is data-parallel whatever H; it sends 1/H of the bytes
+sgd=(--set train.momentum=0 --set cluster.workers=4 --platform "$plat")
+run dp-sgd-4 "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off &&
+    for h in 1 4; do
+        run "local-$h" "${sgd[@]}" --set strategy.kind=local-sgd --set strategy.local_steps=$h
+    done &&
+    run local-warm "${sgd[@]}" --set strategy.kind=local-sgd --set strategy.local_steps=3 \
+        --set strategy.warmup_steps=$steps &&
+    compare dp-sgd-4 local-1 "local-sgd H=1 N=4 against data-parallel" &&
+    compare dp-sgd-4 local-warm "local-sgd warm-up all $steps steps against data-parallel" &&
+    {
+        dp=$(json "$tmp/dp-sgd-4/summary.json" .bytes_communicated)
+        l4=$(json "$tmp/local-4/summary.json" .bytes_communicated)
+        n4=$(json "$tmp/local-4/summary.json" .local_sgd.averagings)
+        if [ "$((l4 * 4))" = "$dp" ] && [ "$n4" = $((steps / 4)) ]; then
+            ok "local-sgd H=4 sends $l4 bytes, 1/4 of data-parallel's $dp, in $n4 averagings"
+        else
+            bad "local-sgd H=4 sends $l4 bytes in $n4 averagings; data-parallel $dp"
+        fi
+    }
 checks_done
