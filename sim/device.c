@@ -32,7 +32,27 @@ static int device_property(sg_host_t host, const char *name, double *out, DtErro
     return 0;
 }
 
-int device_init(Device *d, const Run *run, int rank, DtError *err)
+/* Record what the rank keeps on its device, and check it fits. */
+static int device_check_memory(const Device *d, const MemoryNeed *need, DtError *err)
+{
+    RankTotals *t = &d->rec->ranks[d->rank];
+    t->memory = *need;
+    t->memory_capacity = d->memory;
+    double total = memory_total(need);
+    if (d->memory <= 0.0 || total <= d->memory)
+        return 0;
+    return dt_fail(
+        err, DT_EINPUT,
+        "out of memory on rank %d (host %s): it needs %.3g GB (parameters %.3g, "
+        "gradients %.3g, optimizer state %.3g, activations %.3g, buffers %.3g) but "
+        "the device has %.3g GB; use a smaller batch or model, or split the model over more "
+        "devices (strategy pipeline, tensor or hybrid)",
+        d->rank, sg_host_get_name(d->host), total / 1e9, need->parameters / 1e9,
+        need->gradients / 1e9, need->optimizer / 1e9, need->activations / 1e9, need->buffers / 1e9,
+        d->memory / 1e9);
+}
+
+int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtError *err)
 {
     sg_host_t host = run->place.host[rank];
     Recorder *rec = (Recorder *)&run->rec;
@@ -46,7 +66,7 @@ int device_init(Device *d, const Run *run, int rank, DtError *err)
     if (device_property(host, "memory_bandwidth", &d->memory_bandwidth, err) < 0 ||
         device_property(host, "memory", &d->memory, err) < 0)
         return -1;
-    return 0;
+    return device_check_memory(d, need, err);
 }
 
 void device_compute(Device *d, double flops, double bytes, const char *name)
@@ -67,23 +87,4 @@ void device_kernel(Device *d, double began, double flops, double bytes, const ch
 {
     record_kernel(d->rec, began);
     device_compute(d, flops, bytes, name);
-}
-
-int device_check_memory(const Device *d, const MemoryNeed *need, DtError *err)
-{
-    RankTotals *t = &d->rec->ranks[d->rank];
-    t->memory = *need;
-    t->memory_capacity = d->memory;
-    double total = memory_total(need);
-    if (d->memory <= 0.0 || total <= d->memory)
-        return 0;
-    return dt_fail(
-        err, DT_EINPUT,
-        "out of memory on rank %d (host %s): it needs %.3g GB (parameters %.3g, "
-        "gradients %.3g, optimizer state %.3g, activations %.3g, buffers %.3g) but "
-        "the device has %.3g GB; use a smaller batch or model, or split the model over more "
-        "devices (strategy pipeline, tensor or hybrid)",
-        d->rank, sg_host_get_name(d->host), total / 1e9, need->parameters / 1e9,
-        need->gradients / 1e9, need->optimizer / 1e9, need->activations / 1e9, need->buffers / 1e9,
-        d->memory / 1e9);
 }

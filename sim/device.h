@@ -32,10 +32,14 @@ typedef struct Device {
     HostFaults faults;       /* the scenario's [faults] on this host */
 } Device;
 
-/* The device of rank `rank` of a run, on its placed host: reads the host's
- * speed and memory properties (-1, bad input, when a property is present
- * but not a positive number) and the scenario's slowdowns of that host. */
-int device_init(Device *d, const Run *run, int rank, DtError *err);
+/* The device of rank `rank` of a run, on its placed host, holding what
+ * need says the rank keeps on it: reads the host's speed and memory
+ * properties (-1, bad input, when a property is present but not a positive
+ * number) and the scenario's faults of that host, records need for
+ * summary.json, and checks it against the host's `memory` property (-1,
+ * bad input, with a message naming the device, what it needs and what it
+ * has, when it does not fit). */
+int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtError *err);
 /* Advance simulated time by max(flops / speed, bytes / memory bandwidth),
  * stretched by the slowdowns active meanwhile; name labels the span.  A
  * SimGrid speed profile on the host slows it further, as SimGrid applies
@@ -49,10 +53,5 @@ void device_compute(Device *d, double flops, double bytes, const char *name);
  *     ...the kernel...
  *     device_kernel(dev, t, flops, bytes, "forward");                    */
 void device_kernel(Device *d, double began, double flops, double bytes, const char *name);
-
-/* Record what the rank keeps on its device (summary.json reports it);
- * -1 (bad input) with a message naming the device, what it needs and what
- * it has, when the need exceeds the host's `memory` property. */
-int device_check_memory(const Device *d, const MemoryNeed *need, DtError *err);
 
 #endif

@@ -649,9 +649,7 @@ static int grid_rank_describe(void *state, Run *run, int r, DtError *err)
                                .last_layer = g->last};
     MemoryNeed need =
         plan_stage_memory(&g->plan, &run->sc->opt, b, g->nslots, g->prev >= 0, g->next >= 0);
-    if (device_init(&g->dev, run, r, err) < 0 || device_check_memory(&g->dev, &need, err) < 0)
-        return -1;
-    return 0;
+    return device_init(&g->dev, run, r, &need, err);
 }
 
 /* The rank's buffers: parameters, gradients, packs, stash, schedule,

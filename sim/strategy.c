@@ -31,6 +31,16 @@ static const StrategyOps *const strategies[] = {
 
 #define NSTRATEGIES (sizeof strategies / sizeof strategies[0])
 
+int strategy_workers_batch(const Scenario *sc)
+{
+    return sc->batch * sc->workers;
+}
+
+int strategy_workers(const Scenario *sc)
+{
+    return sc->workers;
+}
+
 const StrategyOps *strategy_kind(size_t i)
 {
     return i < NSTRATEGIES ? strategies[i] : NULL;

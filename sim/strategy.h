@@ -53,6 +53,12 @@ struct StrategyOps {
     const void *engine;
 };
 
+/* For strategies whose workers each take a slice of `batch` samples of
+ * every global batch, one rank each: the global batch (batch x workers),
+ * and the ranks (workers). */
+int strategy_workers_batch(const Scenario *sc);
+int strategy_workers(const Scenario *sc);
+
 /* NULL when no strategy has that name. */
 const StrategyOps *strategy_find(const char *name);
 /* The i-th strategy, NULL past the last. */

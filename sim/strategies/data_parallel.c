@@ -24,6 +24,7 @@
 #include "gradsync.h"
 #include "run.h"
 #include "sampler.h"
+#include "strategy.h"
 
 typedef struct DpConfig {
     GradSyncConfig sync;
@@ -62,16 +63,6 @@ static int dp_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const DpConfig *c = sc->strategy_config;
     return gradsync_check(&c->sync, sc->workers, given, err);
-}
-
-static int dp_global_batch(const Scenario *sc)
-{
-    return sc->batch * sc->workers;
-}
-
-static int dp_ranks(const Scenario *sc)
-{
-    return sc->workers;
 }
 
 static void dp_after_backward(void *ctx, int layer)
@@ -141,9 +132,7 @@ static int dp_worker_describe(void *state, Run *run, int rank, DtError *err)
     *w = (DpWorker){.run = run, .sh = sh, .rank = rank};
     w->comm = (Comm){.world = &sh->world, .rank = rank, .channel = 0};
     MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, sh->share[rank]);
-    if (device_init(&w->dev, run, rank, err) < 0)
-        return -1;
-    return device_check_memory(&w->dev, &need, err);
+    return device_init(&w->dev, run, rank, &need, err);
 }
 
 static int dp_worker_alloc(void *state, DtError *err)
@@ -226,8 +215,8 @@ const StrategyOps data_parallel_strategy = {
     .keys = {"strategy", dp_keys, sizeof dp_keys / sizeof dp_keys[0]},
     .config_size = sizeof(DpConfig),
     .check = dp_check,
-    .global_batch = dp_global_batch,
-    .ranks = dp_ranks,
+    .global_batch = strategy_workers_batch,
+    .ranks = strategy_workers,
     .start = dp_start,
     .stop = dp_stop,
 };

@@ -21,6 +21,7 @@
 #include "gradsync.h"
 #include "run.h"
 #include "sampler.h"
+#include "strategy.h"
 
 typedef struct LocalSgdConfig {
     int local_steps;
@@ -58,16 +59,6 @@ static int local_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const LocalSgdConfig *c = sc->strategy_config;
     return gradsync_check(&c->sync, sc->workers, given, err);
-}
-
-static int local_global_batch(const Scenario *sc)
-{
-    return sc->batch * sc->workers;
-}
-
-static int local_ranks(const Scenario *sc)
-{
-    return sc->workers;
 }
 
 /* The average of the replicas' parameters, in every replica. */
@@ -130,9 +121,7 @@ static int local_worker_describe(void *state, Run *run, int rank, DtError *err)
     *w = (LocalWorker){.run = run, .sh = run->state, .rank = rank};
     w->comm = (Comm){.world = &w->sh->world, .rank = rank, .channel = 0};
     MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, run->sc->batch);
-    if (device_init(&w->dev, run, rank, err) < 0)
-        return -1;
-    return device_check_memory(&w->dev, &need, err);
+    return device_init(&w->dev, run, rank, &need, err);
 }
 
 static int local_worker_alloc(void *state, DtError *err)
@@ -198,8 +187,8 @@ const StrategyOps local_sgd_strategy = {
     .keys = {"strategy", local_sgd_keys, sizeof local_sgd_keys / sizeof local_sgd_keys[0]},
     .config_size = sizeof(LocalSgdConfig),
     .check = local_check,
-    .global_batch = local_global_batch,
-    .ranks = local_ranks,
+    .global_batch = strategy_workers_batch,
+    .ranks = strategy_workers,
     .start = local_start,
     .results = local_results,
     .stop = local_stop,

@@ -49,6 +49,7 @@
 #include "collective.h"
 #include "run.h"
 #include "sampler.h"
+#include "strategy.h"
 
 enum { PS_SYNC, PS_ASYNC, PS_SSP };
 
@@ -163,11 +164,6 @@ static int ps_check(const Scenario *sc, const KeySource *given, DtError *err)
                         "first gradients)",
                         c->backup_workers);
     return 0;
-}
-
-static int ps_global_batch(const Scenario *sc)
-{
-    return sc->batch * sc->workers;
 }
 
 static int ps_ranks(const Scenario *sc)
@@ -506,9 +502,7 @@ static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
     w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
     MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
     need.optimizer = 0.0; /* the servers hold it */
-    if (device_init(&w->dev, run, rank, err) < 0)
-        return -1;
-    return device_check_memory(&w->dev, &need, err);
+    return device_init(&w->dev, run, rank, &need, err);
 }
 
 static int ps_worker_alloc(void *state, DtError *err)
@@ -589,9 +583,7 @@ static int ps_server_describe(void *state, Run *run, int rank, DtError *err)
     MemoryNeed need = {.parameters = shard,
                        .optimizer = optim_state_per_param(&run->sc->opt) * shard,
                        .buffers = ((double)s->slots * sh->workers + 1) * shard};
-    if (device_init(&s->dev, run, rank, err) < 0)
-        return -1;
-    return device_check_memory(&s->dev, &need, err);
+    return device_init(&s->dev, run, rank, &need, err);
 }
 
 static int ps_server_alloc(void *state, DtError *err)
@@ -707,7 +699,7 @@ const StrategyOps parameter_server_strategy = {
     .keys = {"strategy", ps_keys, sizeof ps_keys / sizeof ps_keys[0]},
     .config_size = sizeof(PsConfig),
     .check = ps_check,
-    .global_batch = ps_global_batch,
+    .global_batch = strategy_workers_batch,
     .ranks = ps_ranks,
     .start = ps_start,
     .results = ps_results,

@@ -74,9 +74,7 @@ static int serial_describe(void *state, Run *run, int rank, DtError *err)
     SerialActor *a = state;
     a->run = run;
     MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, run->global_batch);
-    if (device_init(&a->dev, run, rank, err) < 0)
-        return -1;
-    return device_check_memory(&a->dev, &need, err);
+    return device_init(&a->dev, run, rank, &need, err);
 }
 
 static int serial_alloc(void *state, DtError *err)
