@@ -303,8 +303,7 @@ static int kinds_with_key(const char *section, const char *name, char *buf, size
 /* A key of another kind in the file, when --set chose the kind: the
  * scenario was written for that other kind, so the key is left out, with
  * a note (for instance a pipeline scenario run with --set
- * strategy.kind=data-parallel: its stages and microbatches mean nothing
- * there). */
+ * strategy.kind=data-parallel: the pipeline's keys mean nothing there). */
 static void entry_ignore(ParseState *ps, const Entry *e, const char *at, const char *kinds)
 {
     Scenario *sc = ps->sc;
