@@ -28,6 +28,11 @@ void gemm_naive(const GemmArgs *g)
     }
 }
 
+void gemm_set_threads(int n)
+{
+    openblas_set_num_threads(n);
+}
+
 const char *gemm_library(void)
 {
     return openblas_get_config();

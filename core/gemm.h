@@ -32,6 +32,11 @@ typedef struct GemmArgs {
 void gemm(const GemmArgs *g);
 void gemm_naive(const GemmArgs *g);
 
+/* Run gemm() on n threads.  OpenBLAS's sums depend on its thread count, so
+ * whoever wants results that do not depend on the machine's cores or on
+ * the environment (OPENBLAS_NUM_THREADS) sets it. */
+void gemm_set_threads(int n);
+
 /* The BLAS behind gemm(): its build ("OpenBLAS 0.3.21 DYNAMIC_ARCH ...") and
  * the kernels it chose for this processor ("Haswell").  Float results
  * depend on both, and on the thread count. */

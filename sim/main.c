@@ -184,6 +184,10 @@ int main(int argc, char **argv)
                 argv[1]);
         return EXIT_INPUT;
     }
+    /* Every kernel on one OpenBLAS thread: OpenBLAS adds in another order
+     * with more threads, and a run's results must be the same whatever
+     * the machine's cores or OPENBLAS_NUM_THREADS say. */
+    gemm_set_threads(1);
     Args args = {0};
     DtError err = {0};
     int rc;

@@ -4,9 +4,9 @@
  *
  * Each variant is a separate `dtsim run` process (SimGrid runs one
  * simulation per process), started with posix_spawn from this executable.
- * Each run uses one OpenBLAS thread: its results then do not depend on
- * --jobs (OpenBLAS's sums change with its thread count), and parallel runs
- * do not fight over the cores.  The table is built afterwards from the
+ * Each run computes on one core (dtsim sets OpenBLAS's threads itself, so
+ * that results do not depend on them), so parallel runs do not fight over
+ * the cores.  The table is built afterwards from the
  * runs' summary.json files, so it does not depend on which run finished
  * first.
  */
@@ -33,7 +33,6 @@ extern char **environ;
 #define SWEEP_MAX_VARY 8
 #define SWEEP_MAX_VALUES 64
 #define SWEEP_MAX_PASS 128
-#define SWEEP_THREADS_VAR "OPENBLAS_NUM_THREADS"
 
 typedef struct Vary {
     char key[64];                   /* section.key */
@@ -242,26 +241,8 @@ static void shell_quote(FILE *out, const char *s)
     fputc('\'', out);
 }
 
-/* The environment of every run: ours, with one OpenBLAS thread.  OpenBLAS
- * adds in a different order with more threads, and a sweep's rows must not
- * depend on how many ran at once.  NULL when out of memory. */
-static char **sweep_env(void)
-{
-    size_t nenv = 0;
-    while (environ[nenv])
-        nenv++;
-    char **env = calloc(nenv + 2, sizeof *env);
-    size_t k = 0;
-    for (size_t i = 0; env && i < nenv; i++)
-        if (strncmp(environ[i], SWEEP_THREADS_VAR "=", strlen(SWEEP_THREADS_VAR) + 1) != 0)
-            env[k++] = environ[i];
-    if (env)
-        env[k++] = (char *)SWEEP_THREADS_VAR "=1";
-    return env;
-}
-
 /* Start variant v's run; 0, or an errno from posix_spawn. */
-static int sweep_spawn(const SweepArgs *a, const char *self, int v, char **env, pid_t *pid)
+static int sweep_spawn(const SweepArgs *a, const char *self, int v, pid_t *pid)
 {
     int pick[SWEEP_MAX_VARY];
     char vsets[SWEEP_MAX_VARY][192], dir[PATH_MAX];
@@ -270,7 +251,7 @@ static int sweep_spawn(const SweepArgs *a, const char *self, int v, char **env, 
     sweep_sets(a, pick, vsets);
     snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
     sweep_argv(a, self, vsets, dir, argv);
-    return posix_spawn(pid, self, NULL, NULL, (char *const *)argv, env);
+    return posix_spawn(pid, self, NULL, NULL, (char *const *)argv, environ);
 }
 
 static void sweep_report(int done, int nvariants, int failed)
@@ -287,13 +268,13 @@ static void sweep_report(int done, int nvariants, int failed)
 }
 
 /* Run every variant, --jobs at a time; status[v] is each run's wait status. */
-static int sweep_run_jobs(const SweepArgs *a, const char *self, int nvariants, char **env,
-                          pid_t *pids, int *status, DtError *err)
+static int sweep_run_jobs(const SweepArgs *a, const char *self, int nvariants, pid_t *pids,
+                          int *status, DtError *err)
 {
     int next = 0, running = 0, done = 0, failed = 0;
     while (next < nvariants || running > 0) {
         while (next < nvariants && running < a->jobs) {
-            int rc = sweep_spawn(a, self, next, env, &pids[next]);
+            int rc = sweep_spawn(a, self, next, &pids[next]);
             if (rc != 0)
                 return dt_fail(err, DT_ERUNTIME, "cannot start %s: %s", self, strerror(rc));
             next++;
@@ -325,10 +306,9 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
 {
     pid_t *pids = calloc((size_t)nvariants, sizeof *pids);
     int *status = calloc((size_t)nvariants, sizeof *status);
-    char **env = sweep_env();
-    int rc = pids && status && env ? 0 : dt_fail(err, DT_ERUNTIME, "out of memory");
+    int rc = pids && status ? 0 : dt_fail(err, DT_ERUNTIME, "out of memory");
     if (rc == 0)
-        rc = sweep_run_jobs(a, self, nvariants, env, pids, status, err);
+        rc = sweep_run_jobs(a, self, nvariants, pids, status, err);
     for (int v = 0; v < nvariants && rc == 0; v++) {
         if (!(WIFEXITED(status[v]) && WEXITSTATUS(status[v]) == 0))
             rc = dt_fail(err, DT_ERUNTIME,
@@ -336,7 +316,6 @@ static int sweep_run_all(const SweepArgs *a, const char *self, int nvariants, Dt
                          "--print-commands shows it",
                          v, a->out, v);
     }
-    free(env);
     free(pids);
     free(status);
     return rc;
@@ -597,7 +576,6 @@ int sweep_command(int argc, char **argv, const char *self, DtError *err)
             sweep_sets(&a, pick, vsets);
             snprintf(dir, sizeof dir, "%s/run-%03d", a.out, v);
             int n = sweep_argv(&a, self, vsets, dir, args);
-            fputs(SWEEP_THREADS_VAR "=1 ", stdout); /* as the sweep runs them */
             for (int i = 0; i < n; i++) {
                 if (i)
                     putchar(' ');

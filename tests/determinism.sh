@@ -4,7 +4,8 @@
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
 # overlapped buckets), parameter-server and model-parallel (pipeline,
-# tensor, hybrid) strategies.
+# tensor, hybrid) strategies; and whatever OpenBLAS's thread count in the
+# environment, alone or in a sweep.
 set -u
 dtsim=$1
 src=$2
@@ -55,4 +56,22 @@ check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-
 check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
     --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
     --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
+
+# Whatever the environment says of OpenBLAS's threads, and run alone or in a
+# sweep, the same results: dtsim sets the thread count itself.  The MLP's
+# GEMMs are big enough for OpenBLAS to use every thread it may.
+mlp=("$src/scenarios/serial-mlp.ini" --set train.steps=100 --set train.eval_every=50
+     --set data.test_samples=1000 --quiet --no-plot)
+env -u OPENBLAS_NUM_THREADS "$dtsim" run "${mlp[@]}" --out "$tmp/th-unset" \
+    --save-model "$tmp/th-unset.bin" || bad "run with OPENBLAS_NUM_THREADS unset"
+for t in 1 2; do
+    OPENBLAS_NUM_THREADS=$t "$dtsim" run "${mlp[@]}" --out "$tmp/th-$t" \
+        --save-model "$tmp/th-$t.bin" || bad "run with OPENBLAS_NUM_THREADS=$t"
+    same "$tmp/th-unset/metrics.csv" "$tmp/th-$t/metrics.csv" "OPENBLAS_NUM_THREADS unset and $t"
+    same "$tmp/th-unset.bin" "$tmp/th-$t.bin" "OPENBLAS_NUM_THREADS unset and $t, --save-model"
+done
+OPENBLAS_NUM_THREADS=2 "$dtsim" sweep "$src/scenarios/serial-mlp.ini" --vary train.steps=100 \
+    --set train.eval_every=50 --set data.test_samples=1000 --no-plot --jobs 2 \
+    --out "$tmp/th-sweep" >/dev/null 2>&1 || bad "sweep of serial-mlp"
+same "$tmp/th-unset/metrics.csv" "$tmp/th-sweep/run-000/metrics.csv" "a run and the same in a sweep"
 checks_done

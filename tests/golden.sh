@@ -8,7 +8,7 @@
 # SHA-256 of its saved parameters and of its trace.json.  Float results
 # (losses, accuracies, parameters) depend on the BLAS kernels the processor
 # gets (tests/golden/KERNELS says which made the golden files) and on the
-# thread count (one here); simulated times, bytes and spans do not.  On a
+# thread count (dtsim computes on one); simulated times, bytes and spans do not.  On a
 # processor whose kernels differ, only those are compared: metrics.csv
 # without its loss and accuracy columns, summary.json without its loss and
 # accuracy fields, and trace.json.
@@ -18,7 +18,7 @@ src=$(cd "$2" && pwd)
 update=${3:-}
 . "$src/tests/checks.sh"
 golden=$src/tests/golden
-export OPENBLAS_NUM_THREADS=1
+
 kernels=$("$dtsim" --version | sed -n 's/.*, \(.*\) kernels$/\1/p')
 cd "$src" || exit 1 # relative paths, so summary.json names no directory of this machine
 
