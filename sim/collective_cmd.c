@@ -245,7 +245,7 @@ static void coll_rank_main(int argc, char **argv)
 /* Run the collective once on every rank; returns the simulated seconds. */
 static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *seconds, DtError *err)
 {
-    platform_load(a->platform, plan->sim);
+    platform_load(a->platform, plan->sim, NULL);
     size_t nhosts;
     sg_host_t *hosts = placement_all_hosts(&nhosts);
     const int p = plan->ranks;

@@ -7,6 +7,7 @@
 #include "placement.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <simgrid/actor.h>
 #include <simgrid/comm.h>
 #include <simgrid/engine.h>
@@ -18,25 +19,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* argv for simgrid_init: the program name, then the --cfg options. */
-static char **sim_argv(const SimOptions *opts, int *argc)
+/* argv for simgrid_init: the program name, then the --cfg options.  A
+ * platform may turn SimGrid's tracing on: its files go where `trace` (a
+ * --cfg=tracing/filename option, before the user's own, which may say
+ * otherwise) puts them, or with trace NULL (the check) nowhere. */
+static char **sim_argv(const SimOptions *opts, const char *trace, int *argc)
 {
-    char **argv = calloc((size_t)opts->ncfg + 3, sizeof *argv);
+    char **argv = calloc((size_t)opts->ncfg + 6, sizeof *argv);
     if (!argv)
         return NULL;
-    argv[0] = (char *)"dtsim";
-    /* dtsim reports the configuration itself (summary.json, result line). */
-    argv[1] = (char *)"--log=xbt_cfg.thres:warning";
+    int n = 0;
+    argv[n++] = (char *)"dtsim";
+    /* dtsim reports the configuration itself (summary.json, result line),
+     * and a platform's own <config> giving way to the command line is no news */
+    argv[n++] = (char *)"--log=xbt_cfg.thres:warning";
+    argv[n++] = (char *)"--log=surf_parse.thres:warning";
+    if (trace)
+        argv[n++] = (char *)trace;
     for (int i = 0; i < opts->ncfg; i++)
-        argv[i + 2] = (char *)opts->cfg[i];
-    *argc = opts->ncfg + 2;
+        argv[n++] = (char *)opts->cfg[i];
+    if (!trace)
+        argv[n++] = (char *)"--cfg=tracing:no";
+    *argc = n;
     return argv;
 }
 
-void platform_load(const char *path, const SimOptions *opts)
+void platform_load(const char *path, const SimOptions *opts, const char *trace_dir)
 {
+    char trace[PATH_MAX + 64];
+    snprintf(trace, sizeof trace, "--cfg=tracing/filename:%s/simgrid.trace", trace_dir);
     int argc;
-    char **argv = sim_argv(opts, &argc);
+    char **argv = sim_argv(opts, trace_dir ? trace : NULL, &argc);
     simgrid_init(&argc, argv);
     simgrid_load_platform(path);
     free(argv);
@@ -155,7 +168,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         dup2(errpipe[1], STDERR_FILENO);
         close(errpipe[0]);
         close(outpipe[0]);
-        platform_load(path, opts);
+        platform_load(path, opts, NULL);
         char buf[sizeof((DtError *)0)->msg + 32];
         int len;
         if (nranks > 0 && (hosts || (size_t)nranks <= sg_host_count())) {

@@ -47,7 +47,7 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err);
 
 /* Initialise SimGrid in this process and load the platform (call once,
  * after platform_check succeeded). */
-void platform_load(const char *path, const SimOptions *opts);
+void platform_load(const char *path, const SimOptions *opts, const char *trace_dir);
 
 /* The network model in force: a --cfg option, else the platform file's
  * <config>, else SimGrid's default LV08. */

@@ -4,11 +4,13 @@
 #include "plot.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,9 +70,17 @@ int plot_script(const char *name, const char *out_dir, const char *title, char *
     quote_into(expr, sizeof expr, &used, title);
     snprintf(expr + used, sizeof expr - used, "'");
 
+    /* gnuplot's messages go to a log beside the pictures */
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof log, "%s/%.*s.log", out_dir, (int)strcspn(name, "."), name);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
     char *argv[] = {"gnuplot", "-e", expr, script, NULL};
     pid_t pid;
-    int rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         snprintf(note, (size_t)note_size, "cannot start gnuplot: %s", strerror(rc));
         return -1;
@@ -79,8 +89,14 @@ int plot_script(const char *name, const char *out_dir, const char *title, char *
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(note, (size_t)note_size, "gnuplot failed on %s (see its message above)", script);
+        snprintf(note, (size_t)note_size, "gnuplot failed on %s (its messages: %s)", script, log);
         return -1;
     }
+    struct stat st;
+    if (stat(log, &st) == 0 && st.st_size > 0) {
+        snprintf(note, (size_t)note_size, "gnuplot warned on %s (its messages: %s)", script, log);
+        return 2;
+    }
+    unlink(log);
     return 0;
 }

@@ -10,8 +10,10 @@
 #define DT_PLOT_H
 
 /* Draw out_dir/training.png and .svg from out_dir/metrics.csv.  Returns 0
- * when drawn, 1 when skipped (no gnuplot), -1 when gnuplot failed; in the
- * last two cases *note says why. */
+ * when drawn, 2 when drawn but gnuplot warned, 1 when skipped (no
+ * gnuplot), -1 when gnuplot failed; in the last three cases *note says
+ * why.  What gnuplot prints goes to out_dir/<script>.log, never to the
+ * terminal. */
 int plot_training(const char *out_dir, const char *title, char *note, int note_size);
 /* The same for any script of plots/ that takes dir and title. */
 int plot_script(const char *script, const char *out_dir, const char *title, char *note,

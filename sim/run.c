@@ -254,11 +254,13 @@ static void draw_plots(const Run *run, const char *out_dir)
     snprintf(title, sizeof title, "%s: %s %s, %d worker%s on %.*s", sc->name, sc->strategy->name,
              run->model.name, sc->workers, sc->workers == 1 ? "" : "s", len, plat);
     int drawn = plot_training(out_dir, title, note, sizeof note);
-    if (drawn == 0)
+    if (drawn == 0 || drawn == 2)
         drawn = plot_script("timeline.gp", out_dir, title, note, sizeof note);
-    if (drawn == 0 && !run->opts->quiet)
+    if (run->opts->quiet)
+        return; /* quiet: the pictures are there, or they are not */
+    if (drawn == 0 || drawn == 2)
         printf("  plots: %s/training.png, %s/timeline.png\n", out_dir, out_dir);
-    else if (drawn != 0)
+    if (drawn != 0)
         fprintf(stderr, "dtsim: note: %s\n", note);
 }
 
@@ -333,7 +335,7 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
     Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy};
     int hosts = run_validate(&run, err);
     if (hosts >= 0 && sc->faults.nslowdowns) {
-        platform_load(sc->platform, &opts->sim);
+        platform_load(sc->platform, &opts->sim, NULL);
         if (run_check_faults(&run, err) < 0)
             hosts = -1;
     }
@@ -343,11 +345,12 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
     return hosts < 0 ? -1 : 0;
 }
 
-/* Load the platform, place the ranks and let the strategy start them. */
-static int run_start(Run *run, DtError *err)
+/* Load the platform (SimGrid's own trace files, should the platform ask
+ * for them, into out_dir), place the ranks and let the strategy start them. */
+static int run_start(Run *run, const char *out_dir, DtError *err)
 {
     const Scenario *sc = run->sc;
-    platform_load(sc->platform, &run->opts->sim);
+    platform_load(sc->platform, &run->opts->sim, out_dir);
     if (run_check_faults(run, err) < 0)
         return -1;
     int group = run->strategy->group ? run->strategy->group(sc) : 0;
@@ -375,7 +378,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         goto out;
     }
     if (run_validate(&run, err) < 0 || run_prepare_out_dir(out_dir, opts->force, err) < 0 ||
-        run_start(&run, err) < 0)
+        run_start(&run, out_dir, err) < 0)
         goto out;
     run.wall_start = record_clock();
     simgrid_run();

@@ -531,18 +531,19 @@ static void sweep_plot(const SweepArgs *a, int nvariants)
     char title[PATH_MAX + 512], note[PATH_MAX + 128], dir[PATH_MAX], label[512];
     const char *base = strrchr(a->scenario, '/');
     snprintf(title, sizeof title, "sweep of %s: %s", base ? base + 1 : a->scenario, a->about);
-    if (plot_script("sweep.gp", a->out, title, note, sizeof note) != 0) {
+    int rc = plot_script("sweep.gp", a->out, title, note, sizeof note);
+    if (rc != 0)
         fprintf(stderr, "dtsim: note: %s\n", note);
+    if (rc == 1 || rc == -1)
         return;
-    }
     for (int v = 0; v < nvariants; v++) {
         snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
         sweep_label(a, v, 0, label, sizeof label);
         snprintf(title, sizeof title, "%s, %s", a->about, label);
-        if (plot_script("timeline.gp", dir, title, note, sizeof note) != 0) {
+        if ((rc = plot_script("timeline.gp", dir, title, note, sizeof note)) != 0)
             fprintf(stderr, "dtsim: note: %s\n", note);
+        if (rc == 1 || rc == -1)
             return;
-        }
     }
     printf("sweep: plots %s/speedup.png, time-split.png, accuracy.png, run-*/timeline.png\n",
            a->out);

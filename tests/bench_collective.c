@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_collective: %s\n", err.msg);
         return 1;
     }
-    platform_load(platform, &opts);
+    platform_load(platform, &opts, NULL);
     size_t n;
     sg_host_t *hosts = placement_all_hosts(&n);
     BenchRank *ranks = calloc((size_t)b.p, sizeof *ranks);

@@ -3,7 +3,7 @@
 # 2 with a message on bad input, never a crash, never overwriting what the
 # user wrote.  Each check prints one line; the script fails if any failed.
 set -u
-dtsim=$1
+dtsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=$(cd "$2" && pwd)
 . "$(dirname "$0")/checks.sh"
 
@@ -45,6 +45,22 @@ expect 2 "allreduce = bogus is unknown; choose one of: ring" -- "$dtsim" run "$t
 expect 2 "allreduce = rhd across 3 replicas" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set strategy.allreduce=rhd
 expect 2 "needs 9 hosts .* has 8" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=9
 expect 2 "needs 9 hosts" -- "$dtsim" run "$tiny" --set strategy.kind=parameter-server --set cluster.workers=8 --platform "$src/platforms/cluster-10gbe.xml"
+# outputs stay in the output directory, SimGrid's own trace too; --quiet is quiet
+mkdir -p "$tmp/cwd"
+(cd "$tmp/cwd" && "$dtsim" run "$tiny" --platform "$src/tests/platforms/tracing.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=2 --quiet --no-plot --out "$tmp/traced")
+if [ -z "$(ls -A "$tmp/cwd")" ] && [ -s "$tmp/traced/simgrid.trace" ]; then
+    ok "a platform's SimGrid trace goes to the output directory, nothing to the current one"
+else
+    bad "SimGrid trace: current directory holds '$(ls "$tmp/cwd")', output directory '$(ls "$tmp/traced")'"
+fi
+quiet=$("$dtsim" run "$tiny" --set train.steps=1 --quiet --out "$tmp/quiet" 2>&1)
+if [ $? -eq 0 ] && [ -z "$quiet" ]; then
+    ok "--quiet prints nothing, gnuplot's warnings included"
+else
+    bad "--quiet printed: $(head -3 <<<"$quiet")"
+fi
+
 # a scenario written for another strategy or model: its own keys are left out with a note
 expect 0 "note: .*pipeline-bubble.ini:[0-9]+: \[strategy\] stages is a setting of kind = pipeline: left out" -- \
     "$dtsim" check "$src/scenarios/pipeline-bubble.ini" --set strategy.kind=data-parallel
@@ -113,7 +129,7 @@ fi
 expect 0 "^0 [0-9.e-]+ [0-9.e-]+ 0$" -- cat "$tmp/o2/timeline.dat"
 expect 0 "^0 [0-9.e-]+ [0-9.e-]+ 3$" -- cat "$tmp/o2/timeline.dat"
 # Without gnuplot a run still succeeds, with a note.
-expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" run "$tiny" --out "$tmp/o3" --quiet
+expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" run "$tiny" --out "$tmp/o3"
 expect 0 "ok" -- "$dtsim" check "$tiny"
 
 checks_done

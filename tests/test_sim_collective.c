@@ -252,7 +252,7 @@ static void test_collectives_on_every_member(void)
     SimOptions opts = {0};
     DtError err = {0};
     CU_ASSERT_EQUAL_FATAL(platform_check(PLATFORM, &opts, &err), 64);
-    platform_load(PLATFORM, &opts);
+    platform_load(PLATFORM, &opts, NULL);
     size_t nhosts;
     sg_host_t *hosts = placement_all_hosts(&nhosts);
     CU_ASSERT_EQUAL_FATAL(nhosts, 64);
