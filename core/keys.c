@@ -145,6 +145,72 @@ int key_append(const KeyDef *k, void *config, const char *value)
     return 0;
 }
 
+void keys_format_number(double v, char *buf, size_t size)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+int key_format(const KeyDef *k, const void *config, int i, char *buf, size_t size)
+{
+    const char *field = (const char *)config + k->offset;
+    if (k->type == KEY_CUSTOM)
+        return k->format(config, i, buf, size);
+    if (i > 0)
+        return -1;
+    switch (k->type) {
+    case KEY_INT:
+        snprintf(buf, size, "%d", *(const int *)field);
+        break;
+    case KEY_U64:
+        snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case KEY_DOUBLE:
+        keys_format_number(*(const double *)field, buf, size);
+        break;
+    case KEY_ENUM:
+        snprintf(buf, size, "%s", k->choices[*(const int *)field]);
+        break;
+    case KEY_INT_LIST: {
+        const int *list = (const int *)field;
+        int n = *(const int *)((const char *)config + k->count_offset);
+        size_t used = 0;
+        buf[0] = '\0';
+        for (int j = 0; j < n && used < size; j++)
+            used += (size_t)snprintf(buf + used, size - used, "%s%d", j ? "," : "", list[j]);
+        break;
+    }
+    default: /* KEY_STRING, KEY_PATH */
+        snprintf(buf, size, "%s", field);
+        break;
+    }
+    return 0;
+}
+
+int key_valid(const KeyDef *k, const void *config)
+{
+    const char *field = (const char *)config + k->offset;
+    char probe[8];
+    switch (k->type) {
+    case KEY_INT:
+        return in_range(k, (double)*(const int *)field);
+    case KEY_DOUBLE:
+        return in_range(k, *(const double *)field);
+    case KEY_INT_LIST:
+        return *(const int *)((const char *)config + k->count_offset) > 0;
+    case KEY_STRING:
+    case KEY_PATH:
+        return field[0] != '\0';
+    case KEY_CUSTOM:
+        return k->format(config, 0, probe, sizeof probe) == 0;
+    default:
+        return 1;
+    }
+}
+
 void key_expectation(const KeyDef *k, char *buf, size_t size)
 {
     switch (k->type) {
@@ -230,4 +296,29 @@ int key_blame(const KeySource *s, const char *name, DtError *err)
     char where[1100];
     key_origin(s, name, where, sizeof where);
     return dt_fail(err, kind, "%s: %s", where, msg);
+}
+
+int key_applies(const KeyTable *t, const KeyDef *k, const void *config)
+{
+    if (!k->when)
+        return 1;
+    long w = keys_find(t, k->when);
+    char value[256];
+    return w < 0 || (key_format(&t->keys[w], config, 0, value, sizeof value) == 0 &&
+                     strcmp(value, k->is) == 0);
+}
+
+int keys_check_when(const KeySource *s, const void *config, DtError *err)
+{
+    const KeyTable *t = s->table;
+    for (size_t i = 0; i < t->n; i++) {
+        const KeyDef *k = &t->keys[i];
+        if (!key_given(s, k->name) || key_applies(t, k, config))
+            continue;
+        char value[256];
+        key_format(&t->keys[keys_find(t, k->when)], config, 0, value, sizeof value);
+        return key_fail(s, k->name, err, "[%s] %s is for %s = %s, not %s = %s", t->section, k->name,
+                        k->when, k->is, k->when, value);
+    }
+    return 0;
 }

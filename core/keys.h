@@ -52,9 +52,19 @@ typedef struct KeyDef {
      * indented lines). */
     int repeat;
     /* KEY_CUSTOM: store value in config (0), or -1 when it is not valid;
-     * and what a valid value looks like, for the error message. */
+     * what a valid value looks like, for the error message; and the i-th
+     * value config holds, as it would be written (-1 past the last). */
     int (*parse)(void *config, const char *value);
     const char *expect;
+    int (*format)(const void *config, int i, char *buf, size_t size);
+    /* Its default depends on other keys (written "(...)"), and the value
+     * in effect is worth recording even when no one gave it. */
+    int derived;
+    /* The key means something only while key `when` of its table has the
+     * value `is` (as written): given otherwise it is an error
+     * (keys_check_when), not given it is left out of what a scenario
+     * records.  NULL: always. */
+    const char *when, *is;
 } KeyDef;
 
 /* Rows of a table for a config struct T, one line each: an int, a double
@@ -97,6 +107,18 @@ int key_parse(const KeyDef *k, void *config, const char *value, const char *dir)
  * value, after a comma unless there is one; -1 when it does not fit. */
 int key_append(const KeyDef *k, void *config, const char *value);
 
+/* The i-th value of k in config, as it would be written in a file (only
+ * a repeated KEY_CUSTOM has more than one); -1 past the last. */
+int key_format(const KeyDef *k, const void *config, int i, char *buf, size_t size);
+/* Is the value of k in config one the key accepts (a count of 0 where the
+ * minimum is 1 means "not set")? */
+int key_valid(const KeyDef *k, const void *config);
+/* Does k mean something with the other values of config (its `when`)? */
+int key_applies(const KeyTable *t, const KeyDef *k, const void *config);
+
+/* The shortest decimal that reads back as v. */
+void keys_format_number(double v, char *buf, size_t size);
+
 /* What a valid value of k looks like, in words ("a whole number from 1 to
  * 64"), for error messages. */
 void key_expectation(const KeyDef *k, char *buf, size_t size);
@@ -125,5 +147,9 @@ int key_blame(const KeySource *s, const char *name, DtError *err);
 /* dt_fail(err, DT_EINPUT, ...) with the message led by key_origin(s, name). */
 int key_fail(const KeySource *s, const char *name, DtError *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Every key given where it does not apply is an error naming its line:
+ * "[train] beta1 is for optimizer = adam, not optimizer = sgd". */
+int keys_check_when(const KeySource *s, const void *config, DtError *err);
 
 #endif

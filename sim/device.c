@@ -66,6 +66,7 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     if (device_property(host, "memory_bandwidth", &d->memory_bandwidth, err) < 0 ||
         device_property(host, "memory", &d->memory, err) < 0)
         return -1;
+    t->memory_bandwidth = d->memory_bandwidth;
     return device_check_memory(d, need, err);
 }
 

@@ -29,6 +29,20 @@ static int slowdown_parse(void *config, const char *value)
     return 0;
 }
 
+static int slowdown_format(const void *config, int i, char *buf, size_t size)
+{
+    const FaultsConfig *f = config;
+    if (i >= f->nslowdowns)
+        return -1;
+    const Slowdown *w = &f->slowdowns[i];
+    char start[32], end[32], factor[32];
+    keys_format_number(w->start, start, sizeof start);
+    keys_format_number(w->end, end, sizeof end);
+    keys_format_number(w->factor, factor, sizeof factor);
+    snprintf(buf, size, "%s %s %s %s", w->host, start, end, factor);
+    return 0;
+}
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -40,6 +54,7 @@ static const KeyDef keys[] = {
              "from START to END simulated seconds; repeat the key for more",
      .repeat = 1,
      .parse = slowdown_parse,
+     .format = slowdown_format,
      .expect = "HOST START END FACTOR with 0 <= START < END and 0 < FACTOR <= 1, at most " STR(
          FAULTS_MAX_SLOWDOWNS) " of them"},
 };

@@ -642,6 +642,7 @@ static int grid_rank_describe(void *state, Run *run, int r, DtError *err)
     g->tpc = (Comm){.world = &sh->world, .rank = r, .channel = 1};
     g->dpc = (Comm){.world = &sh->world, .rank = r, .channel = 2};
     g->nslots = plan_stash_slots(c->pipe->schedule, c->pp, g->stage, c->pipe->microbatches);
+    record_role(&run->rec, r, c->tp > 1 ? "shard" : c->pp > 1 ? "stage" : "worker", run->sc->batch);
     sh->place[r] = (GridPlace){.replica = g->replica,
                                .stage = g->stage,
                                .shard = g->shard,
@@ -841,12 +842,18 @@ void grid_stop(Run *run)
 
 static void grid_pipelines(const Run *run, const GridShared *sh, cJSON *root)
 {
-    int n = 0;
-    for (int d = 0; d < sh->cfg.dp; d++)
-        if (sh->pipes[d].measured)
-            n = d + 1;
+    int n = 0, measured = 0;
+    double bubble = 0.0;
+    for (int d = 0; d < sh->cfg.dp; d++) {
+        if (!sh->pipes[d].measured)
+            continue;
+        n = d + 1;
+        measured++;
+        bubble += sh->pipes[d].bubble;
+    }
     if (n == 0)
         return;
+    record_measure(root, "bubble_fraction", bubble / measured);
     cJSON *pipes = cJSON_AddArrayToObject(root, "pipelines");
     for (int i = 0; i < n; i++) {
         const GridPipeline *p = &sh->pipes[i];

@@ -147,8 +147,8 @@ static int command_run(Args *a, int check_only, DtError *err)
         fprintf(stderr, "dtsim: note: %.*s\n", (int)len, n);
         n += len + (n[len] == '\n');
     }
-    if (rc == 0 && a->platform)
-        scenario_set_platform(sc, a->platform);
+    if (rc == 0 && a->platform && scenario_set_platform(sc, a->platform) < 0)
+        rc = dt_fail(err, DT_ERUNTIME, "out of memory");
     if (rc == 0)
         rc = check_only ? run_check(sc, &a->run, err) : run_scenario(sc, &a->run, err);
     scenario_free(sc);

@@ -80,6 +80,12 @@ void record_metric(Recorder *r, const MetricRow *row)
     r->rows[r->nrows++] = *row;
 }
 
+void record_role(Recorder *r, int rank, const char *role, int batch)
+{
+    r->ranks[rank].role = role;
+    r->ranks[rank].batch = batch;
+}
+
 double record_clock(void)
 {
     struct timespec ts;
@@ -190,6 +196,15 @@ static void summary_head(const Recorder *r, const RunFacts *facts, cJSON *root)
     cJSON_AddNumberToObject(root, "test_accuracy", last ? last->test_accuracy : 0.0);
     cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
     cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
+    record_measure(root, "bytes_per_step", facts->steps ? bytes / (double)facts->steps : 0.0);
+}
+
+void record_measure(cJSON *root, const char *name, double value)
+{
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "measures");
+    if (!m)
+        m = cJSON_AddObjectToObject(root, "measures");
+    cJSON_AddNumberToObject(m, name, value);
 }
 
 static void summary_memory(const RankTotals *t, cJSON *h)
@@ -226,7 +241,10 @@ static void summary_hosts(const Recorder *r, const RunFacts *facts, const Summar
         cJSON *h = cJSON_CreateObject();
         cJSON_AddNumberToObject(h, "rank", i);
         cJSON_AddStringToObject(h, "host", t->host);
+        cJSON_AddStringToObject(h, "role", t->role ? t->role : "worker");
+        cJSON_AddNumberToObject(h, "batch", t->batch);
         cJSON_AddNumberToObject(h, "speed_flops", t->speed);
+        cJSON_AddNumberToObject(h, "memory_bandwidth", t->memory_bandwidth);
         cJSON_AddNumberToObject(h, "compute_seconds", t->compute_seconds);
         cJSON_AddNumberToObject(h, "comm_seconds", t->comm_seconds);
         cJSON_AddNumberToObject(h, "idle_seconds", idle > 0.0 ? idle : 0.0);

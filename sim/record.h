@@ -39,7 +39,10 @@ typedef struct MetricRow {
 
 typedef struct RankTotals {
     char host[128];
-    double speed; /* flop/s of the host */
+    const char *role;        /* a string literal: "worker", "server", "stage", "shard" */
+    int batch;               /* samples of each step it computes on (0: none, a server) */
+    double speed;            /* flop/s of the host */
+    double memory_bandwidth; /* bytes/s of the host, 0 when the platform gives none */
     double compute_seconds;
     double comm_seconds;
     double bytes_sent;
@@ -67,6 +70,9 @@ void record_free(Recorder *r);
  * where it ended) extends it, so per-layer charges make one bar per phase. */
 void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end);
 void record_metric(Recorder *r, const MetricRow *row);
+/* What rank `rank` is for summary.json: its role (a string literal) and
+ * the samples of each step it computes on. */
+void record_role(Recorder *r, int rank, const char *role, int batch);
 
 /* Wall seconds on a monotonic clock, to time the real kernels with. */
 double record_clock(void);
@@ -87,6 +93,10 @@ typedef struct RunFacts {
     double wall_seconds;
     unsigned long long seed;
 } RunFacts;
+
+/* A figure the strategy adds to summary.json's "measures" (which sweeps
+ * tabulate): bytes_per_step is there for every run. */
+void record_measure(struct cJSON *root, const char *name, double value);
 
 /* Where the strategy adds to summary.json: keys of the top level, after
  * the common ones, and keys of each host's object, before its memory. */

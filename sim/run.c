@@ -9,6 +9,7 @@
 #include "run.h"
 
 #include "cli.h"
+#include "gemm.h"
 #include "plot.h"
 
 #include <cJSON.h>
@@ -17,6 +18,7 @@
 #include <simgrid/actor.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
+#include <simgrid/version.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -177,9 +179,58 @@ static void run_facts(const Run *run, double wall, const char *network, RunFacts
     };
 }
 
+/* "settings": every key in effect, by section, as written in a file (a
+ * key given several times: an array), from the scenario's settings. */
+static void summary_settings(cJSON *root, const char *settings)
+{
+    cJSON *all = cJSON_AddObjectToObject(root, "settings");
+    for (const char *line = settings; line && *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *dot = memchr(line, '.', len), *eq = dot ? memchr(dot, '=', len) : NULL;
+        if (eq) {
+            char section[64], name[64], value[PATH_MAX + 64];
+            snprintf(section, sizeof section, "%.*s", (int)(dot - line), line);
+            snprintf(name, sizeof name, "%.*s", (int)(eq - dot - 1), dot + 1);
+            snprintf(value, sizeof value, "%.*s", (int)(line + len - eq - 1), eq + 1);
+            cJSON *sec = cJSON_GetObjectItemCaseSensitive(all, section);
+            if (!sec)
+                sec = cJSON_AddObjectToObject(all, section);
+            cJSON *old = cJSON_GetObjectItemCaseSensitive(sec, name);
+            if (!old) {
+                cJSON_AddStringToObject(sec, name, value);
+            } else if (cJSON_IsArray(old)) {
+                cJSON_AddItemToArray(old, cJSON_CreateString(value));
+            } else {
+                cJSON *list = cJSON_CreateArray();
+                cJSON_AddItemToArray(list, cJSON_CreateString(old->valuestring));
+                cJSON_AddItemToArray(list, cJSON_CreateString(value));
+                cJSON_ReplaceItemInObjectCaseSensitive(sec, name, list);
+            }
+        }
+        line += len + (line[len] == '\n');
+    }
+}
+
+/* What made the results: the settings, the software, SimGrid's options. */
+static void summary_provenance(const Run *run, cJSON *root)
+{
+    summary_settings(root, run->sc->settings);
+    int major, minor, patch;
+    char version[64], blas[512];
+    sg_version_get(&major, &minor, &patch);
+    snprintf(version, sizeof version, "%d.%d.%d", major, minor, patch);
+    snprintf(blas, sizeof blas, "%s, %s kernels", gemm_library(), gemm_kernels());
+    cJSON_AddStringToObject(root, "simgrid_version", version);
+    cJSON_AddStringToObject(root, "blas", blas);
+    cJSON *cfg = cJSON_AddArrayToObject(root, "simgrid_options");
+    for (int i = 0; i < run->opts->sim.ncfg; i++)
+        cJSON_AddItemToArray(cfg, cJSON_CreateString(run->opts->sim.cfg[i] + strlen("--cfg=")));
+}
+
 static void run_summary_sections(void *ctx, cJSON *root)
 {
     const Run *run = ctx;
+    summary_provenance(run, root);
     if (run->strategy->results)
         run->strategy->results(run, root);
 }

@@ -34,12 +34,24 @@ static const char *const optimizers[] = {"sgd", "adam", NULL};
 #define REAL(key, field, lo, open, hi, d, h) KEYDEF_REAL(Scenario, key, field, lo, open, hi, d, h)
 #define ENUM(key, field, names, d, h) KEYDEF_ENUM(Scenario, key, field, names, d, h)
 #define TEXT(key, kind, field, d, h) KEYDEF_TEXT(Scenario, key, kind, field, d, h)
+/* A setting of one optimizer: a number in [0, 1] (above 0 when open). */
+#define ADAM_OR_SGD(key, field, open, d, h, opt)                                                   \
+    {                                                                                              \
+        .name = key, .type = KEY_DOUBLE, .offset = offsetof(Scenario, field), .min = 0,            \
+        .min_open = open, .max = 1, .def = d, .help = h, .when = "optimizer", .is = opt            \
+    }
 
 static const KeyDef data_keys[] = {
     ENUM("dataset", dataset, datasets, "fashion-mnist",
          "fashion-mnist (real data) or synthetic (seeded, for quick tests)"),
-    TEXT("path", KEY_PATH, data_path, DT_FASHION_MNIST_DIR,
-         "directory holding the Fashion-MNIST IDX .gz files"),
+    {.name = "path",
+     .type = KEY_PATH,
+     .offset = offsetof(Scenario, data_path),
+     .size = sizeof(((Scenario *)0)->data_path),
+     .def = DT_FASHION_MNIST_DIR,
+     .help = "directory holding the Fashion-MNIST IDX .gz files",
+     .when = "dataset",
+     .is = "fashion-mnist"},
     INT("train_samples", train_samples, 0, BIG, "0",
         "training samples to use (0: all; synthetic: 0 means 10000)"),
     INT("test_samples", test_samples, 0, BIG, "0",
@@ -51,12 +63,20 @@ static const KeyDef data_keys[] = {
 static const KeyDef train_keys[] = {
     INT("batch", batch, 1, 1 << 20, "64", "samples one model replica processes per step"),
     ENUM("optimizer", opt.kind, optimizers, "sgd", "sgd (with momentum, weight_decay) or adam"),
-    REAL("lr", opt.lr, 0, 1, 100, "(0.05 for sgd, 0.001 for adam)", "learning rate"),
-    REAL("momentum", opt.momentum, 0, 0, 1, "0.9", "sgd momentum, in [0, 1)"),
+    {.name = "lr",
+     .type = KEY_DOUBLE,
+     .offset = offsetof(Scenario, opt.lr),
+     .min = 0,
+     .min_open = 1,
+     .max = 100,
+     .def = "(0.05 for sgd, 0.001 for adam)",
+     .help = "learning rate",
+     .derived = 1},
+    ADAM_OR_SGD("momentum", opt.momentum, 0, "0.9", "sgd momentum, in [0, 1)", "sgd"),
     REAL("weight_decay", opt.weight_decay, 0, 0, 1, "0", "L2 penalty added to the gradient"),
-    REAL("beta1", opt.beta1, 0, 0, 1, "0.9", "adam first-moment decay, in [0, 1)"),
-    REAL("beta2", opt.beta2, 0, 0, 1, "0.999", "adam second-moment decay, in [0, 1)"),
-    REAL("eps", opt.eps, 0, 1, 1, "1e-8", "adam epsilon"),
+    ADAM_OR_SGD("beta1", opt.beta1, 0, "0.9", "adam first-moment decay, in [0, 1)", "adam"),
+    ADAM_OR_SGD("beta2", opt.beta2, 0, "0.999", "adam second-moment decay, in [0, 1)", "adam"),
+    ADAM_OR_SGD("eps", opt.eps, 1, "1e-8", "adam epsilon", "adam"),
     INT("epochs", epochs, 1, 1e6, "1", "passes over the training set (or give steps)"),
     INT("steps", steps, 1, BIG, "(default: epochs)", "global training steps (instead of epochs)"),
     {.name = "seed",
@@ -419,29 +439,11 @@ static int given(const ParseState *ps, int t, const char *name)
     return key_given(&s, name);
 }
 
-static int train_fail(const ParseState *ps, const char *name, DtError *err, const char *msg)
-{
-    KeySource s = table_source(ps, T_TRAIN);
-    return key_fail(&s, name, err, "%s", msg);
-}
-
 /* Defaults that depend on other keys, and checks across the [train] keys. */
 static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
 {
     if (!given(ps, T_TRAIN, "lr"))
         sc->opt.lr = sc->opt.kind == OPT_ADAM ? 0.001 : 0.05;
-    if (sc->opt.kind == OPT_ADAM && given(ps, T_TRAIN, "momentum"))
-        return train_fail(ps, "momentum", err,
-                          "[train] momentum is an sgd setting; adam uses beta1");
-    const char *adam_only[] = {"beta1", "beta2", "eps"};
-    for (size_t i = 0; i < 3 && sc->opt.kind == OPT_SGD; i++) {
-        if (given(ps, T_TRAIN, adam_only[i])) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "[train] %s is an adam setting; set optimizer = adam",
-                     adam_only[i]);
-            return train_fail(ps, adam_only[i], err, msg);
-        }
-    }
     if (sc->opt.momentum >= 1.0 || sc->opt.beta1 >= 1.0 || sc->opt.beta2 >= 1.0)
         return dt_fail(err, DT_EINPUT, "%s: momentum, beta1 and beta2 must be below 1", ps->where);
     if (given(ps, T_TRAIN, "epochs") && given(ps, T_TRAIN, "steps")) {
@@ -460,12 +462,13 @@ static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
  * ones, then the model's and the strategy's own. */
 static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
 {
+    for (int t = 0; t < NT; t++) {
+        KeySource s = table_source(ps, t);
+        if (keys_check_when(&s, ps->tables[t].config, err) < 0)
+            return -1;
+    }
     if (scenario_finish_train(sc, ps, err) < 0)
         return -1;
-    if (sc->dataset == DATA_SYNTHETIC && given(ps, T_DATA, "path")) {
-        KeySource s = table_source(ps, T_DATA);
-        return key_fail(&s, "path", err, "[data] path is for dataset = fashion-mnist");
-    }
     if (sc->dataset == DATA_SYNTHETIC) {
         if (!sc->train_samples)
             sc->train_samples = 10000;
@@ -559,6 +562,51 @@ static int scenario_apply(ParseState *ps, int syntax_line, DtError *err)
     return scenario_finish(ps->sc, ps, err);
 }
 
+/* Append "section.key=value\n" to the growing text *buf (*used of *cap). */
+static int settings_add(char **buf, size_t *used, size_t *cap, const char *section,
+                        const char *name, const char *value)
+{
+    size_t need = strlen(section) + strlen(name) + strlen(value) + 3;
+    if (*used + need + 1 > *cap) {
+        size_t ncap = 2 * (*cap + need);
+        char *n = realloc(*buf, ncap);
+        if (!n)
+            return -1;
+        *buf = n;
+        *cap = ncap;
+    }
+    *used += (size_t)snprintf(*buf + *used, *cap - *used, "%s.%s=%s\n", section, name, value);
+    return 0;
+}
+
+/* The keys in effect, into sc->settings (scenario.h). */
+static int scenario_settings(Scenario *sc, const ParseState *ps, DtError *err)
+{
+    size_t used = 0, cap = 1024;
+    char *buf = malloc(cap), value[PATH_MAX + 64];
+    for (int t = 0; buf && t < NT; t++) {
+        const Table *tb = &ps->tables[t];
+        for (size_t k = 0; buf && k < tb->keys->n; k++) {
+            const KeyDef *d = &tb->keys->keys[k];
+            int given = tb->line[k] || tb->from_set[k];
+            if (!key_valid(d, tb->config) || !key_applies(tb->keys, d, tb->config) ||
+                (!given && d->def[0] == '(' && !d->derived))
+                continue;
+            for (int i = 0; key_format(d, tb->config, i, value, sizeof value) == 0; i++)
+                if (settings_add(&buf, &used, &cap, tb->keys->section, d->name, value) < 0) {
+                    free(buf);
+                    buf = NULL;
+                    break;
+                }
+        }
+    }
+    if (!buf)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    buf[used] = '\0';
+    sc->settings = buf;
+    return 0;
+}
+
 int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err)
 {
     ParseState ps = {.sc = sc, .where = path};
@@ -576,6 +624,8 @@ int scenario_load(Scenario *sc, const char *path, const char *const *sets, int n
         rc = scenario_sets(&ps, sets, nset, err);
     if (rc == 0)
         rc = scenario_apply(&ps, syntax_line, err);
+    if (rc == 0)
+        rc = scenario_settings(sc, &ps, err);
     entries_free(&ps);
     for (int t = 0; t < NT; t++) {
         free(ps.tables[t].line);
@@ -588,12 +638,29 @@ void scenario_free(Scenario *sc)
 {
     free(sc->model.config);
     free(sc->strategy_config);
+    free(sc->settings);
     sc->model.config = sc->strategy_config = NULL;
+    sc->settings = NULL;
 }
 
-void scenario_set_platform(Scenario *sc, const char *platform)
+int scenario_set_platform(Scenario *sc, const char *platform)
 {
     snprintf(sc->platform, sizeof sc->platform, "%s", platform);
+    /* the settings' platform line, replaced */
+    const char *key = "cluster.platform=";
+    char *at = strstr(sc->settings, key);
+    if (!at || (at != sc->settings && at[-1] != '\n'))
+        return 0;
+    size_t head = (size_t)(at - sc->settings) + strlen(key);
+    const char *tail = strchr(at, '\n');
+    size_t need = head + strlen(platform) + strlen(tail) + 1;
+    char *n = malloc(need);
+    if (!n)
+        return -1;
+    snprintf(n, need, "%.*s%s%s", (int)head, sc->settings, platform, tail);
+    free(sc->settings);
+    sc->settings = n;
+    return 0;
 }
 
 static void print_table(FILE *out, const KeyTable *t, const char *indent)

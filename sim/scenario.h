@@ -66,6 +66,11 @@ typedef struct Scenario {
 
     /* What the reading left out, a line each, for the user to see */
     char notes[2048];
+    /* Every key in effect, "section.key=value" a line, in table order: the
+     * keys given, those with a default and those whose default depends on
+     * others; given back as --set options to an empty file, they make the
+     * same scenario (owned, NULL when the load failed) */
+    char *settings;
 } Scenario;
 
 /* Parse `path`, then apply the `nset` overrides "section.key=value".  On
@@ -74,8 +79,9 @@ typedef struct Scenario {
 int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err);
 void scenario_free(Scenario *sc);
 
-/* Replace the platform with one given on the command line (used as is). */
-void scenario_set_platform(Scenario *sc, const char *platform);
+/* Replace the platform with one given on the command line (used as is);
+ * the settings say so too.  -1 when out of memory. */
+int scenario_set_platform(Scenario *sc, const char *platform);
 
 /* Print the key reference (section, key, default, help) for --help. */
 void scenario_print_keys(FILE *out);

@@ -331,7 +331,28 @@ typedef struct SweepRow {
     double workers, steps, global_batch, seconds, loss, accuracy, bytes;
     double compute, comm, idle; /* fractions of the ranks' total time */
     double speedup, efficiency; /* against the group's fewest workers */
+    cJSON *measures;            /* the run's summary.json "measures" (owned) */
 } SweepRow;
+
+#define SWEEP_MAX_MEASURES 32
+
+/* The names of the measures any run reports, in order of first appearance. */
+static int sweep_measure_names(const SweepRow *rows, int n, const char **names)
+{
+    int count = 0;
+    for (int v = 0; v < n; v++) {
+        const cJSON *m;
+        cJSON_ArrayForEach(m, rows[v].measures)
+        {
+            int seen = 0;
+            for (int k = 0; k < count && !seen; k++)
+                seen = strcmp(names[k], m->string) == 0;
+            if (!seen && count < SWEEP_MAX_MEASURES)
+                names[count++] = m->string;
+        }
+    }
+    return count;
+}
 
 static int sweep_read(const char *dir, SweepRow *row, DtError *err)
 {
@@ -376,6 +397,7 @@ static int sweep_read(const char *dir, SweepRow *row, DtError *err)
         row->comm = comm / total;
         row->idle = idle / total;
     }
+    row->measures = cJSON_DetachItemFromObjectCaseSensitive(s, "measures");
     cJSON_Delete(s);
     return 0;
 }
@@ -465,59 +487,86 @@ static int sweep_plot_data(const SweepArgs *a, int nvariants, const SweepRow *ro
     return bad ? dt_fail(err, DT_ERUNTIME, "error while writing plot data in %s", a->out) : 0;
 }
 
-static int sweep_table(const SweepArgs *a, int nvariants, DtError *err)
+/* Row v's speedup and efficiency against the fewest workers among the
+ * variants like it. */
+static void sweep_speedup(const SweepArgs *a, int nvariants, SweepRow *rows, int v)
 {
-    SweepRow *rows = calloc((size_t)nvariants, sizeof *rows);
-    if (!rows)
-        return dt_fail(err, DT_ERUNTIME, "out of memory");
-    for (int v = 0; v < nvariants; v++) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
-        if (sweep_read(dir, &rows[v], err) < 0) {
-            free(rows);
-            return -1;
-        }
-    }
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/sweep.csv", a->out);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        free(rows);
-        return dt_fail(err, DT_ERUNTIME, "cannot write %s: %s", path, strerror(errno));
-    }
+    SweepRow *r = &rows[v];
+    int base = v;
+    for (int u = 0; u < nvariants; u++)
+        if (sweep_same_but_workers(a, u, v) && rows[u].workers < rows[base].workers)
+            base = u;
+    const SweepRow *b = &rows[base];
+    double throughput = r->seconds > 0 ? r->steps * r->global_batch / r->seconds : 0.0;
+    double base_tp = b->seconds > 0 ? b->steps * b->global_batch / b->seconds : 0.0;
+    r->speedup = base_tp > 0 ? throughput / base_tp : 0.0;
+    r->efficiency = r->workers > 0 ? r->speedup * b->workers / r->workers : 0.0;
+}
+
+/* sweep.csv: a header, then a line a variant; the measures as columns,
+ * empty where a run does not report one. */
+static void sweep_csv(FILE *f, const SweepArgs *a, int nvariants, const SweepRow *rows,
+                      const char **names, int nnames)
+{
     fprintf(f, "run");
     for (int k = 0; k < a->nvary; k++)
         fprintf(f, ",%s", a->vary[k].key);
     fprintf(f, ",workers,simulated_seconds,seconds_per_step,samples_per_second,final_loss,"
                "test_accuracy,bytes_communicated,compute_fraction,comm_fraction,idle_fraction,"
-               "speedup,efficiency\n");
+               "speedup,efficiency");
+    for (int k = 0; k < nnames; k++)
+        fprintf(f, ",%s", names[k]);
+    fputc('\n', f);
     for (int v = 0; v < nvariants; v++) {
         const SweepRow *r = &rows[v];
-        /* the baseline: fewest workers among the variants like this one */
-        int base = v;
-        for (int u = 0; u < nvariants; u++)
-            if (sweep_same_but_workers(a, u, v) && rows[u].workers < rows[base].workers)
-                base = u;
         double per_step = r->steps > 0 ? r->seconds / r->steps : 0.0;
         double throughput = r->seconds > 0 ? r->steps * r->global_batch / r->seconds : 0.0;
-        const SweepRow *b = &rows[base];
-        double base_tp = b->seconds > 0 ? b->steps * b->global_batch / b->seconds : 0.0;
-        double speedup = base_tp > 0 ? throughput / base_tp : 0.0;
-        double efficiency = r->workers > 0 ? speedup * b->workers / r->workers : 0.0;
-        rows[v].speedup = speedup;
-        rows[v].efficiency = efficiency;
         int pick[SWEEP_MAX_VARY];
         sweep_variant(a, v, pick);
         fprintf(f, "%d", v);
         for (int k = 0; k < a->nvary; k++)
             fprintf(f, ",%s", a->vary[k].values[pick[k]]);
-        fprintf(f, ",%.0f,%.9g,%.9g,%.9g,%.9g,%.6f,%.0f,%.6f,%.6f,%.6f,%.6f,%.6f\n", r->workers,
+        fprintf(f, ",%.0f,%.9g,%.9g,%.9g,%.9g,%.6f,%.0f,%.6f,%.6f,%.6f,%.6f,%.6f", r->workers,
                 r->seconds, per_step, throughput, r->loss, r->accuracy, r->bytes, r->compute,
-                r->comm, r->idle, speedup, efficiency);
+                r->comm, r->idle, r->speedup, r->efficiency);
+        for (int k = 0; k < nnames; k++) {
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->measures, names[k]);
+            if (cJSON_IsNumber(m))
+                fprintf(f, ",%.9g", m->valuedouble);
+            else
+                fputc(',', f);
+        }
+        fputc('\n', f);
     }
-    int rc = fclose(f) != 0 ? dt_fail(err, DT_ERUNTIME, "error while writing %s", path) : 0;
+}
+
+static int sweep_table(const SweepArgs *a, int nvariants, DtError *err)
+{
+    SweepRow *rows = calloc((size_t)nvariants, sizeof *rows);
+    if (!rows)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    int rc = 0;
+    for (int v = 0; v < nvariants && rc == 0; v++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
+        rc = sweep_read(dir, &rows[v], err);
+    }
+    for (int v = 0; v < nvariants && rc == 0; v++)
+        sweep_speedup(a, nvariants, rows, v);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sweep.csv", a->out);
+    FILE *f = rc == 0 ? fopen(path, "w") : NULL;
+    if (rc == 0 && !f)
+        rc = dt_fail(err, DT_ERUNTIME, "cannot write %s: %s", path, strerror(errno));
+    if (rc == 0) {
+        const char *names[SWEEP_MAX_MEASURES];
+        sweep_csv(f, a, nvariants, rows, names, sweep_measure_names(rows, nvariants, names));
+        rc = fclose(f) != 0 ? dt_fail(err, DT_ERUNTIME, "error while writing %s", path) : 0;
+    }
     if (rc == 0)
         rc = sweep_plot_data(a, nvariants, rows, err);
+    for (int v = 0; v < nvariants; v++)
+        cJSON_Delete(rows[v].measures);
     free(rows);
     if (rc == 0)
         printf("sweep: %d runs; table in %s\n", nvariants, path);

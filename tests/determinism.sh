@@ -4,8 +4,8 @@
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
 # overlapped buckets), parameter-server and model-parallel (pipeline,
-# tensor, hybrid) strategies; and whatever OpenBLAS's thread count in the
-# environment, alone or in a sweep.
+# tensor, hybrid) strategies; whatever OpenBLAS's thread count in the
+# environment, alone or in a sweep; and rebuilt from summary.json alone.
 set -u
 dtsim=$1
 src=$2
@@ -56,6 +56,32 @@ check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-
 check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
     --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
     --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
+
+# summary.json records every setting in effect: given back as --set options
+# to an empty scenario, they make the same run
+: >"$tmp/empty.ini"
+rebuild() { # rebuild LABEL: rerun LABEL's first run from its summary alone
+    local sets=() line
+    while IFS= read -r line; do
+        sets+=(--set "$line")
+    done < <(json "$tmp/$1-1/summary.json" '.settings | to_entries[] | .key as $s | .value |
+        to_entries[] | .key as $k | (.value | if type == "array" then .[] else . end) |
+        "\($s).\($k)=\(.)"')
+    if ! "$dtsim" run "$tmp/empty.ini" "${sets[@]}" --quiet --no-plot --out "$tmp/$1-again" \
+        --save-model "$tmp/$1-again.bin" >"$tmp/$1-again.log" 2>&1; then
+        bad "$1 from its summary.json: $(tail -1 "$tmp/$1-again.log")"
+        return
+    fi
+    same "$tmp/$1-1/metrics.csv" "$tmp/$1-again/metrics.csv" "$1 rebuilt from summary.json"
+    same "$tmp/$1-1/trace.json" "$tmp/$1-again/trace.json" "$1 rebuilt from summary.json"
+    same "$tmp/$1-1.bin" "$tmp/$1-again.bin" "$1 rebuilt from summary.json, --save-model"
+    json "$tmp/$1-1/summary.json" .settings >"$tmp/$1-settings-1"
+    json "$tmp/$1-again/summary.json" .settings >"$tmp/$1-settings-again"
+    same "$tmp/$1-settings-1" "$tmp/$1-settings-again" "$1 rebuilt: the same settings"
+}
+for label in tiny serial-cnn ps-ssp ps-backup hybrid local-sgd; do
+    rebuild "$label"
+done
 
 # Whatever the environment says of OpenBLAS's threads, and run alone or in a
 # sweep, the same results: dtsim sets the thread count itself.  The MLP's

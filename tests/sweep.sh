@@ -37,7 +37,8 @@ fi
 expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" sweep "$tiny" \
     --vary train.batch=8,16 --out "$tmp/noplot"
 expect 0 "" -- test -s "$tmp/noplot/sweep.csv"
-expect 0 "" -- cmp <(awk -F, 'NR > 1 { print $(NF - 1) }' "$tmp/one/sweep.csv" | sort) \
+expect 0 "" -- cmp <(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "speedup") c = i; next }
+    { print $c }' "$tmp/one/sweep.csv" | sort) \
     <(awk 'NF == 4 { print $2 }' "$tmp/one/plot-scaling.dat" | sort)
 
 # Known answer: speedup (throughput against 1 worker) = workers, efficiency 1.
@@ -46,11 +47,9 @@ check_speedup() {
         { s = $col["speedup"]; e = $col["efficiency"]; w = $col["workers"]
           if (s < w * 0.999 || s > w * 1.001 || e < 0.999 || e > 1.001) bad++ ; n++ }
         END { exit !(n == 8 && bad == 0) }' "$tmp/one/sweep.csv"; then
-        pass=$((pass + 1))
-        echo "ok: speedup = workers and efficiency = 1 within 0.1% on all 8 rows"
+        ok "speedup = workers and efficiency = 1 within 0.1% on all 8 rows"
     else
-        fail=$((fail + 1))
-        echo "FAILED: speedup is not the worker count:"
+        bad "speedup is not the worker count:"
         cut -d, -f2,4,15,16 "$tmp/one/sweep.csv" | sed 's/^/    /'
     fi
 }
@@ -70,6 +69,23 @@ for d in "$tmp"/one/run-*; do
     fi
 done
 expect 0 "" -- test "$same" -eq 8
+
+# The strategies' own measures are columns: bytes per step for every run,
+# the bubble of a pipeline, the staleness at a parameter server.
+"$dtsim" sweep "$tiny" --platform "$src/tests/platforms/instant-8.xml" --no-plot \
+    --vary strategy.kind=pipeline,parameter-server --set cluster.workers=2 \
+    --set train.steps=8 --out "$tmp/measures" >/dev/null 2>&1
+if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { b = $c["bytes_communicated"] / 8; if ($c["bytes_per_step"] != b) bad++
+      if ($c["strategy.kind"] == "pipeline" && !($c["bubble_fraction"] > 0 && $c["bubble_fraction"] < 1)) bad++
+      if ($c["strategy.kind"] == "parameter-server" && $c["staleness_mean"] == "") bad++
+      n++ }
+    END { exit !(n == 2 && bad == 0 && ("bubble_fraction" in c) && ("staleness_mean" in c)) }' \
+    "$tmp/measures/sweep.csv"; then
+    ok "sweep.csv has bytes_per_step, bubble_fraction and staleness_mean columns"
+else
+    bad "sweep.csv measures: $(head -3 "$tmp/measures/sweep.csv" 2>/dev/null)"
+fi
 
 # Bad input.
 expect 2 "unknown key 'nope' in \[train\]" -- "$dtsim" sweep "$tiny" --vary train.nope=1,2 --out "$tmp/bad"

@@ -131,6 +131,7 @@ static int dp_worker_describe(void *state, Run *run, int rank, DtError *err)
     DpShared *sh = run->state;
     *w = (DpWorker){.run = run, .sh = sh, .rank = rank};
     w->comm = (Comm){.world = &sh->world, .rank = rank, .channel = 0};
+    record_role(&run->rec, rank, "worker", sh->share[rank]);
     MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, sh->share[rank]);
     return device_init(&w->dev, run, rank, &need, err);
 }

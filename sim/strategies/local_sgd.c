@@ -120,6 +120,7 @@ static int local_worker_describe(void *state, Run *run, int rank, DtError *err)
     LocalWorker *w = state;
     *w = (LocalWorker){.run = run, .sh = run->state, .rank = rank};
     w->comm = (Comm){.world = &w->sh->world, .rank = rank, .channel = 0};
+    record_role(&run->rec, rank, "worker", run->sc->batch);
     MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, run->sc->batch);
     return device_init(&w->dev, run, rank, &need, err);
 }
@@ -167,6 +168,7 @@ static void local_results(const Run *run, cJSON *root)
     cJSON_AddNumberToObject(o, "local_steps", c->local_steps);
     cJSON_AddNumberToObject(o, "warmup_steps", c->warmup_steps);
     cJSON_AddNumberToObject(o, "averagings", (double)sh->averagings);
+    record_measure(root, "averagings", (double)sh->averagings);
 }
 
 static void local_stop(Run *run)

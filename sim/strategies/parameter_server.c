@@ -69,11 +69,23 @@ static const KeyDef ps_keys[] = {
     KEYDEF_ENUM(PsConfig, "mode", mode, mode_names, "sync",
                 "sync (one update per step from all workers), async (each gradient applied as "
                 "it arrives) or ssp (bounded staleness)"),
-    KEYDEF_INT(PsConfig, "staleness", staleness, 0, 1 << 20, "(required with ssp)",
-               "mode = ssp: steps a worker may run ahead of the slowest one"),
-    KEYDEF_INT(PsConfig, "backup_workers", backup_workers, 0, 1 << 16, "0",
-               "mode = sync: run workers + this many, and use the first `workers` gradients of "
-               "each step"),
+    {.name = "staleness",
+     .type = KEY_INT,
+     .offset = offsetof(PsConfig, staleness),
+     .max = 1 << 20,
+     .def = "(required with ssp)",
+     .help = "mode = ssp: steps a worker may run ahead of the slowest one",
+     .when = "mode",
+     .is = "ssp"},
+    {.name = "backup_workers",
+     .type = KEY_INT,
+     .offset = offsetof(PsConfig, backup_workers),
+     .max = 1 << 16,
+     .def = "0",
+     .help = "mode = sync: run workers + this many, and use the first `workers` gradients of "
+             "each step",
+     .when = "mode",
+     .is = "sync"},
 };
 
 typedef struct PsServer PsServer;
@@ -146,18 +158,9 @@ struct PsServer {
 static int ps_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const PsConfig *c = sc->strategy_config;
-    if (key_given(given, "staleness") && c->mode != PS_SSP)
-        return key_fail(given, "staleness", err,
-                        "[strategy] staleness is for mode = ssp, not mode = %s; set mode = ssp "
-                        "or remove staleness",
-                        mode_names[c->mode]);
     if (c->mode == PS_SSP && !key_given(given, "staleness"))
         return key_fail(given, "mode", err,
                         "mode = ssp needs [strategy] staleness = s (0 behaves as sync)");
-    if (key_given(given, "backup_workers") && c->mode != PS_SYNC)
-        return key_fail(given, "backup_workers", err,
-                        "[strategy] backup_workers is for mode = sync, not mode = %s",
-                        mode_names[c->mode]);
     if (c->backup_workers && c->servers > 1)
         return key_fail(given, NULL, err,
                         "backup_workers = %d needs servers = 1 (each shard would pick its own "
@@ -500,6 +503,7 @@ static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
     const Scenario *sc = run->sc;
     *w = (PsWorker){.run = run, .sh = sh, .rank = rank, .comm = {&sh->world, rank, 0}};
     w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
+    record_role(&run->rec, rank, "worker", sc->batch);
     MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
     need.optimizer = 0.0; /* the servers hold it */
     return device_init(&w->dev, run, rank, &need, err);
@@ -579,6 +583,7 @@ static int ps_server_describe(void *state, Run *run, int rank, DtError *err)
                     .comm = {&sh->world, rank, 0},
                     .slots = sh->mode->serve == ps_serve_ssp ? sh->staleness + 1 : 1};
     collective_block(run->model.nparams, sh->servers, s->index, &s->begin, &s->count);
+    record_role(&run->rec, rank, "server", 0);
     double shard = sizeof(float) * (double)s->count;
     MemoryNeed need = {.parameters = shard,
                        .optimizer = optim_state_per_param(&run->sc->opt) * shard,
@@ -687,6 +692,7 @@ static void ps_results(const Run *run, cJSON *root)
     }
     cJSON_AddNumberToObject(st, "gradients", (double)n);
     cJSON_AddNumberToObject(st, "mean", n ? sum / n : 0.0);
+    record_measure(root, "staleness_mean", n ? sum / n : 0.0);
     cJSON_AddNumberToObject(st, "max", (double)max);
     /* histogram[k]: gradients applied with staleness k */
     cJSON_AddItemToObject(st, "histogram", hist);

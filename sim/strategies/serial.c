@@ -73,6 +73,7 @@ static int serial_describe(void *state, Run *run, int rank, DtError *err)
 {
     SerialActor *a = state;
     a->run = run;
+    record_role(&run->rec, rank, "worker", run->global_batch);
     MemoryNeed need = plan_replica_memory(&run->model, &run->sc->opt, run->global_batch);
     return device_init(&a->dev, run, rank, &need, err);
 }
