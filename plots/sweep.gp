@@ -4,7 +4,8 @@
 #                       curve per group of variants that differ only in
 #                       cluster.workers, with the ideal line
 #   time-split.png/.svg where each variant's time goes: compute,
-#                       communication not hidden behind compute, idle
+#                       transfers not hidden behind compute, waiting for a
+#                       peer, idle
 #   accuracy.png/.svg   training loss and test accuracy against simulated
 #                       seconds, one curve per variant
 # dtsim runs it at the end of a sweep; by hand:
@@ -58,8 +59,9 @@ do for [kind in "png svg"] {
     set ylabel "fraction of the ranks' time"
     set yrange [0:1]
     set xtics rotate by -35
-    plot runs using 3:xtic(2) title "compute", "" using 4 title "communication", \
-         "" using 5 title "idle"
+    plot runs using 3:xtic(2) title "compute" lc rgb "#4878d0", \
+         "" using 4 title "communication" lc rgb "#956cb4", \
+         "" using 5 title "waiting" lc rgb "#c8c8c8", "" using 6 title "idle" lc rgb "#f5f5f5"
     unset yrange
     set xtics norotate
     unset title

@@ -14,6 +14,7 @@
 #include <simgrid/comm.h>
 #include <simgrid/engine.h>
 #include <simgrid/mailbox.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 typedef struct Message {
     size_t count;
+    double sent_at;    /* simulated time the sender posted it */
     const float *data; /* (count): inline, or the sender's lent buffer; NULL: timing only */
     float inline_data[];
 } Message;
@@ -29,10 +31,32 @@ typedef struct Message {
 struct CommRequest {
     sg_comm_t activity;
     int is_recv;
-    int add;      /* add the received floats into dst instead of copying */
-    float *dst;   /* receive buffer, or NULL */
-    size_t count; /* floats expected */
-    void *got;    /* where SimGrid stores the received Message */
+    int add;          /* add the received floats into dst instead of copying */
+    float *dst;       /* receive buffer, or NULL */
+    size_t count;     /* floats expected */
+    void *got;        /* where SimGrid stores the received Message */
+    double posted_at; /* simulated time the request was posted */
+    int peer;         /* the other rank */
+    int pair;         /* a send: its PairLog in the receiver's ledger, or -1 */
+    unsigned long seq; /* a send: its number on that pair */
+};
+
+/* When a rank posted its receives from one source on one channel, in order.
+ * A mailbox matches the k-th send with the k-th receive, and their transfer
+ * can begin once both are posted: the sender learns here how long it waited
+ * for its receiver. */
+typedef struct PairLog {
+    int channel, src;
+    unsigned long sends, recvs; /* posted so far */
+    unsigned long lo;           /* the oldest receive not yet looked up */
+    size_t cap;
+    double *posted; /* (cap) ring: receive k at k % cap, NAN once looked up */
+} PairLog;
+
+/* One receiving rank's logs, a few (its peers). */
+struct CommLedger {
+    PairLog *pairs;
+    int n, cap;
 };
 
 #define COMM_SLOTS 8 /* cached mailboxes per rank */
@@ -46,8 +70,11 @@ int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, Dt
 {
     *w = (CommWorld){.size = size, .rec = rec, .wire_bytes = wire_bytes};
     w->slots = malloc((size_t)size * COMM_SLOTS * sizeof *w->slots);
-    if (!w->slots)
+    w->ledgers = calloc((size_t)size, sizeof *w->ledgers);
+    if (!w->slots || !w->ledgers) {
+        comm_world_free(w);
         return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks' mailboxes", size);
+    }
     for (size_t i = 0; i < (size_t)size * COMM_SLOTS; i++)
         w->slots[i].src = -1;
     return 0;
@@ -57,6 +84,60 @@ void comm_world_free(CommWorld *w)
 {
     free(w->slots);
     w->slots = NULL;
+    for (int i = 0; w->ledgers && i < w->size; i++) {
+        for (int k = 0; k < w->ledgers[i].n; k++)
+            free(w->ledgers[i].pairs[k].posted);
+        free(w->ledgers[i].pairs);
+    }
+    free(w->ledgers);
+    w->ledgers = NULL;
+}
+
+/* The log of receives rank dst posts from src on channel (made on first
+ * use); -1 in a world without ledgers. */
+static int pair_find(const CommWorld *w, int channel, int src, int dst)
+{
+    if (!w->ledgers)
+        return -1;
+    CommLedger *l = &w->ledgers[dst];
+    for (int k = 0; k < l->n; k++)
+        if (l->pairs[k].src == src && l->pairs[k].channel == channel)
+            return k;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 4;
+        l->pairs = realloc(l->pairs, (size_t)l->cap * sizeof *l->pairs);
+        xbt_assert(l->pairs, "out of memory");
+    }
+    l->pairs[l->n] = (PairLog){.channel = channel, .src = src};
+    return l->n++;
+}
+
+/* Note that the next receive on p was posted now. */
+static void pair_post_recv(PairLog *p)
+{
+    if (p->recvs - p->lo == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 8;
+        double *ring = malloc(cap * sizeof *ring);
+        xbt_assert(ring, "out of memory");
+        for (unsigned long k = p->lo; k < p->recvs; k++)
+            ring[k % cap] = p->posted[k % p->cap];
+        free(p->posted);
+        p->posted = ring;
+        p->cap = cap;
+    }
+    p->posted[p->recvs++ % p->cap] = simgrid_get_clock();
+}
+
+/* When receive seq on p was posted (0 if it never was), looked up once. */
+static double pair_take(PairLog *p, unsigned long seq)
+{
+    if (seq < p->lo || seq >= p->recvs)
+        return 0.0;
+    double t = p->posted[seq % p->cap];
+    p->posted[seq % p->cap] = NAN;
+    while (p->lo < p->recvs && isnan(p->posted[p->lo % p->cap]))
+        p->lo++;
+    return t;
 }
 
 /* Decimal digits of v (>= 0) at p; returns the end. */
@@ -110,6 +191,7 @@ static Message *message_make(const float *buf, size_t count, int lend)
     Message *m = malloc(sizeof *m + (copy ? count * sizeof(float) : 0));
     xbt_assert(m, "out of memory for a message of %zu floats", count);
     m->count = count;
+    m->sent_at = simgrid_get_clock();
     m->data = copy ? m->inline_data : buf;
     if (copy && count)
         memcpy(m->inline_data, buf, count * sizeof(float));
@@ -140,48 +222,49 @@ static long wire_size(const Comm *c, size_t count)
     return (long)((double)count * c->world->wire_bytes);
 }
 
-static void comm_record(const Comm *c, double start, double bytes)
+/* When a transfer was in progress: from when both sides had posted to when
+ * the wait for it returned. */
+typedef struct Transfer {
+    double from, to;
+} Transfer;
+
+static int transfer_cmp(const void *x, const void *y)
+{
+    const Transfer *a = x, *b = y;
+    return a->from < b->from ? -1 : a->from > b->from;
+}
+
+/* Record a blocking call or a wait that began at `start` and ends now,
+ * during which n transfers of the rank were in progress (tr, sorted here):
+ * communication where one was, waiting for a peer elsewhere. */
+static void comm_record(const Comm *c, double start, Transfer *tr, int n)
 {
     Recorder *rec = c->world->rec;
     if (!rec)
         return;
-    record_span(rec, c->rank, SPAN_COMM, "comm", start, simgrid_get_clock());
-    rec->ranks[c->rank].bytes_sent += bytes;
-}
-
-/* SimGrid's word on a finished wait, as comm.h's status. */
-static int comm_status(sg_error_t e)
-{
-    return e == SG_OK ? 0 : -1;
-}
-
-int comm_send(const Comm *c, int dst, const float *buf, size_t count)
-{
-    double start = simgrid_get_clock();
-    long size = wire_size(c, count);
-    Message *m = message_make(buf, count, 0);
-    sg_comm_t act = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), m, size);
-    int rc = comm_status(sg_comm_wait(act));
-    comm_record(c, start, (double)size);
-    return rc;
-}
-
-int comm_recv(const Comm *c, int src, float *buf, size_t count)
-{
-    double start = simgrid_get_clock();
-    void *got = NULL;
-    sg_comm_t act = sg_mailbox_get_async(comm_mailbox(c, src, c->rank), &got);
-    int rc = comm_status(sg_comm_wait(act));
-    if (rc == 0)
-        message_deliver(got, buf, count, 0, NULL);
-    comm_record(c, start, 0.0);
-    return rc;
+    qsort(tr, (size_t)n, sizeof *tr, transfer_cmp);
+    double at = start;
+    for (int i = 0; i < n; i++) {
+        double from = tr[i].from > at ? tr[i].from : at;
+        if (tr[i].to <= from)
+            continue;
+        if (from > at)
+            record_span(rec, c->rank, SPAN_WAIT, "wait", at, from);
+        record_span(rec, c->rank, SPAN_COMM, "comm", from, tr[i].to);
+        at = tr[i].to;
+    }
+    double end = simgrid_get_clock();
+    if (end > at)
+        record_span(rec, c->rank, SPAN_WAIT, "wait", at, end);
 }
 
 static void request_send(const Comm *c, CommRequest *r, int dst, const float *buf, size_t count,
                          int lend)
 {
-    *r = (CommRequest){0};
+    *r = (CommRequest){.peer = dst, .posted_at = simgrid_get_clock()};
+    r->pair = pair_find(c->world, c->channel, c->rank, dst);
+    if (r->pair >= 0)
+        r->seq = c->world->ledgers[dst].pairs[r->pair].sends++;
     long size = wire_size(c, count);
     r->activity =
         sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), message_make(buf, count, lend), size);
@@ -191,7 +274,11 @@ static void request_send(const Comm *c, CommRequest *r, int dst, const float *bu
 
 static void request_recv(const Comm *c, CommRequest *r, int src, float *buf, size_t count)
 {
-    *r = (CommRequest){.is_recv = 1, .dst = buf, .count = count};
+    *r = (CommRequest){.is_recv = 1, .dst = buf, .count = count, .peer = src, .pair = -1};
+    r->posted_at = simgrid_get_clock();
+    int k = pair_find(c->world, c->channel, src, c->rank);
+    if (k >= 0)
+        pair_post_recv(&c->world->ledgers[c->rank].pairs[k]);
     r->activity = sg_mailbox_get_async(comm_mailbox(c, src, c->rank), &r->got);
 }
 
@@ -211,33 +298,86 @@ CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count)
     return r;
 }
 
-/* Wait for one request and deliver what it received. */
-static int request_wait(const Comm *c, CommRequest *r)
+/* Request r finished at t->to: deliver what it received, and note in
+ * t->from when its transfer could begin, once the peer had sent (a receive)
+ * or had posted its receive (a send). */
+static void request_finish(const Comm *c, CommRequest *r, Transfer *t)
 {
-    int rc = comm_status(sg_comm_wait(r->activity));
-    if (rc == 0 && r->is_recv)
+    double ready = r->posted_at;
+    if (r->pair >= 0) {
+        double posted = pair_take(&c->world->ledgers[r->peer].pairs[r->pair], r->seq);
+        ready = posted > ready ? posted : ready;
+    }
+    if (r->is_recv) {
+        const Message *m = r->got;
+        ready = m->sent_at > ready ? m->sent_at : ready;
         message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
+    }
+    t->from = ready;
+}
+
+/* Wait for n requests and deliver what they received, in order; frees
+ * nothing.  They are waited for together, so that each one's transfer is
+ * seen to end when it does.  -1 when one failed: SimGrid then drops them
+ * all, and nothing more is delivered. */
+static int requests_wait(const Comm *c, CommRequest **reqs, int n)
+{
+    double start = simgrid_get_clock();
+    Transfer tr_stack[8];
+    sg_comm_t act_stack[8];
+    int map_stack[8];
+    Transfer *tr = n <= 8 ? tr_stack : malloc((size_t)n * sizeof *tr);
+    sg_comm_t *acts = n <= 8 ? act_stack : malloc((size_t)n * sizeof *acts);
+    int *map = n <= 8 ? map_stack : malloc((size_t)n * sizeof *map);
+    xbt_assert(tr && acts && map, "out of memory");
+    for (int i = 0; i < n; i++) {
+        acts[i] = reqs[i]->activity;
+        map[i] = i;
+        tr[i] = (Transfer){start, -1.0}; /* to < 0: not finished */
+    }
+    int live = n, rc = 0;
+    while (live > 0) {
+        ssize_t pos = sg_comm_wait_any(acts, (size_t)live);
+        if (pos < 0) {
+            rc = -1;
+            break;
+        }
+        tr[map[pos]].to = simgrid_get_clock();
+        live--;
+        acts[pos] = acts[live];
+        map[pos] = map[live];
+    }
+    for (int i = 0; i < n && rc == 0; i++)
+        request_finish(c, reqs[i], &tr[i]);
+    comm_record(c, start, tr, rc == 0 ? n : 0);
+    if (tr != tr_stack) {
+        free(tr);
+        free(acts);
+        free(map);
+    }
     return rc;
+}
+
+int comm_send(const Comm *c, int dst, const float *buf, size_t count)
+{
+    CommRequest r;
+    request_send(c, &r, dst, buf, count, 0);
+    CommRequest *reqs[1] = {&r};
+    return requests_wait(c, reqs, 1);
+}
+
+int comm_recv(const Comm *c, int src, float *buf, size_t count)
+{
+    CommRequest r;
+    request_recv(c, &r, src, buf, count);
+    CommRequest *reqs[1] = {&r};
+    return requests_wait(c, reqs, 1);
 }
 
 int comm_wait(const Comm *c, CommRequest *req)
 {
-    double start = simgrid_get_clock();
-    int rc = request_wait(c, req);
+    int rc = requests_wait(c, &req, 1);
     free(req);
-    comm_record(c, start, 0.0);
-    return rc;
-}
-
-/* Wait for n requests in order and deliver what they received; frees
- * nothing. */
-static int requests_wait(const Comm *c, CommRequest **reqs, int n)
-{
-    double start = simgrid_get_clock();
-    int rc = 0;
-    for (int i = 0; i < n; i++)
-        rc |= request_wait(c, reqs[i]);
-    comm_record(c, start, 0.0);
     return rc;
 }
 
@@ -271,14 +411,13 @@ int comm_waitany(const Comm *c, CommRequest **reqs, int n)
         free(acts);
     if (map != map_stack)
         free(map);
+    Transfer t = {start, simgrid_get_clock()};
     if (i >= 0) {
-        if (reqs[i]->is_recv)
-            message_deliver(reqs[i]->got, reqs[i]->dst, reqs[i]->count, reqs[i]->add,
-                            c->world->rec);
+        request_finish(c, reqs[i], &t);
         free(reqs[i]);
         reqs[i] = NULL;
     }
-    comm_record(c, start, 0.0);
+    comm_record(c, start, &t, 1);
     return i;
 }
 

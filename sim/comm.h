@@ -17,8 +17,11 @@
  * data-parallel all-reduce and a parameter-server push between the same
  * ranks never match each other's messages).
  *
- * Every blocking call and every wait is recorded as a communication span of
- * the calling rank, and every send adds its bytes to the rank's total.
+ * Every blocking call and every wait is recorded in the calling rank's
+ * spans: as communication while one of its transfers was in progress (both
+ * sides posted, the bytes on their way), as waiting before (the peer had
+ * not sent yet, or had not posted its receive); every send adds its bytes
+ * to the rank's total.
  *
  * Every blocking call and wait returns 0, or -1 when the transfer failed
  * because the peer's host or a link on the way went down (SimGrid's
@@ -36,6 +39,7 @@
 #include "record.h"
 
 typedef struct CommMailboxSlot CommMailboxSlot;
+typedef struct CommLedger CommLedger;
 
 typedef struct CommWorld {
     int size;          /* ranks */
@@ -45,6 +49,10 @@ typedef struct CommWorld {
      * neighbours are not looked up by name for every message; NULL (a world
      * set up by hand) looks every mailbox up. */
     CommMailboxSlot *slots;
+    /* Per rank, when it posted its receives, so that a sender knows when it
+     * began to wait for a transfer rather than for its receiver; NULL (a
+     * world set up by hand) counts a sender's wait as a transfer. */
+    CommLedger *ledgers;
 } CommWorld;
 
 /* Set up a world of size ranks, with its mailbox cache. */
@@ -69,7 +77,7 @@ int comm_recv(const Comm *c, int src, float *buf, size_t count);
  * The buffer of an irecv must stay valid until the wait returns. */
 CommRequest *comm_isend(const Comm *c, int dst, const float *buf, size_t count);
 CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count);
-/* Wait for one request (and free it); the wait is a communication span. */
+/* Wait for one request (and free it). */
 int comm_wait(const Comm *c, CommRequest *req);
 /* Wait for every one of n requests, in order, and free them; -1 when any
  * failed. */

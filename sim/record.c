@@ -52,8 +52,10 @@ void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double 
     RankTotals *t = &r->ranks[rank];
     if (kind == SPAN_COMPUTE)
         t->compute_seconds += end - start;
-    else
+    else if (kind == SPAN_COMM)
         t->comm_seconds += end - start;
+    else
+        t->wait_seconds += end - start;
     if (end <= start)
         return;
     if (t->last_span) {
@@ -128,42 +130,60 @@ int record_write_metrics(const Recorder *r, const char *path, DtError *err)
     return close_out(f, path, err);
 }
 
-static int span_cmp(const void *x, const void *y)
+/* A span's start (+1) or end (-1), for the sweep below. */
+typedef struct SpanEvent {
+    int rank;
+    SpanKind kind;
+    int delta;
+    double t;
+} SpanEvent;
+
+static int event_cmp(const void *x, const void *y)
 {
-    const Span *a = x, *b = y;
+    const SpanEvent *a = x, *b = y;
     if (a->rank != b->rank)
         return a->rank < b->rank ? -1 : 1;
-    return a->start < b->start ? -1 : a->start > b->start;
+    return a->t < b->t ? -1 : a->t > b->t;
 }
 
-/* Per rank, the seconds during which it computed or communicated or both:
- * the length of the union of its spans (a communication stream overlaps
- * compute).  busy (nranks) is filled; -1 when the spans are incomplete. */
-static int record_busy(const Recorder *r, double *busy)
+/* Per rank, how its time splits, by a sweep over its spans' starts and
+ * ends: computing; a transfer in progress while not computing (comm);
+ * blocked on a peer while neither (wait); and, apart, computing and
+ * transferring at once (overlap).  -1 when the spans are incomplete. */
+static int record_split(const Recorder *r, TimeSplit *split)
 {
     if (r->oom)
         return -1;
-    Span *s = malloc((r->nspans ? r->nspans : 1) * sizeof *s);
-    if (!s)
+    SpanEvent *ev = malloc((2 * r->nspans + 1) * sizeof *ev);
+    if (!ev)
         return -1;
-    memcpy(s, r->spans, r->nspans * sizeof *s);
-    qsort(s, r->nspans, sizeof *s, span_cmp);
-    for (int i = 0; i < r->nranks; i++)
-        busy[i] = 0.0;
-    for (size_t i = 0; i < r->nspans;) {
-        int rank = s[i].rank;
-        double lo = s[i].start, hi = s[i].end;
-        for (i++; i < r->nspans && s[i].rank == rank; i++) {
-            if (s[i].start > hi) {
-                busy[rank] += hi - lo;
-                lo = s[i].start;
-            }
-            if (s[i].end > hi)
-                hi = s[i].end;
-        }
-        busy[rank] += hi - lo;
+    for (size_t i = 0; i < r->nspans; i++) {
+        const Span *s = &r->spans[i];
+        ev[2 * i] = (SpanEvent){s->rank, s->kind, 1, s->start};
+        ev[2 * i + 1] = (SpanEvent){s->rank, s->kind, -1, s->end};
     }
-    free(s);
+    size_t n = 2 * r->nspans;
+    qsort(ev, n, sizeof *ev, event_cmp);
+    memset(split, 0, (size_t)r->nranks * sizeof *split);
+    int active[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && ev[i].rank == ev[i - 1].rank) {
+            double dt = ev[i].t - ev[i - 1].t;
+            TimeSplit *s = &split[ev[i].rank];
+            if (active[SPAN_COMPUTE] > 0) {
+                s->compute += dt;
+                s->overlap += active[SPAN_COMM] > 0 ? dt : 0.0;
+            } else if (active[SPAN_COMM] > 0) {
+                s->comm += dt;
+            } else if (active[SPAN_WAIT] > 0) {
+                s->wait += dt;
+            }
+        } else {
+            active[0] = active[1] = active[2] = 0; /* a new rank */
+        }
+        active[ev[i].kind] += ev[i].delta;
+    }
+    free(ev);
     return 0;
 }
 
@@ -230,14 +250,14 @@ static void summary_memory(const RankTotals *t, cJSON *h)
 static void summary_hosts(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
                           cJSON *root)
 {
-    double *busy = malloc((size_t)r->nranks * sizeof *busy);
-    int exact = busy && record_busy(r, busy) == 0;
+    TimeSplit *split = malloc((size_t)r->nranks * sizeof *split);
+    int exact = split && record_split(r, split) == 0;
     cJSON *hosts = cJSON_AddArrayToObject(root, "hosts");
     for (int i = 0; i < r->nranks; i++) {
         const RankTotals *t = &r->ranks[i];
-        double both = t->compute_seconds + t->comm_seconds;
-        double used = exact ? busy[i] : both;
-        double idle = facts->simulated_seconds - used;
+        TimeSplit sp = exact ? split[i]
+                             : (TimeSplit){t->compute_seconds, t->comm_seconds, t->wait_seconds, 0};
+        double idle = facts->simulated_seconds - sp.compute - sp.comm - sp.wait;
         cJSON *h = cJSON_CreateObject();
         cJSON_AddNumberToObject(h, "rank", i);
         cJSON_AddStringToObject(h, "host", t->host);
@@ -245,20 +265,20 @@ static void summary_hosts(const Recorder *r, const RunFacts *facts, const Summar
         cJSON_AddNumberToObject(h, "batch", t->batch);
         cJSON_AddNumberToObject(h, "speed_flops", t->speed);
         cJSON_AddNumberToObject(h, "memory_bandwidth", t->memory_bandwidth);
-        cJSON_AddNumberToObject(h, "compute_seconds", t->compute_seconds);
-        cJSON_AddNumberToObject(h, "comm_seconds", t->comm_seconds);
+        /* compute + comm + wait + idle = simulated_seconds */
+        cJSON_AddNumberToObject(h, "compute_seconds", sp.compute);
+        cJSON_AddNumberToObject(h, "comm_seconds", sp.comm);
+        cJSON_AddNumberToObject(h, "wait_seconds", sp.wait);
         cJSON_AddNumberToObject(h, "idle_seconds", idle > 0.0 ? idle : 0.0);
-        /* communication hidden behind compute (overlap = on) */
-        cJSON_AddNumberToObject(h, "overlap_seconds", both - used > 0.0 ? both - used : 0.0);
+        /* transfers hidden behind compute (overlap = on), not in comm_seconds */
+        cJSON_AddNumberToObject(h, "overlap_seconds", sp.overlap);
         cJSON_AddNumberToObject(h, "bytes_sent", t->bytes_sent);
-        /* part of comm_seconds or idle_seconds: time lost to slower ranks */
-        cJSON_AddNumberToObject(h, "wait_seconds", t->wait_seconds);
         if (hooks && hooks->host)
             hooks->host(hooks->ctx, i, h);
         summary_memory(t, h);
         cJSON_AddItemToArray(hosts, h);
     }
-    free(busy);
+    free(split);
 }
 
 int record_write_summary(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
@@ -283,6 +303,8 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const Summary
     return close_out(f, path, err);
 }
 
+static const char *const span_categories[] = {"compute", "comm", "wait"};
+
 int record_write_trace(const Recorder *r, const char *path, DtError *err)
 {
     FILE *f = open_out(path, err);
@@ -300,7 +322,7 @@ int record_write_trace(const Recorder *r, const char *path, DtError *err)
         fprintf(f,
                 "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
                 "\"ts\":%.12g,\"dur\":%.12g},\n",
-                s->name, s->kind == SPAN_COMPUTE ? "compute" : "comm", s->rank, s->start * 1e6,
+                s->name, span_categories[s->kind], s->rank, s->start * 1e6,
                 (s->end - s->start) * 1e6);
     }
     /* A closing metadata event keeps the list free of a trailing comma. */
@@ -320,14 +342,14 @@ int record_write_timeline(const Recorder *r, const char *path, DtError *err)
     if (!f)
         return -1;
     fprintf(f,
-            "# rank start_ms end_ms kind (0 forward, 1 loss, 2 backward, 3 update, 4 comm);"
-            " times from %.9g s\n",
+            "# rank start_ms end_ms kind (0 forward, 1 loss, 2 backward, 3 update or other "
+            "compute, 4 comm, 5 wait); times from %.9g s\n",
             t0);
     for (size_t i = 0; i < r->nspans; i++) {
         const Span *s = &r->spans[i];
         if (s->end <= t0)
             continue;
-        int kind = 4;
+        int kind = s->kind == SPAN_COMM ? 4 : s->kind == SPAN_WAIT ? 5 : 3;
         for (int k = 0; k < 4 && s->kind == SPAN_COMPUTE; k++)
             if (strcmp(s->name, kinds[k]) == 0)
                 kind = k;

@@ -18,7 +18,9 @@
 
 struct cJSON;
 
-typedef enum { SPAN_COMPUTE, SPAN_COMM } SpanKind;
+/* What a rank is doing: computing; a transfer of its in progress; blocked
+ * on a peer that has not sent yet (a slower worker, a pipeline bubble). */
+typedef enum { SPAN_COMPUTE, SPAN_COMM, SPAN_WAIT } SpanKind;
 
 typedef struct Span {
     int rank;
@@ -43,10 +45,10 @@ typedef struct RankTotals {
     int batch;               /* samples of each step it computes on (0: none, a server) */
     double speed;            /* flop/s of the host */
     double memory_bandwidth; /* bytes/s of the host, 0 when the platform gives none */
-    double compute_seconds;
+    double compute_seconds; /* the spans of each kind, added up */
     double comm_seconds;
+    double wait_seconds;
     double bytes_sent;
-    double wait_seconds;    /* waiting for slower ranks (data-parallel: their gradients) */
     MemoryNeed memory;      /* as checked against the device's capacity */
     double memory_capacity; /* bytes, 0 when the platform gives none */
     size_t last_span;       /* index + 1 of the rank's latest span, 0 if none */
@@ -78,6 +80,15 @@ void record_role(Recorder *r, int rank, const char *role, int batch);
 double record_clock(void);
 /* Add the wall time since `since` (a record_clock reading) to the kernels'. */
 void record_kernel(Recorder *r, double since);
+
+/* How a rank's time splits (summary.json); compute + comm + wait + idle is
+ * the run's simulated time, overlap is apart (inside compute). */
+typedef struct TimeSplit {
+    double compute; /* computing */
+    double comm;    /* a transfer in progress, not computing */
+    double wait;    /* blocked on a peer not ready yet, neither computing nor transferring */
+    double overlap; /* computing and transferring at once */
+} TimeSplit;
 
 /* Plain-data facts about the run for summary.json, filled by the caller. */
 typedef struct RunFacts {
@@ -113,7 +124,7 @@ int record_write_trace(const Recorder *r, const char *path, DtError *err);
 /* The spans of the last step, for plots/timeline.gp: every span that ends
  * after the start of rank 0's last forward pass, as "rank start_ms end_ms
  * kind" with times from that start and kind 0 forward, 1 loss, 2 backward,
- * 3 update, 4 communication. */
+ * 3 update (or other compute), 4 communication, 5 waiting. */
 int record_write_timeline(const Recorder *r, const char *path, DtError *err);
 
 #endif

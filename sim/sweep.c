@@ -329,7 +329,7 @@ static double json_num(const cJSON *o, const char *key)
 
 typedef struct SweepRow {
     double workers, steps, global_batch, seconds, loss, accuracy, bytes;
-    double compute, comm, idle; /* fractions of the ranks' total time */
+    double compute, comm, wait, idle; /* fractions of the ranks' total time */
     double speedup, efficiency; /* against the group's fewest workers */
     cJSON *measures;            /* the run's summary.json "measures" (owned) */
 } SweepRow;
@@ -383,18 +383,20 @@ static int sweep_read(const char *dir, SweepRow *row, DtError *err)
         .accuracy = json_num(s, "test_accuracy"),
         .bytes = json_num(s, "bytes_communicated"),
     };
-    double compute = 0, comm = 0, idle = 0;
+    double compute = 0, comm = 0, wait = 0, idle = 0;
     const cJSON *h;
     cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(s, "hosts"))
     {
         compute += json_num(h, "compute_seconds");
-        comm += json_num(h, "comm_seconds") - json_num(h, "overlap_seconds");
+        comm += json_num(h, "comm_seconds");
+        wait += json_num(h, "wait_seconds");
         idle += json_num(h, "idle_seconds");
     }
-    double total = compute + comm + idle;
+    double total = compute + comm + wait + idle;
     if (total > 0) {
         row->compute = compute / total;
         row->comm = comm / total;
+        row->wait = wait / total;
         row->idle = idle / total;
     }
     row->measures = cJSON_DetachItemFromObjectCaseSensitive(s, "measures");
@@ -454,11 +456,11 @@ static int sweep_plot_data(const SweepArgs *a, int nvariants, const SweepRow *ro
         free(done);
         return dt_fail(err, DT_ERUNTIME, "cannot write plot data in %s", a->out);
     }
-    fprintf(runs, "# run label compute_fraction comm_fraction idle_fraction\n");
+    fprintf(runs, "# run label compute_fraction comm_fraction wait_fraction idle_fraction\n");
     for (int v = 0; v < nvariants; v++) {
         sweep_label(a, v, 0, label, sizeof label);
-        fprintf(runs, "run-%03d \"%s\" %.6f %.6f %.6f\n", v, label, rows[v].compute, rows[v].comm,
-                rows[v].idle);
+        fprintf(runs, "run-%03d \"%s\" %.6f %.6f %.6f %.6f\n", v, label, rows[v].compute,
+                rows[v].comm, rows[v].wait, rows[v].idle);
     }
     int blocks = 0;
     for (int v = 0; v < nvariants; v++) {
@@ -512,7 +514,8 @@ static void sweep_csv(FILE *f, const SweepArgs *a, int nvariants, const SweepRow
     for (int k = 0; k < a->nvary; k++)
         fprintf(f, ",%s", a->vary[k].key);
     fprintf(f, ",workers,simulated_seconds,seconds_per_step,samples_per_second,final_loss,"
-               "test_accuracy,bytes_communicated,compute_fraction,comm_fraction,idle_fraction,"
+               "test_accuracy,bytes_communicated,compute_fraction,comm_fraction,wait_fraction,"
+               "idle_fraction,"
                "speedup,efficiency");
     for (int k = 0; k < nnames; k++)
         fprintf(f, ",%s", names[k]);
@@ -526,9 +529,9 @@ static void sweep_csv(FILE *f, const SweepArgs *a, int nvariants, const SweepRow
         fprintf(f, "%d", v);
         for (int k = 0; k < a->nvary; k++)
             fprintf(f, ",%s", a->vary[k].values[pick[k]]);
-        fprintf(f, ",%.0f,%.9g,%.9g,%.9g,%.9g,%.6f,%.0f,%.6f,%.6f,%.6f,%.6f,%.6f", r->workers,
+        fprintf(f, ",%.0f,%.9g,%.9g,%.9g,%.9g,%.6f,%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", r->workers,
                 r->seconds, per_step, throughput, r->loss, r->accuracy, r->bytes, r->compute,
-                r->comm, r->idle, r->speedup, r->efficiency);
+                r->comm, r->wait, r->idle, r->speedup, r->efficiency);
         for (int k = 0; k < nnames; k++) {
             const cJSON *m = cJSON_GetObjectItemCaseSensitive(r->measures, names[k]);
             if (cJSON_IsNumber(m))

@@ -317,6 +317,47 @@ for p in 2 4; do
     done
 done
 
+echo "== 2b. where each stage's time goes: computing, transfers, waiting, idle"
+# GPipe on the instant network (free transfers), the same p = 4 stages of
+# equal cost, m = 4, S = 3 steps.  Per step a stage computes m (t_f + t_b)
+# and updates its parameters (u_s); stage 0 ends each step last (its last
+# backward s t_b after stage s's, then its update), so a step takes
+# (m + p - 1)(t_f + t_b) + u_0 and over the run
+#   compute_s = S (m (t_f + t_b) + u_s)    comm_s = 0
+#   idle_s    = u_0 - u_s + s t_b          (the run's end, after its last update)
+#   wait_s    = S (p - 1)(t_f + t_b) + (S - 1)(u_0 - u_s) - s t_b   (the bubble)
+# and the four add up to the simulated time.
+instant=$src/tests/platforms/instant-8.xml
+read -r tf tb < <(stage_times 4)
+if run tsplit --platform "$instant" --set strategy.kind=pipeline --set cluster.workers=4 \
+    --set strategy.stages=4 --set strategy.microbatches=4 --set strategy.schedule=gpipe \
+    --set train.batch=16 --set train.steps=3 --set train.eval_every=3 \
+    --set model.hidden=2,1020,1024,1024,1024,1014 --set strategy.split=4,5,6; then
+    sum=$tmp/tsplit/summary.json
+    total=$(json "$sum" .simulated_seconds)
+    u0=$(json "$tmp/tsplit/trace.json" '[.traceEvents[] | select(.tid == 0 and .name == "update")][0].dur / 1e6')
+    for s in 0 1 2 3; do
+        us=$(json "$tmp/tsplit/trace.json" "[.traceEvents[] | select(.tid == $s and .name == \"update\")][0].dur / 1e6")
+        read -r c m w i < <(json "$sum" ".hosts[$s] | \"\(.compute_seconds) \(.comm_seconds) \(.wait_seconds) \(.idle_seconds)\"")
+        verdict=$(awk -v S=3 -v p=4 -v m=4 -v s=$s -v tf="$tf" -v tb="$tb" -v u0="$u0" -v us="$us" \
+            -v c="$c" -v co="$m" -v w="$w" -v i="$i" -v T="$total" 'function err(a, b) {
+                d = (a - b) / (b > 0 ? b : 1); return d < 0 ? -d : d }
+            BEGIN {
+                wc = S * (m * (tf + tb) + us); wi = u0 - us + s * tb
+                ww = S * (p - 1) * (tf + tb) + (S - 1) * (u0 - us) - s * tb
+                e = err(c, wc); if (err(w, ww) > e) e = err(w, ww)
+                if (err(i, wi) > e) e = err(i, wi); if (co / T > e) e = co / T
+                sum = (c + co + w + i - T) / T; if (sum < 0) sum = -sum
+                printf "%s compute %.6g (%.6g), wait %.6g (%.6g), idle %.6g (%.6g), comm %.3g; worst error %.2f%%, sum off by %.1e\n",
+                    (e < 0.01 && sum < 1e-9) ? "ok" : "bad", c, wc, w, ww, i, wi, co, 100 * e, sum }')
+        if [ "${verdict%% *}" = ok ]; then
+            ok "stage $s: ${verdict#* }"
+        else
+            bad "stage $s: ${verdict#* }"
+        fi
+    done
+fi
+
 echo "== 4. tensor-parallel traffic"
 # hidden = 32,16,8 over t shards: per step, all-reduces of B x 16 floats
 # (after the ROW layer 16, forward), B x 10 (after the ROW logits layer) and

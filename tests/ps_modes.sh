@@ -9,7 +9,8 @@
 #  4. backup workers: every step's update starts when the N-th gradient
 #     computed on the current parameters arrives (from the trace);
 #  5. balance = speed: the same parameters as an equal split (and as
-#     serial), and less waiting for slower workers;
+#     serial), and less waiting for slower workers; where each worker's time
+#     goes (compute, transfers, waiting, idle) matches its closed form;
 #  6. a SimGrid speed profile and the same [faults] slowdown both give the
 #     closed-form time t0 + (T - t0) / factor.
 set -u
@@ -157,6 +158,45 @@ run serial-256 --quiet --no-plot --set train.batch=256 --set train.steps=20 \
     else
         bad "balance = speed waits $ws s, not less than equal split's $we s"
     fi
+}
+
+# 5b. where the time goes: data-parallel, equal split, on eight hosts of
+# eight speeds where transfers take no time: worker r
+# computes g_r (forward, loss, backward) and u_r (update) per step; node-1
+# (rank 0, the slowest) enters each all-reduce last, so over S steps
+#   compute_r = S (g_r + u_r)     comm_r = 0     idle_r = u_0 - u_r
+#   wait_r    = S (g_0 - g_r) + (S - 1)(u_0 - u_r)
+# adding up to the simulated time.
+run split --quiet --no-plot --platform "$src/tests/platforms/instant-hetero.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=8 --set train.batch=32 \
+    --set train.steps=20 --set train.eval_every=20 && {
+    trace=$tmp/split/trace.json
+    first() { # first RANK NAME: seconds of the rank's first span called NAME
+        json "$trace" "[.traceEvents[] | select(.tid == $1 and .name == \"$2\")][0].dur / 1e6"
+    }
+    g0=$(awk -v a="$(first 0 forward)" -v b="$(first 0 loss)" -v c="$(first 0 backward)" \
+        'BEGIN { printf "%.12g", a + b + c }')
+    u0=$(first 0 update)
+    total=$(summary split .simulated_seconds)
+    for r in 0 3 7; do
+        read -r c m w i < <(summary split ".hosts[$r] | \"\(.compute_seconds) \(.comm_seconds) \(.wait_seconds) \(.idle_seconds)\"")
+        verdict=$(awk -v S=20 -v g0="$g0" -v u0="$u0" -v f="$(first $r forward)" \
+            -v l="$(first $r loss)" -v b="$(first $r backward)" -v u="$(first $r update)" \
+            -v c="$c" -v co="$m" -v w="$w" -v i="$i" -v T="$total" 'function err(a, b) {
+                d = a - b; d = d < 0 ? -d : d; return b > 0 ? d / b : d / T }
+            BEGIN {
+                g = f + l + b; wc = S * (g + u); ww = S * (g0 - g) + (S - 1) * (u0 - u); wi = u0 - u
+                e = err(c, wc); if (err(w, ww) > e) e = err(w, ww)
+                if (err(i, wi) > e) e = err(i, wi); if (co / T > e) e = co / T
+                sum = (c + co + w + i - T) / T; if (sum < 0) sum = -sum
+                printf "%s compute %.6g (%.6g), wait %.6g (%.6g), idle %.6g (%.6g), comm %.3g; worst error %.2f%%, sum off by %.1e\n",
+                    (e < 0.01 && sum < 1e-9) ? "ok" : "bad", c, wc, w, ww, i, wi, co, 100 * e, sum }')
+        if [ "${verdict%% *}" = ok ]; then
+            ok "data-parallel, rank $r of 8 on the heterogeneous platform: ${verdict#* }"
+        else
+            bad "data-parallel, rank $r of 8 on the heterogeneous platform: ${verdict#* }"
+        fi
+    done
 }
 
 # 6. a speed profile on the platform and a [faults] window agree with the

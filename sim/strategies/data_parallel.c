@@ -16,7 +16,6 @@
  * passes together instead of the fast ones idling at the all-reduce.
  */
 #include <simgrid/actor.h>
-#include <simgrid/engine.h>
 #include <simgrid/host.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +38,13 @@ static const KeyDef dp_keys[] = {
                 "split each global batch equally, or in proportion to host speed"),
 };
 
-/* What every worker shares; read-only during the simulation but for done_at. */
+/* What every worker shares; read-only during the simulation. */
 typedef struct DpShared {
     CommWorld world;
     Sampler sampler; /* one for all workers: they agree on every global batch */
     BucketPlan buckets;
     int *share;      /* (N) samples of each global batch worker r takes */
     int *offset;     /* (N) where its samples start in the global batch */
-    double *done_at; /* (2, N) when each worker's backward ended, steps of each parity */
 } DpShared;
 
 typedef struct DpWorker {
@@ -69,17 +67,6 @@ static void dp_after_backward(void *ctx, int layer)
 {
     DpWorker *w = ctx;
     gradsync_layer_done(&w->sync, layer);
-}
-
-/* Every worker's gradient is in the sum when the all-reduce returns, so
- * every done_at of this step is set (and none of the next-but-one can be
- * yet): the time this worker waited for the slowest one. */
-static void dp_record_wait(DpWorker *w, const double *done_at)
-{
-    double last = done_at[w->rank];
-    for (int i = 0; i < w->sh->world.size; i++)
-        last = done_at[i] > last ? done_at[i] : last;
-    w->run->rec.ranks[w->rank].wait_seconds += last - done_at[w->rank];
 }
 
 static void dp_worker_free(void *state)
@@ -110,10 +97,7 @@ static void dp_worker_main(int argc, char **argv)
         const int *batch = sampler_batch(&w->sh->sampler, step - 1);
         replica_load(r, &w->dev, &run->train, batch + w->sh->offset[w->rank], b);
         run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, &hook), b);
-        double *done_at = w->sh->done_at + (step % 2) * (size_t)w->sh->world.size;
-        done_at[w->rank] = simgrid_get_clock();
         gradsync_finish(&w->sync);
-        dp_record_wait(w, done_at);
         replica_apply(r, &w->dev);
         if (w->rank == 0 && run_eval_due(run, step))
             run_evaluate(run, r, step);
@@ -163,7 +147,6 @@ static void dp_stop(Run *run)
     comm_world_free(&sh->world);
     free(sh->share);
     free(sh->offset);
-    free(sh->done_at);
     free(sh);
     run->state = NULL;
 }
@@ -194,8 +177,7 @@ static int dp_start(Run *run, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     sh->share = malloc((size_t)run->nranks * sizeof *sh->share);
     sh->offset = malloc((size_t)run->nranks * sizeof *sh->offset);
-    sh->done_at = calloc(2 * (size_t)run->nranks, sizeof *sh->done_at);
-    if (!sh->share || !sh->offset || !sh->done_at || dp_plan_shares(sh, run, c->balance) < 0)
+    if (!sh->share || !sh->offset || dp_plan_shares(sh, run, c->balance) < 0)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0 ||
         sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
