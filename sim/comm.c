@@ -31,13 +31,13 @@ typedef struct Message {
 struct CommRequest {
     sg_comm_t activity;
     int is_recv;
-    int add;          /* add the received floats into dst instead of copying */
-    float *dst;       /* receive buffer, or NULL */
-    size_t count;     /* floats expected */
-    void *got;        /* where SimGrid stores the received Message */
-    double posted_at; /* simulated time the request was posted */
-    int peer;         /* the other rank */
-    int pair;         /* a send: its PairLog in the receiver's ledger, or -1 */
+    int add;           /* add the received floats into dst instead of copying */
+    float *dst;        /* receive buffer, or NULL */
+    size_t count;      /* floats expected */
+    void *got;         /* where SimGrid stores the received Message */
+    double posted_at;  /* simulated time the request was posted */
+    int peer;          /* the other rank */
+    int pair;          /* a send: its PairLog in the receiver's ledger, or -1 */
     unsigned long seq; /* a send: its number on that pair */
 };
 

@@ -255,8 +255,8 @@ static void summary_hosts(const Recorder *r, const RunFacts *facts, const Summar
     cJSON *hosts = cJSON_AddArrayToObject(root, "hosts");
     for (int i = 0; i < r->nranks; i++) {
         const RankTotals *t = &r->ranks[i];
-        TimeSplit sp = exact ? split[i]
-                             : (TimeSplit){t->compute_seconds, t->comm_seconds, t->wait_seconds, 0};
+        TimeSplit sp =
+            exact ? split[i] : (TimeSplit){t->compute_seconds, t->comm_seconds, t->wait_seconds, 0};
         double idle = facts->simulated_seconds - sp.compute - sp.comm - sp.wait;
         cJSON *h = cJSON_CreateObject();
         cJSON_AddNumberToObject(h, "rank", i);

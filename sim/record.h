@@ -45,7 +45,7 @@ typedef struct RankTotals {
     int batch;               /* samples of each step it computes on (0: none, a server) */
     double speed;            /* flop/s of the host */
     double memory_bandwidth; /* bytes/s of the host, 0 when the platform gives none */
-    double compute_seconds; /* the spans of each kind, added up */
+    double compute_seconds;  /* the spans of each kind, added up */
     double comm_seconds;
     double wait_seconds;
     double bytes_sent;

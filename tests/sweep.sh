@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# sweep.sh DTSIM SOURCE_DIR - dtsim sweep: speedup and efficiency on a sweep
+# sweep.sh DTSIM SOURCE_DIR - dtsim sweep: speedup and efficiency on sweeps
 # whose answer is known (data-parallel where communication costs nothing:
-# speedup = workers), the same sweep.csv with --jobs 1 and --jobs 2, the
-# plots and their numbers, --print-commands lines that reproduce the runs,
-# and bad input.
+# speedup = workers, weak and strong scaling with linked values), one
+# baseline for every group, named or by default, the same sweep.csv with
+# --jobs 1 and --jobs 2, the plots chosen by what varies and their numbers,
+# --print-commands lines that reproduce the runs, and bad input.
 set -u
 dtsim=$1
 src=$(cd "$2" && pwd)
@@ -27,11 +28,14 @@ awk -v a="$start" -v b="$mid" -v c="$end" \
     'BEGIN { printf "note: --jobs 1 took %.2f s, --jobs 2 %.2f s (ratio %.2f)\n", b - a, c - b, (b - a) / (c - b) }'
 expect 0 "" -- cmp "$tmp/one/sweep.csv" "$tmp/two/sweep.csv"
 
-# The pictures, and the numbers they plot are sweep.csv's.
+# The pictures, and the numbers they plot are sweep.csv's; the workers
+# vary, so the scaling picture is speedup.png, drawn without a warning.
 if command -v gnuplot >/dev/null; then
     for png in speedup time-split accuracy run-007/timeline; do
         expect 0 "PNG" -- head -c 4 "$tmp/one/$png.png"
     done
+    expect 1 "" -- test -e "$tmp/one/scaling.png"
+    expect 1 "" -- test -e "$tmp/one/sweep.log"
 fi
 # without gnuplot, the sweep still succeeds, with a note
 expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" sweep "$tiny" \
@@ -39,7 +43,7 @@ expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" sweep "$tin
 expect 0 "" -- test -s "$tmp/noplot/sweep.csv"
 expect 0 "" -- cmp <(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "speedup") c = i; next }
     { print $c }' "$tmp/one/sweep.csv" | sort) \
-    <(awk 'NF == 4 { print $2 }' "$tmp/one/plot-scaling.dat" | sort)
+    <(awk '!/^[#"]/ && NF >= 7 { print $3 }' "$tmp/one/plot-groups.dat" | sort)
 
 # Known answer: speedup (throughput against 1 worker) = workers, efficiency 1.
 check_speedup() {
@@ -54,6 +58,61 @@ check_speedup() {
     fi
 }
 check_speedup
+
+# A baseline the user names: every row against workers=2 with the tree,
+# so speedup = workers / 2; by run number, the same table.
+expect 0 "speedup against run-003 .workers=2 allreduce=tree." -- "$dtsim" sweep "$tiny" \
+    "${grid[@]}" --no-plot --baseline strategy.allreduce=tree,cluster.workers=2 --out "$tmp/named"
+expect 0 "" -- awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { r = $c["speedup"] / ($c["workers"] / 2); if (r < 0.999 || r > 1.001) bad++ }
+    END { exit bad > 0 || NR != 9 }' "$tmp/named/sweep.csv"
+expect 0 "" -- "$dtsim" sweep "$tiny" "${grid[@]}" --no-plot --baseline run-003 --out "$tmp/numbered"
+expect 0 "" -- cmp "$tmp/named/sweep.csv" "$tmp/numbered/sweep.csv"
+
+# Strong scaling: workers and batch linked, the global batch held at 1024;
+# with free transfers the speedup is the workers' count (within 1%: the
+# update, the same on every worker, does not shrink).
+expect 0 "speedup against run-000 .workers=1 batch=1024." -- "$dtsim" sweep "$tiny" \
+    --platform "$src/tests/platforms/instant-8.xml" --set strategy.kind=data-parallel \
+    --set model.hidden=256,128 --set train.steps=4 --set train.eval_every=4 \
+    --set data.train_samples=4096 --vary cluster.workers,train.batch=1:1024,2:512,4:256,8:128 \
+    --out "$tmp/strong"
+if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { w = $c["workers"]; s = $c["speedup"]; g = $c["samples_per_second"] * $c["seconds_per_step"]
+      if (s < 0.99 * w || s > w * 1.0001 || g < 1023.9 || g > 1024.1 || $c["train.batch"] * w != 1024) bad++ }
+    END { exit bad > 0 || NR != 5 }' "$tmp/strong/sweep.csv"; then
+    ok "strong scaling at a global batch of 1024: speedup within 1% of the workers on 1, 2, 4, 8"
+else
+    bad "strong scaling: $(cut -d, -f2-4,14 "$tmp/strong/sweep.csv" | tr '\n' ' ')"
+fi
+
+# One baseline for all: a parameter server and data-parallel on a real
+# network are both measured against the one run with the fewest workers,
+# so speedups compare across strategies as throughputs do (each group
+# against its own smallest run did not).
+"$dtsim" sweep "$tiny" --platform "$src/platforms/cluster-10gbe.xml" --no-plot \
+    --vary strategy.kind=parameter-server,data-parallel --vary cluster.workers=1,2,4 \
+    --set train.steps=6 --out "$tmp/shared" >/dev/null 2>&1
+if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { k = $c["samples_per_second"] / $c["speedup"]; if (n && (k / k0 > 1.000001 || k / k0 < 0.999999)) bad++
+      if (!n) k0 = k; n++; ones += $c["speedup"] == 1 }
+    END { exit !(n == 6 && bad == 0 && ones == 1) }' "$tmp/shared/sweep.csv"; then
+    ok "one baseline for both strategies: speedup / samples per second the same on all 6 rows"
+else
+    bad "not one baseline: $(cut -d, -f2,3,7,15 "$tmp/shared/sweep.csv" | tr '\n' ' ')"
+fi
+
+# A sweep that does not vary the workers draws no speedup picture: its
+# varied key goes on the x axis, with the strategy's own measure.
+if command -v gnuplot >/dev/null; then
+    expect 0 "scaling.png" -- "$dtsim" sweep "$tiny" --platform "$src/tests/platforms/instant-8.xml" \
+        --set strategy.kind=pipeline --set cluster.workers=2 --set train.steps=4 \
+        --vary strategy.microbatches=1,2,4 --out "$tmp/micro"
+    expect 0 "PNG" -- head -c 4 "$tmp/micro/scaling.png"
+    expect 1 "" -- test -e "$tmp/micro/speedup.png"
+    expect 1 "" -- test -e "$tmp/micro/sweep.log"
+    expect 0 "bubble_fraction" -- grep '^measures' "$tmp/micro/plot-settings.gp"
+fi
 
 # --print-commands: every line, run by a shell, gives the same run.
 "$dtsim" sweep "$tiny" "${grid[@]}" --out "$tmp/printed" --print-commands >"$tmp/commands"
@@ -93,6 +152,18 @@ expect 2 "no values" -- "$dtsim" sweep "$tiny" --vary train.batch= --out "$tmp/b
 expect 2 "needs at least one --vary" -- "$dtsim" sweep "$tiny" --out "$tmp/bad"
 expect 2 "train.batch=0.*not valid" -- "$dtsim" sweep "$tiny" --vary train.batch=8,0 --out "$tmp/bad"
 expect 2 "expected section.key=v1,v2" -- "$dtsim" sweep "$tiny" --vary workers --out "$tmp/bad"
+expect 2 "2 parts joined by ':'" -- "$dtsim" sweep "$tiny" \
+    --vary cluster.workers,train.batch=1:512,2 --out "$tmp/bad"
+expect 2 "2 parts joined by ':'" -- "$dtsim" sweep "$tiny" \
+    --vary cluster.workers,train.batch=1:512,2:4:8 --out "$tmp/bad"
+expect 2 "the sweep has runs 0 to 1" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    --baseline 9 --out "$tmp/bad"
+expect 2 "no variant matches" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    --baseline train.batch=32 --out "$tmp/bad"
+expect 2 "train.lr is not a key the sweep varies" -- "$dtsim" sweep "$tiny" \
+    --vary train.batch=8,16 --baseline train.lr=0.1 --out "$tmp/bad"
+expect 2 "several variants match" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    --vary train.lr=0.1,0.2 --baseline train.batch=8 --out "$tmp/bad"
 mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
 expect 2 "did not write" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 --out "$tmp/mine"
 checks_done
