@@ -4,7 +4,10 @@
 # prints a Markdown table: simulated seconds and updates applied when the
 # test accuracy first reaches TARGET (default 0.83), the final accuracy and
 # the staleness of the applied gradients.  Runs go to OUT (default
-# results/ps-modes), one directory per mode.
+# results/ps-modes), one directory per mode; with gnuplot, OUT/curves.png
+# shows the five accuracy curves and the target.  A crossing time is where
+# a noisy curve first touches a line: the last bits of the arithmetic can
+# move it by an evaluation interval, so read it with the curves.
 set -eu
 dtsim=${1:-build/dtsim}
 target=${2:-0.83}
@@ -28,3 +31,9 @@ for mode in sync async ssp-2 ssp-4 sync+backup-1; do
         awk '{ printf "%.2f / %d", $1, $2 }')
     echo "| $mode | $reach | $last | $stale |"
 done
+if command -v gnuplot >/dev/null; then
+    gnuplot -e "dirs='$out/sync $out/async $out/ssp-2 $out/ssp-4 $out/sync+backup-1'" \
+        -e "labels='sync async ssp-2 ssp-4 sync+backup-1'; out='$out/curves.png'" \
+        -e "target=$target; title='ps-modes.ini: test accuracy over simulated time'" \
+        "$here/../plots/curves.gp"
+fi

@@ -387,6 +387,22 @@ static void entry_forget_other(ParseState *ps, const Entry *e)
     *(int *)((char *)tb->config + tb->keys->keys[o].offset) = 0;
 }
 
+/* --set section.key= (nothing after '='): the key goes back to its
+ * default, as if neither the file nor an earlier --set had given it. */
+static int entry_reset(Table *tb, long k, const char *at, DtError *err)
+{
+    const KeyDef *def = &tb->keys->keys[k];
+    if (def->def[0] == '(')
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [%s] %s has no fixed default to go back to %s: give it a value",
+                       at, tb->keys->section, def->name, def->def);
+    if (key_parse(def, tb->config, def->def, NULL) < 0)
+        return dt_fail(err, DT_ERUNTIME, "[%s] %s: default '%s' does not parse",
+                       tb->keys->section, def->name, def->def);
+    tb->line[k] = tb->from_set[k] = 0;
+    return 0;
+}
+
 /* Apply one entry through its table; on error, a message that says where
  * and what to write. */
 static int entry_apply(ParseState *ps, const Entry *e, DtError *err)
@@ -403,6 +419,8 @@ static int entry_apply(ParseState *ps, const Entry *e, DtError *err)
     if (again && !def->repeat)
         return dt_fail(err, DT_EINPUT, "%s: [%s] %s is already set on line %d", at, e->section,
                        e->name, tb->line[k]);
+    if (e->line == 0 && !e->value[0]) /* --set section.key= */
+        return entry_reset(tb, k, at, err);
     int rc;
     if (again && def->type == KEY_STRING)
         rc = key_append(def, tb->config, e->value);

@@ -66,6 +66,12 @@ expect 0 "note: .*pipeline-bubble.ini:[0-9]+: \[strategy\] stages is a setting o
     "$dtsim" check "$src/scenarios/pipeline-bubble.ini" --set strategy.kind=data-parallel
 expect 0 "note: .*tiny.ini:5: \[model\] hidden is a setting of kind = mlp or cnn: left out" -- \
     "$dtsim" check "$tiny" --set model.kind=resmlp
+# --set section.key= puts a key back to its default, whoever gave it: tiny.ini
+# sets seed = 3 and noise = 3 (defaults 1 and 0.5)
+"$dtsim" run "$tiny" --quiet --no-plot --out "$tmp/reset" --set train.steps=2 \
+    --set train.seed= --set data.noise=2 --set data.noise= >/dev/null 2>&1
+expect 0 "^1 0.5$" -- jq -r '"\(.settings.train.seed) \(.settings.data.noise)"' "$tmp/reset/summary.json"
+expect 2 "steps has no fixed default to go back to" -- "$dtsim" check "$tiny" --set train.steps=
 expect 2 "local_steps = '0' is not valid: expected a whole number from 1" -- \
     "$dtsim" check "$tiny" "${dp[@]}" --set strategy.kind=local-sgd --set cluster.workers=2 \
     --set strategy.local_steps=0

@@ -1,0 +1,25 @@
+# curves.gp - test accuracy against simulated time for a few runs, one
+# curve each, and a target line: for comparing runs side by side (used by
+# scenarios/ps-time-to-accuracy.sh).
+#   gnuplot -e "dirs='results/a results/b'; labels='a b'; out='cmp.png'; target=0.83" plots/curves.gp
+# dirs: run directories (their metrics.csv); labels: one word per run;
+# out: the PNG to write; title and target (a horizontal line) are optional.
+
+if (!exists("title")) title = "test accuracy over simulated time"
+set terminal pngcairo size 1200,700 font "Sans,13" linewidth 2
+set output out
+set title title font "Sans,15"
+set xlabel "simulated time (s)"
+set ylabel "test accuracy"
+set grid
+set key outside right top noenhanced
+set datafile separator ","
+palette = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf"
+color(i) = word(palette, (i - 1) % 10 + 1)
+dash(i) = (i - 1) / 10 + 1
+file(i) = word(dirs, i) . "/metrics.csv"
+if (!exists("target")) target = NaN
+n = words(dirs)
+plot for [i=1:n] file(i) using 3:6 with linespoints lc rgb color(i) dashtype dash(i) \
+         pointtype i pointsize 0.6 title word(labels, i), \
+     target with lines dashtype 2 lc "gray" title sprintf("target %g", target)
