@@ -14,12 +14,11 @@ set ylabel "test accuracy"
 set grid
 set key outside right top noenhanced
 set datafile separator ","
-palette = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf"
-color(i) = word(palette, (i - 1) % 10 + 1)
-dash(i) = (i - 1) / 10 + 1
+if (!exists("plots")) plots = "plots" # where styles.gp is
+load plots . "/styles.gp"
 file(i) = word(dirs, i) . "/metrics.csv"
 if (!exists("target")) target = NaN
 n = words(dirs)
-plot for [i=1:n] file(i) using 3:6 with linespoints lc rgb color(i) dashtype dash(i) \
-         pointtype i pointsize 0.6 title word(labels, i), \
+plot for [i=1:n] file(i) using 3:6 with linespoints lc rgb color(i - 1) dashtype dash(i - 1) \
+         pointtype points(i - 1) pointsize 0.6 title word(labels, i), \
      target with lines dashtype 2 lc "gray" title sprintf("target %g", target)

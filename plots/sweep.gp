@@ -14,7 +14,7 @@
 #                       peer, idle
 #   accuracy.png/.svg   training loss and test accuracy against simulated
 #                       seconds, one curve per variant
-# dtsim runs it at the end of a sweep; by hand:
+# dtsim runs it at the end of a sweep; by hand, from the source tree:
 #   gnuplot -e "dir='results/sweep-quickstart'; title='...'" plots/sweep.gp
 
 if (!exists("dir")) dir = "."
@@ -24,16 +24,8 @@ groupfile = dir . "/plot-groups.dat"
 runfile = dir . "/plot-runs.dat"
 groups = xkey eq "" ? 0 : int(system("grep -c '^\"' " . groupfile))
 
-# A style per curve that stays distinct past 30 curves: ten colours, then
-# dash types, with point types of their own.
-palette = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf"
-color(i) = word(palette, i % 10 + 1)
-dash(i) = (i / 10) % 5 + 1
-points(i) = i % 13 + 1
-keyfont(n) = n > 40 ? "Sans,8" : n > 14 ? "Sans,10" : "Sans,12"
-
-# Axis ticks at powers of two, written 1/4, 1/2, 1, 2, 4 ...
-pow2(k) = k < 0 ? sprintf("1/%d", 2**(-k)) : sprintf("%d", 2**k)
+if (!exists("plots")) plots = "plots" # where styles.gp is
+load plots . "/styles.gp" # color(i), dash(i), points(i), keyfont(n), pow2(k)
 set macros
 XPOW2 = "set logscale x 2; set xtics (); do for [k=-20:20] { set xtics add (pow2(k) 2.0**k) }"
 YPOW2 = "set logscale y 2; set ytics (); do for [k=-30:30] { set ytics add (pow2(k) 2.0**k) }"

@@ -35,5 +35,6 @@ if command -v gnuplot >/dev/null; then
     gnuplot -e "dirs='$out/sync $out/async $out/ssp-2 $out/ssp-4 $out/sync+backup-1'" \
         -e "labels='sync async ssp-2 ssp-4 sync+backup-1'; out='$out/curves.png'" \
         -e "target=$target; title='ps-modes.ini: test accuracy over simulated time'" \
+        -e "plots='$here/../plots'" \
         "$here/../plots/curves.gp"
 fi

@@ -68,6 +68,8 @@ int plot_script(const char *name, const char *out_dir, const char *title, char *
     quote_into(expr, sizeof expr, &used, out_dir);
     used += (size_t)snprintf(expr + used, sizeof expr - used, "'; title='");
     quote_into(expr, sizeof expr, &used, title);
+    used += (size_t)snprintf(expr + used, sizeof expr - used, "'; plots='");
+    quote_into(expr, sizeof expr, &used, dir && *dir ? dir : DTSIM_PLOTS_DIR);
     snprintf(expr + used, sizeof expr - used, "'");
 
     /* gnuplot's messages go to a log beside the pictures */

@@ -102,6 +102,15 @@ else
     bad "not one baseline: $(cut -d, -f2,3,7,15 "$tmp/shared/sweep.csv" | tr '\n' ' ')"
 fi
 
+# The pictures' shared styles: 40 curves get 40 different colour and dash
+# pairs, and log axes read in powers of two (1/256, not 0.00390625).
+if command -v gnuplot >/dev/null; then
+    n=$(gnuplot -e "load '$src/plots/styles.gp'; do for [i=0:39] { print color(i).' '.dash(i) }" \
+        2>&1 | sort -u | wc -l)
+    if [ "$n" = 40 ]; then ok "40 curves, 40 styles"; else bad "40 curves, only $n styles"; fi
+    expect 0 "^1/256 1/2 1 64$" -- gnuplot -e "load '$src/plots/styles.gp'; print pow2(-8).' '.pow2(-1).' '.pow2(0).' '.pow2(6)"
+fi
+
 # A sweep that does not vary the workers draws no speedup picture: its
 # varied key goes on the x axis, with the strategy's own measure.
 if command -v gnuplot >/dev/null; then
