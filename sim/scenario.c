@@ -394,11 +394,11 @@ static int entry_reset(Table *tb, long k, const char *at, DtError *err)
     const KeyDef *def = &tb->keys->keys[k];
     if (def->def[0] == '(')
         return dt_fail(err, DT_EINPUT,
-                       "%s: [%s] %s has no fixed default to go back to %s: give it a value",
-                       at, tb->keys->section, def->name, def->def);
-    if (key_parse(def, tb->config, def->def, NULL) < 0)
-        return dt_fail(err, DT_ERUNTIME, "[%s] %s: default '%s' does not parse",
+                       "%s: [%s] %s has no fixed default to go back to %s: give it a value", at,
                        tb->keys->section, def->name, def->def);
+    if (key_parse(def, tb->config, def->def, NULL) < 0)
+        return dt_fail(err, DT_ERUNTIME, "[%s] %s: default '%s' does not parse", tb->keys->section,
+                       def->name, def->def);
     tb->line[k] = tb->from_set[k] = 0;
     return 0;
 }
