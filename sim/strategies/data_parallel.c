@@ -43,8 +43,8 @@ typedef struct DpShared {
     CommWorld world;
     Sampler sampler; /* one for all workers: they agree on every global batch */
     BucketPlan buckets;
-    int *share;      /* (N) samples of each global batch worker r takes */
-    int *offset;     /* (N) where its samples start in the global batch */
+    int *share;  /* (N) samples of each global batch worker r takes */
+    int *offset; /* (N) where its samples start in the global batch */
 } DpShared;
 
 typedef struct DpWorker {
