@@ -26,8 +26,11 @@
  * Every blocking call and wait returns 0, or -1 when the transfer failed
  * because the peer's host or a link on the way went down (SimGrid's
  * failure report): then nothing was delivered, and the caller decides
- * what its rank does next.  Only a platform or a fault that turns hosts
- * off can make a transfer fail.
+ * what its rank does next.  Only a platform that turns hosts or links off
+ * can make a transfer fail, and dtsim refuses those for ranks that
+ * communicate (platform.c): the waits for several requests at once, which
+ * see each transfer end when it does, rely on SimGrid's wait-any, which
+ * stops the simulation on a failure instead of reporting it.
  */
 #ifndef DT_COMM_H
 #define DT_COMM_H

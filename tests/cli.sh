@@ -66,6 +66,13 @@ expect 0 "note: .*pipeline-bubble.ini:[0-9]+: \[strategy\] stages is a setting o
     "$dtsim" check "$src/scenarios/pipeline-bubble.ini" --set strategy.kind=data-parallel
 expect 0 "note: .*tiny.ini:5: \[model\] hidden is a setting of kind = mlp or cnn: left out" -- \
     "$dtsim" check "$tiny" --set model.kind=resmlp
+# a platform that cuts a link during the run: refused for ranks that
+# communicate (a failed transfer would stop SimGrid), fine for one worker
+failing=$src/tests/platforms/failing-link.xml
+expect 2 "failing-link.xml:12: state_file turns a host or a link off" -- "$dtsim" run "$tiny" \
+    --platform "$failing" --set strategy.kind=data-parallel --set cluster.workers=2 --out "$tmp/fail"
+expect 0 "test accuracy" -- "$dtsim" run "$tiny" --platform "$failing" --out "$tmp/fail1" --no-plot
+
 # --set section.key= puts a key back to its default, whoever gave it: tiny.ini
 # sets seed = 3 and noise = 3 (defaults 1 and 0.5)
 "$dtsim" run "$tiny" --quiet --no-plot --out "$tmp/reset" --set train.steps=2 \
