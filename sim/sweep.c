@@ -6,13 +6,12 @@
  * simulation per process), started with posix_spawn from this executable.
  * Each run computes on one core (dtsim sets OpenBLAS's threads itself, so
  * that results do not depend on them), so parallel runs do not fight over
- * the cores.  The table is built afterwards from the
- * runs' summary.json files, so it does not depend on which run finished
- * first.
+ * the cores.  The table is built afterwards from the runs' summary.json
+ * files (sweep_table.c), so it does not depend on which run finished
+ * first; the grid of variants is sweep_grid.c's.
  */
 #include "sweep.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <spawn.h>
