@@ -149,37 +149,38 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err)
     return platform_check_ranks(path, opts, 0, NULL, err);
 }
 
-/* The first line of the platform file that turns a host or a link off at
- * some time (a state profile), or 0.  Ranks that exchange messages cannot
- * run there yet: a transfer cut by a failure stops SimGrid itself. */
-static int platform_failure_line(FILE *f, char *what, size_t size)
+/* Refuse a platform that turns a host or a link off at some time (a state
+ * profile) for ranks that exchange messages: a transfer cut by a failure
+ * stops SimGrid itself.  Names the first line that does. */
+static int platform_refuse_failures(const char *path, int nranks, DtError *err)
 {
     static const char *const marks[] = {"state_file", "\"HOST_AVAIL\"", "\"LINK_AVAIL\""};
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return dt_fail(err, DT_EINPUT, "cannot open platform '%s': %s", path, strerror(errno));
     char line[4096];
-    for (int n = 1; fgets(line, sizeof line, f); n++)
-        for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
-            if (strstr(line, marks[k])) {
-                snprintf(what, size, "%s", marks[k]);
-                return n;
-            }
+    const char *what = NULL;
+    int n = 0;
+    while (nranks > 1 && !what && fgets(line, sizeof line, f)) {
+        n++;
+        for (size_t k = 0; k < sizeof marks / sizeof *marks && !what; k++)
+            what = strstr(line, marks[k]) ? marks[k] : NULL;
+    }
+    fclose(f);
+    if (what)
+        return dt_fail(err, DT_EINPUT,
+                       "%s:%d: %s turns a host or a link off during the run; dtsim does not "
+                       "simulate failures of ranks that communicate yet: use a platform without "
+                       "state profiles (or one worker)",
+                       path, n, what);
     return 0;
 }
 
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err)
 {
-    FILE *probe = fopen(path, "r");
-    if (!probe)
-        return dt_fail(err, DT_EINPUT, "cannot open platform '%s': %s", path, strerror(errno));
-    char what[32];
-    int line = nranks > 1 ? platform_failure_line(probe, what, sizeof what) : 0;
-    fclose(probe);
-    if (line)
-        return dt_fail(err, DT_EINPUT,
-                       "%s:%d: %s turns a host or a link off during the run; dtsim does not "
-                       "simulate failures of ranks that communicate yet: use a platform without "
-                       "state profiles (or one worker)",
-                       path, line, what);
+    if (platform_refuse_failures(path, nranks, err) < 0)
+        return -1;
 
     int errpipe[2], outpipe[2];
     if (pipe(errpipe) < 0 || pipe(outpipe) < 0)

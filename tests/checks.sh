@@ -60,3 +60,26 @@ checks_done() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]
 }
+
+# time_split LABEL SUMMARY RANK COMPUTE WAIT IDLE: host RANK's compute,
+# wait and idle seconds in SUMMARY within 1% of the closed forms given
+# (an expected 0 within 1% of the simulated time), no more than 1% of it in
+# communication, and the four adding up to the simulated time.
+time_split() {
+    local label=$1 sum=$2 total c m w i verdict
+    total=$(json "$sum" .simulated_seconds)
+    read -r c m w i < <(json "$sum" ".hosts[$3] | \"\(.compute_seconds) \(.comm_seconds) \(.wait_seconds) \(.idle_seconds)\"")
+    verdict=$(awk -v c="$c" -v co="$m" -v w="$w" -v i="$i" -v T="$total" -v wc="$4" -v ww="$5" \
+        -v wi="$6" 'function err(a, b) { d = a - b; d = d < 0 ? -d : d; return b > 0 ? d / b : d / T }
+        BEGIN {
+            e = err(c, wc); if (err(w, ww) > e) e = err(w, ww)
+            if (err(i, wi) > e) e = err(i, wi); if (co / T > e) e = co / T
+            sum = (c + co + w + i - T) / T; if (sum < 0) sum = -sum
+            printf "%s compute %.6g (%.6g), wait %.6g (%.6g), idle %.6g (%.6g), comm %.3g; worst error %.2f%%, sum off by %.1e\n",
+                (e < 0.01 && sum < 1e-9) ? "ok" : "bad", c, wc, w, ww, i, wi, co, 100 * e, sum }')
+    if [ "${verdict%% *}" = ok ]; then
+        ok "$label: ${verdict#* }"
+    else
+        bad "$label: ${verdict#* }"
+    fi
+}

@@ -333,28 +333,14 @@ if run tsplit --platform "$instant" --set strategy.kind=pipeline --set cluster.w
     --set strategy.stages=4 --set strategy.microbatches=4 --set strategy.schedule=gpipe \
     --set train.batch=16 --set train.steps=3 --set train.eval_every=3 \
     --set model.hidden=2,1020,1024,1024,1024,1014 --set strategy.split=4,5,6; then
-    sum=$tmp/tsplit/summary.json
-    total=$(json "$sum" .simulated_seconds)
-    u0=$(json "$tmp/tsplit/trace.json" '[.traceEvents[] | select(.tid == 0 and .name == "update")][0].dur / 1e6')
+    trace=$tmp/tsplit/trace.json
+    u0=$(json "$trace" '[.traceEvents[] | select(.tid == 0 and .name == "update")][0].dur / 1e6')
     for s in 0 1 2 3; do
-        us=$(json "$tmp/tsplit/trace.json" "[.traceEvents[] | select(.tid == $s and .name == \"update\")][0].dur / 1e6")
-        read -r c m w i < <(json "$sum" ".hosts[$s] | \"\(.compute_seconds) \(.comm_seconds) \(.wait_seconds) \(.idle_seconds)\"")
-        verdict=$(awk -v S=3 -v p=4 -v m=4 -v s=$s -v tf="$tf" -v tb="$tb" -v u0="$u0" -v us="$us" \
-            -v c="$c" -v co="$m" -v w="$w" -v i="$i" -v T="$total" 'function err(a, b) {
-                d = (a - b) / (b > 0 ? b : 1); return d < 0 ? -d : d }
-            BEGIN {
-                wc = S * (m * (tf + tb) + us); wi = u0 - us + s * tb
-                ww = S * (p - 1) * (tf + tb) + (S - 1) * (u0 - us) - s * tb
-                e = err(c, wc); if (err(w, ww) > e) e = err(w, ww)
-                if (err(i, wi) > e) e = err(i, wi); if (co / T > e) e = co / T
-                sum = (c + co + w + i - T) / T; if (sum < 0) sum = -sum
-                printf "%s compute %.6g (%.6g), wait %.6g (%.6g), idle %.6g (%.6g), comm %.3g; worst error %.2f%%, sum off by %.1e\n",
-                    (e < 0.01 && sum < 1e-9) ? "ok" : "bad", c, wc, w, ww, i, wi, co, 100 * e, sum }')
-        if [ "${verdict%% *}" = ok ]; then
-            ok "stage $s: ${verdict#* }"
-        else
-            bad "stage $s: ${verdict#* }"
-        fi
+        us=$(json "$trace" "[.traceEvents[] | select(.tid == $s and .name == \"update\")][0].dur / 1e6")
+        read -r wc ww wi < <(awk -v S=3 -v p=4 -v m=4 -v s=$s -v tf="$tf" -v tb="$tb" -v u0="$u0" \
+            -v us="$us" 'BEGIN { printf "%.12g %.12g %.12g\n", S * (m * (tf + tb) + us),
+                S * (p - 1) * (tf + tb) + (S - 1) * (u0 - us) - s * tb, u0 - us + s * tb }')
+        time_split "stage $s" "$tmp/tsplit/summary.json" $s "$wc" "$ww" "$wi"
     done
 fi
 
