@@ -7,11 +7,27 @@
  * the compiler vectorises.  The input is taken as shape_size(in) features
  * whatever its (c, h, w), which is exactly what a flatten in front would
  * give.  Parameters: W (units, in) then b (units).
+ *
+ * With l->tokens the layer is a transformer's linear map: a sequence (T,
+ * C, 1) is T rows of C features, each mapped by the same W, so the GEMMs
+ * take batch * T rows and the output is (T, units, 1).
  */
 #include "layer.h"
 #include "layer_util.h"
 
 #include "gemm.h"
+
+/* Rows a sample contributes to the GEMMs (T for a sequence, else 1) and
+ * the features of each row. */
+static int dense_rows(const Layer *l)
+{
+    return l->tokens ? l->in.c : 1;
+}
+
+static int dense_features(const Layer *l)
+{
+    return (int)(shape_size(l->in) / (size_t)dense_rows(l));
+}
 
 static int dense_setup(Layer *l, DtError *err)
 {
@@ -21,24 +37,27 @@ static int dense_setup(Layer *l, DtError *err)
         return dt_fail(err, DT_EINPUT,
                        "dense: units must be at least 1 (got %d) for input (%d, %d, %d)", l->units,
                        l->in.c, l->in.h, l->in.w);
-    size_t n_in = shape_size(l->in);
-    l->out = (Shape){l->units, 1, 1};
+    size_t n_in = (size_t)dense_features(l);
+    l->out = l->tokens ? (Shape){l->in.c, l->units, 1} : (Shape){l->units, 1, 1};
     l->param_count = (size_t)l->units * n_in + (size_t)l->units;
     return 0;
 }
 
 static void dense_init(const Layer *l, float *p, Rng *rng)
 {
-    size_t n_in = shape_size(l->in);
+    size_t n_in = (size_t)dense_features(l);
     size_t n_w = (size_t)l->units * n_in;
-    layer_init_he_uniform(p, n_w, n_in, rng);
+    if (l->init_std > 0.0f)
+        layer_init_std_uniform(p, n_w, l->init_std, rng);
+    else
+        layer_init_he_uniform(p, n_w, n_in, rng);
     for (int j = 0; j < l->units; j++)
         p[n_w + (size_t)j] = 0.0f;
 }
 
 static void dense_forward(const Layer *l, const LayerIO *io)
 {
-    const int batch = io->batch, units = l->units, n_in = (int)shape_size(l->in);
+    const int batch = io->batch * dense_rows(l), units = l->units, n_in = dense_features(l);
     const float *wgt = io->params;                         /* (units, in) */
     const float *bias = io->params + (size_t)units * n_in; /* (units) */
     float *out = io->out;                                  /* (batch, units) */
@@ -72,7 +91,7 @@ static void dense_forward(const Layer *l, const LayerIO *io)
 
 static void dense_backward(const Layer *l, const LayerIO *io)
 {
-    const int batch = io->batch, units = l->units, n_in = (int)shape_size(l->in);
+    const int batch = io->batch * dense_rows(l), units = l->units, n_in = dense_features(l);
     const float *wgt = io->params;                     /* (units, in) */
     float *dwgt = io->dparams;                         /* (units, in) */
     float *dbias = io->dparams + (size_t)units * n_in; /* (units) */
@@ -124,11 +143,12 @@ static void dense_backward(const Layer *l, const LayerIO *io)
     }
 }
 
-/* forward: 2*batch*units*in (the GEMM in W^T) + batch*units (bias add loop)
+/* Per GEMM row (batch * T rows for a sequence):
+ * forward: 2*batch*units*in (the GEMM in W^T) + batch*units (bias add loop)
  * + batch*units comparisons when the ReLU is fused. */
 static double dense_forward_flops(const Layer *l, int batch)
 {
-    double b = batch, u = l->units, n = (double)shape_size(l->in);
+    double b = (double)batch * dense_rows(l), u = l->units, n = dense_features(l);
     return 2.0 * b * u * n + b * u + (l->relu ? b * u : 0.0);
 }
 
@@ -137,14 +157,14 @@ static double dense_forward_flops(const Layer *l, int batch)
  * fused ReLU's mask). */
 static double dense_backward_flops(const Layer *l, int batch, int need_din)
 {
-    double b = batch, u = l->units, n = (double)shape_size(l->in);
+    double b = (double)batch * dense_rows(l), u = l->units, n = dense_features(l);
     return 2.0 * u * n * b + b * u + (need_din ? 2.0 * b * n * u : 0.0) + (l->relu ? b * u : 0.0);
 }
 
 /* The masked dout of a fused ReLU. */
 static size_t dense_scratch_floats(const Layer *l, int batch)
 {
-    return l->relu ? (size_t)batch * l->units : 0;
+    return l->relu ? (size_t)batch * shape_size(l->out) : 0;
 }
 
 const LayerOps dense_ops = {

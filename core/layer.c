@@ -26,6 +26,13 @@ void layer_init_he_uniform(float *w /* (count) */, size_t count, size_t fan_in, 
         w[i] = (2.0f * rng_uniform(rng) - 1.0f) * limit;
 }
 
+void layer_init_std_uniform(float *w /* (count) */, size_t count, float std, Rng *rng)
+{
+    float limit = (float)((double)std * sqrt(3.0));
+    for (size_t i = 0; i < count; i++)
+        w[i] = (2.0f * rng_uniform(rng) - 1.0f) * limit;
+}
+
 int layer_check_input(const Layer *l, DtError *err)
 {
     if (l->in.c < 1 || l->in.h < 1 || l->in.w < 1)

@@ -32,8 +32,13 @@
  * separate relu layer counts, but two fewer sweeps over memory and no
  * separate activation to keep.
  * Parameter bytes are 4 per float; activation bytes are the layer's output
- * (batch * out size * 4), which is what a training step must keep for the
- * backward pass.
+ * and what it saves (batch * (out size + saved) * 4), which is what a
+ * training step must keep for the backward pass.
+ *
+ * Sequences (the transformer's layers): a sample of T positions with C
+ * features each has shape (T, C, 1), position-major, so that the batch is
+ * a (batch * T, C) row-major matrix a GEMM takes whole.  Token ids enter
+ * as floats (exact below 2^24).
  */
 #ifndef DT_LAYER_H
 #define DT_LAYER_H
@@ -67,6 +72,12 @@ typedef struct Layer {
     int kernel;          /* conv2d, maxpool: square window size */
     int stride, pad;     /* conv2d, maxpool */
     int relu;            /* dense, conv2d: the output goes through ReLU, fused */
+    int tokens;          /* dense: the same weights at each of in.c positions (a sequence,
+                          * below): in (T, C, 1) -> out (T, units, 1) */
+    int heads;           /* attention: heads (d = in.h / 3 a multiple of heads) */
+    int vocab;           /* embed: token ids 0 .. vocab-1 */
+    float init_std;      /* dense, embed: > 0: weights U(-a, a), a = init_std * sqrt(3) (standard
+                          * deviation init_std, as GPT-2 draws them) instead of He-uniform */
     size_t param_offset; /* first float of this layer's parameters in the block */
     size_t param_count;  /* floats of parameters (0 for relu, maxpool, flatten) */
 } Layer;
@@ -84,6 +95,7 @@ typedef struct LayerIO {
     float *din;          /* (batch, in) or NULL: backward overwrites */
     float *din2;         /* (batch, in2) or NULL: add's, likewise */
     float *scratch;      /* scratch_floats(batch) floats */
+    float *saved;        /* saved_floats(batch) floats forward writes and backward reads */
 } LayerIO;
 
 struct LayerOps {
@@ -96,6 +108,10 @@ struct LayerOps {
      * weights He-uniform U(-sqrt(6/fan_in), +sqrt(6/fan_in)), biases 0. */
     void (*init)(const Layer *l, float *p, Rng *rng);
     size_t (*scratch_floats)(const Layer *l, int batch);
+    /* Floats forward keeps for backward besides its output (attention's
+     * probabilities, layer normalisation's statistics); NULL: none.  They
+     * are part of the activations a training step stashes. */
+    size_t (*saved_floats)(const Layer *l, int batch);
     void (*forward)(const Layer *l, const LayerIO *io);
     void (*backward)(const Layer *l, const LayerIO *io);
     double (*forward_flops)(const Layer *l, int batch);
@@ -117,6 +133,23 @@ extern const LayerOps flatten_ops;
 /* Residual add: out = in + in2, two inputs of one shape; both input
  * gradients are dout. */
 extern const LayerOps add_ops;
+/* Token and position embedding: in (T, 1, 1) token ids, out (T, units, 1)
+ * = wte[id] + wpe[t]; parameters wte (vocab, units) then wpe (T, units).
+ * No input gradient (ids are not differentiable). */
+extern const LayerOps embed_ops;
+/* Layer normalisation of each position's features: in (T, C, 1), out =
+ * (x - mean) / sqrt(var + 1e-5) * gamma + beta; parameters gamma (C), then
+ * beta (C); saves each row's mean and 1/std. */
+extern const LayerOps layernorm_ops;
+/* GELU, tanh approximation (as GPT-2): out = 0.5 x (1 + tanh(sqrt(2/pi)
+ * (x + 0.044715 x^3))), element by element. */
+extern const LayerOps gelu_ops;
+/* Causal multi-head self-attention: in (T, 3d, 1), each position's query,
+ * key and value of d = heads * hs features (head h at features h*hs ..
+ * h*hs + hs - 1 of each); out (T, d, 1), head h's output in its hs
+ * features; position t attends to positions 0..t, scores scaled by
+ * 1/sqrt(hs).  No parameters; saves the probabilities (batch, heads, T, T). */
+extern const LayerOps attention_ops;
 
 /*
  * Softmax cross-entropy over `classes` logits per sample, numerically stable

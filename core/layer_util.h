@@ -19,6 +19,11 @@
  * limit = sqrt(6 / fan_in): w[i] = (2 * rng_uniform - 1) * limit. */
 void layer_init_he_uniform(float *w /* (count) */, size_t count, size_t fan_in, Rng *rng);
 
+/* Fill w[0..count) in memory order with U(-a, +a), a = std * sqrt(3): the
+ * uniform draw of standard deviation std (GPT-2's initial weights have std
+ * 0.02), from the same draws as layer_init_he_uniform. */
+void layer_init_std_uniform(float *w /* (count) */, size_t count, float std, Rng *rng);
+
 /* -1 with a message naming the layer kind when a dimension of l->in is < 1. */
 int layer_check_input(const Layer *l, DtError *err);
 

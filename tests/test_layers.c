@@ -92,6 +92,17 @@ static const Case cases[] = {
      2,
      INPUT_DISTINCT},
     {"flatten (2,3,4)", {.ops = &flatten_ops, .in = {2, 3, 4}}, 2, INPUT_SPREAD},
+    {"layernorm (3,5,1)", {.ops = &layernorm_ops, .in = {3, 5, 1}}, 2, INPUT_SPREAD},
+    {"layernorm (2,4,3)", {.ops = &layernorm_ops, .in = {2, 4, 3}}, 2, INPUT_SPREAD},
+    {"gelu (4,6,1)", {.ops = &gelu_ops, .in = {4, 6, 1}}, 2, INPUT_SPREAD},
+    {"attention (4,18,1) heads 2 (hs 3)",
+     {.ops = &attention_ops, .in = {4, 18, 1}, .heads = 2},
+     2,
+     INPUT_SPREAD},
+    {"attention (5,12,1) heads 1 (hs 4)",
+     {.ops = &attention_ops, .in = {5, 12, 1}, .heads = 1},
+     2,
+     INPUT_SPREAD},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -100,7 +111,7 @@ static const Case cases[] = {
 typedef struct Bufs {
     Layer l;
     int batch;
-    size_t n_in, n_out, n_par, n_scr;
+    size_t n_in, n_out, n_par, n_scr, n_sav;
     float *params;  /* (n_par) */
     float *dparams; /* (n_par) */
     float *in;      /* (batch, in) */
@@ -108,6 +119,7 @@ typedef struct Bufs {
     float *dout;    /* (batch, out): the r of L = sum(out .* r) */
     float *din;     /* (batch, in) */
     float *scratch; /* (n_scr) */
+    float *saved;   /* (n_sav): what forward keeps for backward */
 } Bufs;
 
 static float *alloc_floats(size_t n)
@@ -147,6 +159,12 @@ static void fill_input(float *x, size_t n, InputKind kind, Rng *rng)
     }
 }
 
+/* saved_floats, 0 for kinds that save nothing (NULL). */
+static size_t saved_floats(const Layer *l, int batch)
+{
+    return l->ops->saved_floats ? l->ops->saved_floats(l, batch) : 0;
+}
+
 /* Set up the case's layer (which must succeed) and fill its buffers:
  * random parameters, input by the case's kind, dout = r, NaN elsewhere so
  * that anything read before it is written shows up. */
@@ -161,6 +179,7 @@ static void bufs_make(Bufs *b, const Case *c, uint64_t stream)
     b->n_out = (size_t)c->batch * shape_size(b->l.out);
     b->n_par = b->l.param_count;
     b->n_scr = b->l.ops->scratch_floats(&b->l, c->batch);
+    b->n_sav = saved_floats(&b->l, c->batch);
     b->params = alloc_floats(b->n_par);
     b->dparams = alloc_floats(b->n_par);
     b->in = alloc_floats(b->n_in);
@@ -168,6 +187,7 @@ static void bufs_make(Bufs *b, const Case *c, uint64_t stream)
     b->dout = alloc_floats(b->n_out);
     b->din = alloc_floats(b->n_in);
     b->scratch = alloc_floats(b->n_scr);
+    b->saved = alloc_floats(b->n_sav);
 
     Rng rng = rng_make(2024, stream);
     fill_uniform(b->params, b->n_par, -0.5f, 0.5f, &rng);
@@ -177,6 +197,7 @@ static void bufs_make(Bufs *b, const Case *c, uint64_t stream)
     fill_value(b->out, b->n_out, NAN);
     fill_value(b->din, b->n_in, NAN);
     fill_value(b->scratch, b->n_scr, NAN);
+    fill_value(b->saved, b->n_sav, NAN);
 }
 
 static void bufs_free(Bufs *b)
@@ -188,6 +209,7 @@ static void bufs_free(Bufs *b)
     free(b->dout);
     free(b->din);
     free(b->scratch);
+    free(b->saved);
 }
 
 static LayerIO bufs_io(const Bufs *b)
@@ -199,7 +221,8 @@ static LayerIO bufs_io(const Bufs *b)
                   .out = b->out,
                   .dout = b->dout,
                   .din = b->din,
-                  .scratch = b->scratch};
+                  .scratch = b->scratch,
+                  .saved = b->saved};
     return io;
 }
 
@@ -208,11 +231,13 @@ static void bufs_forward(Bufs *b)
     LayerIO io = bufs_io(b);
     fill_value(b->out, b->n_out, NAN);
     fill_value(b->scratch, b->n_scr, NAN);
+    fill_value(b->saved, b->n_sav, NAN); /* forward must write all it saves */
     b->l.ops->forward(&b->l, &io);
 }
 
 /* Backward into b->dparams (accumulating) and din (NULL to skip), with
- * scratch poisoned first: backward must not rely on forward's scratch. */
+ * scratch poisoned first: backward must not rely on forward's scratch (it
+ * gets what forward saved in b->saved). */
 static void bufs_backward(Bufs *b, float *din)
 {
     LayerIO io = bufs_io(b);
@@ -319,6 +344,21 @@ static void test_maxpool_gradients(void)
 static void test_flatten_gradients(void)
 {
     check_kind_gradients(&flatten_ops);
+}
+
+static void test_layernorm_gradients(void)
+{
+    check_kind_gradients(&layernorm_ops);
+}
+
+static void test_gelu_gradients(void)
+{
+    check_kind_gradients(&gelu_ops);
+}
+
+static void test_attention_gradients(void)
+{
+    check_kind_gradients(&attention_ops);
 }
 
 /* Twice backward from zero: dparams doubles (+=), din comes out the same
@@ -686,6 +726,277 @@ static void test_dense_values(void)
     CU_ASSERT(memcmp(out, want, sizeof out) == 0);
 }
 
+/* ---- transformer layers ---- */
+
+/* Embedding forward against direct loops (bitwise: one float add each),
+ * and backward accumulating onto non-zero dwte/dwpe, in double, with a
+ * token repeated within a sample (its wte row gets both dout rows), a
+ * token unused (its row is left as it was) and din NULL. */
+static void test_embed_values(void)
+{
+    enum { T = 4, C = 3, V = 6, B = 2 };
+    Layer l = setup_ok((Layer){.ops = &embed_ops, .in = {T, 1, 1}, .units = C, .vocab = V});
+    CU_ASSERT_EQUAL_FATAL(l.param_count, (size_t)V * C + (size_t)T * C);
+    const float ids[B * T] = {1, 4, 1, 0, /* sample 0: 1 twice */ 2, 2, 3, 1 /* 5 unused */};
+    float params[V * C + T * C], dparams[V * C + T * C], start[V * C + T * C];
+    float out[B * T * C], dout[B * T * C], want[V * C + T * C];
+    Rng rng = rng_make(11, 0);
+    fill_uniform(params, V * C + T * C, -1.0f, 1.0f, &rng);
+    fill_uniform(start, V * C + T * C, -1.0f, 1.0f, &rng);
+    fill_uniform(dout, B * T * C, -1.0f, 1.0f, &rng);
+    memcpy(dparams, start, sizeof dparams);
+    fill_value(out, B * T * C, NAN);
+    LayerIO io = {.batch = B,
+                  .params = params,
+                  .dparams = dparams,
+                  .in = ids,
+                  .out = out,
+                  .dout = dout,
+                  .din = NULL};
+    l.ops->forward(&l, &io);
+    l.ops->backward(&l, &io);
+
+    const float *wte = params, *wpe = params + V * C;
+    int same = 1;
+    double acc[V * C + T * C];
+    for (int i = 0; i < V * C + T * C; i++)
+        acc[i] = start[i];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int id = (int)ids[b * T + t];
+            for (int j = 0; j < C; j++) {
+                same &= out[(b * T + t) * C + j] == wte[id * C + j] + wpe[t * C + j];
+                acc[id * C + j] += dout[(b * T + t) * C + j];
+                acc[V * C + t * C + j] += dout[(b * T + t) * C + j];
+            }
+        }
+    for (int i = 0; i < V * C + T * C; i++)
+        want[i] = (float)acc[i];
+    CU_ASSERT(same);
+    CU_ASSERT(check_close("embed", "dwte, dwpe", dparams, want, V * C + T * C, 1e-6, 1.0));
+    CU_ASSERT(memcmp(dparams + 5 * C, start + 5 * C, C * sizeof(float)) == 0); /* token 5 */
+}
+
+/* Layer normalisation and its saved statistics against direct loops in
+ * double, on rows with a mean far from 0. */
+static void test_layernorm_forward_matches_naive(void)
+{
+    const Case c = {
+        "layernorm (6,10,1)", {.ops = &layernorm_ops, .in = {6, 10, 1}}, 3, INPUT_SPREAD};
+    Bufs b;
+    bufs_make(&b, &c, 600);
+    for (size_t i = 0; i < b.n_in; i++)
+        b.in[i] = 3.0f * b.in[i] + 1.5f;
+    bufs_forward(&b);
+    const int cols = 10;
+    const size_t rows = b.n_in / cols;
+    CU_ASSERT_EQUAL_FATAL(b.n_sav, 2 * rows);
+    float *want = alloc_floats(b.n_out), *want_sav = alloc_floats(b.n_sav);
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = b.in + r * cols;
+        double mean = 0.0, var = 0.0;
+        for (int j = 0; j < cols; j++)
+            mean += x[j];
+        mean /= cols;
+        for (int j = 0; j < cols; j++)
+            var += (x[j] - mean) * (x[j] - mean);
+        double rstd = 1.0 / sqrt(var / cols + 1e-5);
+        for (int j = 0; j < cols; j++)
+            want[r * cols + j] = (float)((x[j] - mean) * rstd * b.params[j] + b.params[cols + j]);
+        want_sav[2 * r] = (float)mean;
+        want_sav[2 * r + 1] = (float)rstd;
+    }
+    CU_ASSERT(check_close(c.label, "forward", b.out, want, b.n_out, 1e-5, 1.0));
+    CU_ASSERT(check_close(c.label, "mean and rstd", b.saved, want_sav, b.n_sav, 1e-5, 1e-3));
+    free(want);
+    free(want_sav);
+    bufs_free(&b);
+}
+
+/* GELU and its derivative at a few points against the formula in double,
+ * from the saturated tails to 0. */
+static void test_gelu_values(void)
+{
+    enum { N = 11 };
+    const float x[N] = {-10.0f, -3.0f, -1.5f, -1.0f, -0.5f, 0.0f, 0.1f, 0.5f, 1.0f, 3.0f, 10.0f};
+    const float ones[N] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    float out[N], din[N];
+    Layer l = setup_ok((Layer){.ops = &gelu_ops, .in = {N, 1, 1}});
+    LayerIO io = {.batch = 1, .in = x, .out = out, .dout = ones, .din = din};
+    l.ops->forward(&l, &io);
+    l.ops->backward(&l, &io);
+    const double k = sqrt(2.0 / M_PI), a = 0.044715;
+    for (int i = 0; i < N; i++) {
+        double v = x[i], t = tanh(k * (v + a * v * v * v));
+        double y = 0.5 * v * (1.0 + t);
+        double dy = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * k * (1.0 + 3.0 * a * v * v);
+        CU_ASSERT_DOUBLE_EQUAL(out[i], y, 1e-6 * fmax(1.0, fabs(y)));
+        CU_ASSERT_DOUBLE_EQUAL(din[i], dy, 1e-6);
+    }
+    CU_ASSERT_EQUAL(out[5], 0.0f);
+    CU_ASSERT_EQUAL(din[5], 0.5f);
+}
+
+/* Causal attention in double: out (batch, T, d) and the probabilities p
+ * (batch, heads, T, T), 0 where masked. */
+static void attention_naive(const Layer *l, int batch, const float *in, double *out, double *p)
+{
+    const int seq = l->in.c, d = l->out.h, hs = d / l->heads;
+    const double scale = 1.0 / sqrt((double)hs);
+    for (int b = 0; b < batch; b++)
+        for (int h = 0; h < l->heads; h++)
+            for (int t = 0; t < seq; t++) {
+                const float *q = in + ((size_t)b * seq + t) * 3 * d + h * hs;
+                double *row = p + (((size_t)b * l->heads + h) * seq + t) * seq;
+                double max = -INFINITY, sum = 0.0;
+                for (int j = 0; j < seq; j++) {
+                    const float *k = in + ((size_t)b * seq + j) * 3 * d + d + h * hs;
+                    double s = 0.0;
+                    for (int c = 0; c < hs; c++)
+                        s += (double)q[c] * k[c];
+                    row[j] = j <= t ? s * scale : 0.0;
+                    max = j <= t ? fmax(max, row[j]) : max;
+                }
+                for (int j = 0; j <= t; j++) {
+                    row[j] = exp(row[j] - max);
+                    sum += row[j];
+                }
+                for (int j = 0; j <= t; j++)
+                    row[j] /= sum;
+                for (int c = 0; c < hs; c++) {
+                    double o = 0.0;
+                    for (int j = 0; j <= t; j++)
+                        o += row[j] * in[((size_t)b * seq + j) * 3 * d + 2 * d + h * hs + c];
+                    out[((size_t)b * seq + t) * d + h * hs + c] = o;
+                }
+            }
+}
+
+#define ATT_MAX_T 16
+
+/* The gradient of attention_naive for dout, given its p: din (batch, T,
+ * 3d), overwritten. */
+static void attention_naive_backward(const Layer *l, int batch, const float *in, const float *dout,
+                                     const double *p, double *din)
+{
+    const int seq = l->in.c, d = l->out.h, hs = d / l->heads;
+    const double scale = 1.0 / sqrt((double)hs);
+    memset(din, 0, (size_t)batch * seq * 3 * d * sizeof *din);
+    for (int b = 0; b < batch; b++)
+        for (int h = 0; h < l->heads; h++)
+            for (int t = 0; t < seq; t++) {
+                const double *row = p + (((size_t)b * l->heads + h) * seq + t) * seq;
+                const float *g = dout + ((size_t)b * seq + t) * d + h * hs;
+                size_t qt = ((size_t)b * seq + t) * 3 * d + h * hs;
+                double dp[ATT_MAX_T], dot = 0.0;
+                for (int j = 0; j <= t; j++) {
+                    size_t vj = ((size_t)b * seq + j) * 3 * d + 2 * d + h * hs;
+                    dp[j] = 0.0;
+                    for (int c = 0; c < hs; c++) {
+                        dp[j] += (double)g[c] * in[vj + c];
+                        din[vj + c] += row[j] * g[c];
+                    }
+                    dot += row[j] * dp[j];
+                }
+                for (int j = 0; j <= t; j++) {
+                    size_t kj = ((size_t)b * seq + j) * 3 * d + d + h * hs;
+                    double ds = row[j] * (dp[j] - dot) * scale;
+                    for (int c = 0; c < hs; c++) {
+                        din[qt + c] += ds * in[kj + c];
+                        din[kj + c] += ds * in[qt + c];
+                    }
+                }
+            }
+}
+
+static void doubles_to_floats(const double *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)x[i];
+}
+
+/* T 5, heads 2, hs 4, batch 2: output, saved probabilities (the masked
+ * ones exactly 0) and din against the double loops. */
+static void test_attention_matches_naive(void)
+{
+    const Case c = {"attention (5,24,1) heads 2",
+                    {.ops = &attention_ops, .in = {5, 24, 1}, .heads = 2},
+                    2,
+                    INPUT_SPREAD};
+    Bufs b;
+    bufs_make(&b, &c, 700);
+    const int seq = b.l.in.c;
+    CU_ASSERT_FATAL(seq <= ATT_MAX_T);
+    for (size_t i = 0; i < b.n_in; i++)
+        b.in[i] *= 2.0f; /* scores of a few units: peaked and flat rows */
+    bufs_forward(&b);
+    bufs_backward(&b, b.din);
+    CU_ASSERT_EQUAL_FATAL(b.n_sav, (size_t)b.batch * 2 * seq * seq);
+
+    double *out = malloc(b.n_out * sizeof *out), *p = malloc(b.n_sav * sizeof *p);
+    double *din = malloc(b.n_in * sizeof *din);
+    attention_naive(&b.l, b.batch, b.in, out, p);
+    attention_naive_backward(&b.l, b.batch, b.in, b.dout, p, din);
+    float *want_out = alloc_floats(b.n_out), *want_p = alloc_floats(b.n_sav);
+    float *want_din = alloc_floats(b.n_in);
+    doubles_to_floats(out, want_out, b.n_out);
+    doubles_to_floats(p, want_p, b.n_sav);
+    doubles_to_floats(din, want_din, b.n_in);
+    CU_ASSERT(check_close(c.label, "forward", b.out, want_out, b.n_out, 1e-5, 1.0));
+    CU_ASSERT(check_close(c.label, "probabilities", b.saved, want_p, b.n_sav, 1e-5, 1.0));
+    CU_ASSERT(check_close(c.label, "din", b.din, want_din, b.n_in, 1e-5, 1.0));
+    int masked_zero = 1;
+    for (size_t m = 0; m < b.n_sav / (seq * seq); m++)
+        for (int t = 0; t < seq; t++)
+            for (int j = t + 1; j < seq; j++)
+                masked_zero &= b.saved[(m * seq + t) * seq + j] == 0.0f;
+    CU_ASSERT(masked_zero);
+    free(out);
+    free(p);
+    free(din);
+    free(want_out);
+    free(want_p);
+    free(want_din);
+    bufs_free(&b);
+}
+
+/* Position t's output does not depend on the queries, keys or values of
+ * positions after t: redrawing them leaves rows 0..t bitwise unchanged. */
+static void test_attention_causal(void)
+{
+    const Case c = {"attention (5,24,1) heads 2",
+                    {.ops = &attention_ops, .in = {5, 24, 1}, .heads = 2},
+                    2,
+                    INPUT_SPREAD};
+    Bufs b;
+    bufs_make(&b, &c, 800);
+    const int seq = b.l.in.c;
+    const size_t in_row = shape_size(b.l.in) / seq, out_row = shape_size(b.l.out) / seq;
+    bufs_forward(&b);
+    float *before = alloc_floats(b.n_out);
+    memcpy(before, b.out, b.n_out * sizeof(float));
+    Rng rng = rng_make(5, 0);
+    for (int t = seq - 2; t >= 0; t--) {
+        for (int s = 0; s < b.batch; s++) /* redraw positions t+1 .. seq-1 */
+            fill_uniform(b.in + ((size_t)s * seq + t + 1) * in_row, (seq - t - 1) * in_row, -1.0f,
+                         1.0f, &rng);
+        bufs_forward(&b);
+        int same = 1;
+        for (int s = 0; s < b.batch; s++)
+            same &= memcmp(b.out + (size_t)s * seq * out_row, before + (size_t)s * seq * out_row,
+                           (t + 1) * out_row * sizeof(float)) == 0;
+        CU_ASSERT(same);
+        int changed = 0; /* ... and the later rows do change */
+        for (int s = 0; s < b.batch; s++)
+            changed |= memcmp(b.out + ((size_t)s * seq + t + 1) * out_row,
+                              before + ((size_t)s * seq + t + 1) * out_row,
+                              (seq - t - 1) * out_row * sizeof(float)) != 0;
+        CU_ASSERT(changed);
+    }
+    free(before);
+    bufs_free(&b);
+}
+
 /* ---- softmax cross-entropy ---- */
 
 #define SX_BATCH 4
@@ -932,6 +1243,54 @@ static void test_flops_flatten(void)
     check_flops(l, 64, 0, 0, 0);
 }
 
+static void test_flops_embed(void)
+{
+    /* T 8, 16 features, vocab 50, batch 4: one add per output forward
+     * (wte row + wpe row), two backward (into dwte and dwpe), din or not */
+    Layer l = setup_ok((Layer){.ops = &embed_ops, .in = {8, 1, 1}, .units = 16, .vocab = 50});
+    check_flops(l, 4, 4 * 8 * 16, 2 * 4 * 8 * 16, 2 * 4 * 8 * 16);
+}
+
+static void test_flops_layernorm(void)
+{
+    /* (8,16,1), batch 4: 32 rows of 16.  Forward per row: sum 16, mean 1,
+     * squared deviations 3*16, variance / eps / sqrt / reciprocal 4,
+     * normalise-scale-shift 4*16.  Backward per row: xhat 2*16, dgamma
+     * 2*16, dbeta 16; with din g 16, sum g 16, sum g*xhat 2*16, two means,
+     * din 4*16. */
+    Layer l = setup_ok((Layer){.ops = &layernorm_ops, .in = {8, 16, 1}});
+    double param = 2 * 16 + 2 * 16 + 16;
+    check_flops(l, 4, 4 * 8 * (16 + 1 + 3 * 16 + 4 + 4 * 16),
+                4 * 8 * (param + 16 + 16 + 2 * 16 + 2 + 4 * 16), 4 * 8 * param);
+    /* a (2,4,3) input is 2 rows of 12 */
+    l = setup_ok((Layer){.ops = &layernorm_ops, .in = {2, 4, 3}});
+    check_flops(l, 3, 3 * 2 * (8 * 12 + 5), 3 * 2 * (13 * 12 + 2), 3 * 2 * 5 * 12);
+}
+
+static void test_flops_gelu(void)
+{
+    /* 9 per element forward, 18 backward with din, nothing without */
+    Layer l = setup_ok((Layer){.ops = &gelu_ops, .in = {8, 16, 1}});
+    check_flops(l, 4, 9 * 4 * 8 * 16, 18 * 4 * 8 * 16, 0);
+}
+
+static void test_flops_attention(void)
+{
+    /* T 8, heads 3, hs 4 (in (8, 36, 1)), batch 2, per (sample, head):
+     * forward the dense S = Q K^T (8, 8, 4) and O = P V (8, 4, 8) GEMMs
+     * and the causal softmax, 6 per entry of rows of 1..8 entries;
+     * backward four dense GEMMs (dP, dV, dQ, dK) of 2*8*8*4 and dS, 5 per
+     * causal entry; nothing without din */
+    Layer l = setup_ok((Layer){.ops = &attention_ops, .in = {8, 36, 1}, .heads = 3});
+    double causal = 8 * 9 / 2;
+    check_flops(l, 2, 2 * 3 * (2.0 * 8 * 8 * 4 + 2.0 * 8 * 4 * 8 + 6 * causal),
+                2 * 3 * (4 * 2.0 * 8 * 8 * 4 + 5 * causal), 0);
+    /* heads 1, T 5, hs 6 (in (5, 18, 1)), batch 1 */
+    l = setup_ok((Layer){.ops = &attention_ops, .in = {5, 18, 1}, .heads = 1});
+    check_flops(l, 1, 2.0 * 5 * 5 * 6 * 2 + 6 * (5 * 6 / 2), 2.0 * 5 * 5 * 6 * 4 + 5 * (5 * 6 / 2),
+                0);
+}
+
 static void test_flops_softmax(void)
 {
     /* batch 32, 10 classes, per sample: 9 max comparisons, 10 subtractions,
@@ -967,6 +1326,29 @@ static void test_setup_shapes(void)
     l = setup_ok((Layer){.ops = &relu_ops, .in = {3, 5, 7}});
     CU_ASSERT(l.out.c == 3 && l.out.h == 5 && l.out.w == 7);
     CU_ASSERT_EQUAL(l.param_count, 0);
+}
+
+/* The transformer kinds: shapes, parameters, scratch and saved floats. */
+static void test_setup_shapes_sequences(void)
+{
+    Layer l = setup_ok((Layer){.ops = &embed_ops, .in = {16, 1, 1}, .units = 8, .vocab = 65});
+    CU_ASSERT(l.out.c == 16 && l.out.h == 8 && l.out.w == 1);
+    CU_ASSERT_EQUAL(l.param_count, 65 * 8 + 16 * 8);
+    CU_ASSERT_EQUAL(saved_floats(&l, 4), 0);
+    l = setup_ok((Layer){.ops = &layernorm_ops, .in = {16, 8, 1}});
+    CU_ASSERT(l.out.c == 16 && l.out.h == 8 && l.out.w == 1);
+    CU_ASSERT_EQUAL(l.param_count, 2 * 8);
+    CU_ASSERT_EQUAL(saved_floats(&l, 4), 2 * 4 * 16);
+    CU_ASSERT_EQUAL(l.ops->scratch_floats(&l, 4), 8);
+    l = setup_ok((Layer){.ops = &gelu_ops, .in = {16, 32, 1}});
+    CU_ASSERT(l.out.c == 16 && l.out.h == 32 && l.out.w == 1);
+    CU_ASSERT_EQUAL(l.param_count, 0);
+    CU_ASSERT_EQUAL(saved_floats(&l, 4), 0);
+    l = setup_ok((Layer){.ops = &attention_ops, .in = {16, 3 * 8, 1}, .heads = 2});
+    CU_ASSERT(l.out.c == 16 && l.out.h == 8 && l.out.w == 1);
+    CU_ASSERT_EQUAL(l.param_count, 0);
+    CU_ASSERT_EQUAL(saved_floats(&l, 4), 4 * 2 * 16 * 16);
+    CU_ASSERT_EQUAL(l.ops->scratch_floats(&l, 4), 16 * 16);
 }
 
 static void check_setup_fails(Layer l, const char *name)
@@ -1017,6 +1399,23 @@ static void test_setup_errors(void)
     check_setup_fails((Layer){.ops = &dense_ops, .in = {10, 1, 1}, .units = 0}, "dense");
     check_setup_fails((Layer){.ops = &relu_ops, .in = {0, 1, 1}}, "relu");
     check_setup_fails((Layer){.ops = &flatten_ops, .in = {3, 0, 2}}, "flatten");
+    /* embed: no vocabulary, no features, not a sequence of ids */
+    check_setup_fails((Layer){.ops = &embed_ops, .in = {8, 1, 1}, .units = 4, .vocab = 0}, "embed");
+    check_setup_fails((Layer){.ops = &embed_ops, .in = {8, 1, 1}, .units = 0, .vocab = 10},
+                      "embed");
+    check_setup_fails((Layer){.ops = &embed_ops, .in = {8, 2, 1}, .units = 4, .vocab = 10},
+                      "embed");
+    /* attention: heads not dividing d, features not 3d, no heads, not a sequence */
+    check_setup_fails((Layer){.ops = &attention_ops, .in = {4, 30, 1}, .heads = 4}, "attention");
+    DtError err = {0};
+    Layer l = {.ops = &attention_ops, .in = {4, 30, 1}, .heads = 4};
+    l.ops->setup(&l, &err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "d_model 10 is not a multiple of heads 4"));
+    check_setup_fails((Layer){.ops = &attention_ops, .in = {4, 20, 1}, .heads = 1}, "attention");
+    check_setup_fails((Layer){.ops = &attention_ops, .in = {4, 24, 1}, .heads = 0}, "attention");
+    check_setup_fails((Layer){.ops = &attention_ops, .in = {4, 24, 2}, .heads = 2}, "attention");
+    check_setup_fails((Layer){.ops = &layernorm_ops, .in = {4, 0, 1}}, "layernorm");
+    check_setup_fails((Layer){.ops = &gelu_ops, .in = {0, 4, 1}}, "gelu");
 }
 
 /* Weights w[i] = (2u_i - 1) * sqrt(6 / fan_in) for the i-th draw u_i, in
@@ -1061,6 +1460,45 @@ static void test_init(void)
     CU_ASSERT_EQUAL(rng.state, before.state);
 }
 
+/* Embedding tables: w[i] = (2u_i - 1) * std * sqrt(3) in memory order, wte
+ * then wpe, std = init_std or 0.02 when unset; layernorm: gamma 1, beta 0. */
+static void check_init_std(Layer l, float std)
+{
+    l = setup_ok(l);
+    float *p = alloc_floats(l.param_count);
+    Rng rng = rng_make(99, 2), replay = rng;
+    l.ops->init(&l, p, &rng);
+    float limit = (float)((double)std * sqrt(3.0));
+    int ok_draws = 1, ok_bound = 1;
+    float biggest = 0.0f;
+    for (size_t i = 0; i < l.param_count; i++) {
+        ok_draws &= p[i] == (2.0f * rng_uniform(&replay) - 1.0f) * limit;
+        ok_bound &= fabsf(p[i]) <= limit;
+        biggest = fmaxf(biggest, fabsf(p[i]));
+    }
+    CU_ASSERT(ok_draws);
+    CU_ASSERT(ok_bound);
+    CU_ASSERT(biggest > 0.5f * limit);
+    free(p);
+}
+
+static void test_init_sequences(void)
+{
+    check_init_std((Layer){.ops = &embed_ops, .in = {6, 1, 1}, .units = 4, .vocab = 10}, 0.02f);
+    check_init_std(
+        (Layer){.ops = &embed_ops, .in = {6, 1, 1}, .units = 4, .vocab = 10, .init_std = 0.5f},
+        0.5f);
+    Layer l = setup_ok((Layer){.ops = &layernorm_ops, .in = {3, 5, 1}});
+    float p[10];
+    Rng rng = rng_make(1, 1), before = rng;
+    l.ops->init(&l, p, &rng);
+    const float want[10] = {1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
+    CU_ASSERT(memcmp(p, want, sizeof p) == 0);
+    gelu_ops.init(NULL, NULL, &rng);
+    attention_ops.init(NULL, NULL, &rng);
+    CU_ASSERT_EQUAL(rng.state, before.state);
+}
+
 static void test_shape_size(void)
 {
     CU_ASSERT_EQUAL(shape_size((Shape){3, 28, 28}), 3 * 28 * 28);
@@ -1074,6 +1512,9 @@ static CU_TestInfo gradient_tests[] = {
     {"conv2d, stride 1 to 3, pad 0 to 2", test_conv2d_gradients},
     {"maxpool", test_maxpool_gradients},
     {"flatten", test_flatten_gradients},
+    {"layernorm", test_layernorm_gradients},
+    {"gelu", test_gelu_gradients},
+    {"attention, heads 2 and 1", test_attention_gradients},
     {"softmax cross-entropy", test_softmax_gradients},
     CU_TEST_INFO_NULL,
 };
@@ -1096,6 +1537,11 @@ static CU_TestInfo forward_tests[] = {
     {"softmax against double precision", test_softmax_values},
     {"softmax with logits of +-1000", test_softmax_extreme_logits},
     {"softmax correct count", test_softmax_correct},
+    {"embed against direct loops, backward accumulates", test_embed_values},
+    {"layernorm against a direct loop", test_layernorm_forward_matches_naive},
+    {"gelu against the formula in double", test_gelu_values},
+    {"attention against double loops, forward and backward", test_attention_matches_naive},
+    {"attention is causal", test_attention_causal},
     CU_TEST_INFO_NULL,
 };
 
@@ -1106,14 +1552,20 @@ static CU_TestInfo flops_tests[] = {
     {"conv2d col2im adds, brute force", test_flops_conv2d_col2im_count},
     {"maxpool", test_flops_maxpool},
     {"flatten", test_flops_flatten},
+    {"embed", test_flops_embed},
+    {"layernorm", test_flops_layernorm},
+    {"gelu", test_flops_gelu},
+    {"attention", test_flops_attention},
     {"softmax cross-entropy", test_flops_softmax},
     CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo setup_tests[] = {
     {"output shapes and parameter counts", test_setup_shapes},
+    {"sequence kinds: shapes, parameters, scratch, saved", test_setup_shapes_sequences},
     {"settings that do not fit", test_setup_errors},
     {"He-uniform init", test_init},
+    {"embed and layernorm init", test_init_sequences},
     {"shape_size", test_shape_size},
     CU_TEST_INFO_NULL,
 };
