@@ -238,6 +238,7 @@ int dataset_load_idx(Dataset *d, const char *images_path, const char *labels_pat
     d->n = n;
     d->shape = (Shape){1, (int)img.dims[1], (int)img.dims[2]};
     d->classes = IDX_CLASSES;
+    d->targets = 1;
     d->x = x;
     d->y = y;
     x = NULL;
@@ -353,6 +354,7 @@ int dataset_synthetic(Dataset *d, const SyntheticConfig *cfg, DtError *err)
     d->n = cfg->n;
     d->shape = s;
     d->classes = cfg->classes;
+    d->targets = 1;
     d->x = x;
     d->y = y;
     return 0;
@@ -399,10 +401,10 @@ void dataset_free(Dataset *d)
 
 void dataset_gather(const Dataset *d, const int *idx, int count, float *x, uint8_t *y)
 {
-    size_t sample = shape_size(d->shape);
+    size_t sample = shape_size(d->shape), t = (size_t)d->targets;
     for (int i = 0; i < count; i++) {
         memcpy(x + (size_t)i * sample, d->x + (size_t)idx[i] * sample, sample * sizeof *x);
-        y[i] = d->y[idx[i]];
+        memcpy(y + (size_t)i * t, d->y + (size_t)idx[i] * t, t);
     }
 }
 

@@ -28,10 +28,11 @@
 
 typedef struct Dataset {
     int n;       /* samples */
-    Shape shape; /* per sample, e.g. (1, 28, 28) */
+    Shape shape; /* per sample, e.g. (1, 28, 28), or (T, 1, 1) token ids for text */
     int classes; /* labels are 0 .. classes-1 */
+    int targets; /* labels per sample: 1, or T for text (the next token at each position) */
     float *x;    /* (n, shape_size(shape)) */
-    uint8_t *y;  /* (n) */
+    uint8_t *y;  /* (n, targets) */
 } Dataset;
 
 /* Read an IDX image file (magic 0x00000803, n x rows x cols unsigned bytes)
@@ -66,8 +67,38 @@ void dataset_stats(const Dataset *d, double *mean, double *std);
 void dataset_normalize(Dataset *d, double mean, double std);
 void dataset_free(Dataset *d);
 
-/* Copy samples idx[0..count) into x (count, sample size) and y (count). */
+/* Copy samples idx[0..count) into x (count, sample size) and y (count,
+ * targets). */
 void dataset_gather(const Dataset *d, const int *idx, int count, float *x, uint8_t *y);
+
+/*
+ * Text (text.c): a character-level corpus.  The vocabulary is the distinct
+ * bytes of the file, sorted (token id i is the i-th smallest byte).  The
+ * file is cut into blocks, a seeded val_fraction of them (at least one)
+ * forms the validation text and the rest, in file order, the training
+ * text; each is cut into windows of seq_len + 1 tokens that overlap by one
+ * (window i starts at token i * seq_len): a sample's x is its first
+ * seq_len tokens, its targets the last seq_len, so every position predicts
+ * the next token.
+ */
+#define DT_TEXT_CORPUS "/usr/share/games/fortunes/computers"
+
+typedef struct TextVocab {
+    int size;
+    uint8_t bytes[256]; /* (size) the byte of each token id */
+} TextVocab;
+
+/* The vocabulary of the text file at path; -1 naming the file when it is
+ * missing, not a regular file, empty or unreadable. */
+int text_vocab(const char *path, TextVocab *v, DtError *err);
+/* Load the file's windows as above, and its vocabulary into *vocab (when
+ * not NULL); -1 naming the file (as text_vocab) or saying that seq_len
+ * leaves no training or no validation window. */
+int dataset_load_text(Dataset *train, Dataset *val, const char *path, int seq_len,
+                      double val_fraction, uint64_t seed, TextVocab *vocab, DtError *err);
+/* Token ids of the bytes of s that are in v (others are skipped) into ids,
+ * at most cap of them; returns how many. */
+int text_encode(const TextVocab *v, const char *s, int *ids, int cap);
 
 /* Shard s of k over [0, n): sets *begin and *end (end exclusive). */
 void shard_range(int n, int k, int s, int *begin, int *end);

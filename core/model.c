@@ -29,6 +29,7 @@ void model_begin(Model *m, Shape input, int classes)
     m->first_trainable = MODEL_MAX_LAYERS;
     m->input = input;
     m->classes = classes;
+    m->positions = 1;
 }
 
 /* Which outputs need a gradient buffer of their own, and which readers add
@@ -198,8 +199,8 @@ size_t workspace_range_buffer_bytes(const Model *m, int batch, int first, int la
     workspace_sizes(m, batch, first, last, &widest, &scratch);
     size_t keep = workspace_keep(m, batch, first, last, NULL, &adds);
     size_t tmp = adds ? 2 * (size_t)batch * widest : 0;
-    return sizeof(float) *
-           (2 * (size_t)batch * widest + (size_t)batch * m->classes + scratch + keep + tmp);
+    size_t probs = (size_t)batch * m->positions * m->classes;
+    return sizeof(float) * (2 * (size_t)batch * widest + probs + scratch + keep + tmp);
 }
 
 size_t workspace_buffer_bytes(const Model *m, int batch)
@@ -216,14 +217,18 @@ int workspace_init_range(Workspace *ws, const Model *m, int batch, int first, in
     int adds;
     workspace_sizes(m, batch, first, last, &widest, &scratch);
     for (int l = first > 0 ? first - 1 : 0; l < last; l++) {
+        const Layer *ly = &m->layers[l];
         ws->act_off[l] = off;
-        off += (size_t)batch * shape_size(m->layers[l].out);
+        off += (size_t)batch * shape_size(ly->out);
+        ws->sav_off[l] = off;
+        if (l >= first && ly->ops->saved_floats)
+            off += ly->ops->saved_floats(ly, batch);
     }
     ws->act_floats = off;
     ws->act = malloc((off ? off : 1) * sizeof(float));
     ws->dact[0] = malloc(((size_t)batch * widest + 1) * sizeof(float));
     ws->dact[1] = malloc(((size_t)batch * widest + 1) * sizeof(float));
-    ws->probs = malloc((size_t)batch * m->classes * sizeof(float));
+    ws->probs = malloc((size_t)batch * m->positions * m->classes * sizeof(float));
     ws->scratch = malloc((scratch ? scratch : 1) * sizeof(float));
     int ok = ws->act && ws->dact[0] && ws->dact[1] && ws->probs && ws->scratch;
     size_t keep = workspace_keep(m, batch, first, last, ws->keep_off, &adds);
@@ -281,6 +286,7 @@ void model_layer_io(const Model *m, const Workspace *ws, const float *params, fl
         .out = workspace_output(ws, l),
         .dout = workspace_grad(ws, l),
         .scratch = ws->scratch,
+        .saved = ws->act + ws->sav_off[l],
     };
     if (model_needs_din(m, l))
         io->din = ly->din_adds ? ws->dtmp[0] : workspace_grad(ws, ly->src);
@@ -315,17 +321,17 @@ double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batc
 {
     int last = m->nlayers - 1;
     SoftmaxXent s = {
-        .batch = batch,
+        .batch = batch * m->positions,
         .classes = m->classes,
         .logits = workspace_output(ws, last),
         .labels = labels,
         .probs = ws->probs,
         .dlogits = workspace_grad(ws, last),
-        .scale = scale,
+        .scale = scale / (float)m->positions,
     };
     double loss = softmax_xent_forward(&s);
     softmax_xent_backward(&s);
-    return loss;
+    return m->positions > 1 ? loss / m->positions : loss;
 }
 
 /* Does any layer before `end` have parameters?  Below the first layer with
@@ -386,9 +392,16 @@ double model_layer_backward_flops(const Model *m, int l, int batch)
            model_layer_adds(m, l, batch);
 }
 
+/* The loss's forward: softmax cross-entropy over every position, and the
+ * division of the sum by the positions when there are several. */
+static double loss_forward_flops(const Model *m, int batch)
+{
+    return softmax_xent_forward_flops(batch * m->positions, m->classes) + (m->positions > 1);
+}
+
 double model_forward_flops(const Model *m, int batch)
 {
-    double f = softmax_xent_forward_flops(batch, m->classes);
+    double f = loss_forward_flops(m, batch);
     for (int l = 0; l < m->nlayers; l++)
         f += model_layer_forward_flops(m, l, batch);
     return f;
@@ -396,7 +409,7 @@ double model_forward_flops(const Model *m, int batch)
 
 double model_backward_flops(const Model *m, int batch)
 {
-    double f = softmax_xent_backward_flops(batch, m->classes);
+    double f = softmax_xent_backward_flops(batch * m->positions, m->classes);
     for (int l = 0; l < m->nlayers; l++)
         f += model_layer_backward_flops(m, l, batch);
     return f;
@@ -427,13 +440,13 @@ double model_layer_backward_bytes(const Model *m, int l, int batch)
 
 double model_loss_flops(const Model *m, int batch)
 {
-    return softmax_xent_forward_flops(batch, m->classes) +
-           softmax_xent_backward_flops(batch, m->classes);
+    return loss_forward_flops(m, batch) +
+           softmax_xent_backward_flops(batch * m->positions, m->classes);
 }
 
 double model_loss_bytes(const Model *m, int batch)
 {
-    return 3.0 * sizeof(float) * batch * m->classes;
+    return 3.0 * sizeof(float) * batch * m->positions * m->classes;
 }
 
 size_t model_param_bytes(const Model *m)
@@ -444,31 +457,34 @@ size_t model_param_bytes(const Model *m)
 size_t model_activation_bytes(const Model *m, int batch)
 {
     size_t n = 0;
-    for (int l = 0; l < m->nlayers; l++)
-        n += shape_size(m->layers[l].out);
-    return n * (size_t)batch * sizeof(float);
+    for (int l = 0; l < m->nlayers; l++) {
+        const Layer *ly = &m->layers[l];
+        n += (size_t)batch * shape_size(ly->out);
+        if (ly->ops->saved_floats)
+            n += ly->ops->saved_floats(ly, batch);
+    }
+    return n * sizeof(float);
 }
 
 double model_evaluate(const Model *m, Workspace *ws, const float *params, const Dataset *d,
                       double *loss)
 {
-    size_t sample = shape_size(d->shape);
-    double total = 0.0;
+    double total = 0.0, rows = (double)d->n * m->positions;
     long correct = 0;
     for (int i = 0; i < d->n; i += ws->batch) {
         int b = d->n - i < ws->batch ? d->n - i : ws->batch;
-        model_forward(m, ws, params, d->x + (size_t)i * sample, b);
+        model_forward(m, ws, params, d->x + (size_t)i * shape_size(d->shape), b);
         SoftmaxXent s = {
-            .batch = b,
+            .batch = b * m->positions,
             .classes = m->classes,
             .logits = workspace_output(ws, m->nlayers - 1),
-            .labels = d->y + i,
+            .labels = d->y + (size_t)i * d->targets,
             .probs = ws->probs,
         };
         total += softmax_xent_forward(&s);
         correct += softmax_xent_correct(&s);
     }
     if (loss)
-        *loss = d->n ? total / d->n : 0.0;
-    return d->n ? (double)correct / d->n : 0.0;
+        *loss = d->n ? total / rows : 0.0;
+    return d->n ? (double)correct / rows : 0.0;
 }

@@ -18,6 +18,8 @@
  *   cnn (cnn.c): for each conv width c: conv2d(c, k x k, pad k/2) + relu,
  *                maxpool 2x2; then flatten, dense(hidden) + relu for each
  *                hidden size, dense(classes)
+ *   resmlp (resmlp.c): dense layers with residual blocks
+ *   gpt (gpt.c): a GPT-2-style transformer over token sequences
  * where "+ relu" is the ReLU fused into the layer before it (layer.h).
  *
  * A Workspace holds what one replica needs for a batch of up to `batch`
@@ -40,7 +42,7 @@
 #include "keys.h"
 #include "layer.h"
 
-#define MODEL_MAX_LAYERS 32
+#define MODEL_MAX_LAYERS 256
 #define MODEL_MAX_WIDTHS 8
 
 typedef struct Model {
@@ -49,6 +51,8 @@ typedef struct Model {
     Layer layers[MODEL_MAX_LAYERS];
     Shape input;
     int classes;
+    int positions; /* rows of logits per sample the loss is taken over: 1, or T for a
+                    * language model (every position predicts the next token) */
     size_t nparams;
     int first_trainable; /* the first layer with parameters (MODEL_MAX_LAYERS if none):
                           * backward does nothing below it */
@@ -67,6 +71,9 @@ typedef struct ModelOps {
      * on the spec's input shape and classes); -1 with a message when the
      * configuration does not fit the input. */
     int (*build)(Model *m, const void *config, DtError *err);
+    /* Language models: the tokens of a sample (its seq_len), which the
+     * text data set cuts its windows to; NULL for models of images. */
+    int (*sequence)(const void *config);
 } ModelOps;
 
 /* The model a scenario describes: its kind, that kind's config (a
@@ -121,6 +128,7 @@ int model_needs_din(const Model *m, int l);
 typedef struct Workspace {
     int batch;                            /* capacity in samples */
     size_t act_off[MODEL_MAX_LAYERS + 1]; /* act + act_off[l]: output of layer l */
+    size_t sav_off[MODEL_MAX_LAYERS];     /* act + sav_off[l]: what layer l saves (layer.h) */
     size_t act_floats;                    /* floats of act */
     float *act;                           /* all layer outputs, (batch, out size) each */
     float *dact[2];                       /* activation gradients, ping-pong, (batch, max size) */
@@ -129,7 +137,7 @@ typedef struct Workspace {
     float *dkeep;                         /* those gradients, or NULL when there are none */
     float *dtmp[2]; /* (batch, max size) each: input gradients on their way to being added
                      * (din, din2), or NULL when no layer adds */
-    float *probs;   /* (batch, classes) */
+    float *probs;   /* (batch, positions, classes) */
     float *scratch; /* shared by all layers */
 } Workspace;
 
@@ -172,7 +180,9 @@ void model_forward_layer(const Model *m, Workspace *ws, const float *params, con
                          int batch);
 /* Softmax cross-entropy on the last layer's output: returns the summed loss
  * over the batch, leaves probabilities in ws->probs and, for backward,
- * d(loss * scale)/d(logits) in the gradient buffer backward starts from. */
+ * d(loss * scale)/d(logits) in the gradient buffer backward starts from.
+ * labels are (batch, positions); a sample's loss is the mean over its
+ * positions (a language model's loss per token), and so is its gradient. */
 double model_loss(const Model *m, Workspace *ws, const uint8_t *labels, int batch, float scale);
 /* Backward of layer l: accumulates into grads (the whole block's layout)
  * and produces the gradient of the output it reads when some layer at or
@@ -212,13 +222,24 @@ double model_layer_backward_bytes(const Model *m, int l, int batch);
 double model_loss_flops(const Model *m, int batch);
 double model_loss_bytes(const Model *m, int batch);
 
-/* Bytes of parameters, and of the activations a training step keeps. */
+/* Bytes of parameters, and of the activations a training step keeps (the
+ * layers' outputs and what they save for backward). */
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m, int batch);
 
 /* Test-set pass in batches of ws->batch: returns accuracy in [0, 1] and the
- * mean loss in *loss. */
+ * mean loss in *loss (for a language model: per token, and the accuracy
+ * is of the next token). */
 double model_evaluate(const Model *m, Workspace *ws, const float *params, const Dataset *d,
                       double *loss);
+
+/* A language model's continuation (generate.c): starting from the
+ * nprompt token ids of prompt (at least 1), append n tokens to out (which
+ * receives the prompt first, so it has room for nprompt + n), each drawn
+ * from the softmax at the last position of the last m->positions tokens,
+ * with a generator seeded by seed.  ws may be any workspace of the whole
+ * model.  Returns the tokens in out. */
+int model_generate(const Model *m, Workspace *ws, const float *params, const int *prompt,
+                   int nprompt, int n, uint64_t seed, int *out);
 
 #endif

@@ -75,7 +75,7 @@ static double layer_cost(const Model *m, int l)
 {
     double c = model_layer_forward_flops(m, l, 1) + model_layer_backward_flops(m, l, 1);
     if (l == m->nlayers - 1)
-        c += softmax_xent_forward_flops(1, m->classes) + softmax_xent_backward_flops(1, m->classes);
+        c += model_loss_flops(m, 1);
     return c;
 }
 

@@ -258,11 +258,12 @@ static void grid_load(GridRank *g)
     const int b = run->sc->batch;
     double t = record_clock();
     const int *idx = sampler_next(&g->sampler) + (size_t)g->replica * b;
+    const size_t t_n = (size_t)run->train.targets;
     if (g->x)
         dataset_gather(&run->train, idx, b, g->x, g->y);
     else if (g->y)
         for (int i = 0; i < b; i++)
-            g->y[i] = run->train.y[idx[i]];
+            memcpy(g->y + i * t_n, run->train.y + (size_t)idx[i] * t_n, t_n);
     record_kernel(&run->rec, t);
 }
 
@@ -378,8 +379,8 @@ static double grid_loss(GridRank *g, int micro)
     const Model *m = &g->run->model;
     const int b = g->sh->micro;
     double t = record_clock();
-    double loss =
-        model_loss(m, &g->ws, g->y + (size_t)micro * b, b, 1.0f / (float)g->run->global_batch);
+    double loss = model_loss(m, &g->ws, g->y + (size_t)micro * b * m->positions, b,
+                             1.0f / (float)g->run->global_batch);
     device_kernel(&g->dev, t, model_loss_flops(m, b), model_loss_bytes(m, b), "loss");
     return loss;
 }
@@ -686,7 +687,7 @@ static int grid_rank_buffers(GridRank *g)
     if (ok && g->stage == 0)
         ok = (g->x = malloc((size_t)run->sc->batch * shape_size(m->input) * sizeof(float))) != NULL;
     if (ok && (g->stage == 0 || g->stage == c->pp - 1))
-        ok = (g->y = malloc((size_t)run->sc->batch)) != NULL;
+        ok = (g->y = malloc((size_t)run->sc->batch * m->positions)) != NULL;
     return ok ? 0 : -1;
 }
 

@@ -16,7 +16,7 @@ int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, ui
     r->params = malloc(m->nparams * sizeof(float));
     r->grads = malloc(m->nparams * sizeof(float));
     r->x = malloc((size_t)batch * sample * sizeof(float));
-    r->y = malloc((size_t)batch);
+    r->y = malloc((size_t)batch * m->positions);
     if (!r->params || !r->grads || !r->x || !r->y) {
         replica_free(r);
         return dt_fail(err, DT_ERUNTIME, "out of memory for a replica of %zu parameters",
