@@ -12,6 +12,7 @@
 extern const ModelOps mlp_model;
 extern const ModelOps cnn_model;
 extern const ModelOps resmlp_model;
+extern const ModelOps gpt_model;
 
 /* one line a model, so that adding one adds one line */
 // clang-format off
@@ -19,6 +20,7 @@ static const ModelOps *const models[] = {
     &mlp_model,
     &cnn_model,
     &resmlp_model,
+    &gpt_model,
 };
 // clang-format on
 

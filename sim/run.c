@@ -15,6 +15,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <simgrid/actor.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
@@ -89,6 +90,16 @@ int run_prepare_out_dir(const char *dir, int force, DtError *err)
 static int load_data(Run *run, DtError *err)
 {
     const Scenario *sc = run->sc;
+    if (sc->dataset == DATA_TEXT) { /* token ids: nothing to standardise */
+        if (dataset_load_text(&run->train, &run->test, sc->data_path, run->model.positions,
+                              sc->val_fraction, sc->seed, &run->vocab, err) < 0)
+            return -1;
+        if (sc->train_samples && sc->train_samples < run->train.n)
+            run->train.n = sc->train_samples;
+        if (sc->test_samples && sc->test_samples < run->test.n)
+            run->test.n = sc->test_samples;
+        return 0;
+    }
     if (sc->dataset == DATA_FASHION_MNIST) {
         if (dataset_load_fashion_mnist(&run->train, &run->test, sc->data_path, sc->train_samples,
                                        sc->test_samples, err) < 0)
@@ -227,10 +238,34 @@ static void summary_provenance(const Run *run, cJSON *root)
         cJSON_AddItemToArray(cfg, cJSON_CreateString(run->opts->sim.cfg[i] + strlen("--cfg=")));
 }
 
+/* Tokens a global step trains on, and how a language model did. */
+static double run_tokens_per_step(const Run *run)
+{
+    return (double)run->global_batch * run->model.positions;
+}
+
+static void summary_language(const Run *run, cJSON *root)
+{
+    const MetricRow *last = run->rec.nrows ? &run->rec.rows[run->rec.nrows - 1] : NULL;
+    double sim = simgrid_get_clock(), loss = last ? last->test_loss : 0.0;
+    double tps = sim > 0 ? run_tokens_per_step(run) * run->total_steps / sim : 0.0;
+    cJSON *lm = cJSON_AddObjectToObject(root, "language_model");
+    cJSON_AddNumberToObject(lm, "vocabulary", run->model.classes);
+    cJSON_AddNumberToObject(lm, "tokens_per_step", run_tokens_per_step(run));
+    cJSON_AddNumberToObject(lm, "validation_loss", loss);
+    cJSON_AddNumberToObject(lm, "perplexity", exp(loss));
+    cJSON_AddNumberToObject(lm, "tokens_per_simulated_second", tps);
+    cJSON_AddStringToObject(lm, "sample", run->sample);
+    record_measure(root, "perplexity", exp(loss));
+    record_measure(root, "tokens_per_simulated_second", tps);
+}
+
 static void run_summary_sections(void *ctx, cJSON *root)
 {
     const Run *run = ctx;
     summary_provenance(run, root);
+    if (run->sc->dataset == DATA_TEXT)
+        summary_language(run, root);
     if (run->strategy->results)
         run->strategy->results(run, root);
 }
@@ -284,9 +319,19 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
            sc->name, sc->strategy->name, sc->workers, sc->workers == 1 ? "" : "s", ranks,
            run->total_steps, facts->epochs, facts->simulated_seconds, sc->platform,
            facts->network_model);
-    if (last)
+    if (last && sc->dataset == DATA_TEXT) {
+        printf("  final train loss %.4f, validation loss %.4f nats per character (perplexity "
+               "%.3f), next-character accuracy %.4f; %.6g tokens per simulated s\n",
+               last->train_loss, last->test_loss, exp(last->test_loss), last->test_accuracy,
+               run_tokens_per_step(run) * run->total_steps / facts->simulated_seconds);
+        printf("  sample (seed %llu):\n    ", (unsigned long long)sc->seed);
+        for (const char *c = run->sample; *c; c++)
+            fputs(*c == '\n' ? "\n    " : (char[2]){*c, 0}, stdout);
+        putchar('\n');
+    } else if (last) {
         printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n", last->train_loss,
                last->test_loss, last->test_accuracy);
+    }
     double kernels = run->rec.kernel_wall;
     printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels "
            "(simulation overhead %.1f%%); results in %s/\n",
@@ -315,8 +360,28 @@ static void draw_plots(const Run *run, const char *out_dir)
         fprintf(stderr, "dtsim: note: %s\n", note);
 }
 
+/* What the trained language model writes after a newline (or after its
+ * first character when the text has no newline), drawn with the seed. */
+static void run_sample(Run *run)
+{
+    int prompt = 0;
+    text_encode(&run->vocab, "\n", &prompt, 1);
+    int ids[RUN_SAMPLE_CHARS + 1], n = 0;
+    Workspace ws;
+    if (workspace_init(&ws, &run->model, 1, NULL) == 0) {
+        n = model_generate(&run->model, &ws, run->final_params, &prompt, 1, RUN_SAMPLE_CHARS,
+                           run->sc->seed, ids);
+        workspace_free(&ws);
+    }
+    for (int i = 1; i < n; i++)
+        run->sample[i - 1] = (char)run->vocab.bytes[ids[i]];
+    run->sample[n > 0 ? n - 1 : 0] = '\0';
+}
+
 static int write_results(Run *run, const char *out_dir, double wall, DtError *err)
 {
+    if (run->sc->dataset == DATA_TEXT)
+        run_sample(run);
     char network[64];
     platform_network_model(run->sc->platform, &run->opts->sim, network, sizeof network);
     RunFacts facts;

@@ -32,12 +32,16 @@ typedef struct RunOptions {
     SimOptions sim;
 } RunOptions;
 
+#define RUN_SAMPLE_CHARS 240 /* a language model's sample at the end of a run */
+
 struct Run {
     const Scenario *sc;
     const RunOptions *opts;
     const StrategyOps *strategy;
     Model model;
     Dataset train, test;
+    TextVocab vocab;                   /* text: the characters of the token ids */
+    char sample[RUN_SAMPLE_CHARS + 1]; /* text: what the trained model writes */
     int nranks;
     Placement place; /* rank r runs on place.host[r] */
     Recorder rec;

@@ -26,7 +26,7 @@
 
 #include "strategy.h"
 
-static const char *const datasets[] = {"fashion-mnist", "synthetic", NULL};
+static const char *const datasets[] = {"fashion-mnist", "synthetic", "text", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
 
 #define BIG 1e9
@@ -43,21 +43,31 @@ static const char *const optimizers[] = {"sgd", "adam", NULL};
 
 static const KeyDef data_keys[] = {
     ENUM("dataset", dataset, datasets, "fashion-mnist",
-         "fashion-mnist (real data) or synthetic (seeded, for quick tests)"),
+         "fashion-mnist (real images), synthetic (seeded, for quick tests) or text (characters, "
+         "for [model] kind = gpt)"),
     {.name = "path",
      .type = KEY_PATH,
      .offset = offsetof(Scenario, data_path),
      .size = sizeof(((Scenario *)0)->data_path),
-     .def = DT_FASHION_MNIST_DIR,
-     .help = "directory holding the Fashion-MNIST IDX .gz files",
-     .when = "dataset",
-     .is = "fashion-mnist"},
+     .def = "(" DT_FASHION_MNIST_DIR ", or " DT_TEXT_CORPUS " for text)",
+     .help = "directory holding the Fashion-MNIST IDX .gz files, or the text file",
+     .derived = 1},
     INT("train_samples", train_samples, 0, BIG, "0",
         "training samples to use (0: all; synthetic: 0 means 10000)"),
     INT("test_samples", test_samples, 0, BIG, "0",
         "test samples to evaluate on (0: all; synthetic: 0 means 2000)"),
     REAL("noise", noise, 0, 0, 100, "0.5",
          "synthetic: half-width of the uniform noise around each class prototype"),
+    {.name = "val_fraction",
+     .type = KEY_DOUBLE,
+     .offset = offsetof(Scenario, val_fraction),
+     .min = 0,
+     .min_open = 1,
+     .max = 0.5,
+     .def = "0.1",
+     .help = "text: the share of the corpus held out for validation",
+     .when = "dataset",
+     .is = "text"},
 };
 
 static const KeyDef train_keys[] = {
@@ -476,6 +486,40 @@ static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
     return 0;
 }
 
+/* The data set and the model agree (text for a language model, images
+ * for the others), and the model's input and classes are the data's: for
+ * text, windows of the model's seq_len over the file's characters. */
+static int scenario_finish_data(Scenario *sc, ParseState *ps, DtError *err)
+{
+    int text = sc->dataset == DATA_TEXT;
+    int (*sequence)(const void *) = sc->model.ops->sequence;
+    if (!sc->data_path[0])
+        snprintf(sc->data_path, sizeof sc->data_path, "%s",
+                 text ? DT_TEXT_CORPUS : DT_FASHION_MNIST_DIR);
+    KeySource data = table_source(ps, T_DATA);
+    if (text != (sequence != NULL))
+        return key_fail(&data, "dataset", err,
+                        "[model] kind = %s needs %s data: set [data] dataset = %s",
+                        sc->model.ops->name, text ? "image" : "text",
+                        text ? "fashion-mnist or synthetic" : "text");
+    if (!text)
+        return 0;
+    TextVocab v;
+    Dataset train, val;
+    int seq_len = sequence(sc->model.config);
+    if (text_vocab(sc->data_path, &v, err) < 0)
+        return key_blame(&data, "path", err);
+    KeySource model = table_source(ps, T_MODEL);
+    if (dataset_load_text(&train, &val, sc->data_path, seq_len, sc->val_fraction, sc->seed, NULL,
+                          err) < 0)
+        return key_blame(&model, "seq_len", err);
+    dataset_free(&train);
+    dataset_free(&val);
+    sc->model.input = (Shape){seq_len, 1, 1};
+    sc->model.classes = v.size;
+    return 0;
+}
+
 /* Defaults that depend on other keys, and checks across keys: the common
  * ones, then the model's and the strategy's own. */
 static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
@@ -499,6 +543,8 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
                        ps->where);
     KeySource model = table_source(ps, T_MODEL);
     if (sc->model.ops->finish && sc->model.ops->finish(sc->model.config, &model, err) < 0)
+        return -1;
+    if (scenario_finish_data(sc, ps, err) < 0)
         return -1;
     KeySource strategy = table_source(ps, T_STRATEGY);
     return sc->strategy->check(sc, &strategy, err);

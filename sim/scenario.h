@@ -25,7 +25,7 @@
 #include "model.h"
 #include "optim.h"
 
-typedef enum { DATA_FASHION_MNIST, DATA_SYNTHETIC } DataKind;
+typedef enum { DATA_FASHION_MNIST, DATA_SYNTHETIC, DATA_TEXT } DataKind;
 
 typedef struct StrategyOps StrategyOps;
 
@@ -38,10 +38,11 @@ typedef struct Scenario {
 
     /* [data] */
     DataKind dataset;
-    char data_path[PATH_MAX]; /* fashion-mnist directory */
+    char data_path[PATH_MAX]; /* fashion-mnist directory, or the text file */
     int train_samples;        /* 0: all */
     int test_samples;         /* 0: all */
     double noise;             /* synthetic noise */
+    double val_fraction;      /* text: the share of the corpus kept for validation */
 
     /* [train] */
     int batch;
