@@ -466,6 +466,15 @@ size_t model_activation_bytes(const Model *m, int batch)
     return n * sizeof(float);
 }
 
+double model_attention_bytes(const Model *m, int batch, int first, int last)
+{
+    double n = 0.0;
+    for (int l = first; l < last; l++)
+        if (m->layers[l].ops == &attention_ops)
+            n += (double)m->layers[l].ops->saved_floats(&m->layers[l], batch);
+    return n * sizeof(float);
+}
+
 double model_evaluate(const Model *m, Workspace *ws, const float *params, const Dataset *d,
                       double *loss)
 {

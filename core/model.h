@@ -226,6 +226,8 @@ double model_loss_bytes(const Model *m, int batch);
  * layers' outputs and what they save for backward). */
 size_t model_param_bytes(const Model *m);
 size_t model_activation_bytes(const Model *m, int batch);
+/* Of those, what attention layers [first, last) save: their probabilities. */
+double model_attention_bytes(const Model *m, int batch, int first, int last);
 
 /* Test-set pass in batches of ws->batch: returns accuracy in [0, 1] and the
  * mean loss in *loss (for a language model: per token, and the accuracy

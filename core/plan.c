@@ -201,6 +201,7 @@ MemoryNeed plan_replica_memory(const Model *m, const OptConfig *opt, int batch)
         .activations = (double)model_activation_bytes(m, batch) +
                        sizeof(float) * (double)batch * shape_size(m->input),
         .buffers = (double)workspace_buffer_bytes(m, batch),
+        .attention = model_attention_bytes(m, batch, 0, m->nlayers),
     };
 }
 
@@ -225,5 +226,6 @@ MemoryNeed plan_stage_memory(const TpPlan *tp, const OptConfig *opt, int micro, 
         .optimizer = optim_state_per_param(opt) * params,
         .activations = slots * stash,
         .buffers = (double)workspace_range_buffer_bytes(m, b, first, last) + staging,
+        .attention = slots * model_attention_bytes(m, b, first, last),
     };
 }

@@ -22,6 +22,8 @@
  * its schedule. */
 typedef struct MemoryNeed {
     double parameters, gradients, optimizer, activations, buffers;
+    double attention; /* of the activations: attention probabilities (batch x heads x
+                       * seq_len^2 a layer), named when they are why a model does not fit */
 } MemoryNeed;
 
 double memory_total(const MemoryNeed *n);

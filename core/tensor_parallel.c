@@ -44,6 +44,13 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
     plan->t = t;
     if (t == 1)
         return 0; /* all REPLICATED, as memset left them */
+    for (int l = first; l < last; l++)
+        if (m->layers[l].tokens || m->layers[l].ops == &attention_ops)
+            return dt_fail(err, DT_EINPUT,
+                           "tensor parallelism over tp = %d devices does not yet split the "
+                           "%s model's attention and MLP blocks (layer %d, %s); use tp = 1 "
+                           "with data-parallel or pipeline stages",
+                           t, m->name ? m->name : "transformer", l, m->layers[l].ops->name);
     for (int l = first; l + 1 < last; l++) {
         const Layer *col = &m->layers[l];
         /* a pair: the ROW layer is the one and only reader of the COLUMN
@@ -335,8 +342,12 @@ size_t tp_scratch_floats(const TpPlan *plan, int l, int batch)
 size_t tp_activation_floats(const TpPlan *plan, int batch)
 {
     size_t n = 0;
-    for (int l = plan->first; l < plan->last; l++)
+    for (int l = plan->first; l < plan->last; l++) {
+        const Layer *ly = &plan->m->layers[l];
         n += tp_out_floats(plan, l, batch);
+        if (ly->ops->saved_floats) /* a REPLICATED layer's, whole */
+            n += ly->ops->saved_floats(ly, batch);
+    }
     return n;
 }
 

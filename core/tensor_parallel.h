@@ -36,6 +36,9 @@
  * dense layer (layer.h), so their dense stacks pair as Megatron's MLP
  * blocks do: mlp hidden = h1,h2,h3 gives COLUMN h1, ROW h2, COLUMN h3, ROW
  * logits; hidden = h1,h2 gives COLUMN h1, ROW h2, REPLICATED logits.
+ * Transformers (dense layers over positions, attention) are not split yet:
+ * tp_plan refuses them for t > 1 rather than run them replicated, which
+ * would look like tensor parallelism and save nothing.
  * A COLUMN layer's units must be a multiple of t (the ROW layer after it
  * splits the same number); otherwise tp_plan fails with DT_EINPUT.  With
  * t == 1 every layer is REPLICATED and the kernels are the serial ones.
@@ -183,7 +186,8 @@ TpCost tp_backward_cost(const TpPlan *plan, int l, int batch);
 size_t tp_out_floats(const TpPlan *plan, int l, int batch);
 size_t tp_scratch_floats(const TpPlan *plan, int l, int batch);
 /* Floats of the activations one shard keeps for backward over [first, last)
- * (the sum of tp_out_floats), as model_activation_bytes counts them. */
+ * (the sum of tp_out_floats, and what replicated layers save), as
+ * model_activation_bytes counts them. */
 size_t tp_activation_floats(const TpPlan *plan, int batch);
 
 /* A strided part of the parameter block: `rows` runs of `cols` consecutive

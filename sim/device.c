@@ -41,15 +41,21 @@ static int device_check_memory(const Device *d, const MemoryNeed *need, DtError 
     double total = memory_total(need);
     if (d->memory <= 0.0 || total <= d->memory)
         return 0;
+    char attention[256] = "";
+    if (need->attention > 0.25 * total)
+        snprintf(attention, sizeof attention,
+                 "; the attention probabilities (batch x heads x seq_len^2 floats a layer) take "
+                 "%.3g GB of the activations: a shorter seq_len or a smaller batch shrinks them",
+                 need->attention / 1e9);
     return dt_fail(
         err, DT_EINPUT,
         "out of memory on rank %d (host %s): it needs %.3g GB (parameters %.3g, "
         "gradients %.3g, optimizer state %.3g, activations %.3g, buffers %.3g) but "
-        "the device has %.3g GB; use a smaller batch or model, or split the model over more "
+        "the device has %.3g GB%s; use a smaller batch or model, or split the model over more "
         "devices (strategy pipeline, tensor or hybrid)",
         d->rank, sg_host_get_name(d->host), total / 1e9, need->parameters / 1e9,
         need->gradients / 1e9, need->optimizer / 1e9, need->activations / 1e9, need->buffers / 1e9,
-        d->memory / 1e9);
+        d->memory / 1e9, attention);
 }
 
 int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtError *err)
