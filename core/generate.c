@@ -33,6 +33,9 @@ int model_generate(const Model *m, Workspace *ws, const float *params, const int
                    int nprompt, int n, uint64_t seed, int *out)
 {
     const int T = m->positions, V = m->classes;
+    for (int i = 0; i < nprompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= V)
+            return 0;
     float *x = calloc((size_t)T, sizeof *x);
     if (!x || nprompt < 1) {
         free(x);

@@ -14,9 +14,11 @@
  * 0.02 / sqrt(2 * layers), as GPT-2 does; biases 0, LayerNorm gains 1.
  *
  * The block is ten layers: layernorm, qkv, attention, proj, add,
- * layernorm, fc, gelu, fc2, add.  A pipeline may cut between blocks only
- * (inside one, the residual adds read across), and tensor parallelism
- * would pair qkv with proj and fc with fc2 (Megatron-LM).
+ * layernorm, fc, gelu, fc2, add.  A pipeline may cut between blocks, or
+ * between a block's attention half and its MLP half (after the first
+ * add, whose output is all the second half reads); nowhere else, since
+ * the residual adds read across.  Tensor parallelism would pair qkv with
+ * proj and fc with fc2 (Megatron-LM).
  */
 #include <math.h>
 #include <stddef.h>

@@ -240,7 +240,8 @@ double model_evaluate(const Model *m, Workspace *ws, const float *params, const 
  * receives the prompt first, so it has room for nprompt + n), each drawn
  * from the softmax at the last position of the last m->positions tokens,
  * with a generator seeded by seed.  ws may be any workspace of the whole
- * model.  Returns the tokens in out. */
+ * model.  Returns the tokens in out (0 when a prompt id is not below
+ * m->classes). */
 int model_generate(const Model *m, Workspace *ws, const float *params, const int *prompt,
                    int nprompt, int n, uint64_t seed, int *out);
 

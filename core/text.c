@@ -91,13 +91,71 @@ int text_encode(const TextVocab *v, const char *s, int *ids, int cap)
     return n;
 }
 
-/* Windows of seq_len + 1 tokens over ids[0..len), one every seq_len. */
-static int text_windows(Dataset *d, const uint8_t *ids, long len, int seq_len, int classes,
-                        DtError *err)
+/* The split: blocks of `block` tokens, is_val[b] for each of nblocks. */
+typedef struct TextSplit {
+    long len, block;
+    int nblocks;
+    char *is_val; /* (nblocks) */
+} TextSplit;
+
+/* Choose the validation blocks by a seeded shuffle; -1 when out of memory. */
+static int text_split(TextSplit *sp, long len, double val_fraction, uint64_t seed)
 {
-    long n = len > 1 ? (len - 1) / seq_len : 0;
+    long block = len / TEXT_MIN_BLOCKS < TEXT_BLOCK ? len / TEXT_MIN_BLOCKS : TEXT_BLOCK;
+    sp->len = len;
+    sp->block = block < 1 ? 1 : block;
+    sp->nblocks = (int)((len + sp->block - 1) / sp->block);
+    int nval = (int)(val_fraction * sp->nblocks + 0.5);
+    nval = nval < 1 ? 1 : nval >= sp->nblocks ? sp->nblocks - 1 : nval;
+    int *order = malloc((size_t)sp->nblocks * sizeof *order);
+    sp->is_val = calloc((size_t)sp->nblocks, 1);
+    if (!order || !sp->is_val) {
+        free(order);
+        return -1;
+    }
+    for (int i = 0; i < sp->nblocks; i++)
+        order[i] = i;
+    Rng rng = rng_make(seed, TEXT_SPLIT_STREAM);
+    rng_shuffle(&rng, order, sp->nblocks);
+    for (int i = 0; i < nval; i++)
+        sp->is_val[order[i]] = 1;
+    free(order);
+    return 0;
+}
+
+/* Windows of seq_len + 1 tokens, one every seq_len, within each run of
+ * adjacent blocks of one side (val or not), so that no window joins text
+ * that is not adjacent in the file: counted when x is NULL, else written.
+ * Adds the side's tokens to *tokens; returns the windows. */
+static long text_cut(const TextSplit *sp, const uint8_t *ids, int val, int seq_len, float *x,
+                     uint8_t *y, long *tokens)
+{
+    long n = 0;
+    for (int b = 0; b < sp->nblocks;) {
+        int e = b;
+        while (e < sp->nblocks && sp->is_val[e] == sp->is_val[b])
+            e++;
+        long lo = b * sp->block, hi = e * sp->block > sp->len ? sp->len : e * sp->block;
+        if (sp->is_val[b] == val) {
+            *tokens += hi - lo;
+            for (long w = lo; w + seq_len < hi; w += seq_len, n++)
+                for (int t = 0; x && t < seq_len; t++) {
+                    x[n * seq_len + t] = (float)ids[w + t];
+                    y[n * seq_len + t] = ids[w + t + 1];
+                }
+        }
+        b = e;
+    }
+    return n;
+}
+
+/* One side's windows as a data set; -1 when out of memory. */
+static int text_windows(Dataset *d, const TextSplit *sp, const uint8_t *ids, int val, int seq_len,
+                        int classes, long *tokens, DtError *err)
+{
+    long n = text_cut(sp, ids, val, seq_len, NULL, NULL, tokens);
     if (n > 1000000000L)
-        n = 1000000000L;
+        return dt_fail(err, DT_EINPUT, "%ld text windows are more than dtsim holds", n);
     memset(d, 0, sizeof *d);
     d->x = malloc(((size_t)n * seq_len + 1) * sizeof(float));
     d->y = malloc((size_t)n * seq_len + 1);
@@ -105,11 +163,8 @@ static int text_windows(Dataset *d, const uint8_t *ids, long len, int seq_len, i
         dataset_free(d);
         return dt_fail(err, DT_ERUNTIME, "out of memory for %ld text windows", n);
     }
-    for (long i = 0; i < n; i++)
-        for (int t = 0; t < seq_len; t++) {
-            d->x[i * seq_len + t] = (float)ids[i * seq_len + t];
-            d->y[i * seq_len + t] = ids[i * seq_len + t + 1];
-        }
+    long ignored = 0;
+    text_cut(sp, ids, val, seq_len, d->x, d->y, &ignored);
     d->n = (int)n;
     d->shape = (Shape){seq_len, 1, 1};
     d->classes = classes;
@@ -117,52 +172,18 @@ static int text_windows(Dataset *d, const uint8_t *ids, long len, int seq_len, i
     return 0;
 }
 
-/* Token ids of the training text (first) and the validation text (after
- * it) in out, *ntrain of the first: blocks chosen by a seeded shuffle. */
-static void text_split(const uint8_t *ids, long len, double val_fraction, uint64_t seed,
-                       uint8_t *out, long *ntrain)
-{
-    long block = len / TEXT_MIN_BLOCKS < TEXT_BLOCK ? len / TEXT_MIN_BLOCKS : TEXT_BLOCK;
-    if (block < 1)
-        block = 1;
-    int nblocks = (int)((len + block - 1) / block);
-    int nval = (int)(val_fraction * nblocks + 0.5);
-    nval = nval < 1 ? 1 : nval >= nblocks ? nblocks - 1 : nval;
-    int *order = malloc((size_t)nblocks * sizeof *order);
-    char *is_val = calloc((size_t)nblocks, 1);
-    if (!order || !is_val) {
-        *ntrain = -1;
-        free(order);
-        free(is_val);
-        return;
-    }
-    for (int i = 0; i < nblocks; i++)
-        order[i] = i;
-    Rng rng = rng_make(seed, TEXT_SPLIT_STREAM);
-    rng_shuffle(&rng, order, nblocks);
-    for (int i = 0; i < nval; i++)
-        is_val[order[i]] = 1;
-    long tr = 0, va = 0, nv = 0;
-    for (int b = 0; b < nblocks; b++)
-        if (is_val[b])
-            nv += (b + 1L) * block > len ? len - b * block : block;
-    for (int b = 0; b < nblocks; b++) {
-        long lo = b * block, n = lo + block > len ? len - lo : block;
-        memcpy(is_val[b] ? out + (len - nv) + va : out + tr, ids + lo, (size_t)n);
-        *(is_val[b] ? &va : &tr) += n;
-    }
-    *ntrain = tr;
-    free(order);
-    free(is_val);
-}
-
 int dataset_load_text(Dataset *train, Dataset *val, const char *path, int seq_len,
                       double val_fraction, uint64_t seed, TextVocab *vocab, DtError *err)
 {
-    uint8_t *bytes, *split = NULL;
-    long len = 0, ntrain = -1;
+    uint8_t *bytes;
+    long len = 0, ntrain = 0, nval = 0;
     memset(train, 0, sizeof *train);
     memset(val, 0, sizeof *val);
+    if (seq_len < 1 || !(val_fraction > 0.0 && val_fraction < 1.0))
+        return dt_fail(err, DT_EINPUT,
+                       "text corpus '%s': windows need seq_len >= 1 (got %d) and a validation "
+                       "share in (0, 1) (got %g)",
+                       path, seq_len, val_fraction);
     if (text_read(path, &bytes, &len, err) < 0)
         return -1;
     TextVocab v;
@@ -174,21 +195,22 @@ int dataset_load_text(Dataset *train, Dataset *val, const char *path, int seq_le
         id[v.bytes[i]] = (uint8_t)i;
     for (long i = 0; i < len; i++)
         bytes[i] = id[bytes[i]];
-    if ((split = malloc((size_t)len)))
-        text_split(bytes, len, val_fraction, seed, split, &ntrain);
+    TextSplit sp = {0};
+    int rc = text_split(&sp, len, val_fraction, seed) < 0
+                 ? dt_fail(err, DT_ERUNTIME, "out of memory for text corpus '%s'", path)
+                 : 0;
+    if (rc == 0)
+        rc = text_windows(train, &sp, bytes, 0, seq_len, v.size, &ntrain, err);
+    if (rc == 0)
+        rc = text_windows(val, &sp, bytes, 1, seq_len, v.size, &nval, err);
+    free(sp.is_val);
     free(bytes);
-    int rc = ntrain < 0 ? dt_fail(err, DT_ERUNTIME, "out of memory for text corpus '%s'", path) : 0;
-    if (rc == 0)
-        rc = text_windows(train, split, ntrain, seq_len, v.size, err);
-    if (rc == 0)
-        rc = text_windows(val, split + ntrain, len - ntrain, seq_len, v.size, err);
-    free(split);
     if (rc == 0 && (train->n < 1 || val->n < 1))
         rc = dt_fail(err, DT_EINPUT,
-                     "text corpus '%s' (%ld characters, %ld for training and %ld for validation) "
-                     "has no %s window of seq_len + 1 = %d characters: use a shorter seq_len or a "
-                     "longer text",
-                     path, len, ntrain, len - ntrain, train->n < 1 ? "training" : "validation",
+                     "text corpus '%s' (%ld characters, %ld for training and %ld for validation, "
+                     "in blocks of %ld) has no %s window of seq_len + 1 = %d characters: use a "
+                     "shorter seq_len or a longer text",
+                     path, len, ntrain, nval, sp.block, train->n < 1 ? "training" : "validation",
                      seq_len + 1);
     if (rc < 0) {
         dataset_free(train);

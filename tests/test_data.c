@@ -9,14 +9,18 @@
  * counts, bad labels, zero or absurd dimensions), and checks that each
  * fails with a message naming the file and leaves the Dataset empty.  The
  * real Fashion-MNIST files are a declared dependency and are loaded too.
+ * The character-level text corpus is written at test time too: its
+ * vocabulary, windows, seeded split and errors (a FIFO among them).
  */
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -654,6 +658,386 @@ static void test_gather(void)
     dataset_free(&d);
 }
 
+/*
+ * Text corpus (text.c).  The corpus a test loads is pseudo-text written
+ * into the scratch directory: TEXT_LEN bytes over a 16-letter alphabet,
+ * so that every window of TEXT_SEQ + 1 characters occurs in it once (a
+ * repeat has probability about TEXT_LEN^2 / 16^17) and a window's decoded
+ * text pins the place in the file it came from.
+ */
+#define TEXT_LEN 4000
+#define TEXT_SEQ 16
+#define TEXT_VAL 0.2
+
+static void make_text(char *buf, size_t len, uint64_t seed)
+{
+    static const char alphabet[] = "etaoinshrdlu ,.\n";
+    Rng r = rng_make(seed, 0x7E57);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = alphabet[rng_below(&r, sizeof alphabet - 1)];
+    buf[len] = 0;
+}
+
+static int cmp_byte(const void *a, const void *b)
+{
+    return (int)*(const uint8_t *)a - (int)*(const uint8_t *)b;
+}
+
+/* text_vocab of a file holding s[0..n): the distinct bytes, ascending as
+ * unsigned bytes, worked out here by sorting a copy and dropping repeats. */
+static void check_vocab_of(const Files *f, const char *s, size_t n)
+{
+    uint8_t sorted[1024], want[256];
+    CU_ASSERT_FATAL(n > 0 && n <= sizeof sorted);
+    memcpy(sorted, s, n);
+    qsort(sorted, n, 1, cmp_byte);
+    int distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || sorted[i] != sorted[i - 1])
+            want[distinct++] = sorted[i];
+    CU_ASSERT_FATAL(write_file(f->images, (const uint8_t *)s, n, 0) == 0);
+    TextVocab v;
+    memset(&v, 0xAB, sizeof v);
+    DtError err = {DT_OK, ""};
+    CU_ASSERT_EQUAL_FATAL(text_vocab(f->images, &v, &err), 0);
+    CU_ASSERT_EQUAL(v.size, distinct);
+    CU_ASSERT(v.size == distinct && memcmp(v.bytes, want, (size_t)distinct) == 0);
+    int covered = 1;
+    for (size_t i = 0; i < n; i++)
+        covered &= memchr(v.bytes, (uint8_t)s[i], (size_t)v.size) != NULL;
+    CU_ASSERT(covered);
+}
+
+static void test_text_vocab(void)
+{
+    Files f;
+    CU_ASSERT_FATAL(files_open(&f) == 0);
+    static const char hello[] = "hello world\n";
+    check_vocab_of(&f, hello, strlen(hello));
+    /* worked by hand: '\n' < ' ' < d e h l o r w, 9 bytes */
+    TextVocab v;
+    DtError err = {DT_OK, ""};
+    CU_ASSERT_EQUAL_FATAL(text_vocab(f.images, &v, &err), 0);
+    CU_ASSERT(v.size == 9 && memcmp(v.bytes, "\n dehlorw", 9) == 0);
+    /* bytes above 127 sort as unsigned, after ASCII; a NUL byte is a token */
+    static const char high[] = "\xff\x80z\x01\x80 \xff";
+    check_vocab_of(&f, high, sizeof high); /* with its NUL */
+    CU_ASSERT_EQUAL_FATAL(text_vocab(f.images, &v, &err), 0);
+    CU_ASSERT(v.size == 6 && v.bytes[0] == 0 && v.bytes[5] == 0xff && v.bytes[4] == 0x80);
+    /* all 256 byte values, shuffled and repeated: the largest vocabulary */
+    char all[768];
+    for (size_t i = 0; i < sizeof all; i++)
+        all[i] = (char)(uint8_t)((i * 7 + 3) % 256); /* 7 is prime to 256 */
+    check_vocab_of(&f, all, sizeof all);
+    CU_ASSERT_EQUAL_FATAL(text_vocab(f.images, &v, &err), 0);
+    CU_ASSERT_EQUAL(v.size, 256);
+    files_close(&f);
+}
+
+/* A text file of TEXT_LEN pseudo-random characters in a scratch directory;
+ * text gets its bytes and a NUL. */
+static void text_file(Files *f, char *text)
+{
+    CU_ASSERT_FATAL(files_open(f) == 0);
+    make_text(text, TEXT_LEN, 11);
+    CU_ASSERT_FATAL(write_file(f->images, (const uint8_t *)text, TEXT_LEN, 0) == 0);
+}
+
+static int load_text(const Files *f, uint64_t seed, int seq_len, Dataset *train, Dataset *val,
+                     TextVocab *v)
+{
+    DtError err = {DT_OK, ""};
+    int rc = dataset_load_text(train, val, f->images, seq_len, TEXT_VAL, seed, v, &err);
+    if (rc != 0)
+        fprintf(stderr, "\n  %s\n", err.msg);
+    return rc;
+}
+
+/* Shape, targets, classes; each target the next input; ids in range.
+ * (Consecutive windows overlap by one inside a run of adjacent blocks,
+ * not across the runs the split leaves: test_text_windows_in_file.) */
+static void check_text_windows(const char *what, const Dataset *d, int classes)
+{
+    CU_ASSERT(d->n > 0);
+    CU_ASSERT(d->shape.c == TEXT_SEQ && d->shape.h == 1 && d->shape.w == 1);
+    CU_ASSERT_EQUAL(d->targets, TEXT_SEQ);
+    CU_ASSERT_EQUAL(d->classes, classes);
+    int shifted = 1, in_range = 1, integral = 1;
+    for (int i = 0; i < d->n; i++) {
+        const float *x = d->x + (size_t)i * TEXT_SEQ;
+        const uint8_t *y = d->y + (size_t)i * TEXT_SEQ;
+        for (int t = 0; t < TEXT_SEQ; t++) {
+            integral &= x[t] >= 0.0f && x[t] == floorf(x[t]);
+            in_range &= x[t] < (float)classes && y[t] < classes;
+            if (t + 1 < TEXT_SEQ)
+                shifted &= y[t] == (uint8_t)x[t + 1];
+        }
+    }
+    if (!shifted || !in_range || !integral)
+        fprintf(stderr, "\n  %s: shifted %d, in range %d, integral %d\n", what, shifted, in_range,
+                integral);
+    CU_ASSERT(shifted && in_range && integral);
+}
+
+static void test_text_load_shapes(void)
+{
+    Files f;
+    char text[TEXT_LEN + 1];
+    text_file(&f, text);
+    Dataset train, val;
+    TextVocab v;
+    CU_ASSERT_EQUAL_FATAL(load_text(&f, 1, TEXT_SEQ, &train, &val, &v), 0);
+    TextVocab direct;
+    DtError err = {DT_OK, ""};
+    CU_ASSERT_EQUAL_FATAL(text_vocab(f.images, &direct, &err), 0);
+    CU_ASSERT(v.size == direct.size && memcmp(v.bytes, direct.bytes, (size_t)v.size) == 0);
+    check_text_windows("train", &train, v.size);
+    check_text_windows("val", &val, v.size);
+
+    /* A run of L adjacent characters gives (L - 1) / T windows covering
+     * n T + 1 of them: together train and val cover the file but for
+     * fewer than T characters at the end of each run.  Ten blocks of
+     * which two are validation make at most five runs. */
+    long tr = (long)train.n * TEXT_SEQ + 1, va = (long)val.n * TEXT_SEQ + 1;
+    CU_ASSERT(tr + va <= TEXT_LEN);
+    CU_ASSERT(tr + va >= TEXT_LEN - 5 * TEXT_SEQ);
+    /* val_fraction of the text, to a block (a tenth of so small a file) */
+    double want = TEXT_VAL * TEXT_LEN;
+    if (fabs(va - want) > TEXT_LEN / 10 + TEXT_SEQ)
+        fprintf(stderr, "\n  validation covers %ld of %d characters, wanted about %g\n", va,
+                TEXT_LEN, want);
+    CU_ASSERT(fabs(va - want) <= TEXT_LEN / 10 + TEXT_SEQ);
+    dataset_free(&train);
+    dataset_free(&val);
+    CU_ASSERT(dataset_is_empty(&train) && dataset_is_empty(&val));
+    files_close(&f);
+}
+
+static int same_dataset(const Dataset *a, const Dataset *b)
+{
+    size_t n = (size_t)a->n * TEXT_SEQ;
+    return a->n == b->n && memcmp(a->x, b->x, n * sizeof(float)) == 0 && memcmp(a->y, b->y, n) == 0;
+}
+
+static void test_text_load_seeds(void)
+{
+    Files f;
+    char text[TEXT_LEN + 1];
+    text_file(&f, text);
+    Dataset tr[3], va[3];
+    CU_ASSERT_EQUAL_FATAL(load_text(&f, 7, TEXT_SEQ, &tr[0], &va[0], NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(load_text(&f, 7, TEXT_SEQ, &tr[1], &va[1], NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(load_text(&f, 8, TEXT_SEQ, &tr[2], &va[2], NULL), 0);
+    CU_ASSERT(same_dataset(&tr[0], &tr[1]));
+    CU_ASSERT(same_dataset(&va[0], &va[1]));
+    CU_ASSERT_FALSE(same_dataset(&va[0], &va[2]));
+    CU_ASSERT_FALSE(same_dataset(&tr[0], &tr[2]));
+    for (int i = 0; i < 3; i++) {
+        dataset_free(&tr[i]);
+        dataset_free(&va[i]);
+    }
+    files_close(&f);
+}
+
+/* Window i of d as text: its T inputs and its last target, NUL-ended. */
+static void window_text(const Dataset *d, const TextVocab *v, int i, char *out)
+{
+    for (int t = 0; t < TEXT_SEQ; t++)
+        out[t] = (char)v->bytes[(int)d->x[(size_t)i * TEXT_SEQ + t]];
+    out[TEXT_SEQ] = (char)v->bytes[d->y[(size_t)i * TEXT_SEQ + TEXT_SEQ - 1]];
+    out[TEXT_SEQ + 1] = 0;
+}
+
+/* Where the windows of d occur in text: marks the characters each covers
+ * with `mark` in cover; counts windows that overlap another set's (cover
+ * already nonzero), that are out of file order, and that occur nowhere
+ * (a window that joined two pieces of the file not adjacent in it). */
+typedef struct Placed {
+    int overlap, disorder, missing;
+} Placed;
+
+static Placed place_windows(const char *text, const Dataset *d, const TextVocab *v, char *cover,
+                            char mark)
+{
+    Placed p = {0, 0, 0};
+    long last = -1;
+    char w[TEXT_SEQ + 2];
+    for (int i = 0; i < d->n; i++) {
+        window_text(d, v, i, w);
+        const char *found = strstr(text, w);
+        if (!found) {
+            p.missing++;
+            continue;
+        }
+        long at = found - text;
+        p.disorder += at <= last;
+        last = at;
+        for (long j = at; j <= at + TEXT_SEQ; j++) {
+            p.overlap += cover[j] != 0 && cover[j] != mark;
+            cover[j] = mark;
+        }
+    }
+    return p;
+}
+
+/* Every window decodes to a piece of the file (none straddles a place
+ * where blocks of the other set were cut out, so every target is the
+ * character that follows in the text), training windows in file order,
+ * and no validation window shares a character with a training one. */
+static void test_text_windows_in_file(void)
+{
+    Files f;
+    char text[TEXT_LEN + 1], cover[TEXT_LEN] = {0};
+    text_file(&f, text);
+    Dataset train, val;
+    TextVocab v;
+    CU_ASSERT_EQUAL_FATAL(load_text(&f, 5, TEXT_SEQ, &train, &val, &v), 0);
+    Placed pt = place_windows(text, &train, &v, cover, 't');
+    Placed pv = place_windows(text, &val, &v, cover, 'v');
+    if (pt.missing || pv.missing)
+        fprintf(stderr, "\n  %d training and %d validation windows are not in the file\n",
+                pt.missing, pv.missing);
+    CU_ASSERT_EQUAL(pt.missing + pv.missing, 0);
+    CU_ASSERT_EQUAL(pt.disorder, 0);
+    CU_ASSERT_EQUAL(pt.overlap + pv.overlap, 0);
+    int n = 0;
+    for (int j = 0; j < TEXT_LEN; j++)
+        n += cover[j] != 0;
+    /* the windows found are distinct places: T new characters each at least */
+    CU_ASSERT(n >= (train.n + val.n - pt.missing - pv.missing) * TEXT_SEQ);
+    dataset_free(&train);
+    dataset_free(&val);
+    files_close(&f);
+}
+
+/* dataset_load_text on path fails with an input error naming path and
+ * containing needle, both sets left empty; and text_vocab (when vocab_too)
+ * fails naming path. */
+static void expect_text_fails(const char *what, const char *path, int seq_len, const char *needle,
+                              int vocab_too)
+{
+    Dataset train, val;
+    memset(&train, 0xAB, sizeof train);
+    memset(&val, 0xAB, sizeof val);
+    DtError err = {DT_OK, ""};
+    int rc = dataset_load_text(&train, &val, path, seq_len, TEXT_VAL, 1, NULL, &err);
+    int ok = rc == -1 && err.kind == DT_EINPUT && strstr(err.msg, path) &&
+             strstr(err.msg, needle) && dataset_is_empty(&train) && dataset_is_empty(&val);
+    if (!ok)
+        fprintf(stderr, "\n  case '%s': rc %d kind %d msg '%s' (wanted '%s' and '%s')\n", what, rc,
+                (int)err.kind, err.msg, path, needle);
+    CU_ASSERT(ok);
+    if (rc == 0) {
+        dataset_free(&train);
+        dataset_free(&val);
+    }
+    if (!vocab_too)
+        return;
+    TextVocab v;
+    err = (DtError){DT_OK, ""};
+    rc = text_vocab(path, &v, &err);
+    ok = rc == -1 && err.kind == DT_EINPUT && strstr(err.msg, path);
+    if (!ok)
+        fprintf(stderr, "\n  case '%s' (text_vocab): rc %d msg '%s'\n", what, rc, err.msg);
+    CU_ASSERT(ok);
+}
+
+static void fifo_blocked(int sig)
+{
+    (void)sig;
+    static const char msg[] = "\n  reading the text corpus blocked on a FIFO\n";
+    ssize_t rc = write(2, msg, sizeof msg - 1);
+    (void)rc;
+    _exit(3);
+}
+
+/* A FIFO nobody writes to: opening it for reading would block, so the
+ * loaders must refuse it before.  Should they block, SIGALRM ends the
+ * process with a message instead of hanging the suite. */
+static void expect_fifo_fails(const char *path)
+{
+    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+    void (*old)(int) = signal(SIGALRM, fifo_blocked);
+    alarm(10);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    expect_text_fails("FIFO", path, TEXT_SEQ, path, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    alarm(0);
+    signal(SIGALRM, old);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CU_ASSERT(s < 1.0);
+}
+
+static void test_text_errors(void)
+{
+    Files f;
+    char text[TEXT_LEN + 1], path[600];
+    text_file(&f, text);
+    snprintf(path, sizeof path, "%s/no-such-corpus.txt", f.dir);
+    expect_text_fails("missing file", path, TEXT_SEQ, path, 1);
+    expect_text_fails("directory", f.dir, TEXT_SEQ, f.dir, 1);
+    snprintf(path, sizeof path, "%s/empty.txt", f.dir);
+    CU_ASSERT_FATAL(write_file(path, (const uint8_t *)"", 0, 0) == 0);
+    expect_text_fails("empty file", path, TEXT_SEQ, "empty", 1);
+    snprintf(path, sizeof path, "%s/corpus.fifo", f.dir);
+    expect_fifo_fails(path);
+    /* A fifth of 4000 characters is 800 for validation: windows of 1001
+     * fit the training text only, of 4001 neither. */
+    expect_text_fails("seq_len past the validation text", f.images, 1000, "seq_len", 0);
+    expect_text_fails("seq_len past the validation text", f.images, 1000, "validation", 0);
+    expect_text_fails("seq_len past the whole text", f.images, TEXT_LEN, "seq_len", 0);
+    expect_text_fails("seq_len past the whole text", f.images, TEXT_LEN, "training", 0);
+    expect_text_fails("seq_len 0", f.images, 0, "seq_len", 0);
+    expect_text_fails("seq_len -3", f.images, -3, "seq_len", 0);
+    /* one character: no window of 2 */
+    CU_ASSERT_FATAL(write_file(f.images, (const uint8_t *)"x", 1, 0) == 0);
+    expect_text_fails("one character", f.images, 1, "seq_len", 0);
+    files_close(&f);
+}
+
+static void fill_ids(int *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        ids[i] = -7;
+}
+
+static void test_text_encode(void)
+{
+    Files f;
+    CU_ASSERT_FATAL(files_open(&f) == 0);
+    CU_ASSERT_FATAL(write_file(f.images, (const uint8_t *)"hello world\n", 12, 0) == 0);
+    TextVocab v;
+    DtError err = {DT_OK, ""};
+    CU_ASSERT_EQUAL_FATAL(text_vocab(f.images, &v, &err), 0);
+    /* ids: '\n' 0, ' ' 1, d 2, e 3, h 4, l 5, o 6, r 7, w 8 */
+    int ids[16];
+    static const int hold[] = {4, 6, 5, 2}, known[] = {4, 5, 5, 6}, capped[] = {4, 3, 5};
+    CU_ASSERT_EQUAL(text_encode(&v, "hold", ids, 16), 4);
+    CU_ASSERT(memcmp(ids, hold, sizeof hold) == 0);
+    /* characters not in the vocabulary are skipped, not mapped */
+    CU_ASSERT_EQUAL(text_encode(&v, "H?h\xff\tlLlzo!", ids, 16), 4);
+    CU_ASSERT(memcmp(ids, known, sizeof known) == 0);
+    /* cap: at most cap ids, nothing written past them */
+    fill_ids(ids, 16);
+    CU_ASSERT_EQUAL(text_encode(&v, "hello world", ids, 3), 3);
+    CU_ASSERT(memcmp(ids, capped, sizeof capped) == 0 && ids[3] == -7);
+    fill_ids(ids, 16);
+    CU_ASSERT_EQUAL(text_encode(&v, "?h??e", ids, 1), 1); /* skipped ones do not count */
+    CU_ASSERT(ids[0] == 4 && ids[1] == -7);
+    fill_ids(ids, 16);
+    CU_ASSERT_EQUAL(text_encode(&v, "hello", ids, 0), 0);
+    CU_ASSERT_EQUAL(ids[0], -7);
+    CU_ASSERT_EQUAL(text_encode(&v, "", ids, 16), 0);
+    /* round trip: each id is the token of its character */
+    static const char s[] = "world\nhello ";
+    int n = text_encode(&v, s, ids, 16), back = n == 12;
+    for (int i = 0; back && i < n; i++)
+        back &= v.bytes[ids[i]] == (uint8_t)s[i];
+    CU_ASSERT(back);
+    files_close(&f);
+}
+
 static CU_TestInfo idx_tests[] = {
     {"gzip IDX loads byte/255 and labels", test_idx_gzip},
     {"plain IDX loads byte/255 and labels", test_idx_plain},
@@ -687,11 +1071,22 @@ static CU_TestInfo helper_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo text_tests[] = {
+    {"text_vocab: the distinct bytes, sorted", test_text_vocab},
+    {"text windows: shapes, next-token targets, coverage, val share", test_text_load_shapes},
+    {"text split: same seed same bytes, other seed other split", test_text_load_seeds},
+    {"text windows decode to the file, val apart from train", test_text_windows_in_file},
+    {"text errors: missing, directory, empty, FIFO, seq_len", test_text_errors},
+    {"text_encode: known ids, unknown skipped, cap", test_text_encode},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_SuiteInfo suites[] = {
     {"idx", NULL, NULL, NULL, NULL, idx_tests},
     {"fashion-mnist", NULL, NULL, NULL, NULL, fashion_tests},
     {"synthetic", NULL, NULL, NULL, NULL, synthetic_tests},
     {"dataset helpers", NULL, NULL, NULL, NULL, helper_tests},
+    {"text", NULL, NULL, NULL, NULL, text_tests},
     CU_SUITE_INFO_NULL,
 };
 

@@ -2,7 +2,8 @@
  * test_model.c - whole models: gradients of the full MLP, CNN and residual
  * networks against finite differences, FLOP totals against counts worked
  * by hand from the shapes, parameter layout, the layer graph's gradient
- * buffers and cut points, evaluation in batches.
+ * buffers and cut points, evaluation in batches; the GPT: its layout, loss,
+ * gradient, activation memory and generation.
  */
 #include <math.h>
 #include <stdio.h>
@@ -302,6 +303,421 @@ static void test_evaluate_in_batches(void)
     workspace_free(&whole);
 }
 
+/*
+ * The gpt model at its smallest: 2 blocks of d_model 8 in 2 heads over 5
+ * positions and 7 tokens.  Its layers: embed, then per block layernorm,
+ * qkv, attention, proj, add, layernorm, fc, gelu, fc2, add, then the final
+ * layernorm and the head.
+ */
+#define GPT_L 2
+#define GPT_C 8
+#define GPT_H 2
+#define GPT_T 5
+#define GPT_V 7
+
+static const TestModel GPT = {
+    "gpt", {GPT_T, 1, 1}, GPT_V, {"layers=2", "d_model=8", "heads=2", "seq_len=5"}};
+
+static int gpt_kinds_ok(const Model *m)
+{
+    static const LayerOps *const block[10] = {
+        &layernorm_ops, &dense_ops, &attention_ops, &dense_ops, &add_ops,
+        &layernorm_ops, &dense_ops, &gelu_ops,      &dense_ops, &add_ops};
+    int ok = m->layers[0].ops == &embed_ops && m->layers[m->nlayers - 2].ops == &layernorm_ops &&
+             m->layers[m->nlayers - 1].ops == &dense_ops;
+    for (int b = 0; b < GPT_L; b++) {
+        for (int k = 0; k < 10; k++)
+            ok &= m->layers[1 + 10 * b + k].ops == block[k];
+        /* the adds: the block's input, then the first add's output */
+        ok &= m->layers[1 + 10 * b + 4].src2 == 10 * b;
+        ok &= m->layers[1 + 10 * b + 9].src2 == 10 * b + 5;
+    }
+    return ok;
+}
+
+static void test_gpt_layout(void)
+{
+    Model m;
+    DtError err = {DT_OK, ""};
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, &err), 0);
+    CU_ASSERT_STRING_EQUAL(m.name, "gpt");
+    CU_ASSERT_EQUAL_FATAL(m.nlayers, 3 + 10 * GPT_L);
+    CU_ASSERT_EQUAL(m.positions, GPT_T);
+    CU_ASSERT_EQUAL(m.classes, GPT_V);
+    CU_ASSERT(m.input.c == GPT_T && m.input.h == 1 && m.input.w == 1);
+    CU_ASSERT(gpt_kinds_ok(&m));
+    const Layer *head = &m.layers[m.nlayers - 1];
+    CU_ASSERT(head->out.c == GPT_T && head->out.h == GPT_V && head->out.w == 1);
+    const size_t C = GPT_C, V = GPT_V, T = GPT_T;
+    /* per block: 2 layernorms, qkv, proj, fc, fc2 (weights and biases) */
+    size_t block =
+        2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C);
+    size_t want = (V * C + T * C) + GPT_L * block + 2 * C + (C * V + V);
+    CU_ASSERT_EQUAL(m.nparams, want);
+    size_t off = 0;
+    int packed = 1;
+    for (int l = 0; l < m.nlayers; l++) {
+        packed &= m.layers[l].param_offset == off;
+        off += m.layers[l].param_count;
+    }
+    CU_ASSERT(packed && off == m.nparams);
+    CU_ASSERT_EQUAL(m.first_trainable, 0);
+
+    /* cuts: before each block (1 + 10 b); after each block's first add
+     * (6 + 10 b: the block is two residual halves, and the second reads
+     * only that add's output); after the last block (the final layernorm
+     * and the head read only their predecessor); nowhere else, where an
+     * add reads across the cut */
+    for (int first = 1; first < m.nlayers; first++) {
+        int want_cut = (first - 1) % 5 == 0 || first >= 1 + 10 * GPT_L;
+        if (model_can_cut(&m, first) != want_cut)
+            fprintf(stderr, "\n  model_can_cut(%d) is %d\n", first, model_can_cut(&m, first));
+        CU_ASSERT_EQUAL(model_can_cut(&m, first), want_cut);
+    }
+}
+
+static void expect_gpt_fails(const char *setting, const char *needle)
+{
+    TestModel t = GPT;
+    t.settings[4] = setting;
+    Model m;
+    DtError err = {DT_OK, ""};
+    int rc = test_model_build(&m, &t, &err);
+    int ok = rc == -1 && err.kind == DT_EINPUT && strstr(err.msg, needle);
+    if (!ok)
+        fprintf(stderr, "\n  %s: rc %d msg '%s' (wanted '%s')\n", setting, rc, err.msg, needle);
+    CU_ASSERT(ok);
+}
+
+static void test_gpt_config(void)
+{
+    expect_gpt_fails("heads=3", "heads"); /* 3 does not divide 8 */
+    expect_gpt_fails("heads=16", "heads");
+    expect_gpt_fails("vocab=3", "vocab"); /* the data has 7 tokens */
+    expect_gpt_fails("vocab=6", "vocab");
+    /* a larger vocab than the data's: more rows of wte and of the head */
+    TestModel t = GPT;
+    t.settings[4] = "vocab=10";
+    Model big, m;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&big, &t, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL(big.classes, 10);
+    CU_ASSERT_EQUAL(big.nparams, m.nparams + 3 * GPT_C + 3 * (GPT_C + 1));
+    /* d_ff defaults to 4 d_model; given, the MLP takes it */
+    t.settings[4] = "d_ff=12";
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&big, &t, NULL), 0);
+    CU_ASSERT_EQUAL(big.layers[7].out.h, 12);
+    CU_ASSERT_EQUAL(m.layers[7].out.h, 4 * GPT_C);
+    CU_ASSERT_EQUAL(m.layers[3].heads, GPT_H);
+}
+
+/* What model_loss returns at scale 1: the sum over the batch of each
+ * sample's mean cross-entropy over its positions. */
+static double gpt_loss(const Model *m, Workspace *ws, const float *p, const float *x,
+                       const uint8_t *y, int batch)
+{
+    model_forward(m, ws, p, x, batch);
+    return model_loss(m, ws, y, batch, 1.0f);
+}
+
+/* Random token ids (as floats) and next-token labels for a batch. */
+static void gpt_batch(float *x, uint8_t *y, int batch, uint64_t seed)
+{
+    Rng r = rng_make(seed, 0);
+    for (int i = 0; i < batch * GPT_T; i++) {
+        x[i] = (float)rng_below(&r, GPT_V);
+        y[i] = (uint8_t)rng_below(&r, GPT_V);
+    }
+}
+
+/* model_loss: the sum of per-sample means (worked out here from the
+ * probabilities it leaves), and d(loss * scale)/dlogits for backward,
+ * (probs - onehot) * scale / T. */
+static void test_gpt_loss(void)
+{
+    Model m;
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, 3, NULL), 0);
+    float *p = malloc(m.nparams * sizeof(float)), x[3 * GPT_T];
+    uint8_t y[3 * GPT_T];
+    model_init_params(&m, p, 1);
+    gpt_batch(x, y, 3, 2);
+    model_forward(&m, &ws, p, x, 3);
+    double loss = model_loss(&m, &ws, y, 3, 0.5f), want = 0.0;
+    int grad_ok = 1;
+    const float *dlogits = workspace_grad(&ws, m.nlayers - 1);
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < GPT_T; t++) {
+            size_t row = ((size_t)b * GPT_T + t) * GPT_V;
+            want -= log(ws.probs[row + y[b * GPT_T + t]]) / GPT_T;
+            for (int k = 0; k < GPT_V; k++) {
+                double g = (ws.probs[row + k] - (k == y[b * GPT_T + t])) * 0.5 / GPT_T;
+                grad_ok &= fabs(dlogits[row + k] - g) <= 1e-6;
+            }
+        }
+    CU_ASSERT_DOUBLE_EQUAL(loss, want, 1e-5 * want);
+    CU_ASSERT(grad_ok);
+    /* near uniform at initialisation: about ln 7 a sample */
+    CU_ASSERT_DOUBLE_EQUAL(loss / 3, log(GPT_V), 0.1);
+    free(p);
+    workspace_free(&ws);
+}
+
+/* Finite differences for the whole GPT, at two points.
+ *
+ * At initialisation the residual stream has a standard deviation of about
+ * 0.02 and every layernorm divides by it, so the loss curves sharply: a
+ * central difference with a step of 1e-2 is off by up to 6% of the
+ * gradient (its h^2 term), while float32 rounding of the loss keeps the
+ * step from being much smaller.  Steps h and h/2 combined as
+ * (4 D(h/2) - D(h)) / 3 (Richardson) cancel the h^2 term: then the
+ * difference is within 1% everywhere.  Attention is close to uniform
+ * there, though, and the gradients of the queries and keys are ~1e-4,
+ * under any tolerance float32 allows.
+ *
+ * So the second point moves every parameter off its initial value by
+ * U(-0.5, 0.5), as test_layers.c draws its parameters: activations of
+ * order 1, attention far from uniform, and every parameter's gradient
+ * large enough to check with plain central differences of step 1e-2. */
+#define GPT_TOL 2e-2 /* relative, as in test_layers.c */
+
+typedef struct GptPoint {
+    const char *what;
+    float step;     /* central difference step */
+    int richardson; /* combine steps h and h/2 */
+    double floor;   /* below this magnitude the tolerance is absolute */
+} GptPoint;
+
+static double gpt_numeric(const Model *m, Workspace *ws, float *p, size_t i, const float *x,
+                          const uint8_t *y, int batch, const GptPoint *pt)
+{
+    float keep = p[i];
+    double d[2] = {0.0, 0.0};
+    for (int k = 0; k < 1 + pt->richardson; k++) {
+        float h = k ? pt->step / 2 : pt->step, up = keep + h, down = keep - h;
+        p[i] = up;
+        double l_up = gpt_loss(m, ws, p, x, y, batch);
+        p[i] = down;
+        double l_down = gpt_loss(m, ws, p, x, y, batch);
+        d[k] = (l_up - l_down) / ((double)up - (double)down);
+    }
+    p[i] = keep;
+    return pt->richardson ? (4.0 * d[1] - d[0]) / 3.0 : d[0];
+}
+
+/* The layer whose parameters hold float i of the block. */
+static int gpt_layer_of(const Model *m, size_t i)
+{
+    for (int l = 0; l < m->nlayers; l++)
+        if (i >= m->layers[l].param_offset &&
+            i < m->layers[l].param_offset + m->layers[l].param_count)
+            return l;
+    return -1;
+}
+
+/* Analytic gradient g against the numeric one, num, for every parameter;
+ * the first one off is printed with its layer. */
+static int gpt_compare(const Model *m, const float *g, const float *num, const GptPoint *pt)
+{
+    double worst = test_max_rel_diff(g, num, m->nparams, pt->floor);
+    if (worst <= GPT_TOL)
+        return 1;
+    fprintf(stderr, "\n  gpt gradient %s: max rel diff %g > %g\n", pt->what, worst, GPT_TOL);
+    for (size_t i = 0; i < m->nparams; i++)
+        if (test_max_rel_diff(g + i, num + i, 1, pt->floor) > GPT_TOL) {
+            int l = gpt_layer_of(m, i);
+            fprintf(stderr, "  first bad [%zu] (layer %d %s, float %zu): %g vs %g\n", i, l,
+                    m->layers[l].ops->name, i - m->layers[l].param_offset, g[i], num[i]);
+            break;
+        }
+    return 0;
+}
+
+/* Does every layer with parameters have gradients well above the
+ * absolute tolerance (the check is not vacuous)? */
+static int gpt_gradients_matter(const Model *m, const float *g, double floor)
+{
+    int ok = 1;
+    for (int l = 0; l < m->nlayers; l++) {
+        const Layer *ly = &m->layers[l];
+        float big = 0.0f;
+        for (size_t i = 0; i < ly->param_count; i++)
+            big = fmaxf(big, fabsf(g[ly->param_offset + i]));
+        if (ly->param_count && !(big > 5 * GPT_TOL * floor)) {
+            fprintf(stderr, "\n  layer %d: gradients at most %g\n", l, big);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+/* Every parameter (embeddings, layernorm gains and biases, qkv, proj, fc,
+ * fc2 and the head) against finite differences of the loss model_loss
+ * returns at scale 1, whose gradient backward then computes. */
+static void check_gpt_gradients(const GptPoint *pt, float spread)
+{
+    Model m;
+    Workspace ws;
+    const int B = 2;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, B, NULL), 0);
+    float *p = malloc(m.nparams * sizeof(float)), *g = calloc(m.nparams, sizeof(float));
+    float *num = malloc(m.nparams * sizeof(float)), x[B * GPT_T];
+    uint8_t y[B * GPT_T];
+    CU_ASSERT_FATAL(p && g && num);
+    model_init_params(&m, p, 5);
+    Rng r = rng_make(17, 0);
+    for (size_t i = 0; i < m.nparams; i++)
+        p[i] += spread * (rng_uniform(&r) - 0.5f);
+    gpt_batch(x, y, B, 13);
+    gpt_loss(&m, &ws, p, x, y, B);
+    model_backward(&m, &ws, p, g, x, B);
+    for (size_t i = 0; i < m.nparams; i++)
+        num[i] = (float)gpt_numeric(&m, &ws, p, i, x, y, B, pt);
+    CU_ASSERT(gpt_compare(&m, g, num, pt));
+    if (spread > 0.0f)
+        CU_ASSERT(gpt_gradients_matter(&m, g, pt->floor));
+    free(p);
+    free(g);
+    free(num);
+    workspace_free(&ws);
+}
+
+static void test_gpt_gradients_at_init(void)
+{
+    const GptPoint pt = {"at initialisation", 5e-3f, 1, 5e-3};
+    check_gpt_gradients(&pt, 0.0f);
+}
+
+static void test_gpt_gradients(void)
+{
+    const GptPoint pt = {"off initialisation", 1e-2f, 0, 3e-3};
+    check_gpt_gradients(&pt, 1.0f);
+}
+
+/* Activations a step keeps: every output, and what layers save besides:
+ * attention its probabilities (batch, heads, T, T), layernorm a mean and
+ * a 1/std per row (batch * T of each). */
+static void test_gpt_activation_bytes(void)
+{
+    Model m;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    const size_t B = 3, T = GPT_T, C = GPT_C;
+    size_t floats = 0, probs = 0;
+    int attention = 0;
+    for (int l = 0; l < m.nlayers; l++) {
+        const Layer *ly = &m.layers[l];
+        size_t saved = 0;
+        if (ly->ops == &attention_ops) {
+            saved = B * (size_t)ly->heads * T * T;
+            probs += saved;
+            attention++;
+        } else if (ly->ops == &layernorm_ops) {
+            saved = 2 * B * T;
+        }
+        size_t reported = ly->ops->saved_floats ? ly->ops->saved_floats(ly, (int)B) : 0;
+        CU_ASSERT_EQUAL(reported, saved);
+        floats += B * shape_size(ly->out) + saved;
+    }
+    CU_ASSERT_EQUAL(attention, GPT_L);
+    CU_ASSERT_EQUAL(probs, GPT_L * B * GPT_H * T * T);
+    CU_ASSERT_EQUAL(model_activation_bytes(&m, (int)B), sizeof(float) * floats);
+    /* by hand: outputs of T x (C, then per block C 3C C C C C 4C 4C C C,
+     * then C, V) features; saved: 2 + 2 layernorms of 2T, heads T^2 */
+    size_t per_sample =
+        T * C * (1 + 18 * GPT_L + 1) + T * GPT_V + GPT_L * (2 * 2 * T + GPT_H * T * T) + 2 * T;
+    CU_ASSERT_EQUAL(model_activation_bytes(&m, (int)B), sizeof(float) * B * per_sample);
+    /* the workspace stashes exactly that */
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, (int)B, NULL), 0);
+    CU_ASSERT_EQUAL(ws.act_floats, floats);
+    workspace_free(&ws);
+}
+
+static int tokens_ok(const int *t, int n)
+{
+    int ok = 1;
+    for (int i = 0; i < n; i++)
+        ok &= t[i] >= 0 && t[i] < GPT_V;
+    return ok;
+}
+
+static void test_gpt_generate(void)
+{
+    Model m;
+    Workspace one, four;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&one, &m, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&four, &m, 4, NULL), 0);
+    float *p = malloc(m.nparams * sizeof(float));
+    model_init_params(&m, p, 3);
+    static const int prompt[8] = {1, 6, 2, 0, 5, 3, 3, 4};
+    int a[60], b[60], c[60];
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, prompt, 3, 50, 42, a), 53);
+    CU_ASSERT(tokens_ok(a, 53));
+    CU_ASSERT(memcmp(a, prompt, 3 * sizeof(int)) == 0);
+    /* the same seed, any workspace: the same tokens; another seed: others */
+    CU_ASSERT_EQUAL(model_generate(&m, &four, p, prompt, 3, 50, 42, b), 53);
+    CU_ASSERT(memcmp(a, b, 53 * sizeof(int)) == 0);
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, prompt, 3, 50, 43, c), 53);
+    CU_ASSERT(tokens_ok(c, 53));
+    CU_ASSERT(memcmp(a, c, 53 * sizeof(int)) != 0);
+    /* a prompt longer than seq_len; none asked; no prompt at all */
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, prompt, 8, 10, 1, a), 18);
+    CU_ASSERT(memcmp(a, prompt, 8 * sizeof(int)) == 0 && tokens_ok(a, 18));
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, prompt, 4, 0, 1, a), 4);
+    CU_ASSERT(memcmp(a, prompt, 4 * sizeof(int)) == 0);
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, prompt, 0, 5, 1, a), 0);
+    /* a prompt id outside the vocabulary (7 classes) gives nothing */
+    static const int outside[2] = {1, 7}, negative[1] = {-1};
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, outside, 2, 5, 1, a), 0);
+    CU_ASSERT_EQUAL(model_generate(&m, &one, p, negative, 1, 5, 1, a), 0);
+    free(p);
+    workspace_free(&one);
+    workspace_free(&four);
+}
+
+/* A model that predicts its position: no token embedding, position t's
+ * embedding 10 at feature t, the head's row v reading feature v with weight
+ * 10 (the blocks' small initial weights barely move the stream), so the
+ * logits at position t favour token t by about 30.  Generation reads the
+ * window's last real position: from one token, 0 1 2 3 4, then (the
+ * window full, sliding) 4 ever after. */
+static void test_gpt_generate_reads_last_position(void)
+{
+    Model m;
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, 1, NULL), 0);
+    float *p = malloc(m.nparams * sizeof(float));
+    model_init_params(&m, p, 3);
+    float *wte = p + m.layers[0].param_offset, *wpe = wte + GPT_V * GPT_C;
+    const Layer *head = &m.layers[m.nlayers - 1];
+    float *w = p + head->param_offset, *bias = w + GPT_V * GPT_C;
+    memset(wte, 0, GPT_V * GPT_C * sizeof(float));
+    for (int t = 0; t < GPT_T; t++)
+        for (int j = 0; j < GPT_C; j++)
+            wpe[t * GPT_C + j] = j == t ? 10.0f : 0.0f;
+    for (int v = 0; v < GPT_V; v++) {
+        bias[v] = 0.0f;
+        for (int j = 0; j < GPT_C; j++)
+            w[v * GPT_C + j] = j == v ? 10.0f : 0.0f;
+    }
+    static const int prompt[1] = {6}, want[13] = {6, 0, 1, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4};
+    int out[13];
+    CU_ASSERT_EQUAL(model_generate(&m, &ws, p, prompt, 1, 12, 9, out), 13);
+    if (memcmp(out, want, sizeof want) != 0) {
+        fprintf(stderr, "\n  generated");
+        for (int i = 0; i < 13; i++)
+            fprintf(stderr, " %d", out[i]);
+        fprintf(stderr, "\n");
+    }
+    CU_ASSERT(memcmp(out, want, sizeof want) == 0);
+    free(p);
+    workspace_free(&ws);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -315,6 +731,14 @@ int main(void)
         {"CNN FLOPs by hand", test_cnn_flops_by_hand},
         {"too many pooling blocks", test_too_many_pools},
         {"evaluation in batches", test_evaluate_in_batches},
+        {"gpt: layers, parameter count, cut points", test_gpt_layout},
+        {"gpt: heads, vocab and d_ff settings", test_gpt_config},
+        {"gpt: loss is the sum of per-sample means", test_gpt_loss},
+        {"whole GPT gradient vs finite differences", test_gpt_gradients},
+        {"whole GPT gradient at initialisation", test_gpt_gradients_at_init},
+        {"gpt: activation bytes include attention probabilities", test_gpt_activation_bytes},
+        {"gpt: generation is seeded, in range, prompt first", test_gpt_generate},
+        {"gpt: generation reads the window's last position", test_gpt_generate_reads_last_position},
         CU_TEST_INFO_NULL,
     };
     return test_run("model", tests);
