@@ -5,10 +5,15 @@
 # losses on top, test accuracy below.  dtsim runs it at the end of
 # `dtsim run`; by hand:
 #   gnuplot -e "dir='results/serial-mlp'; title='serial-mlp'" plots/training.gp
-# writes dir/training.png and dir/training.svg.
+# writes dir/training.png and dir/training.svg (text=1: labelled for a
+# language model, with validation loss and next-character accuracy).
 
 if (!exists("dir")) dir = "."
 if (!exists("title")) title = "dtsim run"
+# text=1: a language model, whose test set is the validation text
+if (!exists("text")) text = 0
+held = text ? "validation" : "test"
+accuracy = text ? "next-character accuracy" : "test accuracy"
 metrics = dir . "/metrics.csv"
 
 set datafile separator ","
@@ -26,13 +31,13 @@ do for [kind in "png svg"] {
     }
     set output dir . "/training." . kind
     set multiplot layout 2,1 title title font "Sans,16"
-    set ylabel "cross-entropy loss"
+    set ylabel (text ? "cross-entropy loss (nats per character)" : "cross-entropy loss")
     set key top right
     plot metrics using 3:4 with linespoints title "train loss", \
-         metrics using 3:5 with linespoints title "test loss"
-    set ylabel "test accuracy"
+         metrics using 3:5 with linespoints title (held . " loss")
+    set ylabel (accuracy)
     set key bottom right
-    plot metrics using 3:6 with linespoints title "test accuracy"
+    plot metrics using 3:6 with linespoints title (accuracy)
     unset multiplot
     set output
 }

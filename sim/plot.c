@@ -44,12 +44,23 @@ static void quote_into(char *buf, size_t size, size_t *used, const char *s)
     buf[*used] = '\0';
 }
 
-int plot_training(const char *out_dir, const char *title, char *note, int note_size)
+static int plot_run(const char *name, const char *out_dir, const char *title, const char *extra,
+                    char *note, int note_size);
+
+int plot_training(const char *out_dir, const char *title, int text, char *note, int note_size)
 {
-    return plot_script("training.gp", out_dir, title, note, note_size);
+    return plot_run("training.gp", out_dir, title, text ? "; text=1" : "", note, note_size);
 }
 
 int plot_script(const char *name, const char *out_dir, const char *title, char *note, int note_size)
+{
+    return plot_run(name, out_dir, title, "", note, note_size);
+}
+
+/* gnuplot on plots/NAME with dir, title, plots and the assignments extra
+ * (empty, or "; name=value ...") set. */
+static int plot_run(const char *name, const char *out_dir, const char *title, const char *extra,
+                    char *note, int note_size)
 {
     if (!on_path("gnuplot")) {
         snprintf(note, (size_t)note_size,
@@ -70,7 +81,7 @@ int plot_script(const char *name, const char *out_dir, const char *title, char *
     quote_into(expr, sizeof expr, &used, title);
     used += (size_t)snprintf(expr + used, sizeof expr - used, "'; plots='");
     quote_into(expr, sizeof expr, &used, dir && *dir ? dir : DTSIM_PLOTS_DIR);
-    snprintf(expr + used, sizeof expr - used, "'");
+    snprintf(expr + used, sizeof expr - used, "'%s", extra);
 
     /* gnuplot's messages go to a log beside the pictures */
     char log[PATH_MAX + 64];

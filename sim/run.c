@@ -349,7 +349,7 @@ static void draw_plots(const Run *run, const char *out_dir)
         len -= 4;
     snprintf(title, sizeof title, "%s: %s %s, %d worker%s on %.*s", sc->name, sc->strategy->name,
              run->model.name, sc->workers, sc->workers == 1 ? "" : "s", len, plat);
-    int drawn = plot_training(out_dir, title, note, sizeof note);
+    int drawn = plot_training(out_dir, title, sc->dataset == DATA_TEXT, note, sizeof note);
     if (drawn == 0 || drawn == 2)
         drawn = plot_script("timeline.gp", out_dir, title, note, sizeof note);
     if (run->opts->quiet)
