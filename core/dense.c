@@ -17,18 +17,6 @@
 
 #include "gemm.h"
 
-/* Rows a sample contributes to the GEMMs (T for a sequence, else 1) and
- * the features of each row. */
-static int dense_rows(const Layer *l)
-{
-    return l->tokens ? l->in.c : 1;
-}
-
-static int dense_features(const Layer *l)
-{
-    return (int)(shape_size(l->in) / (size_t)dense_rows(l));
-}
-
 static int dense_setup(Layer *l, DtError *err)
 {
     if (layer_check_input(l, err) < 0)
@@ -37,7 +25,7 @@ static int dense_setup(Layer *l, DtError *err)
         return dt_fail(err, DT_EINPUT,
                        "dense: units must be at least 1 (got %d) for input (%d, %d, %d)", l->units,
                        l->in.c, l->in.h, l->in.w);
-    size_t n_in = (size_t)dense_features(l);
+    size_t n_in = (size_t)layer_dense_features(l);
     l->out = l->tokens ? (Shape){l->in.c, l->units, 1} : (Shape){l->units, 1, 1};
     l->param_count = (size_t)l->units * n_in + (size_t)l->units;
     return 0;
@@ -45,7 +33,7 @@ static int dense_setup(Layer *l, DtError *err)
 
 static void dense_init(const Layer *l, float *p, Rng *rng)
 {
-    size_t n_in = (size_t)dense_features(l);
+    size_t n_in = (size_t)layer_dense_features(l);
     size_t n_w = (size_t)l->units * n_in;
     if (l->init_std > 0.0f)
         layer_init_std_uniform(p, n_w, l->init_std, rng);
@@ -57,7 +45,7 @@ static void dense_init(const Layer *l, float *p, Rng *rng)
 
 static void dense_forward(const Layer *l, const LayerIO *io)
 {
-    const int batch = io->batch * dense_rows(l), units = l->units, n_in = dense_features(l);
+    const int batch = io->batch * layer_dense_rows(l), units = l->units, n_in = layer_dense_features(l);
     const float *wgt = io->params;                         /* (units, in) */
     const float *bias = io->params + (size_t)units * n_in; /* (units) */
     float *out = io->out;                                  /* (batch, units) */
@@ -91,7 +79,7 @@ static void dense_forward(const Layer *l, const LayerIO *io)
 
 static void dense_backward(const Layer *l, const LayerIO *io)
 {
-    const int batch = io->batch * dense_rows(l), units = l->units, n_in = dense_features(l);
+    const int batch = io->batch * layer_dense_rows(l), units = l->units, n_in = layer_dense_features(l);
     const float *wgt = io->params;                     /* (units, in) */
     float *dwgt = io->dparams;                         /* (units, in) */
     float *dbias = io->dparams + (size_t)units * n_in; /* (units) */
@@ -148,7 +136,7 @@ static void dense_backward(const Layer *l, const LayerIO *io)
  * + batch*units comparisons when the ReLU is fused. */
 static double dense_forward_flops(const Layer *l, int batch)
 {
-    double b = (double)batch * dense_rows(l), u = l->units, n = dense_features(l);
+    double b = (double)batch * layer_dense_rows(l), u = l->units, n = layer_dense_features(l);
     return 2.0 * b * u * n + b * u + (l->relu ? b * u : 0.0);
 }
 
@@ -157,7 +145,7 @@ static double dense_forward_flops(const Layer *l, int batch)
  * fused ReLU's mask). */
 static double dense_backward_flops(const Layer *l, int batch, int need_din)
 {
-    double b = (double)batch * dense_rows(l), u = l->units, n = dense_features(l);
+    double b = (double)batch * layer_dense_rows(l), u = l->units, n = layer_dense_features(l);
     return 2.0 * u * n * b + b * u + (need_din ? 2.0 * b * n * u : 0.0) + (l->relu ? b * u : 0.0);
 }
 

@@ -33,6 +33,16 @@ void layer_init_std_uniform(float *w /* (count) */, size_t count, float std, Rng
         w[i] = (2.0f * rng_uniform(rng) - 1.0f) * limit;
 }
 
+int layer_dense_rows(const Layer *l)
+{
+    return l->tokens ? l->in.c : 1;
+}
+
+int layer_dense_features(const Layer *l)
+{
+    return (int)(shape_size(l->in) / (size_t)layer_dense_rows(l));
+}
+
 int layer_check_input(const Layer *l, DtError *err)
 {
     if (l->in.c < 1 || l->in.h < 1 || l->in.w < 1)

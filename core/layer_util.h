@@ -24,6 +24,11 @@ void layer_init_he_uniform(float *w /* (count) */, size_t count, size_t fan_in, 
  * 0.02), from the same draws as layer_init_he_uniform. */
 void layer_init_std_uniform(float *w /* (count) */, size_t count, float std, Rng *rng);
 
+/* A dense layer's GEMM rows per sample (T for a sequence, with tokens;
+ * else 1) and the features of each row. */
+int layer_dense_rows(const Layer *l);
+int layer_dense_features(const Layer *l);
+
 /* -1 with a message naming the layer kind when a dimension of l->in is < 1. */
 int layer_check_input(const Layer *l, DtError *err);
 

@@ -18,6 +18,70 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "layer_util.h"
+
+/* May layer l work on a shard's slice alone, between a COLUMN and a ROW
+ * layer: attention (split by heads) or GELU, reading only the layer
+ * before it, which nothing else reads? */
+static int tp_can_be_local(const Model *m, int l)
+{
+    const Layer *ly = &m->layers[l];
+    return (ly->ops == &attention_ops || ly->ops == &gelu_ops) && ly->src == l - 1 &&
+           !m->layers[l - 1].keep_grad;
+}
+
+/* The shard's copy of LOCAL layer ly: the slice's features, heads / t. */
+static int tp_local(Layer *local, const Layer *ly, int t, DtError *err)
+{
+    *local = *ly;
+    local->in.h = ly->in.h / t;
+    local->heads = ly->heads / t;
+    return local->ops->setup(local, err);
+}
+
+/* A group starting at dense layer l: COLUMN, LOCAL layers, ROW; set in the
+ * plan.  Returns the ROW layer's index, l when there is no group there,
+ * or -1 with a message when the sizes do not split by t. */
+static int tp_group(TpPlan *plan, int l, DtError *err)
+{
+    const Model *m = plan->m;
+    const Layer *col = &m->layers[l];
+    const int t = plan->t;
+    int r = l + 1, parts = 1;
+    if (col->ops != &dense_ops || col->keep_grad)
+        return l;
+    for (; r < plan->last && tp_can_be_local(m, r); r++)
+        if (m->layers[r].ops == &attention_ops)
+            parts = 3;
+    if (r >= plan->last || m->layers[r].ops != &dense_ops || m->layers[r].src != r - 1 ||
+        (r > l + 1 && m->layers[r - 1].keep_grad))
+        return l;
+    /* The ROW layer's inputs are the COLUMN layer's outputs (or the local
+     * layers' made of them): one check covers both splits. */
+    if (col->units % (parts * t) != 0)
+        return dt_fail(err, DT_EINPUT,
+                       "tensor parallelism over tp = %d devices: layer %d (dense, %d units) "
+                       "is split by its outputs and layer %d by its inputs, but %d is not a "
+                       "multiple of %d; hidden sizes must be multiples of tp (change "
+                       "[model] hidden, d_model or d_ff, or [strategy] tp)",
+                       t, l, col->units, r, col->units / parts, t);
+    for (int k = l + 1; k < r; k++) {
+        const Layer *ly = &m->layers[k];
+        if (ly->ops == &attention_ops && ly->heads % t != 0)
+            return dt_fail(err, DT_EINPUT,
+                           "tensor parallelism over tp = %d devices splits the attention heads "
+                           "among them, but [model] heads = %d is not a multiple of %d (change "
+                           "[model] heads or [strategy] tp)",
+                           t, ly->heads, t);
+        plan->layers[k] = (TpLayer){.split = TP_LOCAL};
+        if (tp_local(&plan->layers[k].local, ly, t, err) < 0)
+            return -1;
+    }
+    int slice = col->units / (parts * t);
+    plan->layers[l] = (TpLayer){.split = TP_COLUMN, .slice = slice, .parts = parts};
+    plan->layers[r] = (TpLayer){.split = TP_ROW, .slice = slice, .parts = 1};
+    return r;
+}
 
 int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *err)
 {
@@ -44,41 +108,21 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
     plan->t = t;
     if (t == 1)
         return 0; /* all REPLICATED, as memset left them */
-    for (int l = first; l < last; l++)
-        if (m->layers[l].tokens || m->layers[l].ops == &attention_ops)
-            return dt_fail(err, DT_EINPUT,
-                           "tensor parallelism over tp = %d devices does not yet split the "
-                           "%s model's attention and MLP blocks (layer %d, %s); use tp = 1 "
-                           "with data-parallel or pipeline stages",
-                           t, m->name ? m->name : "transformer", l, m->layers[l].ops->name);
     for (int l = first; l + 1 < last; l++) {
-        const Layer *col = &m->layers[l];
-        /* a pair: the ROW layer is the one and only reader of the COLUMN
-         * layer's output, the split activation */
-        if (col->ops != &dense_ops || m->layers[l + 1].ops != &dense_ops ||
-            m->layers[l + 1].src != l || col->keep_grad)
-            continue;
-        /* The ROW layer's inputs are the COLUMN layer's outputs: one check
-         * covers both splits. */
-        if (col->units % t != 0)
-            return dt_fail(err, DT_EINPUT,
-                           "tensor parallelism over tp = %d devices: layer %d (dense, %d units) "
-                           "is split by its outputs and layer %d by its inputs, but %d is not a "
-                           "multiple of %d; hidden sizes must be multiples of tp (change "
-                           "[model] hidden or [strategy] tp)",
-                           t, l, col->units, l + 1, col->units, t);
-        plan->layers[l] = (TpLayer){.split = TP_COLUMN, .slice = col->units / t};
-        plan->layers[l + 1] = (TpLayer){.split = TP_ROW, .slice = col->units / t};
-        l++; /* the pair is taken; the next pair starts after it */
+        int r = tp_group(plan, l, err);
+        if (r < 0)
+            return -1;
+        l = r > l ? r : l; /* a group is taken; the next starts after it */
     }
     return 0;
 }
 
-/* out (batch, n) += bias (n), then max(out, 0) when relu: dense.c's loop. */
-static void add_bias_relu(float *out, const float *bias, int batch, int n, int relu)
+/* out (rows, n) with row stride ld += bias (n), then max(out, 0) when
+ * relu: dense.c's loop. */
+static void add_bias_relu(float *out, const float *bias, int rows, int n, int ld, int relu)
 {
-    for (int i = 0; i < batch; i++) {
-        float *row = out + (size_t)i * n; /* (n) */
+    for (int i = 0; i < rows; i++) {
+        float *row = out + (size_t)i * ld; /* (n) */
         if (relu) {
             for (int j = 0; j < n; j++) {
                 float v = row[j] + bias[j];
@@ -99,25 +143,27 @@ static const float *relu_mask(const float *out, const float *dout, float *masked
     return masked;
 }
 
-/* dbias (n) += column sums of dout (batch, n), one contiguous row at a time. */
-static void add_column_sums(float *dbias, const float *dout, int batch, int n)
+/* dbias (n) += column sums of dout (rows, n; row stride ld), one
+ * contiguous row at a time. */
+static void add_column_sums(float *dbias, const float *dout, int rows, int n, int ld)
 {
-    for (int i = 0; i < batch; i++) {
-        const float *row = dout + (size_t)i * n; /* (n) */
+    for (int i = 0; i < rows; i++) {
+        const float *row = dout + (size_t)i * ld; /* (n) */
         for (int j = 0; j < n; j++)
             dbias[j] += row[j];
     }
 }
 
 /* A dense block, the arithmetic both splits share: a shard's view of W is
- * an (M, N) block with row stride n_in, in is (batch, N), out (batch, M).
- * COLUMN: M = s output rows, N = n_in; ROW: M = units, N = s input columns.
+ * an (M, N) block with row stride n_in, in is (rows, N), out (rows, M)
+ * with row stride ldo.  COLUMN: M = s output rows of one part, N = n_in;
+ * ROW: M = units, N = s input columns.
  *   out = in W^T  (no bias) */
-static void block_forward(const float *in, const float *wgt, float *out, int batch, int M, int N,
-                          int n_in)
+static void block_forward(const float *in, const float *wgt, float *out, int rows, int M, int N,
+                          int n_in, int ldo)
 {
     GemmArgs g = {.trans_b = 1,
-                  .m = batch,
+                  .m = rows,
                   .n = M,
                   .k = N,
                   .alpha = 1.0f,
@@ -127,26 +173,37 @@ static void block_forward(const float *in, const float *wgt, float *out, int bat
                   .ldb = n_in,
                   .beta = 0.0f,
                   .c = out,
-                  .ldc = M};
+                  .ldc = ldo};
     gemm(&g);
 }
 
-/* COLUMN forward: out (batch, s) = in (batch, n_in) W[lo:hi, :]^T + b[lo:hi]. */
-static void column_forward(const Layer *ly, int s, int lo, const LayerIO *io)
+/* Where part p of the COLUMN layer's rows that shard j holds begins. */
+static int column_lo(const Layer *ly, const TpLayer *tl, int shard, int p)
 {
-    const int units = ly->units, n_in = (int)shape_size(ly->in);
-    const float *wgt = io->params + (size_t)lo * n_in;          /* (s, n_in), rows of W */
-    const float *bias = io->params + (size_t)units * n_in + lo; /* (s) */
-    block_forward(io->in, wgt, io->out, io->batch, s, n_in, n_in);
-    add_bias_relu(io->out, bias, io->batch, s, ly->relu);
+    return p * (ly->units / tl->parts) + shard * tl->slice;
 }
 
-/* ROW forward: partial out (batch, units) = in (batch, s) W[:, lo:hi]^T. */
+/* COLUMN forward: for each part p, out[:, p s : p s + s] (rows, parts s) =
+ * in (rows, n_in) W[lo_p : lo_p + s, :]^T + b[lo_p : lo_p + s]. */
+static void column_forward(const Layer *ly, const TpLayer *tl, int shard, const LayerIO *io)
+{
+    const int rows = io->batch * layer_dense_rows(ly), n_in = layer_dense_features(ly);
+    const int s = tl->slice, ld = tl->parts * s;
+    const float *bias = io->params + (size_t)ly->units * n_in; /* (units) */
+    for (int p = 0; p < tl->parts; p++) {
+        int lo = column_lo(ly, tl, shard, p);
+        block_forward(io->in, io->params + (size_t)lo * n_in, io->out + p * s, rows, s, n_in, n_in,
+                      ld);
+        add_bias_relu(io->out + p * s, bias + lo, rows, s, ld, ly->relu);
+    }
+}
+
+/* ROW forward: partial out (rows, units) = in (rows, s) W[:, lo:hi]^T. */
 static void row_forward(const Layer *ly, int s, int lo, const LayerIO *io)
 {
-    const int n_in = (int)shape_size(ly->in);
+    const int rows = io->batch * layer_dense_rows(ly), n_in = layer_dense_features(ly);
     /* (units, s), row stride n_in */
-    block_forward(io->in, io->params + lo, io->out, io->batch, ly->units, s, n_in);
+    block_forward(io->in, io->params + lo, io->out, rows, ly->units, s, n_in, ly->units);
 }
 
 void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io)
@@ -154,9 +211,11 @@ void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io)
     const Layer *ly = &plan->m->layers[l];
     const TpLayer *tl = &plan->layers[l];
     if (tl->split == TP_COLUMN)
-        column_forward(ly, tl->slice, shard * tl->slice, io);
+        column_forward(ly, tl, shard, io);
     else if (tl->split == TP_ROW)
         row_forward(ly, tl->slice, shard * tl->slice, io);
+    else if (tl->split == TP_LOCAL)
+        tl->local.ops->forward(&tl->local, io);
     else
         ly->ops->forward(ly, io);
 }
@@ -166,67 +225,75 @@ void tp_forward_finish(const TpPlan *plan, int l, const LayerIO *io)
     const Layer *ly = &plan->m->layers[l];
     if (plan->layers[l].split != TP_ROW)
         return;
-    const float *bias = io->params + (size_t)ly->units * shape_size(ly->in); /* (units) */
-    add_bias_relu(io->out, bias, io->batch, ly->units, ly->relu);
+    const int rows = io->batch * layer_dense_rows(ly), n_in = layer_dense_features(ly);
+    const float *bias = io->params + (size_t)ly->units * n_in; /* (units) */
+    add_bias_relu(io->out, bias, rows, ly->units, ly->units, ly->relu);
 }
 
-/* The backward of block_forward's block, dout (batch, M) (masked by the
- * fused ReLU when the layer has one):
- *   dW block += dout^T in;  dbias (M) += sums of dout;  din (batch, N) = dout W block */
+/* The backward of block_forward's block, dout (rows, M) with row stride
+ * ldo (masked by the fused ReLU when the layer has one, contiguous):
+ *   dW block += dout^T in;  dbias (M) += sums of dout;
+ *   din (rows, N) = dout W block, or += when din_adds */
 static void block_backward(const Layer *ly, const float *wgt, float *dwgt, float *dbias, int M,
-                           int N, const LayerIO *io)
+                           int N, const float *dout, int ldo, int din_adds, const LayerIO *io)
 {
-    const int batch = io->batch, n_in = (int)shape_size(ly->in);
-    const float *dout = io->dout;
-    if (ly->relu)
-        dout = relu_mask(io->out, dout, io->scratch, (size_t)batch * M);
-
+    const int rows = io->batch * layer_dense_rows(ly), n_in = layer_dense_features(ly);
+    if (ly->relu) {
+        dout = relu_mask(io->out, dout, io->scratch, (size_t)rows * M);
+        ldo = M;
+    }
     GemmArgs gw = {.trans_a = 1,
                    .m = M,
                    .n = N,
-                   .k = batch,
+                   .k = rows,
                    .alpha = 1.0f,
                    .a = dout,
-                   .lda = M,
+                   .lda = ldo,
                    .b = io->in,
                    .ldb = N,
                    .beta = 1.0f,
                    .c = dwgt,
                    .ldc = n_in};
     gemm(&gw);
-    add_column_sums(dbias, dout, batch, M);
+    add_column_sums(dbias, dout, rows, M, ldo);
     if (io->din) {
-        GemmArgs gx = {.m = batch,
+        GemmArgs gx = {.m = rows,
                        .n = N,
                        .k = M,
                        .alpha = 1.0f,
                        .a = dout,
-                       .lda = M,
+                       .lda = ldo,
                        .b = wgt,
                        .ldb = n_in,
-                       .beta = 0.0f,
+                       .beta = din_adds ? 1.0f : 0.0f,
                        .c = io->din,
                        .ldc = N};
         gemm(&gx);
     }
 }
 
-/* COLUMN backward, dout (batch, s):
- *   dW[lo:hi, :] += dout^T in;  db[lo:hi] += sums of dout;  din = dout W[lo:hi, :] (partial) */
-static void column_backward(const Layer *ly, int s, int lo, const LayerIO *io)
+/* COLUMN backward, dout (rows, parts s), for each part p:
+ *   dW[lo_p : lo_p + s, :] += dout_p^T in;  db[lo_p : lo_p + s] += sums of dout_p;
+ *   din (+)= dout_p W[lo_p : lo_p + s, :] (partial: the caller all-reduces) */
+static void column_backward(const Layer *ly, const TpLayer *tl, int shard, const LayerIO *io)
 {
-    const size_t units = (size_t)ly->units, n_in = shape_size(ly->in);
-    block_backward(ly, io->params + lo * n_in, io->dparams + lo * n_in,
-                   io->dparams + units * n_in + (size_t)lo, s, (int)n_in, io);
+    const size_t units = (size_t)ly->units, n_in = (size_t)layer_dense_features(ly);
+    const int s = tl->slice;
+    for (int p = 0; p < tl->parts; p++) {
+        size_t lo = (size_t)column_lo(ly, tl, shard, p);
+        block_backward(ly, io->params + lo * n_in, io->dparams + lo * n_in,
+                       io->dparams + units * n_in + lo, s, (int)n_in, io->dout + p * s,
+                       tl->parts * s, p > 0, io);
+    }
 }
 
-/* ROW backward, dout (batch, units) full:
+/* ROW backward, dout (rows, units) full:
  *   dW[:, lo:hi] += dout^T in;  db += sums of dout (whole);  din = dout W[:, lo:hi] (final) */
 static void row_backward(const Layer *ly, int s, int lo, const LayerIO *io)
 {
-    const size_t units = (size_t)ly->units, n_in = shape_size(ly->in);
+    const size_t units = (size_t)ly->units, n_in = (size_t)layer_dense_features(ly);
     block_backward(ly, io->params + lo, io->dparams + lo, io->dparams + units * n_in, ly->units, s,
-                   io);
+                   io->dout, ly->units, 0, io);
 }
 
 void tp_backward(const TpPlan *plan, int l, int shard, const LayerIO *io)
@@ -234,9 +301,11 @@ void tp_backward(const TpPlan *plan, int l, int shard, const LayerIO *io)
     const Layer *ly = &plan->m->layers[l];
     const TpLayer *tl = &plan->layers[l];
     if (tl->split == TP_COLUMN)
-        column_backward(ly, tl->slice, shard * tl->slice, io);
+        column_backward(ly, tl, shard, io);
     else if (tl->split == TP_ROW)
         row_backward(ly, tl->slice, shard * tl->slice, io);
+    else if (tl->split == TP_LOCAL)
+        tl->local.ops->backward(&tl->local, io);
     else if (l >= plan->m->first_trainable) /* below it, as model_backward_layer: nothing */
         ly->ops->backward(ly, io);
 }
@@ -249,9 +318,10 @@ static int needs_din(const TpPlan *plan, int l)
 
 size_t tp_forward_allreduce_floats(const TpPlan *plan, int l, int batch)
 {
+    const Layer *ly = &plan->m->layers[l];
     if (plan->layers[l].split != TP_ROW)
         return 0;
-    return (size_t)batch * (size_t)plan->m->layers[l].units;
+    return (size_t)batch * (size_t)layer_dense_rows(ly) * (size_t)ly->units;
 }
 
 size_t tp_backward_allreduce_floats(const TpPlan *plan, int l, int batch)
@@ -262,50 +332,82 @@ size_t tp_backward_allreduce_floats(const TpPlan *plan, int l, int batch)
 }
 
 /*
- * Costs of one shard, B = batch, n = input features, u = units, s = slice,
- * r = 1 with a fused ReLU (else 0), d = 1 when din is produced (else 0),
- * p = parameter floats the shard holds (tp_layer_blocks):
- *   COLUMN forward   2 B s n + B s + r B s                (GEMM, bias, ReLU)
- *          backward  2 s n B + B s + d 2 B n s + r B s    (dW, db, din, mask)
+ * Costs of one shard, B = GEMM rows (batch, or batch * T over positions),
+ * n = input features a row, u = units, s = slice, P = parts, r = 1 with a
+ * fused ReLU (else 0), d = 1 when din is produced (else 0), p = parameter
+ * floats the shard holds (tp_layer_blocks):
+ *   COLUMN forward   2 B P s n + B P s + r B P s          (GEMMs, bias, ReLU)
+ *          backward  2 P s n B + B P s + d 2 B n P s + r B P s
+ *                                                         (dW, db, din, mask)
  *   ROW    forward   2 B u s                              (GEMM only)
  *          finish    B u + r B u                          (bias, ReLU)
  *          backward  r B u + 2 u s B + B u + d 2 B s u    (mask, dW, db, din)
+ *   LOCAL  the layer's own counts on the shard's shapes
  * Bytes as model.c counts them, 4 per float: forward reads the input and
  * the parameters it uses and writes the output (the finish reads the summed
  * output and b, and writes the output); backward reads dout and the input,
  * reads and writes the p gradient floats, and with din also reads the p
  * parameters and writes din.
  */
-TpCost tp_forward_cost(const TpPlan *plan, int l, int batch)
+typedef struct TpDims {
+    double B, n, u, s, r, d;
+} TpDims;
+
+static TpDims tp_dims(const TpPlan *plan, int l, int batch)
 {
     const Layer *ly = &plan->m->layers[l];
     const TpLayer *tl = &plan->layers[l];
-    double B = batch, n = (double)shape_size(ly->in), u = ly->units, s = tl->slice;
-    double r = ly->relu ? 1.0 : 0.0;
+    double parts = tl->split == TP_COLUMN ? tl->parts : 1;
+    return (TpDims){.B = (double)batch * layer_dense_rows(ly),
+                    .n = layer_dense_features(ly),
+                    .u = ly->units,
+                    .s = parts * tl->slice,
+                    .r = ly->relu ? 1.0 : 0.0,
+                    .d = needs_din(plan, l) ? 1.0 : 0.0};
+}
+
+/* A LOCAL layer's cost, as model.c counts a parameter-free layer's. */
+static TpCost local_cost(const TpPlan *plan, int l, int batch, int backward)
+{
+    const Layer *lo = &plan->layers[l].local;
+    double in = (double)batch * shape_size(lo->in), out = (double)batch * shape_size(lo->out);
+    if (!backward)
+        return (TpCost){lo->ops->forward_flops(lo, batch), sizeof(float) * (in + out)};
+    int d = needs_din(plan, l);
+    return (TpCost){lo->ops->backward_flops(lo, batch, d),
+                    sizeof(float) * (out + in + (d ? in : 0.0))};
+}
+
+TpCost tp_forward_cost(const TpPlan *plan, int l, int batch)
+{
+    const TpLayer *tl = &plan->layers[l];
+    TpDims x = tp_dims(plan, l, batch);
     if (tl->split == TP_COLUMN)
-        return (TpCost){.flops = 2.0 * B * s * n + B * s + r * B * s,
-                        .bytes = sizeof(float) * (B * n + s * (n + 1.0) + B * s)};
+        return (TpCost){.flops = 2.0 * x.B * x.s * x.n + x.B * x.s + x.r * x.B * x.s,
+                        .bytes = sizeof(float) * (x.B * x.n + x.s * (x.n + 1.0) + x.B * x.s)};
     if (tl->split == TP_ROW)
-        return (TpCost){.flops = 2.0 * B * u * s, .bytes = sizeof(float) * (B * s + u * s + B * u)};
+        return (TpCost){.flops = 2.0 * x.B * x.u * x.s,
+                        .bytes = sizeof(float) * (x.B * x.s + x.u * x.s + x.B * x.u)};
+    if (tl->split == TP_LOCAL)
+        return local_cost(plan, l, batch, 0);
     return (TpCost){.flops = model_layer_forward_flops(plan->m, l, batch),
                     .bytes = model_layer_forward_bytes(plan->m, l, batch)};
 }
 
 TpCost tp_finish_cost(const TpPlan *plan, int l, int batch)
 {
-    const Layer *ly = &plan->m->layers[l];
     if (plan->layers[l].split != TP_ROW)
         return (TpCost){0.0, 0.0};
-    double B = batch, u = ly->units, r = ly->relu ? 1.0 : 0.0;
-    return (TpCost){.flops = B * u + r * B * u, .bytes = sizeof(float) * (B * u + u + B * u)};
+    TpDims x = tp_dims(plan, l, batch);
+    return (TpCost){.flops = x.B * x.u + x.r * x.B * x.u,
+                    .bytes = sizeof(float) * (x.B * x.u + x.u + x.B * x.u)};
 }
 
 TpCost tp_backward_cost(const TpPlan *plan, int l, int batch)
 {
-    const Layer *ly = &plan->m->layers[l];
     const TpLayer *tl = &plan->layers[l];
-    double B = batch, n = (double)shape_size(ly->in), u = ly->units, s = tl->slice;
-    double r = ly->relu ? 1.0 : 0.0, d = needs_din(plan, l) ? 1.0 : 0.0;
+    TpDims x = tp_dims(plan, l, batch);
+    const double B = x.B, n = x.n, u = x.u, s = x.s, r = x.r, d = x.d;
     if (tl->split == TP_COLUMN) {
         double p = s * (n + 1.0);
         return (TpCost){.flops = 2.0 * s * n * B + B * s + d * 2.0 * B * n * s + r * B * s,
@@ -316,6 +418,8 @@ TpCost tp_backward_cost(const TpPlan *plan, int l, int batch)
         return (TpCost){.flops = r * B * u + 2.0 * u * s * B + B * u + d * 2.0 * B * s * u,
                         .bytes = sizeof(float) * (B * u + B * s + 2.0 * p + d * (p + B * s))};
     }
+    if (tl->split == TP_LOCAL)
+        return local_cost(plan, l, batch, 1);
     return (TpCost){.flops = model_layer_backward_flops(plan->m, l, batch),
                     .bytes = model_layer_backward_bytes(plan->m, l, batch)};
 }
@@ -323,9 +427,12 @@ TpCost tp_backward_cost(const TpPlan *plan, int l, int batch)
 size_t tp_out_floats(const TpPlan *plan, int l, int batch)
 {
     const TpLayer *tl = &plan->layers[l];
+    const Layer *ly = &plan->m->layers[l];
     if (tl->split == TP_COLUMN)
-        return (size_t)batch * (size_t)tl->slice;
-    return (size_t)batch * shape_size(plan->m->layers[l].out);
+        return (size_t)batch * layer_dense_rows(ly) * (size_t)tl->parts * (size_t)tl->slice;
+    if (tl->split == TP_LOCAL)
+        return (size_t)batch * shape_size(tl->local.out);
+    return (size_t)batch * shape_size(ly->out);
 }
 
 size_t tp_scratch_floats(const TpPlan *plan, int l, int batch)
@@ -333,9 +440,11 @@ size_t tp_scratch_floats(const TpPlan *plan, int l, int batch)
     const Layer *ly = &plan->m->layers[l];
     const TpLayer *tl = &plan->layers[l];
     if (tl->split == TP_COLUMN) /* the masked dout slice */
-        return ly->relu ? (size_t)batch * (size_t)tl->slice : 0;
+        return ly->relu ? tp_out_floats(plan, l, batch) : 0;
     if (tl->split == TP_ROW) /* the masked full dout */
-        return ly->relu ? (size_t)batch * (size_t)ly->units : 0;
+        return ly->relu ? tp_out_floats(plan, l, batch) : 0;
+    if (tl->split == TP_LOCAL)
+        return tl->local.ops->scratch_floats(&tl->local, batch);
     return ly->ops->scratch_floats(ly, batch);
 }
 
@@ -343,9 +452,10 @@ size_t tp_activation_floats(const TpPlan *plan, int batch)
 {
     size_t n = 0;
     for (int l = plan->first; l < plan->last; l++) {
-        const Layer *ly = &plan->m->layers[l];
+        const TpLayer *tl = &plan->layers[l];
+        const Layer *ly = tl->split == TP_LOCAL ? &tl->local : &plan->m->layers[l];
         n += tp_out_floats(plan, l, batch);
-        if (ly->ops->saved_floats) /* a REPLICATED layer's, whole */
+        if (ly->ops->saved_floats) /* a LOCAL layer's on its slice, else whole */
             n += ly->ops->saved_floats(ly, batch);
     }
     return n;
@@ -363,15 +473,19 @@ int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_
         blocks[0] = (TpBlock){off, 1, count, (size_t)count, 1};
         return 1;
     }
-    const int units = ly->units, n_in = (int)shape_size(ly->in), s = tl->slice, lo = shard * s;
+    const int units = ly->units, n_in = layer_dense_features(ly), s = tl->slice;
     const size_t bias = off + (size_t)units * n_in;
-    if (tl->split == TP_COLUMN) {
-        blocks[0] = (TpBlock){off + (size_t)lo * n_in, s, n_in, (size_t)n_in, 0}; /* rows */
-        blocks[1] = (TpBlock){bias + (size_t)lo, 1, s, (size_t)s, 0};
-    } else {
-        blocks[0] = (TpBlock){off + (size_t)lo, units, s, (size_t)n_in, 0}; /* columns */
-        blocks[1] = (TpBlock){bias, 1, units, (size_t)units, 1};
+    if (tl->split == TP_COLUMN) { /* each part's rows, then each part's bias */
+        for (int p = 0; p < tl->parts; p++) {
+            size_t lo = (size_t)column_lo(ly, tl, shard, p);
+            blocks[p] = (TpBlock){off + lo * n_in, s, n_in, (size_t)n_in, 0};
+            blocks[tl->parts + p] = (TpBlock){bias + lo, 1, s, (size_t)s, 0};
+        }
+        return 2 * tl->parts;
     }
+    const int lo = shard * s; /* ROW: columns, then the whole bias */
+    blocks[0] = (TpBlock){off + (size_t)lo, units, s, (size_t)n_in, 0};
+    blocks[1] = (TpBlock){bias, 1, units, (size_t)units, 1};
     return 2;
 }
 

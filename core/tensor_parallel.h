@@ -29,16 +29,28 @@
  * A parameter-free layer between two dense layers (a separate relu or
  * flatten) breaks the pairing there: it is REPLICATED and the dense layers
  * on either side pair with other neighbours or stay REPLICATED.  This keeps
- * one invariant the simulator can rely on: the only activation that is ever
- * split is a COLUMN layer's output, consumed at once by the ROW layer right
- * after it; every other activation, a stage's input and output included,
- * is full and identical on all shards.  dtsim's models fuse ReLU into the
+ * one invariant the simulator can rely on: the only activations that are
+ * ever split are a COLUMN layer's output and those of the LOCAL layers
+ * after it (below), consumed at once by the ROW layer that ends the
+ * group; every other activation, a stage's input and output included, is
+ * full and identical on all shards.  dtsim's models fuse ReLU into the
  * dense layer (layer.h), so their dense stacks pair as Megatron's MLP
  * blocks do: mlp hidden = h1,h2,h3 gives COLUMN h1, ROW h2, COLUMN h3, ROW
  * logits; hidden = h1,h2 gives COLUMN h1, ROW h2, REPLICATED logits.
- * Transformers (dense layers over positions, attention) are not split yet:
- * tp_plan refuses them for t > 1 rather than run them replicated, which
- * would look like tensor parallelism and save nothing.
+ * Transformers (Megatron-LM's blocks): between a COLUMN and its ROW
+ * partner may stand parameter-free layers that work on each shard's slice
+ * alone (TP_LOCAL): an attention layer, whose heads are split among the
+ * shards (heads / t each), or a GELU.  Each reads only the layer before
+ * it.  With an attention layer in the chain the COLUMN layer is its q, k,
+ * v projection: its units are three parts (queries, keys, values), each
+ * split by t, so that shard j holds rows [p U/3 + j s, p U/3 + j s + s) of
+ * W for each part p (s = U / (3 t)) and its output row is its heads'
+ * queries, then keys, then values, as a local attention of heads / t heads
+ * reads them.  So qkv, attention, proj is one group (COLUMN, LOCAL, ROW)
+ * and fc, gelu, fc2 another: two all-reduces forward and two backward a
+ * block.  Every other layer of a transformer (embeddings, layer norms,
+ * residual adds, the output projection) is REPLICATED.  Dense layers over
+ * positions (layer.h, tokens) take batch * T rows in every count below.
  * A COLUMN layer's units must be a multiple of t (the ROW layer after it
  * splits the same number); otherwise tp_plan fails with DT_EINPUT.  With
  * t == 1 every layer is REPLICATED and the kernels are the serial ones.
@@ -103,11 +115,16 @@ typedef enum {
     TP_REPLICATED = 0, /* every shard computes the whole layer */
     TP_COLUMN,         /* dense, split by output features (rows of W, slices of b) */
     TP_ROW,            /* dense, split by input features (columns of W); b whole */
+    TP_LOCAL,          /* attention or GELU between the two: on the shard's slice */
 } TpSplit;
 
 typedef struct TpLayer {
     TpSplit split;
-    int slice; /* COLUMN: units / t; ROW: input features / t; REPLICATED: 0 */
+    int slice;   /* COLUMN: units / (parts t); ROW: input features / t; else 0 */
+    int parts;   /* COLUMN: 3 when it makes an attention's queries, keys and values,
+                  * each split alike; else 1 */
+    Layer local; /* LOCAL: the layer as one shard runs it (its slice's shapes, and
+                  * heads / t heads for attention) */
 } TpLayer;
 
 typedef struct TpPlan {
@@ -200,7 +217,7 @@ typedef struct TpBlock {
     int replicated; /* all shards hold these floats alike; shard 0 owns them */
 } TpBlock;
 
-#define TP_MAX_BLOCKS 2
+#define TP_MAX_BLOCKS 6
 
 /* The parts of layer l's parameters that `shard` holds, reads and writes
  * (the gradient too): fills blocks[] and returns how many (0 for a layer

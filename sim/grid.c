@@ -118,14 +118,15 @@ struct GridRank {
     Run *run;
     GridShared *sh;
     int rank, replica, stage, shard;
-    int first, last;                    /* layers [first, last) */
-    TpPlan plan;                        /* how the stage's layers are split over its tp shards */
-    size_t pbegin, pend;                /* parameters of the stage: [pbegin, pend) of the block */
-    TpBlock held[2 * MODEL_MAX_LAYERS]; /* the parts of them this shard holds, by layer */
-    int held_at[MODEL_MAX_LAYERS + 1];  /* layer l's parts: held[held_at[l] .. held_at[l + 1]) */
-    size_t pack_at[MODEL_MAX_LAYERS];   /* where layer l's parts start in the packed run */
-    size_t pack_len[MODEL_MAX_LAYERS];  /* and how many floats they hold */
-    size_t nhold;                       /* parameter floats it holds (tp_param_floats) */
+    int first, last;     /* layers [first, last) */
+    TpPlan plan;         /* how the stage's layers are split over its tp shards */
+    size_t pbegin, pend; /* parameters of the stage: [pbegin, pend) of the block */
+    TpBlock
+        held[TP_MAX_BLOCKS * MODEL_MAX_LAYERS]; /* the parts of them this shard holds, by layer */
+    int held_at[MODEL_MAX_LAYERS + 1]; /* layer l's parts: held[held_at[l] .. held_at[l + 1]) */
+    size_t pack_at[MODEL_MAX_LAYERS];  /* where layer l's parts start in the packed run */
+    size_t pack_len[MODEL_MAX_LAYERS]; /* and how many floats they hold */
+    size_t nhold;                      /* parameter floats it holds (tp_param_floats) */
     float *ppack;      /* (nhold) its parameters packed, or NULL: contiguous in params */
     float *gpack;      /* (nhold) its gradient packed, likewise */
     int next, prev;    /* ranks of the neighbouring stages' matching shard, -1 if none */

@@ -4,7 +4,7 @@
 # N workers of batch b, for every all-reduce algorithm, with and without
 # overlap, and the synchronous parameter server, against a serial run of
 # batch N*b, after the same number of steps (relative difference < 1e-5);
-# for the MLP, the CNN and a residual MLP; and local SGD against
+# for the MLP, the CNN, a residual MLP and a GPT; and local SGD against
 # data-parallel (H = 1, or warm-up only) and its bytes (1/H).
 set -u
 dtsim=$1
@@ -75,6 +75,22 @@ run serial-res-4 "${res[@]}" --set train.batch=$((4 * b)) &&
     run ps-res "${res[@]}" --platform "$plat" --set strategy.kind=parameter-server \
         --set cluster.workers=4 --set strategy.servers=2 &&
     compare serial-res-4 ps-res "resmlp parameter-server N=4 servers=2"
+# a GPT on text: every all-reduce, overlap, the synchronous parameter server
+gpt=(--set model.kind=gpt --set data.dataset=text --set model.layers=2 --set model.d_model=16
+     --set model.heads=2 --set model.seq_len=16)
+run serial-gpt-4 "${gpt[@]}" --set train.batch=$((4 * b)) &&
+    for algo in ring rhd tree; do
+        for overlap in off on; do
+            name=dp-gpt-$algo-$overlap
+            run "$name" "${gpt[@]}" --platform "$plat" --set strategy.kind=data-parallel \
+                --set cluster.workers=4 --set strategy.allreduce=$algo \
+                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+                compare serial-gpt-4 "$name" "gpt data-parallel N=4 $algo overlap $overlap"
+        done
+    done &&
+    run ps-gpt "${gpt[@]}" --platform "$plat" --set strategy.kind=parameter-server \
+        --set cluster.workers=4 --set strategy.servers=2 &&
+    compare serial-gpt-4 ps-gpt "gpt parameter-server N=4 servers=2"
 # local SGD: with H = 1 and plain SGD it is data-parallel; with warm-up
 # only, it is data-parallel whatever H; it sends 1/H of the bytes
 sgd=(--set train.momentum=0 --set cluster.workers=4 --platform "$plat")

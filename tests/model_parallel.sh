@@ -193,7 +193,7 @@ if [ -f "$tmp/ov-grid-on/summary.json" ] && [ -f "$tmp/ov-grid-off/summary.json"
     fi
 fi
 
-echo "== 1d. a residual model: stages cut between blocks, tensor parallelism inside them"
+echo "== 1d. residual models: stages cut between blocks, tensor parallelism inside them"
 res=(--set model.kind=resmlp --set model.width=16 --set model.blocks=3)
 run serial-res "${steps[@]}" "${res[@]}" --set train.batch=24
 for p in 2 3; do
@@ -204,6 +204,45 @@ for p in 2 3; do
             --set strategy.microbatches=4 --set strategy.schedule=$sch &&
             equal_params serial-res "$name" "resmlp pipeline p=$p m=4 $sch"
     done
+done
+gpt=(--set model.kind=gpt --set data.dataset=text --set model.layers=3 --set model.d_model=16
+     --set model.heads=2 --set model.seq_len=16 --set train.batch=24)
+run serial-gpt "${steps[@]}" "${gpt[@]}"
+for p in 2 3; do
+    for sch in gpipe 1f1b; do
+        name=gpt-pipe-$p-$sch
+        run "$name" "${steps[@]}" "${gpt[@]}" --platform "$ideal64" \
+            --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p \
+            --set strategy.microbatches=4 --set strategy.schedule=$sch &&
+            equal_params serial-gpt "$name" "gpt pipeline p=$p m=4 $sch"
+    done
+done
+# Megatron-LM's split: q, k, v and fc by columns, heads among the shards,
+# proj and fc2 by rows (heads = 4 so that tp = 4 divides them)
+gpt4=("${gpt[@]}" --set model.heads=4)
+run serial-gpt4 "${steps[@]}" "${gpt4[@]}"
+for tp in 2 4; do
+    run "gpt-tensor-$tp" "${steps[@]}" "${gpt4[@]}" --platform "$ideal64" \
+        --set strategy.kind=tensor --set strategy.tp=$tp --set cluster.workers=$tp &&
+        equal_params serial-gpt4 "gpt-tensor-$tp" "gpt tensor tp=$tp"
+done
+run gpt-hybrid "${steps[@]}" "${gpt4[@]}" --platform "$ideal64" --set strategy.kind=hybrid \
+    --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 --set cluster.workers=8 \
+    --set strategy.microbatches=2 --set train.batch=12 &&
+    equal_params serial-gpt4 gpt-hybrid "gpt hybrid dp=2 pp=2 tp=2"
+# the shards' all-reduce bytes by hand: per block and step two all-reduces
+# forward (after proj, after fc2) and two backward (after qkv, after fc) of
+# batch x seq_len x d_model floats, each sending 2 (t-1)/t of them per
+# shard on a ring
+for tp in 2 4; do
+    [ -f "$tmp/gpt-tensor-$tp/summary.json" ] || continue
+    sent=$(json "$tmp/gpt-tensor-$tp/summary.json" '.hosts[0].bytes_sent')
+    want=$(awk -v t=$tp 'BEGIN { printf "%d", 3 * 12 * 4 * 2 * (t - 1) / t * 24 * 16 * 16 * 4 }')
+    if [ "$sent" = "$want" ]; then
+        ok "gpt tensor tp=$tp: a shard sends $sent bytes, 3 blocks x 12 steps x 4 all-reduces x 2 (t-1)/t x 24 x 16 x 16 floats x 4 bytes"
+    else
+        bad "gpt tensor tp=$tp: a shard sends $sent bytes, by hand $want"
+    fi
 done
 run res-tensor "${steps[@]}" "${res[@]}" --set train.batch=24 --platform "$ideal64" \
     --set strategy.kind=tensor --set strategy.tp=2 --set cluster.workers=2 &&
