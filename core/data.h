@@ -81,7 +81,7 @@ void dataset_gather(const Dataset *d, const int *idx, int count, float *x, uint8
  * seq_len tokens, its targets the last seq_len, so every position predicts
  * the next token.
  */
-#define DT_TEXT_CORPUS "/usr/share/games/fortunes/computers"
+#define DT_TEXT_CORPUS "/usr/share/games/fortunes/cookie"
 
 typedef struct TextVocab {
     int size;

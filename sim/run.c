@@ -361,7 +361,8 @@ static void draw_plots(const Run *run, const char *out_dir)
 }
 
 /* What the trained language model writes after a newline (or after its
- * first character when the text has no newline), drawn with the seed. */
+ * first character when the text has no newline), drawn with the seed;
+ * bytes other than printable ASCII, newline and tab are shown as '?'. */
 static void run_sample(Run *run)
 {
     int prompt = 0;
@@ -373,8 +374,10 @@ static void run_sample(Run *run)
                            run->sc->seed, ids);
         workspace_free(&ws);
     }
-    for (int i = 1; i < n; i++)
-        run->sample[i - 1] = (char)run->vocab.bytes[ids[i]];
+    for (int i = 1; i < n; i++) { /* bytes a terminal or JSON would garble: '?' */
+        uint8_t c = run->vocab.bytes[ids[i]];
+        run->sample[i - 1] = c == '\n' || c == '\t' || (c >= 32 && c < 127) ? (char)c : '?';
+    }
     run->sample[n > 0 ? n - 1 : 0] = '\0';
 }
 

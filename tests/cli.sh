@@ -145,4 +145,30 @@ expect 0 "^0 [0-9.e-]+ [0-9.e-]+ 3$" -- cat "$tmp/o2/timeline.dat"
 expect 0 "note: gnuplot not found" -- env PATH=/nonexistent "$dtsim" run "$tiny" --out "$tmp/o3"
 expect 0 "ok" -- "$dtsim" check "$tiny"
 
+# The transformer on text: bad keys and files are named, with exit 2.
+gpt=(--set model.kind=gpt --set data.dataset=text --set model.layers=1 --set model.d_model=16
+     --set model.heads=2 --set model.seq_len=16)
+expect 0 "ok" -- "$dtsim" check "$tiny" "${gpt[@]}"
+expect 2 "model.heads.*heads = 3 does not divide d_model = 16" -- \
+    "$dtsim" check "$tiny" "${gpt[@]}" --set model.heads=3
+expect 2 "model.seq_len.*no validation window" -- \
+    "$dtsim" check "$tiny" "${gpt[@]}" --set model.seq_len=60000
+expect 2 "data.path.*'$tmp/none.txt'.*No such file" -- \
+    "$dtsim" check "$tiny" "${gpt[@]}" --set data.path="$tmp/none.txt"
+: >"$tmp/empty.txt"
+expect 2 "data.path.*is empty" -- "$dtsim" check "$tiny" "${gpt[@]}" --set data.path="$tmp/empty.txt"
+mkfifo "$tmp/fifo.txt"
+expect 2 "data.path.*not a regular file" -- \
+    "$dtsim" check "$tiny" "${gpt[@]}" --set data.path="$tmp/fifo.txt"
+expect 2 "kind = gpt needs text data" -- "$dtsim" check "$tiny" --set model.kind=gpt
+expect 2 "kind = mlp needs image data" -- "$dtsim" check "$tiny" --set data.dataset=text
+expect 2 "heads = 2 is not a multiple of 4" -- "$dtsim" check "$tiny" "${gpt[@]}" \
+    --platform "$src/platforms/dgx-2x8.xml" --set strategy.kind=tensor --set strategy.tp=4 \
+    --set cluster.workers=4
+expect 2 "out of memory.*attention probabilities" -- "$dtsim" run "$tiny" "${gpt[@]}" \
+    --set model.seq_len=1024 --set model.heads=16 --set model.d_model=64 --set train.batch=64 \
+    --platform "$src/platforms/small-gpus.xml" --out "$tmp/oom"
+expect 0 "validation loss .* nats per character" -- "$dtsim" run "$tiny" "${gpt[@]}" \
+    --set train.steps=4 --set train.eval_every=4 --out "$tmp/gpt" --no-plot
+
 checks_done

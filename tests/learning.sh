@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # learning.sh DTSIM SOURCE_DIR - the shipped serial scenarios learn for real
-# on the full Fashion-MNIST training set.  The thresholds come from the
+# on the full Fashion-MNIST training set, and the small GPT on text.  The thresholds come from the
 # spread of the final test accuracy over seeds 1 to 4 (dtsim computes on
 # one thread, so the thread count no longer matters; the processor's BLAS
 # kernels still move the last digits): the MLP 784-256-128-10 ended at
@@ -27,4 +27,20 @@ for case in "serial-mlp 0.875" "serial-cnn 0.885"; do
         bad "$name test accuracy $acc < $want after $epochs epochs"
     fi
 done
+# The GPT on characters: validation loss from ln(108) = 4.68 nats per
+# character at the start to at most 2.0 (seeds 1 to 3 ended at SPREAD),
+# and a sample of text at the end.
+start=$(date +%s)
+if "$dtsim" run "$src/scenarios/gpt-serial.ini" --quiet --out "$tmp/gpt"; then
+    loss=$(json "$tmp/gpt/summary.json" .language_model.validation_loss)
+    sample=$(json "$tmp/gpt/summary.json" .language_model.sample)
+    wall=$(($(date +%s) - start))
+    if awk -v l="$loss" 'BEGIN { exit !(l <= 2.0) }' && [ ${#sample} -ge 200 ]; then
+        ok "gpt-serial validation loss $loss <= 2.0 nats per character, ${wall}s wall"
+    else
+        bad "gpt-serial validation loss $loss (want <= 2.0), sample of ${#sample} characters"
+    fi
+else
+    bad "gpt-serial did not run"
+fi
 checks_done
