@@ -151,7 +151,7 @@ gpt=(--set model.kind=gpt --set data.dataset=text --set model.layers=1 --set mod
 expect 0 "ok" -- "$dtsim" check "$tiny" "${gpt[@]}"
 expect 2 "model.heads.*heads = 3 does not divide d_model = 16" -- \
     "$dtsim" check "$tiny" "${gpt[@]}" --set model.heads=3
-expect 2 "model.seq_len.*no validation window" -- \
+expect 2 "model.seq_len.*no (training|validation) window" -- \
     "$dtsim" check "$tiny" "${gpt[@]}" --set model.seq_len=60000
 expect 2 "data.path.*'$tmp/none.txt'.*No such file" -- \
     "$dtsim" check "$tiny" "${gpt[@]}" --set data.path="$tmp/none.txt"
