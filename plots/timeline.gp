@@ -1,7 +1,8 @@
 # timeline.gp - a Gantt chart of the last training step, one row per rank.
 #
 # Reads the run's timeline.dat (rank, start and end in ms from the start of
-# rank 0's last forward pass, kind) and draws each span as a bar: forward,
+# the last step: rank 0's first forward after its second-to-last update, so
+# that a pipeline's step shows whole; kind) and draws each span as a bar: forward,
 # loss, backward and update (or other compute) on the device in the upper
 # half of the rank's row; in the lower half, communication (a transfer in
 # progress) and waiting (blocked on a peer not ready: a slower worker, a

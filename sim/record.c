@@ -331,13 +331,37 @@ int record_write_trace(const Recorder *r, const char *path, DtError *err)
     return close_out(f, path, err);
 }
 
+/* Where the last step begins: rank 0's first forward after its
+ * second-to-last update (a pipeline's step has a forward per micro-batch),
+ * or its last forward when it applies no updates itself. */
+static double timeline_start(const Recorder *r)
+{
+    double t0 = 0.0, prev = -1.0, last = -1.0;
+    for (size_t i = 0; i < r->nspans; i++) {
+        const Span *s = &r->spans[i];
+        if (s->rank != 0 || s->kind != SPAN_COMPUTE)
+            continue;
+        if (strcmp(s->name, "forward") == 0)
+            t0 = s->start;
+        else if (strcmp(s->name, "update") == 0) {
+            prev = last;
+            last = s->end;
+        }
+    }
+    if (last < 0.0)
+        return t0;
+    for (size_t i = 0; i < r->nspans; i++) {
+        const Span *s = &r->spans[i];
+        if (s->rank == 0 && strcmp(s->name, "forward") == 0 && s->start >= prev)
+            return s->start;
+    }
+    return t0;
+}
+
 int record_write_timeline(const Recorder *r, const char *path, DtError *err)
 {
     static const char *const kinds[] = {"forward", "loss", "backward", "update"};
-    double t0 = 0.0;
-    for (size_t i = 0; i < r->nspans; i++)
-        if (r->spans[i].rank == 0 && strcmp(r->spans[i].name, "forward") == 0)
-            t0 = r->spans[i].start;
+    double t0 = timeline_start(r);
     FILE *f = open_out(path, err);
     if (!f)
         return -1;
