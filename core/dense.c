@@ -11,6 +11,11 @@
  * With l->tokens the layer is a transformer's linear map: a sequence (T,
  * C, 1) is T rows of C features, each mapped by the same W, so the GEMMs
  * take batch * T rows and the output is (T, units, 1).
+ *
+ * With l->tied the layer owns no parameters: W is an earlier layer's table
+ * (the model points param_offset at it; a GPT's output projection reads
+ * the token embedding), its gradient adds to that layer's, and there is
+ * no bias, so the bias loops and their FLOPs drop out.
  */
 #include "layer.h"
 #include "layer_util.h"
@@ -27,7 +32,7 @@ static int dense_setup(Layer *l, DtError *err)
                        l->in.c, l->in.h, l->in.w);
     size_t n_in = (size_t)layer_dense_features(l);
     l->out = l->tokens ? (Shape){l->in.c, l->units, 1} : (Shape){l->units, 1, 1};
-    l->param_count = (size_t)l->units * n_in + (size_t)l->units;
+    l->param_count = l->tied ? 0 : (size_t)l->units * n_in + (size_t)l->units;
     return 0;
 }
 
@@ -45,7 +50,8 @@ static void dense_init(const Layer *l, float *p, Rng *rng)
 
 static void dense_forward(const Layer *l, const LayerIO *io)
 {
-    const int batch = io->batch * layer_dense_rows(l), units = l->units, n_in = layer_dense_features(l);
+    const int batch = io->batch * layer_dense_rows(l), units = l->units,
+              n_in = layer_dense_features(l);
     const float *wgt = io->params;                         /* (units, in) */
     const float *bias = io->params + (size_t)units * n_in; /* (units) */
     float *out = io->out;                                  /* (batch, units) */
@@ -63,7 +69,7 @@ static void dense_forward(const Layer *l, const LayerIO *io)
                   .c = out,
                   .ldc = units};
     gemm(&g);
-    for (int i = 0; i < batch; i++) {
+    for (int i = 0; i < batch && !l->tied; i++) {
         float *row = out + (size_t)i * units; /* (units) */
         if (l->relu) {
             for (int j = 0; j < units; j++) {
@@ -79,7 +85,8 @@ static void dense_forward(const Layer *l, const LayerIO *io)
 
 static void dense_backward(const Layer *l, const LayerIO *io)
 {
-    const int batch = io->batch * layer_dense_rows(l), units = l->units, n_in = layer_dense_features(l);
+    const int batch = io->batch * layer_dense_rows(l), units = l->units,
+              n_in = layer_dense_features(l);
     const float *wgt = io->params;                     /* (units, in) */
     float *dwgt = io->dparams;                         /* (units, in) */
     float *dbias = io->dparams + (size_t)units * n_in; /* (units) */
@@ -109,7 +116,7 @@ static void dense_backward(const Layer *l, const LayerIO *io)
                    .ldc = n_in};
     gemm(&gw);
     /* db += column sums of dout, one row at a time so the inner loop is contiguous */
-    for (int i = 0; i < batch; i++) {
+    for (int i = 0; i < batch && !l->tied; i++) {
         const float *row = dout + (size_t)i * units; /* (units) */
         for (int j = 0; j < units; j++)
             dbias[j] += row[j];
@@ -137,7 +144,8 @@ static void dense_backward(const Layer *l, const LayerIO *io)
 static double dense_forward_flops(const Layer *l, int batch)
 {
     double b = (double)batch * layer_dense_rows(l), u = l->units, n = layer_dense_features(l);
-    return 2.0 * b * u * n + b * u + (l->relu ? b * u : 0.0);
+    double bias = l->tied ? 0.0 : b * u;
+    return 2.0 * b * u * n + bias + (l->relu ? b * u : 0.0);
 }
 
 /* backward: 2*units*in*batch (dW GEMM) + batch*units (db column-sum loop)
@@ -146,7 +154,8 @@ static double dense_forward_flops(const Layer *l, int batch)
 static double dense_backward_flops(const Layer *l, int batch, int need_din)
 {
     double b = (double)batch * layer_dense_rows(l), u = l->units, n = layer_dense_features(l);
-    return 2.0 * u * n * b + b * u + (need_din ? 2.0 * b * n * u : 0.0) + (l->relu ? b * u : 0.0);
+    double bias = l->tied ? 0.0 : b * u;
+    return 2.0 * u * n * b + bias + (need_din ? 2.0 * b * n * u : 0.0) + (l->relu ? b * u : 0.0);
 }
 
 /* The masked dout of a fused ReLU. */

@@ -8,7 +8,9 @@
  * and values of all heads at once, attention is causal multi-head
  * self-attention, and fc widens to d_ff; then a final LayerNorm and the
  * output projection to the vocabulary, with softmax cross-entropy at every
- * position (each predicts the next token).  Every linear map is a dense
+ * position (each predicts the next token); with tie_embeddings = on the
+ * output projection is the token embedding's table, transposed, without
+ * a bias of its own (GPT-2's weight tying).  Every linear map is a dense
  * layer over the positions (layer.h, tokens).  Weights are drawn with
  * standard deviation 0.02, the two projections that end a block with
  * 0.02 / sqrt(2 * layers), as GPT-2 does; biases 0, LayerNorm gains 1.
@@ -32,7 +34,10 @@ typedef struct GptConfig {
     int seq_len; /* tokens of context */
     int vocab;   /* tokens of the vocabulary; 0: the data set's */
     int d_ff;    /* features of the MLP's hidden layer; 0: 4 * d_model */
+    int tie;     /* the output projection is the token embedding's table */
 } GptConfig;
+
+static const char *const off_on[] = {"off", "on", NULL};
 
 static const KeyDef gpt_keys[] = {
     KEYDEF_INT(GptConfig, "layers", layers, 1, 24, "4", "transformer blocks"),
@@ -58,6 +63,9 @@ static const KeyDef gpt_keys[] = {
      .def = "(4 x d_model)",
      .help = "features of the hidden layer of each block's MLP",
      .derived = 1},
+    KEYDEF_ENUM(GptConfig, "tie_embeddings", tie, off_on, "off",
+                "on: the output projection uses the token embedding's weights (no bias of its "
+                "own), as GPT-2 does; not with pipeline stages"),
 };
 
 static int gpt_finish(void *config, const KeySource *given, DtError *err)
@@ -110,9 +118,14 @@ static int gpt_build(Model *m, const void *config, DtError *err)
     for (int b = 0; b < c->layers; b++)
         if (gpt_block(m, c, proj_std, err) < 0)
             return -1;
-    Layer head = {.ops = &dense_ops, .tokens = 1, .units = m->classes, .init_std = 0.02f};
-    if (model_add(m, (Layer){.ops = &layernorm_ops}, err) < 0 || model_add(m, head, err) < 0)
+    Layer head = {
+        .ops = &dense_ops, .tokens = 1, .units = m->classes, .init_std = 0.02f, .tied = c->tie};
+    int last;
+    if (model_add(m, (Layer){.ops = &layernorm_ops}, err) < 0 ||
+        (last = model_add(m, head, err)) < 0)
         return -1;
+    if (c->tie) /* the embedding's first table, wte (vocab, d_model) */
+        m->layers[last].param_offset = m->layers[0].param_offset;
     return 0;
 }
 

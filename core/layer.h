@@ -76,6 +76,9 @@ typedef struct Layer {
                           * below): in (T, C, 1) -> out (T, units, 1) */
     int heads;           /* attention: heads (d = in.h / 3 a multiple of heads) */
     int vocab;           /* embed: token ids 0 .. vocab-1 */
+    int tied;            /* dense: no parameters of its own: W is the (units, in features)
+                          * table at param_offset, an earlier layer's (the embedding's), and
+                          * there is no bias (tied input and output embeddings) */
     float init_std;      /* dense, embed: > 0: weights U(-a, a), a = init_std * sqrt(3) (standard
                           * deviation init_std, as GPT-2 draws them) instead of He-uniform */
     size_t param_offset; /* first float of this layer's parameters in the block */

@@ -19,6 +19,8 @@
  */
 #include "model.h"
 
+#include "layer_util.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,14 @@ int model_build(Model *m, const ModelSpec *spec, DtError *err)
     if (spec->classes < 2)
         return dt_fail(err, DT_EINPUT, "a model needs at least 2 classes, got %d", spec->classes);
     return spec->ops->build(m, spec->config, err);
+}
+
+int model_has_tied(const Model *m)
+{
+    for (int l = 0; l < m->nlayers; l++)
+        if (m->layers[l].tied)
+            return 1;
+    return 0;
 }
 
 int model_can_cut(const Model *m, int first)
@@ -415,13 +425,22 @@ double model_backward_flops(const Model *m, int batch)
     return f;
 }
 
+/* The parameter floats layer l reads: its own, or a tied layer's table. */
+static double layer_param_floats(const Layer *ly)
+{
+    if (ly->tied)
+        return (double)ly->units *
+               (double)(shape_size(ly->in) / (size_t)(ly->tokens ? ly->in.c : 1));
+    return (double)ly->param_count;
+}
+
 double model_layer_forward_bytes(const Model *m, int l, int batch)
 {
     const Layer *ly = &m->layers[l];
     double in = (double)shape_size(ly->in) * batch, out = (double)shape_size(ly->out) * batch;
     if (ly->src2 >= 0)
         in += (double)shape_size(ly->in2) * batch;
-    return sizeof(float) * (in + (double)ly->param_count + out);
+    return sizeof(float) * (in + layer_param_floats(ly) + out);
 }
 
 double model_layer_backward_bytes(const Model *m, int l, int batch)
@@ -430,7 +449,7 @@ double model_layer_backward_bytes(const Model *m, int l, int batch)
         return 0.0;
     const Layer *ly = &m->layers[l];
     double in = (double)shape_size(ly->in) * batch, out = (double)shape_size(ly->out) * batch;
-    double p = (double)ly->param_count;
+    double p = layer_param_floats(ly);
     double bytes = out + in + 2.0 * p;
     if (model_needs_din(m, l))
         bytes += p + in;

@@ -121,6 +121,9 @@ void model_init_params(const Model *m, float *params, uint64_t seed);
  * when the one tensor crossing the cut is layer first-1's output: no layer
  * at or after `first` reads anything older. */
 int model_can_cut(const Model *m, int first);
+/* Does a layer use another's parameters (tie_embeddings)?  Such a model
+ * cannot be cut into pipeline stages (plan_stages refuses it). */
+int model_has_tied(const Model *m);
 /* Does layer l's backward produce a gradient for its input: is there a
  * layer with parameters at or before the one it reads? */
 int model_needs_din(const Model *m, int l);

@@ -47,13 +47,17 @@ int plan_shares(int global, int n, const double *speed, int *share, int *offset)
 void plan_buckets(BucketPlan *b, const size_t *offset, const size_t *count, int first, int last,
                   size_t limit)
 {
-    int lowest = last;
+    int lowest = last, highest = -1;
     for (int l = last - 1; l >= first; l--)
-        if (count[l] > 0)
+        if (count[l] > 0) {
             lowest = l;
+            highest = highest < 0 ? l : highest;
+        }
     if (limit < 1)
         limit = 1;
-    size_t end = last > first ? offset[last - 1] + count[last - 1] : 0, size = 0;
+    /* where the highest layer with parameters ends (a layer without any,
+     * a tied one among them, may point anywhere) */
+    size_t end = highest >= 0 ? offset[highest] + count[highest] : 0, size = 0;
     b->n = 0;
     for (int l = last - 1; l >= first; l--) {
         b->closes[l] = -1;
@@ -125,6 +129,12 @@ int plan_stages(const Model *m, int p, const int *split, int nsplit, const char 
                 int *first, DtError *err)
 {
     int n = m->nlayers;
+    if (p > 1 && model_has_tied(m))
+        return dt_fail(err, DT_EINPUT,
+                       "[strategy] %s = %d: the %s model's output layer shares the token "
+                       "embedding's weights ([model] tie_embeddings = on), which pipeline stages "
+                       "cannot split; set tie_embeddings = off or use one stage",
+                       stages_key, p, m->name ? m->name : "");
     if (p > n)
         return dt_fail(err, DT_EINPUT,
                        "[strategy] %s = %d but the model has only %d layers (flatten, dense, "

@@ -165,6 +165,9 @@ expect 2 "kind = mlp needs image data" -- "$dtsim" check "$tiny" --set data.data
 expect 2 "heads = 2 is not a multiple of 4" -- "$dtsim" check "$tiny" "${gpt[@]}" \
     --platform "$src/platforms/dgx-2x8.xml" --set strategy.kind=tensor --set strategy.tp=4 \
     --set cluster.workers=4
+expect 2 "stages = 2: .*tie_embeddings = on.*pipeline stages cannot split" -- \
+    "$dtsim" check "$tiny" "${gpt[@]}" --set model.tie_embeddings=on \
+    --platform "$src/platforms/dgx-2x8.xml" --set strategy.kind=pipeline --set cluster.workers=2
 expect 2 "out of memory.*attention probabilities" -- "$dtsim" run "$tiny" "${gpt[@]}" \
     --set model.seq_len=1024 --set model.heads=16 --set model.d_model=64 --set train.batch=64 \
     --platform "$src/platforms/small-gpus.xml" --out "$tmp/oom"

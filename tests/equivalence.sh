@@ -91,6 +91,15 @@ run serial-gpt-4 "${gpt[@]}" --set train.batch=$((4 * b)) &&
     run ps-gpt "${gpt[@]}" --platform "$plat" --set strategy.kind=parameter-server \
         --set cluster.workers=4 --set strategy.servers=2 &&
     compare serial-gpt-4 ps-gpt "gpt parameter-server N=4 servers=2"
+# tied embeddings: the output projection's gradient adds to the embedding's
+# (its own layer holds no parameters: the buckets must not start there)
+tie=("${gpt[@]}" --set model.tie_embeddings=on)
+run serial-tie-4 "${tie[@]}" --set train.batch=$((4 * b)) &&
+    for overlap in off on; do
+        run "dp-tie-$overlap" "${tie[@]}" --platform "$plat" --set strategy.kind=data-parallel \
+            --set cluster.workers=4 --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+            compare serial-tie-4 "dp-tie-$overlap" "gpt tie_embeddings data-parallel overlap $overlap"
+    done
 # local SGD: with H = 1 and plain SGD it is data-parallel; with warm-up
 # only, it is data-parallel whatever H; it sends 1/H of the bytes
 sgd=(--set train.momentum=0 --set cluster.workers=4 --platform "$plat")

@@ -555,12 +555,12 @@ static int gpt_gradients_matter(const Model *m, const float *g, double floor)
 /* Every parameter (embeddings, layernorm gains and biases, qkv, proj, fc,
  * fc2 and the head) against finite differences of the loss model_loss
  * returns at scale 1, whose gradient backward then computes. */
-static void check_gpt_gradients(const GptPoint *pt, float spread)
+static void check_gpt_gradients(const TestModel *t, const GptPoint *pt, float spread)
 {
     Model m;
     Workspace ws;
     const int B = 2;
-    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, t, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, B, NULL), 0);
     float *p = malloc(m.nparams * sizeof(float)), *g = calloc(m.nparams, sizeof(float));
     float *num = malloc(m.nparams * sizeof(float)), x[B * GPT_T];
@@ -587,13 +587,31 @@ static void check_gpt_gradients(const GptPoint *pt, float spread)
 static void test_gpt_gradients_at_init(void)
 {
     const GptPoint pt = {"at initialisation", 5e-3f, 1, 5e-3};
-    check_gpt_gradients(&pt, 0.0f);
+    check_gpt_gradients(&GPT, &pt, 0.0f);
 }
 
 static void test_gpt_gradients(void)
 {
     const GptPoint pt = {"off initialisation", 1e-2f, 0, 3e-3};
-    check_gpt_gradients(&pt, 1.0f);
+    check_gpt_gradients(&GPT, &pt, 1.0f);
+}
+
+/* tie_embeddings = on: the output projection owns no parameters, reads
+ * the token embedding's table (no bias), and its gradient adds to it. */
+static void test_gpt_tied(void)
+{
+    TestModel t = GPT;
+    t.settings[4] = "tie_embeddings=on";
+    Model tied, m;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&tied, &t, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    const Layer *head = &tied.layers[tied.nlayers - 1];
+    CU_ASSERT(head->tied && head->param_count == 0);
+    CU_ASSERT_EQUAL(head->param_offset, tied.layers[0].param_offset);
+    CU_ASSERT_EQUAL(tied.nparams, m.nparams - (size_t)GPT_V * GPT_C - GPT_V);
+    CU_ASSERT(model_has_tied(&tied) && !model_has_tied(&m));
+    const GptPoint pt = {"tied, off initialisation", 1e-2f, 0, 3e-3};
+    check_gpt_gradients(&t, &pt, 1.0f);
 }
 
 /* Activations a step keeps: every output, and what layers save besides:
@@ -733,6 +751,7 @@ int main(void)
         {"evaluation in batches", test_evaluate_in_batches},
         {"gpt: layers, parameter count, cut points", test_gpt_layout},
         {"gpt: heads, vocab and d_ff settings", test_gpt_config},
+        {"gpt: tied embeddings share the table and its gradient", test_gpt_tied},
         {"gpt: loss is the sum of per-sample means", test_gpt_loss},
         {"whole GPT gradient vs finite differences", test_gpt_gradients},
         {"whole GPT gradient at initialisation", test_gpt_gradients_at_init},
