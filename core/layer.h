@@ -4,10 +4,10 @@
  * A Layer is a few numbers (its kind's ops, input and output shape, kernel
  * settings, where its parameters sit in the model's one parameter block,
  * which earlier layers it reads); each kind lives in one file (dense.c,
- * relu.c, conv2d.c, maxpool.c, flatten.c, add.c) and exports a `const
- * LayerOps`.  Tensors are plain float
- * arrays in NCHW order: a batch of B samples of shape (c, h, w) is
- * B*c*h*w floats, sample-major.  A flat vector of n features is (n, 1, 1).
+ * relu.c, conv2d.c, maxpool.c, flatten.c, add.c, batchnorm.c, avgpool.c,
+ * ...) and exports a `const LayerOps`.  Tensors are plain float arrays in
+ * NCHW order: a batch of B samples of shape (c, h, w) is B*c*h*w floats,
+ * sample-major.  A flat vector of n features is (n, 1, 1).
  *
  * Conventions shared by every kind:
  *  - forward writes out; backward ACCUMULATES parameter gradients into
@@ -76,6 +76,9 @@ typedef struct Layer {
                           * below): in (T, C, 1) -> out (T, units, 1) */
     int heads;           /* attention: heads (d = in.h / 3 a multiple of heads) */
     int vocab;           /* embed: token ids 0 .. vocab-1 */
+    int group;           /* batchnorm: statistics over consecutive groups of this many samples
+                          * of a call (the last one possibly smaller: "ghost" batch norm);
+                          * 0: over the whole batch of the call */
     int tied;            /* dense: no parameters of its own: W is the (units, in features)
                           * table at param_offset, an earlier layer's (the embedding's), and
                           * there is no bias (tied input and output embeddings) */
@@ -153,6 +156,24 @@ extern const LayerOps gelu_ops;
  * features; position t attends to positions 0..t, scores scaled by
  * 1/sqrt(hs).  No parameters; saves the probabilities (batch, heads, T, T). */
 extern const LayerOps attention_ops;
+
+/* Batch normalisation of (c, h, w) inputs, per channel: out = (x - mean) *
+ * rstd * gamma + beta, rstd = 1 / sqrt(var + 1e-5), mean and biased var
+ * over the samples of a group (Layer.group; 0: the whole batch of the
+ * call) and all h*w positions of the channel; parameters gamma (c), then
+ * beta (c).  There are no running averages: dtsim normalises with the
+ * statistics of the batch at hand in training and evaluation alike, so
+ * evaluation uses the statistics of each evaluation batch (of each group
+ * of it).  Data-parallel workers each normalise over their own samples
+ * (PyTorch DDP without SyncBatchNorm), which is serial training on the
+ * global batch with group = the per-worker batch.  Saves the mean and
+ * rstd of every (group, channel); backward is the exact gradient through
+ * the statistics, group by group. */
+extern const LayerOps batchnorm_ops;
+/* Global average pooling: (c, h, w) -> (c, 1, 1), each channel's mean over
+ * its h*w positions; no parameters; backward spreads dout / (h*w) over
+ * them. */
+extern const LayerOps avgpool_ops;
 
 /*
  * Softmax cross-entropy over `classes` logits per sample, numerically stable

@@ -13,6 +13,7 @@ extern const ModelOps mlp_model;
 extern const ModelOps cnn_model;
 extern const ModelOps resmlp_model;
 extern const ModelOps gpt_model;
+extern const ModelOps resnet_model;
 
 /* one line a model, so that adding one adds one line */
 // clang-format off
@@ -21,6 +22,7 @@ static const ModelOps *const models[] = {
     &cnn_model,
     &resmlp_model,
     &gpt_model,
+    &resnet_model,
 };
 // clang-format on
 

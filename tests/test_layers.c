@@ -10,7 +10,9 @@
  * layer.h (dparams accumulate, din is overwritten, din == NULL skips the
  * input gradient, scratch and out carry nothing between calls), forward
  * passes against direct loops, softmax on extreme logits, exact FLOP counts
- * written out as arithmetic on the shapes, and setup errors.
+ * written out as arithmetic on the shapes, and setup errors.  Batch
+ * normalisation also against double loops backward, and its groups against
+ * one call per group.
  */
 #include <math.h>
 #include <stdio.h>
@@ -92,6 +94,20 @@ static const Case cases[] = {
      2,
      INPUT_DISTINCT},
     {"flatten (2,3,4)", {.ops = &flatten_ops, .in = {2, 3, 4}}, 2, INPUT_SPREAD},
+    {"batchnorm (3,2,3), the whole batch",
+     {.ops = &batchnorm_ops, .in = {3, 2, 3}},
+     4,
+     INPUT_SPREAD},
+    {"batchnorm (3,2,3) group 2, batch 5 (the last group of 1)",
+     {.ops = &batchnorm_ops, .in = {3, 2, 3}, .group = 2},
+     5,
+     INPUT_SPREAD},
+    {"batchnorm (4,1,1) group 4, batch 11 (groups of 4, 4, 3)",
+     {.ops = &batchnorm_ops, .in = {4, 1, 1}, .group = 4},
+     11,
+     INPUT_SPREAD},
+    {"avgpool (3,4,5)", {.ops = &avgpool_ops, .in = {3, 4, 5}}, 2, INPUT_SPREAD},
+    {"avgpool (2,1,3)", {.ops = &avgpool_ops, .in = {2, 1, 3}}, 3, INPUT_SPREAD},
     {"layernorm (3,5,1)", {.ops = &layernorm_ops, .in = {3, 5, 1}}, 2, INPUT_SPREAD},
     {"layernorm (2,4,3)", {.ops = &layernorm_ops, .in = {2, 4, 3}}, 2, INPUT_SPREAD},
     {"gelu (4,6,1)", {.ops = &gelu_ops, .in = {4, 6, 1}}, 2, INPUT_SPREAD},
@@ -349,6 +365,16 @@ static void test_flatten_gradients(void)
 static void test_layernorm_gradients(void)
 {
     check_kind_gradients(&layernorm_ops);
+}
+
+static void test_batchnorm_gradients(void)
+{
+    check_kind_gradients(&batchnorm_ops);
+}
+
+static void test_avgpool_gradients(void)
+{
+    check_kind_gradients(&avgpool_ops);
 }
 
 static void test_gelu_gradients(void)
@@ -997,6 +1023,176 @@ static void test_attention_causal(void)
     bufs_free(&b);
 }
 
+/* ---- batch normalisation and average pooling ---- */
+
+/* What batchnorm computes, in double: out, the (mean, rstd) pairs of every
+ * (group, channel), and for dout the gradients din and dparams (gamma's,
+ * then beta's), all overwritten. */
+typedef struct BnRef {
+    double *out, *saved, *din, *dpar;
+} BnRef;
+
+static void batchnorm_naive(const Layer *l, int batch, const float *params, const float *in,
+                            const float *dout, const BnRef *r)
+{
+    const int c = l->in.c, hw = l->in.h * l->in.w, size = l->group ? l->group : batch;
+    const float *gamma = params, *beta = params + c;
+    memset(r->dpar, 0, 2 * (size_t)c * sizeof(double));
+    for (int s0 = 0, gi = 0; s0 < batch; s0 += size, gi++) {
+        const int g = batch - s0 < size ? batch - s0 : size;
+        const double n = (double)g * hw;
+        for (int ch = 0; ch < c; ch++) {
+#define BN_AT(b, p) ((((size_t)s0 + (b)) * c + ch) * hw + (p))
+            double mean = 0.0, var = 0.0, sdy = 0.0, sdyx = 0.0;
+            for (int b = 0; b < g; b++)
+                for (int p = 0; p < hw; p++)
+                    mean += in[BN_AT(b, p)];
+            mean /= n;
+            for (int b = 0; b < g; b++)
+                for (int p = 0; p < hw; p++)
+                    var += (in[BN_AT(b, p)] - mean) * (in[BN_AT(b, p)] - mean);
+            double rstd = 1.0 / sqrt(var / n + 1e-5);
+            for (int b = 0; b < g; b++)
+                for (int p = 0; p < hw; p++) {
+                    double xhat = (in[BN_AT(b, p)] - mean) * rstd;
+                    r->out[BN_AT(b, p)] = xhat * gamma[ch] + beta[ch];
+                    sdy += dout[BN_AT(b, p)];
+                    sdyx += dout[BN_AT(b, p)] * xhat;
+                }
+            for (int b = 0; b < g; b++)
+                for (int p = 0; p < hw; p++) {
+                    double xhat = (in[BN_AT(b, p)] - mean) * rstd;
+                    r->din[BN_AT(b, p)] =
+                        rstd * gamma[ch] * (dout[BN_AT(b, p)] - sdy / n - xhat * sdyx / n);
+                }
+#undef BN_AT
+            r->saved[2 * ((size_t)gi * c + ch)] = mean;
+            r->saved[2 * ((size_t)gi * c + ch) + 1] = rstd;
+            r->dpar[ch] += sdyx;
+            r->dpar[c + ch] += sdy;
+        }
+    }
+}
+
+static void check_close_double(const char *label, const char *what, const float *got,
+                               const double *want, size_t n, double tol, double floor)
+{
+    float *w = alloc_floats(n);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)want[i];
+    CU_ASSERT(check_close(label, what, got, w, n, tol, floor));
+    free(w);
+}
+
+/* Forward (output and statistics) and backward (din, dgamma, dbeta)
+ * against batchnorm_naive, on inputs whose mean is far from 0, for the
+ * whole batch and for groups with a smaller last one. */
+static void test_batchnorm_matches_naive(void)
+{
+    const Case cs[] = {
+        {"batchnorm (4,3,5), batch 6", {.ops = &batchnorm_ops, .in = {4, 3, 5}}, 6, INPUT_SPREAD},
+        {"batchnorm (4,3,5) group 3, batch 7",
+         {.ops = &batchnorm_ops, .in = {4, 3, 5}, .group = 3},
+         7,
+         INPUT_SPREAD},
+        {"batchnorm (3,6,6) group 2, batch 4",
+         {.ops = &batchnorm_ops, .in = {3, 6, 6}, .group = 2},
+         4,
+         INPUT_SPREAD},
+    };
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        Bufs b;
+        bufs_make(&b, &cs[ci], 900 + ci);
+        for (size_t i = 0; i < b.n_in; i++)
+            b.in[i] = 3.0f * b.in[i] + 1.5f;
+        bufs_forward(&b);
+        bufs_backward(&b, b.din);
+        BnRef r = {malloc(b.n_out * sizeof(double)), malloc(b.n_sav * sizeof(double)),
+                   malloc(b.n_in * sizeof(double)), malloc(b.n_par * sizeof(double))};
+        batchnorm_naive(&b.l, b.batch, b.params, b.in, b.dout, &r);
+        const char *label = cs[ci].label;
+        check_close_double(label, "forward", b.out, r.out, b.n_out, 1e-5, 1.0);
+        check_close_double(label, "mean and rstd", b.saved, r.saved, b.n_sav, 1e-5, 1e-3);
+        check_close_double(label, "din", b.din, r.din, b.n_in, 1e-5, 1.0);
+        check_close_double(label, "dgamma, dbeta", b.dparams, r.dpar, b.n_par, 1e-5, 1.0);
+        free(r.out);
+        free(r.saved);
+        free(r.din);
+        free(r.dpar);
+        bufs_free(&b);
+    }
+}
+
+/* Ghost batch norm is what separate calls compute: group g over `batch`
+ * samples gives, bitwise, the outputs, statistics and input gradients of
+ * one call (group 0) per group of g consecutive samples (the last one
+ * smaller when g does not divide batch), and the parameter gradient those
+ * calls accumulate one after the other: what data-parallel workers of g
+ * samples each compute and sum. */
+static void check_groups_are_calls(int group, int batch, uint64_t seed)
+{
+    const Case c = {"batchnorm (3,4,4) grouped",
+                    {.ops = &batchnorm_ops, .in = {3, 4, 4}, .group = group},
+                    batch,
+                    INPUT_SPREAD};
+    Case one = c;
+    one.layer.group = 0;
+    one.batch = group < batch ? group : batch;
+    Bufs whole, part;
+    bufs_make(&whole, &c, seed);
+    bufs_make(&part, &one, seed + 1);
+    memcpy(part.params, whole.params, whole.n_par * sizeof(float));
+    bufs_forward(&whole);
+    bufs_backward(&whole, whole.din);
+    const size_t per = shape_size(whole.l.in), sav = 2 * (size_t)whole.l.in.c;
+    int same = 1, calls = 0;
+    for (int s0 = 0; s0 < batch; s0 += one.batch, calls++) {
+        part.batch = batch - s0 < one.batch ? batch - s0 : one.batch;
+        const size_t n = (size_t)part.batch * per;
+        memcpy(part.in, whole.in + s0 * per, n * sizeof(float));
+        memcpy(part.dout, whole.dout + s0 * per, n * sizeof(float));
+        bufs_forward(&part);
+        bufs_backward(&part, part.din);
+        same &= memcmp(part.out, whole.out + s0 * per, n * sizeof(float)) == 0;
+        same &= memcmp(part.saved, whole.saved + calls * sav, sav * sizeof(float)) == 0;
+        same &= memcmp(part.din, whole.din + s0 * per, n * sizeof(float)) == 0;
+    }
+    CU_ASSERT_EQUAL(calls * sav, whole.n_sav);
+    if (!same)
+        fprintf(stderr, "\n    group %d, batch %d: a call's results differ\n", group, batch);
+    CU_ASSERT(same);
+    CU_ASSERT(memcmp(part.dparams, whole.dparams, whole.n_par * sizeof(float)) == 0);
+    bufs_free(&whole);
+    bufs_free(&part);
+}
+
+static void test_batchnorm_groups_are_calls(void)
+{
+    check_groups_are_calls(2, 6, 1000); /* 3 workers of 2 */
+    check_groups_are_calls(4, 12, 1010);
+    check_groups_are_calls(2, 5, 1020); /* 2, 2, 1 */
+    check_groups_are_calls(3, 3, 1030); /* one group: the whole batch */
+    check_groups_are_calls(8, 5, 1040); /* a group larger than the batch */
+}
+
+/* Global average pooling against its definition, and the gradient that
+ * spreads each dout over the positions. */
+static void test_avgpool_values(void)
+{
+    Layer l = setup_ok((Layer){.ops = &avgpool_ops, .in = {2, 2, 3}});
+    const float in[12] = {1,  2, 3, 4, 5, 6, /* channel 0: mean 3.5 */
+                          -6, 0, 0, 0, 0, 0 /* channel 1: mean -1 */};
+    const float dout[2] = {12, -3};
+    const float want_din[12] = {2, 2, 2, 2, 2, 2, -0.5f, -0.5f, -0.5f, -0.5f, -0.5f, -0.5f};
+    float out[2], din[12];
+    LayerIO io = {.batch = 1, .in = in, .out = out, .dout = dout, .din = din};
+    l.ops->forward(&l, &io);
+    l.ops->backward(&l, &io);
+    CU_ASSERT_EQUAL(out[0], 3.5f);
+    CU_ASSERT_EQUAL(out[1], -1.0f);
+    CU_ASSERT(memcmp(din, want_din, sizeof din) == 0);
+}
+
 /* ---- softmax cross-entropy ---- */
 
 #define SX_BATCH 4
@@ -1267,6 +1463,48 @@ static void test_flops_layernorm(void)
     check_flops(l, 3, 3 * 2 * (8 * 12 + 5), 3 * 2 * (13 * 12 + 2), 3 * 2 * 5 * 12);
 }
 
+static void test_flops_batchnorm(void)
+{
+    /* (16,7,7), batch 8, one group: per channel n = 8*49 values.
+     * forward: n adds into the per-position sums, 49 folding them, 1
+     * division (mean); 3n (subtract, square, add) and 49 (fold) for the
+     * variance, 4 more for rstd (divide, add eps, sqrt, reciprocal); 1
+     * for rstd*gamma; 3n (subtract, multiply, add) for the output.
+     * backward: 5n for the sums of dy and dy*xhat (xhat 2, add 1, multiply
+     * and add 2), 2*49 folding them, 2 adds into dbeta and dgamma; with
+     * din 5 (rstd*gamma, two divisions by n, two multiplies) and 5n. */
+    Layer l = setup_ok((Layer){.ops = &batchnorm_ops, .in = {16, 7, 7}});
+    double n = 8 * 49;
+    double param = 16 * (5 * n + 2 * 49 + 2);
+    check_flops(l, 8, 16 * ((n + 49 + 1) + (3 * n + 49 + 4) + 1 + 3 * n), param + 16 * (5 + 5 * n),
+                param);
+    /* group 3, batch 8: groups of 3, 3 and 2 samples, each with its own
+     * folds and statistics */
+    l = setup_ok((Layer){.ops = &batchnorm_ops, .in = {16, 7, 7}, .group = 3});
+    double fwd = 0, bwd = 0, din = 0;
+    const int sizes[3] = {3, 3, 2};
+    for (int gi = 0; gi < 3; gi++) {
+        double ng = sizes[gi] * 49.0;
+        fwd += 16 * ((ng + 49 + 1) + (3 * ng + 49 + 4) + 1 + 3 * ng);
+        bwd += 16 * (5 * ng + 2 * 49 + 2);
+        din += 16 * (5 + 5 * ng);
+    }
+    check_flops(l, 8, fwd, bwd + din, bwd);
+    /* a group of the whole batch or more counts as one group */
+    l = setup_ok((Layer){.ops = &batchnorm_ops, .in = {16, 7, 7}, .group = 8});
+    check_flops(l, 8, 16 * ((n + 49 + 1) + (3 * n + 49 + 4) + 1 + 3 * n), param + 16 * (5 + 5 * n),
+                param);
+}
+
+static void test_flops_avgpool(void)
+{
+    /* (32,7,7), batch 4: 49 adds and a division per (sample, channel);
+     * backward one division per (sample, channel), the rest copies;
+     * nothing without din */
+    Layer l = setup_ok((Layer){.ops = &avgpool_ops, .in = {32, 7, 7}});
+    check_flops(l, 4, 4 * 32 * (49 + 1), 4 * 32, 0);
+}
+
 static void test_flops_gelu(void)
 {
     /* 15 per element forward, 24 backward with din (each with tanh as an
@@ -1417,6 +1655,9 @@ static void test_setup_errors(void)
     check_setup_fails((Layer){.ops = &attention_ops, .in = {4, 24, 2}, .heads = 2}, "attention");
     check_setup_fails((Layer){.ops = &layernorm_ops, .in = {4, 0, 1}}, "layernorm");
     check_setup_fails((Layer){.ops = &gelu_ops, .in = {0, 4, 1}}, "gelu");
+    check_setup_fails((Layer){.ops = &batchnorm_ops, .in = {4, 3, 3}, .group = -1}, "batchnorm");
+    check_setup_fails((Layer){.ops = &batchnorm_ops, .in = {0, 3, 3}}, "batchnorm");
+    check_setup_fails((Layer){.ops = &avgpool_ops, .in = {4, 0, 3}}, "avgpool");
 }
 
 /* Weights w[i] = (2u_i - 1) * sqrt(6 / fan_in) for the i-th draw u_i, in
@@ -1500,6 +1741,33 @@ static void test_init_sequences(void)
     CU_ASSERT_EQUAL(rng.state, before.state);
 }
 
+/* Batchnorm and avgpool: shapes, parameters, scratch, saved statistics
+ * (a mean and an rstd per (group, channel)), init (gamma 1, beta 0, no
+ * draws). */
+static void test_setup_norm_pool(void)
+{
+    Layer l = setup_ok((Layer){.ops = &batchnorm_ops, .in = {6, 5, 4}, .group = 3});
+    CU_ASSERT(l.out.c == 6 && l.out.h == 5 && l.out.w == 4);
+    CU_ASSERT_EQUAL(l.param_count, 2 * 6);
+    CU_ASSERT_EQUAL(saved_floats(&l, 7), 2 * 3 * 6); /* groups of 3, 3, 1 */
+    CU_ASSERT_EQUAL(saved_floats(&l, 6), 2 * 2 * 6);
+    CU_ASSERT_EQUAL(saved_floats(&l, 2), 2 * 1 * 6);
+    CU_ASSERT_EQUAL(l.ops->scratch_floats(&l, 7), 2 * 5 * 4);
+    l.group = 0;
+    CU_ASSERT_EQUAL(saved_floats(&l, 7), 2 * 6);
+    float p[12];
+    Rng rng = rng_make(1, 1), before = rng;
+    l.ops->init(&l, p, &rng);
+    const float want[12] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    CU_ASSERT(memcmp(p, want, sizeof p) == 0);
+    avgpool_ops.init(NULL, NULL, &rng);
+    CU_ASSERT_EQUAL(rng.state, before.state);
+    l = setup_ok((Layer){.ops = &avgpool_ops, .in = {6, 5, 4}});
+    CU_ASSERT(l.out.c == 6 && l.out.h == 1 && l.out.w == 1);
+    CU_ASSERT_EQUAL(l.param_count, 0);
+    CU_ASSERT_EQUAL(saved_floats(&l, 7), 0);
+}
+
 static void test_shape_size(void)
 {
     CU_ASSERT_EQUAL(shape_size((Shape){3, 28, 28}), 3 * 28 * 28);
@@ -1514,6 +1782,8 @@ static CU_TestInfo gradient_tests[] = {
     {"maxpool", test_maxpool_gradients},
     {"flatten", test_flatten_gradients},
     {"layernorm", test_layernorm_gradients},
+    {"batchnorm, whole batch and groups (the last one smaller)", test_batchnorm_gradients},
+    {"avgpool", test_avgpool_gradients},
     {"gelu", test_gelu_gradients},
     {"attention, heads 2 and 1", test_attention_gradients},
     {"softmax cross-entropy", test_softmax_gradients},
@@ -1540,6 +1810,9 @@ static CU_TestInfo forward_tests[] = {
     {"softmax correct count", test_softmax_correct},
     {"embed against direct loops, backward accumulates", test_embed_values},
     {"layernorm against a direct loop", test_layernorm_forward_matches_naive},
+    {"batchnorm against double loops, forward and backward, groups", test_batchnorm_matches_naive},
+    {"batchnorm groups compute what one call per group does", test_batchnorm_groups_are_calls},
+    {"avgpool hand values", test_avgpool_values},
     {"gelu against the formula in double", test_gelu_values},
     {"attention against double loops, forward and backward", test_attention_matches_naive},
     {"attention is causal", test_attention_causal},
@@ -1555,6 +1828,8 @@ static CU_TestInfo flops_tests[] = {
     {"flatten", test_flops_flatten},
     {"embed", test_flops_embed},
     {"layernorm", test_flops_layernorm},
+    {"batchnorm, whole batch and groups", test_flops_batchnorm},
+    {"avgpool", test_flops_avgpool},
     {"gelu", test_flops_gelu},
     {"attention", test_flops_attention},
     {"softmax cross-entropy", test_flops_softmax},
@@ -1567,6 +1842,7 @@ static CU_TestInfo setup_tests[] = {
     {"settings that do not fit", test_setup_errors},
     {"He-uniform init", test_init},
     {"embed and layernorm init", test_init_sequences},
+    {"batchnorm and avgpool: shapes, saved, init", test_setup_norm_pool},
     {"shape_size", test_shape_size},
     CU_TEST_INFO_NULL,
 };

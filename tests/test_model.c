@@ -3,7 +3,8 @@
  * networks against finite differences, FLOP totals against counts worked
  * by hand from the shapes, parameter layout, the layer graph's gradient
  * buffers and cut points, evaluation in batches; the GPT: its layout, loss,
- * gradient, activation memory and generation.
+ * gradient, activation memory and generation; the ResNet: its layout, cut
+ * points, gradient through batch norm groups, and its settings.
  */
 #include <math.h>
 #include <stdio.h>
@@ -736,6 +737,283 @@ static void test_gpt_generate_reads_last_position(void)
     workspace_free(&ws);
 }
 
+/*
+ * The resnet at its smallest: stages of 1 block each, widths 4 and 8, on
+ * (1, 8, 8) inputs and 10 classes.  Layers:
+ *   0 conv 3x3 1->4, 1 bn, 2 relu                             (stem)
+ *   3 conv 3x3 4->4, 4 bn, 5 relu, 6 conv 3x3, 7 bn,
+ *   8 add (7 + 2), 9 relu                                      (identity block)
+ *   10 conv 3x3 s2 4->8, 11 bn, 12 relu, 13 conv 3x3, 14 bn,
+ *   15 conv 1x1 s2 from 9, 16 bn, 17 add (16 + 14), 18 relu    (projection block)
+ *   19 avgpool, 20 dense 8 -> 10                               (head)
+ */
+#define RESNET_LAYERS 21
+
+static const TestModel RESNET = {"resnet", {1, 8, 8}, 10, {"blocks=1,1", "widths=4,8"}};
+
+static void test_resnet_layout(void)
+{
+    Model m;
+    DtError err = {DT_OK, ""};
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &RESNET, &err), 0);
+    CU_ASSERT_STRING_EQUAL(m.name, "resnet");
+    CU_ASSERT_EQUAL_FATAL(m.nlayers, RESNET_LAYERS);
+    static const LayerOps *const kinds[RESNET_LAYERS] = {
+        &conv2d_ops, &batchnorm_ops, &relu_ops,      &conv2d_ops, &batchnorm_ops, &relu_ops,
+        &conv2d_ops, &batchnorm_ops, &add_ops,       &relu_ops,   &conv2d_ops,    &batchnorm_ops,
+        &relu_ops,   &conv2d_ops,    &batchnorm_ops, &conv2d_ops, &batchnorm_ops, &add_ops,
+        &relu_ops,   &avgpool_ops,   &dense_ops};
+    int kinds_ok = 1;
+    for (int l = 0; l < RESNET_LAYERS; l++)
+        kinds_ok &= m.layers[l].ops == kinds[l];
+    CU_ASSERT(kinds_ok);
+    /* the adds and the projection's input */
+    CU_ASSERT(m.layers[8].src == 7 && m.layers[8].src2 == 2);
+    CU_ASSERT(m.layers[15].src == 9 && m.layers[15].stride == 2 && m.layers[15].kernel == 1);
+    CU_ASSERT(m.layers[17].src == 16 && m.layers[17].src2 == 14);
+    CU_ASSERT(m.layers[10].stride == 2 && m.layers[13].stride == 1);
+    /* 8x8 -> 4x4 in the second stage, then (8,1,1) and the logits */
+    CU_ASSERT(m.layers[14].out.c == 8 && m.layers[14].out.h == 4 && m.layers[14].out.w == 4);
+    CU_ASSERT(m.layers[16].out.c == 8 && m.layers[16].out.h == 4 && m.layers[16].out.w == 4);
+    CU_ASSERT(m.layers[19].out.c == 8 && m.layers[19].out.h == 1 && m.layers[19].out.w == 1);
+    CU_ASSERT(m.layers[20].out.c == 10);
+    /* conv k x k c -> o: o*c*k*k + o; batchnorm over c channels: 2c */
+    size_t stem = (4 * 1 * 9 + 4) + 2 * 4;
+    size_t block1 = 2 * ((4 * 4 * 9 + 4) + 2 * 4);
+    size_t block2 = (8 * 4 * 9 + 8) + 2 * 8 + (8 * 8 * 9 + 8) + 2 * 8 + (8 * 4 + 8) + 2 * 8;
+    size_t head = 8 * 10 + 10;
+    CU_ASSERT_EQUAL(m.nparams, stem + block1 + block2 + head);
+    CU_ASSERT_EQUAL(m.nparams, 1418);
+    size_t off = 0;
+    int packed = 1;
+    for (int l = 0; l < m.nlayers; l++) {
+        packed &= m.layers[l].param_offset == off;
+        off += m.layers[l].param_count;
+    }
+    CU_ASSERT(packed && off == m.nparams);
+    /* cuts: inside the stem (1, 2), before each block (3, 10), between a
+     * block's add and its ReLU (9, 18), in the head (19, 20); nowhere
+     * else, where an add or the projection reads across the cut */
+    const int cuts[] = {1, 2, 3, 9, 10, 18, 19, 20};
+    for (int first = 1, k = 0; first < m.nlayers; first++) {
+        int want = k < 8 && cuts[k] == first;
+        if (model_can_cut(&m, first) != want)
+            fprintf(stderr, "\n  model_can_cut(%d) is %d\n", first, model_can_cut(&m, first));
+        CU_ASSERT_EQUAL(model_can_cut(&m, first), want);
+        k += want;
+    }
+}
+
+/* Activation bytes count what batchnorm saves: a mean and an rstd per
+ * (group, channel), groups of bn_group samples. */
+static void test_resnet_bn_group(void)
+{
+    TestModel t = RESNET;
+    t.settings[2] = "bn_group=2";
+    Model m, whole;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &t, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&whole, &RESNET, NULL), 0);
+    size_t outputs = 0, stats = 0;
+    int bns = 0;
+    for (int l = 0; l < m.nlayers; l++) {
+        const Layer *ly = &m.layers[l];
+        outputs += 5 * shape_size(ly->out);
+        if (ly->ops == &batchnorm_ops) {
+            CU_ASSERT_EQUAL(ly->group, 2);
+            CU_ASSERT_EQUAL(whole.layers[l].group, 0);
+            stats += 2 * 3 * (size_t)ly->in.c; /* batch 5: groups of 2, 2, 1 */
+            bns++;
+        }
+    }
+    CU_ASSERT_EQUAL(bns, 6);
+    CU_ASSERT_EQUAL(model_activation_bytes(&m, 5), sizeof(float) * (outputs + stats));
+    CU_ASSERT_EQUAL(model_activation_bytes(&whole, 5), sizeof(float) * (outputs + stats / 3));
+}
+
+/*
+ * Whole-ResNet gradients against central differences.  With batch norm
+ * every ReLU sees inputs of unit variance, and a parameter moves every
+ * activation after it (the statistics couple the samples): some ReLU of
+ * the model crosses its kink within a step of almost every parameter, and
+ * the steps-h-and-h/2 test of check_gradients cannot tell all of those
+ * apart.  So, as the GPT's test does with its GELUs, the check runs on the
+ * same graph with each relu layer swapped for a GELU (relu_ops and
+ * gelu_ops are each checked on their own in test_layers.c): the loss is
+ * smooth, and every parameter's gradient of the summed loss is compared
+ * with central differences of steps 1e-2 and 5e-3 combined (Richardson,
+ * as gpt_numeric does), to 2% or 2e-4 absolute (conv biases before a
+ * batch norm have a gradient of 0, up to rounding).
+ */
+static void check_resnet_gradients(const TestModel *cfg, int batch)
+{
+    Model m;
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, cfg, NULL), 0);
+    for (int l = 0; l < m.nlayers; l++)
+        if (m.layers[l].ops == &relu_ops)
+            m.layers[l].ops = &gelu_ops;
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, batch, NULL), 0);
+    size_t in = shape_size(m.input);
+    float *p = malloc(m.nparams * sizeof(float)), *g = calloc(m.nparams, sizeof(float));
+    float *num = malloc(m.nparams * sizeof(float)), *x = malloc(batch * in * sizeof(float));
+    uint8_t *y = malloc(batch);
+    model_init_params(&m, p, 5);
+    Rng r = rng_make(9, 0);
+    for (size_t i = 0; i < batch * in; i++)
+        x[i] = 2.0f * rng_uniform(&r) - 1.0f;
+    for (int i = 0; i < batch; i++)
+        y[i] = (uint8_t)rng_below(&r, (uint32_t)m.classes);
+    for (size_t i = 0; i < m.nparams; i++) /* gammas off 1, betas and biases off 0 */
+        p[i] += 0.2f * (rng_uniform(&r) - 0.5f);
+    const GptPoint pt = {"resnet", 1e-2f, 1, 1e-2};
+    gpt_loss(&m, &ws, p, x, y, batch);
+    model_backward(&m, &ws, p, g, x, batch);
+    for (size_t i = 0; i < m.nparams; i++)
+        num[i] = (float)gpt_numeric(&m, &ws, p, i, x, y, batch, &pt);
+    CU_ASSERT(gpt_compare(&m, g, num, &pt));
+    /* not vacuous: every batch norm's gamma and beta gradients matter */
+    for (int l = 0; l < m.nlayers; l++) {
+        const Layer *ly = &m.layers[l];
+        float big = 0.0f;
+        for (size_t i = 0; i < ly->param_count; i++)
+            big = fmaxf(big, fabsf(g[ly->param_offset + i]));
+        if (ly->ops == &batchnorm_ops)
+            CU_ASSERT(big > 5 * pt.floor);
+    }
+    free(p);
+    free(g);
+    free(num);
+    free(x);
+    free(y);
+    workspace_free(&ws);
+}
+
+/* batch norm over groups of 2 of a batch of 5 (the last group of 1) */
+static void test_resnet_gradients(void)
+{
+    TestModel t = RESNET;
+    t.settings[2] = "bn_group=2";
+    check_resnet_gradients(&t, 5);
+}
+
+/* bottleneck blocks, statistics of the whole batch */
+static void test_resnet_bottleneck_gradients(void)
+{
+    TestModel t = {"resnet", {2, 6, 6}, 3, {"blocks=1,1", "widths=2,3", "bottleneck=on"}};
+    check_resnet_gradients(&t, 4);
+}
+
+/* Loss and parameter gradient of model m on (x, y), scale 1/scale_batch. */
+static double resnet_step(const Model *m, const float *p, const float *x, const uint8_t *y,
+                          int batch, int scale_batch, float *g)
+{
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, m, batch, NULL), 0);
+    model_forward(m, &ws, p, x, batch);
+    double loss = model_loss(m, &ws, y, batch, 1.0f / scale_batch);
+    model_backward(m, &ws, p, g, x, batch);
+    workspace_free(&ws);
+    return loss;
+}
+
+/* What makes data-parallel runs comparable: one step on 6 samples with
+ * bn_group = 2 has the loss and the gradient of three workers of 2
+ * samples each (statistics of their own samples), summed. */
+static void test_resnet_ghost_bn_is_workers(void)
+{
+    TestModel t = RESNET;
+    t.settings[2] = "bn_group=2";
+    Model ghost, worker;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&ghost, &t, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&worker, &RESNET, NULL), 0);
+    const int B = 6, in = 64;
+    float *p = malloc(ghost.nparams * sizeof(float)), x[6 * 64];
+    float *g = calloc(ghost.nparams, sizeof(float)), *sum = calloc(ghost.nparams, sizeof(float));
+    uint8_t y[6] = {1, 7, 3, 3, 0, 9};
+    model_init_params(&ghost, p, 8);
+    Rng r = rng_make(21, 0);
+    for (int i = 0; i < B * in; i++)
+        x[i] = 2.0f * rng_uniform(&r) - 1.0f;
+    double loss = resnet_step(&ghost, p, x, y, B, B, g), parts = 0.0;
+    for (int w = 0; w < 3; w++)
+        parts += resnet_step(&worker, p, x + w * 2 * in, y + w * 2, 2, B, sum);
+    CU_ASSERT_DOUBLE_EQUAL(loss, parts, 1e-5 * loss);
+    CU_ASSERT(test_max_rel_diff(g, sum, ghost.nparams, 1e-3) < 1e-4);
+    /* ... and not what the statistics of all 6 give */
+    float *plain = calloc(ghost.nparams, sizeof(float));
+    resnet_step(&worker, p, x, y, B, B, plain);
+    CU_ASSERT(test_max_rel_diff(g, plain, ghost.nparams, 1e-3) > 1e-2);
+    free(p);
+    free(g);
+    free(sum);
+    free(plain);
+}
+
+static void expect_resnet_fails(const char *const *settings, const char *a, const char *b)
+{
+    TestModel t = {"resnet", {1, 28, 28}, 10, {NULL}};
+    for (int i = 0; settings[i]; i++)
+        t.settings[i] = settings[i];
+    Model m;
+    DtError err = {DT_OK, ""};
+    int rc = test_model_build(&m, &t, &err);
+    int ok = rc == -1 && err.kind == DT_EINPUT && strstr(err.msg, a) && (!b || strstr(err.msg, b));
+    if (!ok)
+        fprintf(stderr, "\n  %s: rc %d msg '%s' (wanted '%s', '%s')\n", settings[0], rc, err.msg, a,
+                b ? b : "");
+    CU_ASSERT(ok);
+}
+
+/* Presets and their conflicts, stages that do not match, too many layers. */
+static void test_resnet_config(void)
+{
+    expect_resnet_fails((const char *const[]){"preset=resnet18", "blocks=1,1,1,1", NULL}, "preset",
+                        "blocks");
+    expect_resnet_fails((const char *const[]){"widths=8,8,8,8", "preset=resnet50", NULL}, "preset",
+                        "widths");
+    expect_resnet_fails((const char *const[]){"preset=resnet50", "bottleneck=off", NULL}, "preset",
+                        "bottleneck");
+    expect_resnet_fails((const char *const[]){"widths=16,32,64", NULL}, "widths", "blocks");
+    expect_resnet_fails((const char *const[]){"blocks=1,1", "widths=4,8,16", NULL}, "widths",
+                        "blocks");
+    expect_resnet_fails((const char *const[]){"blocks=1,1,1", NULL}, "widths", "blocks");
+    expect_resnet_fails((const char *const[]){"blocks=9,9,9,9", NULL}, "layers", "blocks");
+    expect_resnet_fails((const char *const[]){"bn_group=-1", NULL}, "bn_group", NULL);
+    /* 3 + 4*9*7 + 3*2 + 2 = 263 layers: over 256 */
+    TestModel t = {"resnet", {1, 28, 28}, 10, {"blocks=9,9,9,9"}};
+    Model m;
+    CU_ASSERT_EQUAL(test_model_build(&m, &t, NULL), -1);
+    /* 3 + 35*7 + 3*2 + 2 = 256: just fits */
+    t.settings[0] = "blocks=9,9,9,8";
+    CU_ASSERT_EQUAL(test_model_build(&m, &t, NULL), 0);
+    CU_ASSERT_EQUAL(m.nlayers, MODEL_MAX_LAYERS);
+    /* one bottleneck stage, its first block projected (16 -> 64
+     * channels): 3 + 25*10 + 2 + 2 = 257, too many; 24 blocks: 247 */
+    expect_resnet_fails((const char *const[]){"blocks=25", "widths=16", "bottleneck=on", NULL},
+                        "257 layers", "blocks");
+    TestModel one = {"resnet", {1, 28, 28}, 10, {"blocks=24", "widths=16", "bottleneck=on"}};
+    CU_ASSERT_EQUAL(test_model_build(&m, &one, NULL), 0);
+    CU_ASSERT_EQUAL(m.nlayers, 247);
+
+    /* resnet18: stem 3, 8 basic blocks of 7, 3 projections of 2, head 2 */
+    t.settings[0] = "preset=resnet18";
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &t, NULL), 0);
+    CU_ASSERT_EQUAL(m.nlayers, 3 + 8 * 7 + 3 * 2 + 2);
+    CU_ASSERT_EQUAL(m.layers[m.nlayers - 2].out.c, 512);
+    /* 28 -> 14 -> 7 -> 4 */
+    CU_ASSERT(m.layers[m.nlayers - 3].out.h == 4 && m.layers[m.nlayers - 3].out.w == 4);
+    /* resnet50: 16 bottleneck blocks of 10, 4 projections (the first
+     * stage's too: 64 -> 256 channels) */
+    t.settings[0] = "preset=resnet50";
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &t, NULL), 0);
+    CU_ASSERT_EQUAL(m.nlayers, 3 + 16 * 10 + 4 * 2 + 2);
+    CU_ASSERT_EQUAL(m.layers[m.nlayers - 2].out.c, 2048);
+    CU_ASSERT_EQUAL(m.layers[3].out.c, 64);  /* the first 1x1 */
+    CU_ASSERT_EQUAL(m.layers[9].out.c, 256); /* the 1x1 out to 4 x 64 */
+    CU_ASSERT_EQUAL(m.layers[11].src, 2);    /* the projection reads the stem */
+    CU_ASSERT_EQUAL(m.layers[11].out.c, 256);
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -758,6 +1036,13 @@ int main(void)
         {"gpt: activation bytes include attention probabilities", test_gpt_activation_bytes},
         {"gpt: generation is seeded, in range, prompt first", test_gpt_generate},
         {"gpt: generation reads the window's last position", test_gpt_generate_reads_last_position},
+        {"resnet: layers, parameter count, cut points", test_resnet_layout},
+        {"resnet: bn_group reaches every batchnorm, saved statistics", test_resnet_bn_group},
+        {"whole ResNet gradient vs finite differences, bn groups", test_resnet_gradients},
+        {"whole bottleneck ResNet gradient vs finite differences",
+         test_resnet_bottleneck_gradients},
+        {"resnet: bn_group b over N*b samples is N workers of b", test_resnet_ghost_bn_is_workers},
+        {"resnet: presets, stage counts, too many layers", test_resnet_config},
         CU_TEST_INFO_NULL,
     };
     return test_run("model", tests);
