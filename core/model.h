@@ -20,6 +20,7 @@
  *                hidden size, dense(classes)
  *   resmlp (resmlp.c): dense layers with residual blocks
  *   gpt (gpt.c): a GPT-2-style transformer over token sequences
+ *   resnet (resnet.c): a residual convolutional network with batch norm
  * where "+ relu" is the ReLU fused into the layer before it (layer.h).
  *
  * A Workspace holds what one replica needs for a batch of up to `batch`
