@@ -738,6 +738,41 @@ static void test_relu_values(void)
     CU_ASSERT(memcmp(din, want_din, sizeof din) == 0);
 }
 
+/* The residual add: out = in + in2 exactly; both input gradients are dout
+ * (the derivative of a sum, so finite differences of L = sum(out .* r)
+ * give r for every input float, which the copies are); either may be
+ * skipped; no FLOPs backward, one addition per element forward. */
+static void test_add_values(void)
+{
+    Layer l = {.ops = &add_ops, .in = {2, 3, 1}, .in2 = {2, 3, 1}};
+    CU_ASSERT_EQUAL_FATAL(l.ops->setup(&l, NULL), 0);
+    enum { N = 2 * 2 * 3 }; /* batch 2 */
+    float a[N], b[N], dout[N], out[N], din[N], din2[N];
+    Rng rng = rng_make(99, 1);
+    fill_uniform(a, N, -1.0f, 1.0f, &rng);
+    fill_uniform(b, N, -1.0f, 1.0f, &rng);
+    fill_uniform(dout, N, -1.0f, 1.0f, &rng);
+    LayerIO io = {
+        .batch = 2, .in = a, .in2 = b, .out = out, .dout = dout, .din = din, .din2 = din2};
+    l.ops->forward(&l, &io);
+    int sums = 1;
+    for (int i = 0; i < N; i++)
+        sums &= out[i] == a[i] + b[i];
+    CU_ASSERT(sums);
+    fill_value(din, N, NAN);
+    fill_value(din2, N, NAN);
+    l.ops->backward(&l, &io);
+    CU_ASSERT(memcmp(din, dout, sizeof din) == 0 && memcmp(din2, dout, sizeof din2) == 0);
+    fill_value(din2, N, NAN);
+    io.din = NULL; /* only the second input's gradient */
+    l.ops->backward(&l, &io);
+    CU_ASSERT(memcmp(din2, dout, sizeof din2) == 0);
+    CU_ASSERT_EQUAL(l.ops->forward_flops(&l, 2), (double)N);
+    CU_ASSERT_EQUAL(l.ops->backward_flops(&l, 2, 1), 0.0);
+    Layer bad = {.ops = &add_ops, .in = {2, 3, 1}, .in2 = {3, 2, 1}};
+    CU_ASSERT_EQUAL(bad.ops->setup(&bad, NULL), -1);
+}
+
 /* Dense on a hand-sized example: out = in W^T + b. */
 static void test_dense_values(void)
 {
@@ -1799,6 +1834,7 @@ static CU_TestInfo convention_tests[] = {
 static CU_TestInfo forward_tests[] = {
     {"dense hand values", test_dense_values},
     {"relu hand values", test_relu_values},
+    {"residual add: sums, both gradients dout, FLOPs", test_add_values},
     {"fused ReLU equals layer then relu", test_fused_relu},
     {"conv2d against a direct loop", test_conv2d_forward_matches_naive},
     {"conv2d in several chunks, forward and backward, against direct loops",
