@@ -4,7 +4,8 @@
 # N workers of batch b, for every all-reduce algorithm, with and without
 # overlap, and the synchronous parameter server, against a serial run of
 # batch N*b, after the same number of steps (relative difference < 1e-5);
-# for the MLP, the CNN, a residual MLP and a GPT; and local SGD against
+# for the MLP, the CNN, a residual MLP, a GPT and a ResNet (whose batch
+# norm makes serial's reference bn_group = b); and local SGD against
 # data-parallel (H = 1, or warm-up only) and its bytes (1/H).
 set -u
 dtsim=$1
@@ -91,6 +92,23 @@ run serial-gpt-4 "${gpt[@]}" --set train.batch=$((4 * b)) &&
     run ps-gpt "${gpt[@]}" --platform "$plat" --set strategy.kind=parameter-server \
         --set cluster.workers=4 --set strategy.servers=2 &&
     compare serial-gpt-4 ps-gpt "gpt parameter-server N=4 servers=2"
+# a ResNet: each worker's batch norm takes the statistics of its own b
+# samples (as DDP without SyncBatchNorm), which is serial training on the
+# global batch with bn_group = b
+rn=(--set model.kind=resnet --set model.blocks=1,1 --set model.widths=4,8)
+run serial-rn-4 "${rn[@]}" --set train.batch=$((4 * b)) --set model.bn_group=$b &&
+    for algo in ring rhd tree; do
+        for overlap in off on; do
+            name=dp-rn-$algo-$overlap
+            run "$name" "${rn[@]}" --platform "$plat" --set strategy.kind=data-parallel \
+                --set cluster.workers=4 --set strategy.allreduce=$algo \
+                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+                compare serial-rn-4 "$name" "resnet data-parallel N=4 $algo overlap $overlap"
+        done
+    done &&
+    run ps-rn "${rn[@]}" --platform "$plat" --set strategy.kind=parameter-server \
+        --set cluster.workers=4 --set strategy.servers=2 &&
+    compare serial-rn-4 ps-rn "resnet parameter-server N=4 servers=2"
 # tied embeddings: the output projection's gradient adds to the embedding's
 # (its own layer holds no parameters: the buckets must not start there)
 tie=("${gpt[@]}" --set model.tie_embeddings=on)

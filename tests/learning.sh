@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # learning.sh DTSIM SOURCE_DIR - the shipped serial scenarios learn for real
-# on the full Fashion-MNIST training set, and the small GPT on text.  The thresholds come from the
-# spread of the final test accuracy over seeds 1 to 4 (dtsim computes on
-# one thread, so the thread count no longer matters; the processor's BLAS
-# kernels still move the last digits): the MLP 784-256-128-10 ended at
-# 0.8841 to 0.8907, the CNN at 0.8958 to 0.9117, so with about a point of
-# margin the MLP must reach 0.875 and the CNN 0.885 (seed 1, as shipped).
+# on the full Fashion-MNIST training set, and the small GPT on text.  The
+# thresholds come from the spread of the final test accuracy over seeds 1
+# to 4 (dtsim computes on one thread, so the thread count no longer
+# matters; the processor's BLAS kernels still move the last digits): the
+# MLP 784-256-128-10 ended at 0.8841 to 0.8907, the CNN at 0.8958 to
+# 0.9117, so with about a point of margin the MLP must reach 0.875 and the
+# CNN 0.885 (seed 1, as shipped).
+# The small ResNet must reach 0.90 in two epochs: seed 1, as shipped, ends
+# at 0.9075 (seed 2 at 0.9091, seed 3 short of it at 0.8971).
 set -u
 dtsim=$1
 src=$2
 . "$(dirname "$0")/checks.sh"
-for case in "serial-mlp 0.875" "serial-cnn 0.885"; do
+for case in "serial-mlp 0.875" "serial-cnn 0.885" "resnet-serial 0.90"; do
     set -- $case
     name=$1 want=$2
     start=$(date +%s)

@@ -217,6 +217,19 @@ for p in 2 3; do
             equal_params serial-gpt "$name" "gpt pipeline p=$p m=4 $sch"
     done
 done
+# a ResNet's pipeline: each micro-batch of 24 / 4 = 6 samples is its own
+# batch-norm batch, which is serial training with bn_group = 6
+rn=(--set model.kind=resnet --set model.blocks=1,1 --set model.widths=4,8 --set train.batch=24)
+run serial-rn "${steps[@]}" "${rn[@]}" --set model.bn_group=6
+for p in 2 3; do
+    for sch in gpipe 1f1b; do
+        name=rn-pipe-$p-$sch
+        run "$name" "${steps[@]}" "${rn[@]}" --platform "$ideal64" \
+            --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p \
+            --set strategy.microbatches=4 --set strategy.schedule=$sch &&
+            equal_params serial-rn "$name" "resnet pipeline p=$p m=4 $sch"
+    done
+done
 # Megatron-LM's split: q, k, v and fc by columns, heads among the shards,
 # proj and fc2 by rows (heads = 4 so that tp = 4 divides them)
 gpt4=("${gpt[@]}" --set model.heads=4)
