@@ -316,6 +316,19 @@ static void test_evaluate_in_batches(void)
 #define GPT_T 5
 #define GPT_V 7
 
+/* Each layer's parameters start where the previous layer's end, and they
+ * fill the block. */
+static int params_packed(const Model *m)
+{
+    size_t off = 0;
+    int packed = 1;
+    for (int l = 0; l < m->nlayers; l++) {
+        packed &= m->layers[l].param_offset == off;
+        off += m->layers[l].param_count;
+    }
+    return packed && off == m->nparams;
+}
+
 static const TestModel GPT = {
     "gpt", {GPT_T, 1, 1}, GPT_V, {"layers=2", "d_model=8", "heads=2", "seq_len=5"}};
 
@@ -355,13 +368,7 @@ static void test_gpt_layout(void)
         2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C);
     size_t want = (V * C + T * C) + GPT_L * block + 2 * C + (C * V + V);
     CU_ASSERT_EQUAL(m.nparams, want);
-    size_t off = 0;
-    int packed = 1;
-    for (int l = 0; l < m.nlayers; l++) {
-        packed &= m.layers[l].param_offset == off;
-        off += m.layers[l].param_count;
-    }
-    CU_ASSERT(packed && off == m.nparams);
+    CU_ASSERT(params_packed(&m));
     CU_ASSERT_EQUAL(m.first_trainable, 0);
 
     /* cuts: before each block (1 + 10 b); after each block's first add
@@ -784,13 +791,7 @@ static void test_resnet_layout(void)
     size_t head = 8 * 10 + 10;
     CU_ASSERT_EQUAL(m.nparams, stem + block1 + block2 + head);
     CU_ASSERT_EQUAL(m.nparams, 1418);
-    size_t off = 0;
-    int packed = 1;
-    for (int l = 0; l < m.nlayers; l++) {
-        packed &= m.layers[l].param_offset == off;
-        off += m.layers[l].param_count;
-    }
-    CU_ASSERT(packed && off == m.nparams);
+    CU_ASSERT(params_packed(&m));
     /* cuts: inside the stem (1, 2), before each block (3, 10), between a
      * block's add and its ReLU (9, 18), in the head (19, 20); nowhere
      * else, where an add or the projection reads across the cut */
