@@ -122,7 +122,7 @@ do for [kind in "png svg"] {
     label(i) = system(sprintf("awk 'NR == %d + 2 { sub(/^[^\"]*\"/, \"\"); sub(/\".*/, \"\"); print }' %s", i, runfile))
     # both panels as wide, the key beside them in as many columns as it needs
     keycols = runs <= 14 ? 1 : runs <= 40 ? 2 : 3
-    set lmargin at screen 0.07
+    set lmargin at screen 0.09
     set rmargin at screen 0.97 - 0.16 * keycols
     # a flat curve (one evaluation, or equal values) still gets a y range
     lo4 = lo6 = 1e308
@@ -140,7 +140,7 @@ do for [kind in "png svg"] {
     unset key
     plot for [i=0:runs-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:4 \
          with linespoints lc rgb color(i) dashtype dash(i) pointtype points(i) pointsize 0.7 notitle
-    set ylabel "test accuracy"
+    set ylabel (exists("text") && text ? "next-character accuracy" : "test accuracy")
     set yrange [*:*]
     if (hi6 - lo6 < 1e-9) { set yrange [lo6 - 0.01:hi6 + 0.01] }
     runfont = keyfont(runs)

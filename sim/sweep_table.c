@@ -277,6 +277,10 @@ static void write_settings(FILE *f, const SweepTable *t, int d, int workers)
     gp_string(f, d >= 0 ? t->a->vary[d].keys[0] : "");
     fprintf(f, " # the varied key on the x axis of the scaling picture\n");
     fprintf(f, "xworkers = %d\n", workers);
+    int text = 0; /* language models report a perplexity */
+    for (int k = 0; k < t->nnames; k++)
+        text |= strcmp(t->names[k], "perplexity") == 0;
+    fprintf(f, "text = %d # language models: validation loss, next-character accuracy\n", text);
     double lo = INFINITY, hi = 0;
     for (int i = 0; d >= 0 && i < t->a->vary[d].nvalues; i++) {
         double x = strtod(t->a->vary[d].values[i][0], NULL);
