@@ -37,6 +37,26 @@ compare() { # compare SERIAL OTHER LABEL
     fi
 }
 
+# four_workers SERIAL TAG LABEL "ALGOS" ARGS...: data-parallel on 4 workers
+# with each all-reduce of ALGOS, overlap off and on, then the parameter
+# server with 2 servers, each against the serial run SERIAL
+four_workers() {
+    local serial=$1 tag=$2 label=$3 algos=$4 algo overlap name
+    shift 4
+    for algo in $algos; do
+        for overlap in off on; do
+            name=dp-$tag-$algo-$overlap
+            run "$name" "$@" --platform "$plat" --set strategy.kind=data-parallel \
+                --set cluster.workers=4 --set strategy.allreduce=$algo \
+                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+                compare "$serial" "$name" "$label data-parallel N=4 $algo overlap $overlap"
+        done
+    done
+    run "ps-$tag" "$@" --platform "$plat" --set strategy.kind=parameter-server \
+        --set cluster.workers=4 --set strategy.servers=2 &&
+        compare "$serial" "ps-$tag" "$label parameter-server N=4 servers=2"
+}
+
 for model in mlp cnn; do
     m=()
     [ "$model" = cnn ] && m=(--set model.kind=cnn --set model.channels=4,6 --set model.hidden=16)
@@ -64,51 +84,18 @@ done
 # a residual model (its gradient buffers and adds) under every all-reduce
 res=(--set model.kind=resmlp --set model.width=16 --set model.blocks=2)
 run serial-res-4 "${res[@]}" --set train.batch=$((4 * b)) &&
-    for algo in ring rhd tree ps; do
-        for overlap in off on; do
-            name=dp-res-$algo-$overlap
-            run "$name" "${res[@]}" --platform "$plat" --set strategy.kind=data-parallel \
-                --set cluster.workers=4 --set strategy.allreduce=$algo \
-                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
-                compare serial-res-4 "$name" "resmlp data-parallel N=4 $algo overlap $overlap"
-        done
-    done &&
-    run ps-res "${res[@]}" --platform "$plat" --set strategy.kind=parameter-server \
-        --set cluster.workers=4 --set strategy.servers=2 &&
-    compare serial-res-4 ps-res "resmlp parameter-server N=4 servers=2"
+    four_workers serial-res-4 res resmlp "ring rhd tree ps" "${res[@]}"
 # a GPT on text: every all-reduce, overlap, the synchronous parameter server
 gpt=(--set model.kind=gpt --set data.dataset=text --set model.layers=2 --set model.d_model=16
      --set model.heads=2 --set model.seq_len=16)
 run serial-gpt-4 "${gpt[@]}" --set train.batch=$((4 * b)) &&
-    for algo in ring rhd tree; do
-        for overlap in off on; do
-            name=dp-gpt-$algo-$overlap
-            run "$name" "${gpt[@]}" --platform "$plat" --set strategy.kind=data-parallel \
-                --set cluster.workers=4 --set strategy.allreduce=$algo \
-                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
-                compare serial-gpt-4 "$name" "gpt data-parallel N=4 $algo overlap $overlap"
-        done
-    done &&
-    run ps-gpt "${gpt[@]}" --platform "$plat" --set strategy.kind=parameter-server \
-        --set cluster.workers=4 --set strategy.servers=2 &&
-    compare serial-gpt-4 ps-gpt "gpt parameter-server N=4 servers=2"
+    four_workers serial-gpt-4 gpt gpt "ring rhd tree" "${gpt[@]}"
 # a ResNet: each worker's batch norm takes the statistics of its own b
 # samples (as DDP without SyncBatchNorm), which is serial training on the
 # global batch with bn_group = b
 rn=(--set model.kind=resnet --set model.blocks=1,1 --set model.widths=4,8)
 run serial-rn-4 "${rn[@]}" --set train.batch=$((4 * b)) --set model.bn_group=$b &&
-    for algo in ring rhd tree; do
-        for overlap in off on; do
-            name=dp-rn-$algo-$overlap
-            run "$name" "${rn[@]}" --platform "$plat" --set strategy.kind=data-parallel \
-                --set cluster.workers=4 --set strategy.allreduce=$algo \
-                --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
-                compare serial-rn-4 "$name" "resnet data-parallel N=4 $algo overlap $overlap"
-        done
-    done &&
-    run ps-rn "${rn[@]}" --platform "$plat" --set strategy.kind=parameter-server \
-        --set cluster.workers=4 --set strategy.servers=2 &&
-    compare serial-rn-4 ps-rn "resnet parameter-server N=4 servers=2"
+    four_workers serial-rn-4 rn resnet "ring rhd tree" "${rn[@]}"
 # tied embeddings: the output projection's gradient adds to the embedding's
 # (its own layer holds no parameters: the buckets must not start there)
 tie=("${gpt[@]}" --set model.tie_embeddings=on)

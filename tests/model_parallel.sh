@@ -193,43 +193,35 @@ if [ -f "$tmp/ov-grid-on/summary.json" ] && [ -f "$tmp/ov-grid-off/summary.json"
     fi
 fi
 
+# pipelines SERIAL TAG LABEL ARGS...: pipelines of 2 and 3 stages, 4
+# micro-batches, with each schedule, against the serial run SERIAL
+pipelines() {
+    local serial=$1 tag=$2 label=$3 p sch name
+    shift 3
+    for p in 2 3; do
+        for sch in gpipe 1f1b; do
+            name=$tag-pipe-$p-$sch
+            run "$name" "$@" --platform "$ideal64" --set strategy.kind=pipeline \
+                --set cluster.workers=$p --set strategy.stages=$p --set strategy.microbatches=4 \
+                --set strategy.schedule=$sch &&
+                equal_params "$serial" "$name" "$label pipeline p=$p m=4 $sch"
+        done
+    done
+}
+
 echo "== 1d. residual models: stages cut between blocks, tensor parallelism inside them"
 res=(--set model.kind=resmlp --set model.width=16 --set model.blocks=3)
 run serial-res "${steps[@]}" "${res[@]}" --set train.batch=24
-for p in 2 3; do
-    for sch in gpipe 1f1b; do
-        name=res-pipe-$p-$sch
-        run "$name" "${steps[@]}" "${res[@]}" --set train.batch=24 --platform "$ideal64" \
-            --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p \
-            --set strategy.microbatches=4 --set strategy.schedule=$sch &&
-            equal_params serial-res "$name" "resmlp pipeline p=$p m=4 $sch"
-    done
-done
+pipelines serial-res res resmlp "${steps[@]}" "${res[@]}" --set train.batch=24
 gpt=(--set model.kind=gpt --set data.dataset=text --set model.layers=3 --set model.d_model=16
      --set model.heads=2 --set model.seq_len=16 --set train.batch=24)
 run serial-gpt "${steps[@]}" "${gpt[@]}"
-for p in 2 3; do
-    for sch in gpipe 1f1b; do
-        name=gpt-pipe-$p-$sch
-        run "$name" "${steps[@]}" "${gpt[@]}" --platform "$ideal64" \
-            --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p \
-            --set strategy.microbatches=4 --set strategy.schedule=$sch &&
-            equal_params serial-gpt "$name" "gpt pipeline p=$p m=4 $sch"
-    done
-done
+pipelines serial-gpt gpt gpt "${steps[@]}" "${gpt[@]}"
 # a ResNet's pipeline: each micro-batch of 24 / 4 = 6 samples is its own
 # batch-norm batch, which is serial training with bn_group = 6
 rn=(--set model.kind=resnet --set model.blocks=1,1 --set model.widths=4,8 --set train.batch=24)
 run serial-rn "${steps[@]}" "${rn[@]}" --set model.bn_group=6
-for p in 2 3; do
-    for sch in gpipe 1f1b; do
-        name=rn-pipe-$p-$sch
-        run "$name" "${steps[@]}" "${rn[@]}" --platform "$ideal64" \
-            --set strategy.kind=pipeline --set cluster.workers=$p --set strategy.stages=$p \
-            --set strategy.microbatches=4 --set strategy.schedule=$sch &&
-            equal_params serial-rn "$name" "resnet pipeline p=$p m=4 $sch"
-    done
-done
+pipelines serial-rn rn resnet "${steps[@]}" "${rn[@]}"
 # Megatron-LM's split: q, k, v and fc by columns, heads among the shards,
 # proj and fc2 by rows (heads = 4 so that tp = 4 divides them)
 gpt4=("${gpt[@]}" --set model.heads=4)
