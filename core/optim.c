@@ -15,13 +15,18 @@ int optim_state_per_param(const OptConfig *cfg)
     return cfg->kind == OPT_ADAM ? 2 : cfg->momentum != 0.0;
 }
 
-int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err)
+void optim_describe(Optimizer *o, const OptConfig *cfg, size_t count)
 {
     o->cfg = *cfg;
     o->count = count;
     o->t = 0;
     o->m = NULL;
     o->v = NULL;
+}
+
+int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err)
+{
+    optim_describe(o, cfg, count);
     int state = optim_state_per_param(cfg);
     if (state >= 1 && !(o->m = calloc(count ? count : 1, sizeof(float))))
         goto oom;
@@ -89,7 +94,7 @@ void optim_step(Optimizer *o, float *params, const float *grads)
 
 double optim_step_bytes(const Optimizer *o)
 {
-    double state = (o->m ? 1.0 : 0.0) + (o->v ? 1.0 : 0.0);
+    double state = optim_state_per_param(&o->cfg);
     return sizeof(float) * (double)o->count * (2.0 + state + 1.0 + state);
 }
 
@@ -101,6 +106,6 @@ double optim_step_flops(const Optimizer *o)
          * add), p: sqrt, add, div, mul, sub = 5 */
         per += 3.0 + 4.0 + 5.0;
     else
-        per += (o->m ? 2.0 : 0.0) + 2.0; /* v = mu v + g;  p -= lr g */
+        per += (optim_state_per_param(&o->cfg) ? 2.0 : 0.0) + 2.0; /* v = mu v + g;  p -= lr g */
     return per * (double)o->count;
 }

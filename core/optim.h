@@ -41,6 +41,9 @@ typedef struct Optimizer {
 int optim_state_per_param(const OptConfig *cfg);
 
 int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err);
+/* An optimizer over count floats that holds no state (m and v NULL): what
+ * optim_step_flops and optim_step_bytes need, for cost mode. */
+void optim_describe(Optimizer *o, const OptConfig *cfg, size_t count);
 void optim_free(Optimizer *o);
 /* One update of params[0..count) from grads[0..count). */
 void optim_step(Optimizer *o, float *params, const float *grads);

@@ -56,7 +56,8 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
 static int gradsync_bucket(GradSync *s, int k)
 {
     size_t begin = s->plan->begin[k];
-    return s->algo->run(&s->group, s->grad + begin, s->plan->end[k] - begin, 0);
+    float *at = s->grad ? s->grad + begin : NULL; /* NULL: cost mode's timing-only messages */
+    return s->algo->run(&s->group, at, s->plan->end[k] - begin, 0);
 }
 
 /* The communication stream: all-reduce the buckets in order, each as

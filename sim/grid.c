@@ -90,6 +90,7 @@ typedef struct GridRank GridRank;
 /* What all ranks share; read-only during the run except where noted. */
 typedef struct GridShared {
     GridConfig cfg;
+    int cost;                        /* compute = cost: no tensor anywhere, no kernel run */
     PipeConfig pipe;                 /* cfg.pipe points here */
     GradSyncConfig sync;             /* cfg.sync points here */
     int first[MODEL_MAX_LAYERS + 1]; /* stage s: layers [first[s], first[s + 1]) */
@@ -245,7 +246,8 @@ static void inbox_take(const GridRank *g, Inbox *in, float *dst)
 {
     comm_wait(&g->p2p, in->req);
     in->req = NULL;
-    memcpy(dst, in->buf[in->got % 2], in->count * sizeof(float));
+    if (dst) /* NULL in cost mode, where messages carry no floats */
+        memcpy(dst, in->buf[in->got % 2], in->count * sizeof(float));
     in->got++;
     if (in->got < in->total)
         in->req = comm_irecv(&g->p2p, in->src, in->buf[in->got % 2], in->count);
@@ -283,6 +285,18 @@ static void clock_pass(StepClock *c, double t0)
     c->busy += t1 - t0;
 }
 
+/* The output of layer l and its gradient in the workspace (model.h), or
+ * NULL in cost mode, which has no workspace. */
+static float *grid_output(const GridRank *g, int l)
+{
+    return g->sh->cost ? NULL : workspace_output(&g->ws, l);
+}
+
+static float *grid_grad(const GridRank *g, int l)
+{
+    return g->sh->cost ? NULL : workspace_grad(&g->ws, l);
+}
+
 /* The stage's first layer reads the mini-batch's samples on stage 0. */
 static const float *grid_input(const GridRank *g, int micro)
 {
@@ -303,11 +317,13 @@ static void grid_allreduce_shards(GridRank *g, float *buf, size_t count)
 static void grid_layer_forward(GridRank *g, int l, const float *x)
 {
     const Model *m = &g->run->model;
-    const int b = g->sh->micro;
-    LayerIO io;
-    model_layer_io(m, &g->ws, g->params, NULL, x, l, b, &io);
+    const int b = g->sh->micro, real = !g->sh->cost;
+    LayerIO io = {0};
+    if (real)
+        model_layer_io(m, &g->ws, g->params, NULL, x, l, b, &io);
     double t = record_clock();
-    tp_forward(&g->plan, l, g->shard, &io);
+    if (real)
+        tp_forward(&g->plan, l, g->shard, &io);
     TpCost c = tp_forward_cost(&g->plan, l, b);
     device_kernel(&g->dev, t, c.flops, c.bytes, "forward");
     size_t n = tp_forward_allreduce_floats(&g->plan, l, b);
@@ -315,7 +331,8 @@ static void grid_layer_forward(GridRank *g, int l, const float *x)
         return;
     grid_allreduce_shards(g, io.out, n);
     t = record_clock();
-    tp_forward_finish(&g->plan, l, &io);
+    if (real)
+        tp_forward_finish(&g->plan, l, &io);
     c = tp_finish_cost(&g->plan, l, b);
     device_kernel(&g->dev, t, c.flops, c.bytes, "forward");
 }
@@ -326,19 +343,22 @@ static void grid_layer_forward(GridRank *g, int l, const float *x)
 static void grid_layer_backward(GridRank *g, int l, const float *x)
 {
     const Model *m = &g->run->model;
-    const int b = g->sh->micro;
+    const int b = g->sh->micro, real = !g->sh->cost;
     if (m->first_trainable > l)
         return; /* nothing below the first layer with parameters */
-    LayerIO io;
-    model_layer_io(m, &g->ws, g->params, g->grads, x, l, b, &io);
+    LayerIO io = {0};
+    if (real)
+        model_layer_io(m, &g->ws, g->params, g->grads, x, l, b, &io);
     double t = record_clock();
-    tp_backward(&g->plan, l, g->shard, &io);
+    if (real)
+        tp_backward(&g->plan, l, g->shard, &io);
     TpCost c = tp_backward_cost(&g->plan, l, b);
     device_kernel(&g->dev, t, c.flops, c.bytes, "backward");
     size_t n = tp_backward_allreduce_floats(&g->plan, l, b);
     if (n > 0)
         grid_allreduce_shards(g, io.din, n);
-    model_backward_finish(m, &g->ws, l, b);
+    if (real)
+        model_backward_finish(m, &g->ws, l, b);
 }
 
 static void grid_forward(GridRank *g, int micro, StepClock *clk)
@@ -351,7 +371,7 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
     if (++g->stash > g->peak)
         g->peak = g->stash;
     if (g->prev >= 0)
-        inbox_take(g, &g->fwd, workspace_output(&g->ws, g->first - 1));
+        inbox_take(g, &g->fwd, grid_output(g, g->first - 1));
     const float *x = grid_input(g, micro);
     double t0 = simgrid_get_clock();
     for (int l = g->first; l < g->last; l++)
@@ -359,7 +379,7 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
     clock_pass(clk, t0);
     if (g->next >= 0)
         g->sends[g->nsends++] =
-            comm_isend(&g->p2p, g->next, workspace_output(&g->ws, g->last - 1), g->out_floats);
+            comm_isend(&g->p2p, g->next, grid_output(g, g->last - 1), g->out_floats);
 }
 
 /* After layer l's backward of the step's last micro-batch its gradient is
@@ -379,9 +399,10 @@ static double grid_loss(GridRank *g, int micro)
 {
     const Model *m = &g->run->model;
     const int b = g->sh->micro;
-    double t = record_clock();
-    double loss = model_loss(m, &g->ws, g->y + (size_t)micro * b * m->positions, b,
-                             1.0f / (float)g->run->global_batch);
+    double t = record_clock(), loss = 0.0;
+    if (!g->sh->cost)
+        loss = model_loss(m, &g->ws, g->y + (size_t)micro * b * m->positions, b,
+                          1.0f / (float)g->run->global_batch);
     device_kernel(&g->dev, t, model_loss_flops(m, b), model_loss_bytes(m, b), "loss");
     return loss;
 }
@@ -393,7 +414,7 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     g->ws.act = g->slots[g->slot_of[micro]];
     int work = g->next < 0 || g->bwd.total > 0; /* below the first parameters: nothing */
     if (g->next >= 0 && work)
-        inbox_take(g, &g->bwd, workspace_grad(&g->ws, g->last - 1));
+        inbox_take(g, &g->bwd, grid_grad(g, g->last - 1));
     double t0 = simgrid_get_clock();
     if (g->next < 0)
         loss = grid_loss(g, micro);
@@ -408,7 +429,7 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     }
     if (g->grad_to_prev)
         g->sends[g->nsends++] =
-            comm_isend(&g->p2p, g->prev, workspace_grad(&g->ws, g->first - 1), g->in_floats);
+            comm_isend(&g->p2p, g->prev, grid_grad(g, g->first - 1), g->in_floats);
     g->free_slots[g->nfree++] = g->slot_of[micro];
     g->stash--;
     return loss;
@@ -426,6 +447,8 @@ static void grid_held_copy(const GridRank *g, float *block, float *pack, int to_
  * by layer, when its buckets overlapped backward). */
 static float *grid_gradient(GridRank *g)
 {
+    if (g->sh->cost)
+        return NULL;
     if (!g->gpack)
         return g->grads + g->pbegin;
     if (!(g->syncs && g->sync.overlap))
@@ -440,7 +463,9 @@ static void grid_apply(GridRank *g, const float *grad)
     if (g->nhold == 0)
         return;
     double t = record_clock();
-    if (g->ppack) {
+    if (g->sh->cost) {
+        /* charged below, run nowhere */
+    } else if (g->ppack) {
         grid_held_copy(g, g->params, g->ppack, 1);
         optim_step(&g->opt, g->ppack, grad);
         grid_held_copy(g, g->params, g->ppack, 0);
@@ -467,7 +492,8 @@ static void grid_deposit(GridRank *g, long step)
         return;
     }
     sh->deposit_step = step;
-    tp_gather_owned(&g->plan, g->shard, g->params, sh->eval.params);
+    if (!sh->cost)
+        tp_gather_owned(&g->plan, g->shard, g->params, sh->eval.params);
     if (++sh->deposited < sh->cfg.pp * sh->cfg.tp)
         return;
     sh->deposited = 0;
@@ -551,7 +577,8 @@ static void grid_step(GridRank *g, long step)
     Run *run = g->run;
     if (g->x || g->y)
         grid_load(g);
-    grid_held_copy(g, g->grads, NULL, 0);
+    if (!g->sh->cost)
+        grid_held_copy(g, g->grads, NULL, 0);
     StepClock clk = {.start = -1.0};
     double loss = 0.0;
     for (int k = 0; k < g->npasses; k++) {
@@ -663,8 +690,6 @@ static int grid_rank_buffers(GridRank *g)
     const Model *m = &run->model;
     const GridConfig *c = &g->sh->cfg;
     const int mb = c->pipe->microbatches;
-    g->params = calloc(m->nparams, sizeof(float));
-    g->grads = calloc(m->nparams, sizeof(float));
     g->free_slots = malloc((size_t)g->nslots * sizeof(int));
     g->slot_of = malloc((size_t)mb * sizeof(int));
     g->passes = malloc(2 * (size_t)mb * sizeof(Pass));
@@ -672,8 +697,13 @@ static int grid_rank_buffers(GridRank *g)
     g->slots = calloc((size_t)g->nslots, sizeof(float *));
     g->dp_group = malloc((size_t)c->dp * sizeof(int));
     g->tp_group = malloc((size_t)c->tp * sizeof(int));
-    int ok = g->params && g->grads && g->free_slots && g->slot_of && g->passes && g->sends &&
-             g->slots && g->dp_group && g->tp_group;
+    int ok = g->free_slots && g->slot_of && g->passes && g->sends && g->slots && g->dp_group &&
+             g->tp_group;
+    if (g->sh->cost)
+        return ok ? 0 : -1; /* no tensor at all */
+    g->params = calloc(m->nparams, sizeof(float));
+    g->grads = calloc(m->nparams, sizeof(float));
+    ok = ok && g->params && g->grads;
     if (ok && c->tp > 1) {
         g->ppack = malloc((g->nhold ? g->nhold : 1) * sizeof(float));
         g->gpack = malloc((g->nhold ? g->nhold : 1) * sizeof(float));
@@ -704,7 +734,7 @@ static void grid_rank_sync(GridRank *g)
         return;
     gradsync_plan(&g->buckets, c->sync, g->pack_at, g->pack_len, g->first, g->last);
     Group grp = {.comm = &g->dpc, .size = c->dp, .ranks = g->dp_group, .index = g->replica};
-    float *grad = g->gpack ? g->gpack : g->grads + g->pbegin;
+    float *grad = g->sh->cost ? NULL : g->gpack ? g->gpack : g->grads + g->pbegin;
     gradsync_init(&g->sync, c->sync, &grp, grad, g->nhold, &g->buckets, g->run->total_steps);
 }
 
@@ -715,6 +745,8 @@ static int grid_eval_init(GridShared *sh, const Run *run, DtError *err)
     const Model *m = &run->model;
     sh->eval.m = m;
     sh->eval.batch = run->global_batch;
+    if (sh->cost)
+        return 0; /* nothing to evaluate, nothing to initialise */
     sh->eval.params = calloc(m->nparams, sizeof(float));
     sh->init = malloc(m->nparams * sizeof(float));
     if (!sh->eval.params || !sh->init)
@@ -743,11 +775,13 @@ static int grid_rank_alloc(void *state, DtError *err)
                      .total = g->next >= 0 && m->first_trainable < g->last ? messages : 0};
     if (grid_rank_buffers(g) < 0)
         return dt_fail(err, DT_ERUNTIME, "out of memory for rank %d", g->rank);
-    if (workspace_init_range(&g->ws, m, g->sh->micro, g->first, g->last, err) < 0 ||
-        optim_init(&g->opt, &sc->opt, g->nhold, err) < 0)
+    if (g->sh->cost)
+        optim_describe(&g->opt, &sc->opt, g->nhold);
+    else if (workspace_init_range(&g->ws, m, g->sh->micro, g->first, g->last, err) < 0 ||
+             optim_init(&g->opt, &sc->opt, g->nhold, err) < 0)
         return -1;
     g->slots[0] = g->ws.act;
-    for (int k = 1; k < g->nslots; k++)
+    for (int k = 1; k < g->nslots && !g->sh->cost; k++)
         if (!(g->slots[k] = malloc((g->ws.act_floats ? g->ws.act_floats : 1) * sizeof(float))))
             return dt_fail(err, DT_ERUNTIME, "out of memory for rank %d's activations", g->rank);
     for (int k = 0; k < g->nslots; k++)
@@ -765,7 +799,7 @@ static int grid_rank_alloc(void *state, DtError *err)
         return -1;
     /* the initial values of what it holds, and only those */
     float *init = g->sh->init;
-    for (int i = 0; i < g->held_at[g->last]; i++) {
+    for (int i = 0; init && i < g->held_at[g->last]; i++) {
         const TpBlock *h = &g->held[i];
         for (int row = 0; row < h->rows; row++) {
             size_t at = h->offset + (size_t)row * h->stride;
@@ -783,6 +817,7 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
 {
     const Model *m = &run->model;
     sh->cfg = *c;
+    sh->cost = run->sc->cost;
     sh->pipe = c->pipe ? *c->pipe : (PipeConfig){.microbatches = 1, .schedule = SCHEDULE_GPIPE};
     sh->sync = c->sync ? *c->sync : (GradSyncConfig){.allreduce = "ring"};
     sh->cfg.pipe = &sh->pipe;

@@ -11,6 +11,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,8 +125,11 @@ int record_write_metrics(const Recorder *r, const char *path, DtError *err)
     fprintf(f, "step,epoch,simulated_seconds,train_loss,test_loss,test_accuracy,updates\n");
     for (size_t i = 0; i < r->nrows; i++) {
         const MetricRow *m = &r->rows[i];
-        fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f,%ld\n", m->step, m->epoch, m->sim_seconds,
-                m->train_loss, m->test_loss, m->test_accuracy, m->updates);
+        if (isnan(m->train_loss)) /* compute = cost: times only */
+            fprintf(f, "%ld,%.6f,%.9g,,,,%ld\n", m->step, m->epoch, m->sim_seconds, m->updates);
+        else
+            fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f,%ld\n", m->step, m->epoch, m->sim_seconds,
+                    m->train_loss, m->test_loss, m->test_accuracy, m->updates);
     }
     return close_out(f, path, err);
 }
@@ -211,9 +215,19 @@ static void summary_head(const Recorder *r, const RunFacts *facts, cJSON *root)
                             (double)(r->updates ? r->updates : facts->steps));
     cJSON_AddNumberToObject(root, "epochs", facts->epochs);
     cJSON_AddNumberToObject(root, "simulated_seconds", facts->simulated_seconds);
-    cJSON_AddNumberToObject(root, "final_loss", last ? last->train_loss : 0.0);
-    cJSON_AddNumberToObject(root, "test_loss", last ? last->test_loss : 0.0);
-    cJSON_AddNumberToObject(root, "test_accuracy", last ? last->test_accuracy : 0.0);
+    cJSON_AddStringToObject(root, "compute", facts->cost ? "cost" : "real");
+    if (facts->cost) {
+        cJSON_AddNullToObject(root, "final_loss");
+        cJSON_AddNullToObject(root, "test_loss");
+        cJSON_AddNullToObject(root, "test_accuracy");
+        cJSON_AddStringToObject(root, "compute_note",
+                                "compute = cost: every kernel was charged and none ran, so "
+                                "there is no loss and no accuracy");
+    } else {
+        cJSON_AddNumberToObject(root, "final_loss", last ? last->train_loss : 0.0);
+        cJSON_AddNumberToObject(root, "test_loss", last ? last->test_loss : 0.0);
+        cJSON_AddNumberToObject(root, "test_accuracy", last ? last->test_accuracy : 0.0);
+    }
     cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
     cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
     record_measure(root, "bytes_per_step", facts->steps ? bytes / (double)facts->steps : 0.0);

@@ -103,6 +103,7 @@ typedef struct RunFacts {
     double simulated_seconds;
     double wall_seconds;
     unsigned long long seed;
+    int cost; /* compute = cost: no loss or accuracy to report */
 } RunFacts;
 
 /* A figure the strategy adds to summary.json's "measures" (which sweeps

@@ -31,6 +31,15 @@ int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, ui
     return 0;
 }
 
+void replica_describe(Replica *r, const Model *m, const OptConfig *opt, int batch)
+{
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->batch = batch;
+    r->cost = 1;
+    optim_describe(&r->opt, opt, m->nparams);
+}
+
 void replica_free(Replica *r)
 {
     free(r->params);
@@ -44,6 +53,8 @@ void replica_free(Replica *r)
 
 void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count)
 {
+    if (r->cost)
+        return;
     double t = record_clock();
     dataset_gather(d, idx, count, r->x, r->y);
     record_kernel(dev->rec, t);
@@ -53,19 +64,23 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
                                  const ReplicaHook *hook)
 {
     const Model *m = r->m;
+    const int real = !r->cost;
     double t = record_clock();
-    memset(r->grads, 0, m->nparams * sizeof(float));
+    if (real)
+        memset(r->grads, 0, m->nparams * sizeof(float));
     for (int l = 0; l < m->nlayers; l++) {
-        model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
+        if (real)
+            model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
         device_kernel(d, t, model_layer_forward_flops(m, l, batch),
                       model_layer_forward_bytes(m, l, batch), "forward");
         t = record_clock();
     }
-    double loss = model_loss(m, &r->ws, r->y, batch, scale);
+    double loss = real ? model_loss(m, &r->ws, r->y, batch, scale) : 0.0;
     device_kernel(d, t, model_loss_flops(m, batch), model_loss_bytes(m, batch), "loss");
     for (int l = m->nlayers - 1; l >= 0; l--) {
         t = record_clock();
-        model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
+        if (real)
+            model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
         device_kernel(d, t, model_layer_backward_flops(m, l, batch),
                       model_layer_backward_bytes(m, l, batch), "backward");
         if (hook)
@@ -77,6 +92,7 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
 void replica_apply(Replica *r, Device *d)
 {
     double t = record_clock();
-    optim_step(&r->opt, r->params, r->grads);
+    if (!r->cost)
+        optim_step(&r->opt, r->params, r->grads);
     device_kernel(d, t, optim_step_flops(&r->opt), optim_step_bytes(&r->opt), "update");
 }

@@ -24,11 +24,16 @@ typedef struct Replica {
     Optimizer opt;
     float *x;   /* (batch, sample size): the current batch, filled by the caller */
     uint8_t *y; /* (batch) */
+    int cost;   /* compute = cost: no buffer at all (every pointer NULL); the
+                 * steps charge what they would compute and compute nothing */
 } Replica;
 
 /* Parameters are initialised from seed, so replicas with one seed agree. */
 int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, uint64_t seed,
                  DtError *err);
+/* A cost-mode replica: its sizes, nothing allocated (replica_free is
+ * still fine). */
+void replica_describe(Replica *r, const Model *m, const OptConfig *opt, int batch);
 void replica_free(Replica *r);
 
 /* Called after the backward pass of layer l has produced its gradients. */
@@ -38,7 +43,8 @@ typedef struct ReplicaHook {
 } ReplicaHook;
 
 /* Copy samples idx[0..count) of d into r->x / r->y (the data loader, timed
- * with the kernels: it is training work, not simulation). */
+ * with the kernels: it is training work, not simulation); nothing in cost
+ * mode. */
 void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count);
 
 /* Zero the gradient, then forward, loss and backward on the first `batch`

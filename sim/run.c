@@ -128,12 +128,38 @@ static int load_data(Run *run, DtError *err)
     return 0;
 }
 
+/* Cost mode reads no data: the sets are sizes and shapes only.  Fashion-
+ * MNIST has 60,000 training and 10,000 test images; a text's size is
+ * unknown without reading it, so an epoch is the whole run (or
+ * train_samples). */
+static void describe_data(Run *run)
+{
+    const Scenario *sc = run->sc;
+    const Model *m = &run->model;
+    Dataset d = {.shape = m->input, .classes = m->classes, .targets = m->positions};
+    run->train = run->test = d;
+    if (sc->dataset == DATA_TEXT) {
+        long gb = run->strategy->global_batch(sc);
+        long whole = gb * (sc->steps ? sc->steps : 1);
+        run->train.n = sc->train_samples  ? sc->train_samples
+                       : whole <= INT_MAX ? (int)whole
+                                          : (int)(INT_MAX / gb * gb);
+        return;
+    }
+    int all = sc->dataset == DATA_FASHION_MNIST;
+    run->train.n =
+        sc->train_samples && (!all || sc->train_samples < 60000) ? sc->train_samples : 60000;
+    run->test.n = sc->test_samples && (!all || sc->test_samples < 10000) ? sc->test_samples : 10000;
+}
+
 static int prepare(Run *run, DtError *err)
 {
     const Scenario *sc = run->sc;
     if (model_build(&run->model, &sc->model, err) < 0)
         return -1;
-    if (load_data(run, err) < 0)
+    if (sc->cost)
+        describe_data(run);
+    else if (load_data(run, err) < 0)
         return -1;
     run->global_batch = run->strategy->global_batch(sc);
     if (run->global_batch > run->train.n)
@@ -142,6 +168,8 @@ static int prepare(Run *run, DtError *err)
                        sc->path, run->global_batch, run->train.n);
     run->steps_per_epoch = run->train.n / run->global_batch;
     run->total_steps = sc->steps ? sc->steps : (long)sc->epochs * run->steps_per_epoch;
+    if (sc->cost)
+        return 0; /* no parameters to keep */
     if (!(run->final_params = calloc(run->model.nparams, sizeof(float))))
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     return 0;
@@ -187,6 +215,7 @@ static void run_facts(const Run *run, double wall, const char *network, RunFacts
         .simulated_seconds = simgrid_get_clock(),
         .wall_seconds = wall,
         .seed = (unsigned long long)sc->seed,
+        .cost = sc->cost,
     };
 }
 
@@ -252,6 +281,11 @@ static void summary_language(const Run *run, cJSON *root)
     cJSON *lm = cJSON_AddObjectToObject(root, "language_model");
     cJSON_AddNumberToObject(lm, "vocabulary", run->model.classes);
     cJSON_AddNumberToObject(lm, "tokens_per_step", run_tokens_per_step(run));
+    if (run->sc->cost) { /* nothing was learned, nothing to sample */
+        cJSON_AddNumberToObject(lm, "tokens_per_simulated_second", tps);
+        record_measure(root, "tokens_per_simulated_second", tps);
+        return;
+    }
     cJSON_AddNumberToObject(lm, "validation_loss", loss);
     cJSON_AddNumberToObject(lm, "perplexity", exp(loss));
     cJSON_AddNumberToObject(lm, "tokens_per_simulated_second", tps);
@@ -319,6 +353,16 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
            sc->name, sc->strategy->name, sc->workers, sc->workers == 1 ? "" : "s", ranks,
            run->total_steps, facts->epochs, facts->simulated_seconds, sc->platform,
            facts->network_model);
+    if (sc->cost) {
+        double per_s = (double)run->total_steps / facts->simulated_seconds;
+        printf("  compute = cost: every kernel charged, none run, so no loss or accuracy; "
+               "%.6g samples",
+               run->global_batch * per_s);
+        if (sc->dataset == DATA_TEXT)
+            printf(" (%.6g tokens)", run_tokens_per_step(run) * per_s);
+        printf(" per simulated s\n  wall %.1f s; results in %s/\n", wall, out_dir);
+        return;
+    }
     if (last && sc->dataset == DATA_TEXT) {
         printf("  final train loss %.4f, validation loss %.4f nats per character (perplexity "
                "%.3f), next-character accuracy %.4f; %.6g tokens per simulated s\n",
@@ -349,12 +393,16 @@ static void draw_plots(const Run *run, const char *out_dir)
         len -= 4;
     snprintf(title, sizeof title, "%s: %s %s, %d worker%s on %.*s", sc->name, sc->strategy->name,
              run->model.name, sc->workers, sc->workers == 1 ? "" : "s", len, plat);
-    int drawn = plot_training(out_dir, title, sc->dataset == DATA_TEXT, note, sizeof note);
+    /* cost mode: no learning curve to draw */
+    int drawn =
+        sc->cost ? 0 : plot_training(out_dir, title, sc->dataset == DATA_TEXT, note, sizeof note);
     if (drawn == 0 || drawn == 2)
         drawn = plot_script("timeline.gp", out_dir, title, note, sizeof note);
     if (run->opts->quiet)
         return; /* quiet: the pictures are there, or they are not */
-    if (drawn == 0 || drawn == 2)
+    if ((drawn == 0 || drawn == 2) && sc->cost)
+        printf("  plots: %s/timeline.png\n", out_dir);
+    else if (drawn == 0 || drawn == 2)
         printf("  plots: %s/training.png, %s/timeline.png\n", out_dir, out_dir);
     if (drawn != 0)
         fprintf(stderr, "dtsim: note: %s\n", note);
@@ -383,7 +431,7 @@ static void run_sample(Run *run)
 
 static int write_results(Run *run, const char *out_dir, double wall, DtError *err)
 {
-    if (run->sc->dataset == DATA_TEXT)
+    if (run->sc->dataset == DATA_TEXT && !run->sc->cost)
         run_sample(run);
     char network[64];
     platform_network_model(run->sc->platform, &run->opts->sim, network, sizeof network);
@@ -491,6 +539,13 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         snprintf(out_dir, sizeof out_dir, "results/%s", sc->name);
     int rc = -1;
 
+    if (opts->save_model && sc->cost) {
+        dt_fail(err, DT_EINPUT,
+                "%s: --save-model with [train] compute = cost: cost mode holds no parameters, "
+                "so there is nothing to save; drop --save-model or set compute = real",
+                sc->path);
+        goto out;
+    }
     if (opts->save_model && !opts->force && access(opts->save_model, F_OK) == 0) {
         dt_fail(err, DT_EINPUT, "--save-model '%s' exists; remove it or pass --force",
                 opts->save_model);
@@ -559,6 +614,15 @@ int run_spawn_all(Run *run, const RankKind *kind, DtError *err)
     return spawn(run, kind, NULL, err);
 }
 
+int run_replica_init(const Run *run, Replica *r, int batch, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    if (!sc->cost)
+        return replica_init(r, &run->model, &sc->opt, batch, sc->seed, err);
+    replica_describe(r, &run->model, &sc->opt, batch);
+    return 0;
+}
+
 int run_eval_due(const Run *run, long step)
 {
     if (step == run->total_steps)
@@ -578,9 +642,14 @@ void run_evaluate(Run *run, Replica *r, long step)
     double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
     run->loss_sum = 0.0;
     run->loss_samples = 0;
-    double test_loss, t = record_clock();
-    double acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
-    record_kernel(&run->rec, t);
+    double test_loss = NAN, acc = NAN;
+    if (run->sc->cost) {
+        train_loss = NAN; /* no kernel ran: a row of times only */
+    } else {
+        double t = record_clock();
+        acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
+        record_kernel(&run->rec, t);
+    }
     MetricRow row = {
         .step = step,
         .updates = run->rec.updates ? run->rec.updates : step,
@@ -594,11 +663,12 @@ void run_evaluate(Run *run, Replica *r, long step)
     if (run->opts->quiet)
         return;
     /* on a terminal, over the progress bar, which is drawn again below */
-    fprintf(stderr,
-            "%sstep %ld/%ld  epoch %.2f  sim %.6g s  train loss %.4f  test acc %.4f  "
-            "wall %.1f s\n",
+    char learned[64] = "";
+    if (!run->sc->cost)
+        snprintf(learned, sizeof learned, "  train loss %.4f  test acc %.4f", train_loss, acc);
+    fprintf(stderr, "%sstep %ld/%ld  epoch %.2f  sim %.6g s%s  wall %.1f s\n",
             run->progress_tty ? "\r\033[K" : "", step, run->total_steps, row.epoch, row.sim_seconds,
-            train_loss, acc, record_clock() - run->wall_start);
+            learned, record_clock() - run->wall_start);
     run->progress_last = 0.0;
     run_progress(run, step);
 }
@@ -620,6 +690,8 @@ void run_progress(Run *run, long step)
 
 void run_keep_params(Run *run, const float *params)
 {
+    if (run->sc->cost)
+        return;
     memcpy(run->final_params, params, run->model.nparams * sizeof(float));
 }
 

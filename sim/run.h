@@ -99,6 +99,10 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err);
  * before (it holds dtsim's marker file); anything else needs force. */
 int run_prepare_out_dir(const char *dir, int force, DtError *err);
 
+/* For strategies: a replica of the run's model for `batch` samples,
+ * initialised from the scenario's seed with its optimizer, or (compute =
+ * cost) described without a buffer (replica.h). */
+int run_replica_init(const Run *run, Replica *r, int batch, DtError *err);
 /* For strategies: is an evaluation due after global step `step` (1-based)? */
 int run_eval_due(const Run *run, long step);
 /* Add a rank's summed training loss over `samples` samples of this step. */

@@ -28,6 +28,7 @@
 
 static const char *const datasets[] = {"fashion-mnist", "synthetic", "text", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
+static const char *const computes[] = {"real", "cost", NULL};
 
 #define BIG 1e9
 #define INT(key, field, lo, hi, d, h) KEYDEF_INT(Scenario, key, field, lo, hi, d, h)
@@ -42,9 +43,15 @@ static const char *const optimizers[] = {"sgd", "adam", NULL};
     }
 
 static const KeyDef data_keys[] = {
-    ENUM("dataset", dataset, datasets, "fashion-mnist",
+    {.name = "dataset",
+     .type = KEY_ENUM,
+     .offset = offsetof(Scenario, dataset),
+     .choices = datasets,
+     .def = "(text for a language model, else fashion-mnist)",
+     .help =
          "fashion-mnist (real images), synthetic (seeded, for quick tests) or text (characters, "
-         "for [model] kind = gpt)"),
+         "for [model] kind = gpt)",
+     .derived = 1},
     {.name = "path",
      .type = KEY_PATH,
      .offset = offsetof(Scenario, data_path),
@@ -96,6 +103,9 @@ static const KeyDef train_keys[] = {
      .help = "seeds initialisation, shuffling and synthetic data"},
     INT("eval_every", eval_every, 0, BIG, "0",
         "steps between test evaluations (0: at the end of every epoch)"),
+    ENUM("compute", cost, computes, "real",
+         "real: every kernel runs on real data; cost: the same schedule, messages and charges "
+         "without running kernels or allocating tensors (no loss, no accuracy)"),
 };
 
 static const KeyDef cluster_keys[] = {
@@ -486,6 +496,26 @@ static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
     return 0;
 }
 
+/* Cost mode reads no text: the vocabulary is the model's vocab key (which
+ * the model's build puts in place of the 2 tokens left here), and an
+ * epoch has no size unless train_samples gives one. */
+static int scenario_cost_text(Scenario *sc, ParseState *ps, DtError *err)
+{
+    KeySource model = table_source(ps, T_MODEL);
+    if (!given(ps, T_MODEL, "vocab"))
+        return key_fail(&model, NULL, err,
+                        "[train] compute = cost reads no text: give the vocabulary's size, e.g. "
+                        "[model] vocab = 50257");
+    if (!sc->steps && !sc->train_samples) {
+        KeySource train = table_source(ps, T_TRAIN);
+        return key_fail(&train, NULL, err,
+                        "[train] compute = cost reads no text, so an epoch has no size: give "
+                        "[train] steps (or [data] train_samples)");
+    }
+    sc->model.classes = 2;
+    return 0;
+}
+
 /* The data set and the model agree (text for a language model, images
  * for the others), and the model's input and classes are the data's: for
  * text, windows of the model's seq_len over the file's characters. */
@@ -504,9 +534,12 @@ static int scenario_finish_data(Scenario *sc, ParseState *ps, DtError *err)
                         text ? "fashion-mnist or synthetic" : "text");
     if (!text)
         return 0;
+    int seq_len = sequence(sc->model.config);
+    sc->model.input = (Shape){seq_len, 1, 1};
+    if (sc->cost)
+        return scenario_cost_text(sc, ps, err);
     TextVocab v;
     Dataset train, val;
-    int seq_len = sequence(sc->model.config);
     if (text_vocab(sc->data_path, &v, err) < 0)
         return key_blame(&data, "path", err);
     KeySource model = table_source(ps, T_MODEL);
@@ -515,7 +548,6 @@ static int scenario_finish_data(Scenario *sc, ParseState *ps, DtError *err)
         return key_blame(&model, "seq_len", err);
     dataset_free(&train);
     dataset_free(&val);
-    sc->model.input = (Shape){seq_len, 1, 1};
     sc->model.classes = v.size;
     return 0;
 }
@@ -524,6 +556,8 @@ static int scenario_finish_data(Scenario *sc, ParseState *ps, DtError *err)
  * ones, then the model's and the strategy's own. */
 static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
 {
+    if (!given(ps, T_DATA, "dataset") && sc->model.ops->sequence)
+        sc->dataset = DATA_TEXT;
     for (int t = 0; t < NT; t++) {
         KeySource s = table_source(ps, t);
         if (keys_check_when(&s, ps->tables[t].config, err) < 0)

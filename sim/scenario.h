@@ -51,6 +51,7 @@ typedef struct Scenario {
     int steps;
     uint64_t seed;
     int eval_every; /* steps between evaluations; 0: at the end of each epoch */
+    int cost;       /* compute = cost: charge every kernel, run none, allocate no tensor */
 
     /* [cluster] */
     char platform[PATH_MAX]; /* resolved: relative to the scenario, or --platform */

@@ -126,7 +126,7 @@ static int dp_worker_alloc(void *state, DtError *err)
     const Run *run = w->run;
     const Scenario *sc = run->sc;
     const DpConfig *c = sc->strategy_config;
-    if (replica_init(&w->replica, &run->model, &sc->opt, w->sh->share[w->rank], sc->seed, err) < 0)
+    if (run_replica_init(run, &w->replica, w->sh->share[w->rank], err) < 0)
         return -1;
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,

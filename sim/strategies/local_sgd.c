@@ -69,7 +69,7 @@ static void local_average(LocalWorker *w)
     w->sync.algo->run(&w->sync.group, r->params, n, 0);
     double t = record_clock();
     const float inv = 1.0f / (float)w->run->nranks;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; !r->cost && i < n; i++)
         r->params[i] *= inv;
     device_kernel(&w->dev, t, (double)n, 2.0 * sizeof(float) * (double)n, "average");
     if (w->rank == 0)
@@ -131,7 +131,7 @@ static int local_worker_alloc(void *state, DtError *err)
     const Run *run = w->run;
     const Scenario *sc = run->sc;
     const LocalSgdConfig *c = sc->strategy_config;
-    if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
+    if (run_replica_init(run, &w->replica, sc->batch, err) < 0)
         return -1;
     /* overlap off (no key sets it): one all-reduce of the whole gradient */
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank};

@@ -199,6 +199,8 @@ static void ps_staleness(PsServer *s, long k)
 
 static float *ps_slot(PsServer *s, int slot, int worker)
 {
+    if (!s->incoming)
+        return NULL; /* cost mode: timing-only messages */
     return s->incoming + ((size_t)slot * s->sh->workers + (size_t)worker) * s->count;
 }
 
@@ -206,6 +208,8 @@ static float *ps_slot(PsServer *s, int slot, int worker)
  * (all when NULL), in worker order, into s->sum. */
 static void ps_sum(PsServer *s, int slot, const char *take)
 {
+    if (!s->sum)
+        return; /* cost mode */
     int first = 1;
     for (int i = 0; i < s->sh->workers; i++) {
         if (take && !take[i])
@@ -223,7 +227,8 @@ static void ps_sum(PsServer *s, int slot, const char *take)
 /* One optimizer step on the server's slice from g. */
 static void ps_apply(PsServer *s, const float *g)
 {
-    optim_step(&s->opt, s->params, g);
+    if (s->params)
+        optim_step(&s->opt, s->params, g);
     device_compute(&s->dev, optim_step_flops(&s->opt), optim_step_bytes(&s->opt), "update");
     s->version++;
     if (s->index == 0)
@@ -461,8 +466,10 @@ static void ps_push_pull(PsWorker *w)
     for (int s = 0; s < S; s++) {
         size_t off, len;
         collective_block(w->run->model.nparams, S, s, &off, &len);
-        w->reqs[s] = comm_isend(&w->comm, sh->workers + s, r->grads + off, len);
-        w->reqs[S + s] = comm_irecv(&w->comm, sh->workers + s, r->params + off, len);
+        /* cost mode: timing-only messages */
+        w->reqs[s] = comm_isend(&w->comm, sh->workers + s, r->cost ? NULL : r->grads + off, len);
+        w->reqs[S + s] =
+            comm_irecv(&w->comm, sh->workers + s, r->cost ? NULL : r->params + off, len);
     }
     comm_waitall(&w->comm, w->reqs, 2 * S);
 }
@@ -517,7 +524,7 @@ static int ps_worker_alloc(void *state, DtError *err)
     const Scenario *sc = run->sc;
     if (!(w->reqs = malloc(2 * (size_t)sh->servers * sizeof *w->reqs)))
         return dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", w->rank);
-    if (replica_init(&w->replica, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0)
+    if (run_replica_init(run, &w->replica, sc->batch, err) < 0)
         return -1;
     if (sh->mode->batch == ps_batch_shared)
         return 0;
@@ -552,7 +559,8 @@ static void ps_finish(PsServer *s)
 {
     PsShared *sh = s->sh;
     Run *run = s->run;
-    memcpy(sh->final.params + s->begin, s->params, s->count * sizeof(float));
+    if (s->params)
+        memcpy(sh->final.params + s->begin, s->params, s->count * sizeof(float));
     if (--sh->servers_left > 0)
         return;
     run_evaluate(run, &sh->final, run->total_steps);
@@ -595,9 +603,12 @@ static int ps_server_alloc(void *state, DtError *err)
 {
     PsServer *s = state;
     const size_t W = (size_t)s->sh->workers;
-    s->params = malloc((s->count ? s->count : 1) * sizeof(float));
-    s->sum = malloc((s->count ? s->count : 1) * sizeof(float));
-    s->incoming = malloc(((size_t)s->slots * W * s->count + 1) * sizeof(float));
+    const int real = !s->run->sc->cost; /* cost mode: no parameter, gradient or state */
+    if (real) {
+        s->params = malloc((s->count ? s->count : 1) * sizeof(float));
+        s->sum = malloc((s->count ? s->count : 1) * sizeof(float));
+        s->incoming = malloc(((size_t)s->slots * W * s->count + 1) * sizeof(float));
+    }
     s->reqs = calloc(W, sizeof *s->reqs);
     s->sends = calloc(W, sizeof *s->sends);
     s->pushed = calloc(W, sizeof *s->pushed);
@@ -605,9 +616,13 @@ static int ps_server_alloc(void *state, DtError *err)
     s->arrived = calloc((size_t)s->slots, sizeof *s->arrived);
     s->waiting = calloc(W, 1);
     s->take = calloc(W, 1);
-    if (!s->params || !s->sum || !s->incoming || !s->reqs || !s->sends || !s->pushed ||
+    if ((real && (!s->params || !s->sum || !s->incoming)) || !s->reqs || !s->sends || !s->pushed ||
         !s->computed || !s->arrived || !s->waiting || !s->take)
         return dt_fail(err, DT_ERUNTIME, "out of memory for server %d", s->index);
+    if (!real) {
+        optim_describe(&s->opt, &s->run->sc->opt, s->count);
+        return 0;
+    }
     memcpy(s->params, s->sh->init + s->begin, s->count * sizeof(float));
     return optim_init(&s->opt, &s->run->sc->opt, s->count, err);
 }
@@ -656,17 +671,18 @@ static int ps_start(Run *run, DtError *err)
                      .staleness = c->mode == PS_SSP ? c->staleness : 0,
                      .servers_left = c->servers};
     sh->version = calloc((size_t)sh->workers * c->servers, sizeof *sh->version);
-    sh->init = malloc(run->model.nparams * sizeof(float));
-    if (!sh->version || !sh->init)
+    if (!sc->cost)
+        sh->init = malloc(run->model.nparams * sizeof(float));
+    if (!sh->version || (!sc->cost && !sh->init))
         return dt_fail(err, DT_ERUNTIME, "out of memory");
-    model_init_params(&run->model, sh->init, sc->seed);
+    if (!sc->cost)
+        model_init_params(&run->model, sh->init, sc->seed);
     if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0)
         return -1;
     if (sh->mode->batch == ps_batch_shared &&
         sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
         return -1;
-    if (replica_init(&sh->final, &run->model, &sc->opt, sc->batch, sc->seed, err) < 0 ||
-        run_spawn(run, ps_kind, err) < 0)
+    if (run_replica_init(run, &sh->final, sc->batch, err) < 0 || run_spawn(run, ps_kind, err) < 0)
         return -1;
     free(sh->init); /* the servers have their slices */
     sh->init = NULL;

@@ -83,7 +83,7 @@ static int serial_alloc(void *state, DtError *err)
     SerialActor *a = state;
     const Run *run = a->run;
     const Scenario *sc = run->sc;
-    if (replica_init(&a->replica, &run->model, &sc->opt, run->global_batch, sc->seed, err) < 0)
+    if (run_replica_init(run, &a->replica, run->global_batch, err) < 0)
         return -1;
     return sampler_init(&a->sampler, run->train.n, run->global_batch, sc->seed, err);
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# cost_mode.sh DTSIM SOURCE_DIR - [train] compute = cost runs the same
+# schedule and messages as compute = real and charges the same FLOPs and
+# bytes without running a kernel: for the MLP, the CNN and the GPT under
+# every strategy, the cost run's trace.json and timeline.dat are the real
+# run's byte for byte (every span of every rank), its summary.json is the
+# real run's but for what only learning gives (loss, accuracy, perplexity,
+# the sample) and wall time, and its metrics.csv has the same steps and
+# simulated times with empty loss and accuracy.  Then: a GPT whose real
+# parameters would take gigabytes runs in cost mode in a small resident
+# set, and cost mode's bad input ends with exit 2.
+set -u
+dtsim=$1
+src=$2
+. "$(dirname "$0")/checks.sh"
+tiny=$src/tests/scenarios/tiny.ini
+dgx=$src/platforms/dgx-2x8.xml
+hetero=$src/platforms/hetero.xml
+
+# what learning alone gives, and wall time: left out of the comparison
+learned='del(.wall_seconds, .compute, .compute_note, .final_loss, .test_loss, .test_accuracy,
+    .settings.train.compute, .language_model.validation_loss, .language_model.perplexity,
+    .language_model.sample, .measures.perplexity)'
+
+# pair LABEL ARGS...: run tiny.ini with ARGS in both modes and compare
+pair() {
+    local label=$1 mode rc=0
+    shift
+    for mode in real cost; do
+        if ! "$dtsim" run "$tiny" --quiet --no-plot --out "$tmp/$mode" --force \
+            --set train.steps=6 --set train.eval_every=3 --set train.compute=$mode "$@" \
+            >"$tmp/$mode.log" 2>&1; then
+            bad "$label: compute = $mode failed"
+            sed 's/^/    /' "$tmp/$mode.log" | head -5
+            return
+        fi
+    done
+    for f in trace.json timeline.dat; do
+        cmp -s "$tmp/real/$f" "$tmp/cost/$f" || rc=1
+    done
+    cmp -s <(jq -S "$learned" "$tmp/real/summary.json") \
+        <(jq -S "$learned" "$tmp/cost/summary.json") || rc=1
+    cmp -s <(cut -d, -f1-3,7 "$tmp/real/metrics.csv") \
+        <(cut -d, -f1-3,7 "$tmp/cost/metrics.csv") || rc=1
+    [ "$(jq -c '[.compute, .test_accuracy]' "$tmp/cost/summary.json")" = '["cost",null]' ] || rc=1
+    local secs
+    secs=$(json "$tmp/cost/summary.json" .simulated_seconds)
+    if [ "$rc" -eq 0 ]; then
+        ok "$label: cost = real, span for span ($secs simulated s)"
+    else
+        bad "$label: cost and real differ"
+        diff <(jq -S "$learned" "$tmp/real/summary.json") \
+            <(jq -S "$learned" "$tmp/cost/summary.json") | head -8 | sed 's/^/    /'
+    fi
+}
+
+cnn=(--set model.kind=cnn --set model.channels=4,6 --set model.hidden=16)
+gpt=(--set model.kind=gpt --set model.layers=2 --set model.d_model=32 --set model.heads=4
+    --set model.seq_len=16 --set model.vocab=128 --set data.dataset=text
+    --set data.train_samples=2000 --set data.test_samples=64)
+on() { echo --platform "$1" --set cluster.workers="$2" --set strategy.kind="$3"; }
+
+for model in mlp cnn gpt; do
+    m=()
+    [ "$model" = cnn ] && m=("${cnn[@]}")
+    [ "$model" = gpt ] && m=("${gpt[@]}")
+    # shellcheck disable=SC2046 # on() gives several words on purpose
+    {
+        pair "$model serial" "${m[@]}" $(on "$dgx" 1 serial)
+        for algo in ring rhd tree ps; do
+            for overlap in off on; do
+                pair "$model data-parallel $algo overlap $overlap" "${m[@]}" \
+                    $(on "$dgx" 4 data-parallel) --set strategy.allreduce=$algo \
+                    --set strategy.overlap=$overlap --set strategy.bucket_mb=0.002
+            done
+        done
+        pair "$model pipeline gpipe" "${m[@]}" $(on "$dgx" 2 pipeline) \
+            --set strategy.microbatches=4
+        pair "$model pipeline 1f1b" "${m[@]}" $(on "$dgx" 3 pipeline) --set strategy.stages=3 \
+            --set strategy.microbatches=4 --set strategy.schedule=1f1b
+        pair "$model local-sgd" "${m[@]}" $(on "$dgx" 4 local-sgd) --set strategy.local_steps=3
+        for mode in "sync --set strategy.servers=2" async "ssp --set strategy.staleness=1" \
+            "sync --set strategy.backup_workers=1"; do
+            # shellcheck disable=SC2086 # the mode's own options
+            pair "$model parameter-server $mode" "${m[@]}" $(on "$hetero" 3 parameter-server) \
+                --set strategy.mode=$mode
+        done
+    }
+done
+# shellcheck disable=SC2046
+{
+    pair "mlp tensor tp=2" $(on "$dgx" 2 tensor) --set strategy.tp=2
+    pair "gpt tensor tp=4" "${gpt[@]}" $(on "$dgx" 4 tensor) --set strategy.tp=4
+    pair "gpt hybrid 2x2x2 overlap" "${gpt[@]}" $(on "$dgx" 8 hybrid) --set strategy.dp=2 \
+        --set strategy.pp=2 --set strategy.tp=2 --set strategy.microbatches=2 \
+        --set strategy.overlap=on --set strategy.bucket_mb=0.002
+    pair "mlp hybrid 2x2x1 1f1b" $(on "$dgx" 4 hybrid) --set strategy.dp=2 --set strategy.pp=2 \
+        --set strategy.tp=1 --set strategy.microbatches=4 --set strategy.schedule=1f1b
+}
+
+# A GPT of 24 blocks of width 2048 (1.3 billion parameters: 5 GB of fp32
+# parameters alone, 21 GB with gradients and Adam's moments) for one step
+# on an 80 GB device, in cost mode: the resident set stays small.
+cat >"$tmp/big.xml" <<'XML'
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <zone id="one" routing="Full">
+    <host id="gpu0" speed="100Tf">
+      <prop id="memory" value="80e9"/>
+    </host>
+  </zone>
+</platform>
+XML
+big=(--platform "$tmp/big.xml" --set data.dataset=text --set model.kind=gpt --set model.layers=24 --set model.d_model=2048
+    --set model.heads=16 --set model.seq_len=256 --set model.vocab=50257 --set train.batch=4
+    --set train.steps=1 --set train.optimizer=adam --set train.compute=cost)
+if /usr/bin/time -f %M -o "$tmp/rss" "$dtsim" run "$tiny" "${big[@]}" --quiet --no-plot \
+    --out "$tmp/big" >"$tmp/big.log" 2>&1; then
+    params=$(json "$tmp/big/summary.json" .parameters)
+    awk -v kb="$(cat "$tmp/rss")" -v p="$params" 'BEGIN {
+        printf "%s GPT of %.2f billion parameters (%.1f GB of fp32 parameters, gradients and Adam moments) in cost mode: peak RSS %.0f MiB\n",
+            (kb < 262144 && p > 1e9) ? "ok:" : "FAILED:", p / 1e9, 16 * p / 1e9, kb / 1024
+        exit !(kb < 262144 && p > 1e9) }' && pass=$((pass + 1)) || fail=$((fail + 1))
+else
+    bad "the 1.3B GPT in cost mode failed"
+    head -5 "$tmp/big.log"
+fi
+
+# Bad input: exit 2, naming what to change.
+expect 2 "nothing to save" -- "$dtsim" run "$tiny" --set train.compute=cost --out "$tmp/s" \
+    --save-model "$tmp/model.bin"
+expect 2 "compute.*(real|cost)" -- "$dtsim" check "$tiny" --set train.compute=fast
+expect 2 "vocab" -- "$dtsim" check "$tiny" --set model.kind=gpt --set data.dataset=text \
+    --set train.compute=cost
+expect 2 "steps" -- "$dtsim" check "$tiny" --set model.kind=gpt --set data.dataset=text \
+    --set model.vocab=64 --set train.compute=cost --set train.epochs=1 --set data.train_samples=0
+expect 2 "out of memory|does not fit" -- "$dtsim" run "$tiny" "${big[@]}" --out "$tmp/oom" \
+    --set model.d_model=12288 --set model.heads=96
+checks_done
