@@ -13,7 +13,8 @@
 #                       transfers not hidden behind compute, waiting for a
 #                       peer, idle
 #   accuracy.png/.svg   training loss and test accuracy against simulated
-#                       seconds, one curve per variant
+#                       seconds, one curve per variant (runs with compute =
+#                       cost learn nothing: no picture)
 # dtsim runs it at the end of a sweep; by hand, from the source tree:
 #   gnuplot -e "dir='results/sweep-quickstart'; title='...'" plots/sweep.gp
 
@@ -114,47 +115,49 @@ do for [kind in "png svg"] {
     set xtics norotate font "Sans,13"
     set output
 
-    set output dir . "/accuracy." . kind
-    set multiplot layout 2,1 title title . ": loss and accuracy over simulated time" font "Sans,15"
-    set xlabel "simulated time (s)"
-    set xrange [0:*]
-    set datafile separator ","
-    label(i) = system(sprintf("awk 'NR == %d + 2 { sub(/^[^\"]*\"/, \"\"); sub(/\".*/, \"\"); print }' %s", i, runfile))
-    # both panels as wide, the key beside them in as many columns as it needs
-    keycols = runs <= 14 ? 1 : runs <= 40 ? 2 : 3
-    set lmargin at screen 0.09
-    set rmargin at screen 0.97 - 0.16 * keycols
-    # a flat curve (one evaluation, or equal values) still gets a y range
-    lo4 = lo6 = 1e308
-    hi4 = hi6 = -1e308
-    do for [i=0:runs-1] {
-        stats sprintf("%s/run-%03d/metrics.csv", dir, i) using 4 nooutput
-        lo4 = STATS_min < lo4 ? STATS_min : lo4
-        hi4 = STATS_max > hi4 ? STATS_max : hi4
-        stats sprintf("%s/run-%03d/metrics.csv", dir, i) using 6 nooutput
-        lo6 = STATS_min < lo6 ? STATS_min : lo6
-        hi6 = STATS_max > hi6 ? STATS_max : hi6
+    if (!exists("learned") || learned) { # compute = cost runs learn nothing
+        set output dir . "/accuracy." . kind
+        set multiplot layout 2,1 title title . ": loss and accuracy over simulated time" font "Sans,15"
+        set xlabel "simulated time (s)"
+        set xrange [0:*]
+        set datafile separator ","
+        label(i) = system(sprintf("awk 'NR == %d + 2 { sub(/^[^\"]*\"/, \"\"); sub(/\".*/, \"\"); print }' %s", i, runfile))
+        # both panels as wide, the key beside them in as many columns as it needs
+        keycols = runs <= 14 ? 1 : runs <= 40 ? 2 : 3
+        set lmargin at screen 0.09
+        set rmargin at screen 0.97 - 0.16 * keycols
+        # a flat curve (one evaluation, or equal values) still gets a y range
+        lo4 = lo6 = 1e308
+        hi4 = hi6 = -1e308
+        do for [i=0:runs-1] {
+            stats sprintf("%s/run-%03d/metrics.csv", dir, i) using 4 nooutput
+            lo4 = STATS_min < lo4 ? STATS_min : lo4
+            hi4 = STATS_max > hi4 ? STATS_max : hi4
+            stats sprintf("%s/run-%03d/metrics.csv", dir, i) using 6 nooutput
+            lo6 = STATS_min < lo6 ? STATS_min : lo6
+            hi6 = STATS_max > hi6 ? STATS_max : hi6
+        }
+        set ylabel "training loss"
+        if (hi4 - lo4 < 1e-9) { set yrange [lo4 - 0.05 * abs(lo4) - 0.01:hi4 + 0.05 * abs(hi4) + 0.01] }
+        unset key
+        plot for [i=0:runs-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:4 \
+             with linespoints lc rgb color(i) dashtype dash(i) pointtype points(i) pointsize 0.7 notitle
+        set ylabel (exists("text") && text ? "next-character accuracy" : "test accuracy")
+        set yrange [*:*]
+        if (hi6 - lo6 < 1e-9) { set yrange [lo6 - 0.01:hi6 + 0.01] }
+        runfont = keyfont(runs)
+        set key at screen 0.99, screen 0.93 right top Left reverse font runfont spacing 0.9 \
+            samplen 2 noenhanced maxrows (runs + keycols - 1) / keycols
+        plot for [i=0:runs-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:6 \
+             with linespoints lc rgb color(i) dashtype dash(i) pointtype points(i) pointsize 0.7 \
+             title label(i)
+        unset multiplot
+        unset rmargin
+        unset lmargin
+        set key default
+        set datafile separator whitespace
+        unset xrange
+        set yrange [*:*]
+        set output
     }
-    set ylabel "training loss"
-    if (hi4 - lo4 < 1e-9) { set yrange [lo4 - 0.05 * abs(lo4) - 0.01:hi4 + 0.05 * abs(hi4) + 0.01] }
-    unset key
-    plot for [i=0:runs-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:4 \
-         with linespoints lc rgb color(i) dashtype dash(i) pointtype points(i) pointsize 0.7 notitle
-    set ylabel (exists("text") && text ? "next-character accuracy" : "test accuracy")
-    set yrange [*:*]
-    if (hi6 - lo6 < 1e-9) { set yrange [lo6 - 0.01:hi6 + 0.01] }
-    runfont = keyfont(runs)
-    set key at screen 0.99, screen 0.93 right top Left reverse font runfont spacing 0.9 \
-        samplen 2 noenhanced maxrows (runs + keycols - 1) / keycols
-    plot for [i=0:runs-1] sprintf("%s/run-%03d/metrics.csv", dir, i) using 3:6 \
-         with linespoints lc rgb color(i) dashtype dash(i) pointtype points(i) pointsize 0.7 \
-         title label(i)
-    unset multiplot
-    unset rmargin
-    unset lmargin
-    set key default
-    set datafile separator whitespace
-    unset xrange
-    set yrange [*:*]
-    set output
 }

@@ -268,10 +268,13 @@ static void sweep_plot(const SweepArgs *a, int nvariants)
             return;
     }
     int workers, d = sweep_xdim(a, &workers);
-    printf("sweep: plots %s/%stime-split.png, accuracy.png, run-*/timeline.png\n", a->out,
+    char acc[PATH_MAX + 32];
+    snprintf(acc, sizeof acc, "%s/accuracy.png", a->out); /* none when nothing learned */
+    printf("sweep: plots %s/%stime-split.png, %srun-*/timeline.png\n", a->out,
            d < 0     ? ""
            : workers ? "speedup.png, "
-                     : "scaling.png, ");
+                     : "scaling.png, ",
+           access(acc, F_OK) == 0 ? "accuracy.png, " : "");
 }
 
 int sweep_command(int argc, char **argv, const char *self, DtError *err)

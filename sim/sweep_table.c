@@ -42,6 +42,14 @@ static double json_num(const cJSON *o, const char *key)
     return cJSON_IsNumber(it) ? it->valuedouble : 0.0;
 }
 
+/* The same, NaN when the key is null or absent (compute = cost has no loss
+ * and no accuracy). */
+static double json_num_or_nan(const cJSON *o, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
 static cJSON *read_json(const char *path, DtError *err)
 {
     FILE *f = fopen(path, "rb");
@@ -79,8 +87,8 @@ static int sweep_read(const char *dir, SweepRow *row, DtError *err)
         .steps = json_num(s, "steps"),
         .global_batch = json_num(s, "global_batch"),
         .seconds = json_num(s, "simulated_seconds"),
-        .loss = json_num(s, "final_loss"),
-        .accuracy = json_num(s, "test_accuracy"),
+        .loss = json_num_or_nan(s, "final_loss"),
+        .accuracy = json_num_or_nan(s, "test_accuracy"),
         .bytes = json_num(s, "bytes_communicated"),
     };
     row->throughput = row->seconds > 0 ? row->steps * row->global_batch / row->seconds : 0.0;
@@ -170,9 +178,13 @@ static void table_csv(FILE *f, const SweepTable *t)
         for (int k = 0; k < a->nvary; k++)
             for (int j = 0; j < a->vary[k].nkeys; j++)
                 fprintf(f, ",%s", a->vary[k].values[pick[k]][j]);
-        fprintf(f, ",%.0f,%.9g,%.9g,%.9g,%.9g,%.6f,%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", r->workers,
-                r->seconds, per_step, r->throughput, r->loss, r->accuracy, r->bytes, r->compute,
-                r->comm, r->wait, r->idle, r->speedup, r->efficiency);
+        fprintf(f, ",%.0f,%.9g,%.9g,%.9g", r->workers, r->seconds, per_step, r->throughput);
+        if (isnan(r->loss)) /* compute = cost: nothing learned */
+            fprintf(f, ",,");
+        else
+            fprintf(f, ",%.9g,%.6f", r->loss, r->accuracy);
+        fprintf(f, ",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f", r->bytes, r->compute, r->comm, r->wait,
+                r->idle, r->speedup, r->efficiency);
         for (int k = 0; k < t->nnames; k++) {
             double m = row_measure(t, v, k);
             if (isnan(m))
@@ -281,6 +293,10 @@ static void write_settings(FILE *f, const SweepTable *t, int d, int workers)
     for (int k = 0; k < t->nnames; k++)
         text |= strcmp(t->names[k], "perplexity") == 0;
     fprintf(f, "text = %d # language models: validation loss, next-character accuracy\n", text);
+    int learned = 0;
+    for (int v = 0; v < t->n; v++)
+        learned |= !isnan(t->rows[v].loss);
+    fprintf(f, "learned = %d # some run learned (compute = real): draw accuracy.png\n", learned);
     double lo = INFINITY, hi = 0;
     for (int i = 0; d >= 0 && i < t->a->vary[d].nvalues; i++) {
         double x = strtod(t->a->vary[d].values[i][0], NULL);
