@@ -112,6 +112,21 @@ fi
 run oom scenarios/pipeline-memory.ini --set strategy.schedule=gpipe --set train.batch=1024
 says "pipeline-memory out of memory" "$(grep -o 'it needs [0-9.]* GB' "$tmp/oom.log")"
 
+echo "== cost mode"
+if "$dtsim" sweep scenarios/gpt-cost-dgx.ini --no-plot --out "$tmp/cost" \
+    --vary strategy.dp,strategy.tp,train.batch=16:1:8,8:2:16,4:4:32,2:8:64 \
+    >"$tmp/cost.log" 2>&1; then
+    for r in 0 1 2 3; do
+        says "gpt-cost-dgx run $r" "$(json "$tmp/cost/run-00$r/summary.json" '"\(.settings.strategy.dp) \(.settings.strategy.tp) \(.simulated_seconds / .steps) \([.hosts[].memory_bytes.total] | max / 1e9) \(.bytes_communicated / .steps / 1e9)"' |
+            awk '{ printf "| dp %s%s | %.3f | %.1f GB | %.0f GB |", $1, ($2 > 1 ? " × tp " $2 : ""), $3, $4, $5 }')"
+    done
+else
+    bad "gpt-cost-dgx sweep: $(tail -1 "$tmp/cost.log")"
+fi
+run cost-oom scenarios/gpt-cost-dgx.ini --set strategy.microbatches=1
+says "gpt-cost-dgx out of memory" "$(grep -o 'needs [0-9.]* GB' "$tmp/cost-oom.log" |
+    sed 's/needs \(.*\) GB/\1 GB needed/')"
+
 echo "== a model too large for one device"
 run large-serial scenarios/pipeline-large-model.ini --set strategy.kind=serial \
     --set cluster.workers=1
