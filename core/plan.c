@@ -201,6 +201,25 @@ int plan_stash_slots(Schedule sch, int p, int s, int m)
     return p - s < m ? p - s : m;
 }
 
+int precision_bytes(Precision p)
+{
+    return p == PRECISION_FP32 ? 4 : 2;
+}
+
+MemoryNeed memory_at_precision(const MemoryNeed *n, Precision p)
+{
+    double s = precision_bytes(p) / 4.0;
+    MemoryNeed out = {
+        .parameters = s * n->parameters,
+        .gradients = s * n->gradients,
+        .optimizer = n->optimizer + (p == PRECISION_FP32 ? 0.0 : n->parameters),
+        .activations = s * n->activations,
+        .buffers = s * n->buffers,
+        .attention = s * n->attention,
+    };
+    return out;
+}
+
 MemoryNeed plan_replica_memory(const Model *m, const OptConfig *opt, int batch)
 {
     double p = (double)model_param_bytes(m);

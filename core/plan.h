@@ -28,6 +28,18 @@ typedef struct MemoryNeed {
 
 double memory_total(const MemoryNeed *n);
 
+/* The precision a run is modelled in (kernels always compute in fp32):
+ * the bytes of an activation, a weight, a gradient and a float on the
+ * wire. */
+typedef enum { PRECISION_FP32, PRECISION_BF16, PRECISION_FP16 } Precision;
+int precision_bytes(Precision p);
+/* What a rank needs at precision p, from its fp32 accounting n: weights,
+ * gradients, activations and buffers take precision_bytes(p) a number,
+ * and with 16-bit precision the optimizer keeps fp32 master weights beside
+ * its fp32 state (mixed-precision Adam: 2 + 2 + 4 + 4 + 4 = 16 bytes a
+ * parameter; SGD with momentum 12, without 8). */
+MemoryNeed memory_at_precision(const MemoryNeed *n, Precision p);
+
 /* ---- data parallelism ---------------------------------------------------- */
 
 /* Split a global batch of `global` samples over n workers: equally (speed

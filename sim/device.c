@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A positive number from a host property; 0 when absent. */
-static int device_property(sg_host_t host, const char *name, double *out, DtError *err)
+/* A positive number of `unit` from a host property; 0 when absent. */
+static int device_property(sg_host_t host, const char *name, const char *unit, double *out,
+                           DtError *err)
 {
     const char *text = sg_host_get_property_value(host, name);
     *out = 0.0;
@@ -25,9 +26,9 @@ static int device_property(sg_host_t host, const char *name, double *out, DtErro
     errno = 0;
     double v = strtod(text, &end);
     if (errno || end == text || *end != '\0' || !isfinite(v) || v <= 0.0)
-        return dt_fail(
-            err, DT_EINPUT, "host '%s': property %s = '%s' is not a positive number of %s",
-            sg_host_get_name(host), name, text, name[6] == '_' ? "bytes per second" : "bytes");
+        return dt_fail(err, DT_EINPUT,
+                       "host '%s': property %s = '%s' is not a positive number of %s",
+                       sg_host_get_name(host), name, text, unit);
     *out = v;
     return 0;
 }
@@ -69,18 +70,26 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     RankTotals *t = &rec->ranks[rank];
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));
     t->speed = d->speed;
-    if (device_property(host, "memory_bandwidth", &d->memory_bandwidth, err) < 0 ||
-        device_property(host, "memory", &d->memory, err) < 0)
+    Precision p = run->sc->precision;
+    static const char *const rate[] = {NULL, "speed_bf16", "speed_fp16"};
+    double fast = 0.0;
+    if (device_property(host, "memory_bandwidth", "bytes per second", &d->memory_bandwidth, err) <
+            0 ||
+        device_property(host, "memory", "bytes", &d->memory, err) < 0 ||
+        (rate[p] && device_property(host, rate[p], "flop per second", &fast, err) < 0))
         return -1;
+    d->tensor_scale = precision_bytes(p) / 4.0;
+    d->flop_scale = fast > 0.0 ? d->speed / fast : 1.0;
     t->memory_bandwidth = d->memory_bandwidth;
-    return device_check_memory(d, need, err);
+    MemoryNeed at = memory_at_precision(need, p);
+    return device_check_memory(d, &at, err);
 }
 
 void device_compute(Device *d, double flops, double bytes, const char *name)
 {
     /* The roofline: a memory-bound kernel takes bytes / bandwidth, which
      * SimGrid charges as the flops the host would do in that time. */
-    double work = flops;
+    double work = flops * d->flop_scale;
     if (d->memory_bandwidth > 0.0 && bytes / d->memory_bandwidth * d->speed > work)
         work = bytes / d->memory_bandwidth * d->speed;
     if (work <= 0.0)
@@ -94,4 +103,9 @@ void device_kernel(Device *d, double began, double flops, double bytes, const ch
 {
     record_kernel(d->rec, began);
     device_compute(d, flops, bytes, name);
+}
+
+void device_layer_kernel(Device *d, double began, double flops, double bytes, const char *name)
+{
+    device_kernel(d, began, flops, bytes * d->tensor_scale, name);
 }

@@ -10,6 +10,12 @@
  * the run and stops with an out-of-memory error if it does not fit.
  * Each charge is recorded as a compute span of the rank, which is where
  * summary.json's compute seconds and trace.json's compute bars come from.
+ *
+ * Precision ([train] precision): with bf16 or fp16 a layer kernel moves
+ * half its fp32 bytes, what a rank keeps is counted by memory_at_precision
+ * (core/plan.h), and a host's `speed_bf16` or `speed_fp16` property
+ * (flop/s), when it has one, is the rate every kernel runs at instead of
+ * its speed (as tensor cores run 16-bit GEMMs faster).
  */
 #ifndef DT_DEVICE_H
 #define DT_DEVICE_H
@@ -29,13 +35,15 @@ typedef struct Device {
     double speed;            /* flop/s */
     double memory_bandwidth; /* bytes/s, 0 when the platform gives none */
     double memory;           /* bytes, 0 when the platform gives none */
+    double tensor_scale;     /* a layer kernel's fp32 bytes to the run's precision: 1 or 1/2 */
+    double flop_scale;       /* speed / speed_bf16 or speed_fp16 when the host gives one, else 1 */
     HostFaults faults;       /* the scenario's [faults] on this host */
 } Device;
 
 /* The device of rank `rank` of a run, on its placed host, holding what
- * need says the rank keeps on it: reads the host's speed and memory
- * properties (-1, bad input, when a property is present but not a positive
- * number) and the scenario's faults of that host, records need for
+ * need says the rank keeps on it (in fp32: converted to the run's
+ * precision here): reads the host's speed and memory properties (-1, bad input, when a property is
+ * present but not a positive number) and the scenario's faults of that host, records need for
  * summary.json, and checks it against the host's `memory` property (-1,
  * bad input, with a message naming the device, what it needs and what it
  * has, when it does not fit). */
@@ -53,5 +61,9 @@ void device_compute(Device *d, double flops, double bytes, const char *name);
  *     ...the kernel...
  *     device_kernel(dev, t, flops, bytes, "forward");                    */
 void device_kernel(Device *d, double began, double flops, double bytes, const char *name);
+/* The same for a layer's forward or backward kernel (or the loss), whose
+ * fp32 bytes shrink with the run's precision (an optimizer step's do
+ * not: it reads and writes fp32 master weights and state). */
+void device_layer_kernel(Device *d, double began, double flops, double bytes, const char *name);
 
 #endif

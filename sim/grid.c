@@ -325,7 +325,7 @@ static void grid_layer_forward(GridRank *g, int l, const float *x)
     if (real)
         tp_forward(&g->plan, l, g->shard, &io);
     TpCost c = tp_forward_cost(&g->plan, l, b);
-    device_kernel(&g->dev, t, c.flops, c.bytes, "forward");
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "forward");
     size_t n = tp_forward_allreduce_floats(&g->plan, l, b);
     if (n == 0)
         return;
@@ -334,7 +334,7 @@ static void grid_layer_forward(GridRank *g, int l, const float *x)
     if (real)
         tp_forward_finish(&g->plan, l, &io);
     c = tp_finish_cost(&g->plan, l, b);
-    device_kernel(&g->dev, t, c.flops, c.bytes, "forward");
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "forward");
 }
 
 /* Layer l's backward on this shard: the gradient of its output is in the
@@ -353,7 +353,7 @@ static void grid_layer_backward(GridRank *g, int l, const float *x)
     if (real)
         tp_backward(&g->plan, l, g->shard, &io);
     TpCost c = tp_backward_cost(&g->plan, l, b);
-    device_kernel(&g->dev, t, c.flops, c.bytes, "backward");
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "backward");
     size_t n = tp_backward_allreduce_floats(&g->plan, l, b);
     if (n > 0)
         grid_allreduce_shards(g, io.din, n);
@@ -403,7 +403,7 @@ static double grid_loss(GridRank *g, int micro)
     if (!g->sh->cost)
         loss = model_loss(m, &g->ws, g->y + (size_t)micro * b * m->positions, b,
                           1.0f / (float)g->run->global_batch);
-    device_kernel(&g->dev, t, model_loss_flops(m, b), model_loss_bytes(m, b), "loss");
+    device_layer_kernel(&g->dev, t, model_loss_flops(m, b), model_loss_bytes(m, b), "loss");
     return loss;
 }
 
@@ -824,7 +824,7 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     sh->cfg.sync = &sh->sync;
     sh->micro = run->sc->batch / sh->pipe.microbatches;
     if (grid_stages(m, &sh->cfg, sh->first, err) < 0 ||
-        comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0)
+        comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0)
         return -1;
     sh->shard_allreduce = collective_find(COLL_ALLREDUCE, "ring");
     sh->pipes = calloc((size_t)c->dp, sizeof *sh->pipes);

@@ -71,18 +71,18 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
     for (int l = 0; l < m->nlayers; l++) {
         if (real)
             model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
-        device_kernel(d, t, model_layer_forward_flops(m, l, batch),
-                      model_layer_forward_bytes(m, l, batch), "forward");
+        device_layer_kernel(d, t, model_layer_forward_flops(m, l, batch),
+                            model_layer_forward_bytes(m, l, batch), "forward");
         t = record_clock();
     }
     double loss = real ? model_loss(m, &r->ws, r->y, batch, scale) : 0.0;
-    device_kernel(d, t, model_loss_flops(m, batch), model_loss_bytes(m, batch), "loss");
+    device_layer_kernel(d, t, model_loss_flops(m, batch), model_loss_bytes(m, batch), "loss");
     for (int l = m->nlayers - 1; l >= 0; l--) {
         t = record_clock();
         if (real)
             model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
-        device_kernel(d, t, model_layer_backward_flops(m, l, batch),
-                      model_layer_backward_bytes(m, l, batch), "backward");
+        device_layer_kernel(d, t, model_layer_backward_flops(m, l, batch),
+                            model_layer_backward_bytes(m, l, batch), "backward");
         if (hook)
             hook->after_backward(hook->ctx, l);
     }

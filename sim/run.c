@@ -623,6 +623,11 @@ int run_replica_init(const Run *run, Replica *r, int batch, DtError *err)
     return 0;
 }
 
+double run_wire_bytes(const Run *run)
+{
+    return precision_bytes(run->sc->precision);
+}
+
 int run_eval_due(const Run *run, long step)
 {
     if (step == run->total_steps)

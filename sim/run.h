@@ -103,6 +103,9 @@ int run_prepare_out_dir(const char *dir, int force, DtError *err);
  * initialised from the scenario's seed with its optimizer, or (compute =
  * cost) described without a buffer (replica.h). */
 int run_replica_init(const Run *run, Replica *r, int batch, DtError *err);
+/* For strategies: the bytes of a float on the wire at the run's precision
+ * (a CommWorld's wire_bytes). */
+double run_wire_bytes(const Run *run);
 /* For strategies: is an evaluation due after global step `step` (1-based)? */
 int run_eval_due(const Run *run, long step);
 /* Add a rank's summed training loss over `samples` samples of this step. */

@@ -29,6 +29,7 @@
 static const char *const datasets[] = {"fashion-mnist", "synthetic", "text", NULL};
 static const char *const optimizers[] = {"sgd", "adam", NULL};
 static const char *const computes[] = {"real", "cost", NULL};
+static const char *const precisions[] = {"fp32", "bf16", "fp16", NULL};
 
 #define BIG 1e9
 #define INT(key, field, lo, hi, d, h) KEYDEF_INT(Scenario, key, field, lo, hi, d, h)
@@ -106,6 +107,9 @@ static const KeyDef train_keys[] = {
     ENUM("compute", cost, computes, "real",
          "real: every kernel runs on real data; cost: the same schedule, messages and charges "
          "without running kernels or allocating tensors (no loss, no accuracy)"),
+    ENUM("precision", precision, precisions, "fp32",
+         "bytes of activations, wire traffic and weights in the timing and memory model: fp32, "
+         "or bf16 / fp16 with fp32 master weights and optimizer state (kernels run in fp32)"),
 };
 
 static const KeyDef cluster_keys[] = {

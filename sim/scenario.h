@@ -24,6 +24,7 @@
 #include "faults.h"
 #include "model.h"
 #include "optim.h"
+#include "plan.h"
 
 typedef enum { DATA_FASHION_MNIST, DATA_SYNTHETIC, DATA_TEXT } DataKind;
 
@@ -50,8 +51,9 @@ typedef struct Scenario {
     int epochs;
     int steps;
     uint64_t seed;
-    int eval_every; /* steps between evaluations; 0: at the end of each epoch */
-    int cost;       /* compute = cost: charge every kernel, run none, allocate no tensor */
+    int eval_every;      /* steps between evaluations; 0: at the end of each epoch */
+    int cost;            /* compute = cost: charge every kernel, run none, allocate no tensor */
+    Precision precision; /* what the timing and memory model count tensors in */
 
     /* [cluster] */
     char platform[PATH_MAX]; /* resolved: relative to the scenario, or --platform */

@@ -98,6 +98,51 @@ done
         --set strategy.tp=1 --set strategy.microbatches=4 --set strategy.schedule=1f1b
 }
 
+# Precision: the same agreement in bf16; then what bf16 and fp16 change.
+# shellcheck disable=SC2046
+pair "gpt hybrid 2x2x2 bf16" "${gpt[@]}" $(on "$dgx" 8 hybrid) --set strategy.dp=2 \
+    --set strategy.pp=2 --set strategy.tp=2 --set strategy.microbatches=2 --set train.precision=bf16
+cat >"$tmp/tc.xml" <<'XML'
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <cluster id="tc" prefix="tc-" suffix="" radical="0-3" speed="1Gf" bw="100GBps" lat="0us"
+           sharing_policy="SPLITDUPLEX">
+    <prop id="speed_bf16" value="4e9"/>
+  </cluster>
+</platform>
+XML
+prec() { # prec NAME PRECISION OPTIMIZER: data-parallel on 4 tensor-core devices
+    "$dtsim" run "$tiny" --quiet --no-plot --out "$tmp/$1" --platform "$tmp/tc.xml" \
+        --set cluster.workers=4 --set strategy.kind=data-parallel --set train.steps=3 \
+        --set train.precision="$2" --set train.optimizer="$3" >"$tmp/$1.log" 2>&1
+}
+if prec fp32 fp32 adam && prec bf16 bf16 adam && prec fp16 fp16 sgd; then
+    P=$(json "$tmp/fp32/summary.json" .parameters)
+    per() { json "$tmp/$1/summary.json" ".hosts[0].memory_bytes | [.parameters, .gradients, .optimizer] | map(. / $P) | join(\" \")"; }
+    [ "$(per bf16)" = "2 2 12" ] && ok "bf16 Adam keeps 2 + 2 + 12 bytes a parameter (fp32 master weights and moments)" ||
+        bad "bf16 Adam bytes a parameter: $(per bf16), wanted 2 2 12"
+    [ "$(per fp16)" = "2 2 8" ] && ok "fp16 SGD with momentum keeps 2 + 2 + 8 bytes a parameter" ||
+        bad "fp16 SGD bytes a parameter: $(per fp16), wanted 2 2 8"
+    [ "$(per fp32)" = "4 4 8" ] && ok "fp32 Adam keeps 4 + 4 + 8 bytes a parameter" ||
+        bad "fp32 Adam bytes a parameter: $(per fp32), wanted 4 4 8"
+    b32=$(json "$tmp/fp32/summary.json" .bytes_communicated)
+    b16=$(json "$tmp/bf16/summary.json" .bytes_communicated)
+    [ "$((b32))" -eq "$((2 * b16))" ] && ok "bf16 sends half fp32's bytes ($b16 against $b32)" ||
+        bad "bf16 sends $b16 bytes, fp32 $b32"
+    c32=$(json "$tmp/fp32/summary.json" '[.hosts[].compute_seconds] | add')
+    c16=$(json "$tmp/bf16/summary.json" '[.hosts[].compute_seconds] | add')
+    awk -v a="$c32" -v b="$c16" 'BEGIN { r = a / b; d = r - 4; exit !(d < 1e-6 && d > -1e-6) }' &&
+        ok "speed_bf16 = 4 x speed: compute takes a quarter ($c16 s against $c32 s)" ||
+        bad "speed_bf16: compute $c16 s against fp32 $c32 s, wanted a quarter"
+else
+    bad "the precision runs failed: $(tail -1 "$tmp/fp32.log" "$tmp/bf16.log" "$tmp/fp16.log")"
+fi
+expect 2 "precision.*fp32 bf16 fp16" -- "$dtsim" check "$tiny" --set train.precision=fp8
+sed 's/value="4e9"/value="fast"/' "$tmp/tc.xml" >"$tmp/tc-bad.xml"
+expect 2 "speed_bf16 = 'fast' is not a positive number of flop per second" -- \
+    "$dtsim" run "$tiny" --platform "$tmp/tc-bad.xml" --set train.precision=bf16 --out "$tmp/x"
+
 # A GPT of 24 blocks of width 2048 (1.3 billion parameters: 5 GB of fp32
 # parameters alone, 21 GB with gradients and Adam's moments) for one step
 # on an 80 GB device, in cost mode: the resident set stays small.

@@ -179,7 +179,7 @@ static int dp_start(Run *run, DtError *err)
     sh->offset = malloc((size_t)run->nranks * sizeof *sh->offset);
     if (!sh->share || !sh->offset || dp_plan_shares(sh, run, c->balance) < 0)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
-    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0 ||
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0 ||
         sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
         return -1;
     size_t offset[MODEL_MAX_LAYERS], count[MODEL_MAX_LAYERS];

@@ -154,7 +154,7 @@ static int local_start(Run *run, DtError *err)
     LocalShared *sh = run->state = calloc(1, sizeof *sh);
     if (!sh)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
-    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0 ||
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0 ||
         sampler_init(&sh->sampler, run->train.n, run->global_batch, run->sc->seed, err) < 0)
         return -1;
     return run_spawn_all(run, &local_worker, err);

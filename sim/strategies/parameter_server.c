@@ -677,7 +677,7 @@ static int ps_start(Run *run, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     if (!sc->cost)
         model_init_params(&run->model, sh->init, sc->seed);
-    if (comm_world_init(&sh->world, run->nranks, &run->rec, sizeof(float), err) < 0)
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0)
         return -1;
     if (sh->mode->batch == ps_batch_shared &&
         sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
