@@ -139,6 +139,19 @@ int model_can_cut(const Model *m, int first)
     return 1;
 }
 
+void model_cuts(const Model *m, unsigned char *cut)
+{
+    int oldest = m->nlayers; /* the oldest output layers [l, nlayers) read */
+    for (int l = m->nlayers - 1; l >= 0; l--) {
+        const Layer *ly = &m->layers[l];
+        if (ly->src < oldest)
+            oldest = ly->src;
+        if (ly->src2 >= 0 && ly->src2 < oldest)
+            oldest = ly->src2;
+        cut[l] = l > 0 && oldest >= l - 1;
+    }
+}
+
 int model_needs_din(const Model *m, int l)
 {
     int src = m->layers[l].src;

@@ -122,6 +122,9 @@ void model_init_params(const Model *m, float *params, uint64_t seed);
  * when the one tensor crossing the cut is layer first-1's output: no layer
  * at or after `first` reads anything older. */
 int model_can_cut(const Model *m, int first);
+/* model_can_cut for every layer at once, in one pass: cut[l] for l in
+ * [0, nlayers) (cut[0] = 0). */
+void model_cuts(const Model *m, unsigned char *cut);
 /* Does a layer use another's parameters (tie_embeddings)?  Such a model
  * cannot be cut into pipeline stages (plan_stages refuses it). */
 int model_has_tied(const Model *m);

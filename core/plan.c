@@ -234,8 +234,50 @@ MemoryNeed plan_replica_memory(const Model *m, const OptConfig *opt, int batch)
     };
 }
 
+int plan_recompute_end(const Model *m, int last)
+{
+    return last == m->nlayers ? last - 1 : last;
+}
+
+double plan_checkpoint_floats(const Model *m, int first, int last, int micro)
+{
+    const int end = plan_recompute_end(m, last);
+    unsigned char cut[MODEL_MAX_LAYERS];
+    model_cuts(m, cut);
+    double n = (double)shape_size(first > 0 ? m->layers[first - 1].out : m->input);
+    for (int l = first + 1; l < end; l++)
+        if (cut[l])
+            n += (double)shape_size(m->layers[l - 1].out);
+    for (int l = end; l < last; l++)
+        n += (double)shape_size(m->layers[l].out);
+    return micro * n;
+}
+
+/* The most floats of activations one recompute segment of the shard's
+ * stage holds (see plan_recompute_end), and the most attention bytes. */
+static double plan_largest_segment(const TpPlan *tp, int micro, double *attention)
+{
+    const Model *m = tp->m;
+    const int end = plan_recompute_end(m, tp->last);
+    unsigned char cut[MODEL_MAX_LAYERS];
+    model_cuts(m, cut);
+    double most = 0.0, seg = 0.0;
+    *attention = 0.0;
+    for (int l = tp->first, a = tp->first; l < end; l++) {
+        if (l > tp->first && cut[l]) {
+            seg = 0.0;
+            a = l;
+        }
+        seg += (double)tp_layer_activation_floats(tp, l, micro);
+        most = seg > most ? seg : most;
+        double att = model_attention_bytes(m, micro, a, l + 1);
+        *attention = att > *attention ? att : *attention;
+    }
+    return most;
+}
+
 MemoryNeed plan_stage_memory(const TpPlan *tp, const OptConfig *opt, int micro, int slots,
-                             int has_prev, int has_next)
+                             int has_prev, int has_next, int recompute)
 {
     const Model *m = tp->m;
     const int b = micro, first = tp->first, last = tp->last;
@@ -249,12 +291,18 @@ MemoryNeed plan_stage_memory(const TpPlan *tp, const OptConfig *opt, int micro, 
     double out = (double)b * shape_size(m->layers[last - 1].out);
     double staging = sizeof(float) * 2.0 * (has_prev ? in : 0.0);
     staging += sizeof(float) * 2.0 * (has_next ? out : 0.0);
+    double activations = slots * stash;
+    double attention = slots * model_attention_bytes(m, b, first, last);
+    if (recompute) {
+        double segment = sizeof(float) * plan_largest_segment(tp, b, &attention);
+        activations = slots * sizeof(float) * plan_checkpoint_floats(m, first, last, b) + segment;
+    }
     return (MemoryNeed){
         .parameters = params,
         .gradients = params,
         .optimizer = optim_state_per_param(opt) * params,
-        .activations = slots * stash,
+        .activations = activations,
         .buffers = (double)workspace_range_buffer_bytes(m, b, first, last) + staging,
-        .attention = slots * model_attention_bytes(m, b, first, last),
+        .attention = attention,
     };
 }

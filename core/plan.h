@@ -111,8 +111,25 @@ MemoryNeed plan_replica_memory(const Model *m, const OptConfig *opt, int batch);
  * micro-batches' activations at its peak (with the stage's input, or the
  * samples on the first stage), with two staging buffers for what it
  * receives from the previous stage (has_prev) and from the next (has_next).
- * Buffers are counted at their unsplit size, an upper bound for a shard. */
+ * Buffers are counted at their unsplit size, an upper bound for a shard.
+ * With recompute, the slots hold only the stage's checkpoints
+ * (plan_checkpoint_floats), and besides them the largest segment's
+ * activations while its backward runs. */
 MemoryNeed plan_stage_memory(const TpPlan *tp, const OptConfig *opt, int micro, int slots,
-                             int has_prev, int has_next);
+                             int has_prev, int has_next, int recompute);
+
+/* Activation recomputation (recompute = full), as Megatron-LM does it: a
+ * stage recomputes layers [first, plan_recompute_end), all of them but the
+ * model's output layer (whose logits, which the loss reads, are kept),
+ * segment by segment during backward.  Between forward and backward it
+ * keeps only its checkpoints: its input, the output of every layer after
+ * which the stage could be cut (model_can_cut: the residual stream between
+ * blocks and their halves), which start the segments, and the kept
+ * layers' outputs.  Backward goes down the segments: it runs a segment's
+ * forward again from its checkpoint, then the segment's backward, so only
+ * one segment's activations exist besides the checkpoints.
+ * plan_checkpoint_floats: the checkpoints' floats for micro samples. */
+int plan_recompute_end(const Model *m, int last);
+double plan_checkpoint_floats(const Model *m, int first, int last, int micro);
 
 #endif

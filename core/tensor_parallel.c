@@ -448,16 +448,21 @@ size_t tp_scratch_floats(const TpPlan *plan, int l, int batch)
     return ly->ops->scratch_floats(ly, batch);
 }
 
+size_t tp_layer_activation_floats(const TpPlan *plan, int l, int batch)
+{
+    const TpLayer *tl = &plan->layers[l];
+    const Layer *ly = tl->split == TP_LOCAL ? &tl->local : &plan->m->layers[l];
+    size_t n = tp_out_floats(plan, l, batch);
+    if (ly->ops->saved_floats) /* a LOCAL layer's on its slice, else whole */
+        n += ly->ops->saved_floats(ly, batch);
+    return n;
+}
+
 size_t tp_activation_floats(const TpPlan *plan, int batch)
 {
     size_t n = 0;
-    for (int l = plan->first; l < plan->last; l++) {
-        const TpLayer *tl = &plan->layers[l];
-        const Layer *ly = tl->split == TP_LOCAL ? &tl->local : &plan->m->layers[l];
-        n += tp_out_floats(plan, l, batch);
-        if (ly->ops->saved_floats) /* a LOCAL layer's on its slice, else whole */
-            n += ly->ops->saved_floats(ly, batch);
-    }
+    for (int l = plan->first; l < plan->last; l++)
+        n += tp_layer_activation_floats(plan, l, batch);
     return n;
 }
 

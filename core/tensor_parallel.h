@@ -206,6 +206,8 @@ size_t tp_scratch_floats(const TpPlan *plan, int l, int batch);
  * (the sum of tp_out_floats, and what replicated layers save), as
  * model_activation_bytes counts them. */
 size_t tp_activation_floats(const TpPlan *plan, int batch);
+/* The same for layer l alone. */
+size_t tp_layer_activation_floats(const TpPlan *plan, int l, int batch);
 
 /* A strided part of the parameter block: `rows` runs of `cols` consecutive
  * floats, the first starting at `offset`, each next one `stride` floats

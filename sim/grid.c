@@ -90,11 +90,13 @@ typedef struct GridRank GridRank;
 /* What all ranks share; read-only during the run except where noted. */
 typedef struct GridShared {
     GridConfig cfg;
-    int cost;                        /* compute = cost: no tensor anywhere, no kernel run */
-    PipeConfig pipe;                 /* cfg.pipe points here */
-    GradSyncConfig sync;             /* cfg.sync points here */
-    int first[MODEL_MAX_LAYERS + 1]; /* stage s: layers [first[s], first[s + 1]) */
-    int micro;                       /* samples per micro-batch */
+    int cost;                            /* compute = cost: no tensor anywhere, no kernel run */
+    int recompute;                       /* recompute = full (core/plan.h) */
+    unsigned char cut[MODEL_MAX_LAYERS]; /* model_cuts: where recompute segments start */
+    PipeConfig pipe;                     /* cfg.pipe points here */
+    GradSyncConfig sync;                 /* cfg.sync points here */
+    int first[MODEL_MAX_LAYERS + 1];     /* stage s: layers [first[s], first[s + 1]) */
+    int micro;                           /* samples per micro-batch */
     CommWorld world;
     const CollectiveOps *shard_allreduce; /* among a stage's shards: ring */
     GridPipeline *pipes;                  /* (dp) */
@@ -313,8 +315,8 @@ static void grid_allreduce_shards(GridRank *g, float *buf, size_t count)
 }
 
 /* Layer l's forward on this shard (tensor_parallel.h's calling sequence;
- * with tp = 1 the serial kernels), charged on the device. */
-static void grid_layer_forward(GridRank *g, int l, const float *x)
+ * with tp = 1 the serial kernels), charged on the device as `name`. */
+static void grid_layer_forward(GridRank *g, int l, const float *x, const char *name)
 {
     const Model *m = &g->run->model;
     const int b = g->sh->micro, real = !g->sh->cost;
@@ -325,7 +327,7 @@ static void grid_layer_forward(GridRank *g, int l, const float *x)
     if (real)
         tp_forward(&g->plan, l, g->shard, &io);
     TpCost c = tp_forward_cost(&g->plan, l, b);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "forward");
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, name);
     size_t n = tp_forward_allreduce_floats(&g->plan, l, b);
     if (n == 0)
         return;
@@ -334,7 +336,7 @@ static void grid_layer_forward(GridRank *g, int l, const float *x)
     if (real)
         tp_forward_finish(&g->plan, l, &io);
     c = tp_finish_cost(&g->plan, l, b);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "forward");
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, name);
 }
 
 /* Layer l's backward on this shard: the gradient of its output is in the
@@ -375,7 +377,7 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
     const float *x = grid_input(g, micro);
     double t0 = simgrid_get_clock();
     for (int l = g->first; l < g->last; l++)
-        grid_layer_forward(g, l, x);
+        grid_layer_forward(g, l, x, "forward");
     clock_pass(clk, t0);
     if (g->next >= 0)
         g->sends[g->nsends++] =
@@ -407,6 +409,24 @@ static double grid_loss(GridRank *g, int micro)
     return loss;
 }
 
+/* recompute = full (core/plan.h): before the backward of layer l, when l
+ * ends a segment, that segment's forward again from its checkpoint.  Here
+ * every activation was kept, and the same kernels on the same inputs
+ * write the same floats over them. */
+static void grid_recompute(GridRank *g, int l, const float *x)
+{
+    const Model *m = &g->run->model;
+    const int end = plan_recompute_end(m, g->last);
+    if (!g->sh->recompute || l >= end || l < m->first_trainable ||
+        (l + 1 < end && !g->sh->cut[l + 1]))
+        return;
+    int a = l;
+    while (a > g->first && !g->sh->cut[a])
+        a--;
+    for (int k = a; k <= l; k++)
+        grid_layer_forward(g, k, x, "recompute");
+}
+
 /* Backward of one micro-batch; returns its summed loss on the last stage. */
 static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
 {
@@ -421,6 +441,7 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     if (work) {
         const float *x = grid_input(g, micro);
         for (int l = g->last - 1; l >= g->first; l--) {
+            grid_recompute(g, l, x);
             grid_layer_backward(g, l, x);
             if (last)
                 grid_layer_done(g, l);
@@ -677,8 +698,8 @@ static int grid_rank_describe(void *state, Run *run, int r, DtError *err)
                                .shard = g->shard,
                                .first_layer = g->first,
                                .last_layer = g->last};
-    MemoryNeed need =
-        plan_stage_memory(&g->plan, &run->sc->opt, b, g->nslots, g->prev >= 0, g->next >= 0);
+    MemoryNeed need = plan_stage_memory(&g->plan, &run->sc->opt, b, g->nslots, g->prev >= 0,
+                                        g->next >= 0, sh->recompute);
     return device_init(&g->dev, run, r, &need, err);
 }
 
@@ -818,6 +839,8 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     const Model *m = &run->model;
     sh->cfg = *c;
     sh->cost = run->sc->cost;
+    sh->recompute = run->sc->recompute;
+    model_cuts(m, sh->cut);
     sh->pipe = c->pipe ? *c->pipe : (PipeConfig){.microbatches = 1, .schedule = SCHEDULE_GPIPE};
     sh->sync = c->sync ? *c->sync : (GradSyncConfig){.allreduce = "ring"};
     sh->cfg.pipe = &sh->pipe;

@@ -391,6 +391,8 @@ int record_write_timeline(const Recorder *r, const char *path, DtError *err)
         for (int k = 0; k < 4 && s->kind == SPAN_COMPUTE; k++)
             if (strcmp(s->name, kinds[k]) == 0)
                 kind = k;
+        if (s->kind == SPAN_COMPUTE && strcmp(s->name, "recompute") == 0)
+            kind = 0; /* a forward pass again (trace.json names it) */
         double start = s->start > t0 ? s->start : t0;
         fprintf(f, "%d %.9g %.9g %d\n", s->rank, (start - t0) * 1e3, (s->end - t0) * 1e3, kind);
     }

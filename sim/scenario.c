@@ -30,6 +30,7 @@ static const char *const datasets[] = {"fashion-mnist", "synthetic", "text", NUL
 static const char *const optimizers[] = {"sgd", "adam", NULL};
 static const char *const computes[] = {"real", "cost", NULL};
 static const char *const precisions[] = {"fp32", "bf16", "fp16", NULL};
+static const char *const recomputes[] = {"none", "full", NULL};
 
 #define BIG 1e9
 #define INT(key, field, lo, hi, d, h) KEYDEF_INT(Scenario, key, field, lo, hi, d, h)
@@ -110,6 +111,9 @@ static const KeyDef train_keys[] = {
     ENUM("precision", precision, precisions, "fp32",
          "bytes of activations, wire traffic and weights in the timing and memory model: fp32, "
          "or bf16 / fp16 with fp32 master weights and optimizer state (kernels run in fp32)"),
+    ENUM("recompute", recompute, recomputes, "none",
+         "full: a stage stashes only its blocks' inputs and runs its forward again before each "
+         "backward (pipeline, tensor, hybrid)"),
 };
 
 static const KeyDef cluster_keys[] = {
@@ -585,6 +589,13 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
     if (scenario_finish_data(sc, ps, err) < 0)
         return -1;
     KeySource strategy = table_source(ps, T_STRATEGY);
+    if (sc->recompute && !sc->strategy->engine) {
+        KeySource train = table_source(ps, T_TRAIN);
+        return key_fail(&train, "recompute", err,
+                        "recompute = full needs a strategy that runs stages: pipeline, tensor or "
+                        "hybrid (hybrid with pp = 1 and tp = 1 is data parallelism), not %s",
+                        sc->strategy->name);
+    }
     return sc->strategy->check(sc, &strategy, err);
 }
 

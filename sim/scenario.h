@@ -54,6 +54,7 @@ typedef struct Scenario {
     int eval_every;      /* steps between evaluations; 0: at the end of each epoch */
     int cost;            /* compute = cost: charge every kernel, run none, allocate no tensor */
     Precision precision; /* what the timing and memory model count tensors in */
+    int recompute;       /* recompute = full: stages stash block inputs, run forward again */
 
     /* [cluster] */
     char platform[PATH_MAX]; /* resolved: relative to the scenario, or --platform */

@@ -127,6 +127,11 @@ run cost-oom scenarios/gpt-cost-dgx.ini --set strategy.microbatches=1
 says "gpt-cost-dgx out of memory" "$(grep -o 'needs [0-9.]* GB' "$tmp/cost-oom.log" |
     sed 's/needs \(.*\) GB/\1 GB needed/')"
 
+run cost-recompute scenarios/gpt-cost-dgx.ini --set strategy.microbatches=1 \
+    --set train.recompute=full
+says "gpt-cost-dgx recompute" "$(json "$tmp/cost-recompute/summary.json" '"\(.simulated_seconds / .steps) \([.hosts[].memory_bytes.total] | max / 1e9) \(.hosts[0].memory_bytes.activations / 1e9)"' |
+    awk '{ printf "takes %.3f s a step with %.1f GB on the busiest GPU (%.2f GB of it activations", $1, $2, $3 }')"
+
 echo "== a model too large for one device"
 run large-serial scenarios/pipeline-large-model.ini --set strategy.kind=serial \
     --set cluster.workers=1

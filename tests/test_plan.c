@@ -229,7 +229,7 @@ static void test_memory(void)
     DtError err;
     CU_ASSERT_EQUAL_FATAL(tp_plan(&whole, &m, 0, m.nlayers, 1, &err), 0);
     MemoryNeed r = plan_replica_memory(&m, &adam, 16);
-    MemoryNeed s = plan_stage_memory(&whole, &adam, 16, 1, 0, 0);
+    MemoryNeed s = plan_stage_memory(&whole, &adam, 16, 1, 0, 0, 0);
     CU_ASSERT_DOUBLE_EQUAL(memory_total(&r), memory_total(&s), 0);
     CU_ASSERT_DOUBLE_EQUAL(r.optimizer, 2 * r.parameters, 0);
     CU_ASSERT_DOUBLE_EQUAL(plan_replica_memory(&m, &sgd, 16).optimizer, 0, 0);
@@ -237,8 +237,8 @@ static void test_memory(void)
      * micro-batch, and two staging buffers each way */
     TpPlan tail;
     CU_ASSERT_EQUAL_FATAL(tp_plan(&tail, &m, 4, m.nlayers, 1, &err), 0);
-    MemoryNeed one = plan_stage_memory(&tail, &sgd, 16, 1, 1, 0);
-    MemoryNeed three = plan_stage_memory(&tail, &sgd, 16, 3, 1, 0);
+    MemoryNeed one = plan_stage_memory(&tail, &sgd, 16, 1, 1, 0, 0);
+    MemoryNeed three = plan_stage_memory(&tail, &sgd, 16, 3, 1, 0, 0);
     CU_ASSERT_DOUBLE_EQUAL(three.activations, 3 * one.activations, 0);
     double in = 4.0 * 16 * shape_size(m.layers[3].out);
     double outs = 0;
@@ -247,6 +247,45 @@ static void test_memory(void)
     CU_ASSERT_DOUBLE_EQUAL(one.activations, in + outs, 0);
     CU_ASSERT_DOUBLE_EQUAL(one.buffers - 2 * in,
                            (double)workspace_range_buffer_bytes(&m, 16, 4, m.nlayers), 0);
+}
+
+/* Recomputation on a GPT of 2 blocks (embed; 10 layers a block; final
+ * LayerNorm; output layer): the checkpoints are the input tokens, the
+ * residual stream at the 5 places a stage could be cut (after the
+ * embedding, after each block's attention and MLP halves), and the logits
+ * of the output layer, which is not recomputed; a stage keeps checkpoints
+ * for every micro-batch in flight and one segment's activations. */
+static void test_recompute_memory(void)
+{
+    const int T = 16, d = 32, V = 50, b = 4;
+    TestModel t = {
+        "gpt", {T, 1, 1}, V, {"layers=2", "d_model=32", "heads=4", "seq_len=16", "vocab=50", NULL}};
+    Model m;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &t, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(m.nlayers, 23);
+    CU_ASSERT_EQUAL(plan_recompute_end(&m, m.nlayers), 22);
+    CU_ASSERT_EQUAL(plan_recompute_end(&m, 11), 11);
+    CU_ASSERT_DOUBLE_EQUAL(plan_checkpoint_floats(&m, 0, m.nlayers, b),
+                           (double)b * T * (1 + 5 * d + V), 0);
+    /* the first block alone: its input and its attention half's output */
+    CU_ASSERT_DOUBLE_EQUAL(plan_checkpoint_floats(&m, 1, 11, b), (double)b * T * 2 * d, 0);
+    OptConfig sgd = {.kind = OPT_SGD, .lr = 0.1};
+    TpPlan whole;
+    DtError err;
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&whole, &m, 0, m.nlayers, 1, &err), 0);
+    MemoryNeed all = plan_stage_memory(&whole, &sgd, b, 3, 0, 0, 0);
+    MemoryNeed kept = plan_stage_memory(&whole, &sgd, b, 3, 0, 0, 1);
+    double ckpt = 4.0 * plan_checkpoint_floats(&m, 0, m.nlayers, b);
+    CU_ASSERT_TRUE(kept.activations > 3 * ckpt);
+    CU_ASSERT_TRUE(kept.activations < 3 * ckpt + all.activations / 6);
+    CU_ASSERT_DOUBLE_EQUAL(kept.attention, all.attention / 6, 1e-6); /* one of 2 blocks, 1 slot */
+    /* a stage that is one segment (the first attention half, layers 1 ..
+     * 5): its input for each of 3 micro-batches, everything else once */
+    TpPlan half;
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&half, &m, 1, 6, 1, &err), 0);
+    MemoryNeed h1 = plan_stage_memory(&half, &sgd, b, 1, 0, 0, 0);
+    MemoryNeed h3 = plan_stage_memory(&half, &sgd, b, 3, 0, 0, 1);
+    CU_ASSERT_DOUBLE_EQUAL(h3.activations, h1.activations + 2 * 4.0 * b * T * d, 1e-6);
 }
 
 int main(void)
@@ -258,6 +297,7 @@ int main(void)
         {"stages balanced as a brute-force search would", test_stage_balance},
         {"stage errors", test_stage_errors},
         {"GPipe and 1F1B schedules and stash", test_schedules},
+        {"recomputation's checkpoints and memory", test_recompute_memory},
         {"memory needs", test_memory},
         CU_TEST_INFO_NULL,
     };

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# cost_mode.sh DTSIM SOURCE_DIR - [train] compute = cost runs the same
-# schedule and messages as compute = real and charges the same FLOPs and
-# bytes without running a kernel: for the MLP, the CNN and the GPT under
-# every strategy, the cost run's trace.json and timeline.dat are the real
-# run's byte for byte (every span of every rank), its summary.json is the
-# real run's but for what only learning gives (loss, accuracy, perplexity,
-# the sample) and wall time, and its metrics.csv has the same steps and
-# simulated times with empty loss and accuracy.  Then: a GPT whose real
-# parameters would take gigabytes runs in cost mode in a small resident
-# set, and cost mode's bad input ends with exit 2.
+# large_models.sh DTSIM SOURCE_DIR - what training models too big for this
+# machine rests on.
+# Cost mode: [train] compute = cost runs the same schedule and messages as
+# compute = real and charges the same FLOPs and bytes without running a
+# kernel: for the MLP, the CNN and the GPT under every strategy, the cost
+# run's trace.json and timeline.dat are the real run's byte for byte (every
+# span of every rank), its summary.json is the real run's but for what only
+# learning gives (loss, accuracy, perplexity, the sample) and wall time, and
+# its metrics.csv has the same steps and simulated times with empty loss and
+# accuracy; a GPT whose real parameters would take gigabytes runs in a
+# small resident set.
+# Precision: bf16 and fp16 bytes a parameter, halved traffic, a host's
+# tensor-core rate.
+# Recomputation: the same parameters as without it, one more forward pass
+# of every layer but the output layer, and the memory it saves.
+# And the bad input of all three: exit 2.
 set -u
 dtsim=$1
 src=$2
@@ -142,6 +148,43 @@ expect 2 "precision.*fp32 bf16 fp16" -- "$dtsim" check "$tiny" --set train.preci
 sed 's/value="4e9"/value="fast"/' "$tmp/tc.xml" >"$tmp/tc-bad.xml"
 expect 2 "speed_bf16 = 'fast' is not a positive number of flop per second" -- \
     "$dtsim" run "$tiny" --platform "$tmp/tc-bad.xml" --set train.precision=bf16 --out "$tmp/x"
+
+# Recomputation (recompute = full): the same parameters, less memory, and
+# one more forward of every layer but the output layer.
+# shellcheck disable=SC2046
+pair "gpt hybrid 1x2x2 recompute" "${gpt[@]}" $(on "$dgx" 4 hybrid) --set strategy.dp=1 \
+    --set strategy.pp=2 --set strategy.tp=2 --set strategy.microbatches=4 --set train.recompute=full
+grid=(--platform "$dgx" --set strategy.kind=hybrid --set strategy.dp=1 --set strategy.pp=2
+    --set strategy.tp=2 --set cluster.workers=4 --set strategy.microbatches=4 --set train.steps=3)
+for rc in none full; do
+    "$dtsim" run "$tiny" "${gpt[@]}" "${grid[@]}" --set train.recompute=$rc --quiet --no-plot \
+        --out "$tmp/rc-$rc" --save-model "$tmp/rc-$rc.bin" >"$tmp/rc-$rc.log" 2>&1 ||
+        bad "recompute = $rc failed: $(tail -1 "$tmp/rc-$rc.log")"
+done
+same "$tmp/rc-none.bin" "$tmp/rc-full.bin" "GPT 1 x 2 x 2 with and without recomputation"
+act() { json "$tmp/rc-$1/summary.json" '.hosts[0].memory_bytes.activations'; }
+[ "$(act full)" -lt "$(act none)" ] && ok "recomputation: stage 0 keeps $(act full) bytes of activations, not $(act none)" ||
+    bad "recomputation keeps $(act full) bytes of activations on stage 0 against $(act none)"
+# the output layer alone on stage 1: stage 0 recomputes its whole forward,
+# stage 1 nothing
+two=(--platform "$dgx" --set strategy.kind=pipeline --set cluster.workers=2 --set strategy.split=22
+    --set strategy.microbatches=2 --set train.steps=3 --set train.recompute=full)
+if "$dtsim" run "$tiny" "${gpt[@]}" "${two[@]}" --quiet --no-plot --out "$tmp/rc-two" \
+    >"$tmp/rc-two.log" 2>&1; then
+    sums() { jq -r "[.traceEvents[] | select(.tid == $1 and .ph == \"X\")] as \$e
+        | [\"forward\", \"recompute\"] | map(. as \$n | [\$e[] | select(.name == \$n) | .dur] | add // 0)
+        | @tsv" "$tmp/rc-two/trace.json"; }
+    read -r f0 r0 <<<"$(sums 0)"
+    read -r f1 r1 <<<"$(sums 1)"
+    awk -v f="$f0" -v r="$r0" -v r1="$r1" 'BEGIN { d = (r - f) / f; exit !(d < 1e-9 && d > -1e-9 && r1 == 0) }' &&
+        ok "recomputation: stage 0 recomputes its whole forward ($r0 us against $f0 us), the output layer's stage nothing" ||
+        bad "recomputation: stage 0 recomputes $r0 us of its $f0 us forward, stage 1 $r1 us (wanted all and none)"
+else
+    bad "recomputation on a pipeline failed: $(tail -1 "$tmp/rc-two.log")"
+fi
+expect 2 "recompute = full needs a strategy that runs stages" -- "$dtsim" check "$tiny" \
+    --set train.recompute=full
+expect 2 "recompute.*none full" -- "$dtsim" check "$tiny" --set train.recompute=some
 
 # A GPT of 24 blocks of width 2048 (1.3 billion parameters: 5 GB of fp32
 # parameters alone, 21 GB with gradients and Adam's moments) for one step
