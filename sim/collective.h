@@ -29,6 +29,22 @@
  *                         2 (alpha + (p-1) n beta)  (member 0's port is the bottleneck)
  *   reduce-scatter ring, allgather ring: (p-1) alpha + (p-1)/p n beta
  *   broadcast tree:       ceil(lg p) (alpha + n beta)
+ *   allreduce hierarchical, hierarchical-rhd: N nodes of g members (p = N g),
+ *                         alpha_l, beta_l inside a node, alpha_r, beta_r
+ *                         across: ring reduce-scatter in the node, ring (or
+ *                         rhd) all-reduce of n/g bytes among the N members
+ *                         of each local index, ring all-gather in the node:
+ *                           2 (g-1) (alpha_l + n/g beta_l)
+ *                         + 2 (N-1) (alpha_r + n/(gN) beta_r)       (ring)
+ *                           or 2 lg(N) alpha_r + 2 (N-1)/N n/g beta_r (rhd)
+ *                         where beta_r is what one of the g all-reduces
+ *                         running side by side gets: when a node's g
+ *                         flows leave through one shared uplink of
+ *                         beta_up seconds per byte (dgx-2x8.xml's bundled
+ *                         InfiniBand), beta_r = max(beta_route, g beta_up):
+ *                         8 x 5e-12 s/B on dgx-2x8.xml; the two test
+ *                         platforms tests/platforms/ideal-nodes-4x*.xml
+ *                         have one of each (uplink, host link binding)
  */
 #ifndef DT_COLLECTIVE_H
 #define DT_COLLECTIVE_H
@@ -46,14 +62,25 @@ typedef struct Group {
     int size;         /* members */
     const int *ranks; /* (size) world rank of each member; NULL means 0 .. size-1 */
     int index;        /* the caller's position among the members */
+    /* Members per node, for the algorithms that follow nodes (check_nodes
+     * below says what it is): members k*local .. (k+1)*local - 1 share
+     * node k.  0 or 1: no node structure; the others ignore it. */
+    int local;
 } Group;
 
 typedef struct CollectiveOps {
-    const char *algo; /* "ring", "rhd", "tree", "ps" */
+    const char *algo; /* "ring", "rhd", "tree", "ps", "hierarchical", ... */
     CollOp op;
     /* 0 if the algorithm can run on p members; otherwise -1 and a reason
      * in why (e.g. "rhd needs a power-of-two number of ranks"). */
     int (*check)(int p, char *why, size_t why_size);
+    /* Only for algorithms that follow nodes (NULL for the others, which
+     * run on any hosts): 0 if they can run on p members whose member i
+     * sits on node node[i] (any numbering; placement_nodes), with *local
+     * set to the Group.local to run them with; otherwise -1 and a reason
+     * in why, a phrase to follow the algorithm's name ("needs several
+     * nodes of several GPUs each: the 8 ranks sit on 1 node"). */
+    int (*check_nodes)(const int *node, int p, int *local, char *why, size_t why_size);
     /* In place on buf (count floats, or NULL); root matters for broadcast.
      * 0, or -1 when a transfer failed (comm.h): the member stops there. */
     int (*run)(const Group *g, float *buf, size_t count, int root);

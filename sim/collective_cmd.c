@@ -7,7 +7,9 @@
  * process by platform_check, since SimGrid aborts on a bad file), the
  * number of ranks against the platform's hosts and the algorithm's own
  * limits, and whether those ranks can reach each other at all (a trial
- * exchange, again in a child).  The run itself places rank i on the i-th
+ * exchange, again in a child).  An algorithm that follows nodes checks
+ * how the ranks' hosts group into nodes once the platform is loaded, still
+ * before the simulation runs.  The run itself places rank i on the i-th
  * host in natural name order and gives every rank a timing-only buffer:
  * the same messages and simulated bytes as a real collective, without
  * allocating or adding the floats, so sizes far beyond this machine's
@@ -65,9 +67,12 @@ void collective_print_usage(FILE *out)
             "  dtsim collective --platform F --op OP --algo A --bytes N [options]\n"
             "      time one collective on every rank, as nccl-tests would report it\n"
             "  --op allreduce|allgather|reduce-scatter|broadcast\n"
-            "  --algo ring|rhd|tree|ps  ring: all but broadcast; rhd: allreduce on a\n"
+            "  --algo ring|rhd|tree|ps|hierarchical|hierarchical-rhd\n"
+            "                        ring: all but broadcast; rhd: allreduce on a\n"
             "                        power-of-two number of ranks; tree: allreduce and\n"
-            "                        broadcast; ps: allreduce through rank 0 (one server)\n"
+            "                        broadcast; ps: allreduce through rank 0 (one server);\n"
+            "                        hierarchical: allreduce on several nodes of several\n"
+            "                        hosts each (ring inside nodes; ring, or rhd, across)\n"
             "  --bytes N             size, a multiple of 4 (float32); K, M, G are powers of\n"
             "                        1024, e.g. 64K, 16M\n"
             "  --ranks N             one rank per host in name order (default: every host)\n"
@@ -242,6 +247,29 @@ static void coll_rank_main(int argc, char **argv)
     r->ops->run(&r->group, NULL, r->count, r->root);
 }
 
+/* For an algorithm that follows nodes: the nodes of the ranks' hosts, and
+ * the members per node it runs with (*local; 0 for the others). */
+static int coll_nodes(const CollArgs *a, const CollPlan *plan, const sg_host_t *hosts, int *local,
+                      DtError *err)
+{
+    *local = 0;
+    if (!plan->ops->check_nodes)
+        return 0;
+    int *node = malloc((size_t)plan->ranks * sizeof *node);
+    if (!node)
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", plan->ranks);
+    placement_nodes(hosts, (size_t)plan->ranks, node);
+    char why[256];
+    int rc = plan->ops->check_nodes(node, plan->ranks, local, why, sizeof why);
+    free(node);
+    if (rc < 0)
+        return dt_fail(err, DT_EINPUT,
+                       "--algo %s on the first %d hosts of platform '%s' %s (a node: the hosts "
+                       "joined by its fastest links)",
+                       a->algo, plan->ranks, a->platform, why);
+    return 0;
+}
+
 /* Run the collective once on every rank; returns the simulated seconds. */
 static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *seconds, DtError *err)
 {
@@ -249,6 +277,11 @@ static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *second
     size_t nhosts;
     sg_host_t *hosts = placement_all_hosts(&nhosts);
     const int p = plan->ranks;
+    int local = 0;
+    if (hosts && coll_nodes(a, plan, hosts, &local, err) < 0) {
+        free(hosts);
+        return -1;
+    }
     CommWorld world;
     CollRank *ranks = calloc((size_t)p, sizeof *ranks);
     if (!hosts || !ranks || comm_world_init(&world, p, NULL, (double)sizeof(float), err) < 0) {
@@ -259,7 +292,7 @@ static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *second
     for (int i = 0; i < p; i++) {
         CollRank *r = &ranks[i];
         r->comm = (Comm){.world = &world, .rank = i, .channel = 0};
-        r->group = (Group){.comm = &r->comm, .size = p, .ranks = NULL, .index = i};
+        r->group = (Group){.comm = &r->comm, .size = p, .ranks = NULL, .index = i, .local = local};
         r->ops = plan->ops;
         r->count = (size_t)(plan->bytes / sizeof(float));
         r->root = plan->root;

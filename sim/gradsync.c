@@ -10,7 +10,8 @@
 
 const char *const gradsync_on_off[] = {"off", "on", NULL};
 
-int gradsync_check(const GradSyncConfig *c, int members, const KeySource *given, DtError *err)
+static int gradsync_validate(const GradSyncConfig *c, int members, int with_nodes,
+                             const KeySource *given, DtError *err)
 {
     const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, c->allreduce);
     if (!ops) {
@@ -20,10 +21,48 @@ int gradsync_check(const GradSyncConfig *c, int members, const KeySource *given,
                         "[strategy] allreduce = %s is unknown; choose one of: %s", c->allreduce,
                         names);
     }
+    if (ops->check_nodes && !with_nodes)
+        return key_fail(given, "allreduce", err,
+                        "[strategy] allreduce = %s follows the nodes, which this strategy does "
+                        "not tell its all-reduce; use it with data-parallel, or choose ring, rhd, "
+                        "tree or ps",
+                        c->allreduce);
     char why[256];
     if (ops->check(members, why, sizeof why) < 0)
         return key_fail(given, "allreduce", err, "[strategy] allreduce = %s across %d replicas: %s",
                         c->allreduce, members, why);
+    return 0;
+}
+
+int gradsync_check(const GradSyncConfig *c, int members, const KeySource *given, DtError *err)
+{
+    return gradsync_validate(c, members, 0, given, err);
+}
+
+int gradsync_check_with_nodes(const GradSyncConfig *c, int members, const KeySource *given,
+                              DtError *err)
+{
+    return gradsync_validate(c, members, 1, given, err);
+}
+
+int gradsync_needs_nodes(const GradSyncConfig *c)
+{
+    const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, c->allreduce);
+    return ops && ops->check_nodes;
+}
+
+int gradsync_local(const GradSyncConfig *c, const int *node, int members, int *local, DtError *err)
+{
+    const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, c->allreduce);
+    char why[256];
+    *local = 0;
+    if (!ops || !ops->check_nodes)
+        return 0;
+    if (ops->check_nodes(node, members, local, why, sizeof why) < 0)
+        return dt_fail(err, DT_EINPUT,
+                       "[strategy] allreduce = %s %s (a node: the hosts joined by the platform's "
+                       "fastest links; see [cluster] hosts)",
+                       c->allreduce, why);
     return 0;
 }
 

@@ -4,7 +4,8 @@
  * for the replicas of a hybrid grid's ranks.
  *
  * The gradient is all-reduced with the algorithm `allreduce` (ring, rhd,
- * tree, ps) among the ranks that hold the same part of the model.  With
+ * tree, ps; hierarchical and hierarchical-rhd where the caller knows its
+ * replicas' nodes) among the ranks that hold the same part of the model.  With
  * overlap = off, after backward, in one piece.  With overlap = on, cut
  * into buckets of about bucket_mb at layer boundaries, in backward order
  * (core/plan.h, as PyTorch DDP does), and each rank has a second actor,
@@ -27,7 +28,7 @@
 #include "plan.h"
 
 typedef struct GradSyncConfig {
-    char allreduce[16]; /* ring, rhd, tree or ps */
+    char allreduce[24]; /* ring, rhd, tree, ps, hierarchical or hierarchical-rhd */
     int overlap;        /* 0 off, 1 on */
     double bucket_mb;   /* bucket size with overlap, in MB (1e6 bytes) */
 } GradSyncConfig;
@@ -39,15 +40,31 @@ extern const char *const gradsync_on_off[];
 #define GRADSYNC_KEYS(T, field, overlap_def)                                                       \
     KEYDEF_TEXT(T, "allreduce", KEY_STRING, field.allreduce, "ring",                               \
                 "all-reduce algorithm of the gradient across replicas: ring, rhd (power-of-two "   \
-                "replicas), tree, or ps (through the first replica)"),                             \
+                "replicas), tree, ps (through the first replica), or, for data-parallel on "       \
+                "several nodes of several GPUs each, hierarchical (ring inside nodes and across) " \
+                "or hierarchical-rhd (rhd across a power-of-two number of nodes)"),                \
         KEYDEF_ENUM(T, "overlap", field.overlap, gradsync_on_off, overlap_def,                     \
                     "all-reduce gradient buckets while backward runs (on) or after it"),           \
         KEYDEF_REAL(T, "bucket_mb", field.bucket_mb, 0, 1, 1e6, "25",                              \
                     "gradient bucket size in MB (1e6 bytes) with overlap = on")
 
 /* The algorithm exists and can run on `members` replicas; -1 naming the
- * allreduce key otherwise. */
+ * allreduce key otherwise.  It refuses the algorithms that follow nodes
+ * (hierarchical), which need what the next three give. */
 int gradsync_check(const GradSyncConfig *c, int members, const KeySource *given, DtError *err);
+/* gradsync_check for a caller that gives the all-reduce its replicas'
+ * nodes: it accepts the algorithms that follow nodes too. */
+int gradsync_check_with_nodes(const GradSyncConfig *c, int members, const KeySource *given,
+                              DtError *err);
+/* Does the algorithm follow nodes?  Then the caller finds the node of each
+ * replica's host (placement_nodes, or placement_place with a group of 1;
+ * only then, as it asks members^2 routes) and asks gradsync_local. */
+int gradsync_needs_nodes(const GradSyncConfig *c);
+/* The Group.local of `members` replicas, member i on node node[i]: what
+ * the algorithm runs with (0 for those that do not follow nodes, when
+ * node may be NULL); -1 (bad input) naming the allreduce key when the
+ * nodes do not suit it, e.g. all replicas on one node. */
+int gradsync_local(const GradSyncConfig *c, const int *node, int members, int *local, DtError *err);
 
 /* The buckets of a buffer whose layers [first, last) hold count[l] floats
  * from offset[l]: one bucket of all of it with overlap off. */

@@ -36,7 +36,8 @@ struct StrategyOps {
      * runs on the r-th host. */
     int (*ranks)(const Scenario *sc);
     /* How many consecutive ranks must share a node (tensor-parallel
-     * groups); NULL: 1. */
+     * groups), which also has placement find each rank's node; 1 finds
+     * the nodes without moving any rank; NULL or 0: nodes not needed. */
     int (*group)(const Scenario *sc);
     /* Create the actors (sim/run.h run_spawn), with anything shared in
      * run->state. */

@@ -44,6 +44,15 @@ dp=(--set strategy.kind=data-parallel --platform "$src/platforms/cluster-10gbe.x
 expect 2 "allreduce = bogus is unknown; choose one of: ring" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=4 --set strategy.allreduce=bogus
 expect 2 "allreduce = rhd across 3 replicas" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=3 --set strategy.allreduce=rhd
 expect 2 "needs 9 hosts .* has 8" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=9
+# the hierarchical all-reduce wants several nodes of several GPUs, and a
+# strategy that tells it the nodes
+expect 2 "allreduce = hierarchical needs several nodes of several GPUs each: the 8 ranks sit on 1 node" -- \
+    "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=8 --set strategy.allreduce=hierarchical --out "$tmp/hier" "${q[@]}"
+expect 2 "allreduce = hierarchical needs the same number of ranks on every node" -- \
+    "$dtsim" run "$tiny" --set strategy.kind=data-parallel --platform "$src/platforms/dgx-2x8.xml" \
+    --set cluster.workers=12 --set strategy.allreduce=hierarchical --out "$tmp/hier" --force "${q[@]}"
+expect 2 "allreduce = hierarchical follows the nodes" -- "$dtsim" check "$tiny" "${dp[@]}" \
+    --set strategy.kind=local-sgd --set cluster.workers=8 --set strategy.allreduce=hierarchical
 expect 2 "needs 9 hosts" -- "$dtsim" run "$tiny" --set strategy.kind=parameter-server --set cluster.workers=8 --platform "$src/platforms/cluster-10gbe.xml"
 # outputs stay in the output directory, SimGrid's own trace too; --quiet is quiet
 mkdir -p "$tmp/cwd"

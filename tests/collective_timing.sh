@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # collective_timing.sh DTSIM SOURCE_DIR - every collective algorithm, timed
 # by `dtsim collective` on the ideal alpha-beta network of
-# tests/platforms/ideal-64.xml, must take the time of its closed form
-# (DESIGN.md, sim/collective.h) within 1%, and report the bus bandwidth
-# nccl-tests would; bad input must end with exit 2 and a message.  Each
+# tests/platforms/ideal-64.xml (the hierarchical all-reduce on
+# tests/platforms/ideal-nodes-4x4.xml, ideal-nodes-4x8.xml and
+# platforms/dgx-2x8.xml, which have nodes), must take the time of its closed
+# form (DESIGN.md, sim/collective.h) within 1%, and report the bus bandwidth
+# nccl-tests would; on dgx-2x8.xml under SimGrid's default network model the
+# hierarchical all-reduce of 1 GB must beat the flat ring; bad input must
+# end with exit 2 and a message.  Each
 # check prints one line; the script fails if any failed.  Plain awk does the
 # arithmetic, so the check needs nothing beyond bash and coreutils.
 set -u
@@ -46,16 +50,46 @@ bus_factor() {
     }'
 }
 
+# hier_form ALGO P G BYTES AL BL AR BR: the hierarchical all-reduce of
+# sim/collective.h on P/G nodes of G, alpha and beta inside a node (AL, BL)
+# and across nodes (AR, BR: what each of the G side-by-side all-reduces
+# gets); sizes here split evenly
+hier_form() {
+    awk -v algo="$1" -v p="$2" -v g="$3" -v n="$4" -v al="$5" -v bl="$6" -v ar="$7" \
+        -v br="$8" 'BEGIN {
+        N = p / g
+        lg = 0
+        while (2 ^ lg < N) lg++
+        t = 2 * (g - 1) * (al + n / g * bl)
+        if (algo == "hierarchical") t += 2 * (N - 1) * (ar + n / (g * N) * br)
+        else                        t += 2 * lg * ar + 2 * (N - 1) / N * n / g * br
+        printf "%.12g\n", t
+    }'
+}
+
 # timing OP ALGO P BYTES: simulated time and busbw against the closed form
 timing() {
-    local op=$1 algo=$2 p=$3 n=$4 out rc
-    out=$("$dtsim" collective --platform "$platform" --op "$op" --algo "$algo" --ranks "$p" \
+    timing_on "$platform" "$(closed_form "$1" "$2" "$3" "$4")" "$@"
+}
+
+# hier_timing PLATFORM ALGO G P BYTES AL BL AR BR: the hierarchical
+# all-reduce against hier_form
+hier_timing() {
+    local plat=$1 algo=$2 g=$3 p=$4 n=$5
+    shift 5
+    timing_on "$plat" "$(hier_form "$algo" "$p" "$g" "$n" "$@")" allreduce "$algo" "$p" "$n"
+}
+
+# timing_on PLATFORM WANT OP ALGO P BYTES: simulated time and busbw on
+# PLATFORM against WANT seconds
+timing_on() {
+    local plat=$1 want=$2 op=$3 algo=$4 p=$5 n=$6 out rc
+    out=$("$dtsim" collective --platform "$plat" --op "$op" --algo "$algo" --ranks "$p" \
         --bytes "$n" --json "${ideal[@]}" 2>"$tmp/err")
     rc=$?
-    local got busbw want factor verdict
+    local got busbw factor verdict
     got=$(json - .simulated_seconds <<<"$out")
     busbw=$(json - .busbw_gbps <<<"$out")
-    want=$(closed_form "$op" "$algo" "$p" "$n")
     factor=$(bus_factor "$op" "$p")
     verdict=$(awk -v got="${got:-nan}" -v want="$want" -v bus="${busbw:-nan}" -v n="$n" \
         -v f="$factor" -v tol="$tolerance" 'BEGIN {
@@ -67,7 +101,9 @@ timing() {
         verdict = (err <= tol && berr <= tol) ? "ok" : "bad"
         printf "%s %.3g\n", verdict, worst
     }')
-    local what="$op $algo p=$p bytes=$n: ${got:-no time} s, closed form $want s"
+    local on=""
+    [ "$plat" = "$platform" ] || on=" on ${plat##*/}"
+    local what="$op $algo p=$p bytes=$n$on: ${got:-no time} s, closed form $want s"
     if [ "$rc" -eq 0 ] && [ "${verdict%% *}" = ok ]; then
         pass=$((pass + 1))
         echo "ok: $what (relative error ${verdict#* })"
@@ -99,6 +135,45 @@ timing reduce-scatter ring 5 4004
 timing allreduce tree 5 4004
 timing broadcast tree 5 4004
 
+# The hierarchical all-reduce: N = 2, 3, 4 nodes of 4 (uplinks bind:
+# beta_r = 4 / 20 GB/s), of 8 (each host's own link binds: beta_r = 1 /
+# 10 GB/s), and dgx-2x8.xml's 2 nodes of 8 (beta_r = 8 / 200 GB/s on the
+# shared InfiniBand link); rhd across a power-of-two number of nodes.
+nodes4=$src/tests/platforms/ideal-nodes-4x4.xml
+nodes8=$src/tests/platforms/ideal-nodes-4x8.xml
+dgx=$src/platforms/dgx-2x8.xml
+for n in 1024 1048576 67108864; do
+    for p in 8 12 16; do
+        hier_timing "$nodes4" hierarchical 4 "$p" "$n" 10e-6 1e-10 30e-6 2e-10
+    done
+    for p in 16 24 32; do
+        hier_timing "$nodes8" hierarchical 8 "$p" "$n" 10e-6 1e-10 30e-6 1e-10
+    done
+    for p in 8 16; do
+        hier_timing "$nodes4" hierarchical-rhd 4 "$p" "$n" 10e-6 1e-10 30e-6 2e-10
+    done
+    for p in 16 32; do
+        hier_timing "$nodes8" hierarchical-rhd 8 "$p" "$n" 10e-6 1e-10 30e-6 1e-10
+    done
+    hier_timing "$dgx" hierarchical 8 16 "$n" 2e-6 "$(awk 'BEGIN { print 1 / 300e9 }')" 5e-6 4e-11
+done
+
+# On dgx-2x8.xml under the default LV08 model, 1 GB on 16 GPUs: the flat
+# ring's 30 steps each pay a (13x inflated) InfiniBand hop; the
+# hierarchical one pays 2.
+lv08() { # lv08 ALGO: simulated seconds of 1 GB on dgx-2x8.xml's 16 GPUs
+    "$dtsim" collective --platform "$dgx" --op allreduce --algo "$1" --ranks 16 --bytes 1G \
+        --json 2>>"$tmp/err" | json - .simulated_seconds
+}
+ring_s=$(lv08 ring)
+hier_s=$(lv08 hierarchical)
+if awk -v r="${ring_s:-x}" -v h="${hier_s:-x}" 'BEGIN { exit !(h + 0 > 0 && h + 0 < r + 0) }'
+then
+    ok "dgx-2x8.xml LV08 1 GB on 16 GPUs: hierarchical $hier_s s, flat ring $ring_s s"
+else
+    bad "dgx-2x8.xml LV08 1 GB on 16 GPUs: hierarchical ${hier_s:-none} s not below ring ${ring_s:-none} s"
+fi
+
 c=(collective --platform "$platform")
 expect 0 "allreduce ring: 64 ranks, 1048576 bytes.*network CM02" -- \
     "$dtsim" "${c[@]}" --op allreduce --algo ring --bytes 1M "${ideal[@]}"
@@ -112,7 +187,17 @@ expect 2 "--ranks 65 but platform .* has 64 hosts" -- \
     "$dtsim" "${c[@]}" --op allreduce --algo ring --ranks 65 --bytes 1M
 expect 2 "--ranks '0'" -- "$dtsim" "${c[@]}" --op allreduce --algo ring --ranks 0 --bytes 1M
 expect 2 "unknown --op 'alltoall'" -- "$dtsim" "${c[@]}" --op alltoall --algo ring --bytes 1M
-expect 2 "no algorithm 'butterfly' for allreduce; choose ring, rhd, tree, ps" -- \
+h=(collective --platform "$nodes4" --op allreduce --bytes 1M)
+expect 2 "hierarchical on the first 4 hosts .* needs several nodes of several GPUs each: the 4 ranks sit on 1 node" -- \
+    "$dtsim" "${h[@]}" --algo hierarchical --ranks 4
+expect 2 "needs the same number of ranks on every node: the first node has 4 of the 6 ranks" -- \
+    "$dtsim" "${h[@]}" --algo hierarchical --ranks 6
+expect 2 "hierarchical-rhd .* needs a power-of-two number of nodes .*got 3 nodes of 4" -- \
+    "$dtsim" "${h[@]}" --algo hierarchical-rhd --ranks 12
+expect 2 "at least 4 ranks \(got 2\)" -- "$dtsim" "${h[@]}" --algo hierarchical --ranks 2
+expect 2 "the 64 ranks sit on 1 node" -- "$dtsim" "${c[@]}" --op allreduce --algo hierarchical \
+    --bytes 1M
+expect 2 "no algorithm 'butterfly' for allreduce; choose ring, rhd, tree, ps, hierarchical, hierarchical-rhd" -- \
     "$dtsim" "${c[@]}" --op allreduce --algo butterfly --bytes 1M
 expect 2 "no algorithm 'rhd' for allgather; choose ring" -- \
     "$dtsim" "${c[@]}" --op allgather --algo rhd --bytes 1M

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # equivalence.sh DTSIM MODEL_DIFF SOURCE_DIR - synchronous strategies give
 # the parameters of serial SGD on the same global batch: data-parallel with
-# N workers of batch b, for every all-reduce algorithm, with and without
-# overlap, and the synchronous parameter server, against a serial run of
-# batch N*b, after the same number of steps (relative difference < 1e-5);
+# N workers of batch b, for every all-reduce algorithm (the hierarchical
+# ones on 2 nodes of 4, tests/platforms/ideal-nodes-4x4.xml), with and
+# without overlap, and the synchronous parameter server, against a serial
+# run of batch N*b, after the same number of steps (relative difference
+# < 1e-5);
 # for the MLP, the CNN, a residual MLP, a GPT and a ResNet (whose batch
 # norm makes serial's reference bn_group = b); and local SGD against
 # data-parallel (H = 1, or warm-up only) and its bytes (1/H).
@@ -15,6 +17,7 @@ src=$3
 b=8
 steps=12
 plat=$src/tests/platforms/ideal-64.xml
+nodes=$src/tests/platforms/ideal-nodes-4x4.xml
 common=(--quiet --no-plot --set train.steps=$steps --set train.eval_every=$steps
         --set train.batch=$b)
 
@@ -71,6 +74,17 @@ for model in mlp cnn; do
                     --set cluster.workers=$n --set strategy.allreduce=$algo \
                     --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
                     compare "$serial" "$name" "$model data-parallel N=$n $algo overlap $overlap"
+            done
+        done
+        for algo in hierarchical hierarchical-rhd; do
+            [ "$n" = 8 ] || continue
+            for overlap in off on; do
+                name=dp-$model-$n-$algo-$overlap
+                run "$name" "${m[@]}" --platform "$nodes" --set strategy.kind=data-parallel \
+                    --set cluster.workers=$n --set strategy.allreduce=$algo \
+                    --set strategy.overlap=$overlap --set strategy.bucket_mb=0.001 &&
+                    compare "$serial" "$name" \
+                        "$model data-parallel N=$n (2 nodes of 4) $algo overlap $overlap"
             done
         done
         for servers in 1 3; do

@@ -71,6 +71,10 @@ fi
 echo "== a collective"
 says "collective" "$("$dtsim" collective --platform platforms/cluster-10gbe.xml --op allreduce \
     --algo ring --bytes 100M)"
+for algo in ring hierarchical; do
+    says "collective $algo on dgx-2x8" "$("$dtsim" collective --platform platforms/dgx-2x8.xml \
+        --op allreduce --algo "$algo" --bytes 1G)"
+done
 
 echo "== the pipeline's bubble"
 if "$dtsim" sweep scenarios/pipeline-bubble.ini --vary strategy.microbatches=1,2,4,8,16 \

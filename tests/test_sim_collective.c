@@ -11,7 +11,9 @@
  * asserts how many checks ran, so a case whose actors never ran cannot pass
  * by saying nothing.  Counts are odd (1, 7, 1000, 1001) so blocks are uneven
  * and some are empty; groups of 3 and 5 are not powers of two; one group
- * names non-contiguous world ranks in a shuffled order.
+ * names non-contiguous world ranks in a shuffled order.  The hierarchical
+ * all-reduces run on groups told their node layout (Group.local): the
+ * hosts need not form nodes for the floats to be right.
  */
 #include <math.h>
 #include <simgrid/actor.h>
@@ -42,6 +44,7 @@ typedef struct Case {
     int root;         /* broadcast: member index */
     const int *ranks; /* world rank of each member, or NULL */
     int timing_only;  /* NULL buffers: the messages must still all match */
+    int local;        /* members per node (Group.local) */
     CommWorld world;
     Comm *comms;   /* (p) */
     Group *groups; /* (p) */
@@ -172,7 +175,8 @@ static void case_start(Case *c, int channel, sg_host_t *hosts, size_t nhosts)
     c->out = calloc((size_t)c->p, sizeof *c->out);
     CU_ASSERT_FATAL(c->comms && c->groups && c->out);
     for (int i = 0; i < c->p; i++) {
-        c->groups[i] = (Group){.comm = &c->comms[i], .size = c->p, .ranks = c->ranks, .index = i};
+        c->groups[i] = (Group){
+            .comm = &c->comms[i], .size = c->p, .ranks = c->ranks, .index = i, .local = c->local};
         int rank = group_rank(&c->groups[i], i);
         c->comms[i] = (Comm){.world = &c->world, .rank = rank, .channel = channel};
         Member *m = malloc(sizeof *m);
@@ -189,6 +193,60 @@ static void case_start(Case *c, int channel, sg_host_t *hosts, size_t nhosts)
 static int is_power_of_two(int p)
 {
     return p > 0 && (p & (p - 1)) == 0;
+}
+
+/* After the simulation: did every member finish, and does every member of
+ * an all-reduce hold member 0's bits?  Then free the case's buffers. */
+static void case_finish(Case *c, Tally *tally, int *identical, int *unfinished)
+{
+    *unfinished += c->finished != c->p;
+    if (c->ops->op == COLL_ALLREDUCE && !c->timing_only) {
+        for (int i = 1; i < c->p; i++) {
+            (*identical)++;
+            if (!c->out[0] || !c->out[i] ||
+                memcmp(c->out[0], c->out[i], c->count * sizeof(float)) != 0)
+                tally_fail(tally, c, i, "differs from member 0 in some bits");
+        }
+    }
+    for (int i = 0; i < c->p; i++)
+        free(c->out[i]);
+    free(c->out);
+    free(c->comms);
+    free(c->groups);
+}
+
+/* The hierarchical all-reduces on nodes x members per node, rhd across
+ * only for a power-of-two number of nodes; the shuffled group as 2 nodes
+ * of 2; one timing-only case each.  Appends to cases; returns how many. */
+static int hierarchical_cases(Case *cases, Tally *tally, int *want_checks, int *want_identical)
+{
+    static const int layouts[][2] = {{2, 2}, {2, 3}, {3, 2}, {2, 4}, {4, 2}, {3, 3}};
+    static const size_t counts[] = {1, 7, 1000, 1001};
+    static const int shuffled[] = {7, 2, 9, 4}; /* world ranks: nodes {7, 2} and {9, 4} */
+    const char *algos[] = {"hierarchical", "hierarchical-rhd"};
+    int n = 0;
+    for (int a = 0; a < 2; a++) {
+        const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, algos[a]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
+        for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+            const int nodes = layouts[l][0], local = layouts[l][1], p = nodes * local;
+            if (a == 1 && !is_power_of_two(nodes))
+                continue;
+            for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+                cases[n++] =
+                    (Case){.ops = ops, .p = p, .count = counts[k], .local = local, .tally = tally};
+                *want_checks += p;
+                *want_identical += p - 1;
+            }
+        }
+        cases[n++] = (Case){
+            .ops = ops, .p = 4, .count = 1001, .local = 2, .ranks = shuffled, .tally = tally};
+        *want_checks += 4;
+        *want_identical += 3;
+        cases[n++] =
+            (Case){.ops = ops, .p = 8, .count = 1001, .local = 4, .timing_only = 1, .tally = tally};
+    }
+    return n;
 }
 
 static void test_collectives_on_every_member(void)
@@ -248,6 +306,9 @@ static void test_collectives_on_every_member(void)
     }
     /* 7 algorithms x 5 sizes x 4 counts, minus rhd on 3 and 5; 5 extra per algorithm */
     CU_ASSERT_EQUAL_FATAL(ncases, (7 * 5 - 2) * 4 + 7 * 5);
+    /* hierarchical on 6 layouts, rhd across on 4 of them, x 4 counts; 2 extra each */
+    ncases += hierarchical_cases(cases + ncases, &tally, &want_checks, &want_identical);
+    CU_ASSERT_EQUAL_FATAL(ncases, (7 * 5 - 2) * 4 + 7 * 5 + (6 + 4) * 4 + 2 * 2);
 
     SimOptions opts = {0};
     DtError err = {0};
@@ -262,23 +323,8 @@ static void test_collectives_on_every_member(void)
     free(hosts);
 
     int identical = 0, unfinished = 0;
-    for (int k = 0; k < ncases; k++) {
-        Case *c = &cases[k];
-        unfinished += c->finished != c->p;
-        if (c->ops->op == COLL_ALLREDUCE && !c->timing_only) {
-            for (int i = 1; i < c->p; i++) {
-                identical++;
-                if (!c->out[0] || !c->out[i] ||
-                    memcmp(c->out[0], c->out[i], c->count * sizeof(float)) != 0)
-                    tally_fail(&tally, c, i, "differs from member 0 in some bits");
-            }
-        }
-        for (int i = 0; i < c->p; i++)
-            free(c->out[i]);
-        free(c->out);
-        free(c->comms);
-        free(c->groups);
-    }
+    for (int k = 0; k < ncases; k++)
+        case_finish(&cases[k], &tally, &identical, &unfinished);
     free(cases);
     if (tally.failures)
         fprintf(stderr, "\n  %d of %d checks failed; first: %s\n", tally.failures,
@@ -331,7 +377,7 @@ static void test_table(void)
 
     char buf[64];
     collective_algos(COLL_ALLREDUCE, buf, sizeof buf);
-    CU_ASSERT_STRING_EQUAL(buf, "ring, rhd, tree, ps");
+    CU_ASSERT_STRING_EQUAL(buf, "ring, rhd, tree, ps, hierarchical, hierarchical-rhd");
     collective_algos(COLL_BROADCAST, buf, sizeof buf);
     CU_ASSERT_STRING_EQUAL(buf, "tree");
     collective_algos(COLL_ALLREDUCE, buf, 6); /* truncated, still a string */
@@ -357,6 +403,46 @@ static void test_checks(void)
     CU_ASSERT_EQUAL(ring->check(0, why, sizeof why), -1);
 }
 
+/* check_nodes on a layout: its result, and Group.local or a word of why. */
+static void expect_nodes(const CollectiveOps *ops, const int *node, int p, int want_local,
+                         const char *want_why)
+{
+    char why[256] = "";
+    int local = -7;
+    int rc = ops->check_nodes(node, p, &local, why, sizeof why);
+    if (want_why) {
+        CU_ASSERT_EQUAL(rc, -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, want_why));
+    } else {
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_EQUAL(local, want_local);
+    }
+}
+
+static void test_hierarchical_checks(void)
+{
+    const CollectiveOps *ring = collective_find(COLL_ALLREDUCE, "hierarchical");
+    const CollectiveOps *rhd = collective_find(COLL_ALLREDUCE, "hierarchical-rhd");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ring);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rhd);
+    CU_ASSERT_PTR_NULL(collective_find(COLL_ALLREDUCE, "ring")->check_nodes);
+    char why[256];
+    CU_ASSERT_EQUAL(ring->check(3, why, sizeof why), -1);
+    CU_ASSERT_EQUAL(ring->check(4, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(rhd->check(6, why, sizeof why), 0); /* the nodes decide */
+
+    const int two_by_two[] = {5, 5, 3, 3}, one_node[] = {0, 0, 0, 0}, each[] = {0, 1, 2, 3};
+    const int unequal[] = {0, 0, 0, 1, 1}, split[] = {0, 1, 0, 1}, three[] = {0, 0, 1, 1, 2, 2};
+    expect_nodes(ring, two_by_two, 4, 2, NULL);
+    expect_nodes(rhd, two_by_two, 4, 2, NULL);
+    expect_nodes(ring, one_node, 4, 0, "sit on 1 node");
+    expect_nodes(ring, each, 4, 0, "sit on 4 nodes, one each");
+    expect_nodes(ring, unequal, 5, 0, "same number of ranks on every node");
+    expect_nodes(ring, split, 4, 0, "ranks 0 and 2 share a node");
+    expect_nodes(ring, three, 6, 2, NULL);
+    expect_nodes(rhd, three, 6, 0, "power-of-two number of nodes");
+}
+
 static void test_group_rank(void)
 {
     const int ranks[] = {7, 2, 9};
@@ -374,6 +460,7 @@ int main(void)
         {"table, names and algorithm lists", test_table},
         {"algorithms say which group sizes they take", test_checks},
         {"group members map to world ranks", test_group_rank},
+        {"hierarchical all-reduces check their nodes", test_hierarchical_checks},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo simulated[] = {

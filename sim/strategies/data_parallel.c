@@ -4,11 +4,11 @@
  * Every worker holds a full replica and trains on its own slice of each
  * global batch (worker r takes samples [r*b, (r+1)*b) of the batch all
  * samplers agree on).  Gradients are scaled by 1/(global batch) and summed
- * with an all-reduce (sim/gradsync.h: ring, rhd, tree or ps, whole after
- * backward or in buckets overlapped with it), so every replica applies the
- * gradient of the mean loss over the global batch: after k steps the
- * parameters are those of serial SGD with batch N*b, up to the order of
- * float additions.
+ * with an all-reduce (sim/gradsync.h: ring, rhd, tree, ps, or hierarchical
+ * on several nodes, whole after backward or in buckets overlapped with
+ * it), so every replica applies the gradient of the mean loss over the
+ * global batch: after k steps the parameters are those of serial SGD with
+ * batch N*b, up to the order of float additions.
  *
  * With balance = speed worker r takes b_r samples instead of b, in proportion
  * to its host's speed (the same N*b in all, so the same maths): on a
@@ -45,6 +45,7 @@ typedef struct DpShared {
     BucketPlan buckets;
     int *share;  /* (N) samples of each global batch worker r takes */
     int *offset; /* (N) where its samples start in the global batch */
+    int local;   /* workers per node, for a hierarchical all-reduce; else 0 */
 } DpShared;
 
 typedef struct DpWorker {
@@ -60,7 +61,16 @@ typedef struct DpWorker {
 static int dp_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const DpConfig *c = sc->strategy_config;
-    return gradsync_check(&c->sync, sc->workers, given, err);
+    return gradsync_check_with_nodes(&c->sync, sc->workers, given, err);
+}
+
+/* A hierarchical all-reduce needs each worker's node: a group of 1 has
+ * placement find the nodes without moving any rank.  Other algorithms do
+ * not, and the nodes cost a route query per pair of hosts. */
+static int dp_group(const Scenario *sc)
+{
+    const DpConfig *c = sc->strategy_config;
+    return gradsync_needs_nodes(&c->sync) ? 1 : 0;
 }
 
 static void dp_after_backward(void *ctx, int layer)
@@ -128,7 +138,7 @@ static int dp_worker_alloc(void *state, DtError *err)
     const DpConfig *c = sc->strategy_config;
     if (run_replica_init(run, &w->replica, w->sh->share[w->rank], err) < 0)
         return -1;
-    Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank};
+    Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank, .local = w->sh->local};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
                   run->total_steps);
     return 0;
@@ -172,9 +182,13 @@ static int dp_start(Run *run, DtError *err)
     const Scenario *sc = run->sc;
     const DpConfig *c = sc->strategy_config;
     const Model *m = &run->model;
+    int local;
+    if (gradsync_local(&c->sync, run->place.node, run->nranks, &local, err) < 0)
+        return -1;
     DpShared *sh = run->state = calloc(1, sizeof *sh);
     if (!sh)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
+    sh->local = local;
     sh->share = malloc((size_t)run->nranks * sizeof *sh->share);
     sh->offset = malloc((size_t)run->nranks * sizeof *sh->offset);
     if (!sh->share || !sh->offset || dp_plan_shares(sh, run, c->balance) < 0)
@@ -193,13 +207,14 @@ static int dp_start(Run *run, DtError *err)
 
 const StrategyOps data_parallel_strategy = {
     .name = "data-parallel",
-    .summary = "replicas on every worker; gradients summed by all-reduce (ring, rhd, tree, ps), "
-               "optionally overlapped with backward",
+    .summary = "replicas on every worker; gradients summed by all-reduce (ring, rhd, tree, ps, "
+               "hierarchical), optionally overlapped with backward",
     .keys = {"strategy", dp_keys, sizeof dp_keys / sizeof dp_keys[0]},
     .config_size = sizeof(DpConfig),
     .check = dp_check,
     .global_batch = strategy_workers_batch,
     .ranks = strategy_workers,
+    .group = dp_group,
     .start = dp_start,
     .stop = dp_stop,
 };
