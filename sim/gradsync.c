@@ -24,8 +24,8 @@ static int gradsync_validate(const GradSyncConfig *c, int members, int with_node
     if (ops->check_nodes && !with_nodes)
         return key_fail(given, "allreduce", err,
                         "[strategy] allreduce = %s follows the nodes, which this strategy does "
-                        "not tell its all-reduce; use it with data-parallel, or choose ring, rhd, "
-                        "tree or ps",
+                        "not tell its all-reduce; use it with data-parallel or hybrid, or choose "
+                        "ring, rhd, tree or ps",
                         c->allreduce);
     char why[256];
     if (ops->check(members, why, sizeof why) < 0)

@@ -40,9 +40,10 @@ extern const char *const gradsync_on_off[];
 #define GRADSYNC_KEYS(T, field, overlap_def)                                                       \
     KEYDEF_TEXT(T, "allreduce", KEY_STRING, field.allreduce, "ring",                               \
                 "all-reduce algorithm of the gradient across replicas: ring, rhd (power-of-two "   \
-                "replicas), tree, ps (through the first replica), or, for data-parallel on "       \
-                "several nodes of several GPUs each, hierarchical (ring inside nodes and across) " \
-                "or hierarchical-rhd (rhd across a power-of-two number of nodes)"),                \
+                "replicas), tree, ps (through the first replica), or, for data-parallel and "      \
+                "hybrid replicas on several nodes of several GPUs each, hierarchical (ring "       \
+                "inside nodes and across) or hierarchical-rhd (rhd across a power-of-two number "  \
+                "of nodes)"),                                                                      \
         KEYDEF_ENUM(T, "overlap", field.overlap, gradsync_on_off, overlap_def,                     \
                     "all-reduce gradient buckets while backward runs (on) or after it"),           \
         KEYDEF_REAL(T, "bucket_mb", field.bucket_mb, 0, 1, 1e6, "25",                              \

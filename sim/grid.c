@@ -192,7 +192,7 @@ int grid_check(const Scenario *sc, const GridConfig *g, const KeySource *given, 
         if (tp_plan(&plan, &m, first[s], first[s + 1], g->tp, err) < 0)
             return key_blame(given, "tp", err);
     }
-    if (g->sync && gradsync_check(g->sync, g->dp, given, err) < 0)
+    if (g->sync && gradsync_check_with_nodes(g->sync, g->dp, given, err) < 0)
         return -1;
     return 0;
 }
@@ -745,18 +745,30 @@ static int grid_rank_buffers(GridRank *g)
 
 /* The all-reduce of the rank's gradient across replicas, in buckets of its
  * layers' held parts. */
-static void grid_rank_sync(GridRank *g)
+static int grid_rank_sync(GridRank *g, DtError *err)
 {
     const GridConfig *c = &g->sh->cfg;
     for (int d = 0; d < c->dp; d++)
         g->dp_group[d] = d * c->pp * c->tp + g->stage * c->tp + g->shard;
     g->syncs = c->dp > 1 && g->nhold > 0;
     if (!g->syncs)
-        return;
+        return 0;
+    /* a hierarchical all-reduce follows the nodes of the replicas' hosts */
+    int local = 0, *node = malloc((size_t)c->dp * sizeof *node);
+    if (!node)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    for (int d = 0; d < c->dp; d++)
+        node[d] = g->run->place.node[g->dp_group[d]];
+    int rc = gradsync_local(c->sync, node, c->dp, &local, err);
+    free(node);
+    if (rc < 0)
+        return -1;
     gradsync_plan(&g->buckets, c->sync, g->pack_at, g->pack_len, g->first, g->last);
-    Group grp = {.comm = &g->dpc, .size = c->dp, .ranks = g->dp_group, .index = g->replica};
+    Group grp = {
+        .comm = &g->dpc, .size = c->dp, .ranks = g->dp_group, .index = g->replica, .local = local};
     float *grad = g->sh->cost ? NULL : g->gpack ? g->gpack : g->grads + g->pbegin;
     gradsync_init(&g->sync, c->sync, &grp, grad, g->nhold, &g->buckets, g->run->total_steps);
+    return 0;
 }
 
 /* The assembled model that evaluation and --save-model read, and the
@@ -814,7 +826,8 @@ static int grid_rank_alloc(void *state, DtError *err)
             g->last_backward = k;
     for (int k = 0; k < c->tp; k++)
         g->tp_group[k] = g->rank - g->shard + k;
-    grid_rank_sync(g);
+    if (grid_rank_sync(g, err) < 0)
+        return -1;
     if ((g->x || g->y) &&
         sampler_init(&g->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
         return -1;

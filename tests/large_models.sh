@@ -95,6 +95,10 @@ for model in mlp cnn gpt; do
 done
 # shellcheck disable=SC2046
 {
+    pair "mlp data-parallel hierarchical overlap on" $(on "$dgx" 16 data-parallel) \
+        --set strategy.allreduce=hierarchical --set strategy.overlap=on --set strategy.bucket_mb=0.002
+    pair "mlp hybrid 8x1x2 hierarchical-rhd" $(on "$dgx" 16 hybrid) --set strategy.dp=8 \
+        --set strategy.tp=2 --set strategy.allreduce=hierarchical-rhd
     pair "mlp tensor tp=2" $(on "$dgx" 2 tensor) --set strategy.tp=2
     pair "gpt tensor tp=4" "${gpt[@]}" $(on "$dgx" 4 tensor) --set strategy.tp=4
     pair "gpt hybrid 2x2x2 overlap" "${gpt[@]}" $(on "$dgx" 8 hybrid) --set strategy.dp=2 \

@@ -156,6 +156,22 @@ run hybrid4-rhd "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=6 \
     --set strategy.allreduce=rhd --set strategy.overlap=on --set strategy.bucket_mb=0.0005 &&
     equal_params serial-mlp3 hybrid4-rhd "mlp hybrid 4x1x2 allreduce=rhd overlap=on"
 
+# the hierarchical all-reduce across replicas: 4 replicas of 2 shards on 2
+# nodes of 4 hosts, two replicas a node
+for algo in hierarchical hierarchical-rhd; do
+    run "hybrid-$algo" "${steps[@]}" --set model.hidden=32,16,8 --set train.batch=6 \
+        --platform "$src/tests/platforms/ideal-nodes-4x4.xml" --set strategy.kind=hybrid \
+        --set strategy.dp=4 --set strategy.pp=1 --set strategy.tp=2 --set cluster.workers=8 \
+        --set strategy.microbatches=2 --set strategy.allreduce=$algo --set strategy.overlap=on \
+        --set strategy.bucket_mb=0.0005 &&
+        equal_params serial-mlp3 "hybrid-$algo" "mlp hybrid 4x1x2 allreduce=$algo overlap=on (2 nodes)"
+done
+# a replica a node: no node has two replicas to reduce first
+expect 2 "allreduce = hierarchical needs several nodes of several GPUs.*one each" -- "$dtsim" run \
+    "$src/tests/scenarios/tiny.ini" --platform "$src/tests/platforms/ideal-nodes-4x4.xml" \
+    --out "$tmp/x" --set strategy.kind=hybrid --set strategy.dp=4 --set strategy.tp=4 \
+    --set cluster.workers=16 --set strategy.allreduce=hierarchical --set model.hidden=64
+
 echo "== 1c. overlap in the grid: replicas alone are data-parallel, span for span"
 ov=(--platform "$ideal64" "${ideal[@]}" --set model.hidden=64,32 --set cluster.workers=4
     --set strategy.bucket_mb=0.001 --set train.steps=6 --set train.eval_every=6)
