@@ -1,18 +1,52 @@
 #!/usr/bin/env bash
-# platforms.sh DTSIM SOURCE_DIR - dtsim on every example platform SimGrid
-# ships (kept in shared/simgrid-platforms beside the source tree): a serial
-# run and a data-parallel run on two workers must each finish (exit 0) or
-# refuse with a one-line reason (exit 2, e.g. a one-host platform); a
-# crash, a hang or any other exit code fails.
+# platforms.sh DTSIM SOURCE_DIR - first dtsim's own platforms
+# (platforms/*.xml): `dtsim check` must accept each, a file written by a
+# generator (platforms/NAME.sh) must be what the generator writes, and on
+# the ideal network a 16-rank ring all-reduce of 1 GB on each large
+# platform must take its header's closed form (within 1%).  Then every
+# example platform SimGrid ships (kept in shared/simgrid-platforms beside
+# the source tree, skipped when absent): a serial run and a
+# data-parallel run on two workers must each finish (exit 0) or refuse
+# with a one-line reason (exit 2, e.g. a one-host platform); a crash, a
+# hang or any other exit code fails.
 set -u
 dtsim=$1
 src=$2
 dir=$src/../shared/simgrid-platforms
+. "$(dirname "$0")/checks.sh"
+
+for f in "$src"/platforms/*.xml; do
+    name=$(basename "$f")
+    expect 0 "ok" -- "$dtsim" check "$src/tests/scenarios/tiny.ini" --platform "$f"
+    gen=${f%.xml}.sh
+    if [ -f "$gen" ]; then
+        if bash "$gen" | cmp -s - "$f"; then
+            ok "$name is what $(basename "$gen") writes"
+        else
+            bad "$name differs from what $(basename "$gen") writes: regenerate it"
+        fi
+    fi
+done
+ideal=(--cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=network/TCP-gamma:1e18)
+# ring NAME SECONDS: the 16-rank ring all-reduce of 1 GB on platforms/NAME.xml
+ring() {
+    local got
+    got=$("$dtsim" collective --platform "$src/platforms/$1.xml" --op allreduce --algo ring \
+        --ranks 16 --bytes 1000000000 --json "${ideal[@]}" | json - .simulated_seconds)
+    if awk -v g="${got:-nan}" -v w="$2" 'BEGIN { d = (g - w) / w; exit !(d < 0.01 && d > -0.01) }'; then
+        ok "$1: 16-rank ring all-reduce of 1 GB in $got s, closed form $2 s"
+    else
+        bad "$1: 16-rank ring all-reduce of 1 GB in ${got:-?} s, closed form $2 s"
+    fi
+}
+ring a100-superpod 0.07512 # 2 x 15 x (4 us + 62.5 MB x 4e-11 s/B)
+ring p100-cluster 0.3015   # 2 x 15 x (50 us + 62.5 MB x 1.6e-10 s/B)
+
 if [ ! -d "$dir" ]; then
     echo "no SimGrid example platforms at $dir: skipped"
-    exit 77
+    checks_done
+    exit
 fi
-. "$(dirname "$0")/checks.sh"
 # Some example platforms turn on SimGrid's tracing into the current
 # directory: run where that does no harm.
 dtsim=$(cd "$(dirname "$dtsim")" && pwd)/$(basename "$dtsim")
