@@ -40,7 +40,7 @@ typedef struct GptConfig {
 static const char *const off_on[] = {"off", "on", NULL};
 
 static const KeyDef gpt_keys[] = {
-    KEYDEF_INT(GptConfig, "layers", layers, 1, 24, "4", "transformer blocks"),
+    KEYDEF_INT(GptConfig, "layers", layers, 1, 150, "4", "transformer blocks"),
     KEYDEF_INT(GptConfig, "d_model", d_model, 1, 65536, "128",
                "features of each position between blocks"),
     KEYDEF_INT(GptConfig, "heads", heads, 1, 1024, "4",

@@ -43,7 +43,7 @@
 #include "keys.h"
 #include "layer.h"
 
-#define MODEL_MAX_LAYERS 256
+#define MODEL_MAX_LAYERS 1536
 #define MODEL_MAX_WIDTHS 8
 
 typedef struct Model {

@@ -85,44 +85,60 @@ static double layer_cost(const Model *m, int l)
 
 /* The cut of layers [0, n) into p stages at allowed points that minimises
  * the largest stage cost (dynamic programming; ties go to the earliest
- * cut, so the split is deterministic); -1 when no such cut exists. */
+ * cut, so the split is deterministic); -1 when no such cut exists, -2
+ * when memory runs out.  best[k][j]: the least largest cost of layers
+ * [0, j) in k stages, -1 when they cannot be cut so; cut[k][j]: where its
+ * last stage starts (rows of n + 1, k from 1 to p). */
 static int plan_balance(const Model *m, int p, int *first)
 {
-    int n = m->nlayers;
-    double prefix[MODEL_MAX_LAYERS + 1] = {0};
+    const int n = m->nlayers;
+    const size_t row = (size_t)n + 1;
+    double *prefix = calloc(row, sizeof *prefix);
+    double *best = malloc((size_t)(p + 1) * row * sizeof *best);
+    int *cut = malloc((size_t)(p + 1) * row * sizeof *cut);
+    unsigned char can[MODEL_MAX_LAYERS];
+    if (!prefix || !best || !cut) {
+        free(prefix);
+        free(best);
+        free(cut);
+        return -2;
+    }
+    model_cuts(m, can);
     for (int l = 0; l < n; l++)
         prefix[l + 1] = prefix[l] + layer_cost(m, l);
-    /* best[k][j]: the least largest cost of layers [0, j) in k stages, -1
-     * when they cannot be cut so */
-    double best[MODEL_MAX_LAYERS + 1][MODEL_MAX_LAYERS + 1];
-    int cut[MODEL_MAX_LAYERS + 1][MODEL_MAX_LAYERS + 1];
+#define BEST(k, j) best[(size_t)(k)*row + (size_t)(j)]
+#define CUT(k, j) cut[(size_t)(k)*row + (size_t)(j)]
     for (int j = 1; j <= n; j++) {
-        best[1][j] = prefix[j];
-        cut[1][j] = 0;
+        BEST(1, j) = prefix[j];
+        CUT(1, j) = 0;
     }
     for (int k = 2; k <= p; k++) {
         for (int j = k; j <= n; j++) {
-            best[k][j] = -1.0;
+            BEST(k, j) = -1.0;
             for (int i = k - 1; i < j; i++) {
-                if (best[k - 1][i] < 0.0 || !model_can_cut(m, i))
+                if (BEST(k - 1, i) < 0.0 || !can[i])
                     continue;
                 double last = prefix[j] - prefix[i];
-                double c = best[k - 1][i] > last ? best[k - 1][i] : last;
-                if (best[k][j] < 0.0 || c < best[k][j] * (1 - 1e-12)) {
-                    best[k][j] = c;
-                    cut[k][j] = i;
+                double c = BEST(k - 1, i) > last ? BEST(k - 1, i) : last;
+                if (BEST(k, j) < 0.0 || c < BEST(k, j) * (1 - 1e-12)) {
+                    BEST(k, j) = c;
+                    CUT(k, j) = i;
                 }
             }
         }
     }
-    if (best[p][n] < 0.0)
-        return -1;
+    int rc = BEST(p, n) < 0.0 ? -1 : 0;
     first[p] = n;
-    for (int k = p, j = n; k >= 1; k--) {
-        first[k - 1] = cut[k][j];
-        j = cut[k][j];
+    for (int k = p, j = n; rc == 0 && k >= 1; k--) {
+        first[k - 1] = CUT(k, j);
+        j = CUT(k, j);
     }
-    return 0;
+#undef BEST
+#undef CUT
+    free(prefix);
+    free(best);
+    free(cut);
+    return rc;
 }
 
 int plan_stages(const Model *m, int p, const int *split, int nsplit, const char *stages_key,
@@ -141,7 +157,10 @@ int plan_stages(const Model *m, int p, const int *split, int nsplit, const char 
                        "conv and pool layers count one each): use at most %d stages",
                        stages_key, p, n, n);
     if (nsplit == 0) {
-        if (plan_balance(m, p, first) < 0)
+        int rc = plan_balance(m, p, first);
+        if (rc == -2)
+            return dt_fail(err, DT_ERUNTIME, "out of memory while balancing %d stages", p);
+        if (rc < 0)
             return dt_fail(err, DT_EINPUT,
                            "[strategy] %s = %d: the model cannot be cut into %d stages without "
                            "cutting a residual connection; use fewer stages",

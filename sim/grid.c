@@ -94,6 +94,7 @@ typedef struct GridShared {
     int recompute;                       /* recompute = full (core/plan.h) */
     unsigned char cut[MODEL_MAX_LAYERS]; /* model_cuts: where recompute segments start */
     PipeConfig pipe;                     /* cfg.pipe points here */
+    TpPlan *plans;                       /* (pp) each stage's split over its shards */
     GradSyncConfig sync;                 /* cfg.sync points here */
     int first[MODEL_MAX_LAYERS + 1];     /* stage s: layers [first[s], first[s + 1]) */
     int micro;                           /* samples per micro-batch */
@@ -122,14 +123,14 @@ struct GridRank {
     GridShared *sh;
     int rank, replica, stage, shard;
     int first, last;     /* layers [first, last) */
-    TpPlan plan;         /* how the stage's layers are split over its tp shards */
+    const TpPlan *plan;  /* how the stage's layers are split over its tp shards (shared) */
     size_t pbegin, pend; /* parameters of the stage: [pbegin, pend) of the block */
-    TpBlock
-        held[TP_MAX_BLOCKS * MODEL_MAX_LAYERS]; /* the parts of them this shard holds, by layer */
-    int held_at[MODEL_MAX_LAYERS + 1]; /* layer l's parts: held[held_at[l] .. held_at[l + 1]) */
-    size_t pack_at[MODEL_MAX_LAYERS];  /* where layer l's parts start in the packed run */
-    size_t pack_len[MODEL_MAX_LAYERS]; /* and how many floats they hold */
-    size_t nhold;                      /* parameter floats it holds (tp_param_floats) */
+    /* by model layer index l in [first, last), allocated at describe: */
+    TpBlock *held;     /* ((last - first) TP_MAX_BLOCKS) the parts this shard holds */
+    int *held_at;      /* (last + 1) layer l's parts: held[held_at[l] .. held_at[l + 1]) */
+    size_t *pack_at;   /* (last) where layer l's parts start in the packed run */
+    size_t *pack_len;  /* (last) and how many floats they hold */
+    size_t nhold;      /* parameter floats it holds (tp_param_floats) */
     float *ppack;      /* (nhold) its parameters packed, or NULL: contiguous in params */
     float *gpack;      /* (nhold) its gradient packed, likewise */
     int next, prev;    /* ranks of the neighbouring stages' matching shard, -1 if none */
@@ -325,17 +326,17 @@ static void grid_layer_forward(GridRank *g, int l, const float *x, const char *n
         model_layer_io(m, &g->ws, g->params, NULL, x, l, b, &io);
     double t = record_clock();
     if (real)
-        tp_forward(&g->plan, l, g->shard, &io);
-    TpCost c = tp_forward_cost(&g->plan, l, b);
+        tp_forward(g->plan, l, g->shard, &io);
+    TpCost c = tp_forward_cost(g->plan, l, b);
     device_layer_kernel(&g->dev, t, c.flops, c.bytes, name);
-    size_t n = tp_forward_allreduce_floats(&g->plan, l, b);
+    size_t n = tp_forward_allreduce_floats(g->plan, l, b);
     if (n == 0)
         return;
     grid_allreduce_shards(g, io.out, n);
     t = record_clock();
     if (real)
-        tp_forward_finish(&g->plan, l, &io);
-    c = tp_finish_cost(&g->plan, l, b);
+        tp_forward_finish(g->plan, l, &io);
+    c = tp_finish_cost(g->plan, l, b);
     device_layer_kernel(&g->dev, t, c.flops, c.bytes, name);
 }
 
@@ -353,10 +354,10 @@ static void grid_layer_backward(GridRank *g, int l, const float *x)
         model_layer_io(m, &g->ws, g->params, g->grads, x, l, b, &io);
     double t = record_clock();
     if (real)
-        tp_backward(&g->plan, l, g->shard, &io);
-    TpCost c = tp_backward_cost(&g->plan, l, b);
+        tp_backward(g->plan, l, g->shard, &io);
+    TpCost c = tp_backward_cost(g->plan, l, b);
     device_layer_kernel(&g->dev, t, c.flops, c.bytes, "backward");
-    size_t n = tp_backward_allreduce_floats(&g->plan, l, b);
+    size_t n = tp_backward_allreduce_floats(g->plan, l, b);
     if (n > 0)
         grid_allreduce_shards(g, io.din, n);
     if (real)
@@ -514,7 +515,7 @@ static void grid_deposit(GridRank *g, long step)
     }
     sh->deposit_step = step;
     if (!sh->cost)
-        tp_gather_owned(&g->plan, g->shard, g->params, sh->eval.params);
+        tp_gather_owned(g->plan, g->shard, g->params, sh->eval.params);
     if (++sh->deposited < sh->cfg.pp * sh->cfg.tp)
         return;
     sh->deposited = 0;
@@ -576,6 +577,10 @@ static void grid_rank_free(void *state)
     free(g->tp_group);
     free(g->ppack);
     free(g->gpack);
+    free(g->held);
+    free(g->held_at);
+    free(g->pack_at);
+    free(g->pack_len);
     free(g);
 }
 
@@ -650,7 +655,7 @@ static void grid_rank_held(GridRank *g)
     size_t at = 0;
     g->held_at[g->first] = 0;
     for (int l = g->first; l < g->last; l++) {
-        int n = tp_layer_blocks(&g->plan, l, g->shard, g->held + g->held_at[l]);
+        int n = tp_layer_blocks(g->plan, l, g->shard, g->held + g->held_at[l]);
         g->held_at[l + 1] = g->held_at[l] + n;
         g->pack_at[l] = at;
         g->pack_len[l] = 0;
@@ -679,9 +684,14 @@ static int grid_rank_describe(void *state, Run *run, int r, DtError *err)
     g->last = sh->first[g->stage + 1];
     g->pbegin = m->layers[g->first].param_offset;
     g->pend = g->last < m->nlayers ? m->layers[g->last].param_offset : m->nparams;
-    if (tp_plan(&g->plan, m, g->first, g->last, c->tp, err) < 0)
-        return -1;
-    g->nhold = tp_param_floats(&g->plan);
+    g->plan = &sh->plans[g->stage];
+    g->nhold = tp_param_floats(g->plan);
+    g->held = malloc((size_t)(g->last - g->first) * TP_MAX_BLOCKS * sizeof *g->held);
+    g->held_at = malloc((size_t)(g->last + 1) * sizeof *g->held_at);
+    g->pack_at = malloc((size_t)g->last * sizeof *g->pack_at);
+    g->pack_len = malloc((size_t)g->last * sizeof *g->pack_len);
+    if (!g->held || !g->held_at || !g->pack_at || !g->pack_len)
+        return dt_fail(err, DT_ERUNTIME, "out of memory for rank %d", r);
     grid_rank_held(g);
     g->next = g->stage + 1 < c->pp ? r + c->tp : -1;
     g->prev = g->stage > 0 ? r - c->tp : -1;
@@ -698,7 +708,7 @@ static int grid_rank_describe(void *state, Run *run, int r, DtError *err)
                                .shard = g->shard,
                                .first_layer = g->first,
                                .last_layer = g->last};
-    MemoryNeed need = plan_stage_memory(&g->plan, &run->sc->opt, b, g->nslots, g->prev >= 0,
+    MemoryNeed need = plan_stage_memory(g->plan, &run->sc->opt, b, g->nslots, g->prev >= 0,
                                         g->next >= 0, sh->recompute);
     return device_init(&g->dev, run, r, &need, err);
 }
@@ -862,6 +872,11 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     if (grid_stages(m, &sh->cfg, sh->first, err) < 0 ||
         comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0)
         return -1;
+    if (!(sh->plans = malloc((size_t)c->pp * sizeof *sh->plans)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    for (int s = 0; s < c->pp; s++)
+        if (tp_plan(&sh->plans[s], m, sh->first[s], sh->first[s + 1], c->tp, err) < 0)
+            return -1;
     sh->shard_allreduce = collective_find(COLL_ALLREDUCE, "ring");
     sh->pipes = calloc((size_t)c->dp, sizeof *sh->pipes);
     sh->place = calloc((size_t)run->nranks, sizeof *sh->place);
@@ -903,6 +918,7 @@ void grid_stop(Run *run)
     }
     free(sh->pipes);
     free(sh->place);
+    free(sh->plans);
     free(sh->init);
     free(sh->eval.params);
     workspace_free(&sh->eval.ws);

@@ -978,23 +978,31 @@ static void test_resnet_config(void)
     expect_resnet_fails((const char *const[]){"blocks=1,1", "widths=4,8,16", NULL}, "widths",
                         "blocks");
     expect_resnet_fails((const char *const[]){"blocks=1,1,1", NULL}, "widths", "blocks");
-    expect_resnet_fails((const char *const[]){"blocks=9,9,9,9", NULL}, "layers", "blocks");
-    expect_resnet_fails((const char *const[]){"bn_group=-1", NULL}, "bn_group", NULL);
-    /* 3 + 4*9*7 + 3*2 + 2 = 263 layers: over 256 */
-    TestModel t = {"resnet", {1, 28, 28}, 10, {"blocks=9,9,9,9"}};
+    /* four basic stages: 3 + 7 B + 3*2 + 2 = 11 + 7 B layers for B blocks */
+    const int fit = (MODEL_MAX_LAYERS - 11) / 7;
+    char over[64], just[64];
+    snprintf(over, sizeof over, "blocks=%d,1,1,1", fit - 2);
+    snprintf(just, sizeof just, "blocks=%d,1,1,1", fit - 3);
+    expect_resnet_fails((const char *const[]){over, NULL}, "layers", "blocks");
+    TestModel t = {"resnet", {1, 28, 28}, 10, {over}};
     Model m;
     CU_ASSERT_EQUAL(test_model_build(&m, &t, NULL), -1);
-    /* 3 + 35*7 + 3*2 + 2 = 256: just fits */
-    t.settings[0] = "blocks=9,9,9,8";
+    t.settings[0] = just;
     CU_ASSERT_EQUAL(test_model_build(&m, &t, NULL), 0);
-    CU_ASSERT_EQUAL(m.nlayers, MODEL_MAX_LAYERS);
+    CU_ASSERT_EQUAL(m.nlayers, 11 + 7 * fit);
+    CU_ASSERT(m.nlayers <= MODEL_MAX_LAYERS && m.nlayers + 7 > MODEL_MAX_LAYERS);
     /* one bottleneck stage, its first block projected (16 -> 64
-     * channels): 3 + 25*10 + 2 + 2 = 257, too many; 24 blocks: 247 */
-    expect_resnet_fails((const char *const[]){"blocks=25", "widths=16", "bottleneck=on", NULL},
-                        "257 layers", "blocks");
-    TestModel one = {"resnet", {1, 28, 28}, 10, {"blocks=24", "widths=16", "bottleneck=on"}};
+     * channels): 3 + 10 B + 2 + 2 layers */
+    const int bfit = (MODEL_MAX_LAYERS - 7) / 10;
+    char bover[64], bjust[64], count[32];
+    snprintf(bover, sizeof bover, "blocks=%d", bfit + 1);
+    snprintf(bjust, sizeof bjust, "blocks=%d", bfit);
+    snprintf(count, sizeof count, "%d layers", 7 + 10 * (bfit + 1));
+    expect_resnet_fails((const char *const[]){bover, "widths=16", "bottleneck=on", NULL}, count,
+                        "blocks");
+    TestModel one = {"resnet", {1, 28, 28}, 10, {bjust, "widths=16", "bottleneck=on"}};
     CU_ASSERT_EQUAL(test_model_build(&m, &one, NULL), 0);
-    CU_ASSERT_EQUAL(m.nlayers, 247);
+    CU_ASSERT_EQUAL(m.nlayers, 7 + 10 * bfit);
 
     /* resnet18: stem 3, 8 basic blocks of 7, 3 projections of 2, head 2 */
     t.settings[0] = "preset=resnet18";
