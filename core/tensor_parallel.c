@@ -94,14 +94,6 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
                        "tensor parallelism: layers [%d, %d) are not a range of the model's %d "
                        "layers",
                        first, last, m->nlayers);
-    for (int l = first; l < last; l++) {
-        /* TpBlock counts floats in int, as the layers count their sizes */
-        if (m->layers[l].param_count > INT_MAX)
-            return dt_fail(err, DT_EINPUT,
-                           "tensor parallelism: layer %d (%s) has %zu parameters, more than "
-                           "%d",
-                           l, m->layers[l].ops->name, m->layers[l].param_count, INT_MAX);
-    }
     plan->m = m;
     plan->first = first;
     plan->last = last;

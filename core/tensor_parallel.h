@@ -135,8 +135,7 @@ typedef struct TpPlan {
 } TpPlan;
 
 /* Plan layers [first, last) of m over t shards (rules above).  Returns -1
- * with DT_EINPUT when t < 1, the range is not within the model, a layer
- * has more than INT_MAX parameters (TpBlock counts in int), or a COLUMN
+ * with DT_EINPUT when t < 1, the range is not within the model, or a COLUMN
  * layer's units are not a multiple of t (the message names the layer, its
  * units and t, and what to change). */
 int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *err);

@@ -497,17 +497,39 @@ static void print_check(const Run *run, int hosts)
            sc->workers == 1 ? "" : "s", ranks, network);
 }
 
+static int run_start(Run *run, const char *out_dir, DtError *err);
+
+/* What the busiest device keeps, against what it has. */
+static void print_memory(const Run *run)
+{
+    int busiest = 0;
+    for (int r = 1; r < run->nranks; r++)
+        if (memory_total(&run->rec.ranks[r].memory) > memory_total(&run->rec.ranks[busiest].memory))
+            busiest = r;
+    const RankTotals *t = &run->rec.ranks[busiest];
+    const MemoryNeed *m = &t->memory;
+    printf("  memory: rank %d (%s) keeps the most, %.3g GB (parameters %.3g, gradients %.3g, "
+           "optimizer state %.3g, activations %.3g, buffers %.3g)",
+           busiest, t->host, memory_total(m) / 1e9, m->parameters / 1e9, m->gradients / 1e9,
+           m->optimizer / 1e9, m->activations / 1e9, m->buffers / 1e9);
+    if (t->memory_capacity > 0.0)
+        printf(", of its %.3g GB\n", t->memory_capacity / 1e9);
+    else
+        printf("; the platform gives no memory to check it against\n");
+}
+
 int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
 {
-    Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy};
+    /* everything a run does before it simulates, the ranks described (and
+     * their memory checked) but not started */
+    Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy, .describe_only = 1};
     int hosts = run_validate(&run, err);
-    if (hosts >= 0 && sc->faults.nslowdowns) {
-        platform_load(sc->platform, &opts->sim, NULL);
-        if (run_check_faults(&run, err) < 0)
-            hosts = -1;
-    }
-    if (hosts >= 0)
+    if (hosts >= 0 && run_start(&run, NULL, err) < 0)
+        hosts = -1;
+    if (hosts >= 0) {
         print_check(&run, hosts);
+        print_memory(&run);
+    }
     run_free(&run);
     return hosts < 0 ? -1 : 0;
 }
@@ -585,10 +607,10 @@ static int spawn(Run *run, const RankKind *kind, const RankKind *(*kind_of)(cons
         else
             rc = KIND(r)->describe(state[r], run, r, err);
     }
-    for (int r = 0; r < n && rc == 0; r++)
+    for (int r = 0; r < n && rc == 0 && !run->describe_only; r++)
         rc = KIND(r)->alloc(state[r], err);
     for (int r = 0; r < n; r++) {
-        if (rc < 0) {
+        if (rc < 0 || run->describe_only) {
             if (state[r])
                 KIND(r)->destroy(state[r]);
             continue;

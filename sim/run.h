@@ -57,6 +57,8 @@ struct Run {
     int progress_tty;     /* stderr is a terminal: draw a progress bar */
     double progress_last; /* wall time of the last progress bar drawn */
     void *state;          /* the strategy's, from its start to its stop */
+    int describe_only;    /* dtsim check: run_spawn describes every rank (its device and
+                           * memory checked) and starts none */
 };
 
 /* One kind of rank a strategy runs (a worker, a server): how its state is
@@ -82,7 +84,7 @@ typedef struct RankKind {
  * every rank's state; and only then start one actor per rank, in rank
  * order, on its host, so that no rank can fail half-way and leave the
  * others waiting.  -1 with err when a rank could not be made (all are
- * freed). */
+ * freed).  With run->describe_only, the ranks are described and freed. */
 int run_spawn(Run *run, const RankKind *(*kind_of)(const Run *run, int rank), DtError *err);
 /* The same when every rank is of one kind. */
 int run_spawn_all(Run *run, const RankKind *kind, DtError *err);

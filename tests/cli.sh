@@ -71,7 +71,12 @@ else
 fi
 
 # a scenario written for another strategy or model: its own keys are left out with a note
+# (on devices large enough for a whole replica, which check now checks)
 expect 0 "note: .*pipeline-bubble.ini:[0-9]+: \[strategy\] stages is a setting of kind = pipeline: left out" -- \
+    "$dtsim" check "$src/scenarios/pipeline-bubble.ini" --set strategy.kind=data-parallel \
+    --platform "$src/platforms/dgx-2x8.xml"
+# check describes every rank: a replica too large for its device is refused there
+expect 2 "out of memory on rank 0 \(host gpu0\): it needs 0.187 GB" -- \
     "$dtsim" check "$src/scenarios/pipeline-bubble.ini" --set strategy.kind=data-parallel
 expect 0 "note: .*tiny.ini:5: \[model\] hidden is a setting of kind = mlp or cnn: left out" -- \
     "$dtsim" check "$tiny" --set model.kind=resmlp
