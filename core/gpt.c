@@ -83,14 +83,14 @@ static int gpt_finish(void *config, const KeySource *given, DtError *err)
 
 static int gpt_block(Model *m, const GptConfig *c, float proj_std, DtError *err)
 {
-    Layer ln = {.ops = &layernorm_ops};
+    Layer ln = {.ops = &layernorm_ops}, first = {.ops = &layernorm_ops, .block_start = 1};
     Layer qkv = {.ops = &dense_ops, .tokens = 1, .units = 3 * c->d_model, .init_std = 0.02f};
     Layer attn = {.ops = &attention_ops, .heads = c->heads};
     Layer proj = {.ops = &dense_ops, .tokens = 1, .units = c->d_model, .init_std = proj_std};
     Layer fc = {.ops = &dense_ops, .tokens = 1, .units = c->d_ff, .init_std = 0.02f};
     Layer gelu = {.ops = &gelu_ops};
     int in = m->nlayers - 1;
-    if (model_add(m, ln, err) < 0 || model_add(m, qkv, err) < 0 || model_add(m, attn, err) < 0 ||
+    if (model_add(m, first, err) < 0 || model_add(m, qkv, err) < 0 || model_add(m, attn, err) < 0 ||
         model_add(m, proj, err) < 0 || model_add_residual(m, in, err) < 0)
         return -1;
     int mid = m->nlayers - 1;

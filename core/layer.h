@@ -82,6 +82,8 @@ typedef struct Layer {
     int tied;            /* dense: no parameters of its own: W is the (units, in features)
                           * table at param_offset, an earlier layer's (the embedding's), and
                           * there is no bias (tied input and output embeddings) */
+    int block_start;     /* the first layer of one of the model's blocks (a transformer block):
+                          * where recomputation keeps a checkpoint (core/plan.h) */
     float init_std;      /* dense, embed: > 0: weights U(-a, a), a = init_std * sqrt(3) (standard
                           * deviation init_std, as GPT-2 draws them) instead of He-uniform */
     size_t param_offset; /* first float of this layer's parameters in the block */

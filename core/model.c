@@ -152,6 +152,16 @@ void model_cuts(const Model *m, unsigned char *cut)
     }
 }
 
+void model_checkpoints(const Model *m, unsigned char *ck)
+{
+    model_cuts(m, ck);
+    int blocks = 0;
+    for (int l = 0; l < m->nlayers; l++)
+        blocks |= m->layers[l].block_start;
+    for (int l = 0; blocks && l < m->nlayers; l++)
+        ck[l] = ck[l] && m->layers[l].block_start;
+}
+
 int model_needs_din(const Model *m, int l)
 {
     int src = m->layers[l].src;

@@ -125,6 +125,11 @@ int model_can_cut(const Model *m, int first);
 /* model_can_cut for every layer at once, in one pass: cut[l] for l in
  * [0, nlayers) (cut[0] = 0). */
 void model_cuts(const Model *m, unsigned char *cut);
+/* Where recomputation keeps checkpoints: ck[l] when the stage may keep
+ * layer l-1's output and recompute from it, at the cuts (model_cuts) that
+ * start a block (Layer.block_start), or at every cut of a model that marks
+ * no blocks.  ck[0] = 0. */
+void model_checkpoints(const Model *m, unsigned char *ck);
 /* Does a layer use another's parameters (tie_embeddings)?  Such a model
  * cannot be cut into pipeline stages (plan_stages refuses it). */
 int model_has_tied(const Model *m);

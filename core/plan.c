@@ -262,7 +262,7 @@ double plan_checkpoint_floats(const Model *m, int first, int last, int micro)
 {
     const int end = plan_recompute_end(m, last);
     unsigned char cut[MODEL_MAX_LAYERS];
-    model_cuts(m, cut);
+    model_checkpoints(m, cut);
     double n = (double)shape_size(first > 0 ? m->layers[first - 1].out : m->input);
     for (int l = first + 1; l < end; l++)
         if (cut[l])
@@ -279,7 +279,7 @@ static double plan_largest_segment(const TpPlan *tp, int micro, double *attentio
     const Model *m = tp->m;
     const int end = plan_recompute_end(m, tp->last);
     unsigned char cut[MODEL_MAX_LAYERS];
-    model_cuts(m, cut);
+    model_checkpoints(m, cut);
     double most = 0.0, seg = 0.0;
     *attention = 0.0;
     for (int l = tp->first, a = tp->first; l < end; l++) {

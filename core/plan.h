@@ -122,10 +122,10 @@ MemoryNeed plan_stage_memory(const TpPlan *tp, const OptConfig *opt, int micro, 
  * stage recomputes layers [first, plan_recompute_end), all of them but the
  * model's output layer (whose logits, which the loss reads, are kept),
  * segment by segment during backward.  Between forward and backward it
- * keeps only its checkpoints: its input, the output of every layer after
- * which the stage could be cut (model_can_cut: the residual stream between
- * blocks and their halves), which start the segments, and the kept
- * layers' outputs.  Backward goes down the segments: it runs a segment's
+ * keeps only its checkpoints: its input, the input of every block that
+ * starts in it (model_checkpoints: for a GPT each transformer block's, the
+ * residual stream), which start the segments, and the kept layers'
+ * outputs.  Backward goes down the segments: it runs a segment's
  * forward again from its checkpoint, then the segment's backward, so only
  * one segment's activations exist besides the checkpoints.
  * plan_checkpoint_floats: the checkpoints' floats for micro samples. */

@@ -92,7 +92,7 @@ typedef struct GridShared {
     GridConfig cfg;
     int cost;                            /* compute = cost: no tensor anywhere, no kernel run */
     int recompute;                       /* recompute = full (core/plan.h) */
-    unsigned char cut[MODEL_MAX_LAYERS]; /* model_cuts: where recompute segments start */
+    unsigned char cut[MODEL_MAX_LAYERS]; /* model_checkpoints: where recompute segments start */
     PipeConfig pipe;                     /* cfg.pipe points here */
     TpPlan *plans;                       /* (pp) each stage's split over its shards */
     GradSyncConfig sync;                 /* cfg.sync points here */
@@ -863,7 +863,7 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     sh->cfg = *c;
     sh->cost = run->sc->cost;
     sh->recompute = run->sc->recompute;
-    model_cuts(m, sh->cut);
+    model_checkpoints(m, sh->cut);
     sh->pipe = c->pipe ? *c->pipe : (PipeConfig){.microbatches = 1, .schedule = SCHEDULE_GPIPE};
     sh->sync = c->sync ? *c->sync : (GradSyncConfig){.allreduce = "ring"};
     sh->cfg.pipe = &sh->pipe;

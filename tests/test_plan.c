@@ -250,11 +250,11 @@ static void test_memory(void)
 }
 
 /* Recomputation on a GPT of 2 blocks (embed; 10 layers a block; final
- * LayerNorm; output layer): the checkpoints are the input tokens, the
- * residual stream at the 5 places a stage could be cut (after the
- * embedding, after each block's attention and MLP halves), and the logits
- * of the output layer, which is not recomputed; a stage keeps checkpoints
- * for every micro-batch in flight and one segment's activations. */
+ * LayerNorm; output layer): the checkpoints are the input tokens, each
+ * block's input (the residual stream: not the cut inside a block, after
+ * its attention half, nor the final LayerNorm's input), and the logits of
+ * the output layer, which is not recomputed; a stage keeps checkpoints for
+ * every micro-batch in flight and one segment's activations. */
 static void test_recompute_memory(void)
 {
     const int T = 16, d = 32, V = 50, b = 4;
@@ -266,9 +266,9 @@ static void test_recompute_memory(void)
     CU_ASSERT_EQUAL(plan_recompute_end(&m, m.nlayers), 22);
     CU_ASSERT_EQUAL(plan_recompute_end(&m, 11), 11);
     CU_ASSERT_DOUBLE_EQUAL(plan_checkpoint_floats(&m, 0, m.nlayers, b),
-                           (double)b * T * (1 + 5 * d + V), 0);
-    /* the first block alone: its input and its attention half's output */
-    CU_ASSERT_DOUBLE_EQUAL(plan_checkpoint_floats(&m, 1, 11, b), (double)b * T * 2 * d, 0);
+                           (double)b * T * (1 + 2 * d + V), 0);
+    /* the first block alone: its input */
+    CU_ASSERT_DOUBLE_EQUAL(plan_checkpoint_floats(&m, 1, 11, b), (double)b * T * d, 0);
     OptConfig sgd = {.kind = OPT_SGD, .lr = 0.1};
     TpPlan whole;
     DtError err;
