@@ -136,6 +136,16 @@ run cost-recompute scenarios/gpt-cost-dgx.ini --set strategy.microbatches=1 \
 says "gpt-cost-dgx recompute" "$(json "$tmp/cost-recompute/summary.json" '"\(.simulated_seconds / .steps) \([.hosts[].memory_bytes.total] | max / 1e9) \(.hosts[0].memory_bytes.activations / 1e9)"' |
     awk '{ printf "takes %.3f s a step with %.1f GB on the busiest GPU (%.2f GB of it activations", $1, $2, $3 }')"
 
+mg=(--set model.layers=128 --set model.d_model=25600 --set model.heads=160
+    --set cluster.workers=3072 --set strategy.dp=6 --set strategy.pp=64 --set strategy.tp=8
+    --set train.batch=512 --set strategy.microbatches=512)
+"$dtsim" check scenarios/megatron-gpt.ini "${mg[@]}" >"$tmp/mg.log" 2>&1
+says "megatron-gpt 1T memory" "$(sed -n 's/.*keeps the most, \([0-9.]*\) GB (parameters \([0-9.]*\), gradients \([0-9.]*\), optimizer state \([0-9.]*\), activations \([0-9.]*\).*of its \([0-9.]*\) GB/keeps \1 GB of its \6 (parameters \2, gradients \3, optimizer state \4, activations \5)/p' "$tmp/mg.log")"
+"$dtsim" check scenarios/megatron-gpt.ini --set model.layers=48 --set model.d_model=8192 \
+    --set model.heads=64 --set cluster.workers=512 --set strategy.dp=256 --set strategy.pp=2 \
+    --set strategy.tp=1 --set train.batch=6 --set strategy.microbatches=6 >"$tmp/mg39.log" 2>&1
+says "megatron-gpt 39.1B t=1" "$(grep -o 'it needs [0-9.]* GB' "$tmp/mg39.log" | sed 's/it needs \(.*\) GB/\1 GB needed on a GPU of 80/')"
+
 echo "== a model too large for one device"
 run large-serial scenarios/pipeline-large-model.ini --set strategy.kind=serial \
     --set cluster.workers=1
