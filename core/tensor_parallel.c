@@ -83,6 +83,18 @@ static int tp_group(TpPlan *plan, int l, DtError *err)
     return r;
 }
 
+/* The token embedding splits by vocabulary when the vocabulary divides
+ * among the shards and no later layer reads its table (tie_embeddings):
+ * shard j holds token rows [j s, j s + s), s = vocab / t. */
+static void tp_vocab(TpPlan *plan, int l)
+{
+    const Model *m = plan->m;
+    const Layer *ly = &m->layers[l];
+    if (ly->ops != &embed_ops || ly->vocab % plan->t != 0 || model_has_tied(m))
+        return;
+    plan->layers[l] = (TpLayer){.split = TP_VOCAB, .slice = ly->vocab / plan->t, .parts = 1};
+}
+
 int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *err)
 {
     memset(plan, 0, sizeof *plan);
@@ -100,6 +112,8 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
     plan->t = t;
     if (t == 1)
         return 0; /* all REPLICATED, as memset left them */
+    for (int l = first; l < last; l++)
+        tp_vocab(plan, l);
     for (int l = first; l + 1 < last; l++) {
         int r = tp_group(plan, l, err);
         if (r < 0)
@@ -198,6 +212,57 @@ static void row_forward(const Layer *ly, int s, int lo, const LayerIO *io)
     block_forward(io->in, io->params + lo, io->out, rows, ly->units, s, n_in, ly->units);
 }
 
+/* VOCAB forward: each position's token row when the shard holds it,
+ * zeros otherwise (the all-reduce makes the sum the token's row); the
+ * positions' rows come in tp_forward_finish. */
+static void vocab_forward(const Layer *ly, int lo, int s, const LayerIO *io)
+{
+    const int seq = ly->in.c, units = ly->units;
+    for (int b = 0; b < io->batch; b++) {
+        for (int t = 0; t < seq; t++) {
+            int id = (int)io->in[(size_t)b * seq + t] - lo;
+            float *row = io->out + ((size_t)b * seq + t) * units; /* (units) */
+            if (id >= 0 && id < s)
+                memcpy(row, io->params + (size_t)(id + lo) * units, units * sizeof(float));
+            else
+                memset(row, 0, units * sizeof(float));
+        }
+    }
+}
+
+/* VOCAB finish: the summed rows plus each position's row of wpe. */
+static void vocab_finish(const Layer *ly, const LayerIO *io)
+{
+    const int seq = ly->in.c, units = ly->units;
+    const float *wpe = io->params + (size_t)ly->vocab * units; /* (seq, units) */
+    for (int b = 0; b < io->batch; b++)
+        for (int t = 0; t < seq; t++) {
+            float *row = io->out + ((size_t)b * seq + t) * units;
+            for (int j = 0; j < units; j++)
+                row[j] += wpe[(size_t)t * units + j];
+        }
+}
+
+/* VOCAB backward: dout (full) into the shard's token rows and into every
+ * position's row (replicated: the same on all shards). */
+static void vocab_backward(const Layer *ly, int lo, int s, const LayerIO *io)
+{
+    const int seq = ly->in.c, units = ly->units;
+    float *dwpe = io->dparams + (size_t)ly->vocab * units;
+    for (int b = 0; b < io->batch; b++) {
+        for (int t = 0; t < seq; t++) {
+            int id = (int)io->in[(size_t)b * seq + t] - lo;
+            const float *row = io->dout + ((size_t)b * seq + t) * units;
+            float *tok = id >= 0 && id < s ? io->dparams + (size_t)(id + lo) * units : NULL;
+            for (int j = 0; j < units; j++) {
+                if (tok)
+                    tok[j] += row[j];
+                dwpe[(size_t)t * units + j] += row[j];
+            }
+        }
+    }
+}
+
 void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io)
 {
     const Layer *ly = &plan->m->layers[l];
@@ -208,6 +273,8 @@ void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io)
         row_forward(ly, tl->slice, shard * tl->slice, io);
     else if (tl->split == TP_LOCAL)
         tl->local.ops->forward(&tl->local, io);
+    else if (tl->split == TP_VOCAB)
+        vocab_forward(ly, shard * tl->slice, tl->slice, io);
     else
         ly->ops->forward(ly, io);
 }
@@ -215,6 +282,8 @@ void tp_forward(const TpPlan *plan, int l, int shard, const LayerIO *io)
 void tp_forward_finish(const TpPlan *plan, int l, const LayerIO *io)
 {
     const Layer *ly = &plan->m->layers[l];
+    if (plan->layers[l].split == TP_VOCAB)
+        vocab_finish(ly, io);
     if (plan->layers[l].split != TP_ROW)
         return;
     const int rows = io->batch * layer_dense_rows(ly), n_in = layer_dense_features(ly);
@@ -298,6 +367,8 @@ void tp_backward(const TpPlan *plan, int l, int shard, const LayerIO *io)
         row_backward(ly, tl->slice, shard * tl->slice, io);
     else if (tl->split == TP_LOCAL)
         tl->local.ops->backward(&tl->local, io);
+    else if (tl->split == TP_VOCAB)
+        vocab_backward(ly, shard * tl->slice, tl->slice, io);
     else if (l >= plan->m->first_trainable) /* below it, as model_backward_layer: nothing */
         ly->ops->backward(ly, io);
 }
@@ -311,6 +382,8 @@ static int needs_din(const TpPlan *plan, int l)
 size_t tp_forward_allreduce_floats(const TpPlan *plan, int l, int batch)
 {
     const Layer *ly = &plan->m->layers[l];
+    if (plan->layers[l].split == TP_VOCAB)
+        return (size_t)batch * shape_size(ly->out);
     if (plan->layers[l].split != TP_ROW)
         return 0;
     return (size_t)batch * (size_t)layer_dense_rows(ly) * (size_t)ly->units;
@@ -335,6 +408,9 @@ size_t tp_backward_allreduce_floats(const TpPlan *plan, int l, int batch)
  *          finish    B u + r B u                          (bias, ReLU)
  *          backward  r B u + 2 u s B + B u + d 2 B s u    (mask, dW, db, din)
  *   LOCAL  the layer's own counts on the shard's shapes
+ *   VOCAB  forward 0 (copies), finish B u (the positions' rows), backward
+ *          2 B u, as the unsplit embedding counts them (every token's row
+ *          as if it were the shard's), with B = batch * T
  * Bytes as model.c counts them, 4 per float: forward reads the input and
  * the parameters it uses and writes the output (the finish reads the summed
  * output and b, and writes the output); backward reads dout and the input,
@@ -370,10 +446,29 @@ static TpCost local_cost(const TpPlan *plan, int l, int batch, int backward)
                     sizeof(float) * (out + in + (d ? in : 0.0))};
 }
 
+/* VOCAB: floats of the ids, of the output, of the shard's token rows and
+ * of the position table. */
+typedef struct VocabDims {
+    double in, out, rows, pos;
+} VocabDims;
+
+static VocabDims vocab_dims(const TpPlan *plan, int l, int batch)
+{
+    const Layer *ly = &plan->m->layers[l];
+    return (VocabDims){.in = (double)batch * shape_size(ly->in),
+                       .out = (double)batch * shape_size(ly->out),
+                       .rows = (double)plan->layers[l].slice * ly->units,
+                       .pos = (double)ly->in.c * ly->units};
+}
+
 TpCost tp_forward_cost(const TpPlan *plan, int l, int batch)
 {
     const TpLayer *tl = &plan->layers[l];
     TpDims x = tp_dims(plan, l, batch);
+    if (tl->split == TP_VOCAB) {
+        VocabDims v = vocab_dims(plan, l, batch);
+        return (TpCost){.flops = 0.0, .bytes = sizeof(float) * (v.in + v.rows + v.out)};
+    }
     if (tl->split == TP_COLUMN)
         return (TpCost){.flops = 2.0 * x.B * x.s * x.n + x.B * x.s + x.r * x.B * x.s,
                         .bytes = sizeof(float) * (x.B * x.n + x.s * (x.n + 1.0) + x.B * x.s)};
@@ -388,6 +483,10 @@ TpCost tp_forward_cost(const TpPlan *plan, int l, int batch)
 
 TpCost tp_finish_cost(const TpPlan *plan, int l, int batch)
 {
+    if (plan->layers[l].split == TP_VOCAB) {
+        VocabDims v = vocab_dims(plan, l, batch);
+        return (TpCost){.flops = v.out, .bytes = sizeof(float) * (2.0 * v.out + v.pos)};
+    }
     if (plan->layers[l].split != TP_ROW)
         return (TpCost){0.0, 0.0};
     TpDims x = tp_dims(plan, l, batch);
@@ -412,6 +511,11 @@ TpCost tp_backward_cost(const TpPlan *plan, int l, int batch)
     }
     if (tl->split == TP_LOCAL)
         return local_cost(plan, l, batch, 1);
+    if (tl->split == TP_VOCAB) {
+        VocabDims v = vocab_dims(plan, l, batch);
+        return (TpCost){.flops = 2.0 * v.out,
+                        .bytes = sizeof(float) * (v.out + v.in + 2.0 * (v.rows + v.pos))};
+    }
     return (TpCost){.flops = model_layer_backward_flops(plan->m, l, batch),
                     .bytes = model_layer_backward_bytes(plan->m, l, batch)};
 }
@@ -465,10 +569,21 @@ int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_
     const size_t off = ly->param_offset;
     if (ly->param_count == 0)
         return 0;
-    if (tl->split == TP_REPLICATED) {
-        int count = (int)ly->param_count; /* tp_plan checked that it fits */
-        blocks[0] = (TpBlock){off, 1, count, (size_t)count, 1};
-        return 1;
+    if (tl->split == TP_REPLICATED) { /* runs of at most 2^30 floats (TpBlock counts in int) */
+        const size_t run = (size_t)1 << 30, whole = ly->param_count / run;
+        int n = 0;
+        if (whole > 0)
+            blocks[n++] = (TpBlock){off, (int)whole, (int)run, run, 1};
+        if (ly->param_count % run)
+            blocks[n++] = (TpBlock){off + whole * run, 1, (int)(ly->param_count % run),
+                                    ly->param_count % run, 1};
+        return n;
+    }
+    if (tl->split == TP_VOCAB) { /* the shard's token rows, then the whole position table */
+        const size_t units = (size_t)ly->units, lo = (size_t)shard * tl->slice;
+        blocks[0] = (TpBlock){off + lo * units, tl->slice, ly->units, units, 0};
+        blocks[1] = (TpBlock){off + (size_t)ly->vocab * units, ly->in.c, ly->units, units, 1};
+        return 2;
     }
     const int units = ly->units, n_in = layer_dense_features(ly), s = tl->slice;
     const size_t bias = off + (size_t)units * n_in;

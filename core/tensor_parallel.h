@@ -48,8 +48,15 @@
  * queries, then keys, then values, as a local attention of heads / t heads
  * reads them.  So qkv, attention, proj is one group (COLUMN, LOCAL, ROW)
  * and fc, gelu, fc2 another: two all-reduces forward and two backward a
- * block.  Every other layer of a transformer (embeddings, layer norms,
- * residual adds, the output projection) is REPLICATED.  Dense layers over
+ * block.  The token embedding is TP_VOCAB (Megatron-LM's vocabulary-
+ * parallel embedding): shard j holds token rows [j s, j s + s) of the
+ * table, s = vocab / t, and the whole position table; its forward writes
+ * the rows of the tokens it holds and zeros for the others, the sum over
+ * the shards is all-reduced, and tp_forward_finish adds the positions'
+ * rows; its backward needs no communication.  It stays REPLICATED when t
+ * does not divide the vocabulary, or when the output layer shares its
+ * table (tie_embeddings).  Every other layer of a transformer (layer
+ * norms, residual adds, the output projection) is REPLICATED.  Dense layers over
  * positions (layer.h, tokens) take batch * T rows in every count below.
  * A COLUMN layer's units must be a multiple of t (the ROW layer after it
  * splits the same number); otherwise tp_plan fails with DT_EINPUT.  With
@@ -116,11 +123,15 @@ typedef enum {
     TP_COLUMN,         /* dense, split by output features (rows of W, slices of b) */
     TP_ROW,            /* dense, split by input features (columns of W); b whole */
     TP_LOCAL,          /* attention or GELU between the two: on the shard's slice */
+    TP_VOCAB,          /* embed, split by vocabulary (rows of the token table); its output
+                        * is a partial sum until the all-reduce, then the positions' rows
+                        * are added (Megatron-LM's vocabulary-parallel embedding) */
 } TpSplit;
 
 typedef struct TpLayer {
     TpSplit split;
-    int slice;   /* COLUMN: units / (parts t); ROW: input features / t; else 0 */
+    int slice;   /* COLUMN: units / (parts t); ROW: input features / t; VOCAB: vocab / t;
+                  * else 0 */
     int parts;   /* COLUMN: 3 when it makes an attention's queries, keys and values,
                   * each split alike; else 1 */
     Layer local; /* LOCAL: the layer as one shard runs it (its slice's shapes, and

@@ -239,8 +239,9 @@ rn=(--set model.kind=resnet --set model.blocks=1,1 --set model.widths=4,8 --set 
 run serial-rn "${steps[@]}" "${rn[@]}" --set model.bn_group=6
 pipelines serial-rn rn resnet "${steps[@]}" "${rn[@]}"
 # Megatron-LM's split: q, k, v and fc by columns, heads among the shards,
-# proj and fc2 by rows (heads = 4 so that tp = 4 divides them)
-gpt4=("${gpt[@]}" --set model.heads=4)
+# proj and fc2 by rows (heads = 4 so that tp = 4 divides them), the token
+# embedding by vocabulary (96 tokens)
+gpt4=("${gpt[@]}" --set model.heads=4 --set model.vocab=96)
 run serial-gpt4 "${steps[@]}" "${gpt4[@]}"
 for tp in 2 4; do
     run "gpt-tensor-$tp" "${steps[@]}" "${gpt4[@]}" --platform "$ideal64" \
@@ -252,15 +253,15 @@ run gpt-hybrid "${steps[@]}" "${gpt4[@]}" --platform "$ideal64" --set strategy.k
     --set strategy.microbatches=2 --set train.batch=12 &&
     equal_params serial-gpt4 gpt-hybrid "gpt hybrid dp=2 pp=2 tp=2"
 # the shards' all-reduce bytes by hand: per block and step two all-reduces
-# forward (after proj, after fc2) and two backward (after qkv, after fc) of
-# batch x seq_len x d_model floats, each sending 2 (t-1)/t of them per
-# shard on a ring
+# forward (after proj, after fc2) and two backward (after qkv, after fc),
+# and the embedding's forward one, of batch x seq_len x d_model floats,
+# each sending 2 (t-1)/t of them per shard on a ring
 for tp in 2 4; do
     [ -f "$tmp/gpt-tensor-$tp/summary.json" ] || continue
     sent=$(json "$tmp/gpt-tensor-$tp/summary.json" '.hosts[0].bytes_sent')
-    want=$(awk -v t=$tp 'BEGIN { printf "%d", 3 * 12 * 4 * 2 * (t - 1) / t * 24 * 16 * 16 * 4 }')
+    want=$(awk -v t=$tp 'BEGIN { printf "%d", (3 * 4 + 1) * 12 * 2 * (t - 1) / t * 24 * 16 * 16 * 4 }')
     if [ "$sent" = "$want" ]; then
-        ok "gpt tensor tp=$tp: a shard sends $sent bytes, 3 blocks x 12 steps x 4 all-reduces x 2 (t-1)/t x 24 x 16 x 16 floats x 4 bytes"
+        ok "gpt tensor tp=$tp: a shard sends $sent bytes, (3 blocks x 4 + 1) all-reduces x 12 steps x 2 (t-1)/t x 24 x 16 x 16 floats x 4 bytes"
     else
         bad "gpt tensor tp=$tp: a shard sends $sent bytes, by hand $want"
     fi

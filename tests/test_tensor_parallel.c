@@ -576,6 +576,48 @@ static void test_flop_sums(void)
     check_flop_sums(&MLP_12_10_6, 3, 3);
 }
 
+/* The token embedding splits by vocabulary when t divides it and the
+ * output layer does not share its table: each shard holds vocab / t token
+ * rows and the whole position table; the forward's output is all-reduced
+ * (batch x T x d_model floats), and a shard counts the unsplit layer's
+ * FLOPs (its finish adds the positions' rows). */
+static void test_plan_vocab(void)
+{
+    const TestModel gpt = {
+        "gpt", {8, 1, 1}, 12, {"layers=1", "d_model=8", "heads=4", "seq_len=8", "vocab=12", NULL}};
+    Model m;
+    TpPlan p;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &gpt, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 4, NULL), 0);
+    CU_ASSERT_EQUAL(p.layers[0].split, TP_VOCAB);
+    CU_ASSERT_EQUAL(p.layers[0].slice, 3);
+    TpBlock b[TP_MAX_BLOCKS];
+    CU_ASSERT_EQUAL_FATAL(tp_layer_blocks(&p, 0, 2, b), 2);
+    CU_ASSERT(b[0].offset == 6 * 8 && b[0].rows == 3 && b[0].cols == 8 && !b[0].replicated);
+    CU_ASSERT(b[1].offset == 12 * 8 && b[1].rows == 8 && b[1].cols == 8 && b[1].replicated);
+    CU_ASSERT_EQUAL(tp_forward_allreduce_floats(&p, 0, 5), 5 * 8 * 8);
+    CU_ASSERT_EQUAL(tp_backward_allreduce_floats(&p, 0, 5), 0);
+    CU_ASSERT_DOUBLE_EQUAL(tp_forward_cost(&p, 0, 5).flops + tp_finish_cost(&p, 0, 5).flops,
+                           model_layer_forward_flops(&m, 0, 5), 0);
+    CU_ASSERT_DOUBLE_EQUAL(tp_backward_cost(&p, 0, 5).flops, model_layer_backward_flops(&m, 0, 5),
+                           0);
+    /* 13 tokens over 2 shards do not split; nor does a table the output
+     * layer shares */
+    const TestModel tied = {
+        "gpt",
+        {8, 1, 1},
+        12,
+        {"layers=1", "d_model=8", "heads=2", "seq_len=8", "vocab=12", "tie_embeddings=on", NULL}};
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &tied, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
+    CU_ASSERT_EQUAL(p.layers[0].split, TP_REPLICATED);
+    const TestModel odd = {
+        "gpt", {8, 1, 1}, 12, {"layers=1", "d_model=8", "heads=2", "seq_len=8", "vocab=13", NULL}};
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &odd, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, 2, NULL), 0);
+    CU_ASSERT_EQUAL(p.layers[0].split, TP_REPLICATED);
+}
+
 static void test_costs_by_hand(void)
 {
     Model m;
@@ -683,6 +725,7 @@ int main(void)
         {"all-reduce floats by hand", test_allreduce_floats_by_hand},
         {"shard FLOPs add up to the serial layer's", test_flop_sums},
         {"FLOPs and bytes by hand", test_costs_by_hand},
+        {"the token embedding split by vocabulary", test_plan_vocab},
         {"blocks, held floats and buffer sizes by hand", test_blocks_and_sizes_by_hand},
         CU_TEST_INFO_NULL,
     };
