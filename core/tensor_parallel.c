@@ -15,6 +15,7 @@
 #include "tensor_parallel.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -95,6 +96,23 @@ static void tp_vocab(TpPlan *plan, int l)
     plan->layers[l] = (TpLayer){.split = TP_VOCAB, .slice = ly->vocab / plan->t, .parts = 1};
 }
 
+/* A language model's output layer (the logits of every position) splits
+ * by vocabulary when the stage holds it, it is left REPLICATED by the
+ * pairing, t divides the vocabulary and it has a table of its own: a
+ * COLUMN layer of one part without a ROW partner, whose logits slice the
+ * vocabulary-parallel loss reads (tp_loss_split). */
+static void tp_vocab_head(TpPlan *plan)
+{
+    const Model *m = plan->m;
+    const int l = m->nlayers - 1;
+    const Layer *ly = &m->layers[l];
+    if (plan->last != m->nlayers || l < plan->first || m->positions < 2 || ly->ops != &dense_ops ||
+        ly->tied || plan->layers[l].split != TP_REPLICATED || ly->units != m->classes ||
+        ly->units % plan->t != 0)
+        return;
+    plan->layers[l] = (TpLayer){.split = TP_COLUMN, .slice = ly->units / plan->t, .parts = 1};
+}
+
 int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *err)
 {
     memset(plan, 0, sizeof *plan);
@@ -120,7 +138,105 @@ int tp_plan(TpPlan *plan, const Model *m, int first, int last, int t, DtError *e
             return -1;
         l = r > l ? r : l; /* a group is taken; the next starts after it */
     }
+    tp_vocab_head(plan);
     return 0;
+}
+
+int tp_loss_split(const TpPlan *plan)
+{
+    const int l = plan->m->nlayers - 1;
+    return plan->last == plan->m->nlayers && l >= plan->first && plan->layers[l].split == TP_COLUMN;
+}
+
+void tp_loss_floats(const TpPlan *plan, int batch, size_t *maxima, size_t *sums)
+{
+    const size_t rows = (size_t)batch * plan->m->positions;
+    *maxima = rows * (size_t)plan->t;
+    *sums = 2 * rows;
+}
+
+void tp_loss_maxima(const TpPlan *plan, int shard, const float *logits, int batch, float *maxima)
+{
+    const int s = plan->layers[plan->m->nlayers - 1].slice, t = plan->t;
+    const size_t rows = (size_t)batch * plan->m->positions;
+    memset(maxima, 0, rows * t * sizeof(float));
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = logits + i * s; /* (s) */
+        float max = x[0];
+        for (int j = 1; j < s; j++)
+            max = x[j] > max ? x[j] : max;
+        maxima[i * t + shard] = max;
+    }
+}
+
+/* Row i's maximum over the whole vocabulary, from every shard's. */
+static float loss_row_max(const float *maxima, size_t i, int t)
+{
+    float max = maxima[i * t];
+    for (int k = 1; k < t; k++)
+        max = maxima[i * t + k] > max ? maxima[i * t + k] : max;
+    return max;
+}
+
+void tp_loss_sums(const TpPlan *plan, int shard, const float *logits, const uint8_t *labels,
+                  int batch, const float *maxima, float *sums)
+{
+    const int s = plan->layers[plan->m->nlayers - 1].slice, t = plan->t, lo = shard * s;
+    const size_t rows = (size_t)batch * plan->m->positions;
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = logits + i * s;
+        const float max = loss_row_max(maxima, i, t);
+        float sum = 0.0f;
+        for (int j = 0; j < s; j++)
+            sum += expf(x[j] - max);
+        int y = labels[i] - lo;
+        sums[2 * i] = sum;
+        sums[2 * i + 1] = y >= 0 && y < s ? x[y] : 0.0f;
+    }
+}
+
+double tp_loss_finish(const TpPlan *plan, int shard, const float *logits, const uint8_t *labels,
+                      int batch, const float *maxima, const float *sums, float scale,
+                      float *dlogits)
+{
+    const Model *m = plan->m;
+    const int s = plan->layers[m->nlayers - 1].slice, t = plan->t, lo = shard * s;
+    const size_t rows = (size_t)batch * m->positions;
+    const float per = scale / (float)m->positions;
+    double loss = 0.0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = logits + i * s;
+        float *d = dlogits + i * s;
+        const float max = loss_row_max(maxima, i, t), inv = 1.0f / sums[2 * i];
+        loss += (double)logf(sums[2 * i]) - ((double)sums[2 * i + 1] - (double)max);
+        for (int j = 0; j < s; j++)
+            d[j] = expf(x[j] - max) * inv;
+        int y = labels[i] - lo;
+        if (y >= 0 && y < s)
+            d[y] -= 1.0f;
+        for (int j = 0; j < s; j++)
+            d[j] *= per;
+    }
+    return m->positions > 1 ? loss / m->positions : loss;
+}
+
+TpCost tp_loss_cost(const TpPlan *plan, int batch, int phase)
+{
+    const Model *m = plan->m;
+    const double s = plan->layers[m->nlayers - 1].slice, t = plan->t;
+    const double rows = (double)batch * m->positions, f = sizeof(float);
+    /* per row, counted as its loops run: maxima, s - 1 comparisons; sums,
+     * t - 1 comparisons (the row's maximum), s subtractions, exps and
+     * adds; finish, t - 1 comparisons, a reciprocal, a log and 3 for the
+     * loss term, s subtractions, exps and multiplies for the
+     * probabilities, the onehot subtraction, s multiplies by the scale,
+     * and the division by positions once */
+    if (phase == 0)
+        return (TpCost){rows * (s - 1.0), f * (rows * s + rows * t)};
+    if (phase == 1)
+        return (TpCost){rows * (t - 1.0 + 3.0 * s), f * (rows * s + rows * t + 2.0 * rows)};
+    return (TpCost){rows * (t - 1.0 + 5.0 + 3.0 * s + 1.0 + s) + (m->positions > 1),
+                    f * (2.0 * rows * s + rows * t + 2.0 * rows)};
 }
 
 /* out (rows, n) with row stride ld += bias (n), then max(out, 0) when

@@ -32,8 +32,9 @@
  * one invariant the simulator can rely on: the only activations that are
  * ever split are a COLUMN layer's output and those of the LOCAL layers
  * after it (below), consumed at once by the ROW layer that ends the
- * group; every other activation, a stage's input and output included, is
- * full and identical on all shards.  dtsim's models fuse ReLU into the
+ * group, and a split output layer's logits, consumed by the loss; every
+ * other activation, a stage's input and output included, is full and
+ * identical on all shards.  dtsim's models fuse ReLU into the
  * dense layer (layer.h), so their dense stacks pair as Megatron's MLP
  * blocks do: mlp hidden = h1,h2,h3 gives COLUMN h1, ROW h2, COLUMN h3, ROW
  * logits; hidden = h1,h2 gives COLUMN h1, ROW h2, REPLICATED logits.
@@ -55,8 +56,13 @@
  * the shards is all-reduced, and tp_forward_finish adds the positions'
  * rows; its backward needs no communication.  It stays REPLICATED when t
  * does not divide the vocabulary, or when the output layer shares its
- * table (tie_embeddings).  Every other layer of a transformer (layer
- * norms, residual adds, the output projection) is REPLICATED.  Dense layers over
+ * table (tie_embeddings).  A language model's output layer (its logits
+ * at every position) is a COLUMN layer of its own, without a ROW partner,
+ * when t divides the vocabulary and it has a table of its own: each shard
+ * computes the logits of its slice of the vocabulary, and the loss is
+ * vocabulary-parallel (tp_loss_split, below), so the (batch x T x vocab)
+ * logits are never gathered.  Every other layer of a transformer (layer
+ * norms, residual adds) is REPLICATED.  Dense layers over
  * positions (layer.h, tokens) take batch * T rows in every count below.
  * A COLUMN layer's units must be a multiple of t (the ROW layer after it
  * splits the same number); otherwise tp_plan fails with DT_EINPUT.  With
@@ -113,6 +119,7 @@
 #define DT_TENSOR_PARALLEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "layer.h"
@@ -195,6 +202,35 @@ void tp_backward(const TpPlan *plan, int l, int shard, const LayerIO *io);
 size_t tp_forward_allreduce_floats(const TpPlan *plan, int l, int batch);
 size_t tp_backward_allreduce_floats(const TpPlan *plan, int l, int batch);
 
+/*
+ * The vocabulary-parallel loss (Megatron-LM's parallel cross-entropy), when
+ * the plan splits a language model's output layer by vocabulary
+ * (tp_loss_split): shard j holds the logits of vocabulary entries
+ * [j s, j s + s) of every position, s = vocab / t, and the softmax cross-
+ * entropy is taken over the whole vocabulary with two all-reduces of
+ * per-position numbers instead of the (batch x T x vocab) logits:
+ *   tp_loss_maxima(plan, j, logits, batch, maxima);  maxima (rows, t): its
+ *       column the row maxima of its slice, the others 0;
+ *   all-reduce (sum) maxima;                          every shard's maxima
+ *   tp_loss_sums(plan, j, logits, labels, batch, maxima, sums);  sums
+ *       (rows, 2): the sum of exp(x - max) over its slice, and the label's
+ *       logit where it holds it (else 0);
+ *   all-reduce (sum) sums;
+ *   loss = tp_loss_finish(..., scale, dlogits);       the loss of the batch
+ *       as model_loss returns it, and the gradient of its logits slice
+ * with rows = batch * positions (tp_loss_floats gives the two all-reduces'
+ * floats).  The maximum is every shard's largest, so the exps are those of
+ * the unsplit softmax; only the order of the additions differs.
+ */
+int tp_loss_split(const TpPlan *plan);
+void tp_loss_floats(const TpPlan *plan, int batch, size_t *maxima, size_t *sums);
+void tp_loss_maxima(const TpPlan *plan, int shard, const float *logits, int batch, float *maxima);
+void tp_loss_sums(const TpPlan *plan, int shard, const float *logits, const uint8_t *labels,
+                  int batch, const float *maxima, float *sums);
+double tp_loss_finish(const TpPlan *plan, int shard, const float *logits, const uint8_t *labels,
+                      int batch, const float *maxima, const float *sums, float scale,
+                      float *dlogits);
+
 /* What one shard's call costs: exact FLOPs, and compulsory memory bytes as
  * model_layer_forward_bytes / model_layer_backward_bytes count them, with
  * the shard's shapes and the parameter floats it holds.  The same for every
@@ -207,6 +243,9 @@ typedef struct TpCost {
 TpCost tp_forward_cost(const TpPlan *plan, int l, int batch);
 TpCost tp_finish_cost(const TpPlan *plan, int l, int batch);
 TpCost tp_backward_cost(const TpPlan *plan, int l, int batch);
+/* Phase 0 (maxima), 1 (sums) or 2 (finish) of the vocabulary-parallel
+ * loss on one shard. */
+TpCost tp_loss_cost(const TpPlan *plan, int batch, int phase);
 
 /* Buffer sizes of one shard for a batch: floats of layer l's output (and of
  * the gradient of that output), and of the scratch its kernels use. */

@@ -160,6 +160,7 @@ struct GridRank {
     Inbox fwd, bwd;      /* activations from prev, gradients from next */
     CommRequest **sends; /* (2m) this step's sends */
     int nsends;
+    float *lossbuf;  /* the vocabulary-parallel loss's maxima and sums (tensor_parallel.h) */
     Sampler sampler; /* stage 0 and the last stage read the data */
     float *x;        /* (batch, sample) stage 0: this step's mini-batch */
     uint8_t *y;      /* (batch) the last stage: its labels */
@@ -397,11 +398,46 @@ static void grid_layer_done(GridRank *g, int l)
     gradsync_layer_done(&g->sync, l);
 }
 
+/* The vocabulary-parallel loss (tensor_parallel.h): three local phases,
+ * each charged, with an all-reduce among the stage's shards after the
+ * first two. */
+static double grid_loss_split(GridRank *g, int micro)
+{
+    const Model *m = &g->run->model;
+    const int b = g->sh->micro, last = m->nlayers - 1;
+    const float *logits = grid_output(g, last);
+    const uint8_t *y = logits ? g->y + (size_t)micro * b * m->positions : NULL;
+    size_t n1, n2;
+    tp_loss_floats(g->plan, b, &n1, &n2);
+    float *maxima = g->lossbuf, *sums = logits ? g->lossbuf + n1 : NULL;
+    double t = record_clock(), loss = 0.0;
+    if (logits)
+        tp_loss_maxima(g->plan, g->shard, logits, b, maxima);
+    TpCost c = tp_loss_cost(g->plan, b, 0);
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "loss");
+    grid_allreduce_shards(g, maxima, n1);
+    t = record_clock();
+    if (logits)
+        tp_loss_sums(g->plan, g->shard, logits, y, b, maxima, sums);
+    c = tp_loss_cost(g->plan, b, 1);
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "loss");
+    grid_allreduce_shards(g, sums, n2);
+    t = record_clock();
+    if (logits)
+        loss = tp_loss_finish(g->plan, g->shard, logits, y, b, maxima, sums,
+                              1.0f / (float)g->run->global_batch, grid_grad(g, last));
+    c = tp_loss_cost(g->plan, b, 2);
+    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "loss");
+    return loss;
+}
+
 /* The loss on the last stage, charged; returns its sum over the micro-batch. */
 static double grid_loss(GridRank *g, int micro)
 {
     const Model *m = &g->run->model;
     const int b = g->sh->micro;
+    if (tp_loss_split(g->plan))
+        return grid_loss_split(g, micro);
     double t = record_clock(), loss = 0.0;
     if (!g->sh->cost)
         loss = model_loss(m, &g->ws, g->y + (size_t)micro * b * m->positions, b,
@@ -577,6 +613,7 @@ static void grid_rank_free(void *state)
     free(g->tp_group);
     free(g->ppack);
     free(g->gpack);
+    free(g->lossbuf);
     free(g->held);
     free(g->held_at);
     free(g->pack_at);
@@ -750,6 +787,11 @@ static int grid_rank_buffers(GridRank *g)
         ok = (g->x = malloc((size_t)run->sc->batch * shape_size(m->input) * sizeof(float))) != NULL;
     if (ok && (g->stage == 0 || g->stage == c->pp - 1))
         ok = (g->y = malloc((size_t)run->sc->batch * m->positions)) != NULL;
+    if (ok && tp_loss_split(g->plan)) {
+        size_t n1, n2;
+        tp_loss_floats(g->plan, g->sh->micro, &n1, &n2);
+        ok = (g->lossbuf = malloc((n1 + n2) * sizeof(float))) != NULL;
+    }
     return ok ? 0 : -1;
 }
 

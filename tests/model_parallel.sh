@@ -254,14 +254,16 @@ run gpt-hybrid "${steps[@]}" "${gpt4[@]}" --platform "$ideal64" --set strategy.k
     equal_params serial-gpt4 gpt-hybrid "gpt hybrid dp=2 pp=2 tp=2"
 # the shards' all-reduce bytes by hand: per block and step two all-reduces
 # forward (after proj, after fc2) and two backward (after qkv, after fc),
-# and the embedding's forward one, of batch x seq_len x d_model floats,
-# each sending 2 (t-1)/t of them per shard on a ring
+# the embedding's forward one and the output layer's backward one, of
+# batch x seq_len x d_model floats; the vocabulary-parallel loss's two, of
+# t and 2 floats a position (24 x 16 positions); each sending 2 (t-1)/t of
+# its floats per shard on a ring
 for tp in 2 4; do
     [ -f "$tmp/gpt-tensor-$tp/summary.json" ] || continue
     sent=$(json "$tmp/gpt-tensor-$tp/summary.json" '.hosts[0].bytes_sent')
-    want=$(awk -v t=$tp 'BEGIN { printf "%d", (3 * 4 + 1) * 12 * 2 * (t - 1) / t * 24 * 16 * 16 * 4 }')
+    want=$(awk -v t=$tp 'BEGIN { printf "%d", ((3 * 4 + 2) * 24 * 16 * 16 + 24 * 16 * (t + 2)) * 12 * 2 * (t - 1) / t * 4 }')
     if [ "$sent" = "$want" ]; then
-        ok "gpt tensor tp=$tp: a shard sends $sent bytes, (3 blocks x 4 + 1) all-reduces x 12 steps x 2 (t-1)/t x 24 x 16 x 16 floats x 4 bytes"
+        ok "gpt tensor tp=$tp: a shard sends $sent bytes, ((3 blocks x 4 + 2) x 24 x 16 x 16 + 24 x 16 x (t + 2)) floats x 12 steps x 2 (t-1)/t x 4 bytes"
     else
         bad "gpt tensor tp=$tp: a shard sends $sent bytes, by hand $want"
     fi

@@ -618,6 +618,61 @@ static void test_plan_vocab(void)
     CU_ASSERT_EQUAL(p.layers[0].split, TP_REPLICATED);
 }
 
+/* The vocabulary-parallel loss over t shards, with the all-reduces done
+ * by adding the shards' buffers, against the unsplit softmax cross-
+ * entropy on the whole logits: the same loss and, slice by slice, the same
+ * gradient. */
+static void check_parallel_loss(int t)
+{
+    const TestModel gpt = {
+        "gpt", {4, 1, 1}, 24, {"layers=1", "d_model=8", "heads=4", "seq_len=4", "vocab=24", NULL}};
+    Model m;
+    TpPlan p;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &gpt, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(tp_plan(&p, &m, 0, m.nlayers, t, NULL), 0);
+    CU_ASSERT_FATAL(tp_loss_split(&p));
+    const int batch = 3, V = 24, s = V / t, rows = batch * 4;
+    float logits[12 * 24], probs[12 * 24], dfull[12 * 24], slice[4][12 * 24], d[12 * 24];
+    uint8_t labels[12];
+    Rng r = rng_make(5, 1);
+    for (int i = 0; i < rows * V; i++)
+        logits[i] = 8.0f * rng_uniform(&r) - 4.0f;
+    for (int i = 0; i < rows; i++)
+        labels[i] = (uint8_t)((i * 7) % V);
+    SoftmaxXent x = {rows, V, logits, labels, probs, dfull, 0.25f / 4};
+    double want = softmax_xent_forward(&x) / 4;
+    softmax_xent_backward(&x);
+    size_t n1, n2;
+    tp_loss_floats(&p, batch, &n1, &n2);
+    CU_ASSERT(n1 == (size_t)rows * t && n2 == (size_t)rows * 2);
+    float maxima[12 * 4] = {0}, sums[12 * 2] = {0}, part[12 * 4];
+    for (int j = 0; j < t; j++) { /* each shard's slice, laid out as its COLUMN output */
+        for (int i = 0; i < rows; i++)
+            memcpy(slice[j] + i * s, logits + i * V + j * s, s * sizeof(float));
+        tp_loss_maxima(&p, j, slice[j], batch, part);
+        for (size_t k = 0; k < n1; k++)
+            maxima[k] += part[k];
+    }
+    for (int j = 0; j < t; j++) {
+        tp_loss_sums(&p, j, slice[j], labels, batch, maxima, part);
+        for (size_t k = 0; k < n2; k++)
+            sums[k] += part[k];
+    }
+    for (int j = 0; j < t; j++) {
+        double got = tp_loss_finish(&p, j, slice[j], labels, batch, maxima, sums, 0.25f, d);
+        CU_ASSERT_DOUBLE_EQUAL(got, want, 1e-5 * fabs(want));
+        for (int i = 0; i < rows; i++)
+            for (int k = 0; k < s; k++)
+                CU_ASSERT_DOUBLE_EQUAL(d[i * s + k], dfull[i * V + j * s + k], 1e-6);
+    }
+}
+
+static void test_parallel_loss(void)
+{
+    check_parallel_loss(2);
+    check_parallel_loss(4);
+}
+
 static void test_costs_by_hand(void)
 {
     Model m;
@@ -726,6 +781,7 @@ int main(void)
         {"shard FLOPs add up to the serial layer's", test_flop_sums},
         {"FLOPs and bytes by hand", test_costs_by_hand},
         {"the token embedding split by vocabulary", test_plan_vocab},
+        {"the vocabulary-parallel loss equals the unsplit one", test_parallel_loss},
         {"blocks, held floats and buffer sizes by hand", test_blocks_and_sizes_by_hand},
         CU_TEST_INFO_NULL,
     };
