@@ -3,10 +3,14 @@
  * normalisation (He et al. 2015), sized for small images.
  *
  * A stem conv 3x3 (stride 1, pad 1) to widths[0] channels + batchnorm +
- * ReLU; then one stage per entry of widths, of blocks[i] residual blocks
- * each, the first block of every stage after the first with stride 2;
- * then global average pooling and dense(classes) (dense reads the (c, 1,
- * 1) output as c features, no flatten needed).  Blocks:
+ * ReLU (stem = small), or for ImageNet-sized images (stem = imagenet) a
+ * conv 7x7 with stride 2 + batchnorm + ReLU and a 2x2 max-pool with
+ * stride 2 (a quarter of the pixels twice, as ResNet-50's stem: it pools
+ * 3x3 with padding, to the same 56 x 56 from 224 x 224); then one stage
+ * per entry of widths, of blocks[i] residual blocks each, the first block
+ * of every stage after the first with stride 2; then global average
+ * pooling and dense(classes) (dense reads the (c, 1, 1) output as c
+ * features, no flatten needed).  Blocks:
  *   basic:      conv3x3(stride) bn relu, conv3x3 bn, + shortcut, relu
  *   bottleneck: conv1x1 bn relu, conv3x3(stride) bn relu, conv1x1 to
  *               4 x width bn, + shortcut, relu
@@ -16,7 +20,7 @@
  * Convolutions keep conv2d's bias (which the batchnorm after it makes
  * redundant: its gradient is 0 up to rounding).
  *
- * Layers: 3 for the stem, 7 a basic block, 10 a bottleneck block, 2 more
+ * Layers: 3 for the stem (4 for imagenet's), 7 a basic block, 10 a bottleneck block, 2 more
  * with a projection, 2 for the head.  A pipeline may cut between blocks
  * (the block's input is all a block reads from before it), inside the stem
  * and the head, and between a block's add and its last ReLU; not inside a
@@ -41,10 +45,12 @@ typedef struct ResNetConfig {
     int bottleneck;               /* 0: basic blocks, 1: bottleneck blocks */
     int preset;                   /* RESNET_PRESET_* */
     int bn_group;                 /* batchnorm groups of this many samples; 0: the batch */
+    int imagenet;                 /* stem: 0 small (3x3), 1 imagenet (7x7 / 2, max-pool / 2) */
 } ResNetConfig;
 
 static const char *const resnet_on_off[] = {"off", "on", NULL};
 static const char *const resnet_presets[] = {"none", "resnet18", "resnet50", NULL};
+static const char *const resnet_stems[] = {"small", "imagenet", NULL};
 
 static const KeyDef resnet_keys[] = {
     KEYDEF_LIST(ResNetConfig, "blocks", blocks, nblocks, 1, 1000, MODEL_MAX_WIDTHS, "2,2,2,2",
@@ -59,6 +65,9 @@ static const KeyDef resnet_keys[] = {
     KEYDEF_INT(ResNetConfig, "bn_group", bn_group, 0, 1 << 20, "0",
                "batch-norm statistics over groups of this many samples; 0: the whole batch a "
                "device processes"),
+    KEYDEF_ENUM(ResNetConfig, "stem", imagenet, resnet_stems, "small",
+                "small (conv 3x3, for 28 x 28 images) or imagenet (conv 7x7 with stride 2 and a "
+                "max-pool with stride 2, for 224 x 224)"),
 };
 
 /* Channels out of a block of stage width `width`. */
@@ -70,7 +79,7 @@ static int resnet_out_channels(const ResNetConfig *c, int width)
 /* Layers of the model c describes (which does not depend on the input). */
 static long resnet_layer_count(const ResNetConfig *c)
 {
-    long n = 3 + 2; /* stem, head */
+    long n = 3 + c->imagenet + 2; /* stem, head */
     int channels = c->widths[0];
     for (int i = 0; i < c->nblocks && i < c->nwidths; i++) {
         int out = resnet_out_channels(c, c->widths[i]);
@@ -178,7 +187,11 @@ static int resnet_build(Model *m, const void *config, DtError *err)
                        "this resnet has %ld layers, more than the %d a model may have (give "
                        "fewer [model] blocks)",
                        n, MODEL_MAX_LAYERS);
-    if (resnet_conv_bn(m, -1, c->widths[0], 3, 1, 1, c->bn_group, err) < 0)
+    if (resnet_conv_bn(m, -1, c->widths[0], c->imagenet ? 7 : 3, c->imagenet ? 2 : 1, 1,
+                       c->bn_group, err) < 0)
+        return -1;
+    if (c->imagenet &&
+        model_add(m, (Layer){.ops = &maxpool_ops, .kernel = 2, .stride = 2}, err) < 0)
         return -1;
     for (int i = 0; i < c->nblocks; i++)
         for (int b = 0; b < c->blocks[i]; b++)

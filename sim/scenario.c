@@ -67,6 +67,26 @@ static const KeyDef data_keys[] = {
         "test samples to evaluate on (0: all; synthetic: 0 means 2000)"),
     REAL("noise", noise, 0, 0, 100, "0.5",
          "synthetic: half-width of the uniform noise around each class prototype"),
+    {.name = "shape",
+     .type = KEY_INT_LIST,
+     .offset = offsetof(Scenario, shape),
+     .count_offset = offsetof(Scenario, nshape),
+     .min = 1,
+     .max = 4096,
+     .size = 3,
+     .def = "1,28,28",
+     .help = "synthetic: channels, height and width of a sample (3,224,224 for ImageNet's)",
+     .when = "dataset",
+     .is = "synthetic"},
+    {.name = "classes",
+     .type = KEY_INT,
+     .offset = offsetof(Scenario, classes),
+     .min = 2,
+     .max = 1e6,
+     .def = "10",
+     .help = "synthetic: the number of classes (more than 256 only with compute = cost)",
+     .when = "dataset",
+     .is = "synthetic"},
     {.name = "val_fraction",
      .type = KEY_DOUBLE,
      .offset = offsetof(Scenario, val_fraction),
@@ -560,6 +580,30 @@ static int scenario_finish_data(Scenario *sc, ParseState *ps, DtError *err)
     return 0;
 }
 
+/* Synthetic data: its sizes, and the samples' shape and classes, which
+ * the model is built on.  Labels are bytes, so a real run has at most 256
+ * classes; cost mode reads no label. */
+static int scenario_synthetic(Scenario *sc, ParseState *ps, DtError *err)
+{
+    if (!sc->train_samples)
+        sc->train_samples = 10000;
+    if (!sc->test_samples)
+        sc->test_samples = 2000;
+    KeySource data = table_source(ps, T_DATA);
+    if (sc->nshape != 3)
+        return key_fail(&data, "shape", err,
+                        "[data] shape needs 3 numbers, channels, height and width (got %d)",
+                        sc->nshape);
+    if (sc->classes > 256 && !sc->cost)
+        return key_fail(&data, "classes", err,
+                        "[data] classes = %d: labels are bytes, so a run that trains has at "
+                        "most 256 classes; use compute = cost to time a model of more",
+                        sc->classes);
+    sc->model.input = (Shape){sc->shape[0], sc->shape[1], sc->shape[2]};
+    sc->model.classes = sc->classes;
+    return 0;
+}
+
 /* Defaults that depend on other keys, and checks across keys: the common
  * ones, then the model's and the strategy's own. */
 static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
@@ -573,12 +617,8 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
     }
     if (scenario_finish_train(sc, ps, err) < 0)
         return -1;
-    if (sc->dataset == DATA_SYNTHETIC) {
-        if (!sc->train_samples)
-            sc->train_samples = 10000;
-        if (!sc->test_samples)
-            sc->test_samples = 2000;
-    }
+    if (sc->dataset == DATA_SYNTHETIC && scenario_synthetic(sc, ps, err) < 0)
+        return -1;
     if (!sc->platform[0])
         return dt_fail(err, DT_EINPUT,
                        "%s: no platform: set [cluster] platform = FILE.xml or pass --platform",

@@ -44,6 +44,8 @@ typedef struct Scenario {
     int test_samples;         /* 0: all */
     double noise;             /* synthetic noise */
     double val_fraction;      /* text: the share of the corpus kept for validation */
+    int shape[3], nshape;     /* synthetic: channels, height, width of a sample */
+    int classes;              /* synthetic: labels 0 .. classes-1 */
 
     /* [train] */
     int batch;

@@ -70,6 +70,16 @@ else
     bad "--quiet printed: $(head -3 <<<"$quiet")"
 fi
 
+# synthetic data of another shape: three numbers; more than 256 classes only in cost mode
+expect 2 "\[data\] shape needs 3 numbers" -- "$dtsim" check "$tiny" --set data.shape=28,28
+expect 2 "classes = 1000: labels are bytes.*compute = cost" -- "$dtsim" check "$tiny" \
+    --set data.classes=1000
+expect 2 "\[data\] shape is for dataset = synthetic, not dataset = fashion-mnist" -- "$dtsim" check "$tiny" \
+    --set data.dataset=fashion-mnist --set data.shape=3,32,32
+expect 0 "model resnet: 174 layers, 25583592 parameters" -- "$dtsim" check "$tiny" \
+    --set data.shape=3,224,224 --set data.classes=1000 --set train.compute=cost \
+    --set model.kind=resnet --set model.preset=resnet50 --set model.stem=imagenet
+
 # a scenario written for another strategy or model: its own keys are left out with a note
 # (on devices large enough for a whole replica, which check now checks)
 expect 0 "note: .*pipeline-bubble.ini:[0-9]+: \[strategy\] stages is a setting of kind = pipeline: left out" -- \

@@ -146,6 +146,19 @@ says "megatron-gpt 1T memory" "$(sed -n 's/.*keeps the most, \([0-9.]*\) GB (par
     --set strategy.tp=1 --set train.batch=6 --set strategy.microbatches=6 >"$tmp/mg39.log" 2>&1
 says "megatron-gpt 39.1B t=1" "$(grep -o 'it needs [0-9.]* GB' "$tmp/mg39.log" | sed 's/it needs \(.*\) GB/\1 GB needed on a GPU of 80/')"
 
+echo "== Goyal et al.: ResNet-50 on 8 and 256 P100s"
+run goyal-8 scenarios/goyal-resnet50.ini
+run goyal-256 scenarios/goyal-resnet50.ini --set cluster.workers=256 \
+    --set strategy.allreduce=hierarchical
+t8=$(json "$tmp/goyal-8/summary.json" '.simulated_seconds / .steps')
+t256=$(json "$tmp/goyal-256/summary.json" '.simulated_seconds / .steps')
+says "goyal 8 GPUs" "| seconds an iteration | $(awk -v t="$t8" 'BEGIN { printf "%.4f", t }') |"
+says "goyal 256 GPUs" "$(awk -v b="$t256" 'BEGIN { printf "%.4f | | scaling efficiency", b }')"
+says "goyal efficiency" "$(awk -v a="$t8" -v b="$t256" 'BEGIN { printf "dtsim gives %.1f%%", 100 * a / b }')"
+awk -v a="$t8" -v b="$t256" 'BEGIN { e = a / b; exit !(e > 0.82 && e < 0.98) }' &&
+    ok "goyal: scaling efficiency at 256 GPUs within 8 points of the paper's 90%" ||
+    bad "goyal: scaling efficiency at 256 GPUs $t8 / $t256, not within 8 points of 90%"
+
 echo "== a model too large for one device"
 run large-serial scenarios/pipeline-large-model.ini --set strategy.kind=serial \
     --set cluster.workers=1

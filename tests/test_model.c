@@ -1021,6 +1021,18 @@ static void test_resnet_config(void)
     CU_ASSERT_EQUAL(m.layers[9].out.c, 256); /* the 1x1 out to 4 x 64 */
     CU_ASSERT_EQUAL(m.layers[11].src, 2);    /* the projection reads the stem */
     CU_ASSERT_EQUAL(m.layers[11].out.c, 256);
+    /* ResNet-50 on ImageNet: the 7x7 / 2 stem and its max-pool take 224 x
+     * 224 to 56 x 56, then 28, 14, 7; 25.6 M parameters (the convolutions'
+     * biases, 26,560 floats, are dtsim's), 8.2 GFLOP of convolutions an image
+     * forward and 8.3 with batch norm, ReLU, pooling and the logits */
+    TestModel in = {"resnet", {3, 224, 224}, 1000, {"preset=resnet50", "stem=imagenet"}};
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &in, NULL), 0);
+    CU_ASSERT_EQUAL(m.nlayers, 4 + 16 * 10 + 4 * 2 + 2);
+    CU_ASSERT(m.layers[0].out.h == 112 && m.layers[3].out.h == 56 && m.layers[3].out.c == 64);
+    CU_ASSERT(m.layers[m.nlayers - 3].out.h == 7 && m.layers[m.nlayers - 3].out.c == 2048);
+    CU_ASSERT_EQUAL(m.nparams, 25557032 + 26560);
+    double fwd = model_forward_flops(&m, 1);
+    CU_ASSERT(fwd > 8.25e9 && fwd < 8.35e9);
 }
 
 int main(void)
