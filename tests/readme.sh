@@ -146,6 +146,14 @@ says "megatron-gpt 1T memory" "$(sed -n 's/.*keeps the most, \([0-9.]*\) GB (par
     --set strategy.tp=1 --set train.batch=6 --set strategy.microbatches=6 >"$tmp/mg39.log" 2>&1
 says "megatron-gpt 39.1B t=1" "$(grep -o 'it needs [0-9.]* GB' "$tmp/mg39.log" | sed 's/it needs \(.*\) GB/\1 GB needed on a GPU of 80/')"
 
+echo "== the hierarchical all-reduce on the A100 SuperPOD-like platform"
+for algo in hierarchical ring; do
+    ms=$("$dtsim" collective --platform platforms/a100-superpod.xml --op allreduce --algo $algo \
+        --ranks 64 --bytes 1G --json | jq -r '.simulated_seconds * 1000')
+    says "a100-superpod $algo" "$(awk -v a=$algo -v m="$ms" 'BEGIN {
+        if (a == "ring") printf "flat ring'"'"'s %.1f ms", m; else printf "takes %.1f ms against", m }')"
+done
+
 echo "== Goyal et al.: ResNet-50 on 8 and 256 P100s"
 run goyal-8 scenarios/goyal-resnet50.ini
 run goyal-256 scenarios/goyal-resnet50.ini --set cluster.workers=256 \
