@@ -389,6 +389,22 @@ int comm_waitall(const Comm *c, CommRequest **reqs, int n)
     return rc;
 }
 
+int comm_reap(const Comm *c, CommRequest **reqs, int n)
+{
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (!sg_comm_test(reqs[i]->activity)) { /* true: done, and released */
+            reqs[kept++] = reqs[i];
+            continue;
+        }
+        double now = simgrid_get_clock();
+        Transfer t = {now, now};
+        request_finish(c, reqs[i], &t);
+        free(reqs[i]);
+    }
+    return kept;
+}
+
 int comm_waitany(const Comm *c, CommRequest **reqs, int n)
 {
     double start = simgrid_get_clock();

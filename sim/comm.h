@@ -85,6 +85,16 @@ int comm_wait(const Comm *c, CommRequest *req);
 /* Wait for every one of n requests, in order, and free them; -1 when any
  * failed. */
 int comm_waitall(const Comm *c, CommRequest **reqs, int n);
+/* Finish and free the requests among reqs[0..n) that have completed
+ * already, without waiting and without advancing simulated time, and
+ * keep the others at the front of reqs, in order; returns how many are
+ * left.  A rank that keeps many sends in flight (a pipeline stage's,
+ * waited for at the end of a step) reaps them now and then: SimGrid scans
+ * an actor's unfinished activities whenever one of them ends, so a long
+ * list of them slows every later message of the rank.  What a later wait
+ * would have recorded of them is nothing (they were done), so the result
+ * is the same. */
+int comm_reap(const Comm *c, CommRequest **reqs, int n);
 /* Wait until one of the pending requests (the non-NULL ones among
  * reqs[0..n)) completes: finish it, free it, set its entry to NULL and
  * return its index; -1 when one failed (which one, SimGrid does not say).

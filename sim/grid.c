@@ -365,6 +365,13 @@ static void grid_layer_backward(GridRank *g, int l, const float *x)
         model_backward_finish(m, &g->ws, l, b);
 }
 
+/* Let go of the step's sends that are done, now and then (comm_reap). */
+static void grid_reap(GridRank *g)
+{
+    if (g->nsends >= 16)
+        g->nsends = comm_reap(&g->p2p, g->sends, g->nsends);
+}
+
 static void grid_forward(GridRank *g, int micro, StepClock *clk)
 {
     /* the schedule never has more micro-batches in flight than its peak */
@@ -384,6 +391,7 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
     if (g->next >= 0)
         g->sends[g->nsends++] =
             comm_isend(&g->p2p, g->next, grid_output(g, g->last - 1), g->out_floats);
+    grid_reap(g);
 }
 
 /* After layer l's backward of the step's last micro-batch its gradient is
@@ -488,6 +496,7 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     if (g->grad_to_prev)
         g->sends[g->nsends++] =
             comm_isend(&g->p2p, g->prev, grid_grad(g, g->first - 1), g->in_floats);
+    grid_reap(g);
     g->free_slots[g->nfree++] = g->slot_of[micro];
     g->stash--;
     return loss;
