@@ -7,8 +7,8 @@
 set -eu
 nodes=384 # 8 GPUs each
 group=16  # nodes per routing group (see "Zones" in the header)
-speed=137Tf
-props='<prop id="kind" value="A100-SXM4-80GB"/><prop id="memory" value="80e9"/><prop id="memory_bandwidth" value="2.039e12"/>'
+speed=14Tf
+props='<prop id="kind" value="A100-SXM4-80GB"/><prop id="memory" value="80e9"/><prop id="memory_bandwidth" value="2.039e12"/><prop id="speed_bf16" value="165e12"/><prop id="speed_fp16" value="165e12"/>'
 
 cat <<'EOF'
 <?xml version='1.0'?>
@@ -55,22 +55,28 @@ cat <<'EOF'
 
   Device: A100 SXM4 80GB.  memory = 80e9 bytes, memory_bandwidth =
   2.039e12 B/s (NVIDIA A100 data sheet, SXM4 80GB: HBM2e, 2,039 GB/s).
-  Megatron trains in bf16 on tensor cores, 312 TFLOP/s peak dense.  The
-  speed is an effective rate taken from one measured row of the paper's
-  Table 1: the 1.7-billion-parameter GPT (24 layers, hidden size 2304,
-  sequence 2048, vocabulary 51,200) on 32 GPUs with t = 1, p = 1, batch
-  512, ran at 137 TFLOP/s per GPU, 44% of peak.  That is the only row with
-  neither tensor nor pipeline parallelism, so neither their all-reduces
-  nor a pipeline bubble is inside the figure; its one gradient all-reduce
-  a step is small against the step: 96·B·s·l·h²·(1 + s/6h + V/16lh) =
-  1.55e16 FLOP per iteration (their formula, recomputation included) is
-  3.5 s on 32 GPUs at 137 TFLOP/s.  So speed = 137Tf.  dtsim charges
-  every kernel's FLOPs at this one rate, whatever [train] precision says
-  (and its memory traffic at memory_bandwidth when that takes longer): the
-  rate stands for bf16 GEMMs of that size.  It may be recalibrated: wider
-  models make larger GEMMs, and Table 1's largest rows reach 163 TFLOP/s
-  end to end, communication and bubble included, so their kernels run
-  faster than 137; set speed to a measured rate for the model studied.
+  speed = 14 TFLOP/s for fp32 kernels, as in dgx-2x8.xml (19.5 peak
+  without tensor cores, about 70% of it in dense GEMMs).  speed_bf16 =
+  speed_fp16 = 165 TFLOP/s: the rate dtsim charges kernels at in [train]
+  precision = bf16 or fp16, 53% of the tensor cores' 312 TFLOP/s dense
+  peak.  It is an effective rate, one number for every model, chosen so
+  that dtsim's runs of Megatron-LM's Table 1 (Narayanan et al. 2021) come
+  closest to the paper's achieved rates (scenarios/megatron-table1.sh;
+  their FLOP count 96·B·s·l·h²·(1 + s/6h + V/16lh) over the simulated
+  step): with it the 1.7B row gives 143.8 TFLOP/s a GPU against their 137
+  (+5.0%), 3.6B 136.7 against 138 (-0.9%), 7.5B 127.9 against 142
+  (-9.9%), 39.1B 128.9 against 138 (-6.6%).  dtsim charges more than the
+  formula counts (the softmax over s² scores, LayerNorm, GELU and the
+  residual adds at memory_bandwidth when that takes longer, LayerNorms on
+  every tensor-parallel shard), so the rate is a little above what those
+  rows achieve end to end.
+
+  Network model: the platform sets SimGrid's ideal flow model (CM02, no
+  cross-traffic, TCP-gamma 1e18, in <config> below).  SimGrid's default,
+  LV08, is calibrated for TCP (latency x 13.01, a window cap); NCCL over
+  NVLink and InfiniBand with GPUDirect RDMA is not TCP, and LV08 would
+  charge each of the thousands of small tensor-parallel all-reduces a step
+  thirteen times its latency.  --cfg=network/model:LV08 puts it back.
 
   NVLink/NVSwitch, as in dgx-2x8.xml: an A100 has 12 third-generation
   NVLinks of 25 GB/s each way, 300 GB/s each way per GPU, into six
@@ -125,7 +131,7 @@ cat <<'EOF'
     ring all-reduce = 2(p-1)·(4 us + n/p · 4e-11 s/B)
     p = 16, n = 1e9 B:   30 x (4e-6 + 2.5e-3)    = 75.1 ms
     p = 3072, n = 1e9 B: 6142 x (4e-6 + 1.3e-5)  = 104.5 ms
-  Under SimGrid's default LV08 (latency x 13.01, bandwidth x 0.97):
+  Under LV08 (--cfg=network/model:LV08; latency x 13.01, bandwidth x 0.97):
     same node alpha = 26 us, beta = 3.44e-12; across alpha = 52 us, beta
     = 4.12e-11 s/B (TCP-gamma's cap, 4 MiB over twice the raw 4 us, is
     524 GB/s: it does not bind).
@@ -133,6 +139,11 @@ cat <<'EOF'
 EOF
 
 echo '<platform version="4.1">'
+echo '  <config>'
+echo '    <prop id="network/model" value="CM02"/>'
+echo '    <prop id="network/crosstraffic" value="0"/>'
+echo '    <prop id="network/TCP-gamma" value="1e18"/>'
+echo '  </config>'
 echo '  <zone id="a100-superpod" routing="Full">'
 ngroups=$((nodes / group))
 for ((g = 0; g < ngroups; g++)); do
