@@ -154,6 +154,16 @@ for algo in hierarchical ring; do
         if (a == "ring") printf "flat ring'"'"'s %.1f ms", m; else printf "takes %.1f ms against", m }')"
 done
 
+echo "== Megatron-LM's Table 1, the first two rows"
+if bash scenarios/megatron-table1.sh "$dtsim" 1-2 "$tmp/table1" >"$tmp/table1.log" 2>&1; then
+    # each row as the script prints it, less its wall-time column
+    while read -r row; do
+        says "megatron$(cut -d'|' -f2 <<<"$row")" "$row"
+    done < <(grep '^| [0-9.]*B |' "$tmp/table1.log" | sed 's/ [0-9]* s |$//')
+else
+    bad "megatron-table1.sh 1-2: $(tail -1 "$tmp/table1.log")"
+fi
+
 echo "== Goyal et al.: ResNet-50 on 8 and 256 P100s"
 run goyal-8 scenarios/goyal-resnet50.ini
 run goyal-256 scenarios/goyal-resnet50.ini --set cluster.workers=256 \
