@@ -6,6 +6,9 @@
 
 #include <ctype.h>
 #include <simgrid/host.h>
+#include <simgrid/link.h>
+#include <xbt/asserts.h>
+#include <xbt/dynar.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +60,31 @@ sg_host_t *placement_all_hosts(size_t *n)
     return hosts;
 }
 
+/* The route from a to b: its narrowest link's bandwidth and its latency,
+ * as sg_host_get_route_bandwidth and _latency give them, from one lookup. */
+static void route_of(sg_host_t a, sg_host_t b, xbt_dynar_t links, double *bw, double *lat)
+{
+    xbt_dynar_reset(links);
+    sg_host_get_route(a, b, links);
+    *bw = -1.0;
+    *lat = 0.0;
+    unsigned k;
+    sg_link_t link;
+    xbt_dynar_foreach(links, k, link)
+    {
+        double b_k = sg_link_get_bandwidth(link);
+        if (b_k < *bw || *bw < 0.0)
+            *bw = b_k;
+        *lat += sg_link_get_latency(link);
+    }
+}
+
 int placement_nodes(const sg_host_t *hosts, size_t n, int *node)
 {
     int nodes = 0;
+    double *bw = malloc((n ? n : 1) * sizeof *bw), *lat = malloc((n ? n : 1) * sizeof *lat);
+    xbt_dynar_t links = xbt_dynar_new(sizeof(sg_link_t), NULL);
+    xbt_assert(bw && lat, "out of memory");
     for (size_t i = 0; i < n; i++)
         node[i] = -1;
     for (size_t i = 0; i < n; i++) {
@@ -69,21 +94,22 @@ int placement_nodes(const sg_host_t *hosts, size_t n, int *node)
         for (size_t j = 0; j < n; j++) {
             if (j == i)
                 continue;
-            double bw = sg_host_get_route_bandwidth(hosts[i], hosts[j]);
-            double lat = sg_host_get_route_latency(hosts[i], hosts[j]);
-            if (bw > best_bw * (1 + 1e-9) || (bw >= best_bw * (1 - 1e-9) && lat < best_lat)) {
-                best_bw = bw;
-                best_lat = lat;
+            route_of(hosts[i], hosts[j], links, &bw[j], &lat[j]);
+            if (bw[j] > best_bw * (1 + 1e-9) ||
+                (bw[j] >= best_bw * (1 - 1e-9) && lat[j] < best_lat)) {
+                best_bw = bw[j];
+                best_lat = lat[j];
             }
         }
         node[i] = nodes;
         for (size_t j = i + 1; j < n; j++)
-            if (node[j] < 0 &&
-                sg_host_get_route_bandwidth(hosts[i], hosts[j]) >= best_bw * (1 - 1e-9) &&
-                sg_host_get_route_latency(hosts[i], hosts[j]) <= best_lat * (1 + 1e-9))
+            if (node[j] < 0 && bw[j] >= best_bw * (1 - 1e-9) && lat[j] <= best_lat * (1 + 1e-9))
                 node[j] = nodes;
         nodes++;
     }
+    xbt_dynar_free(&links);
+    free(bw);
+    free(lat);
     return nodes;
 }
 
