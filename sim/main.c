@@ -6,6 +6,7 @@
  * scenario, platform, option or dataset the user must fix), 1 when a run
  * failed for another reason.  Nothing below main() exits.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,9 @@ static void usage(FILE *out)
             "  --force              allow overwriting files that dtsim did not write\n"
             "  --quiet              no progress lines, no result lines\n"
             "  --no-plot            do not draw DIR/training.png with gnuplot\n"
+            "  --trace-ranks N|all  ranks 0..N-1 only (or every rank) in trace.json and\n"
+            "                       timeline.dat (default: every rank, unless that is over\n"
+            "                       2 million spans: then the first ranks that fit)\n"
             "  --cfg=NAME:VALUE     a SimGrid option, e.g. --cfg=network/model:CM02 (repeatable)\n"
             "\n"
             "Results: DIR/metrics.csv (one row per evaluation), DIR/summary.json,\n"
@@ -90,6 +94,23 @@ static void args_free(Args *a)
     sim_options_free(&a->run.sim);
 }
 
+/* --trace-ranks: a positive number of ranks, or all. */
+static int parse_trace_ranks(const char *v, int *out, DtError *err)
+{
+    if (strcmp(v, "all") == 0) {
+        *out = INT_MAX;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0' || n < 1 || n > INT_MAX)
+        return dt_fail(err, DT_EINPUT,
+                       "--trace-ranks %s: give a number of ranks from 1 to %d, or all", v, INT_MAX);
+    *out = (int)n;
+    return 0;
+}
+
 static int parse_args(Args *a, int argc, char **argv, DtError *err)
 {
     a->command = argv[1];
@@ -109,6 +130,9 @@ static int parse_args(Args *a, int argc, char **argv, DtError *err)
             a->run.save_model = v;
         } else if (cli_option(argc, argv, &i, "--cfg", &v)) {
             if (v && sim_options_add(&a->run.sim, v, err) < 0)
+                return -1;
+        } else if (cli_option(argc, argv, &i, "--trace-ranks", &v)) {
+            if (v && parse_trace_ranks(v, &a->run.trace_ranks, err) < 0)
                 return -1;
         } else {
             valued = 0;

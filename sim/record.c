@@ -230,6 +230,13 @@ static void summary_head(const Recorder *r, const RunFacts *facts, cJSON *root)
     }
     cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
     cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
+    if (facts->trace_ranks > 0 && facts->trace_ranks < r->nranks) {
+        cJSON_AddNumberToObject(root, "trace_ranks", facts->trace_ranks);
+        cJSON_AddStringToObject(root, "trace_note",
+                                "trace.json and timeline.dat hold the spans of ranks 0 to "
+                                "trace_ranks - 1 only (dtsim run --trace-ranks all writes "
+                                "every rank's); the figures here count every rank");
+    }
     record_measure(root, "bytes_per_step", facts->steps ? bytes / (double)facts->steps : 0.0);
 }
 
@@ -319,19 +326,42 @@ int record_write_summary(const Recorder *r, const RunFacts *facts, const Summary
 
 static const char *const span_categories[] = {"compute", "comm", "wait"};
 
-int record_write_trace(const Recorder *r, const char *path, DtError *err)
+int record_trace_ranks(const Recorder *r, int asked)
+{
+    if (asked > 0)
+        return asked < r->nranks ? asked : r->nranks;
+    if (r->nspans <= RECORD_TRACE_SPANS)
+        return r->nranks;
+    size_t *count = calloc((size_t)r->nranks, sizeof *count);
+    if (!count)
+        return 1;
+    for (size_t i = 0; i < r->nspans; i++)
+        count[r->spans[i].rank]++;
+    int ranks = 0;
+    for (size_t total = 0; ranks < r->nranks; ranks++) {
+        total += count[ranks];
+        if (total > RECORD_TRACE_SPANS)
+            break;
+    }
+    free(count);
+    return ranks > 0 ? ranks : 1;
+}
+
+int record_write_trace(const Recorder *r, int ranks, const char *path, DtError *err)
 {
     FILE *f = open_out(path, err);
     if (!f)
         return -1;
     fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
-    for (int i = 0; i < r->nranks; i++)
+    for (int i = 0; i < ranks; i++)
         fprintf(f,
                 "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,"
                 "\"args\":{\"name\":\"rank %d (%s)\"}},\n",
                 i, i, r->ranks[i].host);
     for (size_t i = 0; i < r->nspans; i++) {
         const Span *s = &r->spans[i];
+        if (s->rank >= ranks)
+            continue;
         /* Chrome traces count microseconds. */
         fprintf(f,
                 "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
@@ -372,7 +402,7 @@ static double timeline_start(const Recorder *r)
     return t0;
 }
 
-int record_write_timeline(const Recorder *r, const char *path, DtError *err)
+int record_write_timeline(const Recorder *r, int ranks, const char *path, DtError *err)
 {
     static const char *const kinds[] = {"forward", "loss", "backward", "update"};
     double t0 = timeline_start(r);
@@ -385,7 +415,7 @@ int record_write_timeline(const Recorder *r, const char *path, DtError *err)
             t0);
     for (size_t i = 0; i < r->nspans; i++) {
         const Span *s = &r->spans[i];
-        if (s->end <= t0)
+        if (s->end <= t0 || s->rank >= ranks)
             continue;
         int kind = s->kind == SPAN_COMM ? 4 : s->kind == SPAN_WAIT ? 5 : 3;
         for (int k = 0; k < 4 && s->kind == SPAN_COMPUTE; k++)

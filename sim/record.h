@@ -103,7 +103,8 @@ typedef struct RunFacts {
     double simulated_seconds;
     double wall_seconds;
     unsigned long long seed;
-    int cost; /* compute = cost: no loss or accuracy to report */
+    int cost;        /* compute = cost: no loss or accuracy to report */
+    int trace_ranks; /* the ranks trace.json and timeline.dat hold (record_trace_ranks) */
 } RunFacts;
 
 /* A figure the strategy adds to summary.json's "measures" (which sweeps
@@ -121,11 +122,21 @@ typedef struct SummaryHooks {
 int record_write_metrics(const Recorder *r, const char *path, DtError *err);
 int record_write_summary(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
                          const char *path, DtError *err);
-int record_write_trace(const Recorder *r, const char *path, DtError *err);
-/* The spans of the last step, for plots/timeline.gp: every span that ends
- * after the start of rank 0's last forward pass, as "rank start_ms end_ms
- * kind" with times from that start and kind 0 forward, 1 loss, 2 backward,
- * 3 update (or other compute), 4 communication, 5 waiting. */
-int record_write_timeline(const Recorder *r, const char *path, DtError *err);
+/* How many ranks, from rank 0, trace.json and timeline.dat hold: `asked`
+ * when it is positive (at most every rank), else every rank when their
+ * spans number at most RECORD_TRACE_SPANS, else as many as fit (at least
+ * one): a trace that a viewer can open, where every span of a run of
+ * thousands of ranks would take gigabytes.  summary.json's totals always
+ * count every rank. */
+#define RECORD_TRACE_SPANS 2000000
+int record_trace_ranks(const Recorder *r, int asked);
+/* The spans of ranks 0 .. ranks-1 in Chrome's trace format. */
+int record_write_trace(const Recorder *r, int ranks, const char *path, DtError *err);
+/* The spans of the last step, for plots/timeline.gp: every span of ranks
+ * 0 .. ranks-1 that ends after the start of rank 0's last forward pass, as
+ * "rank start_ms end_ms kind" with times from that start and kind 0
+ * forward, 1 loss, 2 backward, 3 update (or other compute), 4
+ * communication, 5 waiting. */
+int record_write_timeline(const Recorder *r, int ranks, const char *path, DtError *err);
 
 #endif

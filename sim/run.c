@@ -216,6 +216,7 @@ static void run_facts(const Run *run, double wall, const char *network, RunFacts
         .wall_seconds = wall,
         .seed = (unsigned long long)sc->seed,
         .cost = sc->cost,
+        .trace_ranks = record_trace_ranks(&run->rec, run->opts->trace_ranks),
     };
 }
 
@@ -325,10 +326,10 @@ static int write_files(Run *run, const RunFacts *facts, const char *out_dir, DtE
     if (record_write_summary(&run->rec, facts, &hooks, path, err) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/trace.json", out_dir);
-    if (record_write_trace(&run->rec, path, err) < 0)
+    if (record_write_trace(&run->rec, facts->trace_ranks, path, err) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/timeline.dat", out_dir);
-    return record_write_timeline(&run->rec, path, err);
+    return record_write_timeline(&run->rec, facts->trace_ranks, path, err);
 }
 
 static int save_model(const Run *run, const char *path, DtError *err)
@@ -353,6 +354,10 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
            sc->name, sc->strategy->name, sc->workers, sc->workers == 1 ? "" : "s", ranks,
            run->total_steps, facts->epochs, facts->simulated_seconds, sc->platform,
            facts->network_model);
+    if (facts->trace_ranks < run->nranks)
+        printf("  trace.json and timeline.dat hold ranks 0-%d of %d (--trace-ranks all writes "
+               "every rank's spans)\n",
+               facts->trace_ranks - 1, run->nranks);
     if (sc->cost) {
         double per_s = (double)run->total_steps / facts->simulated_seconds;
         printf("  compute = cost: every kernel charged, none run, so no loss or accuracy; "

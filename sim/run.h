@@ -29,6 +29,7 @@ typedef struct RunOptions {
     int force;              /* allow overwriting files dtsim did not write */
     int quiet;              /* no progress and no result lines */
     int no_plot;            /* do not run gnuplot at the end */
+    int trace_ranks;        /* --trace-ranks: 0 as record_trace_ranks chooses, else how many */
     SimOptions sim;
 } RunOptions;
 

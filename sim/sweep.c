@@ -67,7 +67,8 @@ static int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
             a->pass[a->npass++] = argv[i];
         } else if (!strcmp(argv[i], "--platform") || !strcmp(argv[i], "--set") ||
                    !strncmp(argv[i], "--platform=", 11) || !strncmp(argv[i], "--set=", 6) ||
-                   !strncmp(argv[i], "--cfg", 5)) {
+                   !strncmp(argv[i], "--cfg", 5) || !strcmp(argv[i], "--trace-ranks") ||
+                   !strncmp(argv[i], "--trace-ranks=", 14)) {
             /* handed to every run as they are; "--opt value" or "--opt=value" */
             int has_value = !strchr(argv[i], '=');
             if (a->npass + 2 > SWEEP_MAX_PASS)

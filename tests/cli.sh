@@ -198,4 +198,23 @@ expect 2 "out of memory.*attention probabilities" -- "$dtsim" run "$tiny" "${gpt
 expect 0 "validation loss .* nats per character" -- "$dtsim" run "$tiny" "${gpt[@]}" \
     --set train.steps=4 --set train.eval_every=4 --out "$tmp/gpt" --no-plot
 
+# --trace-ranks: trace.json and timeline.dat keep the first ranks' spans,
+# summary.json says so and still counts every rank
+expect 2 "--trace-ranks 0: give a number of ranks from 1" -- "$dtsim" run "$tiny" --trace-ranks 0
+expect 2 "--trace-ranks 2x: give a number" -- "$dtsim" run "$tiny" --trace-ranks 2x
+expect 2 "--trace-ranks needs a value" -- "$dtsim" run "$tiny" --trace-ranks
+four=(--set cluster.workers=4 --set strategy.kind=data-parallel --set train.steps=3 --no-plot
+    --platform "$src/platforms/cluster-10gbe.xml")
+expect 0 "trace.json and timeline.dat hold ranks 0-1 of 4" -- "$dtsim" run "$tiny" "${four[@]}" \
+    --trace-ranks 2 --out "$tmp/trace2"
+expect 0 "^0 1$" -- jq -r '[.traceEvents[] | select(.ph == "X") | .tid] | unique | join(" ")' \
+    "$tmp/trace2/trace.json"
+expect 0 "^0 1$" -- sh -c "awk '!/^#/ { print \$1 }' '$tmp/trace2/timeline.dat' | sort -u | xargs"
+expect 0 "^2 4 true$" -- jq -r '"\(.trace_ranks) \(.hosts | length) \(.hosts[3].compute_seconds > 0)"' \
+    "$tmp/trace2/summary.json"
+"$dtsim" run "$tiny" "${four[@]}" --trace-ranks all --out "$tmp/trace-all" --quiet
+expect 0 "^0 1 2 3$" -- jq -r '[.traceEvents[] | select(.ph == "X") | .tid] | unique | join(" ")' \
+    "$tmp/trace-all/trace.json"
+expect 0 "^null$" -- jq -r .trace_ranks "$tmp/trace-all/summary.json"
+
 checks_done
