@@ -21,11 +21,14 @@ extern const CollectiveOps tree_broadcast;
 extern const CollectiveOps ps_allreduce;
 extern const CollectiveOps hierarchical_allreduce;
 extern const CollectiveOps hierarchical_rhd_allreduce;
+extern const CollectiveOps ring_flow_allreduce;
 
 static const CollectiveOps *const collective_table[] = {
-    &ring_allreduce, &ring_allgather,         &ring_reduce_scatter,
-    &rhd_allreduce,  &tree_allreduce,         &tree_broadcast,
-    &ps_allreduce,   &hierarchical_allreduce, &hierarchical_rhd_allreduce,
+    &ring_allreduce,         &ring_flow_allreduce,
+    &ring_allgather,         &ring_reduce_scatter,
+    &rhd_allreduce,          &tree_allreduce,
+    &tree_broadcast,         &ps_allreduce,
+    &hierarchical_allreduce, &hierarchical_rhd_allreduce,
 };
 
 #define COLLECTIVE_COUNT (sizeof collective_table / sizeof collective_table[0])

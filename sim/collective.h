@@ -20,6 +20,8 @@
  * Algorithms and their costs on an ideal network (alpha latency, beta
  * seconds per byte, n bytes; DESIGN.md):
  *   allreduce ring:       2(p-1) alpha + 2 (p-1)/p n beta
+ *   allreduce ring-flow:  the same: the ring's bytes as one flow per link,
+ *                         its other latencies as a pause (ring_flow.c)
  *   allreduce rhd:        2 lg(p) alpha + 2 (p-1)/p n beta  (p a power of two:
  *                         recursive-halving reduce-scatter, recursive-doubling
  *                         allgather; Rabenseifner)

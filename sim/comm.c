@@ -13,7 +13,9 @@
 
 #include <simgrid/comm.h>
 #include <simgrid/engine.h>
+#include <simgrid/actor.h>
 #include <simgrid/mailbox.h>
+#include <simgrid/semaphore.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,26 +39,39 @@ struct CommRequest {
     void *got;         /* where SimGrid stores the received Message */
     double posted_at;  /* simulated time the request was posted */
     int peer;          /* the other rank */
-    int pair;          /* a send: its PairLog in the receiver's ledger, or -1 */
-    unsigned long seq; /* a send: its number on that pair */
+    int pair;          /* its PairLog in the receiver's ledger, or -1 */
+    unsigned long seq; /* its number on that pair */
 };
 
-/* When a rank posted its receives from one source on one channel, in order.
- * A mailbox matches the k-th send with the k-th receive, and their transfer
- * can begin once both are posted: the sender learns here how long it waited
- * for its receiver. */
+/* When a rank posted its receives from one source on one channel, in order,
+ * and which of them it has finished.  A mailbox matches the k-th send with
+ * the k-th receive, and their transfer can begin once both are posted: the
+ * sender learns here how long it waited for its receiver, and whether its
+ * send is over (comm_reap). */
 typedef struct PairLog {
     int channel, src;
     unsigned long sends, recvs; /* posted so far */
     unsigned long lo;           /* the oldest receive not yet looked up */
     size_t cap;
-    double *posted; /* (cap) ring: receive k at k % cap, NAN once looked up */
+    double *posted;      /* (cap) ring: receive k at k % cap, NAN once looked up */
+    unsigned char *done; /* (cap) ring: receive k finished */
 } PairLog;
 
 /* One receiving rank's logs, a few (its peers). */
 struct CommLedger {
     PairLog *pairs;
     int n, cap;
+};
+
+/* Where the members of one group meet on one channel (comm_meet). */
+struct CommMeeting {
+    int channel, size;
+    int arrived;       /* members waiting at the gate, plus the one arriving */
+    void **args;       /* (size) what each member brought this time */
+    sg_sem_t gate;     /* the early ones wait here, in the order they came */
+    double memo;       /* the group's number, kept from call to call */
+    double met_at;     /* when the last member arrived, this time */
+    CommMeeting *next; /* another group with the same first member */
 };
 
 #define COMM_SLOTS 8 /* cached mailboxes per rank */
@@ -71,7 +86,8 @@ int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, Dt
     *w = (CommWorld){.size = size, .rec = rec, .wire_bytes = wire_bytes};
     w->slots = malloc((size_t)size * COMM_SLOTS * sizeof *w->slots);
     w->ledgers = calloc((size_t)size, sizeof *w->ledgers);
-    if (!w->slots || !w->ledgers) {
+    w->meetings = calloc((size_t)size, sizeof *w->meetings);
+    if (!w->slots || !w->ledgers || !w->meetings) {
         comm_world_free(w);
         return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks' mailboxes", size);
     }
@@ -85,12 +101,25 @@ void comm_world_free(CommWorld *w)
     free(w->slots);
     w->slots = NULL;
     for (int i = 0; w->ledgers && i < w->size; i++) {
-        for (int k = 0; k < w->ledgers[i].n; k++)
+        for (int k = 0; k < w->ledgers[i].n; k++) {
             free(w->ledgers[i].pairs[k].posted);
+            free(w->ledgers[i].pairs[k].done);
+        }
         free(w->ledgers[i].pairs);
     }
     free(w->ledgers);
     w->ledgers = NULL;
+    for (int i = 0; w->meetings && i < w->size; i++) {
+        while (w->meetings[i]) {
+            CommMeeting *m = w->meetings[i];
+            w->meetings[i] = m->next;
+            sg_sem_destroy(m->gate);
+            free(m->args);
+            free(m);
+        }
+    }
+    free(w->meetings);
+    w->meetings = NULL;
 }
 
 /* The log of receives rank dst posts from src on channel (made on first
@@ -112,20 +141,33 @@ static int pair_find(const CommWorld *w, int channel, int src, int dst)
     return l->n++;
 }
 
-/* Note that the next receive on p was posted now. */
-static void pair_post_recv(PairLog *p)
+/* Note that the next receive on p was posted now; returns its number. */
+static unsigned long pair_post_recv(PairLog *p)
 {
     if (p->recvs - p->lo == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 8;
         double *ring = malloc(cap * sizeof *ring);
-        xbt_assert(ring, "out of memory");
-        for (unsigned long k = p->lo; k < p->recvs; k++)
+        unsigned char *done = malloc(cap);
+        xbt_assert(ring && done, "out of memory");
+        for (unsigned long k = p->lo; k < p->recvs; k++) {
             ring[k % cap] = p->posted[k % p->cap];
+            done[k % cap] = p->done[k % p->cap];
+        }
         free(p->posted);
+        free(p->done);
         p->posted = ring;
+        p->done = done;
         p->cap = cap;
     }
-    p->posted[p->recvs++ % p->cap] = simgrid_get_clock();
+    p->posted[p->recvs % p->cap] = simgrid_get_clock();
+    p->done[p->recvs % p->cap] = 0;
+    return p->recvs++;
+}
+
+/* Has receive seq on p finished (and not been looked up yet)? */
+static int pair_done(const PairLog *p, unsigned long seq)
+{
+    return seq >= p->lo && seq < p->recvs && p->done[seq % p->cap];
 }
 
 /* When receive seq on p was posted (0 if it never was), looked up once. */
@@ -276,9 +318,9 @@ static void request_recv(const Comm *c, CommRequest *r, int src, float *buf, siz
 {
     *r = (CommRequest){.is_recv = 1, .dst = buf, .count = count, .peer = src, .pair = -1};
     r->posted_at = simgrid_get_clock();
-    int k = pair_find(c->world, c->channel, src, c->rank);
-    if (k >= 0)
-        pair_post_recv(&c->world->ledgers[c->rank].pairs[k]);
+    r->pair = pair_find(c->world, c->channel, src, c->rank);
+    if (r->pair >= 0)
+        r->seq = pair_post_recv(&c->world->ledgers[c->rank].pairs[r->pair]);
     r->activity = sg_mailbox_get_async(comm_mailbox(c, src, c->rank), &r->got);
 }
 
@@ -304,7 +346,12 @@ CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count)
 static void request_finish(const Comm *c, CommRequest *r, Transfer *t)
 {
     double ready = r->posted_at;
-    if (r->pair >= 0) {
+    if (r->pair >= 0 && r->is_recv) {
+        /* the sender may now let go of its side (comm_reap) */
+        PairLog *p = &c->world->ledgers[c->rank].pairs[r->pair];
+        if (r->seq >= p->lo && r->seq < p->recvs)
+            p->done[r->seq % p->cap] = 1;
+    } else if (r->pair >= 0) {
         double posted = pair_take(&c->world->ledgers[r->peer].pairs[r->pair], r->seq);
         ready = posted > ready ? posted : ready;
     }
@@ -393,14 +440,21 @@ int comm_reap(const Comm *c, CommRequest **reqs, int n)
 {
     int kept = 0;
     for (int i = 0; i < n; i++) {
-        if (!sg_comm_test(reqs[i]->activity)) { /* true: done, and released */
-            reqs[kept++] = reqs[i];
+        CommRequest *r = reqs[i];
+        if (r->is_recv || r->pair < 0 ||
+            !pair_done(&c->world->ledgers[r->peer].pairs[r->pair], r->seq)) {
+            reqs[kept++] = r;
             continue;
         }
+        /* The receiver has its message, so the transfer is over and this
+         * wait returns at once; a wait (not a test, which SimGrid 3.32
+         * leaves in the actor's list of activities) lets SimGrid forget
+         * it. */
+        sg_comm_wait(r->activity);
         double now = simgrid_get_clock();
         Transfer t = {now, now};
-        request_finish(c, reqs[i], &t);
-        free(reqs[i]);
+        request_finish(c, r, &t);
+        free(r);
     }
     return kept;
 }
@@ -466,4 +520,57 @@ int comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcoun
                    float *recvbuf, size_t recvcount, int add)
 {
     return comm_exchange(c, dst, sendbuf, sendcount, src, recvbuf, recvcount, add, 1);
+}
+
+/* ---- meetings ------------------------------------------------------------ */
+
+/* The meeting point of the group of `size` whose first member is `first`,
+ * on `channel` (made on first use). */
+static CommMeeting *meeting_find(const CommWorld *w, int channel, int first, int size)
+{
+    xbt_assert(w->meetings, "comm_meet in a world set up by hand");
+    xbt_assert(first >= 0 && first < w->size, "meeting of a group led by rank %d of %d", first,
+               w->size);
+    CommMeeting **at = &w->meetings[first];
+    for (; *at; at = &(*at)->next)
+        if ((*at)->channel == channel && (*at)->size == size)
+            return *at;
+    CommMeeting *m = calloc(1, sizeof *m);
+    xbt_assert(m, "out of memory");
+    m->args = calloc((size_t)size, sizeof *m->args);
+    xbt_assert(m->args, "out of memory");
+    m->channel = channel;
+    m->size = size;
+    m->memo = NAN;
+    m->gate = sg_sem_init(0);
+    *at = m;
+    return m;
+}
+
+double comm_meet(const Comm *c, int first, int size, int index, void *arg, CommMeetDone *done)
+{
+    CommMeeting *m = meeting_find(c->world, c->channel, first, size);
+    double start = simgrid_get_clock();
+    m->args[index] = arg;
+    if (++m->arrived < size) {
+        sg_sem_acquire(m->gate);
+    } else {
+        /* everybody is here: the last one finishes the work, pauses for
+         * the group, then opens */
+        m->met_at = start;
+        double pause = done ? done(m->args, size, &m->memo) : 0.0;
+        m->arrived = 0;
+        if (pause > 0.0)
+            sg_actor_sleep_for(pause);
+        for (int i = 1; i < size; i++)
+            sg_sem_release(m->gate);
+    }
+    /* read before anyone can meet again: that needs this member too */
+    double met = m->met_at, end = simgrid_get_clock();
+    Recorder *rec = c->world->rec;
+    if (rec && met > start)
+        record_span(rec, c->rank, SPAN_WAIT, "wait", start, met);
+    if (rec && end > met)
+        record_span(rec, c->rank, SPAN_COMM, "comm", met > start ? met : start, end);
+    return m->memo;
 }

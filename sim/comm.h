@@ -43,6 +43,7 @@
 
 typedef struct CommMailboxSlot CommMailboxSlot;
 typedef struct CommLedger CommLedger;
+typedef struct CommMeeting CommMeeting;
 
 typedef struct CommWorld {
     int size;          /* ranks */
@@ -56,6 +57,10 @@ typedef struct CommWorld {
      * began to wait for a transfer rather than for its receiver; NULL (a
      * world set up by hand) counts a sender's wait as a transfer. */
     CommLedger *ledgers;
+    /* Per rank, the meeting points (comm_meet) of the groups whose first
+     * member it is, made on first use; NULL (a world set up by hand): no
+     * meetings. */
+    CommMeeting **meetings;
 } CommWorld;
 
 /* Set up a world of size ranks, with its mailbox cache. */
@@ -85,15 +90,15 @@ int comm_wait(const Comm *c, CommRequest *req);
 /* Wait for every one of n requests, in order, and free them; -1 when any
  * failed. */
 int comm_waitall(const Comm *c, CommRequest **reqs, int n);
-/* Finish and free the requests among reqs[0..n) that have completed
- * already, without waiting and without advancing simulated time, and
- * keep the others at the front of reqs, in order; returns how many are
+/* Finish and free the sends among reqs[0..n) whose receiver has finished
+ * its receive (the transfer is over), without advancing simulated time,
+ * and keep the others at the front of reqs, in order; returns how many are
  * left.  A rank that keeps many sends in flight (a pipeline stage's,
  * waited for at the end of a step) reaps them now and then: SimGrid scans
- * an actor's unfinished activities whenever one of them ends, so a long
- * list of them slows every later message of the rank.  What a later wait
+ * an actor's activities whenever one of them ends, so a long list of them
+ * slows every later message and kernel of the rank.  What a later wait
  * would have recorded of them is nothing (they were done), so the result
- * is the same. */
+ * is the same.  In a world set up by hand nothing is reaped. */
 int comm_reap(const Comm *c, CommRequest **reqs, int n);
 /* Wait until one of the pending requests (the non-NULL ones among
  * reqs[0..n)) completes: finish it, free it, set its entry to NULL and
@@ -120,5 +125,22 @@ int comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendc
  * the previous one. */
 int comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
                    float *recvbuf, size_t recvcount, int add);
+
+/* A meeting of the members of a group, which crosses no link: member
+ * `index` of the group of `size` ranks whose first member is world rank
+ * `first` arrives with `arg` and waits, in simulated time, until every
+ * member has arrived on the same channel; the last to arrive calls
+ * done(args, size, memo) with every member's arg (args[i]: member i's)
+ * before anyone leaves, so done may read and write what the others
+ * brought.  memo is one number kept with the meeting point from call to
+ * call (NAN at first), which comm_meet returns as everybody leaves.  done
+ * returns how many simulated seconds of communication everybody spends
+ * before leaving (a latency an algorithm charges without a message; one
+ * pause for the group, not one per member).  Each member records its wait
+ * for the last one as waiting, and the pause as communication.  done may
+ * be NULL (no pause).  Aborts in a world without meetings (one set up by
+ * hand). */
+typedef double CommMeetDone(void *const *args, int size, double *memo);
+double comm_meet(const Comm *c, int first, int size, int index, void *arg, CommMeetDone *done);
 
 #endif

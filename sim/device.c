@@ -85,6 +85,14 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     return device_check_memory(d, &at, err);
 }
 
+/* Advance simulated time by `work` flop at the host's speed. */
+static void device_charge(Device *d, double work, const char *name)
+{
+    double start = simgrid_get_clock();
+    faults_execute(&d->faults, d->speed, work);
+    record_span(d->rec, d->rank, SPAN_COMPUTE, name, start, simgrid_get_clock());
+}
+
 void device_compute(Device *d, double flops, double bytes, const char *name)
 {
     /* The roofline: a memory-bound kernel takes bytes / bandwidth, which
@@ -94,9 +102,30 @@ void device_compute(Device *d, double flops, double bytes, const char *name)
         work = bytes / d->memory_bandwidth * d->speed;
     if (work <= 0.0)
         return;
-    double start = simgrid_get_clock();
-    faults_execute(&d->faults, d->speed, work);
-    record_span(d->rec, d->rank, SPAN_COMPUTE, name, start, simgrid_get_clock());
+    if (!d->defer) {
+        device_charge(d, work, name);
+        return;
+    }
+    if (d->pending > 0.0 && strcmp(d->pending_name, name) != 0) {
+        device_charge(d, d->pending, d->pending_name);
+        d->pending = 0.0;
+    }
+    d->pending += work;
+    d->pending_name = name;
+}
+
+void device_defer(Device *d, int on)
+{
+    if (!on)
+        device_flush(d);
+    d->defer = on;
+}
+
+void device_flush(Device *d)
+{
+    if (d->pending > 0.0)
+        device_charge(d, d->pending, d->pending_name);
+    d->pending = 0.0;
 }
 
 void device_kernel(Device *d, double began, double flops, double bytes, const char *name)

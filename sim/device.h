@@ -38,6 +38,11 @@ typedef struct Device {
     double tensor_scale;     /* a layer kernel's fp32 bytes to the run's precision: 1 or 1/2 */
     double flop_scale;       /* speed / speed_bf16 or speed_fp16 when the host gives one, else 1 */
     HostFaults faults;       /* the scenario's [faults] on this host */
+    /* Charging deferred (device_defer): the work of the kernels not yet
+     * charged, all of them named pending_name. */
+    int defer;
+    double pending;
+    const char *pending_name;
 } Device;
 
 /* The device of rank `rank` of a run, on its placed host, holding what
@@ -65,5 +70,19 @@ void device_kernel(Device *d, double began, double flops, double bytes, const ch
  * fp32 bytes shrink with the run's precision (an optimizer step's do
  * not: it reads and writes fp32 master weights and state). */
 void device_layer_kernel(Device *d, double began, double flops, double bytes, const char *name);
+
+/* Deferred charging, for a rank that runs many kernels between two
+ * messages (a transformer stage's layers between two tensor-parallel
+ * all-reduces): after device_defer, consecutive kernels of one name are
+ * charged as one execution of their summed work, when device_flush is
+ * called or a kernel of another name comes.  Their span is the one the
+ * kernels would have made (record_span joins touching spans of one name)
+ * and their time the same up to rounding, for far fewer SimGrid
+ * executions.  The caller flushes before anything that reads the
+ * simulated clock or shows the rank's progress to another actor (a
+ * message, a wait, a meeting); device_defer(d, 0) flushes and charges
+ * every kernel at once again. */
+void device_defer(Device *d, int on);
+void device_flush(Device *d);
 
 #endif

@@ -25,7 +25,7 @@ static int gradsync_validate(const GradSyncConfig *c, int members, int with_node
         return key_fail(given, "allreduce", err,
                         "[strategy] allreduce = %s follows the nodes, which this strategy does "
                         "not tell its all-reduce; use it with data-parallel or hybrid, or choose "
-                        "ring, rhd, tree or ps",
+                        "ring, ring-flow, rhd, tree or ps",
                         c->allreduce);
     char why[256];
     if (ops->check(members, why, sizeof why) < 0)

@@ -3,7 +3,7 @@
  * data-parallel machinery, for the data-parallel strategy's workers and
  * for the replicas of a hybrid grid's ranks.
  *
- * The gradient is all-reduced with the algorithm `allreduce` (ring, rhd,
+ * The gradient is all-reduced with the algorithm `allreduce` (ring, ring-flow, rhd,
  * tree, ps; hierarchical and hierarchical-rhd where the caller knows its
  * replicas' nodes) among the ranks that hold the same part of the model.  With
  * overlap = off, after backward, in one piece.  With overlap = on, cut
@@ -28,7 +28,7 @@
 #include "plan.h"
 
 typedef struct GradSyncConfig {
-    char allreduce[24]; /* ring, rhd, tree, ps, hierarchical or hierarchical-rhd */
+    char allreduce[24]; /* ring, ring-flow, rhd, tree, ps, hierarchical or hierarchical-rhd */
     int overlap;        /* 0 off, 1 on */
     double bucket_mb;   /* bucket size with overlap, in MB (1e6 bytes) */
 } GradSyncConfig;
@@ -39,7 +39,8 @@ extern const char *const gradsync_on_off[];
  * its config struct `T`, with overlap's default `overlap_def`. */
 #define GRADSYNC_KEYS(T, field, overlap_def)                                                       \
     KEYDEF_TEXT(T, "allreduce", KEY_STRING, field.allreduce, "ring",                               \
-                "all-reduce algorithm of the gradient across replicas: ring, rhd (power-of-two "   \
+                "all-reduce algorithm of the gradient across replicas: ring, ring-flow (the "      \
+                "ring's bytes and latencies as one flow per link), rhd (power-of-two "             \
                 "replicas), tree, ps (through the first replica), or, for data-parallel and "      \
                 "hybrid replicas on several nodes of several GPUs each, hierarchical (ring "       \
                 "inside nodes and across) or hierarchical-rhd (rhd across a power-of-two number "  \

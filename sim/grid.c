@@ -99,7 +99,7 @@ typedef struct GridShared {
     int first[MODEL_MAX_LAYERS + 1];     /* stage s: layers [first[s], first[s + 1]) */
     int micro;                           /* samples per micro-batch */
     CommWorld world;
-    const CollectiveOps *shard_allreduce; /* among a stage's shards: ring */
+    const CollectiveOps *shard_allreduce; /* among a stage's shards (tp_allreduce) */
     GridPipeline *pipes;                  /* (dp) */
     GridPlace *place;                     /* (nranks) */
     float *init;                          /* (nparams) initial parameters, until the ranks start */
@@ -175,6 +175,28 @@ static int grid_stages(const Model *m, const GridConfig *c, int *first, DtError 
     return plan_stages(m, c->pp, p ? p->split : NULL, p ? p->nsplit : 0, c->stages_key, first, err);
 }
 
+static const char *grid_tp_allreduce(const GridConfig *g)
+{
+    return g->tp_allreduce ? g->tp_allreduce : GRID_TP_ALLREDUCE;
+}
+
+/* The shards' all-reduce exists, does not follow nodes, and runs on tp. */
+static int grid_check_tp_allreduce(const GridConfig *g, const KeySource *given, DtError *err)
+{
+    const char *name = grid_tp_allreduce(g);
+    const CollectiveOps *ops = collective_find(COLL_ALLREDUCE, name);
+    char why[256];
+    if (!ops || ops->check_nodes)
+        return key_fail(given, "tp_allreduce", err,
+                        "[strategy] tp_allreduce = %s is not an all-reduce for a stage's shards; "
+                        "choose one of: ring-flow, ring, rhd, tree, ps",
+                        name);
+    if (ops->check(g->tp, why, sizeof why) < 0)
+        return key_fail(given, "tp_allreduce", err, "[strategy] tp_allreduce = %s on tp = %d: %s",
+                        name, g->tp, why);
+    return 0;
+}
+
 int grid_check(const Scenario *sc, const GridConfig *g, const KeySource *given, DtError *err)
 {
     Model m;
@@ -196,7 +218,7 @@ int grid_check(const Scenario *sc, const GridConfig *g, const KeySource *given, 
     }
     if (g->sync && gradsync_check_with_nodes(g->sync, g->dp, given, err) < 0)
         return -1;
-    return 0;
+    return grid_check_tp_allreduce(g, given, err);
 }
 
 static GridConfig grid_of(const Scenario *sc)
@@ -313,6 +335,7 @@ static const float *grid_input(const GridRank *g, int micro)
 static void grid_allreduce_shards(GridRank *g, float *buf, size_t count)
 {
     Group grp = {.comm = &g->tpc, .size = g->sh->cfg.tp, .ranks = g->tp_group, .index = g->shard};
+    device_flush(&g->dev);
     g->sh->shard_allreduce->run(&grp, buf, count, 0);
 }
 
@@ -365,10 +388,11 @@ static void grid_layer_backward(GridRank *g, int l, const float *x)
         model_backward_finish(m, &g->ws, l, b);
 }
 
-/* Let go of the step's sends that are done, now and then (comm_reap). */
+/* Let go of the step's sends that are done (comm_reap): SimGrid walks
+ * every activity of the rank's actor each time one of them ends. */
 static void grid_reap(GridRank *g)
 {
-    if (g->nsends >= 16)
+    if (g->nsends > 0)
         g->nsends = comm_reap(&g->p2p, g->sends, g->nsends);
 }
 
@@ -385,8 +409,10 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
         inbox_take(g, &g->fwd, grid_output(g, g->first - 1));
     const float *x = grid_input(g, micro);
     double t0 = simgrid_get_clock();
+    device_defer(&g->dev, 1); /* the layers between two all-reduces as one execution */
     for (int l = g->first; l < g->last; l++)
         grid_layer_forward(g, l, x, "forward");
+    device_defer(&g->dev, 0);
     clock_pass(clk, t0);
     if (g->next >= 0)
         g->sends[g->nsends++] =
@@ -400,6 +426,7 @@ static void grid_layer_done(GridRank *g, int l)
 {
     if (!g->syncs || !g->sync.overlap)
         return;
+    device_flush(&g->dev); /* the bucket is ready now */
     if (g->gpack)
         tp_blocks_copy(g->held + g->held_at[l], g->held_at[l + 1] - g->held_at[l], g->grads,
                        g->gpack + g->pack_at[l], 1);
@@ -481,6 +508,7 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     if (g->next >= 0 && work)
         inbox_take(g, &g->bwd, grid_grad(g, g->last - 1));
     double t0 = simgrid_get_clock();
+    device_defer(&g->dev, 1);
     if (g->next < 0)
         loss = grid_loss(g, micro);
     if (work) {
@@ -491,8 +519,10 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
             if (last)
                 grid_layer_done(g, l);
         }
-        clock_pass(clk, t0);
     }
+    device_defer(&g->dev, 0);
+    if (work)
+        clock_pass(clk, t0);
     if (g->grad_to_prev)
         g->sends[g->nsends++] =
             comm_isend(&g->p2p, g->prev, grid_grad(g, g->first - 1), g->in_floats);
@@ -928,7 +958,7 @@ static int grid_shared_init(GridShared *sh, Run *run, const GridConfig *c, DtErr
     for (int s = 0; s < c->pp; s++)
         if (tp_plan(&sh->plans[s], m, sh->first[s], sh->first[s + 1], c->tp, err) < 0)
             return -1;
-    sh->shard_allreduce = collective_find(COLL_ALLREDUCE, "ring");
+    sh->shard_allreduce = collective_find(COLL_ALLREDUCE, grid_tp_allreduce(c));
     sh->pipes = calloc((size_t)c->dp, sizeof *sh->pipes);
     sh->place = calloc((size_t)run->nranks, sizeof *sh->place);
     if (!sh->pipes || !sh->place)

@@ -65,7 +65,18 @@ typedef struct GridConfig {
     const PipeConfig *pipe;     /* NULL: one micro-batch, stages balanced */
     const GradSyncConfig *sync; /* NULL: ring, after the micro-batches */
     const char *stages_key;     /* how the scenario names pp ("stages", "pp"), for messages */
+    const char *tp_allreduce;   /* the shards' all-reduce; NULL: GRID_TP_ALLREDUCE */
 } GridConfig;
+
+/* The tensor-parallel shards' all-reduce unless [strategy] tp_allreduce
+ * says otherwise, and the key's row for a strategy's table. */
+#define GRID_TP_ALLREDUCE "ring-flow"
+#define GRID_TP_KEY(T, field)                                                                      \
+    KEYDEF_TEXT(                                                                                   \
+        T, "tp_allreduce", KEY_STRING, field, GRID_TP_ALLREDUCE,                                   \
+        "all-reduce of the activations and their gradients among a stage's tp shards: "            \
+        "ring-flow (the ring's bytes and latencies, one flow per link: fast to simulate), "        \
+        "ring (a message per step), rhd (power-of-two tp), tree or ps")
 
 /* A strategy on the grid engine: how its keys make a grid, and its own
  * check (that [cluster] workers fits the grid) before grid_check's. */

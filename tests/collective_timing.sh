@@ -4,7 +4,8 @@
 # tests/platforms/ideal-64.xml (the hierarchical all-reduce on
 # tests/platforms/ideal-nodes-4x4.xml, ideal-nodes-4x8.xml and
 # platforms/dgx-2x8.xml, which have nodes), must take the time of its closed
-# form (DESIGN.md, sim/collective.h) within 1%, and report the bus bandwidth
+# form (DESIGN.md, sim/collective.h; ring-flow's is the ring's) within 1%,
+# and report the bus bandwidth
 # nccl-tests would; on dgx-2x8.xml under SimGrid's default network model the
 # hierarchical all-reduce of 1 GB must beat the flat ring; bad input must
 # end with exit 2 and a message.  Each
@@ -30,7 +31,7 @@ closed_form() {
         while (2 ^ lg < p) lg++                     # ceil(lg p)
         count = n / 4
         block = int((count + p - 1) / p) * 4        # bytes of the largest block
-        if (algo == "ring" && op == "allreduce")      t = 2 * (p - 1) * (a + block * b)
+        if (algo ~ /^ring/ && op == "allreduce")      t = 2 * (p - 1) * (a + block * b)
         else if (algo == "ring")                      t = (p - 1) * (a + block * b)
         else if (algo == "rhd")                       t = 2 * lg * a + 2 * (p - 1) / p * n * b
         else if (algo == "tree" && op == "allreduce") t = 2 * lg * (a + n * b)
@@ -120,6 +121,7 @@ sizes=(1024 65536 1048576 16777216 104857600)
 for p in 2 4 8 16 64; do
     for n in "${sizes[@]}"; do
         timing allreduce ring "$p" "$n"
+        timing allreduce ring-flow "$p" "$n"
         timing allreduce rhd "$p" "$n"
         timing allreduce tree "$p" "$n"
         timing allreduce ps "$p" "$n"
@@ -130,6 +132,7 @@ for p in 2 4 8 16 64; do
 done
 # Uneven blocks (1001 floats over 8 and 5 ranks) and trees of odd size.
 timing allreduce ring 8 4004
+timing allreduce ring-flow 8 4004
 timing allgather ring 5 4004
 timing reduce-scatter ring 5 4004
 timing allreduce tree 5 4004
@@ -197,7 +200,7 @@ expect 2 "hierarchical-rhd .* needs a power-of-two number of nodes .*got 3 nodes
 expect 2 "at least 4 ranks \(got 2\)" -- "$dtsim" "${h[@]}" --algo hierarchical --ranks 2
 expect 2 "the 64 ranks sit on 1 node" -- "$dtsim" "${c[@]}" --op allreduce --algo hierarchical \
     --bytes 1M
-expect 2 "no algorithm 'butterfly' for allreduce; choose ring, rhd, tree, ps, hierarchical, hierarchical-rhd" -- \
+expect 2 "no algorithm 'butterfly' for allreduce; choose ring, ring-flow, rhd, tree, ps, hierarchical, hierarchical-rhd" -- \
     "$dtsim" "${c[@]}" --op allreduce --algo butterfly --bytes 1M
 expect 2 "no algorithm 'rhd' for allgather; choose ring" -- \
     "$dtsim" "${c[@]}" --op allgather --algo rhd --bytes 1M

@@ -169,7 +169,8 @@ static void case_start(Case *c, int channel, sg_host_t *hosts, size_t nhosts)
     for (int i = 0; c->ranks && i < c->p; i++)
         if (c->ranks[i] + 1 > world_size)
             world_size = c->ranks[i] + 1;
-    c->world = (CommWorld){.size = world_size, .rec = NULL, .wire_bytes = 4.0};
+    DtError err = {0};
+    CU_ASSERT_FATAL(comm_world_init(&c->world, world_size, NULL, 4.0, &err) == 0);
     c->comms = calloc((size_t)c->p, sizeof *c->comms);
     c->groups = calloc((size_t)c->p, sizeof *c->groups);
     c->out = calloc((size_t)c->p, sizeof *c->out);
@@ -213,6 +214,28 @@ static void case_finish(Case *c, Tally *tally, int *identical, int *unfinished)
     free(c->out);
     free(c->comms);
     free(c->groups);
+    comm_world_free(&c->world);
+}
+
+/* Does every member of ring-flow case f hold, bit for bit, what the same
+ * members of the ring all-reduce hold on the same inputs?  Counts the
+ * comparisons in *compared; 0 when no ring case matches f. */
+static int same_as_ring(const Case *cases, int ncases, const Case *f, int *compared)
+{
+    for (int k = 0; k < ncases; k++) {
+        const Case *r = &cases[k];
+        if (r->ops->op != COLL_ALLREDUCE || strcmp(r->ops->algo, "ring") != 0 || r->p != f->p ||
+            r->count != f->count || r->ranks != f->ranks || r->local != f->local)
+            continue;
+        for (int i = 0; i < f->p; i++) {
+            (*compared)++;
+            if (!r->out[i] || !f->out[i] ||
+                memcmp(r->out[i], f->out[i], f->count * sizeof(float)) != 0)
+                return 0;
+        }
+        return 1;
+    }
+    return 0;
 }
 
 /* The hierarchical all-reduces on nodes x members per node, rhd across
@@ -258,7 +281,7 @@ static void test_collectives_on_every_member(void)
         collective_find(COLL_ALLREDUCE, "ring"),      collective_find(COLL_ALLGATHER, "ring"),
         collective_find(COLL_REDUCE_SCATTER, "ring"), collective_find(COLL_ALLREDUCE, "rhd"),
         collective_find(COLL_ALLREDUCE, "tree"),      collective_find(COLL_BROADCAST, "tree"),
-        collective_find(COLL_ALLREDUCE, "ps"),
+        collective_find(COLL_ALLREDUCE, "ps"),        collective_find(COLL_ALLREDUCE, "ring-flow"),
     };
     const int nalgos = (int)(sizeof all / sizeof all[0]);
     for (int a = 0; a < nalgos; a++)
@@ -304,11 +327,11 @@ static void test_collectives_on_every_member(void)
                                  .timing_only = 1,
                                  .tally = &tally};
     }
-    /* 7 algorithms x 5 sizes x 4 counts, minus rhd on 3 and 5; 5 extra per algorithm */
-    CU_ASSERT_EQUAL_FATAL(ncases, (7 * 5 - 2) * 4 + 7 * 5);
+    /* 8 algorithms x 5 sizes x 4 counts, minus rhd on 3 and 5; 5 extra per algorithm */
+    CU_ASSERT_EQUAL_FATAL(ncases, (8 * 5 - 2) * 4 + 8 * 5);
     /* hierarchical on 6 layouts, rhd across on 4 of them, x 4 counts; 2 extra each */
     ncases += hierarchical_cases(cases + ncases, &tally, &want_checks, &want_identical);
-    CU_ASSERT_EQUAL_FATAL(ncases, (7 * 5 - 2) * 4 + 7 * 5 + (6 + 4) * 4 + 2 * 2);
+    CU_ASSERT_EQUAL_FATAL(ncases, (8 * 5 - 2) * 4 + 8 * 5 + (6 + 4) * 4 + 2 * 2);
 
     SimOptions opts = {0};
     DtError err = {0};
@@ -321,6 +344,19 @@ static void test_collectives_on_every_member(void)
         case_start(&cases[k], k, hosts, nhosts);
     simgrid_run();
     free(hosts);
+
+    /* ring-flow against the ring: 5 sizes x 4 counts and the shuffled group x 4 */
+    int compared = 0, flows = 0;
+    for (int k = 0; k < ncases; k++) {
+        const Case *f = &cases[k];
+        if (strcmp(f->ops->algo, "ring-flow") != 0 || f->timing_only)
+            continue;
+        flows++;
+        if (!same_as_ring(cases, ncases, f, &compared))
+            tally_fail(&tally, f, 0, "differs from the ring's all-reduce in some bits");
+    }
+    CU_ASSERT_EQUAL(flows, 5 * 4 + 4);
+    CU_ASSERT_EQUAL(compared, (2 + 3 + 4 + 5 + 8) * 4 + 5 * 4);
 
     int identical = 0, unfinished = 0;
     for (int k = 0; k < ncases; k++)
@@ -377,7 +413,7 @@ static void test_table(void)
 
     char buf[64];
     collective_algos(COLL_ALLREDUCE, buf, sizeof buf);
-    CU_ASSERT_STRING_EQUAL(buf, "ring, rhd, tree, ps, hierarchical, hierarchical-rhd");
+    CU_ASSERT_STRING_EQUAL(buf, "ring, ring-flow, rhd, tree, ps, hierarchical, hierarchical-rhd");
     collective_algos(COLL_BROADCAST, buf, sizeof buf);
     CU_ASSERT_STRING_EQUAL(buf, "tree");
     collective_algos(COLL_ALLREDUCE, buf, 6); /* truncated, still a string */

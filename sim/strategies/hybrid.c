@@ -19,6 +19,7 @@
 
 typedef struct HybridConfig {
     int dp, pp, tp;
+    char tp_allreduce[24];
     PipeConfig pipe;
     GradSyncConfig sync;
 } HybridConfig;
@@ -28,6 +29,7 @@ static const KeyDef hybrid_keys[] = {
     KEYDEF_INT(HybridConfig, "pp", pp, 1, MODEL_MAX_LAYERS, "1", "pipeline stages of each replica"),
     KEYDEF_INT(HybridConfig, "tp", tp, 1, 1 << 16, "2",
                "devices each stage's dense layer pairs are split across"),
+    GRID_TP_KEY(HybridConfig, tp_allreduce),
     PIPE_KEYS(HybridConfig, pipe),
     GRADSYNC_KEYS(HybridConfig, sync, "off"),
 };
@@ -40,7 +42,8 @@ static GridConfig hybrid_grid(const Scenario *sc)
                         .tp = c->tp,
                         .pipe = &c->pipe,
                         .sync = &c->sync,
-                        .stages_key = "pp"};
+                        .stages_key = "pp",
+                        .tp_allreduce = c->tp_allreduce};
 }
 
 static int hybrid_check(const Scenario *sc, const KeySource *given, DtError *err)

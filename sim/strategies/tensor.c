@@ -16,17 +16,20 @@
 
 typedef struct TensorConfig {
     int tp;
+    char tp_allreduce[24];
 } TensorConfig;
 
 static const KeyDef tensor_keys[] = {
     KEYDEF_INT(TensorConfig, "tp", tp, 1, 1 << 16, "2",
                "devices each dense layer pair is split across"),
+    GRID_TP_KEY(TensorConfig, tp_allreduce),
 };
 
 static GridConfig tensor_grid(const Scenario *sc)
 {
     const TensorConfig *c = sc->strategy_config;
-    return (GridConfig){.dp = 1, .pp = 1, .tp = c->tp, .stages_key = "pp"};
+    return (GridConfig){
+        .dp = 1, .pp = 1, .tp = c->tp, .stages_key = "pp", .tp_allreduce = c->tp_allreduce};
 }
 
 static int tensor_check(const Scenario *sc, const KeySource *given, DtError *err)
