@@ -60,6 +60,8 @@ static int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
             a->jobs = (int)n;
         } else if (strcmp(argv[i], "--print-commands") == 0) {
             a->print_commands = 1;
+        } else if (strcmp(argv[i], "--collect") == 0) {
+            a->collect = 1;
         } else if (strcmp(argv[i], "--no-plot") == 0) {
             a->no_plot = 1;
         } else if (strcmp(argv[i], "--force") == 0) {
@@ -278,6 +280,23 @@ static void sweep_plot(const SweepArgs *a, int nvariants)
            access(acc, F_OK) == 0 ? "accuracy.png, " : "");
 }
 
+/* --collect: every variant's run directory holds a finished run (its
+ * summary.json), as its --print-commands line leaves it. */
+static int sweep_check_collected(const SweepArgs *a, int nvariants, DtError *err)
+{
+    for (int v = 0; v < nvariants; v++) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/run-%03d/summary.json", a->out, v);
+        if (access(path, R_OK) != 0)
+            return dt_fail(err, DT_EINPUT,
+                           "--collect: run %d of %d has no results (%s: %s); run its line of "
+                           "`dtsim sweep ... --print-commands` (the same options, without "
+                           "--collect) first",
+                           v, nvariants, path, strerror(errno));
+    }
+    return 0;
+}
+
 int sweep_command(int argc, char **argv, const char *self, DtError *err)
 {
     SweepArgs a = {0};
@@ -294,7 +313,17 @@ int sweep_command(int argc, char **argv, const char *self, DtError *err)
     }
     if (rc == 0)
         rc = sweep_validate(&a, nvariants, err);
-    if (rc == 0 && a.print_commands) {
+    if (rc == 0 && a.print_commands && a.collect)
+        rc = dt_fail(err, DT_EINPUT,
+                     "--print-commands prints the runs and --collect gathers them once done: "
+                     "give one of them");
+    if (rc == 0 && a.collect) {
+        rc = sweep_check_collected(&a, nvariants, err);
+        if (rc == 0)
+            rc = sweep_table(&a, nvariants, base, err);
+        if (rc == 0 && !a.no_plot)
+            sweep_plot(&a, nvariants);
+    } else if (rc == 0 && a.print_commands) {
         for (int v = 0; v < nvariants; v++) {
             char vsets[SWEEP_MAX_SETS][SWEEP_SET_LEN], dir[PATH_MAX];
             const char *args[SWEEP_MAX_PASS + 2 * SWEEP_MAX_SETS + 16];

@@ -35,6 +35,7 @@ typedef struct SweepArgs {
     const char *baseline; /* --baseline as given, or NULL */
     int jobs;
     int print_commands;
+    int collect; /* --collect: tabulate runs done elsewhere, run nothing */
     int force;
     int no_plot;
     char about[256]; /* "mlp on fattree-64", for the plot titles */

@@ -4,7 +4,8 @@
 # speedup = workers, weak and strong scaling with linked values), one
 # baseline for every group, named or by default, the same sweep.csv with
 # --jobs 1 and --jobs 2, the plots chosen by what varies and their numbers,
-# --print-commands lines that reproduce the runs, and bad input.
+# --print-commands lines that reproduce the runs, run by a shell and by GNU
+# parallel and gathered with --collect, and bad input.
 set -u
 dtsim=$1
 src=$(cd "$2" && pwd)
@@ -137,6 +138,23 @@ for d in "$tmp"/one/run-*; do
     fi
 done
 expect 0 "" -- test "$same" -eq 8
+
+# The same lines through GNU parallel (two at a time, as it would spread
+# them over machines with --sshloginfile), then --collect: sweep.csv as
+# the in-process sweep's, byte for byte.
+if command -v parallel >/dev/null; then
+    "$dtsim" sweep "$tiny" "${grid[@]}" --out "$tmp/par" --print-commands >"$tmp/par-commands"
+    expect 0 "" -- parallel --will-cite -j 2 --halt now,fail=1 :::: "$tmp/par-commands"
+    expect 2 "--collect: run 0 of 8 has no results" -- "$dtsim" sweep "$tiny" "${grid[@]}" \
+        --out "$tmp/nothing" --collect
+    expect 0 "8 runs; table in $tmp/par/sweep.csv" -- "$dtsim" sweep "$tiny" "${grid[@]}" \
+        --out "$tmp/par" --collect --no-plot
+    expect 0 "" -- cmp "$tmp/one/sweep.csv" "$tmp/par/sweep.csv"
+else
+    bad "GNU parallel is not installed (Debian package parallel; .ci/install installs it)"
+fi
+expect 2 "give one of them" -- "$dtsim" sweep "$tiny" "${grid[@]}" --out "$tmp/par" --collect \
+    --print-commands
 
 # The strategies' own measures are columns: bytes per step for every run,
 # the bubble of a pipeline, the staleness at a parameter server.
