@@ -206,6 +206,13 @@ int main(int argc, char **argv)
     int collective = strcmp(argv[1], "collective") == 0;
     int sweep = strcmp(argv[1], "sweep") == 0;
     int check_only = strcmp(argv[1], "check") == 0;
+    /* `dtsim run --help` and the like: the usage, as `dtsim --help` */
+    for (int i = 2; i < argc && !collective; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    }
     if (!collective && !sweep && !check_only && strcmp(argv[1], "run") != 0) {
         fprintf(stderr,
                 "dtsim: unknown command '%s'; commands are run, check, sweep and collective "

@@ -15,6 +15,9 @@ expect 0 "usage" -- "$dtsim" --help
 expect 0 "^dtsim [0-9]" -- "$dtsim" --version
 expect 2 "usage" -- "$dtsim"
 expect 2 "unknown command" -- "$dtsim" fly
+expect 0 "Usage:" -- "$dtsim" run --help
+expect 0 "Usage:" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 -h
+expect 0 "Usage:" -- "$dtsim" check "$tiny" --help
 expect 2 "unknown option '--nope'" -- "$dtsim" run "$tiny" --nope
 expect 2 "needs a scenario" -- "$dtsim" run
 expect 2 "cannot open scenario '$tmp/none.ini'" -- "$dtsim" run "$tmp/none.ini"
