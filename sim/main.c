@@ -170,14 +170,12 @@ static int command_run(Args *a, int check_only, DtError *err)
     Scenario *sc = malloc(sizeof *sc);
     if (!sc)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
-    int rc = scenario_load(sc, a->scenario, a->sets, a->nset, err);
+    int rc = scenario_load_on(sc, a->scenario, a->platform, a->sets, a->nset, err);
     for (const char *n = sc->notes; rc == 0 && !a->run.quiet && *n;) {
         size_t len = strcspn(n, "\n");
         fprintf(stderr, "dtsim: note: %.*s\n", (int)len, n);
         n += len + (n[len] == '\n');
     }
-    if (rc == 0 && a->platform && scenario_set_platform(sc, a->platform) < 0)
-        rc = dt_fail(err, DT_ERUNTIME, "out of memory");
     if (rc == 0)
         rc = check_only ? run_check(sc, &a->run, err) : run_scenario(sc, &a->run, err);
     scenario_free(sc);

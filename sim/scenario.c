@@ -213,6 +213,7 @@ typedef struct ParseState {
     int oom;
     Kinds kinds;
     Table tables[NT];
+    const char *platform; /* --platform, or NULL */
 } ParseState;
 
 static int entry_add(ParseState *ps, const char *section, const char *name, const char *value,
@@ -619,6 +620,8 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
         return -1;
     if (sc->dataset == DATA_SYNTHETIC && scenario_synthetic(sc, ps, err) < 0)
         return -1;
+    if (ps->platform)
+        snprintf(sc->platform, sizeof sc->platform, "%s", ps->platform);
     if (!sc->platform[0])
         return dt_fail(err, DT_EINPUT,
                        "%s: no platform: set [cluster] platform = FILE.xml or pass --platform",
@@ -762,7 +765,13 @@ static int scenario_settings(Scenario *sc, const ParseState *ps, DtError *err)
 
 int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err)
 {
-    ParseState ps = {.sc = sc, .where = path};
+    return scenario_load_on(sc, path, NULL, sets, nset, err);
+}
+
+int scenario_load_on(Scenario *sc, const char *path, const char *platform, const char *const *sets,
+                     int nset, DtError *err)
+{
+    ParseState ps = {.sc = sc, .where = path, .platform = platform};
     scenario_defaults(sc);
     scenario_names(sc, &ps, path);
     ps.tables[T_MODEL_KIND] = (Table){.keys = &model_kind_table, .config = &ps.kinds};
@@ -779,6 +788,8 @@ int scenario_load(Scenario *sc, const char *path, const char *const *sets, int n
         rc = scenario_apply(&ps, syntax_line, err);
     if (rc == 0)
         rc = scenario_settings(sc, &ps, err);
+    if (rc == 0 && platform && scenario_set_platform(sc, platform) < 0)
+        rc = dt_fail(err, DT_ERUNTIME, "out of memory");
     entries_free(&ps);
     for (int t = 0; t < NT; t++) {
         free(ps.tables[t].line);

@@ -84,6 +84,11 @@ typedef struct Scenario {
  * error returns -1 with err naming the file:line or the --set and the key.
  * Free with scenario_free, whatever it returned. */
 int scenario_load(Scenario *sc, const char *path, const char *const *sets, int nset, DtError *err);
+/* The same on the platform `platform` (the command line's --platform, used
+ * as is) instead of [cluster] platform, which may then be absent; NULL:
+ * scenario_load. */
+int scenario_load_on(Scenario *sc, const char *path, const char *platform, const char *const *sets,
+                     int nset, DtError *err);
 void scenario_free(Scenario *sc);
 
 /* Replace the platform with one given on the command line (used as is);

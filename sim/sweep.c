@@ -107,6 +107,12 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
     if (!sc)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     int rc = 0;
+    const char *platform = NULL; /* the runs' --platform, the last one given */
+    for (int i = 0; i < a->npass; i++)
+        if (!strcmp(a->pass[i], "--platform") && i + 1 < a->npass)
+            platform = a->pass[++i];
+        else if (!strncmp(a->pass[i], "--platform=", 11))
+            platform = a->pass[i] + 11;
     for (int v = 0; v < nvariants && rc == 0; v++) {
         int n = 0;
         char vsets[SWEEP_MAX_SETS][SWEEP_SET_LEN];
@@ -118,7 +124,7 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
                 sets[n++] = a->pass[i] + 6;
         for (int k = 0; k < nv; k++)
             sets[n++] = vsets[k];
-        rc = scenario_load(sc, a->scenario, sets, n, err);
+        rc = scenario_load_on(sc, a->scenario, platform, sets, n, err);
         if (rc == 0 && v == 0) {
             const char *plat = strrchr(sc->platform, '/');
             plat = plat ? plat + 1 : sc->platform;

@@ -201,6 +201,17 @@ expect 2 "out of memory.*attention probabilities" -- "$dtsim" run "$tiny" "${gpt
 expect 0 "validation loss .* nats per character" -- "$dtsim" run "$tiny" "${gpt[@]}" \
     --set train.steps=4 --set train.eval_every=4 --out "$tmp/gpt" --no-plot
 
+# A scenario without [cluster] platform runs on --platform (run, check and
+# sweep), and without either is refused
+sed '/^platform/d' "$tiny" >"$tmp/noplat.ini"
+expect 2 "no platform: set \[cluster\] platform = FILE.xml or pass --platform" -- \
+    "$dtsim" run "$tmp/noplat.ini" "${q[@]}"
+expect 0 "" -- "$dtsim" run "$tmp/noplat.ini" --platform "$src/platforms/one-gpu.xml" "${q[@]}" \
+    --set train.steps=2 --out "$tmp/noplat"
+expect 0 "one-gpu.xml$" -- jq -r .platform "$tmp/noplat/summary.json"
+expect 0 "2 runs" -- "$dtsim" sweep "$tmp/noplat.ini" --platform "$src/platforms/one-gpu.xml" \
+    --set train.steps=2 --vary train.batch=8,16 --out "$tmp/noplat-sweep" --no-plot
+
 # --trace-ranks: trace.json and timeline.dat keep the first ranks' spans,
 # summary.json says so and still counts every rank
 expect 2 "--trace-ranks 0: give a number of ranks from 1" -- "$dtsim" run "$tiny" --trace-ranks 0
