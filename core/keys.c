@@ -50,7 +50,8 @@ static int in_range(const KeyDef *k, double v)
     return v >= k->min && !(k->min_open && v == k->min) && v <= k->max;
 }
 
-/* "a, b,c" into list (capacity k->size) and *count. */
+/* "a, b,c" into list (capacity k->size) and *count; an empty item
+ * ("32,,16", "32,") is an error, not skipped. */
 static int parse_int_list(const KeyDef *k, const char *value, int *list, int *count)
 {
     char buf[256];
@@ -58,8 +59,10 @@ static int parse_int_list(const KeyDef *k, const char *value, int *list, int *co
         return -1;
     strcpy(buf, value);
     int n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next)
+            *next++ = '\0';
         while (*tok == ' ')
             tok++;
         size_t len = strlen(tok);
@@ -70,8 +73,6 @@ static int parse_int_list(const KeyDef *k, const char *value, int *list, int *co
             return -1;
         list[n++] = (int)v;
     }
-    if (n == 0)
-        return -1;
     *count = n;
     return 0;
 }

@@ -201,6 +201,11 @@ expect 2 "out of memory.*attention probabilities" -- "$dtsim" run "$tiny" "${gpt
 expect 0 "validation loss .* nats per character" -- "$dtsim" run "$tiny" "${gpt[@]}" \
     --set train.steps=4 --set train.eval_every=4 --out "$tmp/gpt" --no-plot
 
+# Lists with an empty item are refused, not read as the others
+expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
+    "$dtsim" check "$tiny" --set model.hidden=32,,16
+expect 2 "hidden = '32,16,' is not valid" -- "$dtsim" check "$tiny" --set model.hidden=32,16,
+
 # A scenario without [cluster] platform runs on --platform (run, check and
 # sweep), and without either is refused
 sed '/^platform/d' "$tiny" >"$tmp/noplat.ini"
