@@ -200,7 +200,8 @@ typedef struct Table {
 /* One "key = value" of the file or one --set, kept until the kinds are known. */
 typedef struct Entry {
     char *section, *name, *value;
-    int line; /* in the file; 0 for --set */
+    int line;     /* in the file; 0 for --set */
+    int indented; /* the file's line began with a blank: it goes on with the key above */
 } Entry;
 
 typedef struct ParseState {
@@ -210,6 +211,7 @@ typedef struct ParseState {
     Entry *entries;
     size_t n, cap;
     int current_line; /* the line libinih is on */
+    int indented;     /* and whether it began with a blank */
     int oom;
     Kinds kinds;
     Table tables[NT];
@@ -228,7 +230,7 @@ static int entry_add(ParseState *ps, const char *section, const char *name, cons
         ps->cap = cap;
     }
     Entry *e = &ps->entries[ps->n];
-    *e = (Entry){strdup(section), strdup(name), strdup(value), line};
+    *e = (Entry){strdup(section), strdup(name), strdup(value), line, line > 0 && ps->indented};
     if (!e->section || !e->name || !e->value) {
         free(e->section);
         free(e->name);
@@ -271,8 +273,10 @@ static char *line_reader(char *str, int num, void *stream)
 {
     LineReader *lr = stream;
     char *s = fgets(str, num, lr->f);
-    if (s)
+    if (s) {
         lr->ps->current_line++;
+        lr->ps->indented = s[0] == ' ' || s[0] == '\t';
+    }
     return s;
 }
 
@@ -468,6 +472,11 @@ static int entry_apply(ParseState *ps, const Entry *e, DtError *err)
     if (again && !def->repeat)
         return dt_fail(err, DT_EINPUT, "%s: [%s] %s is already set on line %d", at, e->section,
                        e->name, tb->line[k]);
+    if (again && def->type == KEY_STRING && !e->indented)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [%s] %s is already set on line %d; to go on with a long list, "
+                       "indent the lines that continue it",
+                       at, e->section, e->name, tb->line[k]);
     if (e->line == 0 && !e->value[0]) /* --set section.key= */
         return entry_reset(tb, k, at, err);
     int rc;

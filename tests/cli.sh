@@ -148,6 +148,10 @@ expect 2 "hosts names 'node-1' twice" -- "$dtsim" run "$tiny" "${dp[@]}" --set c
 expect 2 "hosts names 1 host but the run has 2 ranks" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set cluster.hosts=node-1
 printf '[cluster]\nplatform = %s\nworkers = 4\nhosts = node-1, node-3,\n  node-5, node-7\n[strategy]\nkind = data-parallel\n[data]\ndataset = synthetic\n[train]\nsteps = 2\n' "$src/platforms/cluster-10gbe.xml" >"$tmp/hosts.ini"
 expect 0 "ok" -- "$dtsim" check "$tmp/hosts.ini"
+# the same list with its second line not indented: a second hosts, refused
+sed 's/^  node-5/hosts = node-5/' "$tmp/hosts.ini" >"$tmp/hosts2.ini"
+expect 2 "hosts2.ini:5: \[cluster\] hosts is already set on line 4; to go on with a long list, indent" \
+    -- "$dtsim" check "$tmp/hosts2.ini"
 
 # Nothing the user wrote is overwritten unless asked.
 echo "precious" >"$tmp/model.bin"
