@@ -332,6 +332,52 @@ static int write_files(Run *run, const RunFacts *facts, const char *out_dir, DtE
     return record_write_timeline(&run->rec, facts->trace_ranks, path, err);
 }
 
+/* The run's own files in its results directory, which --save-model must
+ * not name. */
+static const char *const run_files[] = {
+    "metrics.csv",  "summary.json", "trace.json",   "timeline.dat",   "training.png",
+    "training.svg", "timeline.png", "timeline.svg", ".dtsim-results",
+};
+
+/* Before anything runs: --save-model names a file that can be written
+ * where it says, is none of the run's own results, and is new unless
+ * --force. */
+static int check_save_model(const Scenario *sc, const RunOptions *opts, const char *out_dir,
+                            DtError *err)
+{
+    const char *path = opts->save_model;
+    if (sc->cost)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: --save-model with [train] compute = cost: cost mode holds no "
+                       "parameters, so there is nothing to save; drop --save-model or set "
+                       "compute = real",
+                       sc->path);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return dt_fail(err, DT_EINPUT, "--save-model '%s' is a directory; give a file name", path);
+    char dir[PATH_MAX], real_dir[PATH_MAX], real_out[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path + (slash == path)) : 1,
+             slash ? path : ".");
+    const char *base = slash ? slash + 1 : path;
+    if (!*base || !realpath(dir, real_dir) || stat(real_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return dt_fail(err, DT_EINPUT,
+                       "--save-model '%s': no directory '%s' to write it in; create it first", path,
+                       dir);
+    if (access(real_dir, W_OK) != 0)
+        return dt_fail(err, DT_EINPUT, "--save-model '%s': cannot write in '%s': %s", path, dir,
+                       strerror(errno));
+    if (realpath(out_dir, real_out) && strcmp(real_out, real_dir) == 0)
+        for (size_t i = 0; i < sizeof run_files / sizeof run_files[0]; i++)
+            if (strcmp(base, run_files[i]) == 0)
+                return dt_fail(err, DT_EINPUT,
+                               "--save-model '%s' is the run's own %s/%s; choose another file",
+                               path, out_dir, run_files[i]);
+    if (!opts->force && access(path, F_OK) == 0)
+        return dt_fail(err, DT_EINPUT, "--save-model '%s' exists; remove it or pass --force", path);
+    return 0;
+}
+
 static int save_model(const Run *run, const char *path, DtError *err)
 {
     FILE *f = fopen(path, "wb");
@@ -566,18 +612,8 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         snprintf(out_dir, sizeof out_dir, "results/%s", sc->name);
     int rc = -1;
 
-    if (opts->save_model && sc->cost) {
-        dt_fail(err, DT_EINPUT,
-                "%s: --save-model with [train] compute = cost: cost mode holds no parameters, "
-                "so there is nothing to save; drop --save-model or set compute = real",
-                sc->path);
+    if (opts->save_model && check_save_model(sc, opts, out_dir, err) < 0)
         goto out;
-    }
-    if (opts->save_model && !opts->force && access(opts->save_model, F_OK) == 0) {
-        dt_fail(err, DT_EINPUT, "--save-model '%s' exists; remove it or pass --force",
-                opts->save_model);
-        goto out;
-    }
     if (run_validate(&run, err) < 0 || run_prepare_out_dir(out_dir, opts->force, err) < 0 ||
         run_start(&run, out_dir, err) < 0)
         goto out;

@@ -156,6 +156,17 @@ expect 2 "hosts2.ini:5: \[cluster\] hosts is already set on line 4; to go on wit
 # Nothing the user wrote is overwritten unless asked.
 echo "precious" >"$tmp/model.bin"
 expect 2 "exists; remove it or pass --force" -- "$dtsim" run "$tiny" --save-model "$tmp/model.bin" --out "$tmp/o1"
+# --save-model's place is checked before the run, not after it
+expect 2 "no directory '$tmp/nowhere' to write it in" -- "$dtsim" run "$tiny" \
+    --save-model "$tmp/nowhere/model.bin" --out "$tmp/o1"
+expect 1 "" -- test -e "$tmp/o1/summary.json"
+expect 2 "is a directory; give a file name" -- "$dtsim" run "$tiny" --save-model "$tmp" --force \
+    --out "$tmp/o1"
+"$dtsim" run "$tiny" --out "$tmp/own" "${q[@]}" --no-plot
+cp "$tmp/own/summary.json" "$tmp/own-summary.json"
+expect 2 "is the run's own $tmp/own/summary.json; choose another file" -- "$dtsim" run "$tiny" \
+    --out "$tmp/own" --save-model "$tmp/own/summary.json" --force
+expect 0 "" -- cmp "$tmp/own/summary.json" "$tmp/own-summary.json"
 expect 0 "precious" -- cat "$tmp/model.bin"
 mkdir "$tmp/mine" && echo "notes" >"$tmp/mine/notes.txt"
 expect 2 "did not write" -- "$dtsim" run "$tiny" --out "$tmp/mine" "${q[@]}"
