@@ -215,6 +215,10 @@ static int coll_plan(const CollArgs *a, CollPlan *plan, DtError *err)
     plan->root = 0;
     if (a->root && coll_parse_int(a->root, &plan->root) < 0)
         return dt_fail(err, DT_EINPUT, "--root '%s': expected a rank, 0 or more", a->root);
+    if (a->root && plan->ops->op != COLL_BROADCAST)
+        return dt_fail(err, DT_EINPUT,
+                       "--root %s: only a broadcast has a root; drop --root for --op %s", a->root,
+                       a->op);
     plan->sim = &a->sim;
     return 0;
 }

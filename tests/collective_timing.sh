@@ -211,6 +211,8 @@ expect 2 "needs --bytes" -- "$dtsim" "${c[@]}" --op allreduce --algo ring
 expect 2 "needs --platform" -- "$dtsim" collective --op allreduce --algo ring --bytes 1M
 expect 2 "--root 8: there are only 8 ranks" -- \
     "$dtsim" "${c[@]}" --op broadcast --algo tree --ranks 8 --root 8 --bytes 1M
+expect 2 "--root 2: only a broadcast has a root; drop --root for --op allreduce" -- \
+    "$dtsim" "${c[@]}" --op allreduce --algo ring --ranks 8 --root 2 --bytes 1M
 expect 2 "unknown option '--nope'" -- "$dtsim" "${c[@]}" --op allreduce --algo ring --bytes 1M \
     --nope
 expect 2 "cannot open platform '$tmp/missing.xml'" -- \
