@@ -87,6 +87,21 @@ int run_prepare_out_dir(const char *dir, int force, DtError *err)
     return 0;
 }
 
+/* A note when [data] asks for more samples than the data set has. */
+static void note_samples(const Run *run)
+{
+    const Scenario *sc = run->sc;
+    const char *key[] = {"train_samples", "test_samples"};
+    const int asked[] = {sc->train_samples, sc->test_samples};
+    const int has[] = {run->train.n, run->test.n};
+    for (int i = 0; i < 2 && !run->opts->quiet; i++)
+        if (asked[i] > has[i])
+            fprintf(stderr,
+                    "dtsim: note: [data] %s = %d is more than the data set has: the run uses "
+                    "its %d\n",
+                    key[i], asked[i], has[i]);
+}
+
 static int load_data(Run *run, DtError *err)
 {
     const Scenario *sc = run->sc;
@@ -98,12 +113,14 @@ static int load_data(Run *run, DtError *err)
             run->train.n = sc->train_samples;
         if (sc->test_samples && sc->test_samples < run->test.n)
             run->test.n = sc->test_samples;
+        note_samples(run);
         return 0;
     }
     if (sc->dataset == DATA_FASHION_MNIST) {
         if (dataset_load_fashion_mnist(&run->train, &run->test, sc->data_path, sc->train_samples,
                                        sc->test_samples, err) < 0)
             return -1;
+        note_samples(run);
     } else {
         SyntheticConfig cfg = {.n = sc->train_samples,
                                .shape = sc->model.input,

@@ -216,6 +216,10 @@ expect 2 "out of memory.*attention probabilities" -- "$dtsim" run "$tiny" "${gpt
 expect 0 "validation loss .* nats per character" -- "$dtsim" run "$tiny" "${gpt[@]}" \
     --set train.steps=4 --set train.eval_every=4 --out "$tmp/gpt" --no-plot
 
+# More samples than the data set has: the run goes on with a note
+expect 0 "note: \[data\] train_samples = 100000 is more than the data set has: the run uses its 60000" \
+    -- "$dtsim" check "$src/scenarios/quickstart.ini" --set data.train_samples=100000
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
