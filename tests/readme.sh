@@ -154,6 +154,21 @@ for algo in hierarchical ring; do
         if (a == "ring") printf "flat ring'"'"'s %.1f ms", m; else printf "takes %.1f ms against", m }')"
 done
 
+echo "== ring-flow against the ring"
+for algo in ring ring-flow; do
+    s=$("$dtsim" collective --platform platforms/cluster-10gbe.xml --op allreduce --algo $algo \
+        --bytes 100M --json | jq -r .simulated_seconds)
+    says "cluster-10gbe $algo 100 MB" "take $(printf '%.6g' "$s") s either way"
+    ms=$("$dtsim" collective --platform platforms/dgx-2x8.xml --op allreduce --algo $algo \
+        --ranks 8 --bytes 16M --json | jq -r '.simulated_seconds * 1000')
+    says "dgx one node $algo 16 MB" "GPUs $(printf '%.3f' "$ms") ms"
+done
+flow=$("$dtsim" collective --platform platforms/dgx-2x8.xml --op allreduce --algo ring-flow \
+    --bytes 1G --json | jq -r '.simulated_seconds * 1000')
+ring=$("$dtsim" collective --platform platforms/dgx-2x8.xml --op allreduce --algo ring \
+    --bytes 1G --json | jq -r '.simulated_seconds * 1000')
+says "dgx-2x8 ring-flow and ring, LV08" "$(printf '%.1f ms with `ring-flow` and\n%.1f ms with `ring`' "$flow" "$ring" | tr '\n' ' ')"
+
 echo "== Megatron-LM's Table 1, the first two rows"
 if bash scenarios/megatron-table1.sh "$dtsim" 1-2 "$tmp/table1" >"$tmp/table1.log" 2>&1; then
     # each row as the script prints it, less its wall-time column
