@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,6 +197,12 @@ static int platform_refuse_failures(const char *path, int nranks, DtError *err)
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return dt_fail(err, DT_EINPUT,
+                       "platform '%s' is not a regular file (a directory, a pipe or a device); "
+                       "give a SimGrid platform XML file",
+                       path);
     if (platform_refuse_failures(path, nranks, err) < 0)
         return -1;
 

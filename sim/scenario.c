@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "strategy.h"
 
@@ -212,6 +213,7 @@ typedef struct ParseState {
     size_t n, cap;
     int current_line; /* the line libinih is on */
     int indented;     /* and whether it began with a blank */
+    const char *bad;  /* why the reader stopped early (a line too long, CR line ends), or NULL */
     int oom;
     Kinds kinds;
     Table tables[NT];
@@ -272,10 +274,30 @@ typedef struct LineReader {
 static char *line_reader(char *str, int num, void *stream)
 {
     LineReader *lr = stream;
+    ParseState *ps = lr->ps;
     char *s = fgets(str, num, lr->f);
-    if (s) {
-        lr->ps->current_line++;
-        lr->ps->indented = s[0] == ' ' || s[0] == '\t';
+    if (!s)
+        return NULL;
+    ps->current_line++;
+    ps->indented = s[0] == ' ' || s[0] == '\t';
+    const char *cr = strchr(s, '\r');
+    if (cr && cr[1] != '\n' && cr[1] != '\0') {
+        ps->bad = "its lines end with a carriage return alone (old Mac style); save it with "
+                  "Unix (LF) or Windows (CRLF) line ends";
+        return NULL; /* stop reading: the rest would be one line */
+    }
+    size_t len = strlen(s);
+    if (len > 0 && s[len - 1] != '\n' && !feof(lr->f)) {
+        const char *t = s + strspn(s, " \t");
+        if (*t != ';' && *t != '#') {
+            ps->bad = "the line is too long for the INI reader; go on with a long list on "
+                      "indented lines";
+            return NULL;
+        }
+        /* a long comment: the rest of it is comment too */
+        int c;
+        while ((c = fgetc(lr->f)) != EOF && c != '\n')
+            ;
     }
     return s;
 }
@@ -656,6 +678,12 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
  * *syntax_line tells). */
 static int scenario_read(ParseState *ps, const char *path, int *syntax_line, DtError *err)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return dt_fail(err, DT_EINPUT,
+                       "scenario '%s' is not a regular file (a directory, a pipe or a device); "
+                       "give an INI file",
+                       path);
     FILE *f = fopen(path, "r");
     if (!f)
         return dt_fail(err, DT_EINPUT, "cannot open scenario '%s': %s", path, strerror(errno));
@@ -664,6 +692,8 @@ static int scenario_read(ParseState *ps, const char *path, int *syntax_line, DtE
     fclose(f);
     if (ps->oom)
         return dt_fail(err, DT_ERUNTIME, "out of memory while reading '%s'", path);
+    if (ps->bad)
+        return dt_fail(err, DT_EINPUT, "%s:%d: %s", path, ps->current_line, ps->bad);
     if (rc < 0)
         return dt_fail(err, DT_ERUNTIME, "cannot read scenario '%s'", path);
     *syntax_line = rc;

@@ -220,6 +220,26 @@ expect 0 "validation loss .* nats per character" -- "$dtsim" run "$tiny" "${gpt[
 expect 0 "note: \[data\] train_samples = 100000 is more than the data set has: the run uses its 60000" \
     -- "$dtsim" check "$src/scenarios/quickstart.ini" --set data.train_samples=100000
 
+# Files that are not regular files are refused at once (a FIFO would
+# block the reader forever); CR-only line ends and over-long lines are
+# named, and a long comment stays a comment
+mkfifo "$tmp/fifo"
+expect 2 "scenario '$tmp/fifo' is not a regular file" -- timeout 20 "$dtsim" check "$tmp/fifo"
+expect 2 "scenario '$tmp' is not a regular file" -- "$dtsim" check "$tmp"
+expect 2 "platform '$tmp/fifo' is not a regular file" -- timeout 20 "$dtsim" check "$tiny" \
+    --platform "$tmp/fifo"
+sed "s|^platform = .*|platform = $src/platforms/one-gpu.xml|" "$tiny" >"$tmp/here.ini"
+tr '\n' '\r' <"$tmp/here.ini" >"$tmp/cr.ini"
+expect 2 "cr.ini:1: its lines end with a carriage return alone" -- "$dtsim" check "$tmp/cr.ini"
+# (its tail, read as a line, would be an unknown key of [strategy])
+{ cat "$tmp/here.ini"; printf '; a long comment%0300d lr = 5\n' 0; } >"$tmp/long-comment.ini"
+expect 0 "" -- "$dtsim" check "$tmp/long-comment.ini"
+{ cat "$tmp/here.ini"; printf '; a long comment%0300d\nsteps = 5\n' 0; } >"$tmp/long-comment2.ini"
+expect 2 "long-comment2.ini:$(($(wc -l <"$tmp/here.ini") + 2)): unknown key 'steps'" -- \
+    "$dtsim" check "$tmp/long-comment2.ini"
+sed "s/^\[model\]/[model]\nhidden = $(printf '8, %.0s' $(seq 80))8/" "$tmp/here.ini" >"$tmp/long.ini"
+expect 2 "long.ini:[0-9]*: the line is too long for the INI reader" -- "$dtsim" check "$tmp/long.ini"
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
