@@ -308,6 +308,8 @@ int sweep_command(int argc, char **argv, const char *self, DtError *err)
     SweepArgs a = {0};
     char out[PATH_MAX];
     int rc = sweep_args_parse(&a, argc, argv, err);
+    if (rc == 0)
+        rc = sweep_vary_check(&a, err);
     int nvariants = rc == 0 ? sweep_count(&a, err) : -1;
     int base = nvariants > 0 ? sweep_baseline(&a, nvariants, err) : -1;
     rc = nvariants < 0 || base == -2 ? -1 : 0;

@@ -32,6 +32,18 @@ static int vary_keys(Vary *v, const char *spec, const char *eq, DtError *err)
     return 0;
 }
 
+/* Each part of a value fits a --set "section.key=value". */
+static int vary_lengths(const Vary *v, const char **parts, DtError *err)
+{
+    for (int n = 0; n < v->nkeys; n++)
+        if (strlen(v->keys[n]) + 1 + strlen(parts[n]) >= SWEEP_SET_LEN)
+            return dt_fail(err, DT_EINPUT,
+                           "--vary %s: the value '%.40s...' is too long (%s=VALUE takes at most "
+                           "%d characters)",
+                           v->keys[n], parts[n], v->keys[n], SWEEP_SET_LEN - 1);
+    return 0;
+}
+
 /* Split one value into its linked parts (in place). */
 static int vary_value(Vary *v, char *tok, DtError *err)
 {
@@ -41,7 +53,7 @@ static int vary_value(Vary *v, char *tok, DtError *err)
     const char **parts = v->values[v->nvalues++];
     if (v->nkeys == 1) {
         parts[0] = tok;
-        return 0;
+        return vary_lengths(v, parts, err);
     }
     int colons = 0;
     for (const char *p = tok; *p; p++)
@@ -59,7 +71,7 @@ static int vary_value(Vary *v, char *tok, DtError *err)
                        "--vary %s,...: each value needs %d parts joined by ':' (one per "
                        "key), e.g. 2:256",
                        v->keys[0], v->nkeys);
-    return 0;
+    return vary_lengths(v, parts, err);
 }
 
 int sweep_vary_parse(Vary *v, const char *spec, DtError *err)
@@ -92,6 +104,20 @@ void sweep_args_free(SweepArgs *a)
 {
     for (int i = 0; i < a->nvary; i++)
         free(a->vary[i].text);
+}
+
+int sweep_vary_check(const SweepArgs *a, DtError *err)
+{
+    for (int k = 0; k < a->nvary; k++)
+        for (int j = 0; j < a->vary[k].nkeys; j++)
+            for (int l = k; l < a->nvary; l++)
+                for (int m = l == k ? j + 1 : 0; m < a->vary[l].nkeys; m++)
+                    if (strcmp(a->vary[k].keys[j], a->vary[l].keys[m]) == 0)
+                        return dt_fail(err, DT_EINPUT,
+                                       "--vary names %s twice; give its values once (link "
+                                       "keys that change together: --vary k1,k2=a1:b1,a2:b2)",
+                                       a->vary[k].keys[j]);
+    return 0;
 }
 
 int sweep_count(const SweepArgs *a, DtError *err)

@@ -50,6 +50,9 @@ typedef struct SweepArgs {
 int sweep_vary_parse(Vary *v, const char *spec, DtError *err);
 void sweep_args_free(SweepArgs *a);
 
+/* No key is varied twice (in two --vary, or twice in one); -1 with err
+ * naming it. */
+int sweep_vary_check(const SweepArgs *a, DtError *err);
 /* The number of variants, or -1 with err when the grid is too large. */
 int sweep_count(const SweepArgs *a, DtError *err);
 /* Variant index -> the value index of each --vary. */

@@ -191,6 +191,12 @@ expect 2 "train.lr is not a key the sweep varies" -- "$dtsim" sweep "$tiny" \
     --vary train.batch=8,16 --baseline train.lr=0.1 --out "$tmp/bad"
 expect 2 "several variants match" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
     --vary train.lr=0.1,0.2 --baseline train.batch=8 --out "$tmp/bad"
+expect 2 "--vary names train.batch twice" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    --vary train.batch=32 --out "$tmp/bad"
+expect 2 "--vary names train.batch twice" -- "$dtsim" sweep "$tiny" \
+    --vary train.batch,train.batch=8:16 --out "$tmp/bad"
+expect 2 "--vary cluster.hosts: the value 'node-1 .*' is too long" -- "$dtsim" sweep "$tiny" \
+    --vary "cluster.hosts=$(seq -s ' ' -f 'node-%g' 1 60)" --out "$tmp/bad"
 mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
 expect 2 "did not write" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 --out "$tmp/mine"
 checks_done
