@@ -107,12 +107,18 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
     if (!sc)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     int rc = 0;
+    SimOptions opts = {0};
+    char checked[PATH_MAX] = ""; /* the platform last checked */
     const char *platform = NULL; /* the runs' --platform, the last one given */
     for (int i = 0; i < a->npass; i++)
         if (!strcmp(a->pass[i], "--platform") && i + 1 < a->npass)
             platform = a->pass[++i];
         else if (!strncmp(a->pass[i], "--platform=", 11))
             platform = a->pass[i] + 11;
+        else if (!strncmp(a->pass[i], "--cfg=", 6) && rc == 0)
+            rc = sim_options_add(&opts, a->pass[i] + 6, err);
+        else if (!strcmp(a->pass[i], "--cfg") && i + 1 < a->npass && rc == 0)
+            rc = sim_options_add(&opts, a->pass[++i], err);
     for (int v = 0; v < nvariants && rc == 0; v++) {
         int n = 0;
         char vsets[SWEEP_MAX_SETS][SWEEP_SET_LEN];
@@ -125,6 +131,11 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
         for (int k = 0; k < nv; k++)
             sets[n++] = vsets[k];
         rc = scenario_load_on(sc, a->scenario, platform, sets, n, err);
+        if (rc == 0 && strcmp(sc->platform, checked) != 0) {
+            /* the platform and --cfg, before any run: SimGrid loads it */
+            rc = platform_check(sc->platform, &opts, err) < 0 ? -1 : 0;
+            snprintf(checked, sizeof checked, "%s", sc->platform);
+        }
         if (rc == 0 && v == 0) {
             const char *plat = strrchr(sc->platform, '/');
             plat = plat ? plat + 1 : sc->platform;
@@ -133,6 +144,7 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
         }
         scenario_free(sc);
     }
+    sim_options_free(&opts);
     free(sc);
     return rc;
 }

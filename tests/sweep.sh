@@ -197,6 +197,14 @@ expect 2 "--vary names train.batch twice" -- "$dtsim" sweep "$tiny" \
     --vary train.batch,train.batch=8:16 --out "$tmp/bad"
 expect 2 "--vary cluster.hosts: the value 'node-1 .*' is too long" -- "$dtsim" sweep "$tiny" \
     --vary "cluster.hosts=$(seq -s ' ' -f 'node-%g' 1 60)" --out "$tmp/bad"
+# a bad --cfg or platform stops the sweep before it runs or makes anything
+expect 2 "Model 'Nope' is invalid" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    --cfg=network/model:Nope --out "$tmp/bad-cfg"
+expect 1 "" -- test -e "$tmp/bad-cfg"
+echo "<platform/>" >"$tmp/bad.xml"
+expect 2 "platform '$tmp/bad.xml' .or a --cfg option. is not valid" -- "$dtsim" sweep "$tiny" \
+    --vary train.batch=8,16 --platform "$tmp/bad.xml" --out "$tmp/bad-platform"
+expect 1 "" -- test -e "$tmp/bad-platform"
 mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
 expect 2 "did not write" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 --out "$tmp/mine"
 checks_done
