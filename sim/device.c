@@ -66,6 +66,11 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     *d = (Device){.rank = rank, .host = host, .rec = rec};
     /* the peak speed: a speed profile's current scale is SimGrid's business */
     d->speed = sg_host_get_pstate_speed(host, sg_host_get_pstate(host));
+    if (!(d->speed > 0.0) || !isfinite(d->speed))
+        return dt_fail(err, DT_EINPUT,
+                       "host '%s' computes at %g flop/s, which SimGrid cannot run a kernel at; "
+                       "give its speed in the platform a positive value, e.g. speed=\"14Tf\"",
+                       sg_host_get_name(host), d->speed);
     faults_of_host(&run->sc->faults, sg_host_get_name(host), &d->faults);
     RankTotals *t = &rec->ranks[rank];
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));

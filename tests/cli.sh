@@ -240,6 +240,15 @@ expect 2 "long-comment2.ini:$(($(wc -l <"$tmp/here.ini") + 2)): unknown key 'ste
 sed "s/^\[model\]/[model]\nhidden = $(printf '8, %.0s' $(seq 80))8/" "$tmp/here.ini" >"$tmp/long.ini"
 expect 2 "long.ini:[0-9]*: the line is too long for the INI reader" -- "$dtsim" check "$tmp/long.ini"
 
+# A host SimGrid cannot compute on (speed 0, inf) is refused by check and
+# run alike, naming it (SimGrid aborted the run)
+for speed in 0f inf; do
+    sed "s/speed=\"14Tf\"/speed=\"$speed\"/" "$src/platforms/one-gpu.xml" >"$tmp/speed.xml"
+    expect 2 "host 'gpu0' computes at [0inf]* flop/s" -- "$dtsim" check "$tiny" --platform "$tmp/speed.xml"
+    expect 2 "give its speed in the platform a positive value" -- "$dtsim" run "$tiny" \
+        --platform "$tmp/speed.xml" --out "$tmp/speed" "${q[@]}"
+done
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
