@@ -538,8 +538,19 @@ static int given(const ParseState *ps, int t, const char *name)
 }
 
 /* Defaults that depend on other keys, and checks across the [train] keys. */
+/* The largest number of samples a step may take in all (a replica's batch
+ * times the workers bounds every strategy's global batch), so that the
+ * counts derived from it fit an int. */
+#define SCENARIO_MAX_STEP_SAMPLES (1L << 30)
+
 static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
 {
+    long step_samples = (long)sc->batch * sc->workers;
+    if (step_samples > SCENARIO_MAX_STEP_SAMPLES)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [train] batch x [cluster] workers = %d x %d = %ld samples a step, "
+                       "more than the %ld dtsim counts; lower one of them",
+                       ps->where, sc->batch, sc->workers, step_samples, SCENARIO_MAX_STEP_SAMPLES);
     if (!given(ps, T_TRAIN, "lr"))
         sc->opt.lr = sc->opt.kind == OPT_ADAM ? 0.001 : 0.05;
     if (sc->opt.momentum >= 1.0 || sc->opt.beta1 >= 1.0 || sc->opt.beta2 >= 1.0)

@@ -249,6 +249,14 @@ for speed in 0f inf; do
         --platform "$tmp/speed.xml" --out "$tmp/speed" "${q[@]}"
 done
 
+# Derived counts that would not fit an int are refused (workers x batch
+# wrapped to 0 and a division by it killed the process)
+for k in data-parallel parameter-server local-sgd hybrid; do
+    expect 2 "batch x \[cluster\] workers = 65536 x 65536 = 4294967296 samples a step" -- \
+        "$dtsim" check "$tiny" --set strategy.kind=$k --set cluster.workers=65536 \
+        --set train.batch=65536 --platform "$src/platforms/cluster-10gbe.xml"
+done
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
