@@ -8,10 +8,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <simgrid/actor.h>
 #include <simgrid/comm.h>
 #include <simgrid/engine.h>
 #include <simgrid/host.h>
+#include <simgrid/link.h>
 #include <simgrid/mailbox.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +145,33 @@ static void probe_main(int argc, char **argv)
     free(got);
 }
 
+/* In the child: a link SimGrid would fail on, in words for the user (its
+ * own message is "The Impossible Did Happen"); 0 when all are sound. */
+static int links_check(char *buf, size_t size)
+{
+    size_t n = sg_link_count();
+    sg_link_t *links = sg_link_list();
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++) {
+        double bw = sg_link_get_bandwidth(links[i]), lat = sg_link_get_latency(links[i]);
+        if (!(bw > 0.0) || !isfinite(bw)) {
+            snprintf(buf, size,
+                     "link '%s' has a bandwidth of %g bytes/s; give it a positive one, e.g. "
+                     "bandwidth=\"1.25GBps\"",
+                     sg_link_get_name(links[i]), bw);
+            bad = 1;
+        } else if (!(lat >= 0.0) || !isfinite(lat)) {
+            snprintf(buf, size,
+                     "link '%s' has a latency of %g s; give it one of 0 or more, e.g. "
+                     "latency=\"25us\"",
+                     sg_link_get_name(links[i]), lat);
+            bad = 1;
+        }
+    }
+    free(links);
+    return bad;
+}
+
 /* In the child: start the probes on the placed hosts and run. */
 static void probe_run(int nranks, sg_host_t *hosts)
 {
@@ -220,6 +249,13 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         platform_load(path, opts, NULL);
         char buf[sizeof((DtError *)0)->msg + 32];
         int len;
+        if (links_check(buf + 1, sizeof buf - 1)) {
+            buf[0] = '!';
+            len = (int)strlen(buf);
+            if (write(outpipe[1], buf, (size_t)len) != len)
+                _exit(3);
+            _exit(0);
+        }
         if (nranks > 0 && (hosts || (size_t)nranks <= sg_host_count())) {
             DtError perr;
             sg_host_t *placed = placement_list(nranks, hosts, &perr);

@@ -257,6 +257,15 @@ for k in data-parallel parameter-server local-sgd hybrid; do
         --set train.batch=65536 --platform "$src/platforms/cluster-10gbe.xml"
 done
 
+# A link SimGrid cannot carry a message on, named in words
+sed 's/bw="1.25GBps"/bw="0Bps"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/zero-bw.xml"
+expect 2 "link 'cluster-10gbe_link_0_DOWN' has a bandwidth of 0 bytes/s; give it a positive one" -- \
+    "$dtsim" check "$tiny" --platform "$tmp/zero-bw.xml" --set strategy.kind=data-parallel \
+    --set cluster.workers=2
+sed 's/lat="25us"/lat="-25us"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/negative-lat.xml"
+expect 2 "has a latency of -2.5e-05 s; give it one of 0 or more" -- "$dtsim" run "$tiny" \
+    --platform "$tmp/negative-lat.xml" --out "$tmp/neg" "${q[@]}"
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
