@@ -301,6 +301,17 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char line[768];
         sim_error_line(text ? text : (char *)"", line, sizeof line);
+        int ns3 = 0;
+        for (int i = 0; opts && i < opts->ncfg; i++)
+            ns3 |= strstr(opts->cfg[i], "network/model:ns-3") != NULL;
+        if (WIFSIGNALED(status) && strcmp(line, "SimGrid stopped without a message") == 0)
+            snprintf(line, sizeof line,
+                     "SimGrid crashed (%s) loading it or sending its first messages, without "
+                     "a word%s",
+                     strsignal(WTERMSIG(status)),
+                     ns3 ? "; under --cfg=network/model:ns-3 this SimGrid cannot load every "
+                           "platform: try CM02 or LV08"
+                         : "");
         free(text);
         if (nranks > 1)
             return dt_fail(err, DT_EINPUT,

@@ -266,6 +266,11 @@ sed 's/lat="25us"/lat="-25us"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/negati
 expect 2 "has a latency of -2.5e-05 s; give it one of 0 or more" -- "$dtsim" run "$tiny" \
     --platform "$tmp/negative-lat.xml" --out "$tmp/neg" "${q[@]}"
 
+# SimGrid dying without a word (its ns-3 model on a cluster) is named
+expect 2 "SimGrid crashed (.*) loading it or sending its first messages, without a word; under --cfg=network/model:ns-3" -- \
+    "$dtsim" check "$tiny" --cfg=network/model:ns-3 --set strategy.kind=data-parallel \
+    --set cluster.workers=2 --platform "$src/platforms/cluster-10gbe.xml"
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
