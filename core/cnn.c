@@ -42,6 +42,19 @@ static int cnn_build(Model *m, const void *config, DtError *err)
     const CnnConfig *c = config;
     if (c->kernel < 1 || c->kernel % 2 == 0)
         return dt_fail(err, DT_EINPUT, "a cnn needs an odd kernel size, got %d", c->kernel);
+    /* each block halves the image: say how many fit before a pool has
+     * nothing left to pool */
+    int h = m->input.h, w = m->input.w, fit = 0;
+    while (h >= 2 && w >= 2) {
+        h /= 2;
+        w /= 2;
+        fit++;
+    }
+    if (c->nconv > fit)
+        return dt_fail(err, DT_EINPUT,
+                       "[model] channels: %d conv + 2x2 max-pool blocks, but the %dx%d input "
+                       "halves to 1 pixel after %d; give at most %d channel widths",
+                       c->nconv, m->input.h, m->input.w, fit, fit);
     for (int i = 0; i < c->nconv; i++) {
         Layer conv = {.ops = &conv2d_ops,
                       .channels = c->conv[i],

@@ -271,6 +271,10 @@ expect 2 "SimGrid crashed (.*) loading it or sending its first messages, without
     "$dtsim" check "$tiny" --cfg=network/model:ns-3 --set strategy.kind=data-parallel \
     --set cluster.workers=2 --platform "$src/platforms/cluster-10gbe.xml"
 
+# A CNN with more pooling blocks than its image has halvings names the key
+expect 2 "\[model\] channels: 5 conv \+ 2x2 max-pool blocks, but the 28x28 input halves to 1 pixel after 4; give at most 4" \
+    -- "$dtsim" check "$src/scenarios/serial-cnn.ini" --set model.channels=8,8,8,8,8
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
