@@ -643,7 +643,18 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         *err = run.err;
         goto out;
     }
+    /* SimGrid ends the run when nothing can progress any more: ranks still
+     * waiting then (a deadlock), or a clock gone to infinity (a kernel or
+     * a transfer that never ends), is a failure, not a result */
+    size_t stuck = sg_actor_count();
+    double end = simgrid_get_clock();
     rc = write_results(&run, out_dir, wall, err);
+    if (rc == 0 && (stuck > 0 || !isfinite(end)))
+        rc = dt_fail(err, DT_ERUNTIME,
+                     "the simulation stopped at %g simulated s%s: nothing could progress (a "
+                     "device or link so slow that its work never ends, or a SimGrid option "
+                     "that stalls the solver); what was done is in %s/",
+                     end, stuck ? " with ranks still waiting" : "", out_dir);
 out:
     run_free(&run);
     return rc;

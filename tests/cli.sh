@@ -275,6 +275,14 @@ expect 2 "SimGrid crashed (.*) loading it or sending its first messages, without
 expect 2 "\[model\] channels: 5 conv \+ 2x2 max-pool blocks, but the 28x28 input halves to 1 pixel after 4; give at most 4" \
     -- "$dtsim" check "$src/scenarios/serial-cnn.ini" --set model.channels=8,8,8,8,8
 
+# A run whose clock goes to infinity (a memory bandwidth of 1e-300 B/s)
+# saves what it has and ends with exit 1, not 0 and "inf simulated s"
+sed 's/memory_bandwidth" value="[^"]*"/memory_bandwidth" value="1e-300"/' \
+    "$src/platforms/one-gpu.xml" >"$tmp/slow.xml"
+expect 1 "the simulation stopped at inf simulated s: nothing could progress" -- timeout 60 \
+    "$dtsim" run "$tiny" --platform "$tmp/slow.xml" --out "$tmp/slow" "${q[@]}" --no-plot
+expect 0 "" -- test -e "$tmp/slow/summary.json"
+
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
     "$dtsim" check "$tiny" --set model.hidden=32,,16
