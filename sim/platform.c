@@ -223,6 +223,54 @@ static int platform_refuse_failures(const char *path, int nranks, DtError *err)
     return 0;
 }
 
+/* The check's child: load the platform, check its links, place and probe
+ * the ranks, and tell the parent the host count, or "!why", on out; never
+ * returns. */
+static void check_child(const char *path, const SimOptions *opts, int nranks, const char *hosts,
+                        int out)
+{
+    platform_load(path, opts, NULL);
+    char buf[sizeof((DtError *)0)->msg + 32];
+    int len;
+    if (links_check(buf + 1, sizeof buf - 1)) {
+        buf[0] = '!';
+        len = (int)strlen(buf);
+        _exit(write(out, buf, (size_t)len) != len ? 3 : 0);
+    }
+    if (nranks > 0 && (hosts || (size_t)nranks <= sg_host_count())) {
+        DtError perr;
+        sg_host_t *placed = placement_list(nranks, hosts, &perr);
+        if (!placed) {
+            /* a placement error, told to the parent as "!message" */
+            len = snprintf(buf, sizeof buf, "!%s", perr.msg);
+            _exit(write(out, buf, (size_t)len) != len ? 3 : 0);
+        }
+        if (nranks > 1)
+            probe_run(nranks, placed);
+        free(placed);
+    }
+    len = snprintf(buf, sizeof buf, "%zu", sg_host_count());
+    _exit(write(out, buf, (size_t)len) != len ? 3 : 0);
+}
+
+/* Why the check's child failed, from what SimGrid printed (text) and how
+ * it ended (status), into line. */
+static void child_failure(char *text, int status, const SimOptions *opts, char *line, size_t size)
+{
+    sim_error_line(text ? text : (char *)"", line, size);
+    int ns3 = 0;
+    for (int i = 0; opts && i < opts->ncfg; i++)
+        ns3 |= strstr(opts->cfg[i], "network/model:ns-3") != NULL;
+    if (WIFSIGNALED(status) && strcmp(line, "SimGrid stopped without a message") == 0)
+        snprintf(line, size,
+                 "SimGrid crashed (%s) loading it or sending its first messages, without a "
+                 "word%s",
+                 strsignal(WTERMSIG(status)),
+                 ns3 ? "; under --cfg=network/model:ns-3 this SimGrid cannot load every "
+                       "platform: try CM02 or LV08"
+                     : "");
+}
+
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err)
 {
@@ -246,34 +294,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         dup2(errpipe[1], STDERR_FILENO);
         close(errpipe[0]);
         close(outpipe[0]);
-        platform_load(path, opts, NULL);
-        char buf[sizeof((DtError *)0)->msg + 32];
-        int len;
-        if (links_check(buf + 1, sizeof buf - 1)) {
-            buf[0] = '!';
-            len = (int)strlen(buf);
-            if (write(outpipe[1], buf, (size_t)len) != len)
-                _exit(3);
-            _exit(0);
-        }
-        if (nranks > 0 && (hosts || (size_t)nranks <= sg_host_count())) {
-            DtError perr;
-            sg_host_t *placed = placement_list(nranks, hosts, &perr);
-            if (!placed) {
-                /* a placement error, told to the parent as "!message" */
-                len = snprintf(buf, sizeof buf, "!%s", perr.msg);
-                if (write(outpipe[1], buf, (size_t)len) != len)
-                    _exit(3);
-                _exit(0);
-            }
-            if (nranks > 1)
-                probe_run(nranks, placed);
-            free(placed);
-        }
-        len = snprintf(buf, sizeof buf, "%zu", sg_host_count());
-        if (write(outpipe[1], buf, (size_t)len) != len)
-            _exit(3);
-        _exit(0);
+        check_child(path, opts, nranks, hosts, outpipe[1]);
     }
     close(errpipe[1]);
     close(outpipe[1]);
@@ -300,18 +321,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char line[768];
-        sim_error_line(text ? text : (char *)"", line, sizeof line);
-        int ns3 = 0;
-        for (int i = 0; opts && i < opts->ncfg; i++)
-            ns3 |= strstr(opts->cfg[i], "network/model:ns-3") != NULL;
-        if (WIFSIGNALED(status) && strcmp(line, "SimGrid stopped without a message") == 0)
-            snprintf(line, sizeof line,
-                     "SimGrid crashed (%s) loading it or sending its first messages, without "
-                     "a word%s",
-                     strsignal(WTERMSIG(status)),
-                     ns3 ? "; under --cfg=network/model:ns-3 this SimGrid cannot load every "
-                           "platform: try CM02 or LV08"
-                         : "");
+        child_failure(text, status, opts, line, sizeof line);
         free(text);
         if (nranks > 1)
             return dt_fail(err, DT_EINPUT,
