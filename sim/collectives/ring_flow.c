@@ -16,7 +16,7 @@
  * steps' latencies, so that call pauses one step less).  On an ideal
  * network (DESIGN.md) that is the ring's time to the rounding,
  * 2(p-1) alpha + 2 (p-1)/p n beta, with the same bytes on the same links
- * and a thirtieth of the simulator's messages for a ring of 8; what it
+ * and a fourteenth of the simulator's messages for a ring of 8; what it
  * does not show is how other traffic interleaves with the steps (one flow
  * shares a link as a long message does).
  *
