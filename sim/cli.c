@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_option(int argc, char **argv, int *i, const char *name, const char **value)
 {
@@ -34,4 +35,14 @@ void cli_bar(char *buf, size_t size, double fraction)
         bar[i] = i < full ? '#' : '.';
     bar[WIDTH] = '\0';
     snprintf(buf, size, "[%s] %3.0f%%", bar, 100.0 * fraction);
+}
+
+int cli_regular_file(const char *path, const char *what, const char *instead, DtError *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return dt_fail(err, DT_EINPUT,
+                       "%s '%s' is not a regular file (a directory, a pipe or a device); give %s",
+                       what, path, instead);
+    return 0;
 }

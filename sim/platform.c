@@ -4,6 +4,7 @@
  */
 #include "platform.h"
 
+#include "cli.h"
 #include "placement.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -274,12 +274,8 @@ static void child_failure(char *text, int status, const SimOptions *opts, char *
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return dt_fail(err, DT_EINPUT,
-                       "platform '%s' is not a regular file (a directory, a pipe or a device); "
-                       "give a SimGrid platform XML file",
-                       path);
+    if (cli_regular_file(path, "platform", "a SimGrid platform XML file", err) < 0)
+        return -1;
     if (platform_refuse_failures(path, nranks, err) < 0)
         return -1;
 

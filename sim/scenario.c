@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "cli.h"
 #include "strategy.h"
 
 static const char *const datasets[] = {"fashion-mnist", "synthetic", "text", NULL};
@@ -689,12 +689,8 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
  * *syntax_line tells). */
 static int scenario_read(ParseState *ps, const char *path, int *syntax_line, DtError *err)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return dt_fail(err, DT_EINPUT,
-                       "scenario '%s' is not a regular file (a directory, a pipe or a device); "
-                       "give an INI file",
-                       path);
+    if (cli_regular_file(path, "scenario", "an INI file", err) < 0)
+        return -1;
     FILE *f = fopen(path, "r");
     if (!f)
         return dt_fail(err, DT_EINPUT, "cannot open scenario '%s': %s", path, strerror(errno));
