@@ -517,12 +517,11 @@ double model_attention_bytes(const Model *m, int batch, int first, int last)
     return n * sizeof(float);
 }
 
-double model_evaluate(const Model *m, Workspace *ws, const float *params, const Dataset *d,
-                      double *loss)
+void model_evaluate_batches(const Model *m, Workspace *ws, const float *params, const Dataset *d,
+                            int first, int last, double *loss, long *correct)
 {
-    double total = 0.0, rows = (double)d->n * m->positions;
-    long correct = 0;
-    for (int i = 0; i < d->n; i += ws->batch) {
+    for (int k = first; k < last; k++) {
+        int i = k * ws->batch;
         int b = d->n - i < ws->batch ? d->n - i : ws->batch;
         model_forward(m, ws, params, d->x + (size_t)i * shape_size(d->shape), b);
         SoftmaxXent s = {
@@ -532,8 +531,20 @@ double model_evaluate(const Model *m, Workspace *ws, const float *params, const 
             .labels = d->y + (size_t)i * d->targets,
             .probs = ws->probs,
         };
-        total += softmax_xent_forward(&s);
-        correct += softmax_xent_correct(&s);
+        loss[k - first] = softmax_xent_forward(&s);
+        *correct += softmax_xent_correct(&s);
+    }
+}
+
+double model_evaluate(const Model *m, Workspace *ws, const float *params, const Dataset *d,
+                      double *loss)
+{
+    double total = 0.0, rows = (double)d->n * m->positions;
+    long correct = 0;
+    for (int k = 0; k * ws->batch < d->n; k++) {
+        double batch_loss;
+        model_evaluate_batches(m, ws, params, d, k, k + 1, &batch_loss, &correct);
+        total += batch_loss;
     }
     if (loss)
         *loss = d->n ? total / rows : 0.0;

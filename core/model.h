@@ -246,6 +246,13 @@ double model_attention_bytes(const Model *m, int batch, int first, int last);
  * is of the next token). */
 double model_evaluate(const Model *m, Workspace *ws, const float *params, const Dataset *d,
                       double *loss);
+/* Its part for batches [first, last) of those ws->batch-sample batches
+ * (there are ceil(d->n / ws->batch)): each batch's summed loss in
+ * loss[b - first], its correct predictions added to *correct.  Parts
+ * evaluated on several workspaces, their losses added in batch order, give
+ * model_evaluate's figures bit for bit. */
+void model_evaluate_batches(const Model *m, Workspace *ws, const float *params, const Dataset *d,
+                            int first, int last, double *loss, long *correct);
 
 /* A language model's continuation (generate.c): starting from the
  * nprompt token ids of prompt (at least 1), append n tokens to out (which

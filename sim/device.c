@@ -143,3 +143,8 @@ void device_layer_kernel(Device *d, double began, double flops, double bytes, co
 {
     device_kernel(d, began, flops, bytes * d->tensor_scale, name);
 }
+
+void device_layer_charge(Device *d, double flops, double bytes, const char *name)
+{
+    device_compute(d, flops, bytes * d->tensor_scale, name);
+}

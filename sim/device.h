@@ -70,6 +70,9 @@ void device_kernel(Device *d, double began, double flops, double bytes, const ch
  * fp32 bytes shrink with the run's precision (an optimizer step's do
  * not: it reads and writes fp32 master weights and state). */
 void device_layer_kernel(Device *d, double began, double flops, double bytes, const char *name);
+/* The charge of a layer kernel alone, for a kernel timed elsewhere (one
+ * that runs on the pool, sim/pool.h). */
+void device_layer_charge(Device *d, double flops, double bytes, const char *name);
 
 /* Deferred charging, for a rank that runs many kernels between two
  * messages (a transformer stage's layers between two tensor-parallel

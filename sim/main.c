@@ -19,6 +19,7 @@
 #include "collective_cmd.h"
 #include "gemm.h"
 #include "cli.h"
+#include "pool.h"
 #include "run.h"
 #include "sweep.h"
 #include "scenario.h"
@@ -64,6 +65,9 @@ static void usage(FILE *out)
             "  --trace-ranks N|all  ranks 0..N-1 only (or every rank) in trace.json and\n"
             "                       timeline.dat (default: every rank, unless that is over\n"
             "                       2 million spans: then the first ranks that fit)\n"
+            "  --threads N          run the ranks' kernels on N threads of this machine\n"
+            "                       (default: its cores; a sweep's runs share them); the\n"
+            "                       results are the same, byte for byte, for every N\n"
             "  --cfg=NAME:VALUE     a SimGrid option, e.g. --cfg=network/model:CM02 (repeatable)\n"
             "\n"
             "Results: DIR/metrics.csv (one row per evaluation), DIR/summary.json,\n"
@@ -113,6 +117,21 @@ static int parse_trace_ranks(const char *v, int *out, DtError *err)
     return 0;
 }
 
+/* --threads: how many of this machine's threads run the kernels. */
+static int parse_threads(const char *v, int *out, DtError *err)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0' || n < 1 || n > 256)
+        return dt_fail(err, DT_EINPUT,
+                       "--threads %s: give a number of threads from 1 to 256 (default: the "
+                       "cores, here %d)",
+                       v, pool_cores());
+    *out = (int)n;
+    return 0;
+}
+
 static int parse_args(Args *a, int argc, char **argv, DtError *err)
 {
     a->command = argv[1];
@@ -135,6 +154,9 @@ static int parse_args(Args *a, int argc, char **argv, DtError *err)
                 return -1;
         } else if (cli_option(argc, argv, &i, "--trace-ranks", &v)) {
             if (v && parse_trace_ranks(v, &a->run.trace_ranks, err) < 0)
+                return -1;
+        } else if (cli_option(argc, argv, &i, "--threads", &v)) {
+            if (v && parse_threads(v, &a->run.threads, err) < 0)
                 return -1;
         } else {
             valued = 0;
@@ -236,8 +258,12 @@ int main(int argc, char **argv)
         else
             snprintf(self, sizeof self, "%s", argv[0]);
         rc = sweep_command(argc, argv, self, &err);
-    } else if ((rc = parse_args(&args, argc, argv, &err)) == 0)
+    } else if ((rc = parse_args(&args, argc, argv, &err)) == 0) {
+        if (!check_only)
+            pool_start(args.run.threads ? args.run.threads : pool_cores());
         rc = command_run(&args, check_only, &err);
+        pool_stop();
+    }
     args_free(&args);
     int code = rc == 0 ? 0 : err.kind == DT_EINPUT ? EXIT_INPUT : 1;
     if (rc < 0)

@@ -42,6 +42,8 @@ void replica_describe(Replica *r, const Model *m, const OptConfig *opt, int batc
 
 void replica_free(Replica *r)
 {
+    if (r->job.state != POOL_IDLE) /* a rank stopped mid-step */
+        pool_wait(&r->job, NULL);
     free(r->params);
     free(r->grads);
     free(r->x);
@@ -60,39 +62,65 @@ void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int
     record_kernel(dev->rec, t);
 }
 
+/* The step's kernels (on the pool): the update replica_apply charged, then
+ * forward, loss and backward. */
+static void replica_step_job(void *arg)
+{
+    Replica *r = arg;
+    const Model *m = r->m;
+    const int batch = r->job_batch;
+    if (r->apply_pending) {
+        optim_step(&r->opt, r->params, r->grads);
+        r->apply_pending = 0;
+    }
+    memset(r->grads, 0, m->nparams * sizeof(float));
+    for (int l = 0; l < m->nlayers; l++)
+        model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
+    r->job_loss = model_loss(m, &r->ws, r->y, batch, r->job_scale);
+    for (int l = m->nlayers - 1; l >= 0; l--)
+        model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
+}
+
+void replica_settle(Replica *r, Recorder *rec)
+{
+    if (r->job.state != POOL_IDLE) {
+        pool_wait(&r->job, &rec->kernel_wall);
+    } else if (r->apply_pending) {
+        double t = record_clock();
+        optim_step(&r->opt, r->params, r->grads);
+        record_kernel(rec, t);
+        r->apply_pending = 0;
+    }
+}
+
 double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
                                  const ReplicaHook *hook)
 {
     const Model *m = r->m;
-    const int real = !r->cost;
-    double t = record_clock();
-    if (real)
-        memset(r->grads, 0, m->nparams * sizeof(float));
-    for (int l = 0; l < m->nlayers; l++) {
-        if (real)
-            model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
-        device_layer_kernel(d, t, model_layer_forward_flops(m, l, batch),
+    if (!r->cost) {
+        r->job_batch = batch;
+        r->job_scale = scale;
+        pool_submit(&r->job, replica_step_job, r);
+    }
+    for (int l = 0; l < m->nlayers; l++)
+        device_layer_charge(d, model_layer_forward_flops(m, l, batch),
                             model_layer_forward_bytes(m, l, batch), "forward");
-        t = record_clock();
-    }
-    double loss = real ? model_loss(m, &r->ws, r->y, batch, scale) : 0.0;
-    device_layer_kernel(d, t, model_loss_flops(m, batch), model_loss_bytes(m, batch), "loss");
+    device_layer_charge(d, model_loss_flops(m, batch), model_loss_bytes(m, batch), "loss");
     for (int l = m->nlayers - 1; l >= 0; l--) {
-        t = record_clock();
-        if (real)
-            model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
-        device_layer_kernel(d, t, model_layer_backward_flops(m, l, batch),
+        device_layer_charge(d, model_layer_backward_flops(m, l, batch),
                             model_layer_backward_bytes(m, l, batch), "backward");
-        if (hook)
+        if (hook) {
+            replica_settle(r, d->rec);
             hook->after_backward(hook->ctx, l);
+        }
     }
-    return loss;
+    replica_settle(r, d->rec);
+    return r->cost ? 0.0 : r->job_loss;
 }
 
 void replica_apply(Replica *r, Device *d)
 {
-    double t = record_clock();
     if (!r->cost)
-        optim_step(&r->opt, r->params, r->grads);
-    device_kernel(d, t, optim_step_flops(&r->opt), optim_step_bytes(&r->opt), "update");
+        r->apply_pending = 1;
+    device_compute(d, optim_step_flops(&r->opt), optim_step_bytes(&r->opt), "update");
 }

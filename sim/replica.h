@@ -14,6 +14,7 @@
 #include "device.h"
 #include "model.h"
 #include "optim.h"
+#include "pool.h"
 
 typedef struct Replica {
     const Model *m;
@@ -26,6 +27,12 @@ typedef struct Replica {
     uint8_t *y; /* (batch) */
     int cost;   /* compute = cost: no buffer at all (every pointer NULL); the
                  * steps charge what they would compute and compute nothing */
+    /* The step's kernels, handed to the pool (see replica_settle). */
+    PoolJob job;
+    int job_batch;
+    float job_scale;
+    double job_loss;
+    int apply_pending; /* replica_apply charged an update not yet applied */
 } Replica;
 
 /* Parameters are initialised from seed, so replicas with one seed agree. */
@@ -50,10 +57,19 @@ void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int
 /* Zero the gradient, then forward, loss and backward on the first `batch`
  * samples of r->x / r->y with loss scale `scale`, charging every layer on d
  * and calling hook (when not NULL) after each layer's backward.  Returns the
- * summed loss over the batch. */
+ * summed loss over the batch.  The kernels run on the pool (sim/pool.h)
+ * while the charges advance simulated time; they have all run when the
+ * first hook is called and when this returns. */
 double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
                                  const ReplicaHook *hook);
-/* One optimizer step from r->grads, charged on d. */
+/* One optimizer step from r->grads, charged on d now; its kernel runs
+ * with the next replica_compute_gradients' kernels on the pool, or at
+ * replica_settle, whichever comes first. */
 void replica_apply(Replica *r, Device *d);
+/* Finish every kernel the replica owes (the pool's job, a pending
+ * update), adding the wall time spent to rec's kernel time: call it before
+ * reading r->params or r->grads other than through the two functions
+ * above. */
+void replica_settle(Replica *r, Recorder *rec);
 
 #endif

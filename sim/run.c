@@ -8,9 +8,12 @@
  */
 #include "run.h"
 
+#include "pool.h"
+
 #include "cli.h"
 #include "gemm.h"
 #include "plot.h"
+#include "pool.h"
 
 #include <cJSON.h>
 #include <dirent.h>
@@ -444,10 +447,15 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
         printf("  final train loss %.4f, test loss %.4f, test accuracy %.4f\n", last->train_loss,
                last->test_loss, last->test_accuracy);
     }
+    /* with several threads: the wall time spent running the kernels or
+     * waiting for the pool's threads to finish them */
     double kernels = run->rec.kernel_wall;
-    printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels "
+    char threads[32] = "";
+    if (pool_threads() > 1)
+        snprintf(threads, sizeof threads, " on %d threads", pool_threads());
+    printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels%s "
            "(simulation overhead %.1f%%); results in %s/\n",
-           wall, kernels, kernels > 0 ? 100.0 * (wall - kernels) / kernels : 0.0, out_dir);
+           wall, kernels, threads, kernels > 0 ? 100.0 * (wall - kernels) / kernels : 0.0, out_dir);
 }
 
 static void draw_plots(const Run *run, const char *out_dir)
@@ -525,6 +533,9 @@ static void run_free(Run *run)
     record_free(&run->rec);
     placement_free(&run->place);
     free(run->final_params);
+    for (int i = 0; i + 1 < run->eval_parts; i++)
+        workspace_free(&run->eval_ws[i]);
+    free(run->eval_ws);
 }
 
 /* The checks shared by run and check: data, model, platform, placement. */
@@ -733,6 +744,81 @@ void run_add_loss(Run *run, double loss_sum, int samples)
     run->loss_samples += samples;
 }
 
+/* One part of the test set on the pool: batches [first, last). */
+typedef struct EvalPart {
+    const Replica *r;
+    Workspace *ws;
+    const Dataset *d;
+    int first, last;
+    double *loss; /* (last - first) */
+    long correct;
+} EvalPart;
+
+static void eval_part(void *arg, int i)
+{
+    EvalPart *p = (EvalPart *)arg + i;
+    model_evaluate_batches(p->r->m, p->ws, p->r->params, p->d, p->first, p->last, p->loss,
+                           &p->correct);
+}
+
+/* Workspaces like r's for `parts` parts of the test set (r's own is the
+ * first); 0, or -1 when they cannot be had (then one part it is). */
+static int eval_workspaces(Run *run, const Replica *r, int parts)
+{
+    if (parts <= 1 || run->eval_parts >= parts)
+        return 0;
+    Workspace *ws = realloc(run->eval_ws, (size_t)(parts - 1) * sizeof *ws);
+    if (!ws)
+        return -1;
+    run->eval_ws = ws;
+    DtError err;
+    for (int i = run->eval_parts > 0 ? run->eval_parts - 1 : 0; i < parts - 1; i++) {
+        if (workspace_init(&ws[i], r->m, r->ws.batch, &err) < 0)
+            return -1;
+        run->eval_parts = i + 2;
+    }
+    return 0;
+}
+
+/* The test set's accuracy, and its mean loss in *loss, as model_evaluate
+ * gives them bit for bit, with its batches spread over the pool. */
+static double run_eval_test(Run *run, const Replica *r, double *loss)
+{
+    const Dataset *d = &run->test;
+    int batches = (int)((d->n + (long)r->ws.batch - 1) / r->ws.batch);
+    int parts = pool_threads() < batches ? pool_threads() : batches;
+    double *part_loss = malloc((size_t)(batches > 0 ? batches : 1) * sizeof *part_loss);
+    EvalPart *part = malloc((size_t)(parts > 0 ? parts : 1) * sizeof *part);
+    if (!part_loss || !part || eval_workspaces(run, r, parts) < 0)
+        parts = 1;
+    if (parts <= 1 || !part_loss || !part) {
+        free(part_loss);
+        free(part);
+        double t = record_clock();
+        double acc = model_evaluate(r->m, (Workspace *)&r->ws, r->params, d, loss);
+        record_kernel(&run->rec, t);
+        return acc;
+    }
+    for (int i = 0; i < parts; i++) {
+        int first = (int)((long)batches * i / parts);
+        part[i] =
+            (EvalPart){r,     i ? &run->eval_ws[i - 1] : (Workspace *)&r->ws, d,
+                       first, (int)((long)batches * (i + 1) / parts),         part_loss + first,
+                       0};
+    }
+    pool_for(parts, eval_part, part, &run->rec.kernel_wall);
+    double total = 0.0, rows = (double)d->n * r->m->positions;
+    long correct = 0;
+    for (int k = 0; k < batches; k++)
+        total += part_loss[k];
+    for (int i = 0; i < parts; i++)
+        correct += part[i].correct;
+    free(part_loss);
+    free(part);
+    *loss = d->n ? total / rows : 0.0;
+    return d->n ? (double)correct / rows : 0.0;
+}
+
 void run_evaluate(Run *run, Replica *r, long step)
 {
     double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
@@ -742,9 +828,8 @@ void run_evaluate(Run *run, Replica *r, long step)
     if (run->sc->cost) {
         train_loss = NAN; /* no kernel ran: a row of times only */
     } else {
-        double t = record_clock();
-        acc = model_evaluate(r->m, &r->ws, r->params, &run->test, &test_loss);
-        record_kernel(&run->rec, t);
+        replica_settle(r, &run->rec);
+        acc = run_eval_test(run, r, &test_loss);
     }
     MetricRow row = {
         .step = step,

@@ -30,6 +30,7 @@ typedef struct RunOptions {
     int quiet;              /* no progress and no result lines */
     int no_plot;            /* do not run gnuplot at the end */
     int trace_ranks;        /* --trace-ranks: 0 as record_trace_ranks chooses, else how many */
+    int threads;            /* --threads: the pool's threads for the kernels (sim/pool.h) */
     SimOptions sim;
 } RunOptions;
 
@@ -50,9 +51,11 @@ struct Run {
     long total_steps;
     int steps_per_epoch;
     float *final_params; /* (nparams) rank 0's parameters at the end */
-    double loss_sum;     /* training loss summed since the last evaluation, all ranks */
-    long loss_samples;   /* samples behind loss_sum */
-    int failed;          /* an actor hit a runtime error, described in err */
+    Workspace *eval_ws;  /* (eval_parts - 1) more workspaces, to evaluate on the pool */
+    int eval_parts;
+    double loss_sum;   /* training loss summed since the last evaluation, all ranks */
+    long loss_samples; /* samples behind loss_sum */
+    int failed;        /* an actor hit a runtime error, described in err */
     DtError err;
     double wall_start;
     int progress_tty;     /* stderr is a terminal: draw a progress bar */

@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "plot.h"
+#include "pool.h"
 #include "run.h"
 #include "scenario.h"
 #include "sweep_grid.h"
@@ -70,7 +71,9 @@ static int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
         } else if (!strcmp(argv[i], "--platform") || !strcmp(argv[i], "--set") ||
                    !strncmp(argv[i], "--platform=", 11) || !strncmp(argv[i], "--set=", 6) ||
                    !strncmp(argv[i], "--cfg", 5) || !strcmp(argv[i], "--trace-ranks") ||
-                   !strncmp(argv[i], "--trace-ranks=", 14)) {
+                   !strncmp(argv[i], "--trace-ranks=", 14) || !strcmp(argv[i], "--threads") ||
+                   !strncmp(argv[i], "--threads=", 10)) {
+            a->threads |= !strncmp(argv[i], "--threads", 9);
             /* handed to every run as they are; "--opt value" or "--opt=value" */
             int has_value = !strchr(argv[i], '=');
             if (a->npass + 2 > SWEEP_MAX_PASS)
@@ -189,14 +192,24 @@ static void shell_quote(FILE *out, const char *s)
     fputc('\'', out);
 }
 
-/* Start variant v's run; 0, or an errno from posix_spawn. */
-static int sweep_spawn(const SweepArgs *a, const char *self, int v, pid_t *pid)
+/* Start variant v's run; 0, or an errno from posix_spawn.  Unless told
+ * otherwise, the runs at once share the cores: each gets cores / jobs
+ * threads (at least one). */
+static int sweep_spawn(const SweepArgs *a, const char *self, int v, int nvariants, pid_t *pid)
 {
-    char vsets[SWEEP_MAX_SETS][SWEEP_SET_LEN], dir[PATH_MAX];
+    char vsets[SWEEP_MAX_SETS][SWEEP_SET_LEN], dir[PATH_MAX], threads[16];
     const char *argv[SWEEP_MAX_PASS + 2 * SWEEP_MAX_SETS + 16];
     int nv = sweep_sets(a, v, vsets);
     snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
-    sweep_argv(a, self, vsets, nv, dir, argv);
+    int n = sweep_argv(a, self, vsets, nv, dir, argv);
+    if (!a->threads) {
+        int at_once = a->jobs < nvariants ? a->jobs : nvariants;
+        int t = pool_cores() / (at_once > 0 ? at_once : 1);
+        snprintf(threads, sizeof threads, "%d", t > 1 ? t : 1);
+        argv[n++] = "--threads";
+        argv[n++] = threads;
+        argv[n] = NULL;
+    }
     return posix_spawn(pid, self, NULL, NULL, (char *const *)argv, environ);
 }
 
@@ -220,7 +233,7 @@ static int sweep_run_jobs(const SweepArgs *a, const char *self, int nvariants, p
     int next = 0, running = 0, done = 0, failed = 0;
     while (next < nvariants || running > 0) {
         while (next < nvariants && running < a->jobs) {
-            int rc = sweep_spawn(a, self, next, &pids[next]);
+            int rc = sweep_spawn(a, self, next, nvariants, &pids[next]);
             if (rc != 0)
                 return dt_fail(err, DT_ERUNTIME, "cannot start %s: %s", self, strerror(rc));
             next++;

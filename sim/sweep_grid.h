@@ -43,6 +43,7 @@ typedef struct SweepArgs {
     int nvary;
     const char *pass[SWEEP_MAX_PASS]; /* options handed to every run */
     int npass;
+    int threads; /* --threads given (in pass): else each run gets the cores over the jobs */
 } SweepArgs;
 
 /* One --vary value list, "k1[,k2...]=v1,v2,..." with linked values joined

@@ -15,7 +15,8 @@ check() {
     local label=$1
     shift
     for i in 1 2; do
-        if ! "$dtsim" run "$@" --quiet --no-plot --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin"; then
+        if ! "$dtsim" run "$@" --quiet --no-plot --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin" \
+            --threads $((2 * i - 1)); then
             bad "run $i of $label"
             return
         fi

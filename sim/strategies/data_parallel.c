@@ -114,6 +114,7 @@ static void dp_worker_main(int argc, char **argv)
         if (w->rank == 0)
             run_progress(run, step);
     }
+    replica_settle(r, &run->rec);
     if (w->rank == 0)
         run_keep_params(run, r->params);
     dp_worker_free(w);

@@ -66,6 +66,7 @@ static void local_average(LocalWorker *w)
 {
     Replica *r = &w->replica;
     const size_t n = w->run->model.nparams;
+    replica_settle(r, &w->run->rec);
     w->sync.algo->run(&w->sync.group, r->params, n, 0);
     double t = record_clock();
     const float inv = 1.0f / (float)w->run->nranks;
@@ -110,6 +111,7 @@ static void local_worker_main(int argc, char **argv)
         if (w->rank == 0)
             run_progress(run, step);
     }
+    replica_settle(r, &run->rec);
     if (w->rank == 0)
         run_keep_params(run, r->params);
     local_worker_free(w);

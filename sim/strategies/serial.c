@@ -65,6 +65,7 @@ static void serial_main(int argc, char **argv)
             run_evaluate(run, r, step);
         run_progress(run, step);
     }
+    replica_settle(r, &run->rec);
     run_keep_params(run, r->params);
     serial_free(a);
 }
