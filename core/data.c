@@ -265,11 +265,8 @@ static int fmnist_path(char *path, size_t size, const char *dir, const char *nam
     return 0;
 }
 
-int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir, int train_samples,
-                               int test_samples, DtError *err)
+int dataset_fashion_mnist_paths(const char *dir, char paths[4][4096], DtError *err)
 {
-    memset(train, 0, sizeof *train);
-    memset(test, 0, sizeof *test);
     if (!dir || !dir[0])
         dir = DT_FASHION_MNIST_DIR;
 
@@ -278,7 +275,6 @@ int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir, i
         return dt_fail(err, DT_EINPUT, "Fashion-MNIST directory %s not found: %s", dir,
                        FMNIST_HINT);
 
-    char paths[4][4096];
     static const char *const names[4] = {
         "train-images-idx3-ubyte.gz",
         "train-labels-idx1-ubyte.gz",
@@ -288,7 +284,17 @@ int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir, i
     for (int i = 0; i < 4; i++)
         if (fmnist_path(paths[i], sizeof paths[i], dir, names[i], err) < 0)
             return -1;
+    return 0;
+}
 
+int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir, int train_samples,
+                               int test_samples, DtError *err)
+{
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    char paths[4][4096];
+    if (dataset_fashion_mnist_paths(dir, paths, err) < 0)
+        return -1;
     if (dataset_load_idx(train, paths[0], paths[1], train_samples, err) < 0)
         return -1;
     if (dataset_load_idx(test, paths[2], paths[3], test_samples, err) < 0) {
@@ -383,11 +389,17 @@ void dataset_stats(const Dataset *d, double *mean, double *std)
     *std = sqrt(sq / (double)count);
 }
 
+void dataset_normalize_samples(Dataset *d, double mean, double std, int first, int count)
+{
+    size_t sample = shape_size(d->shape);
+    float *x = d->x + (size_t)first * sample;
+    for (size_t i = 0; i < (size_t)count * sample; i++)
+        x[i] = (float)((x[i] - mean) / std);
+}
+
 void dataset_normalize(Dataset *d, double mean, double std)
 {
-    size_t count = (size_t)d->n * shape_size(d->shape);
-    for (size_t i = 0; i < count; i++)
-        d->x[i] = (float)((d->x[i] - mean) / std);
+    dataset_normalize_samples(d, mean, std, 0, d->n);
 }
 
 void dataset_free(Dataset *d)

@@ -49,6 +49,10 @@ int dataset_load_idx(Dataset *d, const char *images_path, const char *labels_pat
  * the Debian package dataset-fashion-mnist. */
 int dataset_load_fashion_mnist(Dataset *train, Dataset *test, const char *dir, int train_samples,
                                int test_samples, DtError *err);
+/* The four files dataset_load_fashion_mnist reads (train images, train
+ * labels, test images, test labels), checked to exist, for loading them
+ * another way (both sets at once). */
+int dataset_fashion_mnist_paths(const char *dir, char paths[4][4096], DtError *err);
 
 typedef struct SyntheticConfig {
     int n;
@@ -65,6 +69,8 @@ int dataset_synthetic(Dataset *d, const SyntheticConfig *cfg, DtError *err);
 void dataset_stats(const Dataset *d, double *mean, double *std);
 /* x <- (x - mean) / std for every float. */
 void dataset_normalize(Dataset *d, double mean, double std);
+/* The same for samples [first, first + count) only. */
+void dataset_normalize_samples(Dataset *d, double mean, double std, int first, int count);
 void dataset_free(Dataset *d);
 
 /* Copy samples idx[0..count) into x (count, sample size) and y (count,

@@ -17,7 +17,8 @@ int replica_init(Replica *r, const Model *m, const OptConfig *opt, int batch, ui
     r->grads = malloc(m->nparams * sizeof(float));
     r->x = malloc((size_t)batch * sample * sizeof(float));
     r->y = malloc((size_t)batch * m->positions);
-    if (!r->params || !r->grads || !r->x || !r->y) {
+    r->load_idx = malloc((size_t)batch * sizeof *r->load_idx);
+    if (!r->params || !r->grads || !r->x || !r->y || !r->load_idx) {
         replica_free(r);
         return dt_fail(err, DT_ERUNTIME, "out of memory for a replica of %zu parameters",
                        m->nparams);
@@ -48,6 +49,7 @@ void replica_free(Replica *r)
     free(r->grads);
     free(r->x);
     free(r->y);
+    free(r->load_idx);
     workspace_free(&r->ws);
     optim_free(&r->opt);
     memset(r, 0, sizeof *r);
@@ -55,24 +57,36 @@ void replica_free(Replica *r)
 
 void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count)
 {
+    (void)dev;
     if (r->cost)
         return;
-    double t = record_clock();
-    dataset_gather(d, idx, count, r->x, r->y);
-    record_kernel(dev->rec, t);
+    memcpy(r->load_idx, idx, (size_t)count * sizeof *idx);
+    r->load_from = d;
+    r->load_count = count;
 }
 
-/* The step's kernels (on the pool): the update replica_apply charged, then
- * forward, loss and backward. */
+/* What replica_load and replica_apply left to do: the samples, the
+ * update.  On the pool, or at replica_settle. */
+static void replica_catch_up(Replica *r)
+{
+    if (r->load_count) {
+        dataset_gather(r->load_from, r->load_idx, r->load_count, r->x, r->y);
+        r->load_count = 0;
+    }
+    if (r->apply_pending) {
+        optim_step(&r->opt, r->params, r->grads);
+        r->apply_pending = 0;
+    }
+}
+
+/* The step's kernels (on the pool): the samples replica_load chose and
+ * the update replica_apply charged, then forward, loss and backward. */
 static void replica_step_job(void *arg)
 {
     Replica *r = arg;
     const Model *m = r->m;
     const int batch = r->job_batch;
-    if (r->apply_pending) {
-        optim_step(&r->opt, r->params, r->grads);
-        r->apply_pending = 0;
-    }
+    replica_catch_up(r);
     memset(r->grads, 0, m->nparams * sizeof(float));
     for (int l = 0; l < m->nlayers; l++)
         model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
@@ -85,11 +99,10 @@ void replica_settle(Replica *r, Recorder *rec)
 {
     if (r->job.state != POOL_IDLE) {
         pool_wait(&r->job, &rec->kernel_wall);
-    } else if (r->apply_pending) {
+    } else if (r->apply_pending || r->load_count) {
         double t = record_clock();
-        optim_step(&r->opt, r->params, r->grads);
+        replica_catch_up(r);
         record_kernel(rec, t);
-        r->apply_pending = 0;
     }
 }
 

@@ -29,6 +29,9 @@ typedef struct Replica {
                  * steps charge what they would compute and compute nothing */
     /* The step's kernels, handed to the pool (see replica_settle). */
     PoolJob job;
+    const Dataset *load_from; /* replica_load's samples, gathered on the pool: */
+    int *load_idx;            /* (batch) their indices, copied */
+    int load_count;           /* 0: none to gather */
     int job_batch;
     float job_scale;
     double job_loss;
@@ -51,7 +54,8 @@ typedef struct ReplicaHook {
 
 /* Copy samples idx[0..count) of d into r->x / r->y (the data loader, timed
  * with the kernels: it is training work, not simulation); nothing in cost
- * mode. */
+ * mode.  The indices are copied now, the samples with the next step's
+ * kernels on the pool (or at replica_settle). */
 void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count);
 
 /* Zero the gradient, then forward, loss and backward on the first `batch`

@@ -105,6 +105,71 @@ static void note_samples(const Run *run)
                     key[i], asked[i], has[i]);
 }
 
+/* Reading a set of IDX files on the pool (sim/pool.h). */
+typedef struct LoadJob {
+    Dataset *d;
+    const char *images, *labels;
+    int max_samples;
+    int rc;
+    DtError err;
+} LoadJob;
+
+static void load_job(void *arg)
+{
+    LoadJob *j = arg;
+    j->rc = dataset_load_idx(j->d, j->images, j->labels, j->max_samples, &j->err);
+}
+
+/* Fashion-MNIST, the test set read while this thread reads the training set
+ * and takes its mean and standard deviation: what
+ * dataset_load_fashion_mnist and dataset_stats give, sooner. */
+static int load_fashion_mnist(Run *run, double *mean, double *std, DtError *err)
+{
+    const Scenario *sc = run->sc;
+    char paths[4][4096];
+    if (dataset_fashion_mnist_paths(sc->data_path, paths, err) < 0)
+        return -1;
+    LoadJob test = {&run->test, paths[2], paths[3], sc->test_samples, 0, {0}};
+    PoolJob job;
+    pool_submit(&job, load_job, &test);
+    int rc = dataset_load_idx(&run->train, paths[0], paths[1], sc->train_samples, err);
+    if (rc == 0)
+        dataset_stats(&run->train, mean, std);
+    pool_wait(&job, NULL);
+    if (rc == 0 && test.rc < 0) {
+        *err = test.err;
+        rc = -1;
+    }
+    if (rc < 0) {
+        dataset_free(&run->train);
+        dataset_free(&run->test);
+    }
+    return rc;
+}
+
+typedef struct NormalizeParts {
+    Dataset *set[2];
+    double mean, std;
+    int parts; /* of each set */
+} NormalizeParts;
+
+static void normalize_part(void *arg, int i)
+{
+    NormalizeParts *p = arg;
+    Dataset *d = p->set[i / p->parts];
+    int k = i % p->parts;
+    int first = (int)((long)d->n * k / p->parts);
+    dataset_normalize_samples(d, p->mean, p->std, first,
+                              (int)((long)d->n * (k + 1) / p->parts) - first);
+}
+
+/* dataset_normalize on both sets, in parts on the pool. */
+static void normalize_on_pool(Run *run, double mean, double std)
+{
+    NormalizeParts p = {{&run->train, &run->test}, mean, std, 4 * pool_threads()};
+    pool_for(2 * p.parts, normalize_part, &p, NULL);
+}
+
 static int load_data(Run *run, DtError *err)
 {
     const Scenario *sc = run->sc;
@@ -119,9 +184,9 @@ static int load_data(Run *run, DtError *err)
         note_samples(run);
         return 0;
     }
+    double mean, std;
     if (sc->dataset == DATA_FASHION_MNIST) {
-        if (dataset_load_fashion_mnist(&run->train, &run->test, sc->data_path, sc->train_samples,
-                                       sc->test_samples, err) < 0)
+        if (load_fashion_mnist(run, &mean, &std, err) < 0)
             return -1;
         note_samples(run);
     } else {
@@ -137,14 +202,12 @@ static int load_data(Run *run, DtError *err)
         cfg.stream = 2;
         if (dataset_synthetic(&run->test, &cfg, err) < 0)
             return -1;
+        dataset_stats(&run->train, &mean, &std);
     }
     /* Standardise both sets with the training set's statistics. */
-    double mean, std;
-    dataset_stats(&run->train, &mean, &std);
     if (std <= 0.0)
         std = 1.0;
-    dataset_normalize(&run->train, mean, std);
-    dataset_normalize(&run->test, mean, std);
+    normalize_on_pool(run, mean, std);
     return 0;
 }
 

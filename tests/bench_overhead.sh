@@ -1,22 +1,57 @@
 #!/usr/bin/env bash
-# bench_overhead.sh DTSIM SOURCE_DIR - the simulator's overhead on 8-worker
-# data-parallel runs: dtsim times, in the same run, the wall seconds spent
-# in the real kernels (data loading, forward, backward, optimizer, the
-# all-reduce's additions, evaluation) and prints them against the run's
-# wall time; the rest is simulation (SimGrid, message copies, bookkeeping).
-# The less compute a step has per byte communicated, the larger the share.
+# bench_overhead.sh DTSIM SOURCE_DIR [THREADS] - how fast 8-worker
+# data-parallel runs go on one thread and on THREADS (default: the cores),
+# measured side by side, and the simulator's own share of each.
+#
+# For each run it prints the command's wall time (data loading included)
+# with --threads 1 and with --threads THREADS, the best of REPEAT (default
+# 2) runs of each taken in turn, as other work on a shared machine only
+# ever slows a run down; their ratio, whether the two
+# gave the same bytes (metrics.csv, trace.json, saved parameters), and the
+# run's own line: the wall seconds spent in (or, on several threads,
+# waiting for) the real kernels (data loading, forward, backward,
+# optimizer, the all-reduce's additions, evaluation) against the run's wall
+# time; the rest is simulation (SimGrid, message handling, the all-gather's
+# copies of what each rank receives into its buffer).  dtsim runs a
+# kernel on one OpenBLAS thread whatever the environment says, so one
+# thread is the best single-threaded configuration.
 set -u
 dtsim=$1
 src=$2
+threads=${3:-$(nproc)}
+repeat=${REPEAT:-2}
 . "$(dirname "$0")/checks.sh" # $tmp
 plat=$src/platforms/cluster-10gbe.xml
 dp=(--set strategy.kind=data-parallel --set cluster.workers=8 --platform "$plat" --no-plot)
-run() { # run LABEL SCENARIO ARGS...
+timed() { # timed OUT THREADS SCENARIO ARGS...: the command's wall seconds
+    local out=$1 n=$2 scenario=$3
+    shift 3
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$dtsim" run "$src/scenarios/$scenario" "${dp[@]}" "$@" --out "$out" --threads "$n" \
+        --save-model "$out.bin" >"$out.log" 2>&1 || echo "FAILED: $(tail -1 "$out.log")" >&2
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+}
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a < b) ? a : b }'; }
+run() { # run LABEL SCENARIO ARGS...: REPEAT times each, alternating, the best of each
     local label=$1 scenario=$2
     shift 2
-    line=$("$dtsim" run "$src/scenarios/$scenario" "${dp[@]}" "$@" --out "$tmp/out" 2>/dev/null |
-        grep 'simulation overhead')
-    echo "$label: ${line#  }"
+    local one="" many="" same=yes
+    for ((k = 0; k < repeat; k++)); do
+        rm -rf "$tmp"/one* "$tmp"/many*
+        one=$(min "$(timed "$tmp/one" 1 "$scenario" "$@")" "$one")
+        many=$(min "$(timed "$tmp/many" "$threads" "$scenario" "$@")" "$many")
+        for f in one/metrics.csv one/trace.json one.bin; do
+            cmp -s "$tmp/$f" "$tmp/${f/one/many}" || same="NO ($f differs)"
+        done
+    done
+    echo "$label:"
+    printf '  1 thread %.1f s, %d threads %.1f s: %.2fx; same results: %s\n' "$one" "$threads" \
+        "$many" "$(awk -v a="$one" -v b="$many" 'BEGIN { print a / b }')" "$same"
+    for n in one many; do # the last repeat's
+        echo "  $(grep 'simulation overhead' "$tmp/$n.log" | sed 's/^ *//; s/; results in.*//')"
+    done
 }
 run "cnn (5x5 32,64; dense 1024), batch 32 a worker, 60 steps" serial-cnn.ini \
     --set train.batch=32 --set train.steps=60 --set train.eval_every=60 --set data.test_samples=1000
