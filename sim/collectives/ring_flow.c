@@ -29,6 +29,7 @@
 #include "collective.h"
 
 #include <math.h>
+#include <string.h>
 #include <simgrid/engine.h>
 
 /* What a member brings to the meetings. */
@@ -74,15 +75,24 @@ static double flow_sum(void *const *args, int p, double *memo)
     double pause = (2 * (p - 1) - 1 - probed) * *memo;
     if (!m[0]->buf)
         return pause;
+    /* a tile of each block at a time, so that each member's buffer is read
+     * and written along its length (one member after another, not the
+     * members in turn at each index) */
+    enum { TILE = 512 };
+    float s[TILE];
     for (int b = 0; b < p; b++) {
         size_t off, len;
         collective_block(m[0]->count, p, b, &off, &len);
-        for (size_t k = off; k < off + len; k++) {
-            float s = m[(b + 1) % p]->buf[k];
-            for (int j = 2; j <= p; j++)
-                s = m[(b + j) % p]->buf[k] + s;
+        for (size_t at = off; at < off + len; at += TILE) {
+            size_t n = off + len - at < TILE ? off + len - at : TILE;
+            memcpy(s, m[(b + 1) % p]->buf + at, n * sizeof *s);
+            for (int j = 2; j <= p; j++) {
+                const float *x = m[(b + j) % p]->buf + at;
+                for (size_t k = 0; k < n; k++)
+                    s[k] = x[k] + s[k];
+            }
             for (int j = 0; j < p; j++)
-                m[j]->buf[k] = s;
+                memcpy(m[j]->buf + at, s, n * sizeof *s);
         }
     }
     return pause;
