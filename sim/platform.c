@@ -370,6 +370,30 @@ void platform_network_model(const char *path, const SimOptions *opts, char *buf,
     }
 }
 
+/* SimGrid's solver precisions: at 0 or NaN its solver never converges (a
+ * run hangs), below 0 or at NaN it crashes; it reads them only once the
+ * simulation runs, too late for the platform check. */
+static int sim_option_check(const char *value, DtError *err)
+{
+    static const char *const positive[] = {"surf/precision:", "maxmin/precision:", "bmf/precision:",
+                                           "precision/timing:", "precision/work-amount:"};
+    for (size_t i = 0; i < sizeof positive / sizeof positive[0]; i++) {
+        size_t n = strlen(positive[i]);
+        if (strncmp(value, positive[i], n) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        double v = strtod(value + n, &end);
+        if (errno || end == value + n || *end || !isfinite(v) || v <= 0.0)
+            return dt_fail(err, DT_EINPUT,
+                           "--cfg %s: SimGrid's solver needs a small positive precision, e.g. "
+                           "1e-5 (or leave the option out for its default); at 0 it never "
+                           "converges and below 0 it crashes",
+                           value);
+    }
+    return 0;
+}
+
 int sim_options_add(SimOptions *o, const char *value, DtError *err)
 {
     if (o->ncfg == SIM_MAX_CFGS)
@@ -378,6 +402,8 @@ int sim_options_add(SimOptions *o, const char *value, DtError *err)
         return dt_fail(err, DT_EINPUT,
                        "--cfg %s: expected NAME:VALUE, e.g. --cfg=network/model:CM02",
                        value ? value : "");
+    if (sim_option_check(value, err) < 0)
+        return -1;
     size_t n = strlen(value) + 7;
     char *s = malloc(n);
     if (!s)

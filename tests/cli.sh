@@ -37,6 +37,14 @@ expect 2 "garbage.xml" -- "$dtsim" run "$tiny" --platform "$tmp/garbage.xml" "${
 expect 2 "cannot open platform '$tmp/missing.xml'" -- "$dtsim" run "$tiny" --platform "$tmp/missing.xml"
 expect 2 "not valid" -- "$dtsim" run "$tiny" --cfg=network/model:NoSuchModel "${q[@]}"
 expect 2 "NAME:VALUE" -- "$dtsim" run "$tiny" --cfg=network/model
+# solver precisions that make SimGrid spin forever (0, NaN) or crash (< 0)
+expect 2 "surf/precision:0: SimGrid's solver needs a small positive precision" -- \
+    timeout 60 "$dtsim" run "$tiny" --cfg=surf/precision:0 "${q[@]}"
+expect 2 "maxmin/precision:-1: .*positive precision" -- \
+    timeout 60 "$dtsim" run "$tiny" --cfg=maxmin/precision:-1 "${q[@]}"
+expect 2 "surf/precision:nan: .*positive precision" -- \
+    timeout 60 "$dtsim" collective --platform "$src/platforms/cluster-10gbe.xml" --op allreduce \
+    --algo ring --bytes 1M --cfg=surf/precision:nan
 
 expect 2 "dataset-fashion-mnist" -- "$dtsim" run "$src/scenarios/serial-mlp.ini" --set "data.path=$tmp/no-data"
 expect 2 "global batch of 4096" -- "$dtsim" run "$tiny" --set train.batch=4096
