@@ -8,7 +8,8 @@
 # the source tree, skipped when absent): a serial run and a
 # data-parallel run on two workers must each finish (exit 0) or refuse
 # with a one-line reason (exit 2, e.g. a one-host platform); a crash, a
-# hang or any other exit code fails.
+# hang or any other exit code fails; and `dtsim check` must agree (exit 0
+# where the run finished, the run's reason where it refused).
 set -u
 dtsim=$1
 src=$2
@@ -54,6 +55,8 @@ src=$(cd "$src" && pwd)
 dir=$(cd "$dir" && pwd)
 cd "$tmp" || exit 1
 ran=0
+runs=0
+reason() { grep '^dtsim:' "$1" | sed 's/0x[0-9a-f]*/0x.../g'; } # less SimGrid's pointers
 for f in "$dir"/*.xml; do
     name=$(basename "$f")
     for kind in serial data-parallel; do
@@ -63,6 +66,7 @@ for f in "$dir"/*.xml; do
             --no-plot --set strategy.kind=$kind --set cluster.workers=$workers \
             --out "$tmp/out" >"$tmp/log" 2>&1
         rc=$?
+        runs=$((runs + 1))
         lines=$(grep -c '^dtsim:' "$tmp/log")
         [ "$rc" -eq 0 ] && ran=$((ran + 1))
         if [ "$rc" -eq 0 ] || { [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ]; }; then
@@ -71,14 +75,24 @@ for f in "$dir"/*.xml; do
             bad "$name $kind: exit $rc"
             tail -3 "$tmp/log" | sed 's/^/    /'
         fi
+        # dtsim check says what run does: ok where it runs, the same
+        # reason where it refuses
+        timeout 120 "$dtsim" check "$src/tests/scenarios/tiny.ini" --platform "$f" \
+            --set strategy.kind=$kind --set cluster.workers=$workers >"$tmp/check" 2>&1
+        crc=$?
+        if [ "$crc" -eq "$rc" ] && { [ "$rc" -ne 2 ] || [ "$(reason "$tmp/check")" = "$(reason "$tmp/log")" ]; }; then
+            ok "$name $kind: dtsim check agrees (exit $crc)"
+        else
+            bad "$name $kind: dtsim check exit $crc, run exit $rc"
+            grep '^dtsim:' "$tmp/check" | head -2 | sed 's/^/    check: /'
+        fi
     done
 done
 # Refusing is allowed, but not as the rule: most of SimGrid's examples are
 # ordinary platforms that must run.
-total=$((pass + fail))
-if [ $((2 * ran)) -lt "$total" ]; then
-    bad "only $ran of $total runs finished; most should"
+if [ $((2 * ran)) -lt "$runs" ]; then
+    bad "only $ran of $runs runs finished; most should"
 else
-    ok "$ran of $total runs finished, the others were refused with a reason"
+    ok "$ran of $runs runs finished, the others were refused with a reason"
 fi
 checks_done
