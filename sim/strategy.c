@@ -15,6 +15,7 @@ extern const StrategyOps pipeline_strategy;
 extern const StrategyOps tensor_strategy;
 extern const StrategyOps hybrid_strategy;
 extern const StrategyOps local_sgd_strategy;
+extern const StrategyOps gossip_strategy;
 
 /* one line a strategy, so that adding one adds one line */
 // clang-format off
@@ -26,6 +27,7 @@ static const StrategyOps *const strategies[] = {
     &tensor_strategy,
     &hybrid_strategy,
     &local_sgd_strategy,
+    &gossip_strategy,
 };
 // clang-format on
 

@@ -119,6 +119,13 @@ expect 2 "local_steps = '0' is not valid: expected a whole number from 1" -- \
     --set strategy.local_steps=0
 expect 2 "allreduce = rhd across 3 replicas" -- "$dtsim" check "$tiny" "${dp[@]}" \
     --set strategy.kind=local-sgd --set cluster.workers=3 --set strategy.allreduce=rhd
+expect 2 "topology.*a torus needs a worker count that is rows x columns.*but 7 is prime" -- \
+    "$dtsim" check "$tiny" "${dp[@]}" --set strategy.kind=gossip --set cluster.workers=7 \
+    --set strategy.topology=torus
+expect 2 "strategy gossip needs at least 2 workers" -- "$dtsim" check "$tiny" "${dp[@]}" \
+    --set strategy.kind=gossip --set cluster.workers=1
+expect 2 "topology = 'star'" -- "$dtsim" check "$tiny" "${dp[@]}" --set strategy.kind=gossip \
+    --set cluster.workers=4 --set strategy.topology=star
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
 expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0

@@ -49,6 +49,8 @@ check dp-balance "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hete
 check local-sgd "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
     --set strategy.kind=local-sgd --set cluster.workers=5 --set strategy.local_steps=4 \
     --set strategy.warmup_steps=6 --set strategy.allreduce=tree
+check gossip "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=gossip --set cluster.workers=6 --set strategy.topology=torus
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b

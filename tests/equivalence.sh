@@ -8,7 +8,10 @@
 # < 1e-5);
 # for the MLP, the CNN, a residual MLP, a GPT and a ResNet (whose batch
 # norm makes serial's reference bn_group = b); and local SGD against
-# data-parallel (H = 1, or warm-up only) and its bytes (1/H).
+# data-parallel (H = 1, or warm-up only) and its bytes (1/H); gossip on the
+# complete graph against local SGD with H = 1, its bytes (degree x
+# parameters a worker a step) and its consensus distance (falling from
+# ring to torus to exponential to complete).
 set -u
 dtsim=$1
 model_diff=$2
@@ -140,4 +143,31 @@ run dp-sgd-4 "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overla
             bad "local-sgd H=4 sends $l4 bytes in $n4 averagings; data-parallel $dp"
         fi
     }
+# gossip: on the complete graph every worker averages all, which is local
+# SGD with H = 1; each worker sends degree x parameter bytes a step; the
+# consensus distance falls as the graph gets denser
+run gossip-complete "${sgd[@]}" --set strategy.kind=gossip --set strategy.topology=complete &&
+    compare local-1 gossip-complete "gossip complete N=4 against local-sgd H=1"
+params=$(json "$tmp/gossip-complete/summary.json" .parameters)
+last=""
+for topo in ring torus exponential complete; do
+    run "gossip8-$topo" --set train.momentum=0 --set cluster.workers=8 --platform "$plat" \
+        --set strategy.kind=gossip --set strategy.topology=$topo || continue
+    sum=$tmp/gossip8-$topo/summary.json
+    bytes=$(json "$sum" .measures.bytes_per_step)
+    deg=$(json "$sum" '[.gossip.min_degree, .gossip.max_degree] | "\(.[0]) \(.[1])"')
+    want=$((8 * ${deg% *} * params * 4))
+    if [ "${deg% *}" = "${deg#* }" ] && [ "$bytes" = "$want" ]; then
+        ok "gossip $topo on 8: $bytes bytes a step = 8 workers x ${deg% *} neighbours x $params x 4"
+    else
+        bad "gossip $topo on 8: $bytes bytes a step (degrees $deg), wanted $want"
+    fi
+    dist=$(json "$sum" '.gossip.consensus[-1].distance')
+    if [ -z "$last" ] || awk -v a="$dist" -v b="$last" 'BEGIN { exit !(a < b) }'; then
+        ok "gossip $topo on 8: consensus distance $dist${last:+, below the sparser graph ($last)}"
+    else
+        bad "gossip $topo on 8: consensus distance $dist, not below the sparser graph ($last)"
+    fi
+    last=$dist
+done
 checks_done

@@ -40,6 +40,7 @@ runs=(
     "tensor ${ten[*]} --set strategy.kind=tensor --set cluster.workers=2 ${small[*]}"
     "hybrid --platform platforms/dgx-2x8.xml --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 ${small[*]} --set strategy.overlap=on --set strategy.bucket_mb=0.001"
     "local-sgd ${ten[*]} --set strategy.kind=local-sgd --set cluster.workers=4 --set strategy.local_steps=3 --set strategy.warmup_steps=5 --set strategy.allreduce=rhd"
+    "gossip ${ten[*]} --set strategy.kind=gossip --set cluster.workers=6 --set strategy.topology=torus"
     "resmlp ${ten[*]} --set model.kind=resmlp --set model.width=16 --set strategy.kind=pipeline --set cluster.workers=2 --set strategy.schedule=gpipe"
 )
 
