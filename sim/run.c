@@ -828,6 +828,12 @@ static void eval_part(void *arg, int i)
  * first); 0, or -1 when they cannot be had (then one part it is). */
 static int eval_workspaces(Run *run, const Replica *r, int parts)
 {
+    if (run->eval_parts > 1 && run->eval_ws[0].batch != r->ws.batch) {
+        /* made for a replica of another batch */
+        for (int i = 0; i + 1 < run->eval_parts; i++)
+            workspace_free(&run->eval_ws[i]);
+        run->eval_parts = 0;
+    }
     if (parts <= 1 || run->eval_parts >= parts)
         return 0;
     Workspace *ws = realloc(run->eval_ws, (size_t)(parts - 1) * sizeof *ws);
