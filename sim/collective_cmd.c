@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collective.h"
 #include "placement.h"
@@ -49,6 +50,7 @@ typedef struct CollPlan {
     unsigned long long bytes;
     int ranks; /* 0 until known: every host of the platform */
     int root;
+    double wall_start; /* record_clock() when the simulation began */
     const SimOptions *sim;
 } CollPlan;
 
@@ -276,6 +278,16 @@ static int coll_nodes(const CollArgs *a, const CollPlan *plan, const sg_host_t *
     return 0;
 }
 
+/* On a terminal, a line that says the collective is under way. */
+static void coll_progress(void *ctx, unsigned long long delivered)
+{
+    const CollPlan *plan = ctx;
+    fprintf(stderr, "\r\033[K%s %s on %d ranks: %llu messages delivered, sim %.6g s, wall %.0f s",
+            collective_op_name(plan->op), plan->ops->algo, plan->ranks, delivered,
+            simgrid_get_clock(), record_clock() - plan->wall_start);
+    fflush(stderr);
+}
+
 /* Run the collective once on every rank; returns the simulated seconds. */
 static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *seconds, DtError *err)
 {
@@ -308,7 +320,14 @@ static int coll_simulate(const CollArgs *a, const CollPlan *plan, double *second
         sg_actor_set_data(actor, r);
         sg_actor_start(actor, coll_rank_main, 0, NULL);
     }
+    int tty = isatty(STDERR_FILENO);
+    if (tty)
+        comm_progress(coll_progress, (void *)plan);
     simgrid_run();
+    if (tty) {
+        comm_progress(NULL, NULL);
+        fputs("\r\033[K", stderr);
+    }
     *seconds = simgrid_get_clock();
     comm_world_free(&world);
     free(ranks);
@@ -392,8 +411,10 @@ int collective_command(int argc, char **argv, DtError *err)
     /* Only now is the number of ranks known: can they reach each other? */
     if (rc == 0 && platform_check_ranks(a.platform, plan.sim, plan.ranks, NULL, err) < 0)
         rc = -1;
-    if (rc == 0)
+    if (rc == 0) {
+        plan.wall_start = record_clock();
         rc = coll_simulate(&a, &plan, &seconds, err);
+    }
     if (rc == 0)
         rc = coll_report(&a, &plan, seconds, err);
     coll_args_free(&a);

@@ -340,6 +340,33 @@ CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count)
     return r;
 }
 
+static struct {
+    CommProgressFn *fn;
+    void *ctx;
+    unsigned long long delivered;
+    double last; /* wall time of the last call */
+} progress;
+
+void comm_progress(CommProgressFn *fn, void *ctx)
+{
+    progress.fn = fn;
+    progress.ctx = ctx;
+    progress.delivered = 0;
+    progress.last = record_clock();
+}
+
+/* One more message delivered: tell progress.fn now and then. */
+static void progress_count(void)
+{
+    if (!progress.fn || (++progress.delivered & 255) != 0)
+        return;
+    double now = record_clock();
+    if (now - progress.last < 0.5)
+        return;
+    progress.last = now;
+    progress.fn(progress.ctx, progress.delivered);
+}
+
 /* Request r finished at t->to: deliver what it received, and note in
  * t->from when its transfer could begin, once the peer had sent (a receive)
  * or had posted its receive (a send). */
@@ -359,6 +386,7 @@ static void request_finish(const Comm *c, CommRequest *r, Transfer *t)
         const Message *m = r->got;
         ready = m->sent_at > ready ? m->sent_at : ready;
         message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
+        progress_count();
     }
     t->from = ready;
 }

@@ -63,6 +63,13 @@ typedef struct CommWorld {
     CommMeeting **meetings;
 } CommWorld;
 
+/* Progress of long work (a collective over thousands of ranks, a step of
+ * a huge model): once set, fn is called as messages are delivered, at
+ * most every half second of wall time, with how many have been so far;
+ * NULL: none.  For commands that draw a progress line on a terminal. */
+typedef void CommProgressFn(void *ctx, unsigned long long delivered);
+void comm_progress(CommProgressFn *fn, void *ctx);
+
 /* Set up a world of size ranks, with its mailbox cache. */
 int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, DtError *err);
 void comm_world_free(CommWorld *w);

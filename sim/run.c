@@ -11,6 +11,7 @@
 #include "pool.h"
 
 #include "cli.h"
+#include "comm.h"
 #include "gemm.h"
 #include "plot.h"
 #include "pool.h"
@@ -639,6 +640,8 @@ static void print_check(const Run *run, int hosts)
            sc->workers == 1 ? "" : "s", ranks, network);
 }
 
+static void run_progress_messages(void *ctx, unsigned long long delivered);
+
 static int run_start(Run *run, const char *out_dir, DtError *err);
 
 /* What the busiest device keeps, against what it has. */
@@ -690,6 +693,8 @@ static int run_start(Run *run, const char *out_dir, DtError *err)
         record_init(&run->rec, run->nranks, err) < 0)
         return -1;
     run->progress_tty = isatty(STDERR_FILENO);
+    if (run->progress_tty && !run->opts->quiet)
+        comm_progress(run_progress_messages, run);
     return run->strategy->start(run, err);
 }
 
@@ -711,6 +716,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
     run.wall_start = record_clock();
     simgrid_run();
     double wall = record_clock() - run.wall_start;
+    comm_progress(NULL, NULL);
     if (!opts->quiet && run.progress_tty)
         fputs("\r\033[K", stderr); /* the bar goes when the run is done */
     if (run.failed) {
@@ -923,19 +929,38 @@ void run_evaluate(Run *run, Replica *r, long step)
     run_progress(run, step);
 }
 
+/* The progress line: the bar, the steps done, and the messages delivered
+ * when more than none. */
+static void progress_draw(Run *run, double now, unsigned long long messages)
+{
+    run->progress_last = now;
+    char bar[64], more[64] = "";
+    cli_bar(bar, sizeof bar, (double)run->progress_step / run->total_steps);
+    if (messages)
+        snprintf(more, sizeof more, "  %llu messages", messages);
+    fprintf(stderr, "\r\033[K%s  step %ld/%ld  sim %.6g s  wall %.1f s%s", bar, run->progress_step,
+            run->total_steps, simgrid_get_clock(), now - run->wall_start, more);
+    fflush(stderr);
+}
+
 void run_progress(Run *run, long step)
 {
+    run->progress_step = step;
     if (run->opts->quiet || !run->progress_tty || step >= run->total_steps)
         return;
     double now = record_clock();
-    if (now - run->progress_last < 0.25)
-        return;
-    run->progress_last = now;
-    char bar[64];
-    cli_bar(bar, sizeof bar, (double)step / run->total_steps);
-    fprintf(stderr, "\r\033[K%s  step %ld/%ld  sim %.6g s  wall %.1f s", bar, step,
-            run->total_steps, simgrid_get_clock(), now - run->wall_start);
-    fflush(stderr);
+    if (now - run->progress_last >= 0.25)
+        progress_draw(run, now, 0);
+}
+
+/* Inside a long step (a huge model, thousands of ranks): the line again,
+ * with the messages delivered so far, so that it is not taken for a hang. */
+static void run_progress_messages(void *ctx, unsigned long long delivered)
+{
+    Run *run = ctx;
+    double now = record_clock();
+    if (now - run->progress_last >= 0.5)
+        progress_draw(run, now, delivered);
 }
 
 void run_keep_params(Run *run, const float *params)

@@ -60,6 +60,7 @@ struct Run {
     double wall_start;
     int progress_tty;     /* stderr is a terminal: draw a progress bar */
     double progress_last; /* wall time of the last progress bar drawn */
+    long progress_step;   /* the last step run_progress was told of */
     void *state;          /* the strategy's, from its start to its stop */
     int describe_only;    /* dtsim check: run_spawn describes every rank (its device and
                            * memory checked) and starts none */

@@ -333,4 +333,24 @@ expect 0 "^0 1 2 3$" -- jq -r '[.traceEvents[] | select(.ph == "X") | .tid] | un
     "$tmp/trace-all/trace.json"
 expect 0 "^null$" -- jq -r .trace_ranks "$tmp/trace-all/summary.json"
 
+# Long work says where it is, on a terminal (script gives one): a
+# collective over 512 ranks, and a step of 512 workers, show the messages
+# delivered while they run; without a terminal, nothing of the kind.
+cat >"$tmp/c512.xml" <<XML
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <cluster id="c" prefix="node-" suffix="" radical="0-511" speed="14Tf" bw="12.5GBps" lat="2us"/>
+</platform>
+XML
+expect 0 "allreduce ring on 512 ranks: [0-9]+ messages delivered, sim [0-9.e-]+ s, wall" -- \
+    timeout 60 script -qec "'$dtsim' collective --platform '$tmp/c512.xml' --op allreduce \
+    --algo ring --bytes 16M" /dev/null
+expect 0 "step 0/1  sim [0-9.e-]+ s  wall [0-9.]+ s  [0-9]+ messages" -- \
+    timeout 60 script -qec "'$dtsim' run '$tiny' --platform '$tmp/c512.xml' --no-plot \
+    --out '$tmp/long' --set strategy.kind=data-parallel --set cluster.workers=512 \
+    --set train.batch=1 --set train.steps=1" /dev/null
+expect 0 "^0$" -- bash -c "'$dtsim' collective --platform '$tmp/c512.xml' --op allreduce \
+    --algo ring --bytes 16M 2>&1 | { grep -c 'messages delivered' || true; }"
+
 checks_done
