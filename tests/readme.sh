@@ -179,6 +179,15 @@ else
     bad "megatron-table1.sh 1-2: $(tail -1 "$tmp/table1.log")"
 fi
 
+echo "== GPipe's Table 2, Transformer-48"
+if bash scenarios/gpipe-table2.sh "$dtsim" "$tmp/table2" >"$tmp/table2.log" 2>&1; then
+    while read -r row; do
+        says "gpipe$(cut -d'|' -f2-3 <<<"$row")" "$row"
+    done < <(grep '^| [0-9] | [0-9]* |' "$tmp/table2.log")
+else
+    bad "gpipe-table2.sh: $(tail -1 "$tmp/table2.log")"
+fi
+
 echo "== Goyal et al.: ResNet-50 on 8 and 256 P100s"
 run goyal-8 scenarios/goyal-resnet50.ini
 run goyal-256 scenarios/goyal-resnet50.ini --set cluster.workers=256 \
