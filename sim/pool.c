@@ -106,6 +106,7 @@ void pool_submit(PoolJob *job, void (*fn)(void *), void *arg)
     job->fn = fn;
     job->arg = arg;
     job->next = NULL;
+    job->pending = 1;
     if (pool.helpers == 0) { /* nobody to hand it to: it runs when waited for */
         job->state = POOL_QUEUED;
         return;
@@ -160,6 +161,7 @@ void pool_wait(PoolJob *job, double *waited)
         pthread_mutex_unlock(&pool.lock);
     }
     job->state = POOL_IDLE;
+    job->pending = 0;
     if (waited)
         *waited += record_clock() - t;
 }

@@ -22,7 +22,8 @@
 typedef struct PoolJob {
     void (*fn)(void *arg);
     void *arg;
-    int state; /* POOL_IDLE, POOL_QUEUED, POOL_RUNNING, POOL_DONE */
+    int state;   /* POOL_IDLE, POOL_QUEUED, POOL_RUNNING, POOL_DONE (under the pool's lock) */
+    int pending; /* submitted, not yet waited for: the submitting thread's to read */
     struct PoolJob *next;
 } PoolJob;
 

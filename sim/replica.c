@@ -43,7 +43,7 @@ void replica_describe(Replica *r, const Model *m, const OptConfig *opt, int batc
 
 void replica_free(Replica *r)
 {
-    if (r->job.state != POOL_IDLE) /* a rank stopped mid-step */
+    if (r->job.pending) /* a rank stopped mid-step */
         pool_wait(&r->job, NULL);
     free(r->params);
     free(r->grads);
@@ -97,7 +97,7 @@ static void replica_step_job(void *arg)
 
 void replica_settle(Replica *r, Recorder *rec)
 {
-    if (r->job.state != POOL_IDLE) {
+    if (r->job.pending) {
         pool_wait(&r->job, &rec->kernel_wall);
     } else if (r->apply_pending || r->load_count) {
         double t = record_clock();

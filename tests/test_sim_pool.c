@@ -51,7 +51,9 @@ static void submit_all_then_wait(int threads)
     double waited = 0.0;
     /* waited for in another order than submitted */
     for (int i = JOBS - 1; i >= 0; i--) {
+        CU_ASSERT(job[i].pending);
         pool_wait(&job[i], &waited);
+        CU_ASSERT(!job[i].pending);
         CU_ASSERT_EQUAL(job[i].state, POOL_IDLE);
         CU_ASSERT_EQUAL(atomic_load(&work[i].runs), 1);
         CU_ASSERT_EQUAL(work[i].out, expected(i));
