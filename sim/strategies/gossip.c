@@ -112,14 +112,25 @@ static int gossip_check(const Scenario *sc, const KeySource *given, DtError *err
     return 0;
 }
 
+/* A worker's parameters after an evaluation step, until every worker has
+ * left its own for that step (neighbours wait for each other, but workers
+ * far apart on the graph can be steps apart). */
+typedef struct Snapshot {
+    float *x;
+    long step;
+    struct Snapshot *next;
+} Snapshot;
+
 /* What the workers share: the sampler, and the consensus measurements. */
 typedef struct GossipShared {
     CommWorld world;
     Sampler sampler;
     int *degree;       /* (N) each worker's neighbour count */
-    float **snapshot;  /* (N) each worker's parameters at the evaluation in progress */
-    int arrived;       /* workers that left theirs */
-    long step;         /* the step of the evaluation in progress */
+    Snapshot **head;   /* (N) each worker's snapshots not yet measured, oldest first */
+    Snapshot **tail;   /* (N) */
+    float **heads;     /* (N) scratch: the oldest snapshot of each */
+    int ready;         /* workers with at least one snapshot waiting */
+    int broken;        /* a snapshot could not be kept: measuring stopped */
     double *consensus; /* (evaluations) distance at each */
     long *consensus_step;
     int nconsensus, cap_consensus;
@@ -162,33 +173,72 @@ static double consensus_distance(float *const *x, int n, size_t count)
     return total / n;
 }
 
-/* Leave a copy of the parameters for this step's measurement; the last
- * worker to do so measures. */
+/* Drop every snapshot kept. */
+static void snapshots_free(GossipShared *sh, int n)
+{
+    for (int i = 0; sh->head && sh->tail && i < n; i++) {
+        while (sh->head[i]) {
+            Snapshot *next = sh->head[i]->next;
+            free(sh->head[i]->x);
+            free(sh->head[i]);
+            sh->head[i] = next;
+        }
+        sh->tail[i] = NULL;
+    }
+    sh->ready = 0;
+}
+
+/* Measure the oldest step every worker has left a snapshot of. */
+static void snapshots_measure(GossipShared *sh, int n, size_t count)
+{
+    long step = sh->head[0]->step;
+    for (int i = 0; i < n; i++)
+        sh->heads[i] = sh->head[i]->x;
+    if (sh->nconsensus < sh->cap_consensus) {
+        sh->consensus[sh->nconsensus] = consensus_distance(sh->heads, n, count);
+        sh->consensus_step[sh->nconsensus++] = step;
+    }
+    sh->ready = 0;
+    for (int i = 0; i < n; i++) {
+        Snapshot *old = sh->head[i];
+        sh->head[i] = old->next;
+        if (!sh->head[i])
+            sh->tail[i] = NULL;
+        sh->ready += sh->head[i] != NULL;
+        free(old->x);
+        free(old);
+    }
+}
+
+/* Leave a copy of the parameters for this step's measurement; whoever
+ * completes a step's set measures it. */
 static void gossip_measure(GossipWorker *w, long step)
 {
     GossipShared *sh = w->sh;
     const int n = w->run->nranks;
     const size_t count = w->run->model.nparams;
-    if (w->replica.cost)
+    if (w->replica.cost || sh->broken)
         return;
-    sh->snapshot[w->rank] = malloc(count * sizeof(float));
-    if (!sh->snapshot[w->rank])
+    Snapshot *s = malloc(sizeof *s);
+    float *x = malloc(count * sizeof(float));
+    if (!s || !x) {
+        free(s);
+        free(x);
+        snapshots_free(sh, n);
+        sh->broken = 1;
         return;
-    memcpy(sh->snapshot[w->rank], w->replica.params, count * sizeof(float));
-    if (++sh->arrived < n)
-        return;
-    int complete = 1;
-    for (int i = 0; i < n; i++)
-        complete = complete && sh->snapshot[i];
-    if (complete && sh->nconsensus < sh->cap_consensus) {
-        sh->consensus[sh->nconsensus] = consensus_distance(sh->snapshot, n, count);
-        sh->consensus_step[sh->nconsensus++] = step;
     }
-    for (int i = 0; i < n; i++) {
-        free(sh->snapshot[i]);
-        sh->snapshot[i] = NULL;
+    memcpy(x, w->replica.params, count * sizeof(float));
+    *s = (Snapshot){x, step, NULL};
+    if (sh->tail[w->rank]) {
+        sh->tail[w->rank]->next = s;
+    } else {
+        sh->head[w->rank] = s;
+        sh->ready++;
     }
-    sh->arrived = 0;
+    sh->tail[w->rank] = s;
+    while (sh->ready == n)
+        snapshots_measure(sh, n, count);
 }
 
 /* Send the parameters to every neighbour, take theirs, and average. */
@@ -311,11 +361,14 @@ static int gossip_start(Run *run, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     sh->cap_consensus = (int)(run->total_steps < 100000 ? run->total_steps : 100000);
     sh->degree = malloc((size_t)n * sizeof *sh->degree);
-    sh->snapshot = calloc((size_t)n, sizeof *sh->snapshot);
+    sh->head = calloc((size_t)n, sizeof *sh->head);
+    sh->tail = calloc((size_t)n, sizeof *sh->tail);
+    sh->heads = calloc((size_t)n, sizeof *sh->heads);
     sh->consensus = malloc((size_t)sh->cap_consensus * sizeof *sh->consensus);
     sh->consensus_step = malloc((size_t)sh->cap_consensus * sizeof *sh->consensus_step);
     int *peers = malloc((size_t)n * sizeof *peers);
-    int ok = sh->degree && sh->snapshot && sh->consensus && sh->consensus_step && peers;
+    int ok = sh->degree && sh->head && sh->tail && sh->heads && sh->consensus &&
+             sh->consensus_step && peers;
     for (int i = 0; ok && i < n; i++)
         ok = (sh->degree[i] = gossip_neighbours(c->topology, n, i, peers)) >= 0;
     free(peers);
@@ -358,9 +411,10 @@ static void gossip_stop(Run *run)
         return;
     sampler_free(&sh->sampler);
     comm_world_free(&sh->world);
-    for (int i = 0; sh->snapshot && i < run->nranks; i++)
-        free(sh->snapshot[i]);
-    free(sh->snapshot);
+    snapshots_free(sh, run->nranks);
+    free(sh->head);
+    free(sh->tail);
+    free(sh->heads);
     free(sh->degree);
     free(sh->consensus);
     free(sh->consensus_step);
