@@ -8,8 +8,6 @@
  */
 #include "run.h"
 
-#include "pool.h"
-
 #include "cli.h"
 #include "comm.h"
 #include "gemm.h"

@@ -9,14 +9,7 @@ dtsim=$1
 src=$2
 workers=${3:-1024}
 . "$(dirname "$0")/checks.sh" # $tmp
-cat >"$tmp/cluster.xml" <<XML
-<?xml version='1.0'?>
-<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
-<platform version="4.1">
-  <cluster id="big" prefix="node-" suffix="" radical="0-$((workers - 1))" speed="14Tf"
-           bw="12.5GBps" lat="2us" sharing_policy="SPLITDUPLEX"/>
-</platform>
-XML
+cluster_xml "$tmp/cluster.xml" "$workers"
 start=$(date +%s.%N)
 "$dtsim" run "$src/tests/scenarios/tiny.ini" --platform "$tmp/cluster.xml" --quiet --no-plot \
     --out "$tmp/out" --set model.hidden=256,128 --set strategy.kind=data-parallel \

@@ -21,14 +21,7 @@ shift $(($# < 3 ? $# : 3))
 workers=("$@")
 [ ${#workers[@]} -eq 0 ] && workers=(8 16 32 64 128 256 512 1024)
 . "$(dirname "$0")/checks.sh" # $tmp
-cat >"$tmp/cluster.xml" <<XML
-<?xml version='1.0'?>
-<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
-<platform version="4.1">
-  <cluster id="big" prefix="node-" suffix="" radical="0-1023" speed="14Tf"
-           bw="12.5GBps" lat="2us" sharing_policy="SPLITDUPLEX"/>
-</platform>
-XML
+cluster_xml "$tmp/cluster.xml" 1024
 timed() { # timed W STEPS: "wall_seconds peak_kb" of one run
     local w=$1 steps=$2
     /usr/bin/time -f "%e %M" -o "$tmp/time" "$dtsim" run "$src/tests/scenarios/tiny.ini" \

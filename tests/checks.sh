@@ -83,3 +83,16 @@ time_split() {
         bad "$label: ${verdict#* }"
     fi
 }
+
+# cluster_xml FILE HOSTS: a SimGrid cluster of HOSTS A100-class hosts
+# (node-0, node-1, ...), each on its own 100 Gb/s full-duplex link
+cluster_xml() {
+    cat >"$1" <<XML
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <cluster id="big" prefix="node-" suffix="" radical="0-$(($2 - 1))" speed="14Tf"
+           bw="12.5GBps" lat="2us" sharing_policy="SPLITDUPLEX"/>
+</platform>
+XML
+}

@@ -336,13 +336,7 @@ expect 0 "^null$" -- jq -r .trace_ranks "$tmp/trace-all/summary.json"
 # Long work says where it is, on a terminal (script gives one): a
 # collective over 512 ranks, and a step of 512 workers, show the messages
 # delivered while they run; without a terminal, nothing of the kind.
-cat >"$tmp/c512.xml" <<XML
-<?xml version='1.0'?>
-<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
-<platform version="4.1">
-  <cluster id="c" prefix="node-" suffix="" radical="0-511" speed="14Tf" bw="12.5GBps" lat="2us"/>
-</platform>
-XML
+cluster_xml "$tmp/c512.xml" 512
 expect 0 "allreduce ring on 512 ranks: [0-9]+ messages delivered, sim [0-9.e-]+ s, wall" -- \
     timeout 60 script -qec "'$dtsim' collective --platform '$tmp/c512.xml' --op allreduce \
     --algo ring --bytes 16M" /dev/null
