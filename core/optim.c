@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 int optim_state_per_param(const OptConfig *cfg)
 {
@@ -43,6 +44,15 @@ void optim_free(Optimizer *o)
     free(o->m);
     free(o->v);
     o->m = o->v = NULL;
+}
+
+void optim_reset(Optimizer *o)
+{
+    if (o->m)
+        memset(o->m, 0, o->count * sizeof(float));
+    if (o->v)
+        memset(o->v, 0, o->count * sizeof(float));
+    o->t = 0;
 }
 
 static void optim_sgd(Optimizer *o, float *p, const float *grads)

@@ -45,6 +45,8 @@ int optim_init(Optimizer *o, const OptConfig *cfg, size_t count, DtError *err);
  * optim_step_flops and optim_step_bytes need, for cost mode. */
 void optim_describe(Optimizer *o, const OptConfig *cfg, size_t count);
 void optim_free(Optimizer *o);
+/* Back to the state of a fresh optimizer (zero moments, no step taken). */
+void optim_reset(Optimizer *o);
 /* One update of params[0..count) from grads[0..count). */
 void optim_step(Optimizer *o, float *params, const float *grads);
 /* Exact FLOPs of one optim_step (layer.h conventions; sqrt counts 1). */

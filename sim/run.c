@@ -264,8 +264,9 @@ static int place_ranks(Run *run, int host_count, DtError *err)
     if (run->nranks > host_count)
         return dt_fail(err, DT_EINPUT,
                        "%s: strategy %s needs %d hosts (one per rank) but platform '%s' has %d; "
-                       "lower [cluster] workers or use a larger platform",
-                       sc->path, sc->strategy->name, run->nranks, sc->platform, host_count);
+                       "lower %s or use a larger platform",
+                       sc->path, sc->strategy->name, run->nranks, sc->platform, host_count,
+                       sc->strategy->workers_key ? sc->strategy->workers_key : "[cluster] workers");
     return 0;
 }
 
@@ -293,7 +294,7 @@ static void run_facts(const Run *run, double wall, const char *network, RunFacts
                           model_backward_flops(&run->model, run->global_batch),
         .global_batch = run->global_batch,
         .steps = run->total_steps,
-        .epochs = (double)run->total_steps / run->steps_per_epoch,
+        .epochs = run_epochs(run, run->total_steps),
         .simulated_seconds = simgrid_get_clock(),
         .wall_seconds = wall,
         .seed = (unsigned long long)sc->seed,
@@ -477,11 +478,11 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
     const MetricRow *last = run->rec.nrows ? &run->rec.rows[run->rec.nrows - 1] : NULL;
     char ranks[64];
     run_ranks_note(run, ranks, sizeof ranks);
-    printf("%s: %s, %d worker%s%s, %ld steps (%.2f epochs) in %.6g simulated s "
+    printf("%s: %s, %d worker%s%s, %ld %ss (%.2f epochs) in %.6g simulated s "
            "(platform %s, network %s)\n",
            sc->name, sc->strategy->name, sc->workers, sc->workers == 1 ? "" : "s", ranks,
-           run->total_steps, facts->epochs, facts->simulated_seconds, sc->platform,
-           facts->network_model);
+           run->total_steps, run_step_word(run), facts->epochs, facts->simulated_seconds,
+           sc->platform, facts->network_model);
     if (facts->trace_ranks < run->nranks)
         printf("  trace.json and timeline.dat hold ranks 0-%d of %d (--trace-ranks all writes "
                "every rank's spans)\n",
@@ -805,6 +806,18 @@ int run_eval_due(const Run *run, long step)
     return step % every == 0;
 }
 
+const char *run_step_word(const Run *run)
+{
+    return run->strategy->rounds ? "round" : "step";
+}
+
+double run_epochs(const Run *run, long step)
+{
+    if (run->strategy->rounds)
+        return run->samples_trained / run->train.n;
+    return (double)step / run->steps_per_epoch;
+}
+
 void run_add_loss(Run *run, double loss_sum, int samples)
 {
     run->loss_sum += loss_sum;
@@ -907,7 +920,7 @@ void run_evaluate(Run *run, Replica *r, long step)
     MetricRow row = {
         .step = step,
         .updates = run->rec.updates ? run->rec.updates : step,
-        .epoch = (double)step / run->steps_per_epoch,
+        .epoch = run_epochs(run, step),
         .sim_seconds = simgrid_get_clock(),
         .train_loss = train_loss,
         .test_loss = test_loss,
@@ -920,9 +933,9 @@ void run_evaluate(Run *run, Replica *r, long step)
     char learned[64] = "";
     if (!run->sc->cost)
         snprintf(learned, sizeof learned, "  train loss %.4f  test acc %.4f", train_loss, acc);
-    fprintf(stderr, "%sstep %ld/%ld  epoch %.2f  sim %.6g s%s  wall %.1f s\n",
-            run->progress_tty ? "\r\033[K" : "", step, run->total_steps, row.epoch, row.sim_seconds,
-            learned, record_clock() - run->wall_start);
+    fprintf(stderr, "%s%s %ld/%ld  epoch %.2f  sim %.6g s%s  wall %.1f s\n",
+            run->progress_tty ? "\r\033[K" : "", run_step_word(run), step, run->total_steps,
+            row.epoch, row.sim_seconds, learned, record_clock() - run->wall_start);
     run->progress_last = 0.0;
     run_progress(run, step);
 }

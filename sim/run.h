@@ -50,8 +50,11 @@ struct Run {
     int global_batch;
     long total_steps;
     int steps_per_epoch;
-    float *final_params; /* (nparams) rank 0's parameters at the end */
-    Workspace *eval_ws;  /* (eval_parts - 1) more workspaces, to evaluate on the pool */
+    double samples_trained; /* training samples consumed so far, for a strategy whose steps
+                             * vary in size (federated's rounds), which keeps it; 0: the
+                             * epochs are counted as steps x global_batch */
+    float *final_params;    /* (nparams) rank 0's parameters at the end */
+    Workspace *eval_ws;     /* (eval_parts - 1) more workspaces, to evaluate on the pool */
     int eval_parts;
     double loss_sum;   /* training loss summed since the last evaluation, all ranks */
     long loss_samples; /* samples behind loss_sum */
@@ -115,6 +118,11 @@ int run_replica_init(const Run *run, Replica *r, int batch, DtError *err);
 double run_wire_bytes(const Run *run);
 /* For strategies: is an evaluation due after global step `step` (1-based)? */
 int run_eval_due(const Run *run, long step);
+/* What one of the run's steps is called in messages: "step", or "round"
+ * for a strategy that counts rounds. */
+const char *run_step_word(const Run *run);
+/* Epochs of training data consumed after `step` steps. */
+double run_epochs(const Run *run, long step);
 /* Add a rank's summed training loss over `samples` samples of this step. */
 void run_add_loss(Run *run, double loss_sum, int samples);
 /* Evaluate params on the test set (no simulated cost: it is a measurement,

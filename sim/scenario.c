@@ -119,6 +119,8 @@ static const KeyDef train_keys[] = {
     ADAM_OR_SGD("eps", opt.eps, 1, "1e-8", "adam epsilon", "adam"),
     INT("epochs", epochs, 1, 1e6, "1", "passes over the training set (or give steps)"),
     INT("steps", steps, 1, BIG, "(default: epochs)", "global training steps (instead of epochs)"),
+    INT("rounds", steps, 1, BIG, "(none)",
+        "communication rounds of a strategy that counts them (federated), instead of steps"),
     {.name = "seed",
      .type = KEY_U64,
      .offset = offsetof(Scenario, seed),
@@ -445,21 +447,27 @@ static int entry_table(ParseState *ps, const Entry *e, long *key, DtError *err)
                    at, e->name, e->section);
 }
 
-/* epochs and steps say the same thing: the last one given with --set
- * replaces the other, from the file or an earlier --set. */
+/* epochs, steps and rounds say the same thing: the last one given with
+ * --set replaces the others, from the file or an earlier --set. */
 static void entry_forget_other(ParseState *ps, const Entry *e)
 {
+    static const char *const length[] = {"epochs", "steps", "rounds"};
     if (e->line > 0 || strcmp(e->section, "train") != 0)
         return;
-    const char *other = !strcmp(e->name, "steps")    ? "epochs"
-                        : !strcmp(e->name, "epochs") ? "steps"
-                                                     : NULL;
-    if (!other)
+    int mine = -1;
+    for (int i = 0; i < 3; i++)
+        mine = strcmp(e->name, length[i]) ? mine : i;
+    if (mine < 0)
         return;
     Table *tb = &ps->tables[T_TRAIN];
-    long o = keys_find(tb->keys, other);
-    tb->line[o] = tb->from_set[o] = 0;
-    *(int *)((char *)tb->config + tb->keys->keys[o].offset) = 0;
+    for (int i = 0; i < 3; i++) {
+        long o = keys_find(tb->keys, length[i]);
+        if (i == mine || !(tb->line[o] || tb->from_set[o]))
+            continue;
+        tb->line[o] = tb->from_set[o] = 0;
+        if (strcmp(length[i], "epochs") == 0 || mine == 0) /* steps and rounds share a field */
+            *(int *)((char *)tb->config + tb->keys->keys[o].offset) = 0;
+    }
 }
 
 /* --set section.key= (nothing after '='): the key goes back to its
@@ -555,14 +563,22 @@ static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
         sc->opt.lr = sc->opt.kind == OPT_ADAM ? 0.001 : 0.05;
     if (sc->opt.momentum >= 1.0 || sc->opt.beta1 >= 1.0 || sc->opt.beta2 >= 1.0)
         return dt_fail(err, DT_EINPUT, "%s: momentum, beta1 and beta2 must be below 1", ps->where);
-    if (given(ps, T_TRAIN, "epochs") && given(ps, T_TRAIN, "steps")) {
-        char a[PATH_MAX + 64], b[PATH_MAX + 64];
-        KeySource s = table_source(ps, T_TRAIN);
-        key_origin(&s, "epochs", a, sizeof a);
-        key_origin(&s, "steps", b, sizeof b);
-        return dt_fail(err, DT_EINPUT, "%s and %s: give [train] epochs or steps, not both", a, b);
-    }
-    if (given(ps, T_TRAIN, "steps"))
+    static const char *const length[] = {"epochs", "steps", "rounds"};
+    KeySource train = table_source(ps, T_TRAIN);
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (given(ps, T_TRAIN, length[i]) && given(ps, T_TRAIN, length[j])) {
+                char a[PATH_MAX + 64], b[PATH_MAX + 64];
+                key_origin(&train, length[i], a, sizeof a);
+                key_origin(&train, length[j], b, sizeof b);
+                return dt_fail(err, DT_EINPUT, "%s and %s: give [train] %s or %s, not both", a, b,
+                               length[i], length[j]);
+            }
+    if (given(ps, T_TRAIN, "rounds") && !sc->strategy->rounds)
+        return key_fail(&train, "rounds", err,
+                        "strategy %s counts steps, not rounds: give [train] steps (or epochs)",
+                        sc->strategy->name);
+    if (given(ps, T_TRAIN, "steps") || given(ps, T_TRAIN, "rounds"))
         sc->epochs = 0;
     return 0;
 }
@@ -681,7 +697,11 @@ static int scenario_finish(Scenario *sc, ParseState *ps, DtError *err)
                         "hybrid (hybrid with pp = 1 and tp = 1 is data parallelism), not %s",
                         sc->strategy->name);
     }
-    return sc->strategy->check(sc, &strategy, err);
+    if (sc->strategy->check(sc, &strategy, err) < 0)
+        return -1;
+    if (sc->strategy->workers)
+        sc->workers = sc->strategy->workers(sc);
+    return 0;
 }
 
 /* Read the file's entries; -1 with a message when it cannot be read or a

@@ -16,6 +16,7 @@ extern const StrategyOps tensor_strategy;
 extern const StrategyOps hybrid_strategy;
 extern const StrategyOps local_sgd_strategy;
 extern const StrategyOps gossip_strategy;
+extern const StrategyOps federated_strategy;
 
 /* one line a strategy, so that adding one adds one line */
 // clang-format off
@@ -28,6 +29,7 @@ static const StrategyOps *const strategies[] = {
     &hybrid_strategy,
     &local_sgd_strategy,
     &gossip_strategy,
+    &federated_strategy,
 };
 // clang-format on
 

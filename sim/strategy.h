@@ -25,6 +25,7 @@ struct cJSON;
 struct StrategyOps {
     const char *name;
     const char *summary; /* one line for --help */
+    int rounds;          /* its steps are communication rounds: [train] rounds counts them */
     KeyTable keys;       /* section "strategy": its keys, into its config */
     size_t config_size;
     /* Checks across its keys and the common ones: -1 (bad input) with a
@@ -35,6 +36,11 @@ struct StrategyOps {
     /* Ranks (hosts) it places, workers and any others (servers): rank r
      * runs on the r-th host. */
     int (*ranks)(const Scenario *sc);
+    /* How many of its ranks train, when a key of its own says so (the
+     * scenario's workers become that); NULL: [cluster] workers.  And the
+     * key, for messages (NULL: "[cluster] workers"). */
+    int (*workers)(const Scenario *sc);
+    const char *workers_key;
     /* How many consecutive ranks must share a node (tensor-parallel
      * groups), which also has placement find each rank's node; 1 finds
      * the nodes without moving any rank; NULL or 0: nodes not needed. */

@@ -126,6 +126,29 @@ expect 2 "strategy gossip needs at least 2 workers" -- "$dtsim" check "$tiny" "$
     --set strategy.kind=gossip --set cluster.workers=1
 expect 2 "topology = 'star'" -- "$dtsim" check "$tiny" "${dp[@]}" --set strategy.kind=gossip \
     --set cluster.workers=4 --set strategy.topology=star
+fed=(--platform "$src/tests/platforms/ideal-64.xml" --set strategy.kind=federated
+     --set train.rounds=2)
+for bad_frac in 0 1.5; do
+    expect 2 "fraction = '$bad_frac' is not valid: expected a number > 0 and <= 1" -- \
+        "$dtsim" check "$tiny" "${fed[@]}" --set strategy.fraction=$bad_frac
+done
+expect 2 "needs 65 hosts .* has 64; lower \[strategy\] clients" -- \
+    "$dtsim" check "$tiny" "${fed[@]}" --set strategy.clients=64
+expect 2 "alpha = '0' is not valid" -- "$dtsim" check "$tiny" "${fed[@]}" \
+    --set strategy.partition=dirichlet --set strategy.alpha=0
+expect 2 "alpha is for partition = dirichlet, not partition = iid" -- \
+    "$dtsim" check "$tiny" "${fed[@]}" --set strategy.alpha=2
+expect 2 "clients = 60, partition = shards: 100 samples cannot be split among 60 clients" -- \
+    "$dtsim" check "$tiny" "${fed[@]}" --set strategy.clients=60 --set data.train_samples=100 \
+    --set strategy.partition=shards
+expect 2 "local_epochs = '0' is not valid" -- "$dtsim" check "$tiny" "${fed[@]}" \
+    --set strategy.local_epochs=0
+expect 2 "round_deadline = '-1' is not valid" -- "$dtsim" check "$tiny" "${fed[@]}" \
+    --set strategy.round_deadline=-1
+expect 2 "strategy federated counts rounds: give \[train\] rounds" -- \
+    "$dtsim" check "$tiny" "${fed[@]}" --set train.epochs=2
+expect 2 "rounds: strategy data-parallel counts steps, not rounds" -- \
+    "$dtsim" check "$tiny" "${dp[@]}" --set train.rounds=3
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
 expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0

@@ -3,7 +3,8 @@
 # byte-identical metrics.csv, trace.json, saved model, and summary.json
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
-# overlapped buckets), parameter-server and model-parallel (pipeline,
+# overlapped buckets), parameter-server, collaborative (local SGD, gossip,
+# federated averaging with late clients) and model-parallel (pipeline,
 # tensor, hybrid) strategies; whatever OpenBLAS's thread count in the
 # environment, alone or in a sweep; and rebuilt from summary.json alone.
 set -u
@@ -51,6 +52,9 @@ check local-sgd "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/heter
     --set strategy.warmup_steps=6 --set strategy.allreduce=tree
 check gossip "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
     --set strategy.kind=gossip --set cluster.workers=6 --set strategy.topology=torus
+check federated "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/edge-100.xml" \
+    --set strategy.kind=federated --set strategy.clients=20 --set strategy.fraction=0.3 \
+    --set strategy.partition=dirichlet --set strategy.round_deadline=2 --set train.rounds=10
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b
@@ -82,7 +86,7 @@ rebuild() { # rebuild LABEL: rerun LABEL's first run from its summary alone
     json "$tmp/$1-again/summary.json" .settings >"$tmp/$1-settings-again"
     same "$tmp/$1-settings-1" "$tmp/$1-settings-again" "$1 rebuilt: the same settings"
 }
-for label in tiny serial-cnn ps-ssp ps-backup hybrid local-sgd; do
+for label in tiny serial-cnn ps-ssp ps-backup hybrid local-sgd federated; do
     rebuild "$label"
 done
 

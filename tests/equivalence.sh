@@ -11,7 +11,9 @@
 # data-parallel (H = 1, or warm-up only) and its bytes (1/H); gossip on the
 # complete graph against local SGD with H = 1, its bytes (degree x
 # parameters a worker a step) and its consensus distance (falling from
-# ring to torus to exponential to complete).
+# ring to torus to exponential to complete); federated averaging with every
+# client, one local step on its whole part, against data-parallel on the
+# whole set, and its bytes (2 x the model per client per round).
 set -u
 dtsim=$1
 model_diff=$2
@@ -169,5 +171,29 @@ for topo in ring torus exponential complete; do
         bad "gossip $topo on 8: consensus distance $dist, not below the sparser graph ($last)"
     fi
     last=$dist
+done
+# FedAvg: every client every round, one local step on each client's whole
+# (equal, iid) part, is data-parallel on the whole training set (512
+# samples: 4 clients of 128); each round sends the model down to and up
+# from every client taking part
+fed=(--set train.momentum=0 --platform "$plat" --set strategy.kind=federated
+     --set strategy.clients=4 --set train.batch=128)
+run dp-full-4 --set train.momentum=0 --platform "$plat" --set strategy.kind=data-parallel \
+    --set cluster.workers=4 --set train.batch=128 &&
+    run fed-full-4 "${fed[@]}" --set strategy.fraction=1 --set train.rounds=$steps &&
+    compare dp-full-4 fed-full-4 "federated C=1 E=1 B=part K=4 against data-parallel on the whole set"
+for frac in 1 0.5; do
+    run "fed-bytes-$frac" "${fed[@]}" --set strategy.fraction=$frac \
+        --set train.rounds=$steps || continue
+    sum=$tmp/fed-bytes-$frac/summary.json
+    bytes=$(json "$sum" .bytes_communicated)
+    m=$(json "$sum" .federated.clients_per_round)
+    params=$(json "$sum" .parameters)
+    want=$((steps * m * 2 * params * 4))
+    if [ "$bytes" = "$want" ] && [ "$m" = "$(awk -v f=$frac 'BEGIN { print int(4 * f) }')" ]; then
+        ok "federated C=$frac: $bytes bytes = $steps rounds x $m clients x 2 x $params x 4"
+    else
+        bad "federated C=$frac: $bytes bytes with $m clients a round; wanted $want"
+    fi
 done
 checks_done

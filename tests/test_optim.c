@@ -81,6 +81,27 @@ static void test_adam(void)
     optim_free(&o);
 }
 
+/* After a reset, Adam's next step is a first step again: lr * sign(g). */
+static void test_reset(void)
+{
+    OptConfig cfg = {.kind = OPT_ADAM, .lr = 0.1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    Optimizer o;
+    CU_ASSERT_EQUAL_FATAL(optim_init(&o, &cfg, 1, NULL), 0);
+    float p = 1.0f, g = 0.5f;
+    optim_step(&o, &p, &g);
+    g = -2.0f;
+    optim_step(&o, &p, &g);
+    optim_reset(&o);
+    CU_ASSERT_EQUAL(o.t, 0);
+    CU_ASSERT_EQUAL(o.m[0], 0.0f);
+    CU_ASSERT_EQUAL(o.v[0], 0.0f);
+    float before = p;
+    g = 0.25f;
+    optim_step(&o, &p, &g);
+    CU_ASSERT_DOUBLE_EQUAL(p, before - 0.1, 1e-6);
+    optim_free(&o);
+}
+
 static void test_adam_weight_decay_flops(void)
 {
     OptConfig cfg = {.kind = OPT_ADAM,
@@ -102,6 +123,7 @@ int main(void)
         {"plain sgd", test_plain_sgd},
         {"adam against the textbook formula", test_adam},
         {"adam flops with weight decay", test_adam_weight_decay_flops},
+        {"a reset optimizer starts afresh", test_reset},
         CU_TEST_INFO_NULL,
     };
     return test_run("optim", tests);
