@@ -10,8 +10,9 @@
 # gets (tests/golden/KERNELS says which made the golden files) and on the
 # thread count (dtsim computes on one); simulated times, bytes and spans do not.  On a
 # processor whose kernels differ, only those are compared: metrics.csv
-# without its loss and accuracy columns, summary.json without its loss and
-# accuracy fields, and trace.json.
+# without its loss and accuracy columns, summary.json without the BLAS's
+# name and the fields computed from parameters (losses, accuracies,
+# consensus distances), and trace.json.
 set -u
 dtsim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=$(cd "$2" && pwd)
@@ -41,13 +42,15 @@ runs=(
     "hybrid --platform platforms/dgx-2x8.xml --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 --set strategy.tp=2 ${small[*]} --set strategy.overlap=on --set strategy.bucket_mb=0.001"
     "local-sgd ${ten[*]} --set strategy.kind=local-sgd --set cluster.workers=4 --set strategy.local_steps=3 --set strategy.warmup_steps=5 --set strategy.allreduce=rhd"
     "gossip ${ten[*]} --set strategy.kind=gossip --set cluster.workers=6 --set strategy.topology=torus"
+    "federated --platform platforms/edge-100.xml --set strategy.kind=federated --set strategy.clients=10 --set strategy.fraction=0.5 --set strategy.partition=shards --set strategy.round_deadline=1.5 --set train.rounds=8 --set train.eval_every=2"
     "resmlp ${ten[*]} --set model.kind=resmlp --set model.width=16 --set strategy.kind=pipeline --set cluster.workers=2 --set strategy.schedule=gpipe"
 )
 
 # The parts of a run's results that do not depend on float arithmetic.
 timing_only() { # timing_only DIR OUT
     cut -d, -f1-3,7 "$1/metrics.csv" >"$2.metrics"
-    jq 'del(.final_loss, .test_loss, .test_accuracy)' "$1/summary.json" >"$2.summary"
+    jq 'del(.final_loss, .test_loss, .test_accuracy, .blas, .federated.rounds[]?.test_accuracy,
+        .gossip.consensus[]?.distance, .measures.consensus_distance)' "$1/summary.json" >"$2.summary"
     grep trace "$1/checksums" >"$2.trace"
 }
 
