@@ -3,15 +3,20 @@
 # scenarios/ps-time-to-accuracy.sh).
 #   gnuplot -e "dirs='results/a results/b'; labels='a b'; out='cmp.png'; target=0.83" plots/curves.gp
 # dirs: run directories (their metrics.csv); labels: one word per run;
-# out: the PNG to write; title and target (a horizontal line) are optional.
+# out: the PNG to write; title, target (a horizontal line), logx (a
+# logarithmic time axis, for runs whose times differ by orders of
+# magnitude) and rounds (steps or rounds on the x axis instead of
+# simulated time) are optional.
 
 if (!exists("title")) title = "test accuracy over simulated time"
 set terminal pngcairo size 1200,700 font "Sans,13" linewidth 2
 set output out
 set title title font "Sans,15"
-set xlabel "simulated time (s)"
+xcol = exists("rounds") ? 1 : 3
+set xlabel (exists("rounds") ? "round" : "simulated time (s)")
 set ylabel "test accuracy"
 set grid
+if (exists("logx")) set logscale x
 set key outside right top noenhanced
 set datafile separator ","
 if (!exists("plots")) plots = "plots" # where styles.gp is
@@ -19,6 +24,6 @@ load plots . "/styles.gp"
 file(i) = word(dirs, i) . "/metrics.csv"
 if (!exists("target")) target = NaN
 n = words(dirs)
-plot for [i=1:n] file(i) using 3:6 with linespoints lc rgb color(i - 1) dashtype dash(i - 1) \
+plot for [i=1:n] file(i) using xcol:6 with linespoints lc rgb color(i - 1) dashtype dash(i - 1) \
          pointtype points(i - 1) pointsize 0.6 title word(labels, i), \
      target with lines dashtype 2 lc "gray" title sprintf("target %g", target)
