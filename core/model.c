@@ -21,6 +21,7 @@
 
 #include "layer_util.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,4 +550,34 @@ double model_evaluate(const Model *m, Workspace *ws, const float *params, const 
     if (loss)
         *loss = d->n ? total / rows : 0.0;
     return d->n ? (double)correct / rows : 0.0;
+}
+
+int model_predict(const Model *m, Workspace *ws, const float *params, const Dataset *d,
+                  const int *idx, int n, float *probs)
+{
+    const size_t sample = shape_size(d->shape);
+    const int C = m->classes;
+    float *x = idx ? malloc((size_t)ws->batch * sample * sizeof *x) : NULL;
+    if (idx && !x)
+        return -1;
+    for (int i = 0; i < n; i += ws->batch) {
+        int b = n - i < ws->batch ? n - i : ws->batch;
+        for (int j = 0; idx && j < b; j++)
+            memcpy(x + (size_t)j * sample, d->x + (size_t)idx[i + j] * sample, sample * sizeof *x);
+        model_forward(m, ws, params, idx ? x : d->x + (size_t)i * sample, b);
+        const float *logits = workspace_output(ws, m->nlayers - 1);
+        for (int j = 0; j < b; j++) {
+            const float *z = logits + (size_t)j * C;
+            float *p = probs + (size_t)(i + j) * C, top = z[0];
+            double sum = 0.0;
+            for (int c = 1; c < C; c++)
+                top = z[c] > top ? z[c] : top;
+            for (int c = 0; c < C; c++)
+                sum += p[c] = expf(z[c] - top);
+            for (int c = 0; c < C; c++)
+                p[c] = (float)(p[c] / sum);
+        }
+    }
+    free(x);
+    return 0;
 }

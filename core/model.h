@@ -254,6 +254,13 @@ double model_evaluate(const Model *m, Workspace *ws, const float *params, const 
 void model_evaluate_batches(const Model *m, Workspace *ws, const float *params, const Dataset *d,
                             int first, int last, double *loss, long *correct);
 
+/* Class probabilities (the softmax of the logits) of n samples of d, of a
+ * model with one position per sample: samples idx[0 .. n), or 0 .. n-1
+ * when idx is NULL, in batches of ws->batch, into probs (n, classes).
+ * -1 when out of memory. */
+int model_predict(const Model *m, Workspace *ws, const float *params, const Dataset *d,
+                  const int *idx, int n, float *probs);
+
 /* A language model's continuation (generate.c): starting from the
  * nprompt token ids of prompt (at least 1), append n tokens to out (which
  * receives the prompt first, so it has room for nprompt + n), each drawn

@@ -907,16 +907,21 @@ static double run_eval_test(Run *run, const Replica *r, double *loss)
 
 void run_evaluate(Run *run, Replica *r, long step)
 {
-    double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
-    run->loss_sum = 0.0;
-    run->loss_samples = 0;
     double test_loss = NAN, acc = NAN;
-    if (run->sc->cost) {
-        train_loss = NAN; /* no kernel ran: a row of times only */
-    } else {
+    if (!run->sc->cost) {
         replica_settle(r, &run->rec);
         acc = run_eval_test(run, r, &test_loss);
     }
+    run_record(run, step, test_loss, acc);
+}
+
+void run_record(Run *run, long step, double test_loss, double acc)
+{
+    double train_loss = run->loss_samples ? run->loss_sum / (double)run->loss_samples : 0.0;
+    run->loss_sum = 0.0;
+    run->loss_samples = 0;
+    if (run->sc->cost)
+        train_loss = NAN; /* no kernel ran: a row of times only */
     MetricRow row = {
         .step = step,
         .updates = run->rec.updates ? run->rec.updates : step,

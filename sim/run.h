@@ -129,6 +129,9 @@ void run_add_loss(Run *run, double loss_sum, int samples);
  * not part of training), record a metrics row with the mean training loss
  * since the previous one, and report progress. */
 void run_evaluate(Run *run, Replica *r, long step);
+/* The same with the test set's figures measured by the caller (an
+ * ensemble's combined prediction): the metrics row, and progress. */
+void run_record(Run *run, long step, double test_loss, double acc);
 /* Step `step` (1-based) is done: on a terminal, redraw the progress bar
  * (at most a few times a second). */
 void run_progress(Run *run, long step);

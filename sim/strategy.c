@@ -17,6 +17,7 @@ extern const StrategyOps hybrid_strategy;
 extern const StrategyOps local_sgd_strategy;
 extern const StrategyOps gossip_strategy;
 extern const StrategyOps federated_strategy;
+extern const StrategyOps ensemble_strategy;
 
 /* one line a strategy, so that adding one adds one line */
 // clang-format off
@@ -30,6 +31,7 @@ static const StrategyOps *const strategies[] = {
     &local_sgd_strategy,
     &gossip_strategy,
     &federated_strategy,
+    &ensemble_strategy,
 };
 // clang-format on
 
