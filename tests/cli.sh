@@ -149,6 +149,25 @@ expect 2 "strategy federated counts rounds: give \[train\] rounds" -- \
     "$dtsim" check "$tiny" "${fed[@]}" --set train.epochs=2
 expect 2 "rounds: strategy data-parallel counts steps, not rounds" -- \
     "$dtsim" check "$tiny" "${dp[@]}" --set train.rounds=3
+ens=(--platform "$src/tests/platforms/ideal-64.xml" --set strategy.kind=ensemble)
+expect 2 "members = '0' is not valid" -- "$dtsim" check "$tiny" "${ens[@]}" --set strategy.members=0
+expect 2 "method = 'voting' is not valid: expected one of: bagging stacking boosting" -- \
+    "$dtsim" check "$tiny" "${ens[@]}" --set strategy.method=voting
+expect 2 "member_models: member 2: no model kind 'mlpx'" -- "$dtsim" check "$tiny" "${ens[@]}" \
+    --set "strategy.member_models=mlp; mlpx; mlp; mlp"
+expect 2 "member_models: member 1 \(mlp:abc\): model mlp: bad setting 'hidden=abc'" -- \
+    "$dtsim" check "$tiny" "${ens[@]}" --set "strategy.member_models=mlp:abc; mlp; mlp; mlp"
+expect 2 "member_models: 2 models for members = 4" -- "$dtsim" check "$tiny" "${ens[@]}" \
+    --set "strategy.member_models=mlp; cnn"
+expect 2 "boosting trains every member as the \[model\]" -- "$dtsim" check "$tiny" "${ens[@]}" \
+    --set strategy.method=boosting --set "strategy.member_models=mlp; mlp; mlp; mlp"
+expect 2 "needs 90 hosts .* lower \[strategy\] members or member_workers" -- \
+    "$dtsim" check "$tiny" "${ens[@]}" --set strategy.members=30 --set strategy.member_workers=3
+expect 2 "bootstrap is for method = bagging" -- "$dtsim" check "$tiny" "${ens[@]}" \
+    --set strategy.method=boosting --set strategy.bootstrap=off
+expect 2 "--save-model saves member 1's parameters" -- "$dtsim" run "$tiny" "${ens[@]}" \
+    --set strategy.method=stacking --set "strategy.member_models=mlp:8; mlp; mlp; mlp" \
+    --save-model "$tmp/ens.bin" --out "$tmp/ens"
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
 expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0

@@ -4,9 +4,10 @@
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
 # overlapped buckets), parameter-server, collaborative (local SGD, gossip,
-# federated averaging with late clients) and model-parallel (pipeline,
-# tensor, hybrid) strategies; whatever OpenBLAS's thread count in the
-# environment, alone or in a sweep; and rebuilt from summary.json alone.
+# federated averaging with late clients, bagging, stacking and boosting
+# ensembles) and model-parallel (pipeline, tensor, hybrid) strategies;
+# whatever OpenBLAS's thread count in the environment, alone or in a
+# sweep; and rebuilt from summary.json alone.
 set -u
 dtsim=$1
 src=$2
@@ -55,6 +56,15 @@ check gossip "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.x
 check federated "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/edge-100.xml" \
     --set strategy.kind=federated --set strategy.clients=20 --set strategy.fraction=0.3 \
     --set strategy.partition=dirichlet --set strategy.round_deadline=2 --set train.rounds=10
+check bagging "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=ensemble --set strategy.members=3 --set strategy.member_workers=2 \
+    --set strategy.vote=majority
+check stacking "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero.xml" \
+    --set strategy.kind=ensemble --set strategy.method=stacking \
+    --set "strategy.member_models=mlp:32; mlp:16; cnn:2" --set strategy.members=3
+check boosting "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=ensemble --set strategy.method=boosting --set strategy.members=3 \
+    --set strategy.member_workers=2 --set train.steps=12
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b
@@ -86,7 +96,7 @@ rebuild() { # rebuild LABEL: rerun LABEL's first run from its summary alone
     json "$tmp/$1-again/summary.json" .settings >"$tmp/$1-settings-again"
     same "$tmp/$1-settings-1" "$tmp/$1-settings-again" "$1 rebuilt: the same settings"
 }
-for label in tiny serial-cnn ps-ssp ps-backup hybrid local-sgd federated; do
+for label in tiny serial-cnn ps-ssp ps-backup hybrid local-sgd federated stacking; do
     rebuild "$label"
 done
 

@@ -13,7 +13,9 @@
 # parameters a worker a step) and its consensus distance (falling from
 # ring to torus to exponential to complete); federated averaging with every
 # client, one local step on its whole part, against data-parallel on the
-# whole set, and its bytes (2 x the model per client per round).
+# whole set, and its bytes (2 x the model per client per round); bagging
+# with one member and no bootstrap against serial, and with its member on
+# two devices against data-parallel.
 set -u
 dtsim=$1
 model_diff=$2
@@ -196,4 +198,15 @@ for frac in 1 0.5; do
         bad "federated C=$frac: $bytes bytes with $m clients a round; wanted $want"
     fi
 done
+# ensembles: bagging with one member and no bootstrap is serial training;
+# with its member on two devices, data-parallel on two workers
+ens=(--platform "$plat" --set strategy.kind=ensemble --set strategy.members=1
+     --set strategy.bootstrap=off)
+run serial-ens "${sgd[@]}" --set cluster.workers=1 &&
+    run bag1 "${sgd[@]}" "${ens[@]}" &&
+    compare serial-ens bag1 "ensemble bagging, one member, no bootstrap, against serial"
+run dp-ens-2 "${sgd[@]}" --set strategy.kind=data-parallel --set cluster.workers=2 \
+    --set strategy.overlap=off &&
+    run bag1-w2 "${sgd[@]}" "${ens[@]}" --set strategy.member_workers=2 &&
+    compare dp-ens-2 bag1-w2 "ensemble bagging, one member on two devices, against data-parallel"
 checks_done

@@ -43,6 +43,8 @@ runs=(
     "local-sgd ${ten[*]} --set strategy.kind=local-sgd --set cluster.workers=4 --set strategy.local_steps=3 --set strategy.warmup_steps=5 --set strategy.allreduce=rhd"
     "gossip ${ten[*]} --set strategy.kind=gossip --set cluster.workers=6 --set strategy.topology=torus"
     "federated --platform platforms/edge-100.xml --set strategy.kind=federated --set strategy.clients=10 --set strategy.fraction=0.5 --set strategy.partition=shards --set strategy.round_deadline=1.5 --set train.rounds=8 --set train.eval_every=2"
+    "bagging ${ten[*]} --set strategy.kind=ensemble --set strategy.members=3 --set strategy.member_workers=2 --set strategy.vote=majority"
+    "boosting ${ten[*]} --set strategy.kind=ensemble --set strategy.method=boosting --set strategy.members=3 --set strategy.member_workers=2 --set train.steps=12"
     "resmlp ${ten[*]} --set model.kind=resmlp --set model.width=16 --set strategy.kind=pipeline --set cluster.workers=2 --set strategy.schedule=gpipe"
 )
 

@@ -304,6 +304,40 @@ static void test_evaluate_in_batches(void)
     workspace_free(&whole);
 }
 
+/* model_predict: probabilities that sum to 1 whose argmax makes
+ * model_evaluate's accuracy, the same for samples named by index. */
+static void test_predict(void)
+{
+    TestModel cfg = {"mlp", {1, 4, 4}, 3, {"hidden=5"}};
+    Model m;
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &cfg, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &m, 4, NULL), 0);
+    SyntheticConfig sc = {
+        .n = 10, .shape = {1, 4, 4}, .classes = 3, .noise = 2.0f, .seed = 4, .stream = 1};
+    Dataset d;
+    CU_ASSERT_EQUAL_FATAL(dataset_synthetic(&d, &sc, NULL), 0);
+    float *p = malloc(m.nparams * sizeof(float)), probs[30], picked[6];
+    model_init_params(&m, p, 2);
+    CU_ASSERT_EQUAL_FATAL(model_predict(&m, &ws, p, &d, NULL, 10, probs), 0);
+    long right = 0;
+    for (int i = 0; i < 10; i++) {
+        const float *q = probs + 3 * i;
+        CU_ASSERT_DOUBLE_EQUAL(q[0] + q[1] + q[2], 1.0, 1e-6);
+        int best = q[1] > q[0] ? 1 : 0;
+        best = q[2] > q[best] ? 2 : best;
+        right += best == d.y[i];
+    }
+    CU_ASSERT_DOUBLE_EQUAL(right / 10.0, model_evaluate(&m, &ws, p, &d, NULL), 0);
+    const int idx[2] = {7, 2};
+    CU_ASSERT_EQUAL_FATAL(model_predict(&m, &ws, p, &d, idx, 2, picked), 0);
+    CU_ASSERT_EQUAL(memcmp(picked, probs + 21, 3 * sizeof(float)), 0);
+    CU_ASSERT_EQUAL(memcmp(picked + 3, probs + 6, 3 * sizeof(float)), 0);
+    free(p);
+    dataset_free(&d);
+    workspace_free(&ws);
+}
+
 /*
  * The gpt model at its smallest: 2 blocks of d_model 8 in 2 heads over 5
  * positions and 7 tokens.  Its layers: embed, then per block layernorm,
@@ -1048,6 +1082,7 @@ int main(void)
         {"CNN FLOPs by hand", test_cnn_flops_by_hand},
         {"too many pooling blocks", test_too_many_pools},
         {"evaluation in batches", test_evaluate_in_batches},
+        {"class probabilities, by index too", test_predict},
         {"gpt: layers, parameter count, cut points", test_gpt_layout},
         {"gpt: heads, vocab and d_ff settings", test_gpt_config},
         {"gpt: tied embeddings share the table and its gradient", test_gpt_tied},
