@@ -91,6 +91,8 @@ static void replica_step_job(void *arg)
     for (int l = 0; l < m->nlayers; l++)
         model_forward_layer(m, &r->ws, r->params, r->x, l, batch);
     r->job_loss = model_loss(m, &r->ws, r->y, batch, r->job_scale);
+    if (r->after_loss)
+        r->after_loss(r->after_loss_ctx, r, batch, r->job_scale);
     for (int l = m->nlayers - 1; l >= 0; l--)
         model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
 }

@@ -36,6 +36,14 @@ typedef struct Replica {
     float job_scale;
     double job_loss;
     int apply_pending; /* replica_apply charged an update not yet applied */
+    /* When set, called in the step's kernels right after the loss, before
+     * backward, on a pool thread: it may change the gradient of the logits
+     * (workspace_grad of the last layer) given the probabilities (ws.probs)
+     * and the batch (x, y), touching nothing but the replica and what its
+     * caller keeps unchanged while replica_compute_gradients runs (an
+     * extra loss term: codistillation's). */
+    void (*after_loss)(void *ctx, struct Replica *r, int batch, float scale);
+    void *after_loss_ctx;
 } Replica;
 
 /* Parameters are initialised from seed, so replicas with one seed agree. */

@@ -18,6 +18,7 @@ extern const StrategyOps local_sgd_strategy;
 extern const StrategyOps gossip_strategy;
 extern const StrategyOps federated_strategy;
 extern const StrategyOps ensemble_strategy;
+extern const StrategyOps codistill_strategy;
 
 /* one line a strategy, so that adding one adds one line */
 // clang-format off
@@ -32,6 +33,7 @@ static const StrategyOps *const strategies[] = {
     &gossip_strategy,
     &federated_strategy,
     &ensemble_strategy,
+    &codistill_strategy,
 };
 // clang-format on
 

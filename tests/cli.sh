@@ -168,6 +168,13 @@ expect 2 "bootstrap is for method = bagging" -- "$dtsim" check "$tiny" "${ens[@]
 expect 2 "--save-model saves member 1's parameters" -- "$dtsim" run "$tiny" "${ens[@]}" \
     --set strategy.method=stacking --set "strategy.member_models=mlp:8; mlp; mlp; mlp" \
     --save-model "$tmp/ens.bin" --out "$tmp/ens"
+cod=(--platform "$src/tests/platforms/ideal-64.xml" --set strategy.kind=codistill
+     --set cluster.workers=4)
+expect 2 "distill_weight = '-1' is not valid" -- "$dtsim" check "$tiny" "${cod[@]}" \
+    --set strategy.distill_weight=-1
+expect 2 "groups = 3 does not divide \[cluster\] workers = 4" -- "$dtsim" check "$tiny" "${cod[@]}" \
+    --set strategy.groups=3
+expect 2 "groups = '1' is not valid" -- "$dtsim" check "$tiny" "${cod[@]}" --set strategy.groups=1
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
 expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0

@@ -5,9 +5,9 @@
 # scenarios cut to a few hundred steps, and for the data-parallel (with
 # overlapped buckets), parameter-server, collaborative (local SGD, gossip,
 # federated averaging with late clients, bagging, stacking and boosting
-# ensembles) and model-parallel (pipeline, tensor, hybrid) strategies;
-# whatever OpenBLAS's thread count in the environment, alone or in a
-# sweep; and rebuilt from summary.json alone.
+# ensembles, codistillation) and model-parallel (pipeline, tensor, hybrid)
+# strategies; whatever OpenBLAS's thread count in the environment, alone
+# or in a sweep; and rebuilt from summary.json alone.
 set -u
 dtsim=$1
 src=$2
@@ -65,6 +65,9 @@ check stacking "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/hetero
 check boosting "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=ensemble --set strategy.method=boosting --set strategy.members=3 \
     --set strategy.member_workers=2 --set train.steps=12
+check codistill "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=codistill --set cluster.workers=6 --set strategy.groups=3 \
+    --set strategy.exchange_every=7
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b

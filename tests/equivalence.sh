@@ -209,4 +209,22 @@ run dp-ens-2 "${sgd[@]}" --set strategy.kind=data-parallel --set cluster.workers
     --set strategy.overlap=off &&
     run bag1-w2 "${sgd[@]}" "${ens[@]}" --set strategy.member_workers=2 &&
     compare dp-ens-2 bag1-w2 "ensemble bagging, one member on two devices, against data-parallel"
+# codistillation with no distillation term: each group is data-parallel
+# on its own (group 0 from the scenario's seed); the groups' first devices
+# swap parameters every exchange_every steps, and nothing else crosses
+run cod-0 "${sgd[@]}" --set strategy.kind=codistill --set strategy.groups=2 \
+    --set strategy.distill_weight=0 --set strategy.exchange_every=5 &&
+    run dp-cod-2 "${sgd[@]}" --set strategy.kind=data-parallel --set cluster.workers=2 \
+        --set strategy.overlap=off &&
+    compare dp-cod-2 cod-0 "codistill distill_weight 0, group 0 of 2 workers, against data-parallel" &&
+    {
+        between=$(json "$tmp/cod-0/summary.json" .codistill.bytes_between_groups)
+        params=$(json "$tmp/cod-0/summary.json" .parameters)
+        want=$(((steps - 1) / 5 * 2 * params * 4))
+        if [ "$between" = "$want" ]; then
+            ok "codistill: $between bytes between groups = $(((steps - 1) / 5)) exchanges x 2 groups x 1 peer x $params x 4"
+        else
+            bad "codistill: $between bytes between groups, wanted $want"
+        fi
+    }
 checks_done

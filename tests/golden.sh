@@ -45,6 +45,7 @@ runs=(
     "federated --platform platforms/edge-100.xml --set strategy.kind=federated --set strategy.clients=10 --set strategy.fraction=0.5 --set strategy.partition=shards --set strategy.round_deadline=1.5 --set train.rounds=8 --set train.eval_every=2"
     "bagging ${ten[*]} --set strategy.kind=ensemble --set strategy.members=3 --set strategy.member_workers=2 --set strategy.vote=majority"
     "boosting ${ten[*]} --set strategy.kind=ensemble --set strategy.method=boosting --set strategy.members=3 --set strategy.member_workers=2 --set train.steps=12"
+    "codistill ${ten[*]} --set strategy.kind=codistill --set cluster.workers=4 --set strategy.exchange_every=6"
     "resmlp ${ten[*]} --set model.kind=resmlp --set model.width=16 --set strategy.kind=pipeline --set cluster.workers=2 --set strategy.schedule=gpipe"
 )
 
