@@ -195,7 +195,7 @@ if bash scenarios/collaborative.sh "$dtsim" 0.85 "$tmp/collab" >"$tmp/collab.log
         says_float "collaborative$(cut -d'|' -f2 <<<"$row")" "$row"
         # the simulated time in all and the bytes do not depend on the kernels
         says "collaborative$(cut -d'|' -f2 <<<"$row")" "|$(cut -d'|' -f5-6 <<<"$row")|"
-    done < <(grep -E '^\| (data-parallel|local-sgd|gossip|fedavg)' "$tmp/collab.log")
+    done < <(grep -E '^\| (data-parallel|local-sgd|gossip|fedavg|codistill)' "$tmp/collab.log")
 else
     bad "collaborative.sh: $(tail -1 "$tmp/collab.log")"
 fi
