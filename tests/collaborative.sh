@@ -5,7 +5,9 @@
 # ensemble is at least as accurate as its members' mean, and a stacked
 # one too; boosting's ensemble training error falls as weak members are
 # added; federated averaging needs more rounds to reach an accuracy when
-# each client holds two labels (shards) than when the data is iid.
+# each client holds two labels (shards) than when the data is iid, and
+# goes on without a client that a [faults] slowdown makes miss the round
+# deadline.
 set -u
 dtsim=$1
 src=$2
@@ -62,6 +64,19 @@ if run fed-iid "${fed[@]}" && run fed-shards "${fed[@]}" --set strategy.partitio
         ok "federated: 0.95 test accuracy in round $i with iid data, round $s with shards"
     else
         bad "federated: 0.95 test accuracy in round '${i:-never}' with iid data, '${s:-never}' with shards"
+    fi
+fi
+# FedAvg with a client slowed to 1% of its speed by [faults] and a round
+# deadline: every round goes on without it, and its late uploads are
+# dropped
+if run fed-late --set strategy.kind=federated --set strategy.clients=4 --set strategy.fraction=1 \
+    --set train.rounds=5 --set "faults.slowdown=node-3 0 1000 0.01" \
+    --set strategy.round_deadline=0.05; then
+    got=$(json "$tmp/fed-late/summary.json" '"\([.federated.rounds[].took_part] | join(",")) \(.federated.late_uploads) \([.federated.rounds[] | .end_seconds - .start_seconds] | max)"')
+    if [[ $got =~ ^3,3,3,3,3\ 5\ 0\.050[0-9]*$ ]]; then
+        ok "federated: a slowed client misses every 0.05 s deadline (clients a round, late uploads, longest round: $got)"
+    else
+        bad "federated: with a slowed client and a 0.05 s deadline: $got"
     fi
 fi
 checks_done
