@@ -15,7 +15,8 @@
  * cross-entropy from the other groups' averaged predictions on its batch
  * (computed with the parameters they last sent: the teachers' forward
  * passes are charged) to its own: the gradient of the logits gains
- * distill_weight x (p - q), q the teachers' mean probabilities.  With
+ * distill_weight x (p - q), q the teachers' mean probabilities (a
+ * language model's at every position).  With
  * distill_weight = 0 every group is data-parallel training of its own.
  *
  * Each group's first device evaluates the group's model at the evaluation
@@ -84,10 +85,9 @@ typedef struct CodWorker {
 static int cod_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const CodConfig *c = sc->strategy_config;
-    if (sc->dataset == DATA_TEXT || sc->cost || sc->model.ops->sequence)
+    if (sc->cost)
         return key_fail(given, "groups", err,
-                        "codistillation distils class predictions of image classifiers trained "
-                        "for real: not a language model, nor compute = cost");
+                        "codistillation distils the groups' predictions: it needs compute = real");
     if (sc->workers % c->groups)
         return key_fail(given, "groups", err,
                         "groups = %d does not divide [cluster] workers = %d into equal groups",
@@ -119,15 +119,15 @@ static void cod_after_loss(void *ctx, Replica *r, int batch, float scale)
     CodWorker *w = ctx;
     const Model *m = r->m;
     const CodConfig *c = w->run->sc->strategy_config;
-    const int C = m->classes;
-    const size_t cells = (size_t)batch * C;
+    const int C = m->classes, rows = batch * m->positions; /* a language model: every token */
+    const size_t cells = (size_t)rows * C;
     if (!w->teachers || c->distill_weight == 0.0)
         return;
     memset(w->mean, 0, cells * sizeof *w->mean);
     for (int t = 0; t < w->teachers; t++) {
         model_forward(m, &w->tws, w->teacher + (size_t)t * m->nparams, r->x, batch);
         const float *z = workspace_output(&w->tws, m->nlayers - 1);
-        for (int i = 0; i < batch; i++) {
+        for (int i = 0; i < rows; i++) {
             const float *zi = z + (size_t)i * C;
             float top = zi[0], *e = w->soft;
             double sum = 0.0;
@@ -140,7 +140,8 @@ static void cod_after_loss(void *ctx, Replica *r, int batch, float scale)
         }
     }
     float *dz = workspace_grad(&r->ws, m->nlayers - 1);
-    const float lambda = (float)c->distill_weight * scale;
+    /* per sample, as the loss: a language model's is the mean over positions */
+    const float lambda = (float)c->distill_weight * scale / (float)m->positions;
     for (size_t k = 0; k < cells; k++)
         dz[k] += lambda * (r->ws.probs[k] - w->mean[k]);
 }
@@ -271,7 +272,7 @@ static int cod_worker_alloc(void *state, DtError *err)
     w->replica.after_loss_ctx = w;
     w->group = malloc((size_t)sh->W * sizeof *w->group);
     w->teacher = malloc((size_t)(sh->G - 1) * run->model.nparams * sizeof *w->teacher);
-    w->mean = malloc((size_t)B * run->model.classes * sizeof *w->mean);
+    w->mean = malloc((size_t)B * run->model.positions * run->model.classes * sizeof *w->mean);
     w->soft = malloc((size_t)run->model.classes * sizeof *w->soft);
     w->reqs = malloc(2 * (size_t)sh->G * sizeof *w->reqs);
     if (!w->group || !w->teacher || !w->mean || !w->soft || !w->reqs)
