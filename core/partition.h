@@ -14,9 +14,10 @@
  *              few labels per client and unequal sizes; large alpha,
  *              close to iid.  A client may get no sample at all.
  *
- * Everything is drawn from the seed: the same seed gives the same parts on
- * every machine (the Dirichlet draws are GSL's, from a generator seeded
- * from ours).  Within a part the indices ascend.
+ * Everything is drawn from the seed: the same seed gives the same parts
+ * (the Dirichlet draws are GSL's, from a generator seeded from ours; they
+ * go through the C library's exp and log, so another C library could move
+ * a boundary by a sample).  Within a part the indices ascend.
  */
 #ifndef DT_PARTITION_H
 #define DT_PARTITION_H

@@ -244,11 +244,14 @@ static int prepare(Run *run, DtError *err)
     else if (load_data(run, err) < 0)
         return -1;
     run->global_batch = run->strategy->global_batch(sc);
-    if (run->global_batch > run->train.n)
+    /* a strategy counting rounds takes what its clients hold, whatever the batch */
+    if (run->global_batch > run->train.n && !run->strategy->rounds)
         return dt_fail(err, DT_EINPUT,
                        "%s: a global batch of %d samples is more than the %d training samples",
                        sc->path, run->global_batch, run->train.n);
     run->steps_per_epoch = run->train.n / run->global_batch;
+    if (run->steps_per_epoch < 1)
+        run->steps_per_epoch = 1;
     run->total_steps = sc->steps ? sc->steps : (long)sc->epochs * run->steps_per_epoch;
     if (sc->cost)
         return 0; /* no parameters to keep */

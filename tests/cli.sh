@@ -157,6 +157,8 @@ expect 2 "member_models: member 2: no model kind 'mlpx'" -- "$dtsim" check "$tin
     --set "strategy.member_models=mlp; mlpx; mlp; mlp"
 expect 2 "member_models: member 1 \(mlp:abc\): model mlp: bad setting 'hidden=abc'" -- \
     "$dtsim" check "$tiny" "${ens[@]}" --set "strategy.member_models=mlp:abc; mlp; mlp; mlp"
+expect 2 "member_models: member 2 \(gpt\): a gpt reads other inputs than the \[model\]'s images" \
+    -- "$dtsim" check "$tiny" "${ens[@]}" --set "strategy.member_models=mlp; gpt; mlp; mlp"
 expect 2 "member_models: 2 models for members = 4" -- "$dtsim" check "$tiny" "${ens[@]}" \
     --set "strategy.member_models=mlp; cnn"
 expect 2 "boosting trains every member as the \[model\]" -- "$dtsim" check "$tiny" "${ens[@]}" \

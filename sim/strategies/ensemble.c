@@ -109,8 +109,7 @@ static const KeyDef ens_keys[] = {
      .size = sizeof(((EnsConfig *)0)->member_models),
      .def = "(every member the [model])",
      .help = "bagging and stacking: each member's model, ';' between members: KIND or "
-             "KIND:VALUE (VALUE for the kind's first key), e.g. mlp:256,128; mlp:64; cnn",
-     .repeat = 1},
+             "KIND:VALUE (VALUE for the kind's first key), e.g. mlp:256,128; mlp:64; cnn"},
     {.name = "holdout",
      .type = KEY_DOUBLE,
      .offset = offsetof(EnsConfig, holdout),
@@ -203,6 +202,13 @@ static int member_model(const Scenario *sc, int m, Model *model, DtError *err)
     if (rc == 0)
         rc = model_build(model, &spec, err);
     model_spec_free(&spec);
+    const Shape in = sc->model.input;
+    if (rc == 0 && (ops->sequence || model->positions != 1 || model->classes != sc->model.classes ||
+                    model->input.c != in.c || model->input.h != in.h || model->input.w != in.w))
+        rc = dt_fail(err, DT_EINPUT,
+                     "a %s reads other inputs than the [model]'s images (a member classifies the "
+                     "same images)",
+                     kind);
     if (rc < 0 && err) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
@@ -231,6 +237,11 @@ static int ens_check(const Scenario *sc, const KeySource *given, DtError *err)
         if (member_model(sc, m, &model, &why) < 0)
             return key_fail(given, "member_models", err, "%s", why.msg);
     }
+    if ((long)sc->batch * c->member_workers > (1L << 30))
+        return key_fail(given, "member_workers", err,
+                        "[train] batch x member_workers = %ld samples a step, more than the %ld "
+                        "dtsim counts",
+                        (long)sc->batch * c->member_workers, 1L << 30);
     GradSyncConfig ring = {.allreduce = "ring"};
     return gradsync_check(&ring, c->member_workers, given, err);
 }
@@ -273,7 +284,7 @@ typedef struct EnsMember {
 /* One evaluation of bagging or stacking, as the members get there. */
 typedef struct EnsEval {
     int arrived;
-    float *sum; /* (test samples x classes) probabilities or votes, added */
+    float **probs; /* (k) each member's test probabilities, once it got there */
 } EnsEval;
 
 typedef struct EnsShared {
@@ -350,6 +361,19 @@ static void draw_pool(int *pool, int n, const double *weight, uint64_t seed, uin
     free(cum);
 }
 
+/* Do two models lay out the same parameters (the same layers, each as
+ * many)? */
+static int same_layout(const Model *a, const Model *b)
+{
+    if (a->nlayers != b->nlayers || a->nparams != b->nparams)
+        return 0;
+    for (int l = 0; l < a->nlayers; l++)
+        if (a->layers[l].ops != b->layers[l].ops ||
+            a->layers[l].param_count != b->layers[l].param_count)
+            return 0;
+    return 1;
+}
+
 /* ---- the members' devices ------------------------------------------------ */
 
 typedef struct EnsWorker {
@@ -381,6 +405,31 @@ static void member_measure(EnsWorker *w, EnsMember *mem)
     mem->accuracy = scores_accuracy(mem->probs, &run->test, w->sh->classes);
 }
 
+/* The combined scores of the members' probabilities (k of them, each
+ * test samples x classes), added in member order: their average, or
+ * their votes; and the test loss of the average (NAN for votes). */
+static double ens_combine(const Run *run, float *const *probs, int k, int vote, float *sum)
+{
+    const int n = run->test.n, C = run->model.classes;
+    const size_t cells = (size_t)n * C;
+    memset(sum, 0, cells * sizeof *sum);
+    for (int m = 0; m < k; m++)
+        for (int i = 0; i < n; i++) {
+            const float *p = probs[m] + (size_t)i * C;
+            if (vote == VOTE_MAJORITY)
+                sum[(size_t)i * C + argmax(p, C)] += 1.0f;
+            else
+                for (int c = 0; c < C; c++)
+                    sum[(size_t)i * C + c] += p[c];
+        }
+    if (vote == VOTE_MAJORITY)
+        return NAN;
+    double loss = 0.0;
+    for (int i = 0; i < n; i++)
+        loss -= log(sum[(size_t)i * C + run->test.y[i]] / k + 1e-30);
+    return loss / (n ? n : 1);
+}
+
 /* Bagging and stacking: the member's leader evaluates; the last member to
  * reach this evaluation records the ensemble's accuracy. */
 static void ens_evaluate(EnsWorker *w, EnsMember *mem, long step)
@@ -393,25 +442,21 @@ static void ens_evaluate(EnsWorker *w, EnsMember *mem, long step)
     EnsEval *ev = &sh->evals[w->evals++];
     if (c->method == ENS_STACKING && step == sh->steps)
         return; /* the meta-model's row comes from the server */
-    if (!ev->sum)
-        xbt_assert(ev->sum = calloc(cells, sizeof *ev->sum), "out of memory");
-    for (int i = 0; c->vote == VOTE_AVERAGE && (size_t)i < cells; i++)
-        ev->sum[i] += mem->probs[i];
-    for (int i = 0; c->vote == VOTE_MAJORITY && i < run->test.n; i++)
-        ev->sum[(size_t)i * sh->classes +
-                argmax(mem->probs + (size_t)i * sh->classes, sh->classes)] += 1.0f;
+    if (!ev->probs)
+        xbt_assert(ev->probs = calloc((size_t)sh->k, sizeof *ev->probs), "out of memory");
+    xbt_assert(ev->probs[w->m] = malloc((cells ? cells : 1) * sizeof(float)), "out of memory");
+    memcpy(ev->probs[w->m], mem->probs, cells * sizeof(float));
     if (++ev->arrived < sh->k)
         return;
-    double loss = NAN;
-    if (c->vote == VOTE_AVERAGE) {
-        loss = 0.0;
-        for (int i = 0; i < run->test.n; i++)
-            loss -= log(ev->sum[(size_t)i * sh->classes + run->test.y[i]] / sh->k + 1e-30);
-        loss /= run->test.n ? run->test.n : 1;
-    }
-    double acc = scores_accuracy(ev->sum, &run->test, sh->classes);
-    free(ev->sum);
-    ev->sum = NULL;
+    float *sum = malloc((cells ? cells : 1) * sizeof *sum);
+    xbt_assert(sum, "out of memory");
+    double loss = ens_combine(run, ev->probs, sh->k, c->vote, sum);
+    double acc = scores_accuracy(sum, &run->test, sh->classes);
+    free(sum);
+    for (int m = 0; m < sh->k; m++)
+        free(ev->probs[m]);
+    free(ev->probs);
+    ev->probs = NULL;
     run_record(run, step, loss, acc);
 }
 
@@ -567,6 +612,8 @@ static void ens_worker_main(int argc, char **argv)
             model_init_params(&mem->model, r->params, mem->seed);
             optim_reset(&r->opt);
             ens_train(w, mem, m * sh->steps);
+            if (m == 0 && w->rank == 0) /* --save-model saves member 1 */
+                run_keep_params(run, r->params);
             boost_predict(w, mem);
             boost_finish(w, m);
         }
@@ -575,7 +622,7 @@ static void ens_worker_main(int argc, char **argv)
         if (c->method == ENS_STACKING && w->j == 0)
             stack_send(w, &sh->member[w->m]);
     }
-    if (w->rank == 0 && sh->member[0].model.nparams == run->model.nparams)
+    if (w->rank == 0 && c->method != ENS_BOOSTING && same_layout(&sh->member[0].model, &run->model))
         run_keep_params(run, r->params);
     ens_worker_free(w);
 }
@@ -871,7 +918,7 @@ static int ens_start(Run *run, DtError *err)
         if (model_add_dense_stack(&sh->meta, NULL, 0, err) < 0)
             return -1;
     }
-    if (run->opts->save_model && sh->member[0].model.nparams != run->model.nparams)
+    if (run->opts->save_model && !same_layout(&sh->member[0].model, &run->model))
         return dt_fail(err, DT_EINPUT,
                        "%s: --save-model saves member 1's parameters, and its model is not the "
                        "[model]: leave --save-model out, or make [model] member 1's model",
@@ -930,7 +977,10 @@ static void ens_stop(Run *run)
         sampler_free(&sh->member[m].sampler);
     }
     for (int e = 0; sh->evals && e < sh->nevals; e++)
-        free(sh->evals[e].sum);
+        for (int m = 0; sh->evals[e].probs && m < sh->k; m++)
+            free(sh->evals[e].probs[m]);
+    for (int e = 0; sh->evals && e < sh->nevals; e++)
+        free(sh->evals[e].probs);
     free(sh->evals);
     free(sh->member);
     free(sh->weight);

@@ -22,7 +22,9 @@
  * without it.  It does not know: it finishes and uploads anyway, on links
  * it shares with the next rounds, and the server drops what it sends.
  * The run ends when the last of those uploads has arrived; the summary
- * gives when the final model was ready.
+ * gives when the final model was ready.  A client late round after round
+ * falls further behind: the models it has yet to take and the uploads it
+ * has yet to make wait in memory (a real server would stop choosing it).
  *
  * With every client every round, one local epoch and a batch that is each
  * client's whole (equal, iid) part, plain SGD, a round is one step of
@@ -30,6 +32,7 @@
  * of float additions.
  */
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <simgrid/actor.h>
 #include <simgrid/engine.h>
@@ -62,7 +65,7 @@ static const KeyDef fed_keys[] = {
                "each, and one more for the server)"),
     KEYDEF_REAL(FedConfig, "fraction", fraction, 0, 1, 1, "0.1",
                 "C: the share of the clients sampled each round, in (0, 1]; at least one"),
-    KEYDEF_INT(FedConfig, "local_epochs", local_epochs, 1, 1 << 20, "1",
+    KEYDEF_INT(FedConfig, "local_epochs", local_epochs, 1, 4096, "1",
                "E: passes each sampled client makes over its own part per round"),
     KEYDEF_ENUM(FedConfig, "partition", partition, partitions, "iid",
                 "how the training set is split among the clients: iid (equal random parts), "
@@ -71,8 +74,7 @@ static const KeyDef fed_keys[] = {
     {.name = "alpha",
      .type = KEY_DOUBLE,
      .offset = offsetof(FedConfig, alpha),
-     .min = 0,
-     .min_open = 1,
+     .min = 1e-3,
      .max = 1e6,
      .def = "0.5",
      .help = "Dirichlet concentration: small, few labels a client; large, close to iid",
@@ -124,11 +126,13 @@ static int fed_per_round(const Scenario *sc)
     return m < 1 ? 1 : m;
 }
 
-/* One local step of every client of a round: what its FLOPs are counted
- * on, and at most the training set. */
+/* One local step of every client of a round: what its FLOPs per step are
+ * counted on (a client whose part is smaller than its batch takes the
+ * whole part instead, so this may exceed the training set). */
 static int fed_global_batch(const Scenario *sc)
 {
-    return sc->batch * fed_per_round(sc);
+    long g = (long)sc->batch * fed_per_round(sc);
+    return g > INT_MAX ? INT_MAX : (int)g;
 }
 
 static int fed_ranks(const Scenario *sc)
@@ -209,8 +213,11 @@ static void fed_local_train(FedClient *w, long round)
     optim_reset(&r->opt);
     for (int e = 0; e < c->local_epochs && nk > 0; e++) {
         memcpy(w->order, mine, (size_t)nk * sizeof *w->order);
-        Rng rng = rng_make(run->sc->seed, 0xFED5000000000000ULL ^ ((uint64_t)round << 24) ^
-                                              ((uint64_t)w->client << 4) ^ (uint64_t)e);
+        /* disjoint fields: epoch bits 0-3 and 56-63, client 4-23, round 24-55 */
+        uint64_t stream = 0xFED5000000000000ULL ^ ((uint64_t)round << 24) ^
+                          ((uint64_t)w->client << 4) ^ (uint64_t)(e & 15) ^
+                          ((uint64_t)(e >> 4) << 56);
+        Rng rng = rng_make(run->sc->seed, stream);
         rng_shuffle(&rng, w->order, nk);
         for (int off = 0; off < nk; off += B) {
             int b = nk - off < B ? nk - off : B;
@@ -239,7 +246,7 @@ static void fed_client_main(int argc, char **argv)
     Replica *r = &w->replica;
     const int server = 0;
     const size_t n = run->model.nparams;
-    for (long round = 0; round < run->total_steps && !run->failed; round++) {
+    for (long round = 0; round < run->total_steps; round++) {
         if (!fed_is_chosen(w->sh, round, w->client))
             continue;
         replica_settle(r, &run->rec);
@@ -580,8 +587,8 @@ static int fed_start(Run *run, DtError *err)
         return -1;
     /* an epoch (when evaluations are due by default): the rounds that
      * train on about as many samples as the training set holds */
-    int per_epoch = sh->clients / (sh->per_round * c->local_epochs);
-    run->steps_per_epoch = per_epoch > 1 ? per_epoch : 1;
+    double per_epoch = (double)sh->clients / ((double)sh->per_round * c->local_epochs);
+    run->steps_per_epoch = per_epoch > 1 ? (int)per_epoch : 1;
     if (comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0)
         return -1;
     sh->arrivals = sg_sem_init(0);
