@@ -17,6 +17,7 @@
 #include <simgrid/mailbox.h>
 #include <simgrid/semaphore.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 typedef struct Message {
     size_t count;
+    int rounding;      /* COMM_ROUND_*, applied as the receiver reads the floats */
     double sent_at;    /* simulated time the sender posted it */
     const float *data; /* (count): inline, or the sender's lent buffer; NULL: timing only */
     float inline_data[];
@@ -227,6 +229,67 @@ static sg_mailbox_t comm_mailbox(const Comm *c, int src, int dst)
 }
 
 /* A message carrying a copy of buf, or (lend) buf itself. */
+static inline float round_fp16(float x)
+{
+    uint32_t u, a;
+    memcpy(&u, &x, sizeof u);
+    uint32_t sign = u & 0x80000000u;
+    a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) /* infinity, NaN */
+        return x;
+    if (a >= 0x477ff000u) { /* 65520 and above: past the largest half, 65504 */
+        u = sign | 0x7f800000u;
+    } else if (a < 0x38800000u) { /* below 2^-14: a subnormal half, in steps of 2^-24 */
+        float m;
+        memcpy(&m, &a, sizeof m);
+        m = (m + 0.5f) - 0.5f; /* the float sum's unit in [0.5, 1) is 2^-24: ties to even */
+        memcpy(&a, &m, sizeof a);
+        u = sign | a;
+    } else { /* keep 10 of the 23 mantissa bits, ties to even */
+        a += 0xfffu + ((a >> 13) & 1u);
+        u = sign | (a & ~0x1fffu);
+    }
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static inline float round_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) /* not infinity or NaN: keep 7 mantissa bits */
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+float comm_round_fp16(float x)
+{
+    return round_fp16(x);
+}
+
+float comm_round_bf16(float x)
+{
+    return round_bf16(x);
+}
+
+/* dst[k] = (or +=) src[k] rounded, each kind and operation its own loop. */
+static void deliver_rounded(float *dst, const float *src, size_t count, int add, int rounding)
+{
+    if (rounding == COMM_ROUND_FP16 && add)
+        for (size_t k = 0; k < count; k++)
+            dst[k] += round_fp16(src[k]);
+    else if (rounding == COMM_ROUND_FP16)
+        for (size_t k = 0; k < count; k++)
+            dst[k] = round_fp16(src[k]);
+    else if (add)
+        for (size_t k = 0; k < count; k++)
+            dst[k] += round_bf16(src[k]);
+    else
+        for (size_t k = 0; k < count; k++)
+            dst[k] = round_bf16(src[k]);
+}
+
 static Message *message_make(const float *buf, size_t count, int lend)
 {
     int copy = buf && !lend;
@@ -245,7 +308,12 @@ static Message *message_make(const float *buf, size_t count, int lend)
 static void message_deliver(Message *m, float *dst, size_t count, int add, Recorder *rec)
 {
     xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count, count);
-    if (dst && m->data && count) {
+    if (dst && m->data && count && m->rounding) {
+        double t = rec ? record_clock() : 0.0;
+        deliver_rounded(dst, m->data, count, add, m->rounding);
+        if (rec)
+            record_kernel(rec, t);
+    } else if (dst && m->data && count) {
         if (add) {
             double t = rec ? record_clock() : 0.0;
             for (size_t k = 0; k < count; k++)
@@ -261,7 +329,7 @@ static void message_deliver(Message *m, float *dst, size_t count, int add, Recor
 
 static long wire_size(const Comm *c, size_t count)
 {
-    return (long)((double)count * c->world->wire_bytes);
+    return (long)((double)count * (c->wire_bytes > 0 ? c->wire_bytes : c->world->wire_bytes));
 }
 
 /* When a transfer was in progress: from when both sides had posted to when
@@ -308,8 +376,9 @@ static void request_send(const Comm *c, CommRequest *r, int dst, const float *bu
     if (r->pair >= 0)
         r->seq = c->world->ledgers[dst].pairs[r->pair].sends++;
     long size = wire_size(c, count);
-    r->activity =
-        sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), message_make(buf, count, lend), size);
+    Message *m = message_make(buf, count, lend);
+    m->rounding = c->rounding;
+    r->activity = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), m, size);
     if (c->world->rec)
         c->world->rec->ranks[c->rank].bytes_sent += (double)size;
 }

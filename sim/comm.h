@@ -75,11 +75,22 @@ int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, Dt
 void comm_world_free(CommWorld *w);
 
 /* One rank's handle on a world: which rank it is, and on which channel. */
+/* What the floats of a message are rounded to on their way (a gradient
+ * all-reduced in half precision): the receiver gets the rounded values. */
+enum { COMM_ROUND_NONE, COMM_ROUND_FP16, COMM_ROUND_BF16 };
+
 typedef struct Comm {
     const CommWorld *world;
     int rank;
     int channel;
+    double wire_bytes; /* simulated bytes per float of its messages; 0: the world's */
+    int rounding;      /* COMM_ROUND_*: what its messages' floats are rounded to */
 } Comm;
+
+/* x rounded to the nearest IEEE half (fp16) or bfloat16 value, ties to
+ * even, as a float (overflow gives infinity). */
+float comm_round_fp16(float x);
+float comm_round_bf16(float x);
 
 typedef struct CommRequest CommRequest;
 

@@ -90,13 +90,35 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
         s->ready = sg_sem_init(0);
         s->done = sg_sem_init(0);
     }
+    s->comp.cfg = c->compress;
+    s->compressed = c->compress.kind != COMPRESS_NONE;
+    if (c->compress.kind == COMPRESS_FP16 || c->compress.kind == COMPRESS_BF16) {
+        s->comm = *group->comm;
+        s->comm.wire_bytes = 2.0;
+        s->comm.rounding = c->compress.kind == COMPRESS_FP16 ? COMM_ROUND_FP16 : COMM_ROUND_BF16;
+        s->group.comm = &s->comm;
+    }
+}
+
+int gradsync_compress_init(GradSync *s, Device *dev, DtError *err)
+{
+    CompressConfig cfg = s->comp.cfg;
+    return compress_init(&s->comp, &cfg, dev, s->count, err);
+}
+
+/* All-reduce buf[0 .. n), the gradient's floats from offset on. */
+static int gradsync_run(GradSync *s, float *buf, size_t n, size_t offset)
+{
+    if (s->compressed)
+        return compress_allreduce(&s->comp, &s->group, s->algo, buf, n, offset);
+    return s->algo->run(&s->group, buf, n, 0);
 }
 
 static int gradsync_bucket(GradSync *s, int k)
 {
     size_t begin = s->plan->begin[k];
     float *at = s->grad ? s->grad + begin : NULL; /* NULL: cost mode's timing-only messages */
-    return s->algo->run(&s->group, at, s->plan->end[k] - begin, 0);
+    return gradsync_run(s, at, s->plan->end[k] - begin, begin);
 }
 
 /* The communication stream: all-reduce the buckets in order, each as
@@ -135,7 +157,7 @@ void gradsync_layer_done(GradSync *s, int l)
 int gradsync_finish(GradSync *s)
 {
     if (!s->overlap)
-        return s->algo->run(&s->group, s->grad, s->count, 0);
+        return gradsync_run(s, s->grad, s->count, 0);
     for (int k = 0; k < s->plan->n; k++)
         sg_sem_acquire(s->done);
     return s->failed ? -1 : 0;
@@ -143,6 +165,7 @@ int gradsync_finish(GradSync *s)
 
 void gradsync_free(GradSync *s)
 {
+    compress_free(&s->comp);
     if (s->stream) {
         sg_actor_join(s->stream, -1);
         sg_actor_unref(s->stream);

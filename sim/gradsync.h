@@ -24,13 +24,15 @@
 #include <stddef.h>
 
 #include "collective.h"
+#include "compress.h"
 #include "keys.h"
 #include "plan.h"
 
 typedef struct GradSyncConfig {
-    char allreduce[24]; /* ring, ring-flow, rhd, tree, ps, hierarchical or hierarchical-rhd */
-    int overlap;        /* 0 off, 1 on */
-    double bucket_mb;   /* bucket size with overlap, in MB (1e6 bytes) */
+    char allreduce[24];      /* ring, ring-flow, rhd, tree, ps, hierarchical or hierarchical-rhd */
+    int overlap;             /* 0 off, 1 on */
+    double bucket_mb;        /* bucket size with overlap, in MB (1e6 bytes) */
+    CompressConfig compress; /* none unless the strategy's keys set it (compress.h) */
 } GradSyncConfig;
 
 extern const char *const gradsync_on_off[];
@@ -84,12 +86,18 @@ typedef struct GradSync {
     long steps;             /* steps its stream serves */
     sg_sem_t ready, done;   /* buckets backward has finished; buckets all-reduced */
     sg_actor_t stream;
-    int failed; /* a bucket's all-reduce failed */
+    int failed;     /* a bucket's all-reduce failed */
+    Comm comm;      /* compress = fp16 or bf16: the group's handle, rounding its messages */
+    Compress comp;  /* compress: its state (gradsync_compress_init) */
+    int compressed; /* compress is not none */
 } GradSync;
 
 /* Set up s (no allocation that can fail; semaphores with overlap). */
 void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, float *grad,
                    size_t count, const BucketPlan *plan, long steps);
+/* With compression (c->compress not none), its state, charged on dev.
+ * -1 when out of memory. */
+int gradsync_compress_init(GradSync *s, Device *dev, DtError *err);
 /* With overlap, start the rank's stream actor `name` on `host`. */
 void gradsync_start(GradSync *s, sg_host_t host, const char *name);
 /* Backward has produced layer l's gradient: hand its bucket to the stream

@@ -177,6 +177,17 @@ expect 2 "distill_weight = '-1' is not valid" -- "$dtsim" check "$tiny" "${cod[@
 expect 2 "groups = 3 does not divide \[cluster\] workers = 4" -- "$dtsim" check "$tiny" "${cod[@]}" \
     --set strategy.groups=3
 expect 2 "groups = '1' is not valid" -- "$dtsim" check "$tiny" "${cod[@]}" --set strategy.groups=1
+expect 2 "ratio is for compress = topk, not fp16" -- "$dtsim" check "$tiny" "${dp[@]}" \
+    --set cluster.workers=2 --set strategy.compress=fp16 --set strategy.ratio=0.1
+expect 2 "error_feedback is for compress = topk" -- "$dtsim" check "$tiny" "${dp[@]}" \
+    --set cluster.workers=2 --set strategy.error_feedback=off
+for bad_ratio in 0 1.5; do
+    expect 2 "ratio = '$bad_ratio' is not valid: expected a number > 0 and <= 1" -- \
+        "$dtsim" check "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.compress=topk \
+        --set strategy.ratio=$bad_ratio
+done
+expect 2 "compress = 'zip' is not valid: expected one of: none fp16 bf16 topk" -- \
+    "$dtsim" check "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.compress=zip
 expect 2 "servers is a setting of kind = parameter-server" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.servers=2
 expect 2 "cluster.workers=0" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=0
 expect 2 "bucket_mb = '0'" -- "$dtsim" run "$tiny" "${dp[@]}" --set cluster.workers=2 --set strategy.bucket_mb=0

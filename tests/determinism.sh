@@ -3,11 +3,12 @@
 # byte-identical metrics.csv, trace.json, saved model, and summary.json
 # apart from wall_seconds: on synthetic data, on the shipped Fashion-MNIST
 # scenarios cut to a few hundred steps, and for the data-parallel (with
-# overlapped buckets), parameter-server, collaborative (local SGD, gossip,
-# federated averaging with late clients, bagging, stacking and boosting
-# ensembles, codistillation) and model-parallel (pipeline, tensor, hybrid)
-# strategies; whatever OpenBLAS's thread count in the environment, alone
-# or in a sweep; and rebuilt from summary.json alone.
+# overlapped buckets, and compressed), parameter-server, collaborative
+# (local SGD, gossip, federated averaging with late clients, bagging,
+# stacking and boosting ensembles, codistillation) and model-parallel
+# (pipeline, tensor, hybrid) strategies; whatever OpenBLAS's thread count
+# in the environment, alone or in a sweep; and rebuilt from summary.json
+# alone.
 set -u
 dtsim=$1
 src=$2
@@ -68,6 +69,11 @@ check boosting "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluste
 check codistill "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=codistill --set cluster.workers=6 --set strategy.groups=3 \
     --set strategy.exchange_every=7
+check dp-topk "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01 \
+    --set strategy.compress=topk --set strategy.ratio=0.05
+check dp-fp16 "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.compress=fp16
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=pipeline --set cluster.workers=3 --set strategy.stages=3 \
     --set model.hidden=32,16 --set strategy.microbatches=4 --set strategy.schedule=1f1b

@@ -227,4 +227,34 @@ run cod-0 "${sgd[@]}" --set strategy.kind=codistill --set strategy.groups=2 \
             bad "codistill: $between bytes between groups, wanted $want"
         fi
     }
+# gradient compression: top-k of every coordinate without error feedback
+# sends the whole gradient and sums it in worker order: data-parallel;
+# fp16 halves every message; top-k's all-gather carries every worker's
+# (index, value) pairs to every other, 8 bytes a pair
+run dp-none-4 "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off &&
+    run topk-all "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+        --set strategy.compress=topk --set strategy.ratio=1 --set strategy.error_feedback=off &&
+    compare dp-none-4 topk-all "data-parallel compress = topk, ratio 1, no error feedback, against none"
+none=$(json "$tmp/dp-none-4/summary.json" .bytes_communicated)
+params=$(json "$tmp/dp-none-4/summary.json" .parameters)
+if run dp-fp16 "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=fp16; then
+    half=$(json "$tmp/dp-fp16/summary.json" .bytes_communicated)
+    if [ "$((2 * half))" = "$none" ]; then
+        ok "data-parallel compress = fp16: $half bytes, half of none's $none"
+    else
+        bad "data-parallel compress = fp16: $half bytes; none: $none"
+    fi
+fi
+if run dp-topk "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=topk --set strategy.ratio=0.01; then
+    k=$((params / 100))
+    got=$(json "$tmp/dp-topk/summary.json" .bytes_communicated)
+    want=$((steps * 4 * 3 * 8 * k))
+    if [ "$got" = "$want" ]; then
+        ok "data-parallel compress = topk 1%: $got bytes = $steps steps x 4 workers x 3 others x $k pairs x 8"
+    else
+        bad "data-parallel compress = topk 1%: $got bytes, wanted $want"
+    fi
+fi
 checks_done

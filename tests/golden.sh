@@ -32,6 +32,7 @@ runs=(
     "serial"
     "serial-cnn --set model.kind=cnn --set model.channels=4,6 --set model.hidden=16"
     "data-parallel ${ten[*]} --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01"
+    "dp-topk ${ten[*]} --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01 --set strategy.compress=topk --set strategy.ratio=0.05"
     "dp-balance ${hetero[*]} --set strategy.kind=data-parallel --set cluster.workers=8 --set strategy.balance=speed --set strategy.allreduce=tree"
     "ps-sync ${hetero[*]} --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.servers=2"
     "ps-async ${hetero[*]} --set strategy.kind=parameter-server --set cluster.workers=5 --set strategy.mode=async"

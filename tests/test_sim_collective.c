@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "collective.h"
+#include "comm.h"
 #include "placement.h"
 #include "platform.h"
 #include "testutil.h"
@@ -489,6 +490,28 @@ static void test_group_rank(void)
     CU_ASSERT_EQUAL(group_rank(&g, 2), 2);
 }
 
+/* Half-precision and bfloat16 rounding of message floats, ties to even:
+ * normal, subnormal, overflow and exact values. */
+static void test_rounding(void)
+{
+    CU_ASSERT_EQUAL(comm_round_fp16(1.0f), 1.0f);
+    CU_ASSERT_EQUAL(comm_round_fp16(0.1f), 0.0999755859375f);
+    CU_ASSERT_EQUAL(comm_round_fp16(-3.14159265f), -3.140625f);
+    CU_ASSERT_EQUAL(comm_round_fp16(65504.0f), 65504.0f);
+    CU_ASSERT_EQUAL(comm_round_fp16(65519.0f), 65504.0f);
+    CU_ASSERT_TRUE(isinf(comm_round_fp16(65520.0f)));
+    CU_ASSERT_EQUAL(comm_round_fp16(1.0f + 0x1p-11f), 1.0f);               /* a tie: to even */
+    CU_ASSERT_EQUAL(comm_round_fp16(1.0f + 3 * 0x1p-11f), 1.0f + 0x1p-9f); /* a tie: to even */
+    CU_ASSERT_EQUAL(comm_round_fp16(3e-8f), 0x1p-24f);                     /* subnormal */
+    CU_ASSERT_EQUAL(comm_round_fp16(2e-8f), 0.0f);
+    CU_ASSERT_EQUAL(comm_round_fp16(1e-5f), 0x1p-24f * 168);
+    CU_ASSERT_EQUAL(comm_round_bf16(1.0f), 1.0f);
+    CU_ASSERT_EQUAL(comm_round_bf16(0.1f), 0.10009765625f);
+    CU_ASSERT_EQUAL(comm_round_bf16(1.0f + 0x1p-8f), 1.0f); /* a tie: to even */
+    CU_ASSERT_EQUAL(comm_round_bf16(-2.5f), -2.5f);
+    CU_ASSERT_TRUE(isinf(comm_round_bf16(INFINITY)));
+}
+
 int main(void)
 {
     CU_TestInfo pure[] = {
@@ -497,6 +520,7 @@ int main(void)
         {"algorithms say which group sizes they take", test_checks},
         {"group members map to world ranks", test_group_rank},
         {"hierarchical all-reduces check their nodes", test_hierarchical_checks},
+        {"messages rounded to fp16 and bf16", test_rounding},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo simulated[] = {

@@ -15,6 +15,7 @@
  * platform of unequal devices, fast and slow workers finish their backward
  * passes together instead of the fast ones idling at the all-reduce.
  */
+#include <cJSON.h>
 #include <simgrid/actor.h>
 #include <simgrid/host.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ static const char *const balances[] = {"equal", "speed", NULL};
 
 static const KeyDef dp_keys[] = {
     GRADSYNC_KEYS(DpConfig, sync, "on"),
+    COMPRESS_KEYS(DpConfig, sync.compress),
     KEYDEF_ENUM(DpConfig, "balance", balance, balances, "equal",
                 "split each global batch equally, or in proportion to host speed"),
 };
@@ -43,9 +45,10 @@ typedef struct DpShared {
     CommWorld world;
     Sampler sampler; /* one for all workers: they agree on every global batch */
     BucketPlan buckets;
-    int *share;  /* (N) samples of each global batch worker r takes */
-    int *offset; /* (N) where its samples start in the global batch */
-    int local;   /* workers per node, for a hierarchical all-reduce; else 0 */
+    int *share;                   /* (N) samples of each global batch worker r takes */
+    int *offset;                  /* (N) where its samples start in the global batch */
+    int local;                    /* workers per node, for a hierarchical all-reduce; else 0 */
+    double raw_bytes, sent_bytes; /* compression: the gradients' bytes, and the messages' */
 } DpShared;
 
 typedef struct DpWorker {
@@ -61,6 +64,8 @@ typedef struct DpWorker {
 static int dp_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const DpConfig *c = sc->strategy_config;
+    if (compress_check(&c->sync.compress, given, err) < 0)
+        return -1;
     return gradsync_check_with_nodes(&c->sync, sc->workers, given, err);
 }
 
@@ -82,6 +87,10 @@ static void dp_after_backward(void *ctx, int layer)
 static void dp_worker_free(void *state)
 {
     DpWorker *w = state;
+    if (w->sh) {
+        w->sh->raw_bytes += w->sync.comp.raw_bytes;
+        w->sh->sent_bytes += w->sync.comp.sent_bytes;
+    }
     gradsync_free(&w->sync);
     replica_free(&w->replica);
     free(w);
@@ -142,7 +151,7 @@ static int dp_worker_alloc(void *state, DtError *err)
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank, .local = w->sh->local};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
                   run->total_steps);
-    return 0;
+    return gradsync_compress_init(&w->sync, &w->dev, err);
 }
 
 static const RankKind dp_worker = {
@@ -206,6 +215,28 @@ static int dp_start(Run *run, DtError *err)
     return run_spawn_all(run, &dp_worker, err);
 }
 
+/* Compression's figures, when it is on. */
+static void dp_results(const Run *run, cJSON *root)
+{
+    const DpConfig *c = run->sc->strategy_config;
+    const DpShared *sh = run->state;
+    const CompressConfig *k = &c->sync.compress;
+    if (k->kind == COMPRESS_NONE)
+        return;
+    cJSON *o = cJSON_AddObjectToObject(root, "compression");
+    cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
+    if (k->kind == COMPRESS_TOPK)
+        cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
+    if (compress_sparse(k))
+        cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
+    cJSON_AddNumberToObject(o, "gradient_bytes", sh->raw_bytes);
+    cJSON_AddNumberToObject(o, "message_bytes", sh->sent_bytes);
+    cJSON_AddNumberToObject(o, "compression_ratio",
+                            sh->sent_bytes > 0 ? sh->raw_bytes / sh->sent_bytes : 0.0);
+    record_measure(root, "compression_ratio",
+                   sh->sent_bytes > 0 ? sh->raw_bytes / sh->sent_bytes : 0.0);
+}
+
 const StrategyOps data_parallel_strategy = {
     .name = "data-parallel",
     .summary = "replicas on every worker; gradients summed by all-reduce (ring, rhd, tree, ps, "
@@ -217,5 +248,6 @@ const StrategyOps data_parallel_strategy = {
     .ranks = strategy_workers,
     .group = dp_group,
     .start = dp_start,
+    .results = dp_results,
     .stop = dp_stop,
 };

@@ -1,0 +1,213 @@
+/*
+ * compress.c - gradient compression for the all-reduce (see compress.h).
+ */
+#include "compress.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const compress_kinds[] = {"none", "fp16", "bf16", "topk", NULL};
+const char *const compress_on_off[] = {"on", "off", NULL};
+
+int compress_check(const CompressConfig *c, const KeySource *given, DtError *err)
+{
+    if (key_given(given, "ratio") && c->kind != COMPRESS_TOPK)
+        return key_fail(given, "ratio", err, "ratio is for compress = topk, not %s",
+                        compress_kinds[c->kind]);
+    if (key_given(given, "error_feedback") && !compress_sparse(c))
+        return key_fail(given, "error_feedback", err,
+                        "error_feedback is for compress = topk, which leaves coordinates out; "
+                        "%s keeps no residual",
+                        compress_kinds[c->kind]);
+    return 0;
+}
+
+int compress_sparse(const CompressConfig *c)
+{
+    return c->kind == COMPRESS_TOPK;
+}
+
+double compress_ratio(const CompressConfig *c)
+{
+    return c->ratio > 0 ? c->ratio : 0.01;
+}
+
+int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, DtError *err)
+{
+    *c = (Compress){.cfg = *cfg, .dev = dev, .count = count};
+    if (!compress_sparse(cfg))
+        return 0;
+    if (cfg->error_feedback == COMPRESS_FEEDBACK_ON &&
+        !(c->residual = calloc(count ? count : 1, sizeof *c->residual)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory for the compression's residual");
+    c->work = malloc((count ? count : 1) * sizeof *c->work);
+    c->mag = malloc((count ? count : 1) * sizeof *c->mag);
+    c->idx = malloc((count ? count : 1) * sizeof *c->idx);
+    c->cand = malloc((count ? count : 1) * sizeof *c->cand);
+    if (!c->work || !c->mag || !c->idx || !c->cand) {
+        compress_free(c);
+        return dt_fail(err, DT_ERUNTIME, "out of memory for the compression");
+    }
+    return 0;
+}
+
+void compress_free(Compress *c)
+{
+    free(c->residual);
+    free(c->work);
+    free(c->gather);
+    free(c->idx);
+    free(c->mag);
+    free(c->cand);
+    c->residual = c->work = c->gather = c->mag = NULL;
+    c->idx = c->cand = NULL;
+}
+
+/* The all-gather's buffer, at least n floats. */
+static float *gather_buffer(Compress *c, size_t n)
+{
+    if (n > c->gather_cap) {
+        free(c->gather);
+        c->gather = malloc(n * sizeof *c->gather);
+        c->gather_cap = c->gather ? n : 0;
+    }
+    return c->gather;
+}
+
+/* The k-th largest (k >= 1) of v[0 .. n), which it reorders (Wirth's
+ * selection, in descending order). */
+static float kth_largest(float *v, size_t n, size_t k)
+{
+    long l = 0, r = (long)n - 1, want = (long)k - 1;
+    while (l < r) {
+        float x = v[want];
+        long i = l, j = r;
+        do {
+            while (v[i] > x)
+                i++;
+            while (x > v[j])
+                j--;
+            if (i <= j) {
+                float t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        if (j < want)
+            l = i;
+        if (want < i)
+            r = j;
+    }
+    return v[want];
+}
+
+/* Of the m candidates cand[0 .. m) (ascending), the k of largest
+ * magnitude mag[], into idx, ascending (ties go to the lower index). */
+static void pick_largest(Compress *c, const float *mag, const int *cand, size_t m, size_t k)
+{
+    for (size_t j = 0; j < m; j++)
+        c->work[j] = mag[cand[j]];
+    float thr = kth_largest(c->work, m, k);
+    size_t above = 0, taken = 0;
+    for (size_t j = 0; j < m; j++)
+        above += mag[cand[j]] > thr;
+    size_t ties = k - above;
+    for (size_t j = 0; j < m && taken < k; j++) {
+        float v = mag[cand[j]];
+        if (v > thr || (v == thr && ties > 0)) {
+            ties -= v == thr;
+            c->idx[taken++] = cand[j];
+        }
+    }
+}
+
+/* The k coordinates of largest magnitude mag[0 .. n) into idx, ascending
+ * (ties go to the lower index).  A sample of the magnitudes gives a
+ * threshold a little below the k-th largest, and only the coordinates
+ * above it are ranked exactly; when the sample misjudges, all are. */
+static void choose_topk(Compress *c, const float *mag, size_t n, size_t k)
+{
+    enum { SAMPLE = 4096 };
+    size_t m = 0;
+    if (n > 4 * SAMPLE && k < n / 8) {
+        float sample[SAMPLE];
+        for (size_t j = 0; j < SAMPLE; j++)
+            sample[j] = mag[j * (n / SAMPLE)];
+        size_t r = (size_t)(2.0 * (double)k * SAMPLE / (double)n) + 16;
+        float thr = kth_largest(sample, SAMPLE, r < SAMPLE ? r : SAMPLE);
+        for (size_t i = 0; i < n; i++)
+            if (mag[i] >= thr)
+                c->cand[m++] = (int)i;
+    }
+    if (m < k) { /* every coordinate a candidate */
+        for (size_t i = 0; i < n; i++)
+            c->cand[i] = (int)i;
+        m = n;
+    }
+    pick_largest(c, mag, c->cand, m, k);
+}
+
+static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, size_t offset,
+                          size_t k)
+{
+    const size_t per = 2 * k, p = (size_t)g->size;
+    float *all = buf ? gather_buffer(c, p * per) : NULL;
+    if (buf && !all)
+        return -1;
+    double t = record_clock();
+    if (buf) {
+        float *res = c->residual ? c->residual + offset : NULL;
+        for (size_t i = 0; i < n; i++) { /* acc, its magnitude, and (so far) the residual */
+            float a = res ? buf[i] + res[i] : buf[i];
+            buf[i] = a;
+            c->mag[i] = fabsf(a);
+            if (res)
+                res[i] = a;
+        }
+        choose_topk(c, c->mag, n, k);
+        float *mine = all + (size_t)g->index * per;
+        for (size_t j = 0; j < k; j++) {
+            uint32_t i = (uint32_t)c->idx[j];
+            memcpy(mine + j, &i, sizeof i);
+            mine[k + j] = buf[c->idx[j]];
+            if (res) /* sent: nothing left of it */
+                res[c->idx[j]] = 0.0f;
+        }
+    }
+    device_kernel(c->dev, t, 6.0 * (double)n, 16.0 * (double)n, "compress");
+    if (collective_find(COLL_ALLGATHER, "ring")->run(g, all, p * per, 0) < 0)
+        return -1;
+    t = record_clock();
+    if (buf) {
+        memset(buf, 0, n * sizeof *buf);
+        for (size_t w = 0; w < p; w++)
+            for (size_t j = 0; j < k; j++) {
+                uint32_t i;
+                memcpy(&i, all + w * per + j, sizeof i);
+                buf[i] += all[w * per + k + j];
+            }
+    }
+    device_kernel(c->dev, t, (double)(p * k), 4.0 * (double)(n + 2 * p * k), "decompress");
+    c->sent_bytes += 8.0 * (double)k;
+    return 0;
+}
+
+int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
+                       size_t n, size_t offset)
+{
+    c->raw_bytes += 4.0 * (double)n;
+    int rc;
+    size_t k = (size_t)(compress_ratio(&c->cfg) * (double)n);
+    k = k < 1 ? 1 : k > n ? n : k;
+    if (c->cfg.kind == COMPRESS_TOPK) {
+        rc = allreduce_topk(c, g, buf, n, offset, k);
+    } else { /* fp16, bf16: the messages are rounded on their way */
+        rc = allreduce->run(g, buf, n, 0);
+        c->sent_bytes += 2.0 * (double)n;
+    }
+    c->calls++;
+    return rc;
+}

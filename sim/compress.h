@@ -1,0 +1,102 @@
+/*
+ * compress.h - gradient compression for the data-parallel all-reduce
+ * (`[strategy] compress`, with ratio and error_feedback).
+ *
+ *   none     the all-reduce as it is.
+ *   fp16     every float of every message rounded to IEEE half precision
+ *   bf16     (bfloat16) on its way, ties to even, each message half the
+ *            bytes: partial sums are rounded at every hop, as an
+ *            all-reduce in half precision does (sim/comm.h rounding).
+ *   topk     each worker keeps the ratio x count largest magnitudes of
+ *            its gradient (plus its residual with error feedback); the
+ *            workers' (index, value) pairs, 8 bytes each, are exchanged
+ *            with a ring all-gather, since each chose its own indices,
+ *            and every worker adds them up in worker order.  The
+ *            all-gather's bytes grow with the workers: a worker receives
+ *            every other's pairs, so the traffic falls by count / (workers
+ *            x k), not by count / k.
+ *
+ * With error_feedback = on each worker keeps what its compression left
+ * out (its gradient less what it sent) and adds it to its next gradient.
+ * Choosing, packing and unpacking are charged on the worker's device as
+ * compute.  A compressed all-reduce gives every worker the same sum,
+ * as the uncompressed one does, so replicas stay identical.
+ */
+#ifndef DT_COMPRESS_H
+#define DT_COMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collective.h"
+#include "device.h"
+#include "keys.h"
+
+enum { COMPRESS_NONE, COMPRESS_FP16, COMPRESS_BF16, COMPRESS_TOPK };
+enum { COMPRESS_FEEDBACK_ON, COMPRESS_FEEDBACK_OFF };
+extern const char *const compress_kinds[];
+
+/* Every field's zero is its default, so that a strategy whose keys leave
+ * it out compresses nothing, and the scenario records none of its keys
+ * unless given. */
+typedef struct CompressConfig {
+    int kind;
+    double ratio;       /* topk: the share of coordinates sent; 0: 0.01 */
+    int error_feedback; /* COMPRESS_FEEDBACK_ON or _OFF */
+} CompressConfig;
+
+/* The rows of a strategy's key table for a CompressConfig at `field` of
+ * its config struct `T`. */
+#define COMPRESS_KEYS(T, field)                                                                    \
+    KEYDEF_ENUM(T, "compress", field.kind, compress_kinds, "(none)",                               \
+                "gradient compression in the all-reduce: none, fp16 or bf16 (every message in "    \
+                "half precision), topk (the ratio of largest coordinates, as index and value)"),   \
+        {.name = "ratio",                                                                          \
+         .type = KEY_DOUBLE,                                                                       \
+         .offset = offsetof(T, field.ratio),                                                       \
+         .min = 0,                                                                                 \
+         .min_open = 1,                                                                            \
+         .max = 1,                                                                                 \
+         .def = "(0.01)",                                                                          \
+         .help = "topk: the share of the gradient's coordinates each worker sends, in (0, 1]"},    \
+        KEYDEF_ENUM(T, "error_feedback", field.error_feedback, compress_on_off, "(on)",            \
+                    "topk: keep what was left out and add it to the next gradient")
+
+extern const char *const compress_on_off[];
+
+/* A worker's compression state, over a gradient of `count` floats. */
+typedef struct Compress {
+    CompressConfig cfg;
+    Device *dev;     /* where compression is charged */
+    size_t count;    /* the whole gradient */
+    long calls;      /* compressed all-reduces so far */
+    float *residual; /* (count) with error feedback, else NULL */
+    float *mag;      /* (count) the magnitudes of the gradient plus residual */
+    float *work;     /* (count) magnitudes being ranked */
+    float *gather;   /* the all-gather's buffer */
+    size_t gather_cap;
+    int *idx;          /* (count) chosen coordinates */
+    int *cand;         /* (count) coordinates in the running */
+    double raw_bytes;  /* what the uncompressed gradients would have carried */
+    double sent_bytes; /* what the compressed messages carried (each worker's part) */
+} Compress;
+
+/* ratio is in range for the kinds that use it; error feedback needs a
+ * kind that leaves something out: -1 naming the key otherwise. */
+int compress_check(const CompressConfig *c, const KeySource *given, DtError *err);
+/* Allocate the state (none and fp16/bf16 need none); charged on dev; -1
+ * when out of memory. */
+int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, DtError *err);
+void compress_free(Compress *c);
+/* Does this kind replace the all-reduce (topk)?  fp16 and bf16 only
+ * round its messages. */
+int compress_sparse(const CompressConfig *c);
+/* topk's ratio in effect. */
+double compress_ratio(const CompressConfig *c);
+/* The sum over the group of buf[0 .. n) (the gradient's floats from
+ * offset on), compressed: every member ends with the same sum of what
+ * the members sent.  0, or -1 when a transfer failed. */
+int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
+                       size_t n, size_t offset);
+
+#endif
