@@ -103,6 +103,10 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
 int gradsync_compress_init(GradSync *s, Device *dev, DtError *err)
 {
     CompressConfig cfg = s->comp.cfg;
+    if (!s->grad) { /* cost mode: timing-only messages, nothing to choose from */
+        s->comp = (Compress){.cfg = cfg, .dev = dev, .count = s->count};
+        return 0;
+    }
     return compress_init(&s->comp, &cfg, dev, s->count, err);
 }
 

@@ -508,7 +508,10 @@ static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
     PsWorker *w = state;
     PsShared *sh = run->state;
     const Scenario *sc = run->sc;
-    *w = (PsWorker){.run = run, .sh = sh, .rank = rank, .comm = {&sh->world, rank, 0}};
+    *w = (PsWorker){.run = run,
+                    .sh = sh,
+                    .rank = rank,
+                    .comm = {.world = &sh->world, .rank = rank, .channel = 0}};
     w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
     record_role(&run->rec, rank, "worker", sc->batch);
     MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
@@ -588,7 +591,7 @@ static int ps_server_describe(void *state, Run *run, int rank, DtError *err)
                     .sh = sh,
                     .rank = rank,
                     .index = rank - sh->workers,
-                    .comm = {&sh->world, rank, 0},
+                    .comm = {.world = &sh->world, .rank = rank, .channel = 0},
                     .slots = sh->mode->serve == ps_serve_ssp ? sh->staleness + 1 : 1};
     collective_block(run->model.nparams, sh->servers, s->index, &s->begin, &s->count);
     record_role(&run->rec, rank, "server", 0);
