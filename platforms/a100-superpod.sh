@@ -8,7 +8,7 @@ set -eu
 nodes=384 # 8 GPUs each
 group=16  # nodes per routing group (see "Zones" in the header)
 speed=14Tf
-props='<prop id="kind" value="A100-SXM4-80GB"/><prop id="memory" value="80e9"/><prop id="memory_bandwidth" value="2.039e12"/><prop id="speed_bf16" value="182e12"/><prop id="speed_fp16" value="182e12"/>'
+props='<prop id="kind" value="A100-SXM4-80GB"/><prop id="wattage_per_state" value="50:400"/><prop id="memory" value="80e9"/><prop id="memory_bandwidth" value="2.039e12"/><prop id="speed_bf16" value="182e12"/><prop id="speed_fp16" value="182e12"/>'
 
 cat <<'EOF'
 <?xml version='1.0'?>
@@ -136,6 +136,15 @@ cat <<'EOF'
     same node alpha = 26 us, beta = 3.44e-12; across alpha = 52 us, beta
     = 4.12e-11 s/B (TCP-gamma's cap, 4 MiB over twice the raw 4 us, is
     524 GB/s: it does not bind).
+
+  Energy: wattage_per_state = "50:400", IDLE:PEAK watts of each GPU board
+  alone (not the hosts' CPUs, memory, NICs, switches or cooling): the
+  A100 SXM4's maximum power, 400 W (NVIDIA A100 Tensor Core GPU data
+  sheet), when it computes, an upper bound on what training draws; 50 W
+  idle, about what nvidia-smi shows for an idle A100 SXM4 holding a
+  process's memory (a reading, with the limits Yang et al. measured in
+  "Part-time Power Measurements: nvidia-smi's Lack of Attention",
+  arXiv:2312.02741).
 -->
 EOF
 

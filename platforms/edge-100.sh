@@ -53,11 +53,20 @@ cat <<'EOF'
   an app may use), memory_bandwidth = 25e9 B/s (LPDDR4X).  The slow ten:
   5 GFLOP/s.  The server: 1 TFLOP/s, 256e9 bytes, 200e9 B/s; it only
   averages, which is memory-bound.
+
+  Energy: wattage_per_state, IDLE:PEAK watts.  A phone: 5 W when it
+  trains, the sustained power a passively cooled phone SoC holds its big
+  cores at before it throttles (its peak is higher for a few seconds),
+  and 1 W idle, awake with its radio on (screen off); the slow ten the
+  same.  The server: 100 W idle, 300 W at full load, a two-socket server
+  as SPECpower_ssj2008 results show them.  wattage_per_state = "1:5" and
+  "100:300"; the phones' radios and the network are not counted.
 -->
 <platform version="4.1">
   <zone id="edge" routing="Cluster">
     <host id="aggregator" speed="1Tf">
       <prop id="kind" value="server"/>
+      <prop id="wattage_per_state" value="100:300"/>
       <prop id="memory" value="256e9"/>
       <prop id="memory_bandwidth" value="200e9"/>
     </host>
@@ -74,6 +83,7 @@ for ((k = 0; k < clients; k++)); do
     cat <<EOF
     <host id="$name" speed="$speed">
       <prop id="kind" value="$kind"/>
+      <prop id="wattage_per_state" value="1:5"/>
       <prop id="memory" value="4e9"/>
       <prop id="memory_bandwidth" value="25e9"/>
     </host>

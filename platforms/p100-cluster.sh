@@ -7,7 +7,7 @@
 set -eu
 servers=32
 speed=3Tf
-props='<prop id="kind" value="P100-SXM2-16GB"/><prop id="memory" value="16e9"/><prop id="memory_bandwidth" value="732e9"/>'
+props='<prop id="kind" value="P100-SXM2-16GB"/><prop id="wattage_per_state" value="30:300"/><prop id="memory" value="16e9"/><prop id="memory_bandwidth" value="732e9"/>'
 
 cat <<'EOF'
 <?xml version='1.0'?>
@@ -130,6 +130,14 @@ cat <<'EOF'
     same server alpha = 26 us, beta = 5.15e-11; across alpha = 650.5 us,
     beta = 1.65e-10 s/B (TCP-gamma's cap, 4 MiB over twice the raw
     50 us, is 41.9 GB/s: it does not bind).
+
+  Energy: wattage_per_state = "30:300", IDLE:PEAK watts of each GPU board
+  alone (not the servers' CPUs, memory, NICs, switches or cooling): the
+  Tesla P100 SXM2's maximum power, 300 W (NVIDIA Tesla P100 data sheet),
+  when it computes, an upper bound on what training draws; 30 W idle,
+  about what nvidia-smi shows for an idle P100 holding a process's memory
+  (a reading, with the limits Yang et al. measured in "Part-time Power
+  Measurements: nvidia-smi's Lack of Attention", arXiv:2312.02741).
 -->
 EOF
 

@@ -5,6 +5,7 @@
 #include "platform.h"
 
 #include "cli.h"
+#include "energy.h"
 #include "placement.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@
  * otherwise) puts them, or with trace NULL (the check) nowhere. */
 static char **sim_argv(const SimOptions *opts, const char *trace, int *argc)
 {
-    char **argv = calloc((size_t)opts->ncfg + 6, sizeof *argv);
+    char **argv = calloc((size_t)opts->ncfg + 8, sizeof *argv);
     if (!argv)
         return NULL;
     int n = 0;
@@ -37,6 +38,10 @@ static char **sim_argv(const SimOptions *opts, const char *trace, int *argc)
      * and a platform's own <config> giving way to the command line is no news */
     argv[n++] = (char *)"--log=xbt_cfg.thres:warning";
     argv[n++] = (char *)"--log=surf_parse.thres:warning";
+    /* and the energy plugins' totals (and hosts without wattage) are
+     * dtsim's to report, in summary.json */
+    argv[n++] = (char *)"--log=host_energy.thres:error";
+    argv[n++] = (char *)"--log=link_energy.thres:error";
     if (trace)
         argv[n++] = (char *)trace;
     for (int i = 0; i < opts->ncfg; i++)
@@ -47,15 +52,27 @@ static char **sim_argv(const SimOptions *opts, const char *trace, int *argc)
     return argv;
 }
 
-void platform_load(const char *path, const SimOptions *opts, const char *trace_dir)
+/* With energy, SimGrid's energy plugins the platform asks for are on
+ * (energy.h). */
+static void load(const char *path, const SimOptions *opts, const char *trace_dir, int energy)
 {
     char trace[PATH_MAX + 64];
     snprintf(trace, sizeof trace, "--cfg=tracing/filename:%s/simgrid.trace", trace_dir);
     int argc;
     char **argv = sim_argv(opts, trace_dir ? trace : NULL, &argc);
     simgrid_init(&argc, argv);
+    int hosts = 0, links = 0;
+    char why[512];
+    if (energy)
+        (void)energy_scan(path, &hosts, &links, why, sizeof why);
+    energy_plugins_init(hosts, links);
     simgrid_load_platform(path);
     free(argv);
+}
+
+void platform_load(const char *path, const SimOptions *opts, const char *trace_dir)
+{
+    load(path, opts, trace_dir, 1);
 }
 
 /* The most useful line of what SimGrid printed before dying: its first
@@ -229,10 +246,12 @@ static int platform_refuse_failures(const char *path, int nranks, DtError *err)
 static void check_child(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                         int out)
 {
-    platform_load(path, opts, NULL);
+    /* without the energy plugins, which abort on wattage they cannot read:
+     * energy_check_hosts says why instead */
+    load(path, opts, NULL, 0);
     char buf[sizeof((DtError *)0)->msg + 32];
     int len;
-    if (links_check(buf + 1, sizeof buf - 1)) {
+    if (links_check(buf + 1, sizeof buf - 1) || energy_check_hosts(buf + 1, sizeof buf - 1)) {
         buf[0] = '!';
         len = (int)strlen(buf);
         _exit(write(out, buf, (size_t)len) != len ? 3 : 0);
@@ -271,12 +290,42 @@ static void child_failure(char *text, int status, const SimOptions *opts, char *
                      : "");
 }
 
+static void platform_option(const char *path, const SimOptions *opts, const char *name,
+                            const char *def, char *buf, size_t size);
+
+/* The wattage properties in the platform's text read, and the SimGrid
+ * models its energy plugins cannot run with refused. */
+static int platform_energy_models(const char *path, const SimOptions *opts, DtError *err)
+{
+    char why[sizeof err->msg], model[256], optim[64];
+    int watts, links;
+    if (energy_scan(path, &watts, &links, why, sizeof why) < 0)
+        return dt_fail(err, DT_EINPUT, "%s", why);
+    platform_option(path, opts, "network/model", "LV08", model, sizeof model);
+    platform_option(path, opts, "cpu/optim", "Lazy", optim, sizeof optim);
+    if (links && strncmp(model, "ns-3", 4) == 0)
+        return dt_fail(err, DT_EINPUT,
+                       "platform '%s' gives links a wattage_range, but SimGrid's link energy "
+                       "cannot run under network/model:ns-3; use CM02 or LV08, or drop the "
+                       "links' wattage_range",
+                       path);
+    if (watts && strcmp(optim, "TI") == 0)
+        return dt_fail(err, DT_EINPUT,
+                       "platform '%s' gives hosts a wattage_per_state, but SimGrid's host "
+                       "energy cannot run under cpu/optim:TI; use --cfg=cpu/optim:Lazy, or drop "
+                       "the hosts' wattage_per_state",
+                       path);
+    return 0;
+}
+
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err)
 {
     if (cli_regular_file(path, "platform", "a SimGrid platform XML file", err) < 0)
         return -1;
     if (platform_refuse_failures(path, nranks, err) < 0)
+        return -1;
+    if (platform_energy_models(path, opts, err) < 0)
         return -1;
 
     int errpipe[2], outpipe[2];
@@ -332,17 +381,18 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
     return atoi(count);
 }
 
-/* The value of <prop id="network/model" value="..."/> in the platform's
- * <config> section, if any, copied into buf. */
-static int platform_config_model(const char *path, char *buf, size_t size)
+/* The value of <prop id="NAME" value="..."/> in the platform's <config>
+ * section, if any, copied into buf. */
+static int platform_config_value(const char *path, const char *name, char *buf, size_t size)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    char line[1024];
+    char line[1024], quoted[128];
+    snprintf(quoted, sizeof quoted, "\"%s\"", name);
     int found = 0;
     while (!found && fgets(line, sizeof line, f)) {
-        char *p = strstr(line, "\"network/model\"");
+        char *p = strstr(line, quoted);
         char *v = p ? strstr(p, "value") : NULL;
         if (!v)
             continue;
@@ -358,16 +408,26 @@ static int platform_config_model(const char *path, char *buf, size_t size)
     return found;
 }
 
+/* SimGrid's option NAME (default def): a --cfg option, else the platform
+ * file's <config>, else def. */
+static void platform_option(const char *path, const SimOptions *opts, const char *name,
+                            const char *def, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", def);
+    platform_config_value(path, name, buf, size);
+    /* An option on the command line wins over the platform file. */
+    char key[128];
+    snprintf(key, sizeof key, "%s:", name);
+    for (int i = 0; i < opts->ncfg; i++) {
+        const char *p = strstr(opts->cfg[i], key);
+        if (p)
+            snprintf(buf, size, "%s", p + strlen(key));
+    }
+}
+
 void platform_network_model(const char *path, const SimOptions *opts, char *buf, size_t size)
 {
-    snprintf(buf, size, "LV08");
-    platform_config_model(path, buf, size);
-    /* An option on the command line wins over the platform file. */
-    for (int i = 0; i < opts->ncfg; i++) {
-        const char *p = strstr(opts->cfg[i], "network/model:");
-        if (p)
-            snprintf(buf, size, "%s", p + strlen("network/model:"));
-    }
+    platform_option(path, opts, "network/model", "LV08", buf, size);
 }
 
 /* SimGrid's solver precisions: at 0 or NaN its solver never converges (a

@@ -45,8 +45,10 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
 /* The same without the trial exchange. */
 int platform_check(const char *path, const SimOptions *opts, DtError *err);
 
-/* Initialise SimGrid in this process and load the platform (call once,
- * after platform_check succeeded). */
+/* Initialise SimGrid in this process, with the energy plugins the
+ * platform's wattage properties ask for (energy.h), and load the platform
+ * (call once, after platform_check succeeded, which refused wattage
+ * SimGrid would not read). */
 void platform_load(const char *path, const SimOptions *opts, const char *trace_dir);
 
 /* The network model in force: a --cfg option, else the platform file's

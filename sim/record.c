@@ -122,14 +122,18 @@ int record_write_metrics(const Recorder *r, const char *path, DtError *err)
     FILE *f = open_out(path, err);
     if (!f)
         return -1;
-    fprintf(f, "step,epoch,simulated_seconds,train_loss,test_loss,test_accuracy,updates\n");
+    fprintf(f, "step,epoch,simulated_seconds,train_loss,test_loss,test_accuracy,updates%s\n",
+            r->energy ? ",device_joules" : "");
     for (size_t i = 0; i < r->nrows; i++) {
         const MetricRow *m = &r->rows[i];
         if (isnan(m->train_loss)) /* compute = cost: times only */
-            fprintf(f, "%ld,%.6f,%.9g,,,,%ld\n", m->step, m->epoch, m->sim_seconds, m->updates);
+            fprintf(f, "%ld,%.6f,%.9g,,,,%ld", m->step, m->epoch, m->sim_seconds, m->updates);
         else
-            fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f,%ld\n", m->step, m->epoch, m->sim_seconds,
+            fprintf(f, "%ld,%.6f,%.9g,%.9g,%.9g,%.6f,%ld", m->step, m->epoch, m->sim_seconds,
                     m->train_loss, m->test_loss, m->test_accuracy, m->updates);
+        if (r->energy)
+            fprintf(f, ",%.9g", m->device_joules);
+        fputc('\n', f);
     }
     return close_out(f, path, err);
 }
@@ -347,6 +351,49 @@ int record_trace_ranks(const Recorder *r, int asked)
     return ranks > 0 ? ranks : 1;
 }
 
+/* For trace_order's sort: by start, then as recorded. */
+static const Span *order_spans;
+static int order_cmp(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    double sa = order_spans[a].start, sb = order_spans[b].start;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* The spans of ranks 0 .. ranks-1 as indices, rank by rank and each
+ * rank's by start: an order that does not depend on how SimGrid
+ * interleaved the actors within an instant (which a simcall, such as the
+ * energy plugin's, can change).  NULL when out of memory. */
+static size_t *trace_order(const Recorder *r, int ranks, size_t *n)
+{
+    size_t *first = calloc((size_t)ranks + 1, sizeof *first);
+    size_t *order = malloc((r->nspans ? r->nspans : 1) * sizeof *order);
+    if (!first || !order) {
+        free(first);
+        free(order);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->nspans; i++)
+        if (r->spans[i].rank < ranks)
+            first[r->spans[i].rank + 1]++;
+    for (int k = 0; k < ranks; k++)
+        first[k + 1] += first[k];
+    *n = first[ranks];
+    for (size_t i = 0; i < r->nspans; i++)
+        if (r->spans[i].rank < ranks)
+            order[first[r->spans[i].rank]++] = i;
+    /* first[k] is now where rank k + 1 begins */
+    order_spans = r->spans;
+    for (int k = 0; k < ranks; k++) {
+        size_t start = k ? first[k - 1] : 0;
+        qsort(order + start, first[k] - start, sizeof *order, order_cmp);
+    }
+    free(first);
+    return order;
+}
+
 int record_write_trace(const Recorder *r, int ranks, const char *path, DtError *err)
 {
     FILE *f = open_out(path, err);
@@ -358,10 +405,14 @@ int record_write_trace(const Recorder *r, int ranks, const char *path, DtError *
                 "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,"
                 "\"args\":{\"name\":\"rank %d (%s)\"}},\n",
                 i, i, r->ranks[i].host);
-    for (size_t i = 0; i < r->nspans; i++) {
-        const Span *s = &r->spans[i];
-        if (s->rank >= ranks)
-            continue;
+    size_t n;
+    size_t *order = trace_order(r, ranks, &n);
+    if (!order) {
+        fclose(f);
+        return dt_fail(err, DT_ERUNTIME, "out of memory while writing '%s'", path);
+    }
+    for (size_t k = 0; k < n; k++) {
+        const Span *s = &r->spans[order[k]];
         /* Chrome traces count microseconds. */
         fprintf(f,
                 "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
@@ -369,6 +420,7 @@ int record_write_trace(const Recorder *r, int ranks, const char *path, DtError *
                 s->name, span_categories[s->kind], s->rank, s->start * 1e6,
                 (s->end - s->start) * 1e6);
     }
+    free(order);
     /* A closing metadata event keeps the list free of a trailing comma. */
     fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"args\":{\"name\":\"dtsim\"}}"
                "\n]}\n");

@@ -37,6 +37,7 @@ typedef struct MetricRow {
     double train_loss;
     double test_loss;
     double test_accuracy;
+    double device_joules; /* the ranks' hosts' energy so far (Recorder.energy) */
 } MetricRow;
 
 typedef struct RankTotals {
@@ -63,6 +64,7 @@ typedef struct Recorder {
     size_t nrows, cap_rows;
     long updates;       /* parameter updates applied; 0: one per step */
     int oom;            /* a span or row could not be stored */
+    int energy;         /* the hosts give wattage: metrics.csv has device_joules */
     double kernel_wall; /* wall seconds this machine spent in the real kernels */
 } Recorder;
 

@@ -389,6 +389,10 @@ static void run_summary_sections(void *ctx, cJSON *root)
         summary_language(run, root);
     if (run->strategy->results)
         run->strategy->results(run, root);
+    double samples = run->samples_trained > 0.0
+                         ? run->samples_trained
+                         : (double)run->global_batch * (double)run->total_steps;
+    energy_summary(&run->energy, root, simgrid_get_clock(), samples);
 }
 
 static void run_summary_host(void *ctx, int rank, cJSON *host)
@@ -396,6 +400,9 @@ static void run_summary_host(void *ctx, int rank, cJSON *host)
     const Run *run = ctx;
     if (run->strategy->host_results)
         run->strategy->host_results(run, rank, host);
+    double joules = energy_host_joules(&run->energy, run->place.host[rank]);
+    if (joules >= 0.0)
+        cJSON_AddNumberToObject(host, "joules", joules);
 }
 
 /* metrics.csv, summary.json, trace.json and timeline.dat into out_dir. */
@@ -490,6 +497,13 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
         printf("  trace.json and timeline.dat hold ranks 0-%d of %d (--trace-ranks all writes "
                "every rank's spans)\n",
                facts->trace_ranks - 1, run->nranks);
+    if (energy_on(&run->energy)) {
+        double joules = energy_hosts_joules(&run->energy);
+        printf("  energy %.6g kJ on %d device%s (%.4g W each on average)%s\n", joules / 1e3,
+               run->energy.nhosts, run->energy.nhosts == 1 ? "" : "s",
+               joules / run->energy.nhosts / facts->simulated_seconds,
+               run->energy.missing ? "; some hosts give no wattage (summary.json)" : "");
+    }
     if (sc->cost) {
         double per_s = (double)run->total_steps / facts->simulated_seconds;
         printf("  compute = cost: every kernel charged, none run, so no loss or accuracy; "
@@ -597,6 +611,7 @@ static void run_free(Run *run)
     dataset_free(&run->train);
     dataset_free(&run->test);
     record_free(&run->rec);
+    energy_free(&run->energy);
     placement_free(&run->place);
     free(run->final_params);
     for (int i = 0; i + 1 < run->eval_parts; i++)
@@ -640,6 +655,12 @@ static void print_check(const Run *run, int hosts)
     printf("  platform %s: %d host%s; strategy %s on %d worker%s%s; network model %s\n",
            sc->platform, hosts, hosts == 1 ? "" : "s", sc->strategy->name, sc->workers,
            sc->workers == 1 ? "" : "s", ranks, network);
+    const Energy *e = &run->energy;
+    if (energy_on(e))
+        printf("  energy: reported for the %d device%s that give wattage_per_state%s\n", e->nhosts,
+               e->nhosts == 1 ? "" : "s", e->missing ? " (some hosts of ranks give none)" : "");
+    else
+        printf("  energy: not reported (no host of a rank gives wattage_per_state)\n");
 }
 
 static void run_progress_messages(void *ctx, unsigned long long delivered);
@@ -692,8 +713,10 @@ static int run_start(Run *run, const char *out_dir, DtError *err)
     int group = run->strategy->group ? run->strategy->group(sc) : 0;
     const char *hosts = sc->hosts[0] ? sc->hosts : NULL;
     if (placement_place(&run->place, run->nranks, hosts, group, err) < 0 ||
-        record_init(&run->rec, run->nranks, err) < 0)
+        record_init(&run->rec, run->nranks, err) < 0 ||
+        energy_start(&run->energy, run->place.host, run->nranks, err) < 0)
         return -1;
+    run->rec.energy = energy_on(&run->energy);
     run->progress_tty = isatty(STDERR_FILENO);
     if (run->progress_tty && !run->opts->quiet)
         comm_progress(run_progress_messages, run);
@@ -933,6 +956,7 @@ void run_record(Run *run, long step, double test_loss, double acc)
         .train_loss = train_loss,
         .test_loss = test_loss,
         .test_accuracy = acc,
+        .device_joules = energy_on(&run->energy) ? energy_hosts_joules(&run->energy) : NAN,
     };
     record_metric(&run->rec, &row);
     if (run->opts->quiet)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "data.h"
+#include "energy.h"
 #include "model.h"
 #include "placement.h"
 #include "platform.h"
@@ -47,6 +48,7 @@ struct Run {
     int nranks;
     Placement place; /* rank r runs on place.host[r] */
     Recorder rec;
+    Energy energy; /* the joules of the ranks' hosts, when the platform gives wattage */
     int global_batch;
     long total_steps;
     int steps_per_epoch;
