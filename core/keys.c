@@ -148,6 +148,11 @@ int key_append(const KeyDef *k, void *config, const char *value)
 
 void keys_format_number(double v, char *buf, size_t size)
 {
+    /* a whole number as one (10, not 1e+01) */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, size, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, size, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)

@@ -43,6 +43,42 @@ static int slowdown_format(const void *config, int i, char *buf, size_t size)
     return 0;
 }
 
+/* "HOST AT [REPAIR]": one more failure. */
+static int fail_parse(void *config, const char *value)
+{
+    FaultsConfig *f = config;
+    if (f->nfailures == FAULTS_MAX_FAILURES)
+        return -1;
+    Failure *x = &f->failures[f->nfailures];
+    char host[sizeof x->host + 1], rest;
+    x->repair = -1.0;
+    int n = sscanf(value, "%128s %lf %lf %c", host, &x->at, &x->repair, &rest);
+    if ((n != 2 && n != 3) || strlen(host) >= sizeof x->host || !isfinite(x->at) || x->at < 0.0 ||
+        (n == 3 && (!isfinite(x->repair) || x->repair < 0.0)))
+        return -1;
+    if (n == 2)
+        x->repair = -1.0;
+    strcpy(x->host, host);
+    f->nfailures++;
+    return 0;
+}
+
+static int fail_format(const void *config, int i, char *buf, size_t size)
+{
+    const FaultsConfig *f = config;
+    if (i >= f->nfailures)
+        return -1;
+    const Failure *x = &f->failures[i];
+    char at[32], repair[32] = "";
+    keys_format_number(x->at, at, sizeof at);
+    if (x->repair >= 0.0) {
+        repair[0] = ' ';
+        keys_format_number(x->repair, repair + 1, sizeof repair - 1);
+    }
+    snprintf(buf, size, "%s %s%s", x->host, at, repair);
+    return 0;
+}
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -57,6 +93,47 @@ static const KeyDef keys[] = {
      .format = slowdown_format,
      .expect = "HOST START END FACTOR with 0 <= START < END and 0 < FACTOR <= 1, at most " STR(
          FAULTS_MAX_SLOWDOWNS) " of them"},
+    {.name = "fail",
+     .type = KEY_CUSTOM,
+     .def = "(none)",
+     .help = "HOST AT [REPAIR]: the host goes down at AT simulated seconds (its ranks stop, its "
+             "messages are lost) and, with REPAIR, comes back REPAIR seconds later; repeat the "
+             "key for more (serial and data-parallel)",
+     .repeat = 1,
+     .parse = fail_parse,
+     .format = fail_format,
+     .expect = "HOST AT [REPAIR] with AT >= 0 and REPAIR >= 0 seconds, at most " STR(
+         FAULTS_MAX_FAILURES) " of them"},
+    {.name = "detect",
+     .type = KEY_DOUBLE,
+     .offset = offsetof(FaultsConfig, detect),
+     .min = 0,
+     .max = 1e9,
+     .def = "10",
+     .help = "seconds from a failure until the job notices (a heartbeat's timeout)"},
+    {.name = "restart",
+     .type = KEY_DOUBLE,
+     .offset = offsetof(FaultsConfig, restart),
+     .min = 0,
+     .max = 1e9,
+     .def = "30",
+     .help = "seconds to relaunch the job once its hosts are up, before it reads its checkpoint"},
+    {.name = "mtbf",
+     .type = KEY_DOUBLE,
+     .offset = offsetof(FaultsConfig, mtbf),
+     .min = 0,
+     .min_open = 1,
+     .max = 1e15,
+     .def = "(none)",
+     .help = "mean seconds between failures of each rank's host: failures drawn from the seed, "
+             "exponentially apart, the job's mean time between them mtbf / hosts"},
+    {.name = "repair",
+     .type = KEY_DOUBLE,
+     .offset = offsetof(FaultsConfig, repair),
+     .min = 0,
+     .max = 1e9,
+     .def = "0",
+     .help = "seconds until a host an mtbf failure brought down is back (0: replaced at once)"},
 };
 
 const KeyTable faults_keys = {"faults", keys, sizeof keys / sizeof keys[0]};
@@ -69,6 +146,27 @@ int faults_check(const FaultsConfig *f, const char *scenario, const char *platfo
                            "%s: [faults] slowdown names host '%s', which platform '%s' does not "
                            "have",
                            scenario, f->slowdowns[i].host, platform);
+    for (int i = 0; i < f->nfailures; i++)
+        if (!sg_host_by_name(f->failures[i].host))
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [faults] fail names host '%s', which platform '%s' does not have",
+                           scenario, f->failures[i].host, platform);
+    return 0;
+}
+
+int faults_check_used(const FaultsConfig *f, const char *scenario, sg_host_t const *host,
+                      int nranks, DtError *err)
+{
+    for (int i = 0; i < f->nfailures; i++) {
+        int used = 0;
+        for (int r = 0; r < nranks && !used; r++)
+            used = strcmp(sg_host_get_name(host[r]), f->failures[i].host) == 0;
+        if (!used)
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [faults] fail names host '%s', on which no rank runs; name one of "
+                           "the ranks' hosts (rank 0 runs on '%s')",
+                           scenario, f->failures[i].host, sg_host_get_name(host[0]));
+    }
     return 0;
 }
 

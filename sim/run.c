@@ -393,6 +393,7 @@ static void run_summary_sections(void *ctx, cJSON *root)
                          ? run->samples_trained
                          : (double)run->global_batch * (double)run->total_steps;
     energy_summary(&run->energy, root, simgrid_get_clock(), samples);
+    recovery_summary(run, root);
 }
 
 static void run_summary_host(void *ctx, int rank, cJSON *host)
@@ -493,6 +494,15 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
            sc->name, sc->strategy->name, sc->workers, sc->workers == 1 ? "" : "s", ranks,
            run->total_steps, run_step_word(run), facts->epochs, facts->simulated_seconds,
            sc->platform, facts->network_model);
+    const Recovery *rc = &run->recovery;
+    if (rc->stopped_at >= 0.0)
+        printf("  stopped by a failure at %.6g simulated s, after %ld of the %ld %ss\n",
+               rc->stopped_at, rc->done_step, run->total_steps, run_step_word(run));
+    else if (rc->failures > 0)
+        printf("  %d failure%s: %.6g simulated s lost, %.6g s checkpointing, %.6g s down and "
+               "restarting (summary.json's recovery)\n",
+               rc->failures, rc->failures == 1 ? "" : "s", rc->lost_seconds, rc->checkpoint_seconds,
+               rc->detect_seconds + rc->repair_wait_seconds + rc->restart_seconds);
     if (facts->trace_ranks < run->nranks)
         printf("  trace.json and timeline.dat hold ranks 0-%d of %d (--trace-ranks all writes "
                "every rank's spans)\n",
@@ -587,7 +597,9 @@ static void run_sample(Run *run)
 
 static int write_results(Run *run, const char *out_dir, double wall, DtError *err)
 {
-    if (run->sc->dataset == DATA_TEXT && !run->sc->cost)
+    /* a run a failure stopped has no final parameters */
+    int stopped = run->recovery.stopped_at >= 0.0;
+    if (run->sc->dataset == DATA_TEXT && !run->sc->cost && !stopped)
         run_sample(run);
     char network[64];
     platform_network_model(run->sc->platform, &run->opts->sim, network, sizeof network);
@@ -595,7 +607,7 @@ static int write_results(Run *run, const char *out_dir, double wall, DtError *er
     run_facts(run, wall, network, &facts);
     if (write_files(run, &facts, out_dir, err) < 0)
         return -1;
-    if (run->opts->save_model && save_model(run, run->opts->save_model, err) < 0)
+    if (run->opts->save_model && !stopped && save_model(run, run->opts->save_model, err) < 0)
         return -1;
     if (!run->opts->quiet)
         print_results(run, &facts, wall, out_dir);
@@ -612,6 +624,7 @@ static void run_free(Run *run)
     dataset_free(&run->test);
     record_free(&run->rec);
     energy_free(&run->energy);
+    recovery_free(run);
     placement_free(&run->place);
     free(run->final_params);
     for (int i = 0; i + 1 < run->eval_parts; i++)
@@ -717,6 +730,8 @@ static int run_start(Run *run, const char *out_dir, DtError *err)
         energy_start(&run->energy, run->place.host, run->nranks, err) < 0)
         return -1;
     run->rec.energy = energy_on(&run->energy);
+    if (recovery_start(run, err) < 0)
+        return -1;
     run->progress_tty = isatty(STDERR_FILENO);
     if (run->progress_tty && !run->opts->quiet)
         comm_progress(run_progress_messages, run);
@@ -745,6 +760,12 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
     if (!opts->quiet && run.progress_tty)
         fputs("\r\033[K", stderr); /* the bar goes when the run is done */
     if (run.failed) {
+        /* a failure the job could not recover from: what was done is kept */
+        if (run.recovery.stopped_at >= 0.0) {
+            if (write_results(&run, out_dir, wall, err) == 0)
+                dt_fail(err, DT_ERUNTIME, "%s %s/", run.err.msg, out_dir);
+            goto out;
+        }
         *err = run.err;
         goto out;
     }

@@ -20,6 +20,7 @@
 #include "placement.h"
 #include "platform.h"
 #include "record.h"
+#include "recovery.h"
 #include "replica.h"
 #include "scenario.h"
 #include "strategy.h"
@@ -48,7 +49,8 @@ struct Run {
     int nranks;
     Placement place; /* rank r runs on place.host[r] */
     Recorder rec;
-    Energy energy; /* the joules of the ranks' hosts, when the platform gives wattage */
+    Energy energy;     /* the joules of the ranks' hosts, when the platform gives wattage */
+    Recovery recovery; /* failures, checkpoints and restarts (recovery.h) */
     int global_batch;
     long total_steps;
     int steps_per_epoch;

@@ -137,6 +137,16 @@ static const KeyDef train_keys[] = {
     ENUM("recompute", recompute, recomputes, "none",
          "full: a stage stashes only its blocks' inputs and runs its forward again before each "
          "backward (pipeline, tensor, hybrid)"),
+    INT("checkpoint_every", checkpoint_every, 1, BIG, "(none)",
+        "steps between checkpoints of the training state (parameters, optimizer state, "
+        "position), from which the job restarts after a [faults] fail (serial, data-parallel)"),
+    {.name = "checkpoint_to",
+     .type = KEY_STRING,
+     .offset = offsetof(Scenario, checkpoint_to),
+     .size = sizeof(((Scenario *)0)->checkpoint_to),
+     .def = "disk",
+     .help = "where checkpoints go: disk (a SimGrid disk of rank 0's host, at its write and read "
+             "bandwidths) or the name of a storage host (over the network)"},
 };
 
 static const KeyDef cluster_keys[] = {
@@ -580,6 +590,19 @@ static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
                         sc->strategy->name);
     if (given(ps, T_TRAIN, "steps") || given(ps, T_TRAIN, "rounds"))
         sc->epochs = 0;
+    if (!sc->strategy->restartable) {
+        KeySource faults = table_source(ps, T_FAULTS);
+        if (given(ps, T_TRAIN, "checkpoint_every"))
+            return key_fail(&train, "checkpoint_every", err,
+                            "strategy %s cannot checkpoint and restart yet (serial and "
+                            "data-parallel can)",
+                            sc->strategy->name);
+        if (given(ps, T_FAULTS, "fail") || given(ps, T_FAULTS, "mtbf"))
+            return key_fail(&faults, given(ps, T_FAULTS, "fail") ? "fail" : "mtbf", err,
+                            "strategy %s cannot stop at a failed host yet (serial and "
+                            "data-parallel can)",
+                            sc->strategy->name);
+    }
     return 0;
 }
 

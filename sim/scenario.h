@@ -53,10 +53,12 @@ typedef struct Scenario {
     int epochs;
     int steps;
     uint64_t seed;
-    int eval_every;      /* steps between evaluations; 0: at the end of each epoch */
-    int cost;            /* compute = cost: charge every kernel, run none, allocate no tensor */
-    Precision precision; /* what the timing and memory model count tensors in */
-    int recompute;       /* recompute = full: stages stash block inputs, run forward again */
+    int eval_every;          /* steps between evaluations; 0: at the end of each epoch */
+    int cost;                /* compute = cost: charge every kernel, run none, allocate no tensor */
+    Precision precision;     /* what the timing and memory model count tensors in */
+    int recompute;           /* recompute = full: stages stash block inputs, run forward again */
+    int checkpoint_every;    /* steps between checkpoints; 0: none */
+    char checkpoint_to[128]; /* "disk" (a disk of rank 0's host) or a storage host's name */
 
     /* [cluster] */
     char platform[PATH_MAX]; /* resolved: relative to the scenario, or --platform */

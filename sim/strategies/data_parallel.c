@@ -96,6 +96,15 @@ static void dp_worker_free(void *state)
     free(w);
 }
 
+/* A worker killed by a failure (recovery.h): its kernels finish, then it
+ * goes. */
+static void dp_worker_killed(void *state)
+{
+    DpWorker *w = state;
+    replica_settle(&w->replica, &w->run->rec);
+    dp_worker_free(w);
+}
+
 static void dp_worker_main(int argc, char **argv)
 {
     (void)argc;
@@ -108,8 +117,9 @@ static void dp_worker_main(int argc, char **argv)
     ReplicaHook hook = {dp_after_backward, w};
     char name[32];
     snprintf(name, sizeof name, "rank-%d-stream", w->rank);
+    recovery_enter(run, w->rank, w, dp_worker_killed);
     gradsync_start(&w->sync, w->dev.host, name);
-    for (long step = 1; step <= run->total_steps; step++) {
+    for (long step = recovery_resume_step(run) + 1; step <= run->total_steps; step++) {
         /* a worker reads step's batch before it can finish the step, and
          * none can start step + 1 before all have finished step: sharing
          * one sampler is safe */
@@ -122,10 +132,12 @@ static void dp_worker_main(int argc, char **argv)
             run_evaluate(run, r, step);
         if (w->rank == 0)
             run_progress(run, step);
+        recovery_step_done(run, w->rank, &w->comm, r, step);
     }
     replica_settle(r, &run->rec);
     if (w->rank == 0)
         run_keep_params(run, r->params);
+    recovery_leave(run, w->rank);
     dp_worker_free(w);
 }
 
@@ -148,9 +160,10 @@ static int dp_worker_alloc(void *state, DtError *err)
     const DpConfig *c = sc->strategy_config;
     if (run_replica_init(run, &w->replica, w->sh->share[w->rank], err) < 0)
         return -1;
+    recovery_restore(run, &w->replica);
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank, .local = w->sh->local};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
-                  run->total_steps);
+                  run->total_steps - recovery_resume_step(run));
     return gradsync_compress_init(&w->sync, &w->dev, err);
 }
 
@@ -193,6 +206,13 @@ static int dp_start(Run *run, DtError *err)
     const DpConfig *c = sc->strategy_config;
     const Model *m = &run->model;
     int local;
+    if (sc->checkpoint_every > 0 && compress_sparse(&c->sync.compress) &&
+        c->sync.compress.error_feedback == COMPRESS_FEEDBACK_ON)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [strategy] error_feedback = on keeps a residual in every worker, "
+                       "which a checkpoint does not hold yet: set error_feedback = off, or give "
+                       "no [train] checkpoint_every",
+                       sc->path);
     if (gradsync_local(&c->sync, run->place.node, run->nranks, &local, err) < 0)
         return -1;
     DpShared *sh = run->state = calloc(1, sizeof *sh);
@@ -243,6 +263,7 @@ const StrategyOps data_parallel_strategy = {
                "hierarchical), optionally overlapped with backward",
     .keys = {"strategy", dp_keys, sizeof dp_keys / sizeof dp_keys[0]},
     .config_size = sizeof(DpConfig),
+    .restartable = 1,
     .check = dp_check,
     .global_batch = strategy_workers_batch,
     .ranks = strategy_workers,

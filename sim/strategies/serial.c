@@ -49,6 +49,14 @@ static void serial_free(void *state)
     free(a);
 }
 
+/* Killed by a failure (recovery.h): its kernels finish, then it goes. */
+static void serial_killed(void *state)
+{
+    SerialActor *a = state;
+    replica_settle(&a->replica, &a->run->rec);
+    serial_free(a);
+}
+
 static void serial_main(int argc, char **argv)
 {
     (void)argc;
@@ -57,16 +65,19 @@ static void serial_main(int argc, char **argv)
     Run *run = a->run;
     Replica *r = &a->replica;
     const int b = run->global_batch;
-    for (long step = 1; step <= run->total_steps; step++) {
-        replica_load(r, &a->dev, &run->train, sampler_next(&a->sampler), b);
+    recovery_enter(run, 0, a, serial_killed);
+    for (long step = recovery_resume_step(run) + 1; step <= run->total_steps; step++) {
+        replica_load(r, &a->dev, &run->train, sampler_batch(&a->sampler, step - 1), b);
         run_add_loss(run, replica_compute_gradients(r, &a->dev, b, 1.0f / (float)b, NULL), b);
         replica_apply(r, &a->dev);
         if (run_eval_due(run, step))
             run_evaluate(run, r, step);
         run_progress(run, step);
+        recovery_step_done(run, 0, NULL, r, step);
     }
     replica_settle(r, &run->rec);
     run_keep_params(run, r->params);
+    recovery_leave(run, 0);
     serial_free(a);
 }
 
@@ -86,6 +97,7 @@ static int serial_alloc(void *state, DtError *err)
     const Scenario *sc = run->sc;
     if (run_replica_init(run, &a->replica, run->global_batch, err) < 0)
         return -1;
+    recovery_restore(run, &a->replica);
     return sampler_init(&a->sampler, run->train.n, run->global_batch, sc->seed, err);
 }
 
@@ -100,6 +112,7 @@ static int serial_start(Run *run, DtError *err)
 
 const StrategyOps serial_strategy = {
     .name = "serial",
+    .restartable = 1,
     .summary = "one device trains alone: the baseline for speedup and correctness",
     .keys = {"strategy", NULL, 0},
     .check = serial_check,

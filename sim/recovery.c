@@ -1,0 +1,486 @@
+/*
+ * recovery.c - failures, checkpoints and restarts (see recovery.h).
+ */
+#include "recovery.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <simgrid/actor.h>
+#include <simgrid/disk.h>
+#include <simgrid/engine.h>
+#include <simgrid/host.h>
+#include <simgrid/mailbox.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+#include "rng.h"
+#include "run.h"
+
+/* The stream of the scenario's seed that mtbf's failures are drawn from. */
+#define RECOVERY_RNG_STREAM 0xfa11ed
+
+#define STORAGE_MAILBOX "dtsim-checkpoint-storage"
+#define STORAGE_REPLY "dtsim-checkpoint-reply"
+
+/* What the storage host's actor is sent: a checkpoint to keep (its bytes
+ * are the message's size), or a request to send one back. */
+static const char storage_write = 'w', storage_read = 'r';
+
+static void storage_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    const Recovery *rc = sg_actor_self_get_data();
+    sg_mailbox_t in = sg_mailbox_by_name(STORAGE_MAILBOX);
+    for (;;) {
+        const char *op = sg_mailbox_get(in);
+        if (op == &storage_read)
+            sg_mailbox_put(sg_mailbox_by_name(STORAGE_REPLY), (void *)&storage_read,
+                           (long)rc->bytes);
+    }
+}
+
+static void storage_start(Recovery *rc)
+{
+    sg_actor_t a = sg_actor_init("checkpoint-storage", rc->storage);
+    sg_actor_set_data(a, rc);
+    sg_actor_start(a, storage_main, 0, NULL);
+    sg_actor_daemonize(a);
+}
+
+/* Write (or read back) a checkpoint where it goes, taking the time that
+ * takes. */
+static void storage_io(Recovery *rc, int write)
+{
+    if (rc->disk) {
+        if (write)
+            sg_disk_write(rc->disk, (sg_size_t)rc->bytes);
+        else
+            sg_disk_read(rc->disk, (sg_size_t)rc->bytes);
+        return;
+    }
+    sg_mailbox_t in = sg_mailbox_by_name(STORAGE_MAILBOX);
+    if (write) {
+        sg_mailbox_put(in, (void *)&storage_write, (long)rc->bytes);
+        return;
+    }
+    sg_mailbox_put(in, (void *)&storage_read, 64);
+    (void)sg_mailbox_get(sg_mailbox_by_name(STORAGE_REPLY));
+}
+
+long recovery_resume_step(const Run *run)
+{
+    return run->recovery.launches > 1 ? run->recovery.saved.step : 0;
+}
+
+void recovery_restore(const Run *run, Replica *r)
+{
+    const Checkpoint *k = &run->recovery.saved;
+    if (recovery_resume_step(run) == 0 || !k->params)
+        return;
+    size_t n = run->model.nparams;
+    memcpy(r->params, k->params, n * sizeof(float));
+    if (k->m)
+        memcpy(r->opt.m, k->m, n * sizeof(float));
+    if (k->v)
+        memcpy(r->opt.v, k->v, n * sizeof(float));
+    r->opt.t = k->opt_t;
+}
+
+/* SimGrid calls this as a rank's actor ends: a killed one is marked, for
+ * the controller to free its state once every rank is gone. */
+static void slot_exit(int failed, void *arg)
+{
+    RankSlot *s = arg;
+    if (!failed || !s->state_live)
+        return;
+    s->killed = 1;
+    s->state_live = 0;
+}
+
+void recovery_enter(Run *run, int rank, void *state, void (*destroy)(void *state))
+{
+    Recovery *rc = &run->recovery;
+    if (!rc->on)
+        return;
+    rc->slots[rank] = (RankSlot){.state = state, .destroy = destroy, .state_live = 1};
+    rc->live++;
+    sg_actor_on_exit(slot_exit, &rc->slots[rank]);
+}
+
+void recovery_leave(Run *run, int rank)
+{
+    Recovery *rc = &run->recovery;
+    if (!rc->on)
+        return;
+    rc->slots[rank].state_live = 0;
+    /* the job is over: failures still to come would strike nothing */
+    if (--rc->live == 0 && rc->controller) {
+        sg_actor_t a = rc->controller;
+        rc->controller = NULL;
+        sg_actor_kill(a);
+    }
+}
+
+/* Rank 0, after its write: the state the checkpoint holds. */
+static void checkpoint_commit(Run *run, Replica *r, long step)
+{
+    Recovery *rc = &run->recovery;
+    Checkpoint *k = &rc->saved;
+    size_t n = run->model.nparams;
+    replica_settle(r, &run->rec);
+    if (k->params)
+        memcpy(k->params, r->params, n * sizeof(float));
+    if (k->m)
+        memcpy(k->m, r->opt.m, n * sizeof(float));
+    if (k->v)
+        memcpy(k->v, r->opt.v, n * sizeof(float));
+    k->opt_t = r->opt.t;
+    k->step = step;
+    k->loss_sum = run->loss_sum;
+    k->loss_samples = run->loss_samples;
+    k->updates = run->rec.updates;
+    k->nrows = run->rec.nrows;
+}
+
+void recovery_step_done(Run *run, int rank, const Comm *c, Replica *r, long step)
+{
+    Recovery *rc = &run->recovery;
+    if (!rc->on)
+        return;
+    if (rank == 0)
+        rc->done_step = step;
+    long every = run->sc->checkpoint_every;
+    if (every <= 0 || step % every != 0 || step >= run->total_steps)
+        return;
+    if (rank == 0) {
+        double start = simgrid_get_clock();
+        storage_io(rc, 1);
+        double end = simgrid_get_clock();
+        record_span(&run->rec, 0, SPAN_COMM, "checkpoint", start, end);
+        rc->checkpoint_seconds += end - start;
+        rc->checkpoints++;
+    }
+    /* the others wait for rank 0's write; every rank's loss of the step
+     * is in by then */
+    if (c)
+        comm_meet(c, 0, c->world->size, rank, NULL, NULL);
+    if (rank == 0) {
+        checkpoint_commit(run, r, step);
+        rc->resumed_at = simgrid_get_clock();
+    }
+}
+
+/* The failures in time order (a stable sort of the ones given). */
+static int failure_cmp(const void *x, const void *y)
+{
+    const Failure *a = *(const Failure *const *)x, *b = *(const Failure *const *)y;
+    if (a->at != b->at)
+        return a->at < b->at ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* Stop the job: kill every rank's actor at once (and the storage's), wait
+ * for them to go, free the states of the killed ones, and let the
+ * strategy free what the ranks shared. */
+static void stop_job(Run *run)
+{
+    Recovery *rc = &run->recovery;
+    sg_actor_kill_all();
+    /* the killed unwind as SimGrid schedules them (a few rounds at most) */
+    for (int round = 0; round < 1000; round++) {
+        int killed = 0;
+        for (int r = 0; r < run->nranks; r++)
+            killed += rc->slots[r].killed;
+        if (killed >= rc->live)
+            break;
+        sg_actor_yield();
+    }
+    for (int r = 0; r < run->nranks; r++) {
+        RankSlot *s = &rc->slots[r];
+        if (s->killed)
+            s->destroy(s->state);
+        *s = (RankSlot){0};
+    }
+    rc->live = 0;
+    if (run->strategy->stop)
+        run->strategy->stop(run);
+}
+
+/* Turn host off, from another host when this actor stands on it; on a
+ * platform of one host, where it cannot move, the host stays on (its ranks
+ * are gone all the same). */
+static void host_off(sg_host_t host)
+{
+    if (sg_actor_get_host(sg_actor_self()) == host) {
+        size_t n = sg_host_count();
+        sg_host_t *all = sg_host_list();
+        sg_host_t to = NULL;
+        for (size_t i = 0; i < n && !to; i++)
+            if (all[i] != host && sg_host_is_on(all[i]))
+                to = all[i];
+        free(all);
+        if (!to)
+            return;
+        sg_actor_set_host(sg_actor_self(), to);
+    }
+    sg_host_turn_off(host);
+}
+
+/* The run cannot go on after failure f: say why, keep what was done. */
+static void give_up(Run *run, const Failure *f, double at, const char *why)
+{
+    DtError err;
+    run->recovery.stopped_at = at;
+    dt_fail(&err, DT_ERUNTIME,
+            "host '%s' failed at %.6g simulated s (rank 0 had finished %ld of %ld steps) and %s; "
+            "the results up to the failure are in",
+            f->host, at, run->recovery.done_step, run->total_steps, why);
+    run_fail(run, &err);
+}
+
+/* Back from the last checkpoint: what the run had recorded then, and a
+ * new launch of the strategy's ranks. */
+static int relaunch(Run *run)
+{
+    Recovery *rc = &run->recovery;
+    const Checkpoint *k = &rc->saved;
+    double start = simgrid_get_clock();
+    sg_actor_sleep_for(run->sc->faults.restart);
+    if (k->step > 0) {
+        if (rc->storage)
+            storage_start(rc);
+        storage_io(rc, 0);
+    }
+    rc->restart_seconds += simgrid_get_clock() - start;
+    run->rec.nrows = k->nrows;
+    run->rec.updates = k->updates;
+    run->loss_sum = k->loss_sum;
+    run->loss_samples = k->loss_samples;
+    rc->done_step = k->step;
+    rc->resumed_at = simgrid_get_clock();
+    rc->launches++;
+    DtError err;
+    if (run->strategy->start(run, &err) < 0) {
+        run_fail(run, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Failure f strikes now: stop the job, wait until it notices and the host
+ * is back, and relaunch it from the last checkpoint; -1 when it cannot. */
+static int fail_and_recover(Run *run, const Failure *f)
+{
+    Recovery *rc = &run->recovery;
+    sg_host_t host = sg_host_by_name(f->host);
+    double at = simgrid_get_clock();
+    rc->failures++;
+    rc->lost_seconds += at - rc->resumed_at;
+    rc->lost_steps += rc->done_step - rc->saved.step;
+    stop_job(run);
+    host_off(host);
+    if (run->sc->checkpoint_every <= 0) {
+        give_up(run, f, at, "there is no checkpoint to restart from ([train] checkpoint_every)");
+        return -1;
+    }
+    if (f->repair < 0.0) {
+        give_up(run, f, at,
+                "is not repaired (give [faults] fail = HOST AT REPAIR), so the job cannot "
+                "restart");
+        return -1;
+    }
+    double detect = run->sc->faults.detect;
+    sg_actor_sleep_for(detect);
+    rc->detect_seconds += detect;
+    if (f->repair > detect) {
+        sg_actor_sleep_for(f->repair - detect);
+        rc->repair_wait_seconds += f->repair - detect;
+    }
+    if (!sg_host_is_on(host))
+        sg_host_turn_on(host);
+    return relaunch(run);
+}
+
+/* The next failure mtbf draws after now: exponentially distributed, at
+ * the rate of all the ranks' hosts (rng's next numbers); a host of a rank
+ * picked uniformly.  Nothing when there is no mtbf. */
+static void mtbf_draw(Run *run, Rng *rng, Failure *next)
+{
+    const FaultsConfig *fc = &run->sc->faults;
+    next->at = INFINITY;
+    if (fc->mtbf <= 0.0)
+        return;
+    int hosts = 0;
+    for (int r = 0; r < run->nranks; r++) {
+        int seen = 0;
+        for (int q = 0; q < r && !seen; q++)
+            seen = run->place.host[q] == run->place.host[r];
+        hosts += !seen;
+    }
+    double u = (double)(rng_next(rng) >> 11) * 0x1.0p-53;
+    next->at = simgrid_get_clock() - fc->mtbf / hosts * log1p(-u);
+    next->repair = fc->repair;
+    /* the k-th distinct host of a rank */
+    int k = (int)rng_below(rng, (uint32_t)hosts);
+    for (int r = 0; r < run->nranks; r++) {
+        int seen = 0;
+        for (int q = 0; q < r && !seen; q++)
+            seen = run->place.host[q] == run->place.host[r];
+        if (!seen && k-- == 0) {
+            snprintf(next->host, sizeof next->host, "%s", sg_host_get_name(run->place.host[r]));
+            break;
+        }
+    }
+}
+
+static void controller_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    Run *run = sg_actor_self_get_data();
+    const FaultsConfig *fc = &run->sc->faults;
+    const Failure *order[FAULTS_MAX_FAILURES];
+    for (int i = 0; i < fc->nfailures; i++)
+        order[i] = &fc->failures[i];
+    qsort(order, (size_t)fc->nfailures, sizeof *order, failure_cmp);
+    Rng rng = rng_make(run->sc->seed, RECOVERY_RNG_STREAM);
+    Failure drawn;
+    mtbf_draw(run, &rng, &drawn);
+    for (int i = 0; i < fc->nfailures || isfinite(drawn.at);) {
+        int listed = i < fc->nfailures && order[i]->at <= drawn.at;
+        const Failure *f = listed ? order[i++] : &drawn;
+        /* one that comes while the job is down strikes as it is back */
+        if (f->at > simgrid_get_clock())
+            sg_actor_sleep_until(f->at);
+        if (fail_and_recover(run, f) < 0)
+            break;
+        if (!listed)
+            mtbf_draw(run, &rng, &drawn);
+    }
+    run->recovery.controller = NULL;
+}
+
+/* Where checkpoints go: a disk of rank 0's host, or the storage host. */
+static int storage_find(Run *run, DtError *err)
+{
+    Recovery *rc = &run->recovery;
+    const Scenario *sc = run->sc;
+    if (strcmp(sc->checkpoint_to, "disk") == 0) {
+        unsigned int n = 0;
+        sg_disk_t *disks = NULL;
+        sg_host_get_disks(run->place.host[0], &n, &disks);
+        rc->disk = n > 0 ? disks[0] : NULL;
+        free(disks);
+        if (!rc->disk)
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [train] checkpoint_to = disk, but host '%s' of rank 0 has no "
+                           "disk in platform '%s': give it one (<disk id=\"ssd\" "
+                           "read_bw=\"3GBps\" write_bw=\"2GBps\"/> inside its <host>) or name a "
+                           "storage host",
+                           sc->path, sg_host_get_name(run->place.host[0]), sc->platform);
+        return 0;
+    }
+    rc->storage = sg_host_by_name(sc->checkpoint_to);
+    if (!rc->storage)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [train] checkpoint_to = %s: platform '%s' has no such host; give "
+                       "disk or the name of a storage host",
+                       sc->path, sc->checkpoint_to, sc->platform);
+    for (int r = 0; r < run->nranks && sc->faults.mtbf > 0.0; r++)
+        if (run->place.host[r] == rc->storage)
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [train] checkpoint_to = %s names a host of a rank, which [faults] "
+                           "mtbf may bring down: checkpoints must outlive it",
+                           sc->path, sc->checkpoint_to);
+    for (int i = 0; i < sc->faults.nfailures; i++)
+        if (strcmp(sc->faults.failures[i].host, sc->checkpoint_to) == 0)
+            return dt_fail(err, DT_EINPUT,
+                           "%s: [train] checkpoint_to = %s names a host that [faults] fail "
+                           "brings down: checkpoints must outlive it",
+                           sc->path, sc->checkpoint_to);
+    return 0;
+}
+
+/* The buffers of a checkpoint (none in cost mode). */
+static int checkpoint_alloc(Run *run, DtError *err)
+{
+    Checkpoint *k = &run->recovery.saved;
+    size_t n = run->model.nparams;
+    int moments = optim_state_per_param(&run->sc->opt);
+    run->recovery.bytes = (double)n * 4.0 * (1 + moments) + 64.0;
+    if (run->sc->cost || run->sc->checkpoint_every <= 0)
+        return 0;
+    k->params = malloc(n * sizeof(float));
+    k->m = moments >= 1 ? malloc(n * sizeof(float)) : NULL;
+    k->v = moments >= 2 ? malloc(n * sizeof(float)) : NULL;
+    if (!k->params || (moments >= 1 && !k->m) || (moments >= 2 && !k->v))
+        return dt_fail(err, DT_ERUNTIME, "out of memory for a checkpoint of %zu parameters", n);
+    return 0;
+}
+
+int recovery_start(Run *run, DtError *err)
+{
+    Recovery *rc = &run->recovery;
+    const Scenario *sc = run->sc;
+    *rc = (Recovery){.stopped_at = -1.0, .launches = 1};
+    rc->on = sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0 || sc->checkpoint_every > 0;
+    if (!rc->on)
+        return 0;
+    if (faults_check_used(&sc->faults, sc->path, run->place.host, run->nranks, err) < 0 ||
+        (sc->checkpoint_every > 0 && storage_find(run, err) < 0) || checkpoint_alloc(run, err) < 0)
+        return -1;
+    if (!(rc->slots = calloc((size_t)run->nranks, sizeof *rc->slots)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", run->nranks);
+    if (run->describe_only)
+        return 0;
+    if (rc->storage)
+        storage_start(rc);
+    /* not a daemon: it holds the simulation up while the job is down, and
+     * the job's last rank ends it */
+    if (sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0) {
+        rc->controller = sg_actor_init("faults", run->place.host[0]);
+        sg_actor_set_data(rc->controller, run);
+        sg_actor_start(rc->controller, controller_main, 0, NULL);
+    }
+    return 0;
+}
+
+void recovery_free(Run *run)
+{
+    Recovery *rc = &run->recovery;
+    free(rc->saved.params);
+    free(rc->saved.m);
+    free(rc->saved.v);
+    free(rc->slots);
+    *rc = (Recovery){0};
+}
+
+void recovery_summary(const Run *run, cJSON *root)
+{
+    const Recovery *rc = &run->recovery;
+    if (!rc->on)
+        return;
+    double total = simgrid_get_clock();
+    double overhead = rc->checkpoint_seconds + rc->lost_seconds + rc->detect_seconds +
+                      rc->repair_wait_seconds + rc->restart_seconds;
+    cJSON *o = cJSON_AddObjectToObject(root, "recovery");
+    cJSON_AddNumberToObject(o, "failures", rc->failures);
+    cJSON_AddNumberToObject(o, "checkpoint_every", run->sc->checkpoint_every);
+    cJSON_AddNumberToObject(o, "checkpoints", rc->checkpoints);
+    cJSON_AddNumberToObject(o, "checkpoint_bytes", rc->bytes);
+    cJSON_AddNumberToObject(o, "checkpoint_seconds", rc->checkpoint_seconds);
+    cJSON_AddNumberToObject(o, "lost_steps", (double)rc->lost_steps);
+    cJSON_AddNumberToObject(o, "lost_seconds", rc->lost_seconds);
+    cJSON_AddNumberToObject(o, "detect_seconds", rc->detect_seconds);
+    cJSON_AddNumberToObject(o, "repair_wait_seconds", rc->repair_wait_seconds);
+    cJSON_AddNumberToObject(o, "restart_seconds", rc->restart_seconds);
+    cJSON_AddNumberToObject(o, "training_fraction", total > 0.0 ? 1.0 - overhead / total : 1.0);
+    if (rc->stopped_at >= 0.0) {
+        cJSON_AddNumberToObject(o, "stopped_at", rc->stopped_at);
+        cJSON_AddNumberToObject(o, "steps_done", (double)rc->done_step);
+    }
+    record_measure(root, "training_fraction", total > 0.0 ? 1.0 - overhead / total : 1.0);
+}

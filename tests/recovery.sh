@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# recovery.sh DTSIM SOURCE_DIR - a host that fails mid-run: with
+# checkpoints the job restarts from the last one and ends with the
+# parameters of the run without the failure, bit for bit, and its
+# simulated time exceeds that run's by exactly the checkpoint writes, the
+# work lost, the wait until the job notices and the host is back, and the
+# restart (summary.json's parts); without a checkpoint (or a repair) it
+# stops with exit 1 naming the host and the time, its results up to then
+# written; the same bytes twice; bad input exits 2 naming the key.
+set -u
+dtsim=$1
+src=$2
+. "$src/tests/checks.sh"
+tiny=$src/tests/scenarios/tiny.ini
+
+# Four workers and a storage host; h0 has a disk (100 MB/s write, 200 read).
+cat >"$tmp/p.xml" <<'XML'
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <zone id="w" routing="Full">
+    <host id="h0" speed="2Gf"><disk id="ssd" read_bw="200MBps" write_bw="100MBps"/></host>
+    <host id="h1" speed="2Gf"/>
+    <host id="h2" speed="2Gf"/>
+    <host id="h3" speed="2Gf"/>
+    <host id="store" speed="1Gf"/>
+    <link id="wire" bandwidth="1.25GBps" latency="20us"/>
+    <link id="slow" bandwidth="100MBps" latency="100us"/>
+    <route src="h0" dst="h1"><link_ctn id="wire"/></route>
+    <route src="h0" dst="h2"><link_ctn id="wire"/></route>
+    <route src="h0" dst="h3"><link_ctn id="wire"/></route>
+    <route src="h1" dst="h2"><link_ctn id="wire"/></route>
+    <route src="h1" dst="h3"><link_ctn id="wire"/></route>
+    <route src="h2" dst="h3"><link_ctn id="wire"/></route>
+    <route src="h0" dst="store"><link_ctn id="slow"/></route>
+    <route src="h1" dst="store"><link_ctn id="slow"/></route>
+    <route src="h2" dst="store"><link_ctn id="slow"/></route>
+    <route src="h3" dst="store"><link_ctn id="slow"/></route>
+  </zone>
+</platform>
+XML
+
+# close A B LABEL: two numbers equal to 1e-9 relative
+close() {
+    if awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; d = d < 0 ? -d : d; exit !(d <= 1e-9 * (b < 0 ? -b : b) + 1e-15) }'; then
+        ok "$3: $1 = $2"
+    else
+        bad "$3: $1 != $2"
+    fi
+}
+
+# case NAME ARGS...: the plain run, with checkpoints, and with a failure
+check_case() {
+    local name=$1
+    shift
+    local run=(run "$tiny" --quiet --no-plot --platform "$tmp/p.xml" "$@")
+    local failure=(--set train.checkpoint_every=10 --set "faults.fail=h${FAILING:-2} ${AT:-0.05} 0.01"
+                --set faults.detect=0.002 --set faults.restart=0.003)
+    expect 0 "" -- "$dtsim" "${run[@]}" --out "$tmp/$name-plain" --save-model "$tmp/$name-plain.bin"
+    expect 0 "" -- "$dtsim" "${run[@]}" --out "$tmp/$name-ck" --set train.checkpoint_every=10
+    expect 0 "" -- "$dtsim" "${run[@]}" --out "$tmp/$name-fail" --save-model "$tmp/$name-fail.bin" "${failure[@]}"
+    local plain=$tmp/$name-plain/summary.json ck=$tmp/$name-ck/summary.json f=$tmp/$name-fail/summary.json
+    close "$(json "$ck" .simulated_seconds)" \
+        "$(json "$plain" ". as \$p | \$p.simulated_seconds + $(json "$ck" .recovery.checkpoint_seconds)")" \
+        "$name: checkpoints cost their writes"
+    [ "$(json "$f" .recovery.failures)" = 1 ] && [ "$(json "$f" .recovery.lost_steps)" -gt 0 ] &&
+        ok "$name: one failure, $(json "$f" .recovery.lost_steps) steps lost" ||
+        bad "$name: failures $(json "$f" .recovery.failures), lost steps $(json "$f" .recovery.lost_steps)"
+    same "$tmp/$name-plain.bin" "$tmp/$name-fail.bin" "$name: parameters after a failure and a restart"
+    cut -d, -f1,2,4-7 "$tmp/$name-plain/metrics.csv" >"$tmp/$name-plain.learned"
+    cut -d, -f1,2,4-7 "$tmp/$name-fail/metrics.csv" >"$tmp/$name-fail.learned"
+    same "$tmp/$name-plain.learned" "$tmp/$name-fail.learned" "$name: losses and accuracies"
+    close "$(json "$f" .simulated_seconds)" \
+        "$(json "$f" ".recovery | $(json "$plain" .simulated_seconds) + .checkpoint_seconds + .lost_seconds + .detect_seconds + .repair_wait_seconds + .restart_seconds")" \
+        "$name: time = plain + checkpoints + lost + detect + repair + restart"
+}
+
+check_case data-parallel --set strategy.kind=data-parallel --set cluster.workers=4 \
+    --set cluster.hosts=h0,h1,h2,h3
+check_case overlap --set strategy.kind=data-parallel --set cluster.workers=4 \
+    --set cluster.hosts=h0,h1,h2,h3 --set strategy.overlap=on --set strategy.bucket_mb=0.02
+FAILING=0 AT=0.02 check_case serial --set cluster.hosts=h0
+check_case storage --set strategy.kind=data-parallel --set cluster.workers=4 \
+    --set cluster.hosts=h0,h1,h2,h3 --set train.checkpoint_to=store
+# the restart reads the checkpoint back: from the disk at 200 MB/s
+f=$tmp/data-parallel-fail/summary.json
+close "$(json "$f" .recovery.restart_seconds)" "$(json "$f" '0.003 + .recovery.checkpoint_bytes / 2e8')" \
+    "restart = relaunch + the checkpoint read from disk"
+
+# Same bytes twice.
+dp=(run "$tiny" --quiet --no-plot --platform "$tmp/p.xml" --set strategy.kind=data-parallel
+    --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3)
+expect 0 "" -- "$dtsim" "${dp[@]}" --out "$tmp/again" --set train.checkpoint_every=10 \
+    --set "faults.fail=h2 0.05 0.01" --set faults.detect=0.002 --set faults.restart=0.003
+for file in metrics.csv trace.json; do
+    same "$tmp/data-parallel-fail/$file" "$tmp/again/$file" "a failure run twice"
+done
+
+# No checkpoint, or no repair: exit 1 naming the host and the time, the
+# results up to the failure written.
+expect 1 "host 'h2' failed at 0.05 simulated s .*no checkpoint" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/stop" --set "faults.fail=h2 0.05 0.01"
+[ -s "$tmp/stop/metrics.csv" ] && [ "$(json "$tmp/stop/summary.json" .recovery.stopped_at)" = 0.05 ] &&
+    ok "stopped run: results written, stopped_at 0.05, $(json "$tmp/stop/summary.json" .recovery.steps_done) steps done" ||
+    bad "stopped run: no results"
+expect 1 "host 'h3' failed at 0.02 .*not repaired" -- "$dtsim" "${dp[@]}" --out "$tmp/stop2" \
+    --set train.checkpoint_every=10 --set "faults.fail=h3 0.02"
+
+# Young/Daly: under random failures (mtbf), the checkpoint interval that
+# takes the least simulated time is within a factor of two of sqrt(2 M C).
+yd=("$src/scenarios/young-daly.ini" --set train.steps=30000)
+expect 0 "5 runs" -- "$dtsim" sweep "${yd[@]}" --vary train.checkpoint_every=30,60,120,240,480 \
+    --jobs 2 --out "$tmp/yd"
+verdict=$(jq -r -s 'map(.recovery as $r | {n: $r.checkpoint_every, t: .simulated_seconds,
+        step: ((.simulated_seconds - $r.checkpoint_seconds - $r.lost_seconds - $r.detect_seconds
+               - $r.repair_wait_seconds - $r.restart_seconds) / .steps),
+        c: ($r.checkpoint_seconds / $r.checkpoints), f: $r.failures}) as $runs |
+    ($runs | min_by(.t)) as $best | ((2 * 2 * $runs[0].c | sqrt) / $runs[0].step) as $opt |
+    "\($best.n / $opt) best checkpoint_every \($best.n) (\($best.t) s), sqrt(2 M C) = \($opt) steps, failures \([$runs[].f])"' \
+    "$tmp"/yd/run-*/summary.json)
+if awk -v r="${verdict%% *}" 'BEGIN { exit !(r >= 0.5 && r <= 2) }'; then
+    ok "Young/Daly: ${verdict#* }"
+else
+    bad "Young/Daly: ${verdict#* } (ratio ${verdict%% *})"
+fi
+# the failures mtbf draws follow the seed
+expect 0 "" -- "$dtsim" run "${yd[@]}" --quiet --no-plot --out "$tmp/yd-a"
+expect 0 "" -- "$dtsim" run "${yd[@]}" --quiet --no-plot --out "$tmp/yd-b"
+expect 0 "" -- "$dtsim" run "${yd[@]}" --quiet --no-plot --out "$tmp/yd-c" --set train.seed=2
+same "$tmp/yd-a/metrics.csv" "$tmp/yd-b/metrics.csv" "mtbf failures, same seed"
+same "$tmp/yd-a/trace.json" "$tmp/yd-b/trace.json" "mtbf failures, same seed"
+[ "$(json "$tmp/yd-a/summary.json" .simulated_seconds)" != "$(json "$tmp/yd-c/summary.json" .simulated_seconds)" ] &&
+    ok "another seed draws other failures" || bad "another seed drew the same failures"
+
+# Bad input.
+expect 2 "fail names host 'h9', which platform .* does not have" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/bad" --set "faults.fail=h9 1"
+expect 2 "fail names host 'store', on which no rank runs" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set "faults.fail=store 1"
+expect 2 "\[faults\] fail = 'h1 -1' is not valid" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set "faults.fail=h1 -1"
+expect 2 "\[train\] checkpoint_every = '0' is not valid" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set train.checkpoint_every=0
+expect 2 "checkpoint_to = disk, but host 'h1' of rank 0 has no disk" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/bad" --set train.checkpoint_every=5 --set cluster.hosts=h1,h2,h3,h0
+expect 2 "checkpoint_to = nas: platform .* has no such host" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/bad" --set train.checkpoint_every=5 --set train.checkpoint_to=nas
+expect 2 "strategy pipeline cannot checkpoint" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set strategy.kind=pipeline --set train.checkpoint_every=5
+expect 2 "strategy gossip cannot stop at a failed host" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set strategy.kind=gossip --set "faults.fail=h1 1"
+expect 2 "\[faults\] mtbf = '0' is not valid" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set faults.mtbf=0
+expect 2 "error_feedback = on keeps a residual" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set train.checkpoint_every=5 --set strategy.compress=topk
+
+checks_done
