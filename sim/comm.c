@@ -380,7 +380,7 @@ static void request_send(const Comm *c, CommRequest *r, int dst, const float *bu
     m->rounding = c->rounding;
     r->activity = sg_mailbox_put_async(comm_mailbox(c, c->rank, dst), m, size);
     if (c->world->rec)
-        c->world->rec->ranks[c->rank].bytes_sent += (double)size;
+        record_totals(c->world->rec, c->rank)->bytes_sent += (double)size;
 }
 
 static void request_recv(const Comm *c, CommRequest *r, int src, float *buf, size_t count)

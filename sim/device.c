@@ -36,7 +36,7 @@ static int device_property(sg_host_t host, const char *name, const char *unit, d
 /* Record what the rank keeps on its device, and check it fits. */
 static int device_check_memory(const Device *d, const MemoryNeed *need, DtError *err)
 {
-    RankTotals *t = &d->rec->ranks[d->rank];
+    RankTotals *t = record_totals(d->rec, d->rank);
     t->memory = *need;
     t->memory_capacity = d->memory;
     double total = memory_total(need);
@@ -72,7 +72,7 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
                        "give its speed in the platform a positive value, e.g. speed=\"14Tf\"",
                        sg_host_get_name(host), d->speed);
     faults_of_host(&run->sc->faults, sg_host_get_name(host), &d->faults);
-    RankTotals *t = &rec->ranks[rank];
+    RankTotals *t = record_totals(rec, rank);
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));
     t->speed = d->speed;
     Precision p = run->sc->precision;

@@ -171,6 +171,18 @@ int energy_start(Energy *e, const sg_host_t *placed, int nranks, DtError *err)
     return 0;
 }
 
+int energy_add_host(Energy *e, sg_host_t h)
+{
+    if (!sg_host_get_property_value(h, "wattage_per_state"))
+        return 0;
+    sg_host_t *more = realloc(e->hosts, (size_t)(e->nhosts + 1) * sizeof *more);
+    if (!more)
+        return -1;
+    e->hosts = more;
+    e->hosts[e->nhosts++] = h;
+    return 0;
+}
+
 void energy_free(Energy *e)
 {
     free(e->hosts);

@@ -53,6 +53,9 @@ typedef struct Energy {
 /* After placement: which of the ranks' hosts give wattage.  -1 (out of
  * memory) with err. */
 int energy_start(Energy *e, const sg_host_t *placed, int nranks, DtError *err);
+/* One more host to count (a spare standing by), when it gives wattage;
+ * -1 when out of memory. */
+int energy_add_host(Energy *e, sg_host_t h);
 void energy_free(Energy *e);
 /* Is there anything to report? */
 int energy_on(const Energy *e);

@@ -79,6 +79,8 @@ static int fail_format(const void *config, int i, char *buf, size_t size)
     return 0;
 }
 
+static const char *const faults_on_off[] = {"off", "on", NULL};
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -134,6 +136,12 @@ static const KeyDef keys[] = {
      .max = 1e9,
      .def = "0",
      .help = "seconds until a host an mtbf failure brought down is back (0: replaced at once)"},
+    KEYDEF_INT(FaultsConfig, "spares", spares, 0, 1 << 20, "0",
+               "hosts standing by (the first ones in name order on which no rank runs): a failed "
+               "host's ranks restart on one at once, without waiting for its repair"),
+    KEYDEF_ENUM(FaultsConfig, "elastic", elastic, faults_on_off, "off",
+                "on: after a failure, data-parallel goes on with the surviving workers, from "
+                "the last step all had finished, at the same global batch"),
 };
 
 const KeyTable faults_keys = {"faults", keys, sizeof keys / sizeof keys[0]};

@@ -10,6 +10,7 @@
  *     detect = SECONDS                     (until the survivors notice)
  *     restart = SECONDS                    (relaunching the job)
  *     mtbf = SECONDS, repair = SECONDS     (failures drawn from the seed)
+ *     spares = K, elastic = on | off       (instead of waiting for a repair)
  * This module owns the section's keys, checks them once against the
  * platform, and runs a host's computations through its windows.  Windows
  * are known before the run, so an execution is planned through them
@@ -51,6 +52,8 @@ typedef struct FaultsConfig {
     double restart;                        /* seconds to relaunch the job once its hosts are up */
     double mtbf;   /* mean seconds between failures of each rank's host; 0: none drawn */
     double repair; /* seconds until a host failed by mtbf is back */
+    int spares;    /* hosts standing by to take a failed host's place */
+    int elastic;   /* 1: data-parallel goes on with the surviving workers */
 } FaultsConfig;
 
 /* The [faults] keys, into a FaultsConfig (empty by default). */

@@ -31,6 +31,7 @@ void record_free(Recorder *r)
     free(r->ranks);
     free(r->spans);
     free(r->rows);
+    free(r->slot);
     memset(r, 0, sizeof *r);
 }
 
@@ -48,8 +49,15 @@ static int grow(void **buf, size_t *cap, size_t used, size_t elem)
     return 0;
 }
 
+RankTotals *record_totals(Recorder *r, int rank)
+{
+    return &r->ranks[r->slot ? r->slot[rank] : rank];
+}
+
 void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end)
 {
+    if (r->slot)
+        rank = r->slot[rank];
     RankTotals *t = &r->ranks[rank];
     if (kind == SPAN_COMPUTE)
         t->compute_seconds += end - start;
@@ -85,8 +93,8 @@ void record_metric(Recorder *r, const MetricRow *row)
 
 void record_role(Recorder *r, int rank, const char *role, int batch)
 {
-    r->ranks[rank].role = role;
-    r->ranks[rank].batch = batch;
+    record_totals(r, rank)->role = role;
+    record_totals(r, rank)->batch = batch;
 }
 
 double record_clock(void)

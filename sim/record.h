@@ -65,6 +65,8 @@ typedef struct Recorder {
     long updates;       /* parameter updates applied; 0: one per step */
     int oom;            /* a span or row could not be stored */
     int energy;         /* the hosts give wattage: metrics.csv has device_joules */
+    int *slot;          /* (nranks) where rank r's figures go, once ranks were renumbered
+                         * (an elastic restart); NULL: rank r's own */
     double kernel_wall; /* wall seconds this machine spent in the real kernels */
 } Recorder;
 
@@ -73,6 +75,8 @@ void record_free(Recorder *r);
 /* A span that continues the rank's previous one (same kind and name, starting
  * where it ended) extends it, so per-layer charges make one bar per phase. */
 void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end);
+/* The totals of rank `rank` (of the running ranks' numbering). */
+RankTotals *record_totals(Recorder *r, int rank);
 void record_metric(Recorder *r, const MetricRow *row);
 /* What rank `rank` is for summary.json: its role (a string literal) and
  * the samples of each step it computes on. */

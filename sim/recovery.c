@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "comm.h"
+#include "energy.h"
+#include "placement.h"
 #include "rng.h"
 #include "run.h"
 
@@ -153,8 +155,14 @@ void recovery_step_done(Run *run, int rank, const Comm *c, Replica *r, long step
     if (rank == 0)
         rc->done_step = step;
     long every = run->sc->checkpoint_every;
-    if (every <= 0 || step % every != 0 || step >= run->total_steps)
+    if (every <= 0 || step % every != 0 || step >= run->total_steps) {
+        /* elastic: the survivors keep the state of the last step in memory */
+        if (rank == 0 && run->sc->faults.elastic && step < run->total_steps) {
+            checkpoint_commit(run, r, step);
+            rc->resumed_at = simgrid_get_clock();
+        }
         return;
+    }
     if (rank == 0) {
         double start = simgrid_get_clock();
         storage_io(rc, 1);
@@ -243,13 +251,13 @@ static void give_up(Run *run, const Failure *f, double at, const char *why)
 
 /* Back from the last checkpoint: what the run had recorded then, and a
  * new launch of the strategy's ranks. */
-static int relaunch(Run *run)
+static int relaunch(Run *run, int read)
 {
     Recovery *rc = &run->recovery;
     const Checkpoint *k = &rc->saved;
     double start = simgrid_get_clock();
     sg_actor_sleep_for(run->sc->faults.restart);
-    if (k->step > 0) {
+    if (read && k->step > 0) {
         if (rc->storage)
             storage_start(rc);
         storage_io(rc, 0);
@@ -270,6 +278,74 @@ static int relaunch(Run *run)
     return 0;
 }
 
+static int ranks_on(const Run *run, sg_host_t host)
+{
+    int n = 0;
+    for (int r = 0; r < run->nranks; r++)
+        n += run->place.host[r] == host;
+    return n;
+}
+
+/* The ranks of host go to spare. */
+static void move_ranks(Run *run, sg_host_t host, sg_host_t spare)
+{
+    for (int r = 0; r < run->nranks; r++)
+        if (run->place.host[r] == host)
+            run->place.host[r] = spare;
+}
+
+/* Elastic: the ranks of host leave; the others keep their order, numbered
+ * from 0 again, and their figures go on in their first numbering's place
+ * (Recorder.slot), where summary.json reports them; the placement's tail
+ * keeps the hosts of the ones that left.  -1 when out of memory. */
+static int drop_ranks(Run *run, sg_host_t host)
+{
+    Placement *p = &run->place;
+    Recorder *rec = &run->rec;
+    int n = run->nranks, kept = 0, nleft = 0;
+    if (!rec->slot) {
+        if (!(rec->slot = malloc((size_t)rec->nranks * sizeof *rec->slot)))
+            return -1;
+        for (int r = 0; r < rec->nranks; r++)
+            rec->slot[r] = r;
+    }
+    sg_host_t *left = malloc((size_t)n * sizeof *left);
+    int *left_node = malloc((size_t)n * sizeof *left_node),
+        *left_slot = malloc((size_t)n * sizeof *left_slot);
+    if (!left || !left_node || !left_slot) {
+        free(left);
+        free(left_node);
+        free(left_slot);
+        return -1;
+    }
+    for (int r = 0; r < n; r++) {
+        int node = p->node ? p->node[r] : 0, slot = rec->slot[r];
+        if (p->host[r] == host) {
+            left[nleft] = p->host[r];
+            left_node[nleft] = node;
+            left_slot[nleft++] = slot;
+            continue;
+        }
+        p->host[kept] = p->host[r];
+        if (p->node)
+            p->node[kept] = node;
+        rec->slot[kept++] = slot;
+    }
+    for (int i = 0; i < nleft; i++) {
+        p->host[kept + i] = left[i];
+        if (p->node)
+            p->node[kept + i] = left_node[i];
+        rec->slot[kept + i] = left_slot[i];
+    }
+    free(left);
+    free(left_node);
+    free(left_slot);
+    run->nranks = kept;
+    run->recovery.shrinks++;
+    run->recovery.workers_at_end = kept;
+    return 0;
+}
+
 /* Failure f strikes now: stop the job, wait until it notices and the host
  * is back, and relaunch it from the last checkpoint; -1 when it cannot. */
 static int fail_and_recover(Run *run, const Failure *f)
@@ -282,26 +358,39 @@ static int fail_and_recover(Run *run, const Failure *f)
     rc->lost_steps += rc->done_step - rc->saved.step;
     stop_job(run);
     host_off(host);
-    if (run->sc->checkpoint_every <= 0) {
-        give_up(run, f, at, "there is no checkpoint to restart from ([train] checkpoint_every)");
+    int spare = rc->spares_used < rc->nspares && run->sc->checkpoint_every > 0;
+    int shrink = !spare && run->sc->faults.elastic && ranks_on(run, host) < run->nranks;
+    if (!shrink && run->sc->checkpoint_every <= 0) {
+        give_up(run, f, at,
+                "there is no checkpoint to restart from ([train] checkpoint_every) and the job is "
+                "not elastic");
         return -1;
     }
-    if (f->repair < 0.0) {
+    if (!shrink && !spare && f->repair < 0.0) {
         give_up(run, f, at,
-                "is not repaired (give [faults] fail = HOST AT REPAIR), so the job cannot "
-                "restart");
+                "is not repaired (give [faults] fail = HOST AT REPAIR, or spares), so the job "
+                "cannot restart");
         return -1;
     }
     double detect = run->sc->faults.detect;
     sg_actor_sleep_for(detect);
     rc->detect_seconds += detect;
-    if (f->repair > detect) {
-        sg_actor_sleep_for(f->repair - detect);
-        rc->repair_wait_seconds += f->repair - detect;
+    if (spare)
+        move_ranks(run, host, rc->spares[rc->spares_used++]);
+    else if (shrink && drop_ranks(run, host) < 0) {
+        DtError err;
+        dt_fail(&err, DT_ERUNTIME, "out of memory renumbering the ranks");
+        run_fail(run, &err);
+        return -1;
+    } else {
+        if (f->repair > detect) {
+            sg_actor_sleep_for(f->repair - detect);
+            rc->repair_wait_seconds += f->repair - detect;
+        }
+        if (!sg_host_is_on(host))
+            sg_host_turn_on(host);
     }
-    if (!sg_host_is_on(host))
-        sg_host_turn_on(host);
-    return relaunch(run);
+    return relaunch(run, !shrink);
 }
 
 /* The next failure mtbf draws after now: exponentially distributed, at
@@ -404,6 +493,42 @@ static int storage_find(Run *run, DtError *err)
     return 0;
 }
 
+/* The hosts standing by: the first in natural order on which no rank runs
+ * (nor the checkpoints' storage); they count in the run's energy. */
+static int spares_find(Run *run, DtError *err)
+{
+    Recovery *rc = &run->recovery;
+    const Scenario *sc = run->sc;
+    int want = sc->faults.spares;
+    if (want == 0)
+        return 0;
+    size_t n;
+    sg_host_t *all = placement_all_hosts(&n);
+    rc->spares = malloc((size_t)want * sizeof *rc->spares);
+    if (!all || !rc->spares) {
+        free(all);
+        return dt_fail(err, DT_ERUNTIME, "out of memory for %d spares", want);
+    }
+    for (size_t i = 0; i < n && rc->nspares < want; i++) {
+        int used = all[i] == rc->storage;
+        for (int r = 0; r < run->nranks && !used; r++)
+            used = run->place.host[r] == all[i];
+        if (!used)
+            rc->spares[rc->nspares++] = all[i];
+    }
+    free(all);
+    if (rc->nspares < want)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [faults] spares = %d, but platform '%s' has only %d host%s on which "
+                       "no rank runs%s",
+                       sc->path, want, sc->platform, rc->nspares, rc->nspares == 1 ? "" : "s",
+                       rc->storage ? " (besides the checkpoints' storage)" : "");
+    for (int i = 0; i < rc->nspares; i++)
+        if (energy_add_host(&run->energy, rc->spares[i]) < 0)
+            return dt_fail(err, DT_ERUNTIME, "out of memory");
+    return 0;
+}
+
 /* The buffers of a checkpoint (none in cost mode). */
 static int checkpoint_alloc(Run *run, DtError *err)
 {
@@ -411,7 +536,7 @@ static int checkpoint_alloc(Run *run, DtError *err)
     size_t n = run->model.nparams;
     int moments = optim_state_per_param(&run->sc->opt);
     run->recovery.bytes = (double)n * 4.0 * (1 + moments) + 64.0;
-    if (run->sc->cost || run->sc->checkpoint_every <= 0)
+    if (run->sc->cost || (run->sc->checkpoint_every <= 0 && !run->sc->faults.elastic))
         return 0;
     k->params = malloc(n * sizeof(float));
     k->m = moments >= 1 ? malloc(n * sizeof(float)) : NULL;
@@ -425,12 +550,14 @@ int recovery_start(Run *run, DtError *err)
 {
     Recovery *rc = &run->recovery;
     const Scenario *sc = run->sc;
-    *rc = (Recovery){.stopped_at = -1.0, .launches = 1};
-    rc->on = sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0 || sc->checkpoint_every > 0;
+    *rc = (Recovery){.stopped_at = -1.0, .launches = 1, .workers_at_end = run->nranks};
+    rc->on = sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0 || sc->checkpoint_every > 0 ||
+             sc->faults.spares > 0 || sc->faults.elastic;
     if (!rc->on)
         return 0;
     if (faults_check_used(&sc->faults, sc->path, run->place.host, run->nranks, err) < 0 ||
-        (sc->checkpoint_every > 0 && storage_find(run, err) < 0) || checkpoint_alloc(run, err) < 0)
+        (sc->checkpoint_every > 0 && storage_find(run, err) < 0) || spares_find(run, err) < 0 ||
+        checkpoint_alloc(run, err) < 0)
         return -1;
     if (!(rc->slots = calloc((size_t)run->nranks, sizeof *rc->slots)))
         return dt_fail(err, DT_ERUNTIME, "out of memory for %d ranks", run->nranks);
@@ -455,6 +582,7 @@ void recovery_free(Run *run)
     free(rc->saved.m);
     free(rc->saved.v);
     free(rc->slots);
+    free(rc->spares);
     *rc = (Recovery){0};
 }
 
@@ -478,6 +606,12 @@ void recovery_summary(const Run *run, cJSON *root)
     cJSON_AddNumberToObject(o, "repair_wait_seconds", rc->repair_wait_seconds);
     cJSON_AddNumberToObject(o, "restart_seconds", rc->restart_seconds);
     cJSON_AddNumberToObject(o, "training_fraction", total > 0.0 ? 1.0 - overhead / total : 1.0);
+    if (rc->nspares > 0)
+        cJSON_AddNumberToObject(o, "spares_used", rc->spares_used);
+    if (run->sc->faults.elastic) {
+        cJSON_AddNumberToObject(o, "elastic_shrinks", rc->shrinks);
+        cJSON_AddNumberToObject(o, "workers_at_end", rc->workers_at_end);
+    }
     if (rc->stopped_at >= 0.0) {
         cJSON_AddNumberToObject(o, "stopped_at", rc->stopped_at);
         cJSON_AddNumberToObject(o, "steps_done", (double)rc->done_step);

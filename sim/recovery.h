@@ -15,6 +15,13 @@
  *     steps done since are done again (the work lost), on the same
  *     batches, so the run ends with the parameters it would have had
  *     without the failure;
+ *   - with [faults] spares = K, the failed host's ranks restart at once on
+ *     a host standing by (the first K in natural order on which no rank
+ *     runs), from the last checkpoint, without waiting for the repair;
+ *   - with [faults] elastic = on (data-parallel), the surviving workers go
+ *     on at once from the last step they all finished (which every
+ *     replica holds: the state is copied in memory after each step, at no
+ *     simulated cost), at the same global batch, now split among fewer;
  *   - with no checkpoint, or no repair, the run stops: its results up to
  *     the failure are written and it exits 1, naming the host and the
  *     time.
@@ -72,6 +79,10 @@ typedef struct Recovery {
     RankSlot *slots;       /* (nranks) the running launch's ranks */
     int live;              /* rank actors alive */
     sg_actor_t controller; /* the failures' actor, until it is done */
+    sg_host_t *spares;     /* (nspares) hosts standing by, in natural order */
+    int nspares, spares_used;
+    int shrinks;           /* elastic restarts with fewer workers */
+    int workers_at_end;    /* the ranks of the last launch */
     int launches;
     /* what summary.json reports */
     int failures, checkpoints;

@@ -401,7 +401,9 @@ static void run_summary_host(void *ctx, int rank, cJSON *host)
     const Run *run = ctx;
     if (run->strategy->host_results)
         run->strategy->host_results(run, rank, host);
-    double joules = energy_host_joules(&run->energy, run->place.host[rank]);
+    /* the rank's host by name: an elastic restart renumbers the ranks */
+    sg_host_t h = sg_host_by_name(run->rec.ranks[rank].host);
+    double joules = h ? energy_host_joules(&run->energy, h) : -1.0;
     if (joules >= 0.0)
         cJSON_AddNumberToObject(host, "joules", joules);
 }
@@ -500,9 +502,10 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
                rc->stopped_at, rc->done_step, run->total_steps, run_step_word(run));
     else if (rc->failures > 0)
         printf("  %d failure%s: %.6g simulated s lost, %.6g s checkpointing, %.6g s down and "
-               "restarting (summary.json's recovery)\n",
+               "restarting; %d worker%s at the end (summary.json's recovery)\n",
                rc->failures, rc->failures == 1 ? "" : "s", rc->lost_seconds, rc->checkpoint_seconds,
-               rc->detect_seconds + rc->repair_wait_seconds + rc->restart_seconds);
+               rc->detect_seconds + rc->repair_wait_seconds + rc->restart_seconds,
+               rc->workers_at_end, rc->workers_at_end == 1 ? "" : "s");
     if (facts->trace_ranks < run->nranks)
         printf("  trace.json and timeline.dat hold ranks 0-%d of %d (--trace-ranks all writes "
                "every rank's spans)\n",
@@ -757,6 +760,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
     simgrid_run();
     double wall = record_clock() - run.wall_start;
     comm_progress(NULL, NULL);
+    run.nranks = run.rec.nranks; /* every rank that ran, elastic or not */
     if (!opts->quiet && run.progress_tty)
         fputs("\r\033[K", stderr); /* the bar goes when the run is done */
     if (run.failed) {

@@ -590,6 +590,12 @@ static int scenario_finish_train(Scenario *sc, ParseState *ps, DtError *err)
                         sc->strategy->name);
     if (given(ps, T_TRAIN, "steps") || given(ps, T_TRAIN, "rounds"))
         sc->epochs = 0;
+    if (sc->faults.elastic && !sc->strategy->elastic) {
+        KeySource faults = table_source(ps, T_FAULTS);
+        return key_fail(&faults, "elastic", err,
+                        "strategy %s cannot go on with fewer workers (data-parallel can)",
+                        sc->strategy->name);
+    }
     if (!sc->strategy->restartable) {
         KeySource faults = table_source(ps, T_FAULTS);
         if (given(ps, T_TRAIN, "checkpoint_every"))

@@ -27,6 +27,7 @@ struct StrategyOps {
     const char *summary; /* one line for --help */
     int rounds;          /* its steps are communication rounds: [train] rounds counts them */
     int restartable;     /* stops at a [faults] fail and restarts from a checkpoint (recovery.h) */
+    int elastic;         /* restarts with fewer ranks ([faults] elastic = on) */
     KeyTable keys;       /* section "strategy": its keys, into its config */
     size_t config_size;
     /* Checks across its keys and the common ones: -1 (bad input) with a

@@ -106,6 +106,32 @@ expect 1 "host 'h2' failed at 0.05 simulated s .*no checkpoint" -- "$dtsim" "${d
 expect 1 "host 'h3' failed at 0.02 .*not repaired" -- "$dtsim" "${dp[@]}" --out "$tmp/stop2" \
     --set train.checkpoint_every=10 --set "faults.fail=h3 0.02"
 
+# Elastic: without a checkpoint or a repair, the three survivors go on at
+# the same global batch from the last step all had finished, and say so.
+expect 0 "1 failure: .*3 workers at the end" -- "$dtsim" run "$tiny" --no-plot --platform "$tmp/p.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3 --out "$tmp/elastic" \
+    --set "faults.fail=h2 0.05" --set faults.elastic=on --set faults.detect=0.002 \
+    --set faults.restart=0.003
+e=$tmp/elastic/summary.json
+verdict=$(jq -r --slurpfile p "$tmp/data-parallel-plain/summary.json" \
+    '"\(.recovery.elastic_shrinks) \(.recovery.workers_at_end) \(.recovery.lost_steps) \(.test_accuracy) \($p[0].test_accuracy)"' "$e")
+if awk -v v="$verdict" 'BEGIN { split(v, a, " "); d = a[4] - a[5]; d = d < 0 ? -d : d
+        exit !(a[1] == 1 && a[2] == 3 && a[3] == 0 && d <= 0.01) }'; then
+    ok "elastic: shrinks, workers, steps lost, accuracy against plain: $verdict"
+else
+    bad "elastic: shrinks, workers, steps lost, accuracy against plain: $verdict"
+fi
+[ "$(json "$e" '[.hosts[].host] | join(",")')" = h0,h1,h2,h3 ] && ok "elastic: every host keeps its figures" ||
+    bad "elastic: hosts $(json "$e" '[.hosts[].host] | join(",")')"
+
+# A spare takes the failed host's place at once: no wait for the repair,
+# the same parameters as without the failure.
+expect 0 "" -- "$dtsim" "${dp[@]}" --out "$tmp/spare" --save-model "$tmp/spare.bin" \
+    --set "faults.fail=h2 0.05" --set faults.spares=1 --set train.checkpoint_every=10
+[ "$(json "$tmp/spare/summary.json" '"\(.recovery.spares_used) \(.recovery.repair_wait_seconds)"')" = "1 0" ] &&
+    ok "spare used, no repair wait" || bad "spare: $(json "$tmp/spare/summary.json" .recovery)"
+same "$tmp/data-parallel-plain.bin" "$tmp/spare.bin" "parameters after a restart on a spare"
+
 # Young/Daly: under random failures (mtbf), the checkpoint interval that
 # takes the least simulated time is within a factor of two of sqrt(2 M C).
 yd=("$src/scenarios/young-daly.ini" --set train.steps=30000)
@@ -149,6 +175,10 @@ expect 2 "strategy pipeline cannot checkpoint" -- "$dtsim" "${dp[@]}" --out "$tm
     --set strategy.kind=pipeline --set train.checkpoint_every=5
 expect 2 "strategy gossip cannot stop at a failed host" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set strategy.kind=gossip --set "faults.fail=h1 1"
+expect 2 "spares = 2, but platform .* has only 1 host on which no rank runs" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/bad" --set faults.spares=2
+expect 2 "strategy serial cannot go on with fewer workers" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set strategy.kind=serial --set cluster.workers=1 --set faults.elastic=on
 expect 2 "\[faults\] mtbf = '0' is not valid" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set faults.mtbf=0
 expect 2 "error_feedback = on keeps a residual" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \

@@ -264,6 +264,7 @@ const StrategyOps data_parallel_strategy = {
     .keys = {"strategy", dp_keys, sizeof dp_keys / sizeof dp_keys[0]},
     .config_size = sizeof(DpConfig),
     .restartable = 1,
+    .elastic = 1,
     .check = dp_check,
     .global_batch = strategy_workers_batch,
     .ranks = strategy_workers,
