@@ -2,18 +2,18 @@
 # compression.sh [DTSIM [TARGET [OUT]]] - the quickstart (8 GPUs on 10 GbE,
 # data-parallel with a ring all-reduce, 12 epochs of the MLP on
 # Fashion-MNIST) with its gradients compressed: none, fp16, bf16, and top-k
-# of 1% with and without error feedback; prints a Markdown table: the
-# simulated seconds when the test accuracy first reaches TARGET (default
-# 0.87), the final test accuracy, the simulated seconds in all, the bytes
-# sent and the compression of each worker's messages.  Runs go to OUT
-# (default results/compression), one directory per case; with gnuplot,
-# OUT/curves.png shows the accuracy over simulated time.
+# and random-k of 1% with and without error feedback; prints a Markdown
+# table: the simulated seconds when the test accuracy first reaches TARGET
+# (default 0.87), the final test accuracy, the simulated seconds in all,
+# the bytes sent and the compression of each worker's messages.  Runs go
+# to OUT (default results/compression), one directory per case; with
+# gnuplot, OUT/curves.png shows the accuracy over simulated time.
 set -eu
 dtsim=${1:-build/dtsim}
 target=${2:-0.87}
 out=${3:-results/compression}
 here=$(dirname "$0")
-cases="none fp16 bf16 topk-1%-ef topk-1%"
+cases="none fp16 bf16 topk-1%-ef topk-1% randomk-1%-ef randomk-1%"
 echo "| compress | simulated s to $target | final test accuracy | simulated s in all | bytes sent | message compression |"
 echo "|---|---|---|---|---|---|"
 for c in $cases; do
@@ -22,6 +22,9 @@ for c in $cases; do
     fp16 | bf16) set -- --set strategy.compress=$c ;;
     topk-1%-ef) set -- --set strategy.compress=topk --set strategy.ratio=0.01 ;;
     topk-1%) set -- --set strategy.compress=topk --set strategy.ratio=0.01 \
+        --set strategy.error_feedback=off ;;
+    randomk-1%-ef) set -- --set strategy.compress=randomk --set strategy.ratio=0.01 ;;
+    randomk-1%) set -- --set strategy.compress=randomk --set strategy.ratio=0.01 \
         --set strategy.error_feedback=off ;;
     esac
     "$dtsim" run "$here/quickstart.ini" --quiet --no-plot --out "$out/$c" "$@"

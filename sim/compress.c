@@ -7,25 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const compress_kinds[] = {"none", "fp16", "bf16", "topk", NULL};
+#include "rng.h"
+
+const char *const compress_kinds[] = {"none", "fp16", "bf16", "topk", "randomk", NULL};
 const char *const compress_on_off[] = {"on", "off", NULL};
 
 int compress_check(const CompressConfig *c, const KeySource *given, DtError *err)
 {
-    if (key_given(given, "ratio") && c->kind != COMPRESS_TOPK)
-        return key_fail(given, "ratio", err, "ratio is for compress = topk, not %s",
+    if (key_given(given, "ratio") && !compress_sparse(c))
+        return key_fail(given, "ratio", err, "ratio is for compress = topk or randomk, not %s",
                         compress_kinds[c->kind]);
     if (key_given(given, "error_feedback") && !compress_sparse(c))
         return key_fail(given, "error_feedback", err,
-                        "error_feedback is for compress = topk, which leaves coordinates out; "
-                        "%s keeps no residual",
+                        "error_feedback is for compress = topk or randomk, which leave "
+                        "coordinates out; %s keeps no residual",
                         compress_kinds[c->kind]);
     return 0;
 }
 
 int compress_sparse(const CompressConfig *c)
 {
-    return c->kind == COMPRESS_TOPK;
+    return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_RANDOMK;
 }
 
 double compress_ratio(const CompressConfig *c)
@@ -195,6 +197,52 @@ static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, siz
     return 0;
 }
 
+/* randomk: the same k coordinates on every worker (a partial shuffle
+ * from the seed and the all-reduce's number and offset), their values
+ * all-reduced, the rest zero. */
+static int allreduce_randomk(Compress *c, const Group *g, const CollectiveOps *allreduce,
+                             float *buf, size_t n, size_t offset, size_t k)
+{
+    float *vals = buf ? gather_buffer(c, k) : NULL;
+    if (buf && !vals)
+        return -1;
+    double t = record_clock();
+    if (buf) {
+        Rng rng = rng_make(c->cfg.seed ^ 0x5eed5a4d3e7ULL, (uint64_t)c->calls * 1000003u + offset);
+        for (size_t i = 0; i < n; i++)
+            c->cand[i] = (int)i;
+        for (size_t j = 0; j < k; j++) {
+            size_t pick = j + rng_below(&rng, (uint32_t)(n - j));
+            int tmp = c->cand[j];
+            c->cand[j] = c->cand[pick];
+            c->cand[pick] = tmp;
+        }
+        float *res = c->residual ? c->residual + offset : NULL;
+        for (size_t j = 0; j < k; j++) {
+            size_t i = (size_t)c->cand[j];
+            vals[j] = res ? buf[i] + res[i] : buf[i];
+        }
+        if (res) { /* what is not sent waits for the next step */
+            for (size_t i = 0; i < n; i++)
+                res[i] += buf[i];
+            for (size_t j = 0; j < k; j++)
+                res[c->cand[j]] = 0.0f;
+        }
+    }
+    device_kernel(c->dev, t, 2.0 * (double)n, 12.0 * (double)n, "compress");
+    if (allreduce->run(g, vals, k, 0) < 0)
+        return -1;
+    t = record_clock();
+    if (buf) {
+        memset(buf, 0, n * sizeof *buf);
+        for (size_t j = 0; j < k; j++)
+            buf[c->cand[j]] = vals[j];
+    }
+    device_kernel(c->dev, t, (double)k, 4.0 * (double)n + 8.0 * (double)k, "decompress");
+    c->sent_bytes += 4.0 * (double)k;
+    return 0;
+}
+
 int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
                        size_t n, size_t offset)
 {
@@ -204,6 +252,8 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
     k = k < 1 ? 1 : k > n ? n : k;
     if (c->cfg.kind == COMPRESS_TOPK) {
         rc = allreduce_topk(c, g, buf, n, offset, k);
+    } else if (c->cfg.kind == COMPRESS_RANDOMK) {
+        rc = allreduce_randomk(c, g, allreduce, buf, n, offset, k);
     } else { /* fp16, bf16: the messages are rounded on their way */
         rc = allreduce->run(g, buf, n, 0);
         c->sent_bytes += 2.0 * (double)n;

@@ -15,6 +15,11 @@
  *            all-gather's bytes grow with the workers: a worker receives
  *            every other's pairs, so the traffic falls by count / (workers
  *            x k), not by count / k.
+ *   randomk  every worker keeps the same ratio x count coordinates, drawn
+ *            afresh for every all-reduce from the scenario's seed (so no
+ *            index travels), and the values alone are all-reduced: the
+ *            traffic falls by count / k whatever the workers.  Nothing is
+ *            rescaled: with error feedback what is left out comes back.
  *
  * With error_feedback = on each worker keeps what its compression left
  * out (its gradient less what it sent) and adds it to its next gradient.
@@ -32,7 +37,7 @@
 #include "device.h"
 #include "keys.h"
 
-enum { COMPRESS_NONE, COMPRESS_FP16, COMPRESS_BF16, COMPRESS_TOPK };
+enum { COMPRESS_NONE, COMPRESS_FP16, COMPRESS_BF16, COMPRESS_TOPK, COMPRESS_RANDOMK };
 enum { COMPRESS_FEEDBACK_ON, COMPRESS_FEEDBACK_OFF };
 extern const char *const compress_kinds[];
 
@@ -43,6 +48,7 @@ typedef struct CompressConfig {
     int kind;
     double ratio;       /* topk: the share of coordinates sent; 0: 0.01 */
     int error_feedback; /* COMPRESS_FEEDBACK_ON or _OFF */
+    uint64_t seed;      /* randomk: draws its coordinates from it (not a key: the run's seed) */
 } CompressConfig;
 
 /* The rows of a strategy's key table for a CompressConfig at `field` of
@@ -50,7 +56,8 @@ typedef struct CompressConfig {
 #define COMPRESS_KEYS(T, field)                                                                    \
     KEYDEF_ENUM(T, "compress", field.kind, compress_kinds, "(none)",                               \
                 "gradient compression in the all-reduce: none, fp16 or bf16 (every message in "    \
-                "half precision), topk (the ratio of largest coordinates, as index and value)"),   \
+                "half precision), topk (the ratio of largest coordinates, as index and value), "   \
+                "randomk (the same random ratio of coordinates on every worker, values only)"),    \
         {.name = "ratio",                                                                          \
          .type = KEY_DOUBLE,                                                                       \
          .offset = offsetof(T, field.ratio),                                                       \
@@ -58,9 +65,10 @@ typedef struct CompressConfig {
          .min_open = 1,                                                                            \
          .max = 1,                                                                                 \
          .def = "(0.01)",                                                                          \
-         .help = "topk: the share of the gradient's coordinates each worker sends, in (0, 1]"},    \
+         .help = "topk, randomk: the share of the gradient's coordinates each worker sends, in "   \
+                 "(0, 1]"},                                                                        \
         KEYDEF_ENUM(T, "error_feedback", field.error_feedback, compress_on_off, "(on)",            \
-                    "topk: keep what was left out and add it to the next gradient")
+                    "topk, randomk: keep what was left out and add it to the next gradient")
 
 extern const char *const compress_on_off[];
 
@@ -88,10 +96,10 @@ int compress_check(const CompressConfig *c, const KeySource *given, DtError *err
  * when out of memory. */
 int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, DtError *err);
 void compress_free(Compress *c);
-/* Does this kind replace the all-reduce (topk)?  fp16 and bf16 only
- * round its messages. */
+/* Does this kind leave coordinates out (topk, randomk)?  fp16 and bf16
+ * only round the messages. */
 int compress_sparse(const CompressConfig *c);
-/* topk's ratio in effect. */
+/* topk's and randomk's ratio in effect. */
 double compress_ratio(const CompressConfig *c);
 /* The sum over the group of buf[0 .. n) (the gradient's floats from
  * offset on), compressed: every member ends with the same sum of what

@@ -100,9 +100,10 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
     }
 }
 
-int gradsync_compress_init(GradSync *s, Device *dev, DtError *err)
+int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, DtError *err)
 {
     CompressConfig cfg = s->comp.cfg;
+    cfg.seed = seed;
     if (!s->grad) { /* cost mode: timing-only messages, nothing to choose from */
         s->comp = (Compress){.cfg = cfg, .dev = dev, .count = s->count};
         return 0;

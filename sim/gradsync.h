@@ -97,7 +97,7 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
                    size_t count, const BucketPlan *plan, long steps);
 /* With compression (c->compress not none), its state, charged on dev.
  * -1 when out of memory. */
-int gradsync_compress_init(GradSync *s, Device *dev, DtError *err);
+int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, DtError *err);
 /* With overlap, start the rank's stream actor `name` on `host`. */
 void gradsync_start(GradSync *s, sg_host_t host, const char *name);
 /* Backward has produced layer l's gradient: hand its bucket to the stream

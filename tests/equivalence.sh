@@ -257,4 +257,20 @@ if run dp-topk "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.over
         bad "data-parallel compress = topk 1%: $got bytes, wanted $want"
     fi
 fi
+# random-k: every coordinate (ratio 1) without error feedback is
+# data-parallel (the coordinates shuffled, so the sums' order differs);
+# at 1% the all-reduce carries a hundredth of the floats
+run randomk-all "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=randomk --set strategy.ratio=1 --set strategy.error_feedback=off &&
+    compare dp-none-4 randomk-all "data-parallel compress = randomk, ratio 1, no error feedback, against none"
+if run dp-randomk "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=randomk --set strategy.ratio=0.01; then
+    got=$(json "$tmp/dp-randomk/summary.json" .bytes_communicated)
+    if awk -v g="$got" -v n="$none" -v p="$params" 'BEGIN { k = int(p / 100); r = g / (n * k / p)
+            exit !(r > 0.99 && r < 1.01) }'; then
+        ok "data-parallel compress = randomk 1%: $got bytes, none's $none x k / parameters"
+    else
+        bad "data-parallel compress = randomk 1%: $got bytes; none: $none, parameters $params"
+    fi
+fi
 checks_done

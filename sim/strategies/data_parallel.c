@@ -164,7 +164,7 @@ static int dp_worker_alloc(void *state, DtError *err)
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank, .local = w->sh->local};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
                   run->total_steps - recovery_resume_step(run));
-    return gradsync_compress_init(&w->sync, &w->dev, err);
+    return gradsync_compress_init(&w->sync, &w->dev, sc->seed, err);
 }
 
 static const RankKind dp_worker = {
