@@ -168,6 +168,15 @@ int gradsync_finish(GradSync *s)
     return s->failed ? -1 : 0;
 }
 
+void gradsync_join(GradSync *s)
+{
+    if (s->stream) {
+        sg_actor_join(s->stream, -1);
+        sg_actor_unref(s->stream);
+        s->stream = NULL;
+    }
+}
+
 void gradsync_free(GradSync *s)
 {
     compress_free(&s->comp);

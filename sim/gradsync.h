@@ -98,6 +98,8 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
 /* With compression (c->compress not none), its state, charged on dev.
  * -1 when out of memory. */
 int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, DtError *err);
+/* Wait for the communication stream's actor to end (gradsync_free does). */
+void gradsync_join(GradSync *s);
 /* With overlap, start the rank's stream actor `name` on `host`. */
 void gradsync_start(GradSync *s, sg_host_t host, const char *name);
 /* Backward has produced layer l's gradient: hand its bucket to the stream

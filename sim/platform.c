@@ -189,6 +189,41 @@ static int links_check(char *buf, size_t size)
     return bad;
 }
 
+/* The reach check's actors: each placed host sends one byte to `to`,
+ * whose actor takes them all; a host without a route to it stops SimGrid. */
+static void reach_send(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    sg_mailbox_put(sg_mailbox_by_name("probe:reach"), sg_actor_self_get_data(), 1);
+}
+
+static void reach_take(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    int n = *(const int *)sg_actor_self_get_data();
+    for (int i = 0; i < n; i++)
+        (void)sg_mailbox_get(sg_mailbox_by_name("probe:reach"));
+}
+
+static void reach_run(int nranks, sg_host_t *hosts, sg_host_t to)
+{
+    int senders = 0;
+    for (int i = 0; i < nranks; i++) {
+        if (hosts[i] == to)
+            continue;
+        sg_actor_t a = sg_actor_init("reach", hosts[i]);
+        sg_actor_set_data(a, hosts[i]);
+        sg_actor_start(a, reach_send, 0, NULL);
+        senders++;
+    }
+    sg_actor_t t = sg_actor_init("reach-target", to);
+    sg_actor_set_data(t, &senders);
+    sg_actor_start(t, reach_take, 0, NULL);
+    simgrid_run();
+}
+
 /* In the child: start the probes on the placed hosts and run. */
 static void probe_run(int nranks, sg_host_t *hosts)
 {
@@ -244,7 +279,7 @@ static int platform_refuse_failures(const char *path, int nranks, DtError *err)
  * the ranks, and tell the parent the host count, or "!why", on out; never
  * returns. */
 static void check_child(const char *path, const SimOptions *opts, int nranks, const char *hosts,
-                        int out)
+                        const char *reach, int out)
 {
     /* without the energy plugins, which abort on wattage they cannot read:
      * energy_check_hosts says why instead */
@@ -266,6 +301,12 @@ static void check_child(const char *path, const SimOptions *opts, int nranks, co
         }
         if (nranks > 1)
             probe_run(nranks, placed);
+        /* a missing route to `reach` stops SimGrid here: "@" first says so */
+        sg_host_t to = reach ? sg_host_by_name(reach) : NULL;
+        if (to && write(out, "@", 1) != 1)
+            _exit(3);
+        if (to)
+            reach_run(nranks, placed, to);
         free(placed);
     }
     len = snprintf(buf, sizeof buf, "%zu", sg_host_count());
@@ -321,6 +362,12 @@ static int platform_energy_models(const char *path, const SimOptions *opts, DtEr
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err)
 {
+    return platform_check_reach(path, opts, nranks, hosts, NULL, err);
+}
+
+int platform_check_reach(const char *path, const SimOptions *opts, int nranks, const char *hosts,
+                         const char *reach, DtError *err)
+{
     if (cli_regular_file(path, "platform", "a SimGrid platform XML file", err) < 0)
         return -1;
     if (platform_refuse_failures(path, nranks, err) < 0)
@@ -339,7 +386,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         dup2(errpipe[1], STDERR_FILENO);
         close(errpipe[0]);
         close(outpipe[0]);
-        check_child(path, opts, nranks, hosts, outpipe[1]);
+        check_child(path, opts, nranks, hosts, reach, outpipe[1]);
     }
     close(errpipe[1]);
     close(outpipe[1]);
@@ -368,6 +415,11 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
         char line[768];
         child_failure(text, status, opts, line, sizeof line);
         free(text);
+        if (count[0] == '@')
+            return dt_fail(err, DT_EINPUT,
+                           "platform '%s' has no route from every rank's host to host '%s', where "
+                           "[train] checkpoint_to sends the checkpoints: %s",
+                           path, reach, line);
         if (nranks > 1)
             return dt_fail(err, DT_EINPUT,
                            "platform '%s' (or a --cfg option) cannot run %d ranks: %s", path,
@@ -378,7 +430,7 @@ int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, c
     free(text);
     if (count[0] == '!')
         return dt_fail(err, DT_EINPUT, "platform '%s': %s", path, count + 1);
-    return atoi(count);
+    return atoi(count[0] == '@' ? count + 1 : count);
 }
 
 /* The value of <prop id="NAME" value="..."/> in the platform's <config>

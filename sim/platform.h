@@ -42,6 +42,10 @@ void sim_options_free(SimOptions *o);
  * checked too.  Returns the number of hosts, or -1 with SimGrid's reason. */
 int platform_check_ranks(const char *path, const SimOptions *opts, int nranks, const char *hosts,
                          DtError *err);
+/* The same, and every placed rank's host has a route to host `reach` (a
+ * storage host; NULL: none): -1 naming it otherwise. */
+int platform_check_reach(const char *path, const SimOptions *opts, int nranks, const char *hosts,
+                         const char *reach, DtError *err);
 /* The same without the trial exchange. */
 int platform_check(const char *path, const SimOptions *opts, DtError *err);
 

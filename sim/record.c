@@ -35,6 +35,22 @@ void record_free(Recorder *r)
     memset(r, 0, sizeof *r);
 }
 
+int record_add_entry(Recorder *r)
+{
+    RankTotals *more = realloc(r->ranks, (size_t)(record_entries(r) + 1) * sizeof *more);
+    if (!more)
+        return -1;
+    r->ranks = more;
+    r->ranks[record_entries(r)] = (RankTotals){0};
+    if (!r->slot) {
+        if (!(r->slot = malloc((size_t)r->nranks * sizeof *r->slot)))
+            return -1;
+        for (int i = 0; i < r->nranks; i++)
+            r->slot[i] = i;
+    }
+    return r->nranks + r->extra++;
+}
+
 /* Grow *buf (of *cap elements of size elem) so that it holds one more. */
 static int grow(void **buf, size_t *cap, size_t used, size_t elem)
 {
@@ -47,6 +63,11 @@ static int grow(void **buf, size_t *cap, size_t used, size_t elem)
     *buf = n;
     *cap = ncap;
     return 0;
+}
+
+int record_entries(const Recorder *r)
+{
+    return r->nranks + r->extra;
 }
 
 RankTotals *record_totals(Recorder *r, int rank)
@@ -180,7 +201,7 @@ static int record_split(const Recorder *r, TimeSplit *split)
     }
     size_t n = 2 * r->nspans;
     qsort(ev, n, sizeof *ev, event_cmp);
-    memset(split, 0, (size_t)r->nranks * sizeof *split);
+    memset(split, 0, (size_t)record_entries(r) * sizeof *split);
     int active[3] = {0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && ev[i].rank == ev[i - 1].rank) {
@@ -208,7 +229,7 @@ static void summary_head(const Recorder *r, const RunFacts *facts, cJSON *root)
 {
     const MetricRow *last = r->nrows ? &r->rows[r->nrows - 1] : NULL;
     double bytes = 0.0;
-    for (int i = 0; i < r->nranks; i++)
+    for (int i = 0; i < record_entries(r); i++)
         bytes += r->ranks[i].bytes_sent;
     cJSON_AddStringToObject(root, "dtsim_version", DTSIM_VERSION);
     cJSON_AddStringToObject(root, "scenario", facts->scenario);
@@ -242,7 +263,7 @@ static void summary_head(const Recorder *r, const RunFacts *facts, cJSON *root)
     }
     cJSON_AddNumberToObject(root, "bytes_communicated", bytes);
     cJSON_AddNumberToObject(root, "wall_seconds", facts->wall_seconds);
-    if (facts->trace_ranks > 0 && facts->trace_ranks < r->nranks) {
+    if (facts->trace_ranks > 0 && facts->trace_ranks < record_entries(r)) {
         cJSON_AddNumberToObject(root, "trace_ranks", facts->trace_ranks);
         cJSON_AddStringToObject(root, "trace_note",
                                 "trace.json and timeline.dat hold the spans of ranks 0 to "
@@ -283,10 +304,10 @@ static void summary_memory(const RankTotals *t, cJSON *h)
 static void summary_hosts(const Recorder *r, const RunFacts *facts, const SummaryHooks *hooks,
                           cJSON *root)
 {
-    TimeSplit *split = malloc((size_t)r->nranks * sizeof *split);
+    TimeSplit *split = malloc((size_t)record_entries(r) * sizeof *split);
     int exact = split && record_split(r, split) == 0;
     cJSON *hosts = cJSON_AddArrayToObject(root, "hosts");
-    for (int i = 0; i < r->nranks; i++) {
+    for (int i = 0; i < record_entries(r); i++) {
         const RankTotals *t = &r->ranks[i];
         TimeSplit sp =
             exact ? split[i] : (TimeSplit){t->compute_seconds, t->comm_seconds, t->wait_seconds, 0};
@@ -341,16 +362,16 @@ static const char *const span_categories[] = {"compute", "comm", "wait"};
 int record_trace_ranks(const Recorder *r, int asked)
 {
     if (asked > 0)
-        return asked < r->nranks ? asked : r->nranks;
+        return asked < record_entries(r) ? asked : record_entries(r);
     if (r->nspans <= RECORD_TRACE_SPANS)
-        return r->nranks;
-    size_t *count = calloc((size_t)r->nranks, sizeof *count);
+        return record_entries(r);
+    size_t *count = calloc((size_t)record_entries(r), sizeof *count);
     if (!count)
         return 1;
     for (size_t i = 0; i < r->nspans; i++)
         count[r->spans[i].rank]++;
     int ranks = 0;
-    for (size_t total = 0; ranks < r->nranks; ranks++) {
+    for (size_t total = 0; ranks < record_entries(r); ranks++) {
         total += count[ranks];
         if (total > RECORD_TRACE_SPANS)
             break;

@@ -66,7 +66,9 @@ typedef struct Recorder {
     int oom;            /* a span or row could not be stored */
     int energy;         /* the hosts give wattage: metrics.csv has device_joules */
     int *slot;          /* (nranks) where rank r's figures go, once ranks were renumbered
-                         * (an elastic restart); NULL: rank r's own */
+                         * (an elastic restart) or moved (to a spare); NULL: rank r's own */
+    int extra;          /* entries of ranks after ranks[nranks - 1]: spares that took a
+                         * failed host's place, each with its own figures */
     double kernel_wall; /* wall seconds this machine spent in the real kernels */
 } Recorder;
 
@@ -77,6 +79,11 @@ void record_free(Recorder *r);
 void record_span(Recorder *r, int rank, SpanKind kind, const char *name, double start, double end);
 /* The totals of rank `rank` (of the running ranks' numbering). */
 RankTotals *record_totals(Recorder *r, int rank);
+/* The entries of ranks: nranks and the extra ones. */
+int record_entries(const Recorder *r);
+/* One more entry (for a rank moved to a spare host), zeroed; its index, or
+ * -1 when out of memory. */
+int record_add_entry(Recorder *r);
 void record_metric(Recorder *r, const MetricRow *row);
 /* What rank `rank` is for summary.json: its role (a string literal) and
  * the samples of each step it computes on. */

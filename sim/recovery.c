@@ -74,12 +74,13 @@ static void storage_io(Recovery *rc, int write)
 
 long recovery_resume_step(const Run *run)
 {
-    return run->recovery.launches > 1 ? run->recovery.saved.step : 0;
+    const Recovery *rc = &run->recovery;
+    return rc->launches > 1 && rc->resume ? rc->resume->step : 0;
 }
 
 void recovery_restore(const Run *run, Replica *r)
 {
-    const Checkpoint *k = &run->recovery.saved;
+    const Checkpoint *k = run->recovery.resume;
     if (recovery_resume_step(run) == 0 || !k->params)
         return;
     size_t n = run->model.nparams;
@@ -126,11 +127,9 @@ void recovery_leave(Run *run, int rank)
     }
 }
 
-/* Rank 0, after its write: the state the checkpoint holds. */
-static void checkpoint_commit(Run *run, Replica *r, long step)
+/* Rank 0, after step `step` (and its write): the state k holds. */
+static void checkpoint_commit(Run *run, Replica *r, long step, Checkpoint *k)
 {
-    Recovery *rc = &run->recovery;
-    Checkpoint *k = &rc->saved;
     size_t n = run->model.nparams;
     replica_settle(r, &run->rec);
     if (k->params)
@@ -155,14 +154,13 @@ void recovery_step_done(Run *run, int rank, const Comm *c, Replica *r, long step
     if (rank == 0)
         rc->done_step = step;
     long every = run->sc->checkpoint_every;
-    if (every <= 0 || step % every != 0 || step >= run->total_steps) {
-        /* elastic: the survivors keep the state of the last step in memory */
-        if (rank == 0 && run->sc->faults.elastic && step < run->total_steps) {
-            checkpoint_commit(run, r, step);
-            rc->resumed_at = simgrid_get_clock();
-        }
-        return;
+    /* elastic: the survivors keep the state of the last step in memory */
+    if (rank == 0 && run->sc->faults.elastic && step < run->total_steps) {
+        checkpoint_commit(run, r, step, &rc->held);
+        rc->held_at = simgrid_get_clock();
     }
+    if (every <= 0 || step % every != 0 || step >= run->total_steps)
+        return;
     if (rank == 0) {
         double start = simgrid_get_clock();
         storage_io(rc, 1);
@@ -176,8 +174,8 @@ void recovery_step_done(Run *run, int rank, const Comm *c, Replica *r, long step
     if (c)
         comm_meet(c, 0, c->world->size, rank, NULL, NULL);
     if (rank == 0) {
-        checkpoint_commit(run, r, step);
-        rc->resumed_at = simgrid_get_clock();
+        checkpoint_commit(run, r, step, &rc->saved);
+        rc->saved_at = rc->held_at = simgrid_get_clock();
     }
 }
 
@@ -249,26 +247,46 @@ static void give_up(Run *run, const Failure *f, double at, const char *why)
     run_fail(run, &err);
 }
 
-/* Back from the last checkpoint: what the run had recorded then, and a
- * new launch of the strategy's ranks. */
-static int relaunch(Run *run, int read)
+/* A copy of checkpoint from's state into to (elastic: the state a launch
+ * from a stored checkpoint starts from is the one it holds). */
+static void checkpoint_copy(const Run *run, Checkpoint *to, const Checkpoint *from)
+{
+    size_t n = run->model.nparams;
+    if (to->params && from->params)
+        memcpy(to->params, from->params, n * sizeof(float));
+    if (to->m && from->m)
+        memcpy(to->m, from->m, n * sizeof(float));
+    if (to->v && from->v)
+        memcpy(to->v, from->v, n * sizeof(float));
+    float *p = to->params, *m = to->m, *v = to->v;
+    *to = *from;
+    to->params = p;
+    to->m = m;
+    to->v = v;
+}
+
+/* Back from checkpoint k (read from where it was stored when `read`):
+ * what the run had recorded then, and a new launch of the strategy's
+ * ranks. */
+static int relaunch(Run *run, const Checkpoint *k, int read)
 {
     Recovery *rc = &run->recovery;
-    const Checkpoint *k = &rc->saved;
     double start = simgrid_get_clock();
     sg_actor_sleep_for(run->sc->faults.restart);
-    if (read && k->step > 0) {
-        if (rc->storage)
-            storage_start(rc);
+    if (rc->storage) /* the failure stopped it with the rest */
+        storage_start(rc);
+    if (read && k->step > 0)
         storage_io(rc, 0);
-    }
     rc->restart_seconds += simgrid_get_clock() - start;
+    if (k != &rc->held && run->sc->faults.elastic)
+        checkpoint_copy(run, &rc->held, k);
     run->rec.nrows = k->nrows;
     run->rec.updates = k->updates;
     run->loss_sum = k->loss_sum;
     run->loss_samples = k->loss_samples;
     rc->done_step = k->step;
-    rc->resumed_at = simgrid_get_clock();
+    rc->saved_at = rc->held_at = simgrid_get_clock();
+    rc->resume = k;
     rc->launches++;
     DtError err;
     if (run->strategy->start(run, &err) < 0) {
@@ -286,14 +304,20 @@ static int ranks_on(const Run *run, sg_host_t host)
     return n;
 }
 
-/* The ranks of host go to spare. */
-static void move_ranks(Run *run, sg_host_t host, sg_host_t spare)
+/* The ranks of host go to spare, their figures to new entries of the
+ * recorder's.  -1 when out of memory. */
+static int move_ranks(Run *run, sg_host_t host, sg_host_t spare)
 {
     for (int r = 0; r < run->nranks; r++)
-        if (run->place.host[r] == host)
+        if (run->place.host[r] == host) {
+            int entry = record_add_entry(&run->rec);
+            if (entry < 0)
+                return -1;
+            run->rec.slot[r] = entry;
             run->place.host[r] = spare;
+        }
+    return 0;
 }
-
 /* Elastic: the ranks of host leave; the others keep their order, numbered
  * from 0 again, and their figures go on in their first numbering's place
  * (Recorder.slot), where summary.json reports them; the placement's tail
@@ -346,20 +370,27 @@ static int drop_ranks(Run *run, sg_host_t host)
     return 0;
 }
 
-/* Failure f strikes now: stop the job, wait until it notices and the host
- * is back, and relaunch it from the last checkpoint; -1 when it cannot. */
+/* Failure f strikes now: stop the job, wait until it notices, and
+ * relaunch it on a spare, with fewer workers (elastic), or once the host
+ * is back, from the state it can resume from; -1 when it cannot. */
 static int fail_and_recover(Run *run, const Failure *f)
 {
     Recovery *rc = &run->recovery;
     sg_host_t host = sg_host_by_name(f->host);
+    if (ranks_on(run, host) == 0) /* none of the job runs there any more */
+        return 0;
+    /* one that strikes as the job relaunches finds every rank started */
+    for (int i = 0; i < 1000 && rc->live < run->nranks; i++)
+        sg_actor_yield();
     double at = simgrid_get_clock();
-    rc->failures++;
-    rc->lost_seconds += at - rc->resumed_at;
-    rc->lost_steps += rc->done_step - rc->saved.step;
-    stop_job(run);
-    host_off(host);
     int spare = rc->spares_used < rc->nspares && run->sc->checkpoint_every > 0;
     int shrink = !spare && run->sc->faults.elastic && ranks_on(run, host) < run->nranks;
+    const Checkpoint *from = shrink ? &rc->held : &rc->saved;
+    rc->failures++;
+    rc->lost_seconds += at - (shrink ? rc->held_at : rc->saved_at);
+    rc->lost_steps += rc->done_step - from->step;
+    stop_job(run);
+    host_off(host);
     if (!shrink && run->sc->checkpoint_every <= 0) {
         give_up(run, f, at,
                 "there is no checkpoint to restart from ([train] checkpoint_every) and the job is "
@@ -375,14 +406,12 @@ static int fail_and_recover(Run *run, const Failure *f)
     double detect = run->sc->faults.detect;
     sg_actor_sleep_for(detect);
     rc->detect_seconds += detect;
+    int rc_move = 0;
     if (spare)
-        move_ranks(run, host, rc->spares[rc->spares_used++]);
-    else if (shrink && drop_ranks(run, host) < 0) {
-        DtError err;
-        dt_fail(&err, DT_ERUNTIME, "out of memory renumbering the ranks");
-        run_fail(run, &err);
-        return -1;
-    } else {
+        rc_move = move_ranks(run, host, rc->spares[rc->spares_used++]);
+    else if (shrink)
+        rc_move = drop_ranks(run, host);
+    else {
         if (f->repair > detect) {
             sg_actor_sleep_for(f->repair - detect);
             rc->repair_wait_seconds += f->repair - detect;
@@ -390,7 +419,13 @@ static int fail_and_recover(Run *run, const Failure *f)
         if (!sg_host_is_on(host))
             sg_host_turn_on(host);
     }
-    return relaunch(run, !shrink);
+    if (rc_move < 0) {
+        DtError err;
+        dt_fail(&err, DT_ERUNTIME, "out of memory moving the ranks");
+        run_fail(run, &err);
+        return -1;
+    }
+    return relaunch(run, from, !shrink);
 }
 
 /* The next failure mtbf draws after now: exponentially distributed, at
@@ -457,6 +492,11 @@ static int storage_find(Run *run, DtError *err)
 {
     Recovery *rc = &run->recovery;
     const Scenario *sc = run->sc;
+    if (strcmp(sc->checkpoint_to, "disk") == 0 && (sc->faults.spares > 0 || sc->faults.elastic))
+        return dt_fail(err, DT_EINPUT,
+                       "%s: [train] checkpoint_to = disk with [faults] %s: rank 0's host may fail "
+                       "and another host go on without its disk; name a storage host",
+                       sc->path, sc->faults.spares > 0 ? "spares" : "elastic = on");
     if (strcmp(sc->checkpoint_to, "disk") == 0) {
         unsigned int n = 0;
         sg_disk_t *disks = NULL;
@@ -532,17 +572,19 @@ static int spares_find(Run *run, DtError *err)
 /* The buffers of a checkpoint (none in cost mode). */
 static int checkpoint_alloc(Run *run, DtError *err)
 {
-    Checkpoint *k = &run->recovery.saved;
     size_t n = run->model.nparams;
     int moments = optim_state_per_param(&run->sc->opt);
     run->recovery.bytes = (double)n * 4.0 * (1 + moments) + 64.0;
-    if (run->sc->cost || (run->sc->checkpoint_every <= 0 && !run->sc->faults.elastic))
-        return 0;
-    k->params = malloc(n * sizeof(float));
-    k->m = moments >= 1 ? malloc(n * sizeof(float)) : NULL;
-    k->v = moments >= 2 ? malloc(n * sizeof(float)) : NULL;
-    if (!k->params || (moments >= 1 && !k->m) || (moments >= 2 && !k->v))
-        return dt_fail(err, DT_ERUNTIME, "out of memory for a checkpoint of %zu parameters", n);
+    for (int i = 0; i < 2 && !run->sc->cost; i++) {
+        if (i == 0 ? run->sc->checkpoint_every <= 0 : !run->sc->faults.elastic)
+            continue;
+        Checkpoint *k = i == 0 ? &run->recovery.saved : &run->recovery.held;
+        k->params = malloc(n * sizeof(float));
+        k->m = moments >= 1 ? malloc(n * sizeof(float)) : NULL;
+        k->v = moments >= 2 ? malloc(n * sizeof(float)) : NULL;
+        if (!k->params || (moments >= 1 && !k->m) || (moments >= 2 && !k->v))
+            return dt_fail(err, DT_ERUNTIME, "out of memory for a checkpoint of %zu parameters", n);
+    }
     return 0;
 }
 
@@ -581,6 +623,9 @@ void recovery_free(Run *run)
     free(rc->saved.params);
     free(rc->saved.m);
     free(rc->saved.v);
+    free(rc->held.params);
+    free(rc->held.m);
+    free(rc->held.v);
     free(rc->slots);
     free(rc->spares);
     *rc = (Recovery){0};

@@ -69,20 +69,23 @@ typedef struct RankSlot {
 } RankSlot;
 
 typedef struct Recovery {
-    int on;                /* failures or checkpoints asked for */
-    double bytes;          /* of a checkpoint */
-    sg_disk_t disk;        /* where checkpoints go: a disk of rank 0's host, */
-    sg_host_t storage;     /* or a storage host */
-    Checkpoint saved;      /* the last complete checkpoint */
-    double resumed_at;     /* when the running launch last stood at saved's state */
-    long done_step;        /* steps rank 0 has finished */
-    RankSlot *slots;       /* (nranks) the running launch's ranks */
-    int live;              /* rank actors alive */
-    sg_actor_t controller; /* the failures' actor, until it is done */
-    sg_host_t *spares;     /* (nspares) hosts standing by, in natural order */
+    int on;                   /* failures or checkpoints asked for */
+    double bytes;             /* of a checkpoint */
+    sg_disk_t disk;           /* where checkpoints go: a disk of rank 0's host, */
+    sg_host_t storage;        /* or a storage host */
+    Checkpoint saved;         /* the last complete checkpoint */
+    double saved_at;          /* when the running launch last stood at saved's state */
+    Checkpoint held;          /* elastic: the state after the last step, in memory */
+    double held_at;           /* when the running launch last stood at held's state */
+    const Checkpoint *resume; /* what the running launch started from */
+    long done_step;           /* steps rank 0 has finished */
+    RankSlot *slots;          /* (nranks) the running launch's ranks */
+    int live;                 /* rank actors alive */
+    sg_actor_t controller;    /* the failures' actor, until it is done */
+    sg_host_t *spares;        /* (nspares) hosts standing by, in natural order */
     int nspares, spares_used;
-    int shrinks;           /* elastic restarts with fewer workers */
-    int workers_at_end;    /* the ranks of the last launch */
+    int shrinks;        /* elastic restarts with fewer workers */
+    int workers_at_end; /* the ranks of the last launch */
     int launches;
     /* what summary.json reports */
     int failures, checkpoints;

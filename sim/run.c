@@ -640,9 +640,14 @@ static int run_validate(Run *run, DtError *err)
 {
     if (prepare(run, err) < 0)
         return -1;
-    const char *names = run->sc->hosts[0] ? run->sc->hosts : NULL;
-    int host_count = platform_check_ranks(run->sc->platform, &run->opts->sim,
-                                          run->strategy->ranks(run->sc), names, err);
+    const Scenario *sc = run->sc;
+    const char *names = sc->hosts[0] ? sc->hosts : NULL;
+    /* checkpoints to a storage host travel from the ranks' hosts */
+    const char *storage = sc->checkpoint_every > 0 && strcmp(sc->checkpoint_to, "disk") != 0
+                              ? sc->checkpoint_to
+                              : NULL;
+    int host_count = platform_check_reach(sc->platform, &run->opts->sim, run->strategy->ranks(sc),
+                                          names, storage, err);
     if (host_count < 0 || place_ranks(run, host_count, err) < 0)
         return -1;
     return host_count;
@@ -777,6 +782,10 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
      * waiting then (a deadlock), or a clock gone to infinity (a kernel or
      * a transfer that never ends), is a failure, not a result */
     size_t stuck = sg_actor_count();
+    /* (SimGrid may have ended actors it found deadlocked: a restartable
+     * run's steps say whether it got to its end) */
+    if (run.recovery.on && run.recovery.done_step < run.total_steps)
+        stuck += 1;
     double end = simgrid_get_clock();
     rc = write_results(&run, out_dir, wall, err);
     if (rc == 0 && (stuck > 0 || !isfinite(end)))

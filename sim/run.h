@@ -51,6 +51,7 @@ struct Run {
     Recorder rec;
     Energy energy;     /* the joules of the ranks' hosts, when the platform gives wattage */
     Recovery recovery; /* failures, checkpoints and restarts (recovery.h) */
+    double kept[2];    /* a strategy's running totals, kept across a failure's restarts */
     int global_batch;
     long total_steps;
     int steps_per_epoch;

@@ -177,7 +177,7 @@ expect 2 "distill_weight = '-1' is not valid" -- "$dtsim" check "$tiny" "${cod[@
 expect 2 "groups = 3 does not divide \[cluster\] workers = 4" -- "$dtsim" check "$tiny" "${cod[@]}" \
     --set strategy.groups=3
 expect 2 "groups = '1' is not valid" -- "$dtsim" check "$tiny" "${cod[@]}" --set strategy.groups=1
-expect 2 "ratio is for compress = topk, not fp16" -- "$dtsim" check "$tiny" "${dp[@]}" \
+expect 2 "ratio is for compress = topk or randomk, not fp16" -- "$dtsim" check "$tiny" "${dp[@]}" \
     --set cluster.workers=2 --set strategy.compress=fp16 --set strategy.ratio=0.1
 expect 2 "error_feedback is for compress = topk" -- "$dtsim" check "$tiny" "${dp[@]}" \
     --set cluster.workers=2 --set strategy.error_feedback=off

@@ -101,6 +101,12 @@ bad_watts "off" "wattage_off = 'ten'" \
     '<prop id="wattage_per_state" value="50:250"/><prop id="wattage_off" value="ten"/>' ''
 bad_watts "link" "bad.xml:9: property wattage_range = '10'" '' '<prop id="wattage_range" value="10"/>'
 bad_watts "link, text" "wattage_range = '10:busy'" '' '<prop id="wattage_range" value="10:busy"/>'
+# the property read whatever the order of its attributes, their quotes and lines
+watts_xml "$tmp/bad.xml" '' '<prop value="10:busy"
+    id='"'"'wattage_range'"'"'/>'
+expect 2 "bad.xml:9: property wattage_range = '10:busy'" -- "$dtsim" "${run[@]}" \
+    --platform "$tmp/bad.xml" --out "$tmp/bad"
+
 # SimGrid models its plugins cannot run with: refused before they crash.
 expect 2 "wattage_range.*network/model:ns-3" -- "$dtsim" "${run[@]}" --platform "$tmp/watts.xml" \
     --out "$tmp/bad" --cfg=network/model:ns-3

@@ -13,7 +13,8 @@ src=$2
 . "$src/tests/checks.sh"
 tiny=$src/tests/scenarios/tiny.ini
 
-# Four workers and a storage host; h0 has a disk (100 MB/s write, 200 read).
+# Four workers, a spare (h4) and a storage host; h0 has a disk (100 MB/s
+# write, 200 read).
 cat >"$tmp/p.xml" <<'XML'
 <?xml version='1.0'?>
 <!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
@@ -23,6 +24,7 @@ cat >"$tmp/p.xml" <<'XML'
     <host id="h1" speed="2Gf"/>
     <host id="h2" speed="2Gf"/>
     <host id="h3" speed="2Gf"/>
+    <host id="h4" speed="2Gf"/>
     <host id="store" speed="1Gf"/>
     <link id="wire" bandwidth="1.25GBps" latency="20us"/>
     <link id="slow" bandwidth="100MBps" latency="100us"/>
@@ -36,6 +38,11 @@ cat >"$tmp/p.xml" <<'XML'
     <route src="h1" dst="store"><link_ctn id="slow"/></route>
     <route src="h2" dst="store"><link_ctn id="slow"/></route>
     <route src="h3" dst="store"><link_ctn id="slow"/></route>
+    <route src="h0" dst="h4"><link_ctn id="wire"/></route>
+    <route src="h1" dst="h4"><link_ctn id="wire"/></route>
+    <route src="h2" dst="h4"><link_ctn id="wire"/></route>
+    <route src="h3" dst="h4"><link_ctn id="wire"/></route>
+    <route src="h4" dst="store"><link_ctn id="slow"/></route>
   </zone>
 </platform>
 XML
@@ -103,6 +110,8 @@ expect 1 "host 'h2' failed at 0.05 simulated s .*no checkpoint" -- "$dtsim" "${d
 [ -s "$tmp/stop/metrics.csv" ] && [ "$(json "$tmp/stop/summary.json" .recovery.stopped_at)" = 0.05 ] &&
     ok "stopped run: results written, stopped_at 0.05, $(json "$tmp/stop/summary.json" .recovery.steps_done) steps done" ||
     bad "stopped run: no results"
+expect 1 "host 'h2' failed at 0.05 .*no checkpoint" -- "$dtsim" "${dp[@]}" --out "$tmp/stop3" \
+    --set "faults.fail=h2 0.05" --set strategy.compress=topk
 expect 1 "host 'h3' failed at 0.02 .*not repaired" -- "$dtsim" "${dp[@]}" --out "$tmp/stop2" \
     --set train.checkpoint_every=10 --set "faults.fail=h3 0.02"
 
@@ -127,10 +136,29 @@ fi
 # A spare takes the failed host's place at once: no wait for the repair,
 # the same parameters as without the failure.
 expect 0 "" -- "$dtsim" "${dp[@]}" --out "$tmp/spare" --save-model "$tmp/spare.bin" \
-    --set "faults.fail=h2 0.05" --set faults.spares=1 --set train.checkpoint_every=10
+    --set "faults.fail=h2 0.05" --set faults.spares=1 --set train.checkpoint_every=10 \
+    --set train.checkpoint_to=store
 [ "$(json "$tmp/spare/summary.json" '"\(.recovery.spares_used) \(.recovery.repair_wait_seconds)"')" = "1 0" ] &&
     ok "spare used, no repair wait" || bad "spare: $(json "$tmp/spare/summary.json" .recovery)"
 same "$tmp/data-parallel-plain.bin" "$tmp/spare.bin" "parameters after a restart on a spare"
+[ "$(json "$tmp/spare/summary.json" '[.hosts[].host] | join(",")')" = h0,h1,h2,h3,h4 ] &&
+    ok "spare: the spare has figures of its own" ||
+    bad "spare: hosts $(json "$tmp/spare/summary.json" '[.hosts[].host] | join(",")')"
+
+# A failure while the job is down for another, and one of a host the job
+# left, strike nothing twice; the storage's actor is back after each.
+expect 0 "" -- "$dtsim" "${dp[@]}" --out "$tmp/twice" --set train.checkpoint_every=10 \
+    --set train.checkpoint_to=store --set "faults.fail=h1 0.05 0.01" --set "faults.fail=h2 0.05 0.01" \
+    --set faults.detect=0.002 --set faults.restart=0.003
+[ "$(json "$tmp/twice/summary.json" .recovery.failures)" = 2 ] && ok "two failures at once: two restarts" ||
+    bad "two failures at once: $(json "$tmp/twice/summary.json" .recovery)"
+expect 0 "3 workers at the end" -- "$dtsim" run "$tiny" --no-plot --platform "$tmp/p.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3 \
+    --out "$tmp/left" --set "faults.fail=h2 0.05" --set "faults.fail=h2 0.08" --set faults.elastic=on \
+    --set train.checkpoint_every=10 --set train.checkpoint_to=store
+[ "$(json "$tmp/left/summary.json" '"\(.recovery.failures) \(.recovery.repair_wait_seconds)"')" = "1 0" ] &&
+    ok "elastic: no wait for a repair, and the host the job left fails for nothing" ||
+    bad "elastic twice: $(json "$tmp/left/summary.json" .recovery)"
 
 # Young/Daly: under random failures (mtbf), the checkpoint interval that
 # takes the least simulated time is within a factor of two of sqrt(2 M C).
@@ -175,13 +203,33 @@ expect 2 "strategy pipeline cannot checkpoint" -- "$dtsim" "${dp[@]}" --out "$tm
     --set strategy.kind=pipeline --set train.checkpoint_every=5
 expect 2 "strategy gossip cannot stop at a failed host" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set strategy.kind=gossip --set "faults.fail=h1 1"
-expect 2 "spares = 2, but platform .* has only 1 host on which no rank runs" -- "$dtsim" "${dp[@]}" \
-    --out "$tmp/bad" --set faults.spares=2
+expect 2 "spares = 3, but platform .* has only 2 hosts on which no rank runs" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/bad" --set faults.spares=3
+expect 2 "checkpoint_to = disk with \[faults\] spares" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+    --set faults.spares=1 --set train.checkpoint_every=5
 expect 2 "strategy serial cannot go on with fewer workers" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set strategy.kind=serial --set cluster.workers=1 --set faults.elastic=on
 expect 2 "\[faults\] mtbf = '0' is not valid" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set faults.mtbf=0
 expect 2 "error_feedback = on keeps a residual" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set train.checkpoint_every=5 --set strategy.compress=topk
+
+# a storage host the ranks cannot reach
+cat >"$tmp/noroute.xml" <<'XML'
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <zone id="w" routing="Full">
+    <host id="h0" speed="2Gf"/>
+    <host id="h1" speed="2Gf"/>
+    <host id="store" speed="2Gf"/>
+    <link id="wire" bandwidth="1.25GBps" latency="20us"/>
+    <route src="h0" dst="h1"><link_ctn id="wire"/></route>
+  </zone>
+</platform>
+XML
+expect 2 "no route from every rank's host to host 'store'.*checkpoint_to" -- "$dtsim" run "$tiny" \
+    --quiet --platform "$tmp/noroute.xml" --set strategy.kind=data-parallel --set cluster.workers=2 \
+    --set train.checkpoint_every=5 --set train.checkpoint_to=store --out "$tmp/bad"
 
 checks_done

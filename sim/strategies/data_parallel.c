@@ -117,8 +117,8 @@ static void dp_worker_main(int argc, char **argv)
     ReplicaHook hook = {dp_after_backward, w};
     char name[32];
     snprintf(name, sizeof name, "rank-%d-stream", w->rank);
-    recovery_enter(run, w->rank, w, dp_worker_killed);
     gradsync_start(&w->sync, w->dev.host, name);
+    recovery_enter(run, w->rank, w, dp_worker_killed);
     for (long step = recovery_resume_step(run) + 1; step <= run->total_steps; step++) {
         /* a worker reads step's batch before it can finish the step, and
          * none can start step + 1 before all have finished step: sharing
@@ -137,6 +137,7 @@ static void dp_worker_main(int argc, char **argv)
     replica_settle(r, &run->rec);
     if (w->rank == 0)
         run_keep_params(run, r->params);
+    gradsync_join(&w->sync); /* nothing blocks once the rank has left */
     recovery_leave(run, w->rank);
     dp_worker_free(w);
 }
@@ -176,6 +177,8 @@ static void dp_stop(Run *run)
     DpShared *sh = run->state;
     if (!sh)
         return;
+    run->kept[0] += sh->raw_bytes;
+    run->kept[1] += sh->sent_bytes;
     sampler_free(&sh->sampler);
     comm_world_free(&sh->world);
     free(sh->share);
@@ -206,12 +209,13 @@ static int dp_start(Run *run, DtError *err)
     const DpConfig *c = sc->strategy_config;
     const Model *m = &run->model;
     int local;
-    if (sc->checkpoint_every > 0 && compress_sparse(&c->sync.compress) &&
+    if ((sc->checkpoint_every > 0 || sc->faults.elastic) && compress_sparse(&c->sync.compress) &&
         c->sync.compress.error_feedback == COMPRESS_FEEDBACK_ON)
         return dt_fail(err, DT_EINPUT,
                        "%s: [strategy] error_feedback = on keeps a residual in every worker, "
-                       "which a checkpoint does not hold yet: set error_feedback = off, or give "
-                       "no [train] checkpoint_every",
+                       "which a checkpoint (or an elastic restart) does not hold yet: set "
+                       "error_feedback = off, or give no [train] checkpoint_every and no "
+                       "[faults] elastic",
                        sc->path);
     if (gradsync_local(&c->sync, run->place.node, run->nranks, &local, err) < 0)
         return -1;
@@ -243,18 +247,20 @@ static void dp_results(const Run *run, cJSON *root)
     const CompressConfig *k = &c->sync.compress;
     if (k->kind == COMPRESS_NONE)
         return;
+    /* the launches before a failure's restart, then the last one's (none
+     * when a failure stopped the run) */
+    double raw = run->kept[0] + (sh ? sh->raw_bytes : 0.0);
+    double sent = run->kept[1] + (sh ? sh->sent_bytes : 0.0);
     cJSON *o = cJSON_AddObjectToObject(root, "compression");
     cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
     if (k->kind == COMPRESS_TOPK)
         cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
     if (compress_sparse(k))
         cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
-    cJSON_AddNumberToObject(o, "gradient_bytes", sh->raw_bytes);
-    cJSON_AddNumberToObject(o, "message_bytes", sh->sent_bytes);
-    cJSON_AddNumberToObject(o, "compression_ratio",
-                            sh->sent_bytes > 0 ? sh->raw_bytes / sh->sent_bytes : 0.0);
-    record_measure(root, "compression_ratio",
-                   sh->sent_bytes > 0 ? sh->raw_bytes / sh->sent_bytes : 0.0);
+    cJSON_AddNumberToObject(o, "gradient_bytes", raw);
+    cJSON_AddNumberToObject(o, "message_bytes", sent);
+    cJSON_AddNumberToObject(o, "compression_ratio", sent > 0 ? raw / sent : 0.0);
+    record_measure(root, "compression_ratio", sent > 0 ? raw / sent : 0.0);
 }
 
 const StrategyOps data_parallel_strategy = {
