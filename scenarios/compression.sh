@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # compression.sh [DTSIM [TARGET [OUT]]] - the quickstart (8 GPUs on 10 GbE,
 # data-parallel with a ring all-reduce, 12 epochs of the MLP on
-# Fashion-MNIST) with its gradients compressed: none, fp16, bf16, and top-k
-# and random-k of 1% with and without error feedback; prints a Markdown
-# table: the simulated seconds when the test accuracy first reaches TARGET
-# (default 0.87), the final test accuracy, the simulated seconds in all,
-# the bytes sent and the compression of each worker's messages.  Runs go
-# to OUT (default results/compression), one directory per case; with
-# gnuplot, OUT/curves.png shows the accuracy over simulated time.
+# Fashion-MNIST) with its gradients compressed: none, fp16, bf16, top-k and
+# random-k of 1% and signSGD, with and without error feedback; prints a
+# Markdown table: the simulated seconds when the test accuracy first
+# reaches TARGET (default 0.87), the final test accuracy, the simulated
+# seconds in all, the bytes sent and the compression of each worker's
+# messages.  Runs go to OUT (default results/compression), one directory
+# per case; with gnuplot, OUT/curves.png shows the accuracy over simulated
+# time.
 set -eu
 dtsim=${1:-build/dtsim}
 target=${2:-0.87}
 out=${3:-results/compression}
 here=$(dirname "$0")
-cases="none fp16 bf16 topk-1%-ef topk-1% randomk-1%-ef randomk-1%"
+cases="none fp16 bf16 topk-1%-ef topk-1% randomk-1%-ef randomk-1% signsgd-ef signsgd"
 echo "| compress | simulated s to $target | final test accuracy | simulated s in all | bytes sent | message compression |"
 echo "|---|---|---|---|---|---|"
 for c in $cases; do
@@ -26,6 +27,8 @@ for c in $cases; do
     randomk-1%-ef) set -- --set strategy.compress=randomk --set strategy.ratio=0.01 ;;
     randomk-1%) set -- --set strategy.compress=randomk --set strategy.ratio=0.01 \
         --set strategy.error_feedback=off ;;
+    signsgd-ef) set -- --set strategy.compress=signsgd ;;
+    signsgd) set -- --set strategy.compress=signsgd --set strategy.error_feedback=off ;;
     esac
     "$dtsim" run "$here/quickstart.ini" --quiet --no-plot --out "$out/$c" "$@"
     reach=$(awk -F, -v t="$target" 'NR > 1 && $6 >= t { printf "%.3f", $3; f = 1; exit }

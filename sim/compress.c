@@ -9,23 +9,28 @@
 
 #include "rng.h"
 
-const char *const compress_kinds[] = {"none", "fp16", "bf16", "topk", "randomk", NULL};
+const char *const compress_kinds[] = {"none", "fp16", "bf16", "topk", "randomk", "signsgd", NULL};
 const char *const compress_on_off[] = {"on", "off", NULL};
 
 int compress_check(const CompressConfig *c, const KeySource *given, DtError *err)
 {
-    if (key_given(given, "ratio") && !compress_sparse(c))
+    if (key_given(given, "ratio") && !compress_uses_ratio(c))
         return key_fail(given, "ratio", err, "ratio is for compress = topk or randomk, not %s",
                         compress_kinds[c->kind]);
     if (key_given(given, "error_feedback") && !compress_sparse(c))
         return key_fail(given, "error_feedback", err,
-                        "error_feedback is for compress = topk or randomk, which leave "
-                        "coordinates out; %s keeps no residual",
+                        "error_feedback is for compress = topk, randomk or signsgd, which leave "
+                        "something out; %s keeps no residual",
                         compress_kinds[c->kind]);
     return 0;
 }
 
 int compress_sparse(const CompressConfig *c)
+{
+    return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_RANDOMK || c->kind == COMPRESS_SIGNSGD;
+}
+
+int compress_uses_ratio(const CompressConfig *c)
 {
     return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_RANDOMK;
 }
@@ -243,6 +248,65 @@ static int allreduce_randomk(Compress *c, const Group *g, const CollectiveOps *a
     return 0;
 }
 
+/* signsgd's message: the scale, then the signs, bit b of word w for
+ * coordinate 32 w + b (set: not negative); the residual keeps the rest. */
+static void sign_pack(Compress *c, float *buf, size_t n, size_t offset, float *mine)
+{
+    float *res = c->residual ? c->residual + offset : NULL;
+    double l1 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float a = res ? buf[i] + res[i] : buf[i];
+        buf[i] = a;
+        l1 += fabsf(a);
+    }
+    float scale = n ? (float)(l1 / (double)n) : 0.0f;
+    mine[0] = scale;
+    for (size_t w = 0; w * 32 < n; w++) {
+        uint32_t bits = 0;
+        for (size_t b = 0; b < 32 && w * 32 + b < n; b++)
+            bits |= (uint32_t)(buf[w * 32 + b] >= 0.0f) << b;
+        memcpy(mine + 1 + w, &bits, sizeof bits);
+    }
+    for (size_t i = 0; res && i < n; i++)
+        res[i] = buf[i] - (buf[i] >= 0.0f ? scale : -scale);
+}
+
+static int allreduce_sign(Compress *c, const Group *g, float *buf, size_t n, size_t offset)
+{
+    const size_t words = (n + 31) / 32, per = 1 + words, p = (size_t)g->size;
+    float *all = buf ? gather_buffer(c, p * per) : NULL;
+    if (buf && !all)
+        return -1;
+    double t = record_clock();
+    if (buf)
+        sign_pack(c, buf, n, offset, all + (size_t)g->index * per);
+    device_kernel(c->dev, t, 4.0 * (double)n, 12.0 * (double)n, "compress");
+    if (collective_find(COLL_ALLGATHER, "ring")->run(g, all, p * per, 0) < 0)
+        return -1;
+    t = record_clock();
+    if (buf) { /* the workers' scale x sign, added in worker order */
+        memset(buf, 0, n * sizeof *buf);
+        for (size_t w = 0; w < p; w++) {
+            const float *msg = all + w * per;
+            /* -s + bit x 2s, exactly s or -s, without a branch (signs are
+             * coin flips a branch predictor cannot learn) */
+            const float down = -msg[0], span = 2.0f * msg[0];
+            for (size_t j = 0; j * 32 < n; j++) {
+                uint32_t bits;
+                memcpy(&bits, msg + 1 + j, sizeof bits);
+                float *out = buf + j * 32;
+                size_t lim = n - j * 32 < 32 ? n - j * 32 : 32;
+                for (size_t b = 0; b < lim; b++)
+                    out[b] += down + (float)((bits >> b) & 1u) * span;
+            }
+        }
+    }
+    device_kernel(c->dev, t, (double)(p * n), 4.0 * (double)n + 4.0 * (double)(p * per),
+                  "decompress");
+    c->sent_bytes += 4.0 * (double)per;
+    return 0;
+}
+
 int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
                        size_t n, size_t offset)
 {
@@ -254,6 +318,8 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
         rc = allreduce_topk(c, g, buf, n, offset, k);
     } else if (c->cfg.kind == COMPRESS_RANDOMK) {
         rc = allreduce_randomk(c, g, allreduce, buf, n, offset, k);
+    } else if (c->cfg.kind == COMPRESS_SIGNSGD) {
+        rc = allreduce_sign(c, g, buf, n, offset);
     } else { /* fp16, bf16: the messages are rounded on their way */
         rc = allreduce->run(g, buf, n, 0);
         c->sent_bytes += 2.0 * (double)n;

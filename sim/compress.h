@@ -20,6 +20,10 @@
  *            index travels), and the values alone are all-reduced: the
  *            traffic falls by count / k whatever the workers.  Nothing is
  *            rescaled: with error feedback what is left out comes back.
+ *   signsgd  each worker sends the signs of its gradient (plus residual),
+ *            32 to a word, and one scale, their mean magnitude; the
+ *            messages are all-gathered and every worker adds up the
+ *            workers' scale x sign in worker order: 1 bit a coordinate.
  *
  * With error_feedback = on each worker keeps what its compression left
  * out (its gradient less what it sent) and adds it to its next gradient.
@@ -37,7 +41,14 @@
 #include "device.h"
 #include "keys.h"
 
-enum { COMPRESS_NONE, COMPRESS_FP16, COMPRESS_BF16, COMPRESS_TOPK, COMPRESS_RANDOMK };
+enum {
+    COMPRESS_NONE,
+    COMPRESS_FP16,
+    COMPRESS_BF16,
+    COMPRESS_TOPK,
+    COMPRESS_RANDOMK,
+    COMPRESS_SIGNSGD
+};
 enum { COMPRESS_FEEDBACK_ON, COMPRESS_FEEDBACK_OFF };
 extern const char *const compress_kinds[];
 
@@ -57,7 +68,8 @@ typedef struct CompressConfig {
     KEYDEF_ENUM(T, "compress", field.kind, compress_kinds, "(none)",                               \
                 "gradient compression in the all-reduce: none, fp16 or bf16 (every message in "    \
                 "half precision), topk (the ratio of largest coordinates, as index and value), "   \
-                "randomk (the same random ratio of coordinates on every worker, values only)"),    \
+                "randomk (the same random ratio of coordinates on every worker, values only), "    \
+                "signsgd (signs and a scale)"),                                                    \
         {.name = "ratio",                                                                          \
          .type = KEY_DOUBLE,                                                                       \
          .offset = offsetof(T, field.ratio),                                                       \
@@ -68,7 +80,8 @@ typedef struct CompressConfig {
          .help = "topk, randomk: the share of the gradient's coordinates each worker sends, in "   \
                  "(0, 1]"},                                                                        \
         KEYDEF_ENUM(T, "error_feedback", field.error_feedback, compress_on_off, "(on)",            \
-                    "topk, randomk: keep what was left out and add it to the next gradient")
+                    "topk, randomk, signsgd: keep what was left out and add it to the next "       \
+                    "gradient")
 
 extern const char *const compress_on_off[];
 
@@ -96,9 +109,11 @@ int compress_check(const CompressConfig *c, const KeySource *given, DtError *err
  * when out of memory. */
 int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, DtError *err);
 void compress_free(Compress *c);
-/* Does this kind leave coordinates out (topk, randomk)?  fp16 and bf16
- * only round the messages. */
+/* Does this kind leave something out, which error feedback keeps (topk,
+ * randomk, signsgd)?  fp16 and bf16 only round the messages. */
 int compress_sparse(const CompressConfig *c);
+/* Does it send a ratio of the coordinates (topk, randomk)? */
+int compress_uses_ratio(const CompressConfig *c);
 /* topk's and randomk's ratio in effect. */
 double compress_ratio(const CompressConfig *c);
 /* The sum over the group of buf[0 .. n) (the gradient's floats from

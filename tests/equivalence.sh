@@ -273,4 +273,17 @@ if run dp-randomk "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.o
         bad "data-parallel compress = randomk 1%: $got bytes; none: $none, parameters $params"
     fi
 fi
+# signSGD: every worker's scale and signs (a bit a coordinate, 32 to a
+# word) all-gathered
+if run dp-sign "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=signsgd; then
+    per=$((1 + (params + 31) / 32))
+    got=$(json "$tmp/dp-sign/summary.json" .bytes_communicated)
+    want=$((steps * 4 * 3 * 4 * per))
+    if [ "$got" = "$want" ]; then
+        ok "data-parallel compress = signsgd: $got bytes = $steps steps x 4 workers x 3 others x $per words x 4"
+    else
+        bad "data-parallel compress = signsgd: $got bytes, wanted $want"
+    fi
+fi
 checks_done

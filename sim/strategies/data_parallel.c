@@ -253,7 +253,7 @@ static void dp_results(const Run *run, cJSON *root)
     double sent = run->kept[1] + (sh ? sh->sent_bytes : 0.0);
     cJSON *o = cJSON_AddObjectToObject(root, "compression");
     cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
-    if (k->kind == COMPRESS_TOPK)
+    if (compress_uses_ratio(k))
         cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
     if (compress_sparse(k))
         cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
