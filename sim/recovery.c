@@ -631,6 +631,28 @@ void recovery_free(Run *run)
     *rc = (Recovery){0};
 }
 
+void recovery_describe(const Run *run)
+{
+    const Recovery *rc = &run->recovery;
+    const Scenario *sc = run->sc;
+    if (!rc->on)
+        return;
+    printf("  failures: %d given", sc->faults.nfailures);
+    if (sc->faults.mtbf > 0.0)
+        printf(", and more drawn from the seed, a host's mean time between them %g s",
+               sc->faults.mtbf);
+    printf("; noticed after %g s, restarted in %g s%s%s\n", sc->faults.detect, sc->faults.restart,
+           rc->nspares ? ", on spares" : "", sc->faults.elastic ? ", elastic" : "");
+    if (sc->checkpoint_every > 0) {
+        double bw = rc->disk ? sg_disk_write_bandwidth(rc->disk) : 0.0;
+        printf("  checkpoints: every %d steps, %.3g MB each, to %s", sc->checkpoint_every,
+               rc->bytes / 1e6, rc->disk ? sg_disk_get_name(rc->disk) : sc->checkpoint_to);
+        if (bw > 0.0)
+            printf(" (%.4g s a write at %.4g MB/s)", rc->bytes / bw, bw / 1e6);
+        printf("\n");
+    }
+}
+
 void recovery_summary(const Run *run, cJSON *root)
 {
     const Recovery *rc = &run->recovery;

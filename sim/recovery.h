@@ -114,6 +114,8 @@ void recovery_leave(Run *run, int rank);
  * while the others wait for it. */
 void recovery_step_done(Run *run, int rank, const Comm *c, Replica *r, long step);
 
+/* dtsim check's lines on failures and checkpoints, when on. */
+void recovery_describe(const Run *run);
 /* summary.json's "recovery" section, when on. */
 void recovery_summary(const Run *run, struct cJSON *root);
 

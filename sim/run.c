@@ -678,10 +678,12 @@ static void print_check(const Run *run, int hosts)
            sc->workers == 1 ? "" : "s", ranks, network);
     const Energy *e = &run->energy;
     if (energy_on(e))
-        printf("  energy: reported for the %d device%s that give wattage_per_state%s\n", e->nhosts,
-               e->nhosts == 1 ? "" : "s", e->missing ? " (some hosts of ranks give none)" : "");
+        printf("  energy: reported for the %d device%s that give%s wattage_per_state%s\n",
+               e->nhosts, e->nhosts == 1 ? "" : "s", e->nhosts == 1 ? "s" : "",
+               e->missing ? " (some hosts of ranks give none)" : "");
     else
         printf("  energy: not reported (no host of a rank gives wattage_per_state)\n");
+    recovery_describe(run);
 }
 
 static void run_progress_messages(void *ctx, unsigned long long delivered);
