@@ -273,6 +273,24 @@ if run dp-randomk "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.o
         bad "data-parallel compress = randomk 1%: $got bytes; none: $none, parameters $params"
     fi
 fi
+# the parameter server in half precision: every push and pull half the
+# bytes, and within 1e-2 of the parameters of the one in single precision
+run ps-none "${sgd[@]}" --set strategy.kind=parameter-server --set strategy.servers=2 &&
+    run ps-fp16 "${sgd[@]}" --set strategy.kind=parameter-server --set strategy.servers=2 \
+        --set strategy.compress=fp16 && {
+    full=$(json "$tmp/ps-none/summary.json" .bytes_communicated)
+    half=$(json "$tmp/ps-fp16/summary.json" .bytes_communicated)
+    if [ "$((2 * half))" = "$full" ]; then
+        ok "parameter-server compress = fp16: $half bytes, half of $full"
+    else
+        bad "parameter-server compress = fp16: $half bytes; none: $full"
+    fi
+    if out=$("$model_diff" "$tmp/ps-none.bin" "$tmp/ps-fp16.bin" 1e-2); then
+        ok "parameter-server compress = fp16 against none: $out"
+    else
+        bad "parameter-server compress = fp16 against none: $out"
+    fi
+}
 # signSGD: every worker's scale and signs (a bit a coordinate, 32 to a
 # word) all-gathered
 if run dp-sign "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \

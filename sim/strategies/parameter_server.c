@@ -58,9 +58,11 @@ typedef struct PsConfig {
     int mode; /* PS_SYNC, PS_ASYNC, PS_SSP */
     int staleness;
     int backup_workers;
+    int compress; /* 0 none, 1 fp16, 2 bf16: every message's floats rounded, half the bytes */
 } PsConfig;
 
 static const char *const mode_names[] = {"sync", "async", "ssp", NULL};
+static const char *const ps_compress_names[] = {"none", "fp16", "bf16", NULL};
 
 static const KeyDef ps_keys[] = {
     KEYDEF_INT(PsConfig, "servers", servers, 1, 1 << 16, "1",
@@ -86,6 +88,9 @@ static const KeyDef ps_keys[] = {
              "each step",
      .when = "mode",
      .is = "sync"},
+    KEYDEF_ENUM(PsConfig, "compress", compress, ps_compress_names, "(none)",
+                "none, or fp16 / bf16: every float of every push and pull rounded to half "
+                "precision on its way (ties to even), half the bytes"),
 };
 
 typedef struct PsServer PsServer;
@@ -503,15 +508,25 @@ static void ps_worker_main(int argc, char **argv)
     ps_worker_free(w);
 }
 
+/* Rank rank's handle on the world, its messages in half precision when
+ * compressed. */
+static Comm ps_comm(const Run *run, PsShared *sh, int rank)
+{
+    const PsConfig *c = run->sc->strategy_config;
+    static const int rounding[] = {COMM_ROUND_NONE, COMM_ROUND_FP16, COMM_ROUND_BF16};
+    return (Comm){.world = &sh->world,
+                  .rank = rank,
+                  .channel = 0,
+                  .wire_bytes = c->compress ? 2.0 : 0.0,
+                  .rounding = rounding[c->compress]};
+}
+
 static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
 {
     PsWorker *w = state;
     PsShared *sh = run->state;
     const Scenario *sc = run->sc;
-    *w = (PsWorker){.run = run,
-                    .sh = sh,
-                    .rank = rank,
-                    .comm = {.world = &sh->world, .rank = rank, .channel = 0}};
+    *w = (PsWorker){.run = run, .sh = sh, .rank = rank, .comm = ps_comm(run, sh, rank)};
     w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
     record_role(&run->rec, rank, "worker", sc->batch);
     MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
@@ -591,7 +606,7 @@ static int ps_server_describe(void *state, Run *run, int rank, DtError *err)
                     .sh = sh,
                     .rank = rank,
                     .index = rank - sh->workers,
-                    .comm = {.world = &sh->world, .rank = rank, .channel = 0},
+                    .comm = ps_comm(run, sh, rank),
                     .slots = sh->mode->serve == ps_serve_ssp ? sh->staleness + 1 : 1};
     collective_block(run->model.nparams, sh->servers, s->index, &s->begin, &s->count);
     record_role(&run->rec, rank, "server", 0);
@@ -695,7 +710,14 @@ static int ps_start(Run *run, DtError *err)
 static void ps_results(const Run *run, cJSON *root)
 {
     const PsShared *sh = run->state;
+    const PsConfig *c = run->sc->strategy_config;
     cJSON_AddNumberToObject(root, "servers", sh->servers);
+    if (c->compress) {
+        cJSON *o = cJSON_AddObjectToObject(root, "compression");
+        cJSON_AddStringToObject(o, "kind", ps_compress_names[c->compress]);
+        cJSON_AddNumberToObject(o, "compression_ratio", run_wire_bytes(run) / 2.0);
+        record_measure(root, "compression_ratio", run_wire_bytes(run) / 2.0);
+    }
     if (!sh->nstaleness)
         return;
     long n = 0, max = 0;
