@@ -40,9 +40,10 @@ double compress_ratio(const CompressConfig *c)
     return c->ratio > 0 ? c->ratio : 0.01;
 }
 
-int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, DtError *err)
+int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, long first,
+                  DtError *err)
 {
-    *c = (Compress){.cfg = *cfg, .dev = dev, .count = count};
+    *c = (Compress){.cfg = *cfg, .dev = dev, .count = count, .calls = first};
     if (!compress_sparse(cfg))
         return 0;
     if (cfg->error_feedback == COMPRESS_FEEDBACK_ON &&
@@ -157,6 +158,18 @@ static void choose_topk(Compress *c, const float *mag, size_t n, size_t k)
     pick_largest(c, mag, c->cand, m, k);
 }
 
+/* g with a handle whose messages are 4-byte words whatever the run's
+ * precision: indices and sign bits cannot travel in half precision. */
+static Group words_group(const Group *g, Comm *words)
+{
+    *words = *g->comm;
+    words->wire_bytes = 4.0;
+    words->rounding = COMM_ROUND_NONE;
+    Group w = *g;
+    w.comm = words;
+    return w;
+}
+
 static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, size_t offset,
                           size_t k)
 {
@@ -185,7 +198,9 @@ static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, siz
         }
     }
     device_kernel(c->dev, t, 6.0 * (double)n, 16.0 * (double)n, "compress");
-    if (collective_find(COLL_ALLGATHER, "ring")->run(g, all, p * per, 0) < 0)
+    Comm words;
+    Group wg = words_group(g, &words);
+    if (collective_find(COLL_ALLGATHER, "ring")->run(&wg, all, p * per, 0) < 0)
         return -1;
     t = record_clock();
     if (buf) {
@@ -213,7 +228,9 @@ static int allreduce_randomk(Compress *c, const Group *g, const CollectiveOps *a
         return -1;
     double t = record_clock();
     if (buf) {
-        Rng rng = rng_make(c->cfg.seed ^ 0x5eed5a4d3e7ULL, (uint64_t)c->calls * 1000003u + offset);
+        /* the call's number: the same on every worker, step by step and
+         * bucket by bucket, and after a restart (compress_init's first) */
+        Rng rng = rng_make(c->cfg.seed ^ 0x5eed5a4d3e7ULL, (uint64_t)c->calls);
         for (size_t i = 0; i < n; i++)
             c->cand[i] = (int)i;
         for (size_t j = 0; j < k; j++) {
@@ -244,7 +261,7 @@ static int allreduce_randomk(Compress *c, const Group *g, const CollectiveOps *a
             buf[c->cand[j]] = vals[j];
     }
     device_kernel(c->dev, t, (double)k, 4.0 * (double)n + 8.0 * (double)k, "decompress");
-    c->sent_bytes += 4.0 * (double)k;
+    c->sent_bytes += g->comm->world->wire_bytes * (double)k;
     return 0;
 }
 
@@ -281,7 +298,9 @@ static int allreduce_sign(Compress *c, const Group *g, float *buf, size_t n, siz
     if (buf)
         sign_pack(c, buf, n, offset, all + (size_t)g->index * per);
     device_kernel(c->dev, t, 4.0 * (double)n, 12.0 * (double)n, "compress");
-    if (collective_find(COLL_ALLGATHER, "ring")->run(g, all, p * per, 0) < 0)
+    Comm word_comm;
+    Group wg = words_group(g, &word_comm);
+    if (collective_find(COLL_ALLGATHER, "ring")->run(&wg, all, p * per, 0) < 0)
         return -1;
     t = record_clock();
     if (buf) { /* the workers' scale x sign, added in worker order */
@@ -310,7 +329,6 @@ static int allreduce_sign(Compress *c, const Group *g, float *buf, size_t n, siz
 int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
                        size_t n, size_t offset)
 {
-    c->raw_bytes += 4.0 * (double)n;
     int rc;
     size_t k = (size_t)(compress_ratio(&c->cfg) * (double)n);
     k = k < 1 ? 1 : k > n ? n : k;
@@ -322,8 +340,12 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
         rc = allreduce_sign(c, g, buf, n, offset);
     } else { /* fp16, bf16: the messages are rounded on their way */
         rc = allreduce->run(g, buf, n, 0);
-        c->sent_bytes += 2.0 * (double)n;
+        if (rc == 0)
+            c->sent_bytes += 2.0 * (double)n;
     }
+    /* the gradient's bytes at the run's precision, once delivered */
+    if (rc == 0)
+        c->raw_bytes += g->comm->world->wire_bytes * (double)n;
     c->calls++;
     return rc;
 }

@@ -4,8 +4,8 @@
  *
  *   none     the all-reduce as it is.
  *   fp16     every float of every message rounded to IEEE half precision
- *   bf16     (bfloat16) on its way, ties to even, each message half the
- *            bytes: partial sums are rounded at every hop, as an
+ *   bf16     (bfloat16) on its way, ties to even, each message 2 bytes a
+ *            float (half those of fp32 training): partial sums are rounded at every hop, as an
  *            all-reduce in half precision does (sim/comm.h rounding).
  *   topk     each worker keeps the ratio x count largest magnitudes of
  *            its gradient (plus its residual with error feedback); the
@@ -18,7 +18,8 @@
  *   randomk  every worker keeps the same ratio x count coordinates, drawn
  *            afresh for every all-reduce from the scenario's seed (so no
  *            index travels), and the values alone are all-reduced: the
- *            traffic falls by count / k whatever the workers.  Nothing is
+ *            traffic falls by count / k whatever the workers.  Indices
+ *            and sign bits always travel as 4-byte words.  Nothing is
  *            rescaled: with error feedback what is left out comes back.
  *   signsgd  each worker sends the signs of its gradient (plus residual),
  *            32 to a word, and one scale, their mean magnitude; the
@@ -57,7 +58,7 @@ extern const char *const compress_kinds[];
  * unless given. */
 typedef struct CompressConfig {
     int kind;
-    double ratio;       /* topk: the share of coordinates sent; 0: 0.01 */
+    double ratio;       /* topk, randomk: the share of coordinates sent; 0: 0.01 */
     int error_feedback; /* COMPRESS_FEEDBACK_ON or _OFF */
     uint64_t seed;      /* randomk: draws its coordinates from it (not a key: the run's seed) */
 } CompressConfig;
@@ -105,9 +106,11 @@ typedef struct Compress {
 /* ratio is in range for the kinds that use it; error feedback needs a
  * kind that leaves something out: -1 naming the key otherwise. */
 int compress_check(const CompressConfig *c, const KeySource *given, DtError *err);
-/* Allocate the state (none and fp16/bf16 need none); charged on dev; -1
- * when out of memory. */
-int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, DtError *err);
+/* Allocate the state (none and fp16/bf16 need none); charged on dev;
+ * `first` compressed all-reduces already done (a restart's); -1 when out
+ * of memory. */
+int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, long first,
+                  DtError *err);
 void compress_free(Compress *c);
 /* Does this kind leave something out, which error feedback keeps (topk,
  * randomk, signsgd)?  fp16 and bf16 only round the messages. */

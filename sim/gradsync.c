@@ -100,15 +100,17 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
     }
 }
 
-int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, DtError *err)
+int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, long first_step, DtError *err)
 {
     CompressConfig cfg = s->comp.cfg;
     cfg.seed = seed;
+    /* one compressed all-reduce a bucket a step */
+    long first = first_step * (s->overlap ? s->plan->n : 1);
     if (!s->grad) { /* cost mode: timing-only messages, nothing to choose from */
-        s->comp = (Compress){.cfg = cfg, .dev = dev, .count = s->count};
+        s->comp = (Compress){.cfg = cfg, .dev = dev, .count = s->count, .calls = first};
         return 0;
     }
-    return compress_init(&s->comp, &cfg, dev, s->count, err);
+    return compress_init(&s->comp, &cfg, dev, s->count, first, err);
 }
 
 /* All-reduce buf[0 .. n), the gradient's floats from offset on. */
@@ -179,12 +181,8 @@ void gradsync_join(GradSync *s)
 
 void gradsync_free(GradSync *s)
 {
+    gradsync_join(s);
     compress_free(&s->comp);
-    if (s->stream) {
-        sg_actor_join(s->stream, -1);
-        sg_actor_unref(s->stream);
-        s->stream = NULL;
-    }
     if (s->ready) {
         sg_sem_destroy(s->ready);
         sg_sem_destroy(s->done);

@@ -303,5 +303,11 @@ if run dp-sign "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.over
     else
         bad "data-parallel compress = signsgd: $got bytes, wanted $want"
     fi
+    # sign bits travel as 4-byte words whatever the run's precision
+    run dp-sign-bf16 "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+        --set strategy.compress=signsgd --set train.precision=bf16 &&
+        [ "$(json "$tmp/dp-sign-bf16/summary.json" .bytes_communicated)" = "$want" ] &&
+        ok "data-parallel compress = signsgd at precision bf16: the same $want bytes" ||
+        bad "data-parallel compress = signsgd at precision bf16: $(json "$tmp/dp-sign-bf16/summary.json" .bytes_communicated) bytes, wanted $want"
 fi
 checks_done

@@ -94,6 +94,20 @@ f=$tmp/data-parallel-fail/summary.json
 close "$(json "$f" .recovery.restart_seconds)" "$(json "$f" '0.003 + .recovery.checkpoint_bytes / 2e8')" \
     "restart = relaunch + the checkpoint read from disk"
 
+# random-k draws its coordinates by the all-reduce's number: after a
+# restart, the same ones as without the failure
+expect 0 "" -- "$dtsim" run "$tiny" --quiet --no-plot --platform "$tmp/p.xml" --set strategy.kind=data-parallel \
+    --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3 --set strategy.compress=randomk \
+    --set strategy.ratio=0.1 --set strategy.error_feedback=off --out "$tmp/rk" --save-model "$tmp/rk.bin"
+expect 0 "" -- "$dtsim" run "$tiny" --quiet --no-plot --platform "$tmp/p.xml" --set strategy.kind=data-parallel \
+    --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3 --set strategy.compress=randomk \
+    --set strategy.ratio=0.1 --set strategy.error_feedback=off --out "$tmp/rk-fail" \
+    --save-model "$tmp/rk-fail.bin" --set train.checkpoint_every=10 --set "faults.fail=h2 0.05 0.01"
+same "$tmp/rk.bin" "$tmp/rk-fail.bin" "random-k: parameters after a failure and a restart"
+[ "$(json "$tmp/rk/summary.json" .compression.compression_ratio)" = "$(json "$tmp/rk-fail/summary.json" .compression.compression_ratio)" ] &&
+    ok "random-k: the compression ratio a restart leaves unchanged" ||
+    bad "random-k: compression ratio $(json "$tmp/rk/summary.json" .compression.compression_ratio) against $(json "$tmp/rk-fail/summary.json" .compression.compression_ratio) after a restart"
+
 # Same bytes twice.
 dp=(run "$tiny" --quiet --no-plot --platform "$tmp/p.xml" --set strategy.kind=data-parallel
     --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3)

@@ -165,7 +165,7 @@ static int dp_worker_alloc(void *state, DtError *err)
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank, .local = w->sh->local};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
                   run->total_steps - recovery_resume_step(run));
-    return gradsync_compress_init(&w->sync, &w->dev, sc->seed, err);
+    return gradsync_compress_init(&w->sync, &w->dev, sc->seed, recovery_resume_step(run), err);
 }
 
 static const RankKind dp_worker = {

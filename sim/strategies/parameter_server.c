@@ -58,7 +58,7 @@ typedef struct PsConfig {
     int mode; /* PS_SYNC, PS_ASYNC, PS_SSP */
     int staleness;
     int backup_workers;
-    int compress; /* 0 none, 1 fp16, 2 bf16: every message's floats rounded, half the bytes */
+    int compress; /* 0 none, 1 fp16, 2 bf16: every message's floats rounded, 2 bytes a float */
 } PsConfig;
 
 static const char *const mode_names[] = {"sync", "async", "ssp", NULL};
@@ -90,7 +90,7 @@ static const KeyDef ps_keys[] = {
      .is = "sync"},
     KEYDEF_ENUM(PsConfig, "compress", compress, ps_compress_names, "(none)",
                 "none, or fp16 / bf16: every float of every push and pull rounded to half "
-                "precision on its way (ties to even), half the bytes"),
+                "precision on its way (ties to even), 2 bytes a float"),
 };
 
 typedef struct PsServer PsServer;
