@@ -158,16 +158,17 @@ static void choose_topk(Compress *c, const float *mag, size_t n, size_t k)
     pick_largest(c, mag, c->cand, m, k);
 }
 
-/* g with a handle whose messages are 4-byte words whatever the run's
- * precision: indices and sign bits cannot travel in half precision. */
-static Group words_group(const Group *g, Comm *words)
+/* The ring all-gather of count floats over g, as 4-byte words whatever
+ * the run's precision: indices and sign bits cannot travel in half
+ * precision. */
+static int allgather_words(const Group *g, float *all, size_t count)
 {
-    *words = *g->comm;
-    words->wire_bytes = 4.0;
-    words->rounding = COMM_ROUND_NONE;
-    Group w = *g;
-    w.comm = words;
-    return w;
+    Comm words = *g->comm;
+    words.wire_bytes = 4.0;
+    words.rounding = COMM_ROUND_NONE;
+    Group wg = *g;
+    wg.comm = &words;
+    return collective_find(COLL_ALLGATHER, "ring")->run(&wg, all, count, 0);
 }
 
 static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, size_t offset,
@@ -198,9 +199,7 @@ static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, siz
         }
     }
     device_kernel(c->dev, t, 6.0 * (double)n, 16.0 * (double)n, "compress");
-    Comm words;
-    Group wg = words_group(g, &words);
-    if (collective_find(COLL_ALLGATHER, "ring")->run(&wg, all, p * per, 0) < 0)
+    if (allgather_words(g, all, p * per) < 0)
         return -1;
     t = record_clock();
     if (buf) {
@@ -298,9 +297,7 @@ static int allreduce_sign(Compress *c, const Group *g, float *buf, size_t n, siz
     if (buf)
         sign_pack(c, buf, n, offset, all + (size_t)g->index * per);
     device_kernel(c->dev, t, 4.0 * (double)n, 12.0 * (double)n, "compress");
-    Comm word_comm;
-    Group wg = words_group(g, &word_comm);
-    if (collective_find(COLL_ALLGATHER, "ring")->run(&wg, all, p * per, 0) < 0)
+    if (allgather_words(g, all, p * per) < 0)
         return -1;
     t = record_clock();
     if (buf) { /* the workers' scale x sign, added in worker order */

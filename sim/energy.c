@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "placement.h"
 #include "record.h"
 
 void energy_plugins_init(int hosts, int links)
@@ -38,8 +39,9 @@ static int watts(const char *text, size_t len, double *out)
     return *end == '\0' && !errno && isfinite(*out) && *out >= 0.0 ? 0 : -1;
 }
 
-/* "IDLE:PEAK" or "IDLE:EPSILON:PEAK" (len characters of text). */
-static int profile_ok(const char *text, size_t len)
+/* The watts of one group, colon-separated (len characters of text): how
+ * many, or -1 when one is not a number of watts. */
+static int group_watts(const char *text, size_t len)
 {
     int n = 0;
     for (size_t start = 0; start <= len;) {
@@ -48,27 +50,29 @@ static int profile_ok(const char *text, size_t len)
             end++;
         double w;
         if (watts(text + start, end - start, &w) < 0)
-            return 0;
+            return -1;
         n++;
         start = end + 1;
     }
-    return n == 2 || n == 3;
+    return n;
 }
 
-/* wattage_per_state: one profile per pstate, comma-separated. */
-static int per_state_ok(const char *value, unsigned long pstates)
+/* A property's value: comma-separated groups of lo to hi watts each
+ * (wattage_per_state: IDLE:PEAK or IDLE:EPSILON:PEAK a pstate;
+ * wattage_range: IDLE:BUSY).  How many groups, or -1 when one is not. */
+static long groups_ok(const char *value, int lo, int hi)
 {
-    unsigned long n = 0;
+    long n = 0;
     for (const char *p = value;; p++) {
         size_t len = strcspn(p, ",");
-        if (!profile_ok(p, len))
-            return 0;
+        int k = group_watts(p, len);
+        if (k < lo || k > hi)
+            return -1;
         n++;
         p += len;
         if (*p == '\0')
-            break;
+            return n;
     }
-    return n == pstates;
 }
 
 int energy_check_hosts(char *why, size_t size)
@@ -82,7 +86,7 @@ int energy_check_hosts(char *why, size_t size)
         const char *off = sg_host_get_property_value(hosts[i], "wattage_off");
         unsigned long pstates = sg_host_get_nb_pstates(hosts[i]);
         double w;
-        if (per && !per_state_ok(per, pstates)) {
+        if (per && groups_ok(per, 2, 3) != (long)pstates) {
             snprintf(why, size,
                      "host '%s': property wattage_per_state = '%s' is not what SimGrid reads: "
                      "give IDLE:PEAK (or IDLE:EPSILON:PEAK) watts, each a number of 0 or more, "
@@ -99,25 +103,6 @@ int energy_check_hosts(char *why, size_t size)
     }
     free(hosts);
     return bad ? -1 : 0;
-}
-
-/* wattage_range: IDLE:BUSY groups, comma-separated (SimGrid keeps the
- * last). */
-static int range_ok(const char *value, size_t len)
-{
-    for (size_t start = 0; start <= len;) {
-        size_t end = start;
-        while (end < len && value[end] != ',')
-            end++;
-        const char *colon = memchr(value + start, ':', end - start);
-        double w;
-        if (!colon || memchr(colon + 1, ':', (size_t)(value + end - colon - 1)) ||
-            watts(value + start, (size_t)(colon - value - start), &w) < 0 ||
-            watts(colon + 1, (size_t)(value + end - colon - 1), &w) < 0)
-            return 0;
-        start = end + 1;
-    }
-    return 1;
 }
 
 /* The value of attribute name (quoted either way) in the element text
@@ -190,7 +175,7 @@ int energy_scan(const char *path, int *hosts, int *links, char *why, size_t size
         if (!end || !attribute(el, end, "id", id, sizeof id) || strcmp(id, "wattage_range") != 0)
             continue;
         *links = 1;
-        if (attribute(el, end, "value", value, sizeof value) && range_ok(value, strlen(value)))
+        if (attribute(el, end, "value", value, sizeof value) && groups_ok(value, 2, 2) > 0)
             continue;
         int line = 1;
         for (const char *c = text; c < el; c++)
@@ -212,10 +197,7 @@ int energy_start(Energy *e, const sg_host_t *placed, int nranks, DtError *err)
     if (!e->hosts)
         return dt_fail(err, DT_ERUNTIME, "out of memory for the energy of %d hosts", nranks);
     for (int r = 0; r < nranks; r++) {
-        int seen = 0;
-        for (int q = 0; q < r && !seen; q++)
-            seen = placed[q] == placed[r];
-        if (seen)
+        if (!placement_first_on_host(placed, r))
             continue;
         if (sg_host_get_property_value(placed[r], "wattage_per_state"))
             e->hosts[e->nhosts++] = placed[r];

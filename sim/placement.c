@@ -272,6 +272,14 @@ int placement_place(Placement *p, int nranks, const char *hosts, int group, DtEr
     return 0;
 }
 
+int placement_first_on_host(const sg_host_t *host, int r)
+{
+    for (int q = 0; q < r; q++)
+        if (host[q] == host[r])
+            return 0;
+    return 1;
+}
+
 void placement_free(Placement *p)
 {
     free(p->host);

@@ -53,4 +53,8 @@ typedef struct Placement {
 int placement_place(Placement *p, int nranks, const char *hosts, int group, DtError *err);
 void placement_free(Placement *p);
 
+/* Is rank r the first of host[0 .. r] on its host?  (Counting these gives
+ * the distinct hosts of ranks.) */
+int placement_first_on_host(const sg_host_t *host, int r);
+
 #endif

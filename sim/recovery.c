@@ -438,22 +438,15 @@ static void mtbf_draw(Run *run, Rng *rng, Failure *next)
     if (fc->mtbf <= 0.0)
         return;
     int hosts = 0;
-    for (int r = 0; r < run->nranks; r++) {
-        int seen = 0;
-        for (int q = 0; q < r && !seen; q++)
-            seen = run->place.host[q] == run->place.host[r];
-        hosts += !seen;
-    }
+    for (int r = 0; r < run->nranks; r++)
+        hosts += placement_first_on_host(run->place.host, r);
     double u = (double)(rng_next(rng) >> 11) * 0x1.0p-53;
     next->at = simgrid_get_clock() - fc->mtbf / hosts * log1p(-u);
     next->repair = fc->repair;
     /* the k-th distinct host of a rank */
     int k = (int)rng_below(rng, (uint32_t)hosts);
     for (int r = 0; r < run->nranks; r++) {
-        int seen = 0;
-        for (int q = 0; q < r && !seen; q++)
-            seen = run->place.host[q] == run->place.host[r];
-        if (!seen && k-- == 0) {
+        if (placement_first_on_host(run->place.host, r) && k-- == 0) {
             snprintf(next->host, sizeof next->host, "%s", sg_host_get_name(run->place.host[r]));
             break;
         }

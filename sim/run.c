@@ -783,14 +783,13 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
     /* SimGrid ends the run when nothing can progress any more: ranks still
      * waiting then (a deadlock), or a clock gone to infinity (a kernel or
      * a transfer that never ends), is a failure, not a result */
-    size_t stuck = sg_actor_count();
-    /* (SimGrid may have ended actors it found deadlocked: a restartable
-     * run's steps say whether it got to its end) */
-    if (run.recovery.on && run.recovery.done_step < run.total_steps)
-        stuck += 1;
+    /* ranks left waiting; or ended by SimGrid as deadlocked, which a
+     * restartable run's steps tell */
+    int stuck =
+        sg_actor_count() > 0 || (run.recovery.on && run.recovery.done_step < run.total_steps);
     double end = simgrid_get_clock();
     rc = write_results(&run, out_dir, wall, err);
-    if (rc == 0 && (stuck > 0 || !isfinite(end)))
+    if (rc == 0 && (stuck || !isfinite(end)))
         rc = dt_fail(err, DT_ERUNTIME,
                      "the simulation stopped at %g simulated s%s: nothing could progress (a "
                      "device or link so slow that its work never ends, or a SimGrid option "
