@@ -17,6 +17,7 @@ static struct {
     pthread_cond_t work; /* a job was queued, or the pool stops */
     pthread_cond_t done; /* a job finished */
     PoolJob *head, *tail;
+    int running; /* jobs taken off the queue, not yet done */
     pthread_t thread[POOL_MAX];
     int helpers;
     int stopping;
@@ -33,6 +34,7 @@ static PoolJob *pool_take(void)
         if (!pool.head)
             pool.tail = NULL;
         job->state = POOL_RUNNING;
+        pool.running++;
     }
     return job;
 }
@@ -45,6 +47,7 @@ static void pool_run(PoolJob *job)
     job->fn(job->arg);
     pthread_mutex_lock(&pool.lock);
     job->state = POOL_DONE;
+    pool.running--;
     pthread_cond_broadcast(&pool.done);
 }
 
@@ -88,6 +91,16 @@ void pool_stop(void)
     for (int i = 0; i < pool.helpers; i++)
         pthread_join(pool.thread[i], NULL);
     pool.helpers = 0;
+}
+
+void pool_drain(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    for (PoolJob *job; (job = pool_take());)
+        pool_run(job);
+    while (pool.running > 0)
+        pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
 }
 
 int pool_threads(void)
@@ -136,6 +149,7 @@ static int pool_unqueue(PoolJob *job)
     if (pool.tail == job)
         pool.tail = prev;
     job->state = POOL_RUNNING;
+    pool.running++;
     return 1;
 }
 

@@ -34,6 +34,10 @@ enum { POOL_IDLE, POOL_QUEUED, POOL_RUNNING, POOL_DONE };
  * none: this thread does every job). */
 int pool_start(int n);
 void pool_stop(void);
+/* Return once no job is queued or running: at the end of a simulation
+ * whose ranks did not all finish (a deadlock), before what their jobs
+ * touch is freed. */
+void pool_drain(void);
 /* The threads the pool has, this one included (1 when not started). */
 int pool_threads(void);
 /* The number of processors online: --threads' default. */

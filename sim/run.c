@@ -765,6 +765,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
         goto out;
     run.wall_start = record_clock();
     simgrid_run();
+    pool_drain(); /* a deadlocked rank may have left kernels running */
     double wall = record_clock() - run.wall_start;
     comm_progress(NULL, NULL);
     run.nranks = run.rec.nranks; /* every rank that ran, elastic or not */
