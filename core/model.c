@@ -128,6 +128,26 @@ int model_has_tied(const Model *m)
     return 0;
 }
 
+int model_matrices(const Model *m, ModelMatrix *out)
+{
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->param_count == 0)
+            continue;
+        if (l->ops == &dense_ops || l->ops == &conv2d_ops) { /* W, then a bias per row */
+            int rows = l->ops == &dense_ops ? l->units : l->channels;
+            size_t cols = (l->param_count - (size_t)rows) / (size_t)rows;
+            out[n++] = (ModelMatrix){l->param_offset, rows, (int)cols};
+        } else if (l->ops == &embed_ops) { /* wte (vocab, units), wpe (T, units) */
+            out[n++] = (ModelMatrix){l->param_offset, l->vocab, l->units};
+            out[n++] = (ModelMatrix){l->param_offset + (size_t)l->vocab * (size_t)l->units, l->in.c,
+                                     l->units};
+        }
+    }
+    return n;
+}
+
 int model_can_cut(const Model *m, int first)
 {
     if (first <= 0 || first >= m->nlayers)

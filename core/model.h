@@ -133,6 +133,18 @@ void model_checkpoints(const Model *m, unsigned char *ck);
 /* Does a layer use another's parameters (tie_embeddings)?  Such a model
  * cannot be cut into pipeline stages (plan_stages refuses it). */
 int model_has_tied(const Model *m);
+/* A matrix among the parameters: rows x cols floats from offset, row-major
+ * (a dense layer's W (units, in), a convolution's kernels as (channels,
+ * in.c * kernel * kernel), an embedding's token and position tables).
+ * What no matrix covers are vectors: biases, normalisation scales. */
+typedef struct ModelMatrix {
+    size_t offset;
+    int rows, cols;
+} ModelMatrix;
+#define MODEL_MAX_MATRICES (2 * MODEL_MAX_LAYERS)
+/* The model's matrices in ascending offset into out (room for
+ * MODEL_MAX_MATRICES); returns how many. */
+int model_matrices(const Model *m, ModelMatrix *out);
 /* Does layer l's backward produce a gradient for its input: is there a
  * layer with parameters at or before the one it reads? */
 int model_needs_din(const Model *m, int l);

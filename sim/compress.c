@@ -9,30 +9,41 @@
 
 #include "rng.h"
 
-const char *const compress_kinds[] = {"none", "fp16", "bf16", "topk", "randomk", "signsgd", NULL};
+const char *const compress_kinds[] = {"none",    "fp16",  "bf16",     "topk", "randomk",
+                                      "signsgd", "gtopk", "powersgd", NULL};
 const char *const compress_on_off[] = {"on", "off", NULL};
 
 int compress_check(const CompressConfig *c, const KeySource *given, DtError *err)
 {
     if (key_given(given, "ratio") && !compress_uses_ratio(c))
-        return key_fail(given, "ratio", err, "ratio is for compress = topk or randomk, not %s",
+        return key_fail(given, "ratio", err,
+                        "ratio is for compress = topk, randomk or gtopk, not %s",
+                        compress_kinds[c->kind]);
+    if (key_given(given, "rank") && c->kind != COMPRESS_POWERSGD)
+        return key_fail(given, "rank", err, "rank is for compress = powersgd, not %s",
                         compress_kinds[c->kind]);
     if (key_given(given, "error_feedback") && !compress_sparse(c))
         return key_fail(given, "error_feedback", err,
-                        "error_feedback is for compress = topk, randomk or signsgd, which leave "
-                        "something out; %s keeps no residual",
+                        "error_feedback is for compress = topk, randomk, signsgd, gtopk or "
+                        "powersgd, which leave something out; %s keeps no residual",
                         compress_kinds[c->kind]);
     return 0;
 }
 
 int compress_sparse(const CompressConfig *c)
 {
-    return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_RANDOMK || c->kind == COMPRESS_SIGNSGD;
+    return c->kind >= COMPRESS_TOPK;
+}
+
+int compress_stateful(const CompressConfig *c)
+{
+    return c->kind == COMPRESS_POWERSGD ||
+           (compress_sparse(c) && c->error_feedback == COMPRESS_FEEDBACK_ON);
 }
 
 int compress_uses_ratio(const CompressConfig *c)
 {
-    return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_RANDOMK;
+    return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_RANDOMK || c->kind == COMPRESS_GTOPK;
 }
 
 double compress_ratio(const CompressConfig *c)
@@ -49,6 +60,8 @@ int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t co
     if (cfg->error_feedback == COMPRESS_FEEDBACK_ON &&
         !(c->residual = calloc(count ? count : 1, sizeof *c->residual)))
         return dt_fail(err, DT_ERUNTIME, "out of memory for the compression's residual");
+    if (cfg->kind == COMPRESS_POWERSGD)
+        return powersgd_init(c, err);
     c->work = malloc((count ? count : 1) * sizeof *c->work);
     c->mag = malloc((count ? count : 1) * sizeof *c->mag);
     c->idx = malloc((count ? count : 1) * sizeof *c->idx);
@@ -68,6 +81,11 @@ void compress_free(Compress *c)
     free(c->idx);
     free(c->mag);
     free(c->cand);
+    free(c->merged);
+    free(c->q);
+    free(c->pbuf);
+    free(c->qbuf);
+    c->merged = c->q = c->pbuf = c->qbuf = NULL;
     c->residual = c->work = c->gather = c->mag = NULL;
     c->idx = c->cand = NULL;
 }
@@ -158,17 +176,48 @@ static void choose_topk(Compress *c, const float *mag, size_t n, size_t k)
     pick_largest(c, mag, c->cand, m, k);
 }
 
-/* The ring all-gather of count floats over g, as 4-byte words whatever
- * the run's precision: indices and sign bits cannot travel in half
- * precision. */
+/* g's members with a handle whose messages travel as 4-byte words
+ * whatever the run's precision: indices and sign bits cannot travel in
+ * half precision. */
+static Group words_group(const Group *g, Comm *words)
+{
+    *words = *g->comm;
+    words->wire_bytes = 4.0;
+    words->rounding = COMM_ROUND_NONE;
+    Group wg = *g;
+    wg.comm = words;
+    return wg;
+}
+
+/* The ring all-gather of count floats over g, as 4-byte words. */
 static int allgather_words(const Group *g, float *all, size_t count)
 {
-    Comm words = *g->comm;
-    words.wire_bytes = 4.0;
-    words.rounding = COMM_ROUND_NONE;
-    Group wg = *g;
-    wg.comm = &words;
+    Comm words;
+    Group wg = words_group(g, &words);
     return collective_find(COLL_ALLGATHER, "ring")->run(&wg, all, count, 0);
+}
+
+/* topk's and gtopk's start: the gradient plus residual into buf, and its
+ * k largest magnitudes (c->idx, ascending) as k pairs into mine: k
+ * indices as words, then k values; the residual keeps the rest. */
+static void topk_pack(Compress *c, float *buf, size_t n, size_t offset, size_t k, float *mine)
+{
+    float *res = c->residual ? c->residual + offset : NULL;
+    for (size_t i = 0; i < n; i++) { /* acc, its magnitude, and (so far) the residual */
+        float a = res ? buf[i] + res[i] : buf[i];
+        buf[i] = a;
+        c->mag[i] = fabsf(a);
+        if (res)
+            res[i] = a;
+    }
+    choose_topk(c, c->mag, n, k);
+    for (size_t j = 0; j < k; j++) {
+        uint32_t i = (uint32_t)c->idx[j];
+        memcpy(mine + j, &i, sizeof i);
+        mine[k + j] = buf[c->idx[j]];
+        if (res) /* sent: nothing left of it */
+            res[c->idx[j]] = 0.0f;
+    }
 }
 
 static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, size_t offset,
@@ -179,25 +228,8 @@ static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, siz
     if (buf && !all)
         return -1;
     double t = record_clock();
-    if (buf) {
-        float *res = c->residual ? c->residual + offset : NULL;
-        for (size_t i = 0; i < n; i++) { /* acc, its magnitude, and (so far) the residual */
-            float a = res ? buf[i] + res[i] : buf[i];
-            buf[i] = a;
-            c->mag[i] = fabsf(a);
-            if (res)
-                res[i] = a;
-        }
-        choose_topk(c, c->mag, n, k);
-        float *mine = all + (size_t)g->index * per;
-        for (size_t j = 0; j < k; j++) {
-            uint32_t i = (uint32_t)c->idx[j];
-            memcpy(mine + j, &i, sizeof i);
-            mine[k + j] = buf[c->idx[j]];
-            if (res) /* sent: nothing left of it */
-                res[c->idx[j]] = 0.0f;
-        }
-    }
+    if (buf)
+        topk_pack(c, buf, n, offset, k, all + (size_t)g->index * per);
     device_kernel(c->dev, t, 6.0 * (double)n, 16.0 * (double)n, "compress");
     if (allgather_words(g, all, p * per) < 0)
         return -1;
@@ -212,6 +244,99 @@ static int allreduce_topk(Compress *c, const Group *g, float *buf, size_t n, siz
             }
     }
     device_kernel(c->dev, t, (double)(p * k), 4.0 * (double)(n + 2 * p * k), "decompress");
+    c->sent_bytes += 8.0 * (double)k;
+    return 0;
+}
+
+static uint32_t word_at(const float *v, size_t j)
+{
+    uint32_t i;
+    memcpy(&i, v + j, sizeof i);
+    return i;
+}
+
+/* gtopk's merge: b's k pairs added to a's (both ascending in index, as
+ * topk_pack lays them out), and the k of largest magnitude kept in a,
+ * ascending (ties go to the lower index); scratch holds 6 k floats. */
+static void gtopk_merge(float *a, const float *b, size_t k, float *scratch)
+{
+    float *val = scratch, *idx = scratch + 2 * k, *mag = scratch + 4 * k;
+    size_t m = 0, ia = 0, ib = 0;
+    while (ia < k || ib < k) {
+        uint32_t xa = ia < k ? word_at(a, ia) : UINT32_MAX,
+                 xb = ib < k ? word_at(b, ib) : UINT32_MAX;
+        uint32_t x = xa < xb ? xa : xb;
+        float v = 0.0f;
+        if (xa == x)
+            v = a[k + ia++];
+        if (xb == x)
+            v += b[k + ib++];
+        memcpy(idx + m, &x, sizeof x);
+        val[m] = v;
+        mag[m++] = fabsf(v);
+    }
+    float thr = kth_largest(mag, m, k);
+    size_t above = 0, taken = 0;
+    for (size_t j = 0; j < m; j++)
+        above += fabsf(val[j]) > thr;
+    size_t ties = k - above;
+    for (size_t j = 0; j < m && taken < k; j++) {
+        float v = fabsf(val[j]);
+        if (v > thr || (v == thr && ties > 0)) {
+            ties -= v == thr;
+            memcpy(a + taken, idx + j, sizeof(float));
+            a[k + taken++] = val[j];
+        }
+    }
+}
+
+/* gtopk: each member's top k up a binomial tree to member 0, merged at
+ * every member on the way, then member 0's k pairs back down the tree. */
+static int allreduce_gtopk(Compress *c, const Group *g, float *buf, size_t n, size_t offset,
+                           size_t k)
+{
+    const size_t per = 2 * k;
+    float *set = buf ? gather_buffer(c, 10 * k) : NULL, *child = set ? set + per : NULL;
+    if (buf && !set)
+        return -1;
+    double t = record_clock();
+    if (buf)
+        topk_pack(c, buf, n, offset, k, set);
+    device_kernel(c->dev, t, 6.0 * (double)n, 16.0 * (double)n, "compress");
+    Comm words;
+    Group wg = words_group(g, &words);
+    const int p = g->size, vr = g->index;
+    for (int mask = 1; mask < p; mask <<= 1) {
+        if (vr & mask) {
+            if (comm_send(&words, group_rank(g, vr - mask), set, per) < 0)
+                return -1;
+            break;
+        }
+        if (vr + mask < p) {
+            if (comm_recv(&words, group_rank(g, vr + mask), child, per) < 0)
+                return -1;
+            t = record_clock();
+            if (buf)
+                gtopk_merge(set, child, k, child + per);
+            device_kernel(c->dev, t, 6.0 * (double)k, 48.0 * (double)k, "compress");
+        }
+    }
+    if (collective_find(COLL_BROADCAST, "tree")->run(&wg, set, per, 0) < 0)
+        return -1;
+    t = record_clock();
+    if (buf) {
+        float *res = c->residual ? c->residual + offset : NULL;
+        for (size_t j = 0, f = 0; res && j < k; j++) { /* sent, but dropped on the way */
+            while (f < k && word_at(set, f) < (uint32_t)c->idx[j])
+                f++;
+            if (f == k || word_at(set, f) != (uint32_t)c->idx[j])
+                res[c->idx[j]] = buf[c->idx[j]];
+        }
+        memset(buf, 0, n * sizeof *buf);
+        for (size_t j = 0; j < k; j++)
+            buf[word_at(set, j)] = set[k + j];
+    }
+    device_kernel(c->dev, t, (double)k, 4.0 * (double)n + 16.0 * (double)k, "decompress");
     c->sent_bytes += 8.0 * (double)k;
     return 0;
 }
@@ -333,6 +458,10 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
         rc = allreduce_topk(c, g, buf, n, offset, k);
     } else if (c->cfg.kind == COMPRESS_RANDOMK) {
         rc = allreduce_randomk(c, g, allreduce, buf, n, offset, k);
+    } else if (c->cfg.kind == COMPRESS_GTOPK) {
+        rc = allreduce_gtopk(c, g, buf, n, offset, k);
+    } else if (c->cfg.kind == COMPRESS_POWERSGD) {
+        rc = powersgd_allreduce(c, g, allreduce, buf, n, offset);
     } else if (c->cfg.kind == COMPRESS_SIGNSGD) {
         rc = allreduce_sign(c, g, buf, n, offset);
     } else { /* fp16, bf16: the messages are rounded on their way */

@@ -25,6 +25,20 @@
  *            32 to a word, and one scale, their mean magnitude; the
  *            messages are all-gathered and every worker adds up the
  *            workers' scale x sign in worker order: 1 bit a coordinate.
+ *   gtopk    global top-k (Shi et al. 2019): each worker chooses its top
+ *            k as topk does, then the sets go up a binomial tree, each
+ *            member adding its child's pairs to its own (by index) and
+ *            keeping the k of largest magnitude, and member 0's final k
+ *            pairs come back down the tree.  Every message is k pairs,
+ *            whatever the workers, so the traffic falls by count / (2 k);
+ *            the sum is that of the coordinates the tree kept.  With
+ *            error feedback a worker keeps what it did not send and what
+ *            it sent that the tree dropped.
+ *   powersgd PowerSGD (Vogels et al. 2019, sim/powersgd.c): each weight
+ *            matrix's gradient M (rows x cols; core/model.h) travels as
+ *            two thin factors of `rank` columns, P = M Q and Q = M^T P^,
+ *            each all-reduced; biases and matrices too small to gain
+ *            are all-reduced whole.
  *
  * With error_feedback = on each worker keeps what its compression left
  * out (its gradient less what it sent) and adds it to its next gradient.
@@ -41,6 +55,7 @@
 #include "collective.h"
 #include "device.h"
 #include "keys.h"
+#include "model.h"
 
 enum {
     COMPRESS_NONE,
@@ -48,7 +63,9 @@ enum {
     COMPRESS_BF16,
     COMPRESS_TOPK,
     COMPRESS_RANDOMK,
-    COMPRESS_SIGNSGD
+    COMPRESS_SIGNSGD,
+    COMPRESS_GTOPK,
+    COMPRESS_POWERSGD
 };
 enum { COMPRESS_FEEDBACK_ON, COMPRESS_FEEDBACK_OFF };
 extern const char *const compress_kinds[];
@@ -60,7 +77,11 @@ typedef struct CompressConfig {
     int kind;
     double ratio;       /* topk, randomk: the share of coordinates sent; 0: 0.01 */
     int error_feedback; /* COMPRESS_FEEDBACK_ON or _OFF */
-    uint64_t seed;      /* randomk: draws its coordinates from it (not a key: the run's seed) */
+    int rank;           /* powersgd: the factors' columns; 0: 4 */
+    uint64_t seed;      /* randomk, powersgd: draws from it (not a key: the run's seed) */
+    /* powersgd: the gradient's matrices, ascending (not keys: the model's) */
+    const ModelMatrix *mats;
+    int nmats;
 } CompressConfig;
 
 /* The rows of a strategy's key table for a CompressConfig at `field` of
@@ -70,7 +91,8 @@ typedef struct CompressConfig {
                 "gradient compression in the all-reduce: none, fp16 or bf16 (every message in "    \
                 "half precision), topk (the ratio of largest coordinates, as index and value), "   \
                 "randomk (the same random ratio of coordinates on every worker, values only), "    \
-                "signsgd (signs and a scale)"),                                                    \
+                "signsgd (signs and a scale), gtopk (top-k merged up a tree: the global top "      \
+                "ratio), powersgd (each weight matrix as two factors of `rank` columns)"),         \
         {.name = "ratio",                                                                          \
          .type = KEY_DOUBLE,                                                                       \
          .offset = offsetof(T, field.ratio),                                                       \
@@ -78,11 +100,18 @@ typedef struct CompressConfig {
          .min_open = 1,                                                                            \
          .max = 1,                                                                                 \
          .def = "(0.01)",                                                                          \
-         .help = "topk, randomk: the share of the gradient's coordinates each worker sends, in "   \
-                 "(0, 1]"},                                                                        \
+         .help = "topk, randomk, gtopk: the share of the gradient's coordinates each worker "      \
+                 "sends, in (0, 1]"},                                                              \
+        {.name = "rank",                                                                           \
+         .type = KEY_INT,                                                                          \
+         .offset = offsetof(T, field.rank),                                                        \
+         .min = 1,                                                                                 \
+         .max = 1 << 16,                                                                           \
+         .def = "(4)",                                                                             \
+         .help = "powersgd: the columns of each matrix's factors (its rank)"},                     \
         KEYDEF_ENUM(T, "error_feedback", field.error_feedback, compress_on_off, "(on)",            \
-                    "topk, randomk, signsgd: keep what was left out and add it to the next "       \
-                    "gradient")
+                    "topk, randomk, signsgd, gtopk, powersgd: keep what was left out and add it "  \
+                    "to the next gradient")
 
 extern const char *const compress_on_off[];
 
@@ -97,10 +126,14 @@ typedef struct Compress {
     float *work;     /* (count) magnitudes being ranked */
     float *gather;   /* the all-gather's buffer */
     size_t gather_cap;
-    int *idx;          /* (count) chosen coordinates */
-    int *cand;         /* (count) coordinates in the running */
-    double raw_bytes;  /* what the uncompressed gradients would have carried */
-    double sent_bytes; /* what the compressed messages carried (each worker's part) */
+    int *idx;      /* (count) chosen coordinates */
+    int *cand;     /* (count) coordinates in the running */
+    float *merged; /* gtopk: (4 k) a child's pairs and the merge */
+    size_t merged_cap;
+    float *q;           /* powersgd: each matrix's Q, kept from the last all-reduce */
+    float *pbuf, *qbuf; /* powersgd: the two all-reduces' messages */
+    double raw_bytes;   /* what the uncompressed gradients would have carried */
+    double sent_bytes;  /* what the compressed messages carried (each worker's part) */
 } Compress;
 
 /* ratio is in range for the kinds that use it; error feedback needs a
@@ -113,9 +146,13 @@ int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t co
                   DtError *err);
 void compress_free(Compress *c);
 /* Does this kind leave something out, which error feedback keeps (topk,
- * randomk, signsgd)?  fp16 and bf16 only round the messages. */
+ * randomk, signsgd, gtopk, powersgd)?  fp16 and bf16 only round the
+ * messages. */
 int compress_sparse(const CompressConfig *c);
-/* Does it send a ratio of the coordinates (topk, randomk)? */
+/* Does it keep state between steps that a checkpoint does not hold: a
+ * residual (error feedback), or powersgd's warm start? */
+int compress_stateful(const CompressConfig *c);
+/* Does it send a ratio of the coordinates (topk, randomk, gtopk)? */
 int compress_uses_ratio(const CompressConfig *c);
 /* topk's and randomk's ratio in effect. */
 double compress_ratio(const CompressConfig *c);
@@ -123,6 +160,11 @@ double compress_ratio(const CompressConfig *c);
  * offset on), compressed: every member ends with the same sum of what
  * the members sent.  0, or -1 when a transfer failed. */
 int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
+                       size_t n, size_t offset);
+
+/* powersgd.c: compress_init's part and compress_allreduce's for powersgd. */
+int powersgd_init(Compress *c, DtError *err);
+int powersgd_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
                        size_t n, size_t offset);
 
 #endif

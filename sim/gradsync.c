@@ -100,10 +100,13 @@ void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, flo
     }
 }
 
-int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, long first_step, DtError *err)
+int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, const ModelMatrix *mats,
+                           int nmats, long first_step, DtError *err)
 {
     CompressConfig cfg = s->comp.cfg;
     cfg.seed = seed;
+    cfg.mats = mats;
+    cfg.nmats = nmats;
     /* one compressed all-reduce a bucket a step */
     long first = first_step * (s->overlap ? s->plan->n : 1);
     if (!s->grad) { /* cost mode: timing-only messages, nothing to choose from */

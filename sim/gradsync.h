@@ -95,9 +95,11 @@ typedef struct GradSync {
 /* Set up s (no allocation that can fail; semaphores with overlap). */
 void gradsync_init(GradSync *s, const GradSyncConfig *c, const Group *group, float *grad,
                    size_t count, const BucketPlan *plan, long steps);
-/* With compression (c->compress not none), its state, charged on dev.
- * -1 when out of memory. */
-int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, long first_step, DtError *err);
+/* With compression (c->compress not none), its state, charged on dev;
+ * mats[0 .. nmats): the gradient's matrices, for powersgd.  -1 when out
+ * of memory. */
+int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, const ModelMatrix *mats,
+                           int nmats, long first_step, DtError *err);
 /* Wait for the communication stream's actor to end (gradsync_free does). */
 void gradsync_join(GradSync *s);
 /* With overlap, start the rank's stream actor `name` on `host`. */

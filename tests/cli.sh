@@ -177,8 +177,16 @@ expect 2 "distill_weight = '-1' is not valid" -- "$dtsim" check "$tiny" "${cod[@
 expect 2 "groups = 3 does not divide \[cluster\] workers = 4" -- "$dtsim" check "$tiny" "${cod[@]}" \
     --set strategy.groups=3
 expect 2 "groups = '1' is not valid" -- "$dtsim" check "$tiny" "${cod[@]}" --set strategy.groups=1
-expect 2 "ratio is for compress = topk or randomk, not fp16" -- "$dtsim" check "$tiny" "${dp[@]}" \
-    --set cluster.workers=2 --set strategy.compress=fp16 --set strategy.ratio=0.1
+expect 2 "ratio is for compress = topk, randomk or gtopk, not fp16" -- "$dtsim" check "$tiny" \
+    "${dp[@]}" --set cluster.workers=2 --set strategy.compress=fp16 --set strategy.ratio=0.1
+expect 2 "ratio is for compress = topk, randomk or gtopk, not powersgd" -- "$dtsim" check "$tiny" \
+    "${dp[@]}" --set cluster.workers=2 --set strategy.compress=powersgd --set strategy.ratio=0.1
+expect 2 "rank is for compress = powersgd, not gtopk" -- "$dtsim" check "$tiny" "${dp[@]}" \
+    --set cluster.workers=2 --set strategy.compress=gtopk --set strategy.rank=2
+for bad_rank in 0 -1 1e9; do
+    expect 2 "rank = '$bad_rank' is not valid" -- "$dtsim" check "$tiny" "${dp[@]}" \
+        --set cluster.workers=2 --set strategy.compress=powersgd --set strategy.rank=$bad_rank
+done
 expect 2 "error_feedback is for compress = topk" -- "$dtsim" check "$tiny" "${dp[@]}" \
     --set cluster.workers=2 --set strategy.error_feedback=off
 for bad_ratio in 0 1.5; do

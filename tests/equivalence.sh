@@ -310,4 +310,40 @@ if run dp-sign "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.over
         ok "data-parallel compress = signsgd at precision bf16: the same $want bytes" ||
         bad "data-parallel compress = signsgd at precision bf16: $(json "$tmp/dp-sign-bf16/summary.json" .bytes_communicated) bytes, wanted $want"
 fi
+# global top-k: of every coordinate without error feedback, the tree adds
+# every worker's whole gradient: data-parallel; at 1% the tree's 3
+# messages up and 3 down carry k pairs each, whatever the workers
+run gtopk-all "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=gtopk --set strategy.ratio=1 --set strategy.error_feedback=off &&
+    compare dp-none-4 gtopk-all "data-parallel compress = gtopk, ratio 1, no error feedback, against none"
+if run dp-gtopk "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=gtopk --set strategy.ratio=0.01; then
+    k=$((params / 100))
+    got=$(json "$tmp/dp-gtopk/summary.json" .bytes_communicated)
+    want=$((steps * 6 * 8 * k))
+    if [ "$got" = "$want" ]; then
+        ok "data-parallel compress = gtopk 1%: $got bytes = $steps steps x 6 tree messages x $k pairs x 8"
+    else
+        bad "data-parallel compress = gtopk 1%: $got bytes, wanted $want"
+    fi
+fi
+# PowerSGD: with a rank no matrix gains from, everything goes whole:
+# data-parallel; at rank 1 the MLP 784-32-10's two all-reduces carry P
+# (32 + 10 floats) with the biases (42), then Q (784 + 32), each a ring
+# of 4 (2 x 3 sends of every float)
+run psgd-whole "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=powersgd --set strategy.rank=1000 &&
+    compare dp-none-4 psgd-whole "data-parallel compress = powersgd, rank 1000 (all whole), against none"
+if [ "$params" = 25450 ] && run dp-psgd "${sgd[@]}" --set strategy.kind=data-parallel \
+    --set strategy.overlap=off --set strategy.compress=powersgd --set strategy.rank=1; then
+    got=$(json "$tmp/dp-psgd/summary.json" .bytes_communicated)
+    want=$((steps * 2 * 3 * 4 * (32 + 10 + 42 + 784 + 32)))
+    if [ "$got" = "$want" ]; then
+        ok "data-parallel compress = powersgd rank 1: $got bytes = $steps steps x 2 x 3 x 4 x 900 floats"
+    else
+        bad "data-parallel compress = powersgd rank 1: $got bytes, wanted $want"
+    fi
+else
+    bad "data-parallel compress = powersgd rank 1: the MLP has $params parameters, not 25450, or the run failed"
+fi
 checks_done

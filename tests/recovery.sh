@@ -225,8 +225,11 @@ expect 2 "strategy serial cannot go on with fewer workers" -- "$dtsim" "${dp[@]}
     --set strategy.kind=serial --set cluster.workers=1 --set faults.elastic=on
 expect 2 "\[faults\] mtbf = '0' is not valid" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set faults.mtbf=0
-expect 2 "error_feedback = on keeps a residual" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
+expect 2 "a residual: error_feedback = on" -- "$dtsim" "${dp[@]}" --out "$tmp/bad" \
     --set train.checkpoint_every=5 --set strategy.compress=topk
+expect 2 "compress = powersgd keeps state in every worker \(its factors Q" -- "$dtsim" "${dp[@]}" \
+    --out "$tmp/bad" --set faults.elastic=on --set strategy.compress=powersgd \
+    --set strategy.error_feedback=off
 
 # a storage host the ranks cannot reach
 cat >"$tmp/noroute.xml" <<'XML'

@@ -49,6 +49,8 @@ typedef struct DpShared {
     int *offset;                  /* (N) where its samples start in the global batch */
     int local;                    /* workers per node, for a hierarchical all-reduce; else 0 */
     double raw_bytes, sent_bytes; /* compression: the gradients' bytes, and the messages' */
+    ModelMatrix *mats;            /* compress = powersgd: the model's matrices */
+    int nmats;
 } DpShared;
 
 typedef struct DpWorker {
@@ -165,7 +167,8 @@ static int dp_worker_alloc(void *state, DtError *err)
     Group group = {.comm = &w->comm, .size = run->nranks, .index = w->rank, .local = w->sh->local};
     gradsync_init(&w->sync, &c->sync, &group, w->replica.grads, run->model.nparams, &w->sh->buckets,
                   run->total_steps - recovery_resume_step(run));
-    return gradsync_compress_init(&w->sync, &w->dev, sc->seed, recovery_resume_step(run), err);
+    return gradsync_compress_init(&w->sync, &w->dev, sc->seed, w->sh->mats, w->sh->nmats,
+                                  recovery_resume_step(run), err);
 }
 
 static const RankKind dp_worker = {
@@ -183,6 +186,7 @@ static void dp_stop(Run *run)
     comm_world_free(&sh->world);
     free(sh->share);
     free(sh->offset);
+    free(sh->mats);
     free(sh);
     run->state = NULL;
 }
@@ -209,20 +213,27 @@ static int dp_start(Run *run, DtError *err)
     const DpConfig *c = sc->strategy_config;
     const Model *m = &run->model;
     int local;
-    if ((sc->checkpoint_every > 0 || sc->faults.elastic) && compress_sparse(&c->sync.compress) &&
-        c->sync.compress.error_feedback == COMPRESS_FEEDBACK_ON)
-        return dt_fail(err, DT_EINPUT,
-                       "%s: [strategy] error_feedback = on keeps a residual in every worker, "
-                       "which a checkpoint (or an elastic restart) does not hold yet: set "
-                       "error_feedback = off, or give no [train] checkpoint_every and no "
-                       "[faults] elastic",
-                       sc->path);
+    if ((sc->checkpoint_every > 0 || sc->faults.elastic) && compress_stateful(&c->sync.compress))
+        return dt_fail(
+            err, DT_EINPUT,
+            "%s: [strategy] compress = %s keeps state in every worker (%s), which a "
+            "checkpoint (or an elastic restart) does not hold yet: %sor give no "
+            "[train] checkpoint_every and no [faults] elastic",
+            sc->path, compress_kinds[c->sync.compress.kind],
+            c->sync.compress.kind == COMPRESS_POWERSGD ? "its factors Q, kept from step to step"
+                                                       : "a residual: error_feedback = on",
+            c->sync.compress.kind == COMPRESS_POWERSGD ? "" : "set error_feedback = off, ");
     if (gradsync_local(&c->sync, run->place.node, run->nranks, &local, err) < 0)
         return -1;
     DpShared *sh = run->state = calloc(1, sizeof *sh);
     if (!sh)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     sh->local = local;
+    if (c->sync.compress.kind == COMPRESS_POWERSGD) {
+        if (!(sh->mats = malloc(MODEL_MAX_MATRICES * sizeof *sh->mats)))
+            return dt_fail(err, DT_ERUNTIME, "out of memory");
+        sh->nmats = model_matrices(m, sh->mats);
+    }
     sh->share = malloc((size_t)run->nranks * sizeof *sh->share);
     sh->offset = malloc((size_t)run->nranks * sizeof *sh->offset);
     if (!sh->share || !sh->offset || dp_plan_shares(sh, run, c->balance) < 0)
@@ -255,6 +266,8 @@ static void dp_results(const Run *run, cJSON *root)
     cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
     if (compress_uses_ratio(k))
         cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
+    if (k->kind == COMPRESS_POWERSGD)
+        cJSON_AddNumberToObject(o, "rank", k->rank > 0 ? k->rank : 4);
     if (compress_sparse(k))
         cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
     cJSON_AddNumberToObject(o, "gradient_bytes", raw);
