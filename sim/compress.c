@@ -51,6 +51,12 @@ double compress_ratio(const CompressConfig *c)
     return c->ratio > 0 ? c->ratio : 0.01;
 }
 
+size_t compress_k(const CompressConfig *c, size_t n)
+{
+    size_t k = (size_t)(compress_ratio(c) * (double)n);
+    return k < 1 ? 1 : k > n ? n : k;
+}
+
 int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, long first,
                   DtError *err)
 {
@@ -341,6 +347,40 @@ static int allreduce_gtopk(Compress *c, const Group *g, float *buf, size_t n, si
     return 0;
 }
 
+/* randomk's k coordinates of n for draw number `draw`, into cand[0 ..
+ * k) (a partial shuffle of cand[0 .. n) from the seed). */
+static void randomk_draw(uint64_t seed, uint64_t draw, size_t n, size_t k, int *cand)
+{
+    Rng rng = rng_make(seed ^ 0x5eed5a4d3e7ULL, draw);
+    for (size_t i = 0; i < n; i++)
+        cand[i] = (int)i;
+    for (size_t j = 0; j < k; j++) {
+        size_t pick = j + rng_below(&rng, (uint32_t)(n - j));
+        int tmp = cand[j];
+        cand[j] = cand[pick];
+        cand[pick] = tmp;
+    }
+}
+
+/* randomk's message: the values of gradient plus residual at the draw's
+ * coordinates; the residual keeps the rest. */
+static void randomk_pack(Compress *c, const float *buf, size_t n, size_t offset, size_t k,
+                         uint64_t draw, float *vals)
+{
+    randomk_draw(c->cfg.seed, draw, n, k, c->cand);
+    float *res = c->residual ? c->residual + offset : NULL;
+    for (size_t j = 0; j < k; j++) {
+        size_t i = (size_t)c->cand[j];
+        vals[j] = res ? buf[i] + res[i] : buf[i];
+    }
+    if (res) { /* what is not sent waits for the next step */
+        for (size_t i = 0; i < n; i++)
+            res[i] += buf[i];
+        for (size_t j = 0; j < k; j++)
+            res[c->cand[j]] = 0.0f;
+    }
+}
+
 /* randomk: the same k coordinates on every worker (a partial shuffle
  * from the seed and the all-reduce's number and offset), their values
  * all-reduced, the rest zero. */
@@ -351,30 +391,9 @@ static int allreduce_randomk(Compress *c, const Group *g, const CollectiveOps *a
     if (buf && !vals)
         return -1;
     double t = record_clock();
-    if (buf) {
-        /* the call's number: the same on every worker, step by step and
-         * bucket by bucket, and after a restart (compress_init's first) */
-        Rng rng = rng_make(c->cfg.seed ^ 0x5eed5a4d3e7ULL, (uint64_t)c->calls);
-        for (size_t i = 0; i < n; i++)
-            c->cand[i] = (int)i;
-        for (size_t j = 0; j < k; j++) {
-            size_t pick = j + rng_below(&rng, (uint32_t)(n - j));
-            int tmp = c->cand[j];
-            c->cand[j] = c->cand[pick];
-            c->cand[pick] = tmp;
-        }
-        float *res = c->residual ? c->residual + offset : NULL;
-        for (size_t j = 0; j < k; j++) {
-            size_t i = (size_t)c->cand[j];
-            vals[j] = res ? buf[i] + res[i] : buf[i];
-        }
-        if (res) { /* what is not sent waits for the next step */
-            for (size_t i = 0; i < n; i++)
-                res[i] += buf[i];
-            for (size_t j = 0; j < k; j++)
-                res[c->cand[j]] = 0.0f;
-        }
-    }
+    if (buf) /* the call's number: the same on every worker, step by step and
+              * bucket by bucket, and after a restart (compress_init's first) */
+        randomk_pack(c, buf, n, offset, k, (uint64_t)c->calls, vals);
     device_kernel(c->dev, t, 2.0 * (double)n, 12.0 * (double)n, "compress");
     if (allreduce->run(g, vals, k, 0) < 0)
         return -1;
@@ -412,6 +431,22 @@ static void sign_pack(Compress *c, float *buf, size_t n, size_t offset, float *m
         res[i] = buf[i] - (buf[i] >= 0.0f ? scale : -scale);
 }
 
+/* out[0 .. n) += what signsgd's message msg stands for: scale x sign. */
+static void sign_add(const float *msg, size_t n, float *out)
+{
+    /* -s + bit x 2s, exactly s or -s, without a branch (signs are coin
+     * flips a branch predictor cannot learn) */
+    const float down = -msg[0], span = 2.0f * msg[0];
+    for (size_t j = 0; j * 32 < n; j++) {
+        uint32_t bits;
+        memcpy(&bits, msg + 1 + j, sizeof bits);
+        float *at = out + j * 32;
+        size_t lim = n - j * 32 < 32 ? n - j * 32 : 32;
+        for (size_t b = 0; b < lim; b++)
+            at[b] += down + (float)((bits >> b) & 1u) * span;
+    }
+}
+
 static int allreduce_sign(Compress *c, const Group *g, float *buf, size_t n, size_t offset)
 {
     const size_t words = (n + 31) / 32, per = 1 + words, p = (size_t)g->size;
@@ -427,20 +462,8 @@ static int allreduce_sign(Compress *c, const Group *g, float *buf, size_t n, siz
     t = record_clock();
     if (buf) { /* the workers' scale x sign, added in worker order */
         memset(buf, 0, n * sizeof *buf);
-        for (size_t w = 0; w < p; w++) {
-            const float *msg = all + w * per;
-            /* -s + bit x 2s, exactly s or -s, without a branch (signs are
-             * coin flips a branch predictor cannot learn) */
-            const float down = -msg[0], span = 2.0f * msg[0];
-            for (size_t j = 0; j * 32 < n; j++) {
-                uint32_t bits;
-                memcpy(&bits, msg + 1 + j, sizeof bits);
-                float *out = buf + j * 32;
-                size_t lim = n - j * 32 < 32 ? n - j * 32 : 32;
-                for (size_t b = 0; b < lim; b++)
-                    out[b] += down + (float)((bits >> b) & 1u) * span;
-            }
-        }
+        for (size_t w = 0; w < p; w++)
+            sign_add(all + w * per, n, buf);
     }
     device_kernel(c->dev, t, (double)(p * n), 4.0 * (double)n + 4.0 * (double)(p * per),
                   "decompress");
@@ -452,8 +475,7 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
                        size_t n, size_t offset)
 {
     int rc;
-    size_t k = (size_t)(compress_ratio(&c->cfg) * (double)n);
-    k = k < 1 ? 1 : k > n ? n : k;
+    const size_t k = compress_k(&c->cfg, n);
     if (c->cfg.kind == COMPRESS_TOPK) {
         rc = allreduce_topk(c, g, buf, n, offset, k);
     } else if (c->cfg.kind == COMPRESS_RANDOMK) {
@@ -474,4 +496,61 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
         c->raw_bytes += g->comm->world->wire_bytes * (double)n;
     c->calls++;
     return rc;
+}
+
+size_t compress_message_count(const CompressConfig *c, size_t n)
+{
+    if (c->kind == COMPRESS_TOPK)
+        return 2 * compress_k(c, n);
+    if (c->kind == COMPRESS_RANDOMK)
+        return compress_k(c, n);
+    if (c->kind == COMPRESS_SIGNSGD)
+        return 1 + (n + 31) / 32;
+    return n;
+}
+
+int compress_message_words(const CompressConfig *c)
+{
+    return c->kind == COMPRESS_TOPK || c->kind == COMPRESS_SIGNSGD;
+}
+
+void compress_pack(Compress *c, float *buf, size_t n, size_t offset, uint64_t draw, float *msg)
+{
+    const size_t k = compress_k(&c->cfg, n);
+    double t = record_clock();
+    if (c->cfg.kind == COMPRESS_TOPK) {
+        if (buf)
+            topk_pack(c, buf, n, offset, k, msg);
+        device_kernel(c->dev, t, 6.0 * (double)n, 16.0 * (double)n, "compress");
+    } else if (c->cfg.kind == COMPRESS_RANDOMK) {
+        if (buf)
+            randomk_pack(c, buf, n, offset, k, draw, msg);
+        device_kernel(c->dev, t, 2.0 * (double)n, 12.0 * (double)n, "compress");
+    } else if (c->cfg.kind == COMPRESS_SIGNSGD) {
+        if (buf)
+            sign_pack(c, buf, n, offset, msg);
+        device_kernel(c->dev, t, 4.0 * (double)n, 12.0 * (double)n, "compress");
+    }
+}
+
+void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, size_t n,
+                     uint64_t draw, float *out, int *cand)
+{
+    const size_t k = compress_k(cfg, n);
+    double t = record_clock();
+    if (out)
+        memset(out, 0, n * sizeof *out);
+    if (out && cfg->kind == COMPRESS_TOPK) {
+        for (size_t j = 0; j < k; j++)
+            out[word_at(msg, j)] = msg[k + j];
+    } else if (out && cfg->kind == COMPRESS_RANDOMK) {
+        randomk_draw(cfg->seed, draw, n, k, cand);
+        for (size_t j = 0; j < k; j++)
+            out[cand[j]] = msg[j];
+    } else if (out && cfg->kind == COMPRESS_SIGNSGD) {
+        sign_add(msg, n, out);
+    }
+    double m = (double)compress_message_count(cfg, n);
+    device_kernel(dev, t, cfg->kind == COMPRESS_SIGNSGD ? (double)n : (double)k,
+                  4.0 * (double)n + 4.0 * m, "decompress");
 }

@@ -88,8 +88,8 @@ typedef struct CompressConfig {
  * its config struct `T`. */
 #define COMPRESS_KEYS(T, field)                                                                    \
     KEYDEF_ENUM(T, "compress", field.kind, compress_kinds, "(none)",                               \
-                "gradient compression in the all-reduce: none, fp16 or bf16 (every message in "    \
-                "half precision), topk (the ratio of largest coordinates, as index and value), "   \
+                "gradient compression: none, fp16 or bf16 (every message in half precision), "     \
+                "topk (the ratio of largest coordinates, as index and value), "                    \
                 "randomk (the same random ratio of coordinates on every worker, values only), "    \
                 "signsgd (signs and a scale), gtopk (top-k merged up a tree: the global top "      \
                 "ratio), powersgd (each weight matrix as two factors of `rank` columns)"),         \
@@ -161,6 +161,27 @@ double compress_ratio(const CompressConfig *c);
  * the members sent.  0, or -1 when a transfer failed. */
 int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
                        size_t n, size_t offset);
+
+/* topk's, randomk's and gtopk's k for a buffer of n floats: the ratio of
+ * n, at least 1. */
+size_t compress_k(const CompressConfig *c, size_t n);
+
+/* Point to point (a parameter server's pushes), for topk, randomk and
+ * signsgd: each message stands for n floats of a gradient on its own.
+ * The floats of the message for n floats (topk's pairs and signsgd's
+ * signs are 4-byte words: compress_message_words). */
+size_t compress_message_count(const CompressConfig *c, size_t n);
+int compress_message_words(const CompressConfig *c);
+/* The message for buf[0 .. n), the gradient's floats from offset on, into
+ * msg (compress_message_count floats; with error feedback the residual
+ * keeps what it leaves out); randomk draws its coordinates by `draw`,
+ * which compress_expand is given too.  buf NULL (cost mode): the charge
+ * alone. */
+void compress_pack(Compress *c, float *buf, size_t n, size_t offset, uint64_t draw, float *msg);
+/* The n floats msg stands for, into out (NULL: the charge alone), charged
+ * on dev; cand: n ints of scratch for randomk. */
+void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, size_t n,
+                     uint64_t draw, float *out, int *cand);
 
 /* powersgd.c: compress_init's part and compress_allreduce's for powersgd. */
 int powersgd_init(Compress *c, DtError *err);

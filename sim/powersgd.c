@@ -252,7 +252,8 @@ int powersgd_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
                        size_t n, size_t offset)
 {
     const PsgdSpan s = psgd_span(c, n, offset);
-    const double pq = (double)(s.pn + s.qn), feedback = c->residual ? 1.0 : 0.0;
+    const double pq = (double)(s.pn + s.qn);
+    const double feedback = c->cfg.error_feedback == COMPRESS_FEEDBACK_ON ? 1.0 : 0.0;
     double t = record_clock();
     if (buf)
         psgd_project(c, &s, buf, n, offset);

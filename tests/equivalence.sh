@@ -346,4 +346,49 @@ if [ "$params" = 25450 ] && run dp-psgd "${sgd[@]}" --set strategy.kind=data-par
 else
     bad "data-parallel compress = powersgd rank 1: the MLP has $params parameters, not 25450, or the run failed"
 fi
+# the parameter server's compressed pushes: every coordinate without
+# error feedback is the uncompressed run, bit for bit (the server expands
+# each message into the whole gradient); signSGD's pushes are a scale and
+# the signs, 32 to a 4-byte word, of each server's half; pulls are whole
+psc=(--set strategy.kind=parameter-server --set strategy.servers=2)
+for kind in topk randomk; do
+    run ps-$kind-all "${sgd[@]}" "${psc[@]}" --set strategy.compress=$kind --set strategy.ratio=1 \
+        --set strategy.error_feedback=off && {
+        cmp -s "$tmp/ps-none.bin" "$tmp/ps-$kind-all.bin" &&
+            ok "parameter-server compress = $kind, ratio 1, no error feedback: the parameters of none, bit for bit" ||
+            bad "parameter-server compress = $kind, ratio 1, no error feedback: parameters differ from none's"
+    }
+done
+if run ps-sign "${sgd[@]}" "${psc[@]}" --set strategy.compress=signsgd; then
+    half=$(((params + 1) / 2))
+    words=$((1 + (half + 31) / 32))
+    got=$(json "$tmp/ps-sign/summary.json" .bytes_communicated)
+    want=$((full / 2 + steps * 4 * 2 * words * 4))
+    if [ "$got" = "$want" ]; then
+        ok "parameter-server compress = signsgd: $got bytes = pulls $((full / 2)) + $steps steps x 4 workers x 2 servers x $words words x 4"
+    else
+        bad "parameter-server compress = signsgd: $got bytes, wanted $want"
+    fi
+fi
+expect 2 "compress = powersgd works in an all-reduce among the workers" -- \
+    "$dtsim" check "$src/tests/scenarios/tiny.ini" --platform "$plat" "${psc[@]}" \
+    --set cluster.workers=4 --set strategy.compress=powersgd
+# cost mode sends the same messages and charges the same compression:
+# the same simulated time as the real run, for every kind
+for case in data-parallel:topk data-parallel:randomk data-parallel:signsgd data-parallel:gtopk \
+    data-parallel:powersgd parameter-server:topk parameter-server:randomk \
+    parameter-server:signsgd; do
+    kind=${case#*:}
+    strat=${case%:*}
+    name=cost-${strat}-$kind
+    run $name-real "${sgd[@]}" --set strategy.kind=$strat --set strategy.compress=$kind &&
+        "$dtsim" run "$src/tests/scenarios/tiny.ini" "${common[@]}" "${sgd[@]}" \
+            --set strategy.kind=$strat --set strategy.compress=$kind --set train.compute=cost \
+            --out "$tmp/$name-cost" >"$tmp/$name-cost.log" 2>&1 && {
+        real=$(json "$tmp/$name-real/summary.json" .simulated_seconds)
+        cost=$(json "$tmp/$name-cost/summary.json" .simulated_seconds)
+        [ "$real" = "$cost" ] && ok "$strat compress = $kind: cost mode's $cost simulated s = real's" ||
+            bad "$strat compress = $kind: cost mode $cost simulated s, real $real"
+    }
+done
 checks_done

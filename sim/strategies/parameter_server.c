@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "collective.h"
+#include "compress.h"
 #include "run.h"
 #include "sampler.h"
 #include "strategy.h"
@@ -58,11 +59,13 @@ typedef struct PsConfig {
     int mode; /* PS_SYNC, PS_ASYNC, PS_SSP */
     int staleness;
     int backup_workers;
-    int compress; /* 0 none, 1 fp16, 2 bf16: every message's floats rounded, 2 bytes a float */
+    /* fp16, bf16: every push and pull rounded, 2 bytes a float; topk,
+     * randomk, signsgd: every push compressed (compress.h), each server's
+     * slice on its own, and expanded by the server; pulls whole */
+    CompressConfig compress;
 } PsConfig;
 
 static const char *const mode_names[] = {"sync", "async", "ssp", NULL};
-static const char *const ps_compress_names[] = {"none", "fp16", "bf16", NULL};
 
 static const KeyDef ps_keys[] = {
     KEYDEF_INT(PsConfig, "servers", servers, 1, 1 << 16, "1",
@@ -88,9 +91,7 @@ static const KeyDef ps_keys[] = {
              "each step",
      .when = "mode",
      .is = "sync"},
-    KEYDEF_ENUM(PsConfig, "compress", compress, ps_compress_names, "(none)",
-                "none, or fp16 / bf16: every float of every push and pull rounded to half "
-                "precision on its way (ties to even), 2 bytes a float"),
+    COMPRESS_KEYS(PsConfig, compress),
 };
 
 typedef struct PsServer PsServer;
@@ -123,6 +124,7 @@ struct PsShared {
     float *init;           /* (nparams) the initial parameters, until the servers have theirs */
     long *staleness_count; /* (nstaleness) gradients applied with staleness k */
     int nstaleness;
+    double raw_bytes, sent_bytes; /* compressed pushes: the gradients' bytes, and the messages' */
 };
 
 struct PsWorker {
@@ -135,6 +137,11 @@ struct PsWorker {
     Sampler sampler;    /* async, ssp, backup: the worker's own view of the batches */
     long next_eval;     /* worker 0: the next step to evaluate at */
     CommRequest **reqs; /* (2S) a push and a pull per server */
+    /* compress = topk, randomk or signsgd: */
+    Compress comp; /* the worker's state (its residual) */
+    Comm push;     /* its handle for pushes: 4-byte words for topk and signsgd */
+    float *msg;    /* the messages to the servers, one after the other */
+    long pushes;   /* gradients pushed so far */
 };
 
 struct PsServer {
@@ -158,11 +165,34 @@ struct PsServer {
     int *arrived;   /* (slots) gradients of the clock held in the slot */
     char *waiting;  /* (W) the worker waits for an answer */
     char *take;     /* (W) backup: the worker's gradient is in this step */
+    /* compressed pushes: */
+    size_t msg_count; /* floats of a worker's message */
+    float *packed;    /* (W, msg_count) the message being received from each worker */
+    int *into;        /* (W) the slot it expands into */
+    long *expanded;   /* (W) messages expanded so far */
+    int *cand;        /* (count) randomk's scratch */
 };
+
+/* Are pushes compressed point to point (topk, randomk, signsgd)? */
+static int ps_sparse(const PsConfig *c)
+{
+    return compress_sparse(&c->compress);
+}
 
 static int ps_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const PsConfig *c = sc->strategy_config;
+    if (c->compress.kind == COMPRESS_GTOPK || c->compress.kind == COMPRESS_POWERSGD)
+        return key_fail(given, "compress", err,
+                        "compress = %s works in an all-reduce among the workers (%s), which a "
+                        "parameter server has not: choose fp16, bf16, topk, randomk or signsgd, "
+                        "or kind = data-parallel",
+                        compress_kinds[c->compress.kind],
+                        c->compress.kind == COMPRESS_GTOPK
+                            ? "it merges their top-k up a tree of workers"
+                            : "its factors are summed before they are orthogonalised");
+    if (compress_check(&c->compress, given, err) < 0)
+        return -1;
     if (c->mode == PS_SSP && !key_given(given, "staleness"))
         return key_fail(given, "mode", err,
                         "mode = ssp needs [strategy] staleness = s (0 behaves as sync)");
@@ -257,7 +287,29 @@ static void ps_reply(PsServer *s, int i)
 
 static void ps_receive(PsServer *s, int i, int slot)
 {
-    s->reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, slot, i), s->count);
+    if (!s->msg_count) {
+        s->reqs[i] = comm_irecv(&s->comm, i, ps_slot(s, slot, i), s->count);
+        return;
+    }
+    s->into[i] = slot;
+    float *at = s->packed ? s->packed + (size_t)i * s->msg_count : NULL;
+    s->reqs[i] = comm_irecv(&s->comm, i, at, s->msg_count);
+}
+
+/* Worker i's message has arrived: with compressed pushes, what it stands
+ * for goes into its slot. */
+static void ps_expand(PsServer *s, int i)
+{
+    if (!s->msg_count || i < 0)
+        return;
+    const PsConfig *c = s->run->sc->strategy_config;
+    const float *msg = s->packed ? s->packed + (size_t)i * s->msg_count : NULL;
+    uint64_t draw = ((uint64_t)s->expanded[i]++ * (uint64_t)s->sh->servers + (uint64_t)s->index) *
+                        (uint64_t)s->sh->workers +
+                    (uint64_t)i;
+    CompressConfig cfg = c->compress;
+    cfg.seed = s->run->sc->seed;
+    compress_expand(&cfg, &s->dev, msg, s->count, draw, ps_slot(s, s->into[i], i), s->cand);
 }
 
 /* ---- the modes' server loops ------------------------------------------- */
@@ -270,6 +322,8 @@ static void ps_serve_sync(PsServer *s)
         for (int i = 0; i < N; i++)
             ps_receive(s, i, 0);
         comm_waitall(&s->comm, s->reqs, N);
+        for (int i = 0; i < N; i++)
+            ps_expand(s, i);
         ps_sum(s, 0, NULL);
         for (int i = 0; i < N && s->index == 0; i++)
             ps_staleness(s, 0);
@@ -305,6 +359,7 @@ static void ps_serve_backup(PsServer *s)
         ps_receive(s, i, 0);
     while (computing > 0) {
         int i = comm_waitany(&s->comm, s->reqs, W);
+        ps_expand(s, i);
         computing--;
         if (!sh->done && *ps_held(s, i) == s->version && taken < N) {
             s->take[i] = 1;
@@ -375,6 +430,7 @@ static void ps_serve_stale(PsServer *s, void (*take)(PsServer *s, int i, int slo
         ps_receive(s, i, 0);
     for (long left = (long)W * steps; left > 0; left--) {
         int i = comm_waitany(&s->comm, s->reqs, W);
+        ps_expand(s, i);
         /* the gradient of worker i's clock pushed[i], in that clock's slot */
         int slot = (int)(s->pushed[i]++ % slots);
         take(s, i, slot, *ps_held(s, i));
@@ -468,15 +524,32 @@ static void ps_push_pull(PsWorker *w)
     PsShared *sh = w->sh;
     Replica *r = &w->replica;
     const int S = sh->servers;
+    const PsConfig *c = w->run->sc->strategy_config;
+    float *msg = w->msg;
     for (int s = 0; s < S; s++) {
         size_t off, len;
         collective_block(w->run->model.nparams, S, s, &off, &len);
         /* cost mode: timing-only messages */
-        w->reqs[s] = comm_isend(&w->comm, sh->workers + s, r->cost ? NULL : r->grads + off, len);
+        if (ps_sparse(c)) {
+            size_t m = compress_message_count(&c->compress, len);
+            uint64_t draw =
+                ((uint64_t)w->pushes * (uint64_t)S + (uint64_t)s) * (uint64_t)sh->workers +
+                (uint64_t)w->rank;
+            compress_pack(&w->comp, r->cost ? NULL : r->grads + off, len, off, draw, msg);
+            w->reqs[s] = comm_isend(&w->push, sh->workers + s, msg, m);
+            double wire = sh->world.wire_bytes;
+            sh->raw_bytes += wire * (double)len;
+            sh->sent_bytes += (compress_message_words(&c->compress) ? 4.0 : wire) * (double)m;
+            msg = msg ? msg + m : NULL;
+        } else {
+            w->reqs[s] =
+                comm_isend(&w->comm, sh->workers + s, r->cost ? NULL : r->grads + off, len);
+        }
         w->reqs[S + s] =
             comm_irecv(&w->comm, sh->workers + s, r->cost ? NULL : r->params + off, len);
     }
     comm_waitall(&w->comm, w->reqs, 2 * S);
+    w->pushes++;
 }
 
 static void ps_worker_free(void *state)
@@ -484,6 +557,8 @@ static void ps_worker_free(void *state)
     PsWorker *w = state;
     replica_free(&w->replica);
     sampler_free(&w->sampler);
+    compress_free(&w->comp);
+    free(w->msg);
     free(w->reqs);
     free(w);
 }
@@ -513,12 +588,15 @@ static void ps_worker_main(int argc, char **argv)
 static Comm ps_comm(const Run *run, PsShared *sh, int rank)
 {
     const PsConfig *c = run->sc->strategy_config;
-    static const int rounding[] = {COMM_ROUND_NONE, COMM_ROUND_FP16, COMM_ROUND_BF16};
+    const int kind = c->compress.kind;
+    const int half = kind == COMPRESS_FP16 || kind == COMPRESS_BF16;
     return (Comm){.world = &sh->world,
                   .rank = rank,
                   .channel = 0,
-                  .wire_bytes = c->compress ? 2.0 : 0.0,
-                  .rounding = rounding[c->compress]};
+                  .wire_bytes = half ? 2.0 : 0.0,
+                  .rounding = !half                   ? COMM_ROUND_NONE
+                              : kind == COMPRESS_FP16 ? COMM_ROUND_FP16
+                                                      : COMM_ROUND_BF16};
 }
 
 static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
@@ -527,11 +605,36 @@ static int ps_worker_describe(void *state, Run *run, int rank, DtError *err)
     PsShared *sh = run->state;
     const Scenario *sc = run->sc;
     *w = (PsWorker){.run = run, .sh = sh, .rank = rank, .comm = ps_comm(run, sh, rank)};
+    w->push = w->comm;
+    if (compress_message_words(&((const PsConfig *)sc->strategy_config)->compress))
+        w->push.wire_bytes = 4.0; /* indices and sign bits, whatever the precision */
     w->next_eval = sc->eval_every ? sc->eval_every : run->steps_per_epoch;
     record_role(&run->rec, rank, "worker", sc->batch);
     MemoryNeed need = plan_replica_memory(&run->model, &sc->opt, sc->batch);
     need.optimizer = 0.0; /* the servers hold it */
     return device_init(&w->dev, run, rank, &need, err);
+}
+
+/* With compressed pushes, the worker's state and message buffer (none in
+ * cost mode, which sends timing-only messages). */
+static int ps_worker_compress(PsWorker *w, DtError *err)
+{
+    const Run *run = w->run;
+    const PsConfig *c = run->sc->strategy_config;
+    CompressConfig cfg = c->compress;
+    cfg.seed = run->sc->seed;
+    w->comp = (Compress){.cfg = cfg, .dev = &w->dev};
+    if (!ps_sparse(c) || run->sc->cost)
+        return 0;
+    size_t total = 0;
+    for (int s = 0; s < w->sh->servers; s++) {
+        size_t off, len;
+        collective_block(run->model.nparams, w->sh->servers, s, &off, &len);
+        total += compress_message_count(&cfg, len);
+    }
+    if (!(w->msg = malloc((total + 1) * sizeof *w->msg)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory for worker %d's messages", w->rank);
+    return compress_init(&w->comp, &cfg, &w->dev, run->model.nparams, 0, err);
 }
 
 static int ps_worker_alloc(void *state, DtError *err)
@@ -542,7 +645,7 @@ static int ps_worker_alloc(void *state, DtError *err)
     const Scenario *sc = run->sc;
     if (!(w->reqs = malloc(2 * (size_t)sh->servers * sizeof *w->reqs)))
         return dt_fail(err, DT_ERUNTIME, "out of memory for worker %d", w->rank);
-    if (run_replica_init(run, &w->replica, sc->batch, err) < 0)
+    if (run_replica_init(run, &w->replica, sc->batch, err) < 0 || ps_worker_compress(w, err) < 0)
         return -1;
     if (sh->mode->batch == ps_batch_shared)
         return 0;
@@ -568,6 +671,10 @@ static void ps_server_free(void *state)
     free(s->arrived);
     free(s->waiting);
     free(s->take);
+    free(s->packed);
+    free(s->into);
+    free(s->expanded);
+    free(s->cand);
     free(s);
 }
 
@@ -617,6 +724,23 @@ static int ps_server_describe(void *state, Run *run, int rank, DtError *err)
     return device_init(&s->dev, run, rank, &need, err);
 }
 
+/* With compressed pushes, the messages' buffers (real: not cost mode). */
+static int ps_server_compress(PsServer *s, int real)
+{
+    const PsConfig *c = s->run->sc->strategy_config;
+    if (!ps_sparse(c))
+        return 0;
+    const size_t W = (size_t)s->sh->workers;
+    s->msg_count = compress_message_count(&c->compress, s->count);
+    s->into = calloc(W, sizeof *s->into);
+    s->expanded = calloc(W, sizeof *s->expanded);
+    if (real) {
+        s->packed = malloc((W * s->msg_count + 1) * sizeof *s->packed);
+        s->cand = malloc((s->count + 1) * sizeof *s->cand);
+    }
+    return !s->into || !s->expanded || (real && (!s->packed || !s->cand)) ? -1 : 0;
+}
+
 static int ps_server_alloc(void *state, DtError *err)
 {
     PsServer *s = state;
@@ -636,6 +760,8 @@ static int ps_server_alloc(void *state, DtError *err)
     s->take = calloc(W, 1);
     if ((real && (!s->params || !s->sum || !s->incoming)) || !s->reqs || !s->sends || !s->pushed ||
         !s->computed || !s->arrived || !s->waiting || !s->take)
+        return dt_fail(err, DT_ERUNTIME, "out of memory for server %d", s->index);
+    if (ps_server_compress(s, real) < 0)
         return dt_fail(err, DT_ERUNTIME, "out of memory for server %d", s->index);
     if (!real) {
         optim_describe(&s->opt, &s->run->sc->opt, s->count);
@@ -712,11 +838,23 @@ static void ps_results(const Run *run, cJSON *root)
     const PsShared *sh = run->state;
     const PsConfig *c = run->sc->strategy_config;
     cJSON_AddNumberToObject(root, "servers", sh->servers);
-    if (c->compress) {
+    const CompressConfig *k = &c->compress;
+    if (k->kind == COMPRESS_FP16 || k->kind == COMPRESS_BF16) {
         cJSON *o = cJSON_AddObjectToObject(root, "compression");
-        cJSON_AddStringToObject(o, "kind", ps_compress_names[c->compress]);
+        cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
         cJSON_AddNumberToObject(o, "compression_ratio", run_wire_bytes(run) / 2.0);
         record_measure(root, "compression_ratio", run_wire_bytes(run) / 2.0);
+    } else if (ps_sparse(c)) { /* the pushes' */
+        double ratio = sh->sent_bytes > 0 ? sh->raw_bytes / sh->sent_bytes : 0.0;
+        cJSON *o = cJSON_AddObjectToObject(root, "compression");
+        cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
+        if (compress_uses_ratio(k))
+            cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
+        cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
+        cJSON_AddNumberToObject(o, "gradient_bytes", sh->raw_bytes);
+        cJSON_AddNumberToObject(o, "message_bytes", sh->sent_bytes);
+        cJSON_AddNumberToObject(o, "compression_ratio", ratio);
+        record_measure(root, "compression_ratio", ratio);
     }
     if (!sh->nstaleness)
         return;
