@@ -72,6 +72,15 @@ check codistill "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/clust
 check dp-topk "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.01 \
     --set strategy.compress=topk --set strategy.ratio=0.05
+check dp-gtopk "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=5 --set strategy.bucket_mb=0.01 \
+    --set strategy.compress=gtopk --set strategy.ratio=0.05
+check dp-powersgd "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.bucket_mb=0.001 \
+    --set strategy.compress=powersgd --set strategy.rank=2 --set model.hidden=32,16
+check ps-randomk "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=parameter-server --set cluster.workers=4 --set strategy.servers=2 \
+    --set strategy.mode=async --set strategy.compress=randomk --set strategy.ratio=0.05
 check dp-fp16 "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.compress=fp16
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \

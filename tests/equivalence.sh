@@ -346,6 +346,15 @@ if [ "$params" = 25450 ] && run dp-psgd "${sgd[@]}" --set strategy.kind=data-par
 else
     bad "data-parallel compress = powersgd rank 1: the MLP has $params parameters, not 25450, or the run failed"
 fi
+# PowerSGD in buckets (two: overlap on, 0.001 MB) factors the same
+# matrices as in one piece, each with its own Q: the same parameters up
+# to the order of the all-reduces' sums
+run psgd-one "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=off \
+    --set strategy.compress=powersgd --set strategy.rank=2 --set model.hidden=32,16 &&
+    run psgd-buckets "${sgd[@]}" --set strategy.kind=data-parallel --set strategy.overlap=on \
+        --set strategy.bucket_mb=0.001 --set strategy.compress=powersgd --set strategy.rank=2 \
+        --set model.hidden=32,16 && compare psgd-one psgd-buckets \
+    "data-parallel compress = powersgd, in buckets against in one piece"
 # the parameter server's compressed pushes: every coordinate without
 # error feedback is the uncompressed run, bit for bit (the server expands
 # each message into the whole gradient); signSGD's pushes are a scale and
