@@ -16,6 +16,7 @@
 
 #include "placement.h"
 #include "record.h"
+#include "xml.h"
 
 void energy_plugins_init(int hosts, int links)
 {
@@ -105,66 +106,10 @@ int energy_check_hosts(char *why, size_t size)
     return bad ? -1 : 0;
 }
 
-/* The value of attribute name (quoted either way) in the element text
- * [el, end), into buf; 0 when absent. */
-static int attribute(const char *el, const char *end, const char *name, char *buf, size_t size)
-{
-    size_t len = strlen(name);
-    for (const char *p = el; p + len < end; p++) {
-        if (strncmp(p, name, len) != 0 || (p > el && !strchr(" \t\r\n", p[-1])))
-            continue;
-        const char *q = p + len;
-        while (q < end && strchr(" \t\r\n", *q))
-            q++;
-        if (q >= end || *q != '=')
-            continue;
-        q++;
-        while (q < end && strchr(" \t\r\n", *q))
-            q++;
-        if (q >= end || (*q != '"' && *q != '\''))
-            continue;
-        const char *close = memchr(q + 1, *q, (size_t)(end - q - 1));
-        if (!close)
-            return 0;
-        snprintf(buf, size, "%.*s", (int)(close - q - 1), q + 1);
-        return 1;
-    }
-    return 0;
-}
-
-/* The platform file's text, NUL-terminated (NULL when it cannot be read:
- * the platform's own check names the file). */
-static char *file_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, used = 0;
-    char *text = malloc(cap + 1);
-    size_t got;
-    while (text && (got = fread(text + used, 1, cap - used, f)) > 0) {
-        used += got;
-        if (used == cap) {
-            char *more = realloc(text, 2 * cap + 1);
-            if (!more) {
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = more;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (text)
-        text[used] = '\0';
-    return text;
-}
-
 int energy_scan(const char *path, int *hosts, int *links, char *why, size_t size)
 {
     *hosts = *links = 0;
-    char *text = file_text(path);
+    char *text = xml_text(path);
     if (!text)
         return 0;
     *hosts = strstr(text, "wattage_per_state") != NULL;
@@ -172,18 +117,18 @@ int energy_scan(const char *path, int *hosts, int *links, char *why, size_t size
     for (const char *el = strstr(text, "<prop"); el && !bad; el = strstr(el + 5, "<prop")) {
         const char *end = strchr(el, '>');
         char id[64], value[256];
-        if (!end || !attribute(el, end, "id", id, sizeof id) || strcmp(id, "wattage_range") != 0)
+        if (!end || !xml_attribute(el, end, "id", id, sizeof id, NULL) ||
+            strcmp(id, "wattage_range") != 0)
             continue;
         *links = 1;
-        if (attribute(el, end, "value", value, sizeof value) && groups_ok(value, 2, 2) > 0)
+        if (xml_attribute(el, end, "value", value, sizeof value, NULL) &&
+            groups_ok(value, 2, 2) > 0)
             continue;
-        int line = 1;
-        for (const char *c = text; c < el; c++)
-            line += *c == '\n';
         snprintf(why, size,
                  "%s:%d: property wattage_range = '%s' is not what SimGrid reads: give "
                  "IDLE:BUSY watts, each a number of 0 or more, e.g. value=\"10:20\"",
-                 path, line, attribute(el, end, "value", value, sizeof value) ? value : "");
+                 path, xml_line(text, el),
+                 xml_attribute(el, end, "value", value, sizeof value, NULL) ? value : "");
         bad = 1;
     }
     free(text);
