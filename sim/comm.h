@@ -27,10 +27,13 @@
  * because the peer's host or a link on the way went down (SimGrid's
  * failure report): then nothing was delivered, and the caller decides
  * what its rank does next.  Only a platform that turns hosts or links off
- * can make a transfer fail, and dtsim refuses those for ranks that
- * communicate (platform.c): the waits for several requests at once, which
- * see each transfer end when it does, rely on SimGrid's wait-any, which
- * stops the simulation on a failure instead of reporting it.
+ * can make a transfer fail, and dtsim either refuses those for ranks that
+ * communicate (links; platform.c) or turns them into its own failures (a
+ * host's state profile; profiles.h), which stop every rank of the job at
+ * the instant its host goes off (recovery.h), before a peer can see a
+ * failed transfer: the waits for several requests at once, which see each
+ * transfer end when it does, rely on SimGrid's wait-any, which stops the
+ * simulation on a failure instead of reporting it.
  */
 #ifndef DT_COMM_H
 #define DT_COMM_H

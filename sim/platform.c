@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "energy.h"
 #include "placement.h"
+#include "xml.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -251,27 +252,56 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err)
 /* Refuse a platform that turns a host or a link off at some time (a state
  * profile) for ranks that exchange messages: a transfer cut by a failure
  * stops SimGrid itself.  Names the first line that does. */
+/* What in a platform turns a resource off that dtsim does not follow:
+ * its element and a message, NULL when nothing.  Host state profiles
+ * are followed by a run (profiles.h, which blanks them in the copy it
+ * loads), not by a collective; a link that goes off matters only to
+ * ranks that communicate (links: are there several ranks?). */
+static const char *failure_mark(const char *text, int links, const char **at)
+{
+    static const char *const tags[] = {"host", "link", "peer"};
+    const char *end;
+    char value[PATH_MAX];
+    for (size_t t = 0; t < (links ? sizeof tags / sizeof *tags : 1); t++)
+        for (const char *el = xml_element(text, tags[t], &end); el;
+             el = xml_element(end, tags[t], &end))
+            if (xml_attribute(el, end, "state_file", value, sizeof value, NULL)) {
+                *at = el;
+                return t == 0 ? "a host's state_file turns it off during the run, which `dtsim "
+                                "run` follows as a failure but a collective does not: use a "
+                                "platform without it"
+                              : "a link's state_file turns it off during the run; dtsim "
+                                "follows hosts that fail (their state_file, [faults] fail), not "
+                                "links: use a platform whose links have no state profile";
+            }
+    for (const char *el = xml_element(text, "trace_connect", &end); el;
+         el = xml_element(end, "trace_connect", &end))
+        if (xml_attribute(el, end, "kind", value, sizeof value, NULL) &&
+            (strcmp(value, "HOST_AVAIL") == 0 || (links && strcmp(value, "LINK_AVAIL") == 0))) {
+            *at = el;
+            return strcmp(value, "HOST_AVAIL") == 0
+                       ? "trace_connect kind=\"HOST_AVAIL\" turns a host off during the run: give "
+                         "the host its profile as state_file=\"FILE\", which dtsim follows"
+                       : "trace_connect kind=\"LINK_AVAIL\" turns a link off during the run; "
+                         "dtsim follows hosts that fail, not links: use a platform without it";
+        }
+    return NULL;
+}
+
 static int platform_refuse_failures(const char *path, int nranks, DtError *err)
 {
-    static const char *const marks[] = {"state_file", "\"HOST_AVAIL\"", "\"LINK_AVAIL\""};
     FILE *f = fopen(path, "r");
     if (!f)
         return dt_fail(err, DT_EINPUT, "cannot open platform '%s': %s", path, strerror(errno));
-    char line[4096];
-    const char *what = NULL;
-    int n = 0;
-    while (nranks > 1 && !what && fgets(line, sizeof line, f)) {
-        n++;
-        for (size_t k = 0; k < sizeof marks / sizeof *marks && !what; k++)
-            what = strstr(line, marks[k]) ? marks[k] : NULL;
-    }
     fclose(f);
-    if (what)
-        return dt_fail(err, DT_EINPUT,
-                       "%s:%d: %s turns a host or a link off during the run; dtsim does not "
-                       "simulate failures of ranks that communicate yet: use a platform without "
-                       "state profiles (or one worker)",
-                       path, n, what);
+    char *text = xml_text(path);
+    if (!text)
+        return 0;
+    const char *at = NULL, *why = failure_mark(text, nranks > 1, &at);
+    int line = why ? xml_line(text, at) : 0;
+    free(text);
+    if (why)
+        return dt_fail(err, DT_EINPUT, "%s:%d: %s", path, line, why);
     return 0;
 }
 

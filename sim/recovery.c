@@ -389,8 +389,20 @@ static int fail_and_recover(Run *run, const Failure *f)
     rc->failures++;
     rc->lost_seconds += at - (shrink ? rc->held_at : rc->saved_at);
     rc->lost_steps += rc->done_step - from->step;
+    /* failures faster than the job can save its progress: it never ends */
+    rc->stalled = from->step == rc->stalled_at && rc->failures > 1 ? rc->stalled + 1 : 0;
+    rc->stalled_at = from->step;
     stop_job(run);
     host_off(host);
+    if (rc->stalled + 1 >= RECOVERY_MAX_STALLED) {
+        char why[256];
+        snprintf(why, sizeof why,
+                 "%d failures in a row have struck before the job could get past step %ld: it "
+                 "cannot make progress (checkpoint more often, or make failures rarer)",
+                 rc->stalled + 1, from->step);
+        give_up(run, f, at, why);
+        return -1;
+    }
     if (!shrink && run->sc->checkpoint_every <= 0) {
         give_up(run, f, at,
                 "there is no checkpoint to restart from ([train] checkpoint_every) and the job is "
@@ -453,6 +465,18 @@ static void mtbf_draw(Run *run, Rng *rng, Failure *next)
     }
 }
 
+/* Profile i's next failure after `after` into f (at INFINITY: none). */
+static void profile_draw(const Run *run, int i, double after, Failure *f)
+{
+    const HostProfile *h = &run->profiles.host[i];
+    snprintf(f->host, sizeof f->host, "%s", h->host);
+    if (!profile_next_failure(h, after, &f->at, &f->repair))
+        f->at = INFINITY;
+}
+
+/* The failures in time order: those given, those mtbf draws, and those
+ * of the platform's state profiles (drawn[0], then drawn[1 + i] for
+ * profile i). */
 static void controller_main(int argc, char **argv)
 {
     (void)argc;
@@ -464,20 +488,61 @@ static void controller_main(int argc, char **argv)
         order[i] = &fc->failures[i];
     qsort(order, (size_t)fc->nfailures, sizeof *order, failure_cmp);
     Rng rng = rng_make(run->sc->seed, RECOVERY_RNG_STREAM);
-    Failure drawn;
-    mtbf_draw(run, &rng, &drawn);
-    for (int i = 0; i < fc->nfailures || isfinite(drawn.at);) {
-        int listed = i < fc->nfailures && order[i]->at <= drawn.at;
-        const Failure *f = listed ? order[i++] : &drawn;
+    Failure *drawn = run->recovery.drawn;
+    mtbf_draw(run, &rng, &drawn[0]);
+    for (int i = 0; i < run->profiles.n; i++)
+        profile_draw(run, i, -1.0, &drawn[1 + i]);
+    for (int i = 0;;) {
+        int d = 0; /* the earliest drawn */
+        for (int j = 1; j <= run->profiles.n; j++)
+            d = drawn[j].at < drawn[d].at ? j : d;
+        int listed = i < fc->nfailures && order[i]->at <= drawn[d].at;
+        if (!listed && !isfinite(drawn[d].at))
+            break;
+        const Failure *f = listed ? order[i++] : &drawn[d];
         /* one that comes while the job is down strikes as it is back */
         if (f->at > simgrid_get_clock())
             sg_actor_sleep_until(f->at);
         if (fail_and_recover(run, f) < 0)
             break;
-        if (!listed)
-            mtbf_draw(run, &rng, &drawn);
+        if (!listed && d == 0)
+            mtbf_draw(run, &rng, &drawn[0]);
+        else if (!listed)
+            profile_draw(run, d - 1, drawn[d].at, &drawn[d]);
     }
     run->recovery.controller = NULL;
+}
+
+/* Does profile h turn a rank's host off?  Its first time into *at. */
+static int profile_strikes(const Run *run, const HostProfile *h, double *at)
+{
+    double repair;
+    int on = 0;
+    for (int r = 0; r < run->nranks && !on; r++)
+        on = strcmp(sg_host_get_name(run->place.host[r]), h->host) == 0;
+    return on && profile_next_failure(h, -1.0, at, &repair);
+}
+
+/* How many of the platform's state profiles are of the ranks' hosts; -1
+ * (bad input) when the strategy cannot restart after a failure. */
+static int profiles_used(const Run *run, DtError *err)
+{
+    int used = 0;
+    for (int i = 0; i < run->profiles.n; i++) {
+        const HostProfile *h = &run->profiles.host[i];
+        double at;
+        if (!profile_strikes(run, h, &at))
+            continue;
+        if (!run->strategy->restartable)
+            return dt_fail(err, DT_EINPUT,
+                           "%s: host %s, on which a rank runs, goes off at %g s by its state "
+                           "profile %s, and strategy %s cannot restart after a failure yet "
+                           "(serial and data-parallel can): place the ranks elsewhere "
+                           "([cluster] hosts) or use a platform without it",
+                           run->sc->platform, h->host, at, h->file, run->strategy->name);
+        used++;
+    }
+    return used;
 }
 
 /* Where checkpoints go: a disk of rank 0's host, or the storage host. */
@@ -586,8 +651,11 @@ int recovery_start(Run *run, DtError *err)
     Recovery *rc = &run->recovery;
     const Scenario *sc = run->sc;
     *rc = (Recovery){.stopped_at = -1.0, .launches = 1, .workers_at_end = run->nranks};
+    int profiled = profiles_used(run, err);
+    if (profiled < 0)
+        return -1;
     rc->on = sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0 || sc->checkpoint_every > 0 ||
-             sc->faults.spares > 0 || sc->faults.elastic;
+             sc->faults.spares > 0 || sc->faults.elastic || profiled > 0;
     if (!rc->on)
         return 0;
     if (faults_check_used(&sc->faults, sc->path, run->place.host, run->nranks, err) < 0 ||
@@ -602,7 +670,9 @@ int recovery_start(Run *run, DtError *err)
         storage_start(rc);
     /* not a daemon: it holds the simulation up while the job is down, and
      * the job's last rank ends it */
-    if (sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0) {
+    if (!(rc->drawn = calloc((size_t)run->profiles.n + 1, sizeof *rc->drawn)))
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    if (sc->faults.nfailures > 0 || sc->faults.mtbf > 0.0 || profiled > 0) {
         rc->controller = sg_actor_init("faults", run->place.host[0]);
         sg_actor_set_data(rc->controller, run);
         sg_actor_start(rc->controller, controller_main, 0, NULL);
@@ -621,6 +691,7 @@ void recovery_free(Run *run)
     free(rc->held.v);
     free(rc->slots);
     free(rc->spares);
+    free(rc->drawn);
     *rc = (Recovery){0};
 }
 
@@ -631,6 +702,12 @@ void recovery_describe(const Run *run)
     if (!rc->on)
         return;
     printf("  failures: %d given", sc->faults.nfailures);
+    for (int i = 0; i < run->profiles.n; i++) {
+        double at;
+        if (profile_strikes(run, &run->profiles.host[i], &at))
+            printf(", host %s's by its state profile (the first at %g s)",
+                   run->profiles.host[i].host, at);
+    }
     if (sc->faults.mtbf > 0.0)
         printf(", and more drawn from the seed, a host's mean time between them %g s",
                sc->faults.mtbf);

@@ -1,7 +1,8 @@
 /*
  * recovery.h - hosts that fail during a run, checkpoints, and restarts.
  *
- * A [faults] fail = HOST AT [REPAIR] is real in the simulation.  At AT the
+ * A [faults] fail = HOST AT [REPAIR] is real in the simulation, and so
+ * are mtbf's draws and the platform's host state profiles (profiles.h).  At AT the
  * host is turned off (SimGrid drops what it was sending and receiving) and
  * the job stops: every rank's actor is killed at that instant, since a
  * synchronous job cannot take a step without one of its ranks.  The job
@@ -48,6 +49,10 @@ typedef struct Replica Replica;
 typedef struct Comm Comm;
 struct cJSON;
 
+/* Failures in a row that may restart from the same step before the run
+ * stops (exit 1): the job cannot make progress. */
+#define RECOVERY_MAX_STALLED 100
+
 /* The training state a checkpoint holds. */
 typedef struct Checkpoint {
     long step;       /* the steps it holds the state after (0: the initial state) */
@@ -82,6 +87,9 @@ typedef struct Recovery {
     RankSlot *slots;          /* (nranks) the running launch's ranks */
     int live;                 /* rank actors alive */
     sg_actor_t controller;    /* the failures' actor, until it is done */
+    struct Failure *drawn;    /* its next failures: mtbf's, then each state profile's */
+    int stalled;              /* failures in a row that restarted from the same step, */
+    long stalled_at;          /* this one */
     sg_host_t *spares;        /* (nspares) hosts standing by, in natural order */
     int nspares, spares_used;
     int shrinks;        /* elastic restarts with fewer workers */

@@ -628,11 +628,30 @@ static void run_free(Run *run)
     record_free(&run->rec);
     energy_free(&run->energy);
     recovery_free(run);
+    profiles_free(&run->profiles);
+    sim_options_free(&run->sim);
     placement_free(&run->place);
     free(run->final_params);
     for (int i = 0; i + 1 < run->eval_parts; i++)
         workspace_free(&run->eval_ws[i]);
     free(run->eval_ws);
+}
+
+/* The platform's host state profiles (profiles.h), and SimGrid's options:
+ * the user's and, when SimGrid loads a copy of the platform, the
+ * original's directory for its relative files. */
+static int run_profiles(Run *run, DtError *err)
+{
+    const SimOptions *user = &run->opts->sim;
+    run->sim = (SimOptions){.ncfg = user->ncfg};
+    memcpy(run->sim.cfg, user->cfg, sizeof run->sim.cfg); /* lent: owned stays NULL */
+    if (profiles_read(&run->profiles, run->sc->platform, err) < 0)
+        return -1;
+    if (!run->profiles.copy[0])
+        return 0;
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "path:%s", run->profiles.dir);
+    return sim_options_add(&run->sim, path, err);
 }
 
 /* The checks shared by run and check: data, model, platform, placement. */
@@ -646,9 +665,15 @@ static int run_validate(Run *run, DtError *err)
     const char *storage = sc->checkpoint_every > 0 && strcmp(sc->checkpoint_to, "disk") != 0
                               ? sc->checkpoint_to
                               : NULL;
-    int host_count = platform_check_reach(sc->platform, &run->opts->sim, run->strategy->ranks(sc),
-                                          names, storage, err);
-    if (host_count < 0 || place_ranks(run, host_count, err) < 0)
+    if (run_profiles(run, err) < 0)
+        return -1;
+    int host_count = platform_check_reach(profiles_platform(&run->profiles, sc->platform),
+                                          &run->sim, run->strategy->ranks(sc), names, storage, err);
+    if (host_count < 0) {
+        profiles_rename(&run->profiles, sc->platform, err->msg, sizeof err->msg);
+        return -1;
+    }
+    if (place_ranks(run, host_count, err) < 0)
         return -1;
     return host_count;
 }
@@ -730,7 +755,8 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
 static int run_start(Run *run, const char *out_dir, DtError *err)
 {
     const Scenario *sc = run->sc;
-    platform_load(sc->platform, &run->opts->sim, out_dir);
+    platform_load(profiles_platform(&run->profiles, sc->platform), &run->sim, out_dir);
+    profiles_loaded(&run->profiles);
     if (run_check_faults(run, err) < 0)
         return -1;
     int group = run->strategy->group ? run->strategy->group(sc) : 0;

@@ -19,6 +19,7 @@
 #include "model.h"
 #include "placement.h"
 #include "platform.h"
+#include "profiles.h"
 #include "record.h"
 #include "recovery.h"
 #include "replica.h"
@@ -51,6 +52,9 @@ struct Run {
     Recorder rec;
     Energy energy;     /* the joules of the ranks' hosts, when the platform gives wattage */
     Recovery recovery; /* failures, checkpoints and restarts (recovery.h) */
+    Profiles profiles; /* the platform's host state profiles (profiles.h) */
+    SimOptions sim;    /* SimGrid's options: the user's, and where the platform's copy
+                        * finds the original's relative files */
     double kept[2];    /* a strategy's running totals, kept across a failure's restarts */
     int global_batch;
     long total_steps;

@@ -9,7 +9,8 @@
 
 #include <stddef.h>
 
-/* The file's text, NUL-terminated; NULL when it cannot be read. */
+/* The file's text, NUL-terminated; NULL when it cannot be read or is
+ * not a regular file. */
 char *xml_text(const char *path);
 /* The first element <tag ...> at or after p (tag followed by a space, a
  * line break, / or >), with *end at its closing '>'; NULL when none. */

@@ -104,7 +104,7 @@ expect 0 "note: .*tiny.ini:5: \[model\] hidden is a setting of kind = mlp or cnn
 # a platform that cuts a link during the run: refused for ranks that
 # communicate (a failed transfer would stop SimGrid), fine for one worker
 failing=$src/tests/platforms/failing-link.xml
-expect 2 "failing-link.xml:12: state_file turns a host or a link off" -- "$dtsim" run "$tiny" \
+expect 2 "failing-link.xml:12: a link's state_file turns it off during the run" -- "$dtsim" run "$tiny" \
     --platform "$failing" --set strategy.kind=data-parallel --set cluster.workers=2 --out "$tmp/fail"
 expect 0 "test accuracy" -- "$dtsim" run "$tiny" --platform "$failing" --out "$tmp/fail1" --no-plot
 

@@ -108,6 +108,80 @@ same "$tmp/rk.bin" "$tmp/rk-fail.bin" "random-k: parameters after a failure and 
     ok "random-k: the compression ratio a restart leaves unchanged" ||
     bad "random-k: compression ratio $(json "$tmp/rk/summary.json" .compression.compression_ratio) against $(json "$tmp/rk-fail/summary.json" .compression.compression_ratio) after a restart"
 
+# The platform's own host state profiles are failures as [faults] fail
+# gives them: h2 off at 0.05 s and back at 0.06 s by its state_file (read
+# from the platform's directory, run from elsewhere, while h3's speed
+# profile beside it still resolves) is the data-parallel case's failure,
+# byte for byte; a profile that repeats (LOOPAFTER) strikes again
+mkdir -p "$tmp/prof" "$tmp/elsewhere" "$tmp/t"
+sed -e 's|<host id="h2" speed="2Gf"/>|<host id="h2" speed="2Gf" state_file="h2.profile"/>|' \
+    -e 's|<host id="h3" speed="2Gf"/>|<host id="h3" speed="2Gf" speed_file="h3.speed"/>|' \
+    "$tmp/p.xml" >"$tmp/prof/p.xml"
+printf '0 1\n0.05 0\n0.06 1\n' >"$tmp/prof/h2.profile"
+printf '0 1.0\n' >"$tmp/prof/h3.speed"
+abs_dtsim=$(cd "$(dirname "$dtsim")" && pwd)/$(basename "$dtsim")
+abs_tiny=$(cd "$(dirname "$tiny")" && pwd)/$(basename "$tiny")
+prof=(run "$abs_tiny" --quiet --no-plot --set strategy.kind=data-parallel --set cluster.workers=4
+      --set cluster.hosts=h0,h1,h2,h3 --set faults.detect=0.002 --set faults.restart=0.003)
+expect 0 "" -- env -C "$tmp/elsewhere" TMPDIR="$tmp/t" "$abs_dtsim" "${prof[@]}" \
+    --platform ../prof/p.xml --set train.checkpoint_every=10 --out "$tmp/prof-run" \
+    --save-model "$tmp/prof-run.bin"
+for file in metrics.csv trace.json; do
+    same "$tmp/data-parallel-fail/$file" "$tmp/prof-run/$file" "a state profile's failure against [faults] fail's"
+done
+same "$tmp/data-parallel-plain.bin" "$tmp/prof-run.bin" "a state profile's failure: parameters after the restart"
+# (the repair, 0.06 - 0.05, is 0.01 to the last bits)
+parts='del(.settings, .wall_seconds, .platform, .scenario, .kernel_seconds, .overhead,
+    .recovery.repair_wait_seconds, .recovery.restart_seconds)'
+jq -S "$parts" "$tmp/data-parallel-fail/summary.json" >"$tmp/fail.sum"
+jq -S "$parts" "$tmp/prof-run/summary.json" >"$tmp/prof.sum"
+same "$tmp/fail.sum" "$tmp/prof.sum" "a state profile's failure: summary.json"
+for part in repair_wait_seconds restart_seconds; do
+    close "$(json "$tmp/prof-run/summary.json" .recovery.$part)" \
+        "$(json "$tmp/data-parallel-fail/summary.json" .recovery.$part)" "a state profile's failure: $part"
+done
+[ -z "$(ls -A "$tmp/t")" ] && ok "the platform's copy without state files is gone after the run" ||
+    bad "left in TMPDIR: $(ls "$tmp/t")"
+expect 0 "host h2's by its state profile \(the first at 0.05 s\)" -- "$dtsim" check "$tiny" \
+    --platform "$tmp/prof/p.xml" --set strategy.kind=data-parallel --set cluster.workers=4 \
+    --set cluster.hosts=h0,h1,h2,h3 --set train.checkpoint_every=10
+printf '0.03 0\n0.035 1\nLOOPAFTER 0.05\n' >"$tmp/prof/h2.profile"
+expect 0 "" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" --set train.checkpoint_every=10 \
+    --out "$tmp/prof-loop" --save-model "$tmp/prof-loop.bin"
+n=$(json "$tmp/prof-loop/summary.json" .recovery.failures)
+[ "$n" -ge 2 ] && ok "a repeating state profile: $n failures" || bad "a repeating state profile: $n failures"
+same "$tmp/data-parallel-plain.bin" "$tmp/prof-loop.bin" "a repeating state profile: parameters"
+expect 1 "host 'h2' failed at 0.03 simulated s .*no checkpoint" -- "$dtsim" "${prof[@]}" \
+    --platform "$tmp/prof/p.xml" --out "$tmp/prof-stop"
+expect 0 "" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" --set cluster.workers=2 \
+    --set cluster.hosts=h0,h1 --out "$tmp/prof-unused"
+[ "$(json "$tmp/prof-unused/summary.json" .recovery)" = null ] &&
+    ok "a state profile of a host no rank uses changes nothing" ||
+    bad "a state profile of an unused host: recovery $(json "$tmp/prof-unused/summary.json" .recovery)"
+# failures faster than the checkpoints: the run stops instead of looping
+printf '0.03 0\n0.031 1\nLOOPAFTER 0.001\n' >"$tmp/prof/h2.profile"
+expect 1 "100 failures in a row have struck before the job could get past step" -- \
+    "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" --set train.checkpoint_every=30 \
+    --out "$tmp/prof-stalled"
+# what SimGrid would refuse, and what dtsim does not follow, exit 2
+printf '0 1\n0.05 0\n0.01 1\n' >"$tmp/prof/h2.profile"
+expect 2 "h2.profile:3: host h2's state profile: date 0.01 is before the line above's" -- \
+    "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" --out "$tmp/bad"
+printf 'STOCHASTIC\nEXP 1 DET 0\n' >"$tmp/prof/h2.profile"
+expect 2 "h2.profile:1: .*stochastic profiles" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" \
+    --out "$tmp/bad"
+printf '0.05 0\n0.06 1\nLOOPAFTER -1\n' >"$tmp/prof/h2.profile"
+expect 2 "h2.profile:3: .*LOOPAFTER must be 0 or more" -- "$dtsim" "${prof[@]}" \
+    --platform "$tmp/prof/p.xml" --out "$tmp/bad"
+rm "$tmp/prof/h2.profile"
+expect 2 "cannot open host h2's state profile '.*h2.profile'" -- "$dtsim" "${prof[@]}" \
+    --platform "$tmp/prof/p.xml" --out "$tmp/bad"
+printf '0.05 0\n0.06 1\n' >"$tmp/prof/h2.profile"
+expect 2 "host h2, on which a rank runs, goes off at 0.05 s by its state profile .*strategy pipeline cannot restart" -- \
+    "$dtsim" run "$tiny" --quiet --platform "$tmp/prof/p.xml" --set strategy.kind=pipeline \
+    --set cluster.workers=2 --set cluster.hosts=h1,h2 --set strategy.stages=2 \
+    --set model.hidden=32,16 --out "$tmp/bad"
+
 # Same bytes twice.
 dp=(run "$tiny" --quiet --no-plot --platform "$tmp/p.xml" --set strategy.kind=data-parallel
     --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3)

@@ -1,0 +1,230 @@
+/*
+ * profiles.c - SimGrid host state profiles, as dtsim's failures (see
+ * profiles.h).
+ */
+#include "profiles.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xml.h"
+
+/* Where SimGrid finds a relative file: the working directory, then the
+ * platform's directory. */
+static void profile_find(const char *name, const char *dir, char *out, size_t size)
+{
+    int n = -1;
+    if (name[0] != '/' && access(name, R_OK) != 0)
+        n = snprintf(out, size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= size) /* absolute, here, or too long to look for elsewhere */
+        snprintf(out, size, "%s", name);
+}
+
+static int profile_add(HostProfile *h, double at, int on)
+{
+    double *a = realloc(h->at, (size_t)(h->n + 1) * sizeof *a);
+    if (a)
+        h->at = a;
+    char *o = a ? realloc(h->on, (size_t)(h->n + 1)) : NULL;
+    if (!o)
+        return -1;
+    h->on = o;
+    h->at[h->n] = at;
+    h->on[h->n++] = (char)on;
+    return 0;
+}
+
+/* One line of a profile: blank, a comment, PERIODICITY or LOOPAFTER, or
+ * DATE VALUE; -1 with why when SimGrid would refuse it or it is
+ * stochastic.  *loop_after < 0 until LOOPAFTER. */
+static int profile_line(HostProfile *h, char *line, double *loop_after, char *why, size_t size)
+{
+    char *s = line + strspn(line, " \t");
+    s[strcspn(s, "\r\n")] = '\0';
+    double date, value;
+    char extra;
+    if (!*s || *s == '#' || *s == '%')
+        return 0;
+    if (sscanf(s, "PERIODICITY %lg %c", &h->period, &extra) == 1)
+        return h->period > 0.0 ? 0 : (snprintf(why, size, "PERIODICITY must be above 0"), -1);
+    if (sscanf(s, "LOOPAFTER %lg %c", loop_after, &extra) == 1)
+        return *loop_after >= 0.0 ? 0 : (snprintf(why, size, "LOOPAFTER must be 0 or more"), -1);
+    if (strncmp(s, "STOCHASTIC", 10) == 0) {
+        snprintf(why, size,
+                 "stochastic profiles draw their dates at random in SimGrid's own "
+                 "generator; give fixed dates (for random failures, [faults] mtbf)");
+        return -1;
+    }
+    if (sscanf(s, "%lg %lg %c", &date, &value, &extra) != 2 || !isfinite(date) ||
+        !isfinite(value)) {
+        snprintf(why, size, "'%s' is not DATE VALUE", s);
+        return -1;
+    }
+    if (date < 0.0 || (h->n > 0 && date < h->at[h->n - 1])) {
+        snprintf(why, size, "date %g is %s", date,
+                 date < 0.0 ? "negative" : "before the line above's: dates must be ascending");
+        return -1;
+    }
+    if (profile_add(h, date, value > 0.0) < 0) {
+        snprintf(why, size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read host h's profile file; -1 with err naming its line. */
+static int profile_read(HostProfile *h, DtError *err)
+{
+    FILE *f = fopen(h->file, "r");
+    if (!f)
+        return dt_fail(err, DT_EINPUT, "cannot open host %s's state profile '%s': %s", h->host,
+                       h->file, strerror(errno));
+    char line[1024], why[256];
+    double loop_after = -1.0;
+    int n = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        n++;
+        rc = profile_line(h, line, &loop_after, why, sizeof why);
+    }
+    fclose(f);
+    if (rc < 0)
+        return dt_fail(err, DT_EINPUT, "%s:%d: host %s's state profile: %s", h->file, n, h->host,
+                       why);
+    double last = h->n ? h->at[h->n - 1] : 0.0;
+    if (h->period > 0.0 && (loop_after >= 0.0 || h->period < last))
+        return dt_fail(err, DT_EINPUT, "%s: host %s's state profile: PERIODICITY %g %s", h->file,
+                       h->host, h->period,
+                       loop_after >= 0.0 ? "and LOOPAFTER together (SimGrid takes one)"
+                                         : "is shorter than the profile's dates");
+    if (loop_after >= 0.0)
+        h->period = last + loop_after;
+    if (loop_after >= 0.0 && h->period <= 0.0)
+        return dt_fail(err, DT_EINPUT,
+                       "%s: host %s's state profile repeats every 0 s: give a LOOPAFTER above 0",
+                       h->file, h->host);
+    return 0;
+}
+
+/* The platform with the hosts' state_file attributes blanked, into a
+ * file of its own. */
+static int profiles_copy(Profiles *p, char *text, DtError *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(p->copy, sizeof p->copy, "%s/dtsim-platform-XXXXXX.xml", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemps(p->copy, 4);
+    if (fd < 0) {
+        int e = errno;
+        p->copy[0] = '\0';
+        return dt_fail(err, DT_ERUNTIME, "cannot write a copy of the platform: %s", strerror(e));
+    }
+    size_t len = strlen(text);
+    int ok = write(fd, text, len) == (ssize_t)len;
+    ok = close(fd) == 0 && ok;
+    return ok ? 0 : dt_fail(err, DT_ERUNTIME, "cannot write %s", p->copy);
+}
+
+int profiles_read(Profiles *p, const char *platform, DtError *err)
+{
+    *p = (Profiles){0};
+    const char *slash = strrchr(platform, '/');
+    snprintf(p->dir, sizeof p->dir, "%.*s", slash ? (int)(slash - platform) : 1,
+             slash ? platform : ".");
+    char *text = xml_text(platform);
+    if (!text)
+        return 0; /* the platform's check names it */
+    const char *end, *span[2];
+    int rc = 0;
+    for (const char *el = xml_element(text, "host", &end); el && rc == 0;
+         el = xml_element(end, "host", &end)) {
+        char name[PATH_MAX], id[128];
+        if (!xml_attribute(el, end, "state_file", name, sizeof name, span))
+            continue;
+        HostProfile *more = realloc(p->host, (size_t)(p->n + 1) * sizeof *more);
+        if (!more) {
+            rc = dt_fail(err, DT_ERUNTIME, "out of memory");
+            break;
+        }
+        p->host = more;
+        HostProfile *h = &p->host[p->n++];
+        *h = (HostProfile){0};
+        snprintf(h->host, sizeof h->host, "%s",
+                 xml_attribute(el, end, "id", id, sizeof id, NULL) ? id : "");
+        profile_find(name, p->dir, h->file, sizeof h->file);
+        rc = profile_read(h, err);
+        memset((char *)span[0], ' ', (size_t)(span[1] - span[0])); /* SimGrid's copy: without */
+    }
+    if (rc == 0 && p->n > 0)
+        rc = profiles_copy(p, text, err);
+    free(text);
+    return rc;
+}
+
+const char *profiles_platform(const Profiles *p, const char *platform)
+{
+    return p->copy[0] ? p->copy : platform;
+}
+
+void profiles_loaded(Profiles *p)
+{
+    if (p->copy[0])
+        unlink(p->copy);
+    p->copy[0] = '\0';
+}
+
+void profiles_rename(const Profiles *p, const char *platform, char *msg, size_t size)
+{
+    size_t len = strlen(p->copy);
+    char *at = len ? strstr(msg, p->copy) : NULL;
+    if (!at)
+        return;
+    char rest[sizeof((DtError *)0)->msg];
+    snprintf(rest, sizeof rest, "%s", at + len);
+    snprintf(at, size - (size_t)(at - msg), "%s%s", platform, rest);
+}
+
+void profiles_free(Profiles *p)
+{
+    profiles_loaded(p);
+    for (int i = 0; i < p->n; i++) {
+        free(p->host[i].at);
+        free(p->host[i].on);
+    }
+    free(p->host);
+    *p = (Profiles){0};
+}
+
+/* The date of the k-th of the profile's changes (k over every round). */
+static double profile_date(const HostProfile *h, long k)
+{
+    return h->at[k % h->n] + (double)(k / h->n) * h->period;
+}
+
+int profile_next_failure(const HostProfile *h, double after, double *at, double *repair)
+{
+    if (h->n == 0)
+        return 0;
+    /* rounds enough to pass `after` and then see a whole round */
+    long rounds = h->period > 0.0 ? (long)fmax(0.0, after / h->period) + 3 : 1;
+    long total = rounds * h->n;
+    int on = 1;
+    for (long k = 0; k < total; k++) {
+        int now = h->on[k % h->n];
+        double date = profile_date(h, k);
+        if (on && !now && date > after) {
+            *at = date;
+            *repair = -1.0;
+            for (long j = k + 1; j < total + h->n && (h->period > 0.0 || j < h->n); j++)
+                if (h->on[j % h->n]) {
+                    *repair = profile_date(h, j) - date;
+                    break;
+                }
+            return 1;
+        }
+        on = now;
+    }
+    return 0;
+}
