@@ -498,8 +498,12 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
     return rc;
 }
 
-size_t compress_message_count(const CompressConfig *c, size_t n)
+size_t compress_message_count(const CompressConfig *c, size_t n, size_t offset)
 {
+    if (c->kind == COMPRESS_POWERSGD) {
+        const Compress k = {.cfg = *c};
+        return powersgd_message_count(&k, n, offset);
+    }
     if (c->kind == COMPRESS_TOPK)
         return 2 * compress_k(c, n);
     if (c->kind == COMPRESS_RANDOMK)
@@ -530,12 +534,19 @@ void compress_pack(Compress *c, float *buf, size_t n, size_t offset, uint64_t dr
         if (buf)
             sign_pack(c, buf, n, offset, msg);
         device_kernel(c->dev, t, 4.0 * (double)n, 12.0 * (double)n, "compress");
+    } else if (c->cfg.kind == COMPRESS_POWERSGD) {
+        powersgd_pack(c, buf, n, offset, msg);
     }
 }
 
 void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, size_t n,
-                     uint64_t draw, float *out, int *cand)
+                     size_t offset, uint64_t draw, float *out, int *cand)
 {
+    if (cfg->kind == COMPRESS_POWERSGD) {
+        const Compress c = {.cfg = *cfg};
+        powersgd_expand(&c, dev, msg, n, offset, out);
+        return;
+    }
     const size_t k = compress_k(cfg, n);
     double t = record_clock();
     if (out)
@@ -550,7 +561,7 @@ void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, s
     } else if (out && cfg->kind == COMPRESS_SIGNSGD) {
         sign_add(msg, n, out);
     }
-    double m = (double)compress_message_count(cfg, n);
+    double m = (double)compress_message_count(cfg, n, offset);
     device_kernel(dev, t, cfg->kind == COMPRESS_SIGNSGD ? (double)n : (double)k,
                   4.0 * (double)n + 4.0 * m, "decompress");
 }

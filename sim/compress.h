@@ -166,11 +166,11 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
  * n, at least 1. */
 size_t compress_k(const CompressConfig *c, size_t n);
 
-/* Point to point (a parameter server's pushes), for topk, randomk and
- * signsgd: each message stands for n floats of a gradient on its own.
- * The floats of the message for n floats (topk's pairs and signsgd's
- * signs are 4-byte words: compress_message_words). */
-size_t compress_message_count(const CompressConfig *c, size_t n);
+/* Point to point (a parameter server's pushes), for topk, randomk,
+ * signsgd and powersgd: each message stands for n floats of a gradient on
+ * its own, from offset.  The floats of the message (topk's pairs and
+ * signsgd's signs are 4-byte words: compress_message_words). */
+size_t compress_message_count(const CompressConfig *c, size_t n, size_t offset);
 int compress_message_words(const CompressConfig *c);
 /* The message for buf[0 .. n), the gradient's floats from offset on, into
  * msg (compress_message_count floats; with error feedback the residual
@@ -178,14 +178,26 @@ int compress_message_words(const CompressConfig *c);
  * which compress_expand is given too.  buf NULL (cost mode): the charge
  * alone. */
 void compress_pack(Compress *c, float *buf, size_t n, size_t offset, uint64_t draw, float *msg);
-/* The n floats msg stands for, into out (NULL: the charge alone), charged
- * on dev; cand: n ints of scratch for randomk. */
+/* The n floats from offset that msg stands for, into out (NULL: the
+ * charge alone), charged on dev; cand: n ints of scratch for randomk. */
 void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, size_t n,
-                     uint64_t draw, float *out, int *cand);
+                     size_t offset, uint64_t draw, float *out, int *cand);
 
 /* powersgd.c: compress_init's part and compress_allreduce's for powersgd. */
 int powersgd_init(Compress *c, DtError *err);
 int powersgd_allreduce(Compress *c, const Group *g, const CollectiveOps *allreduce, float *buf,
                        size_t n, size_t offset);
+/* PowerSGD point to point: a push is one worker's gradient compressed as
+ * PowerSGD compresses it on one worker (P = M Q orthonormalised into P^,
+ * then Q = M^T P^, both sent, Q kept for the next push), expanded into
+ * P^ Q^T.  A server's slice cuts matrices: the rows of each matrix that
+ * lie whole within [off, off + len), a matrix of their own, into out
+ * (NULL: only counted); the rest of the slice goes whole.  The caller
+ * gives the cut matrices of every slice as CompressConfig.mats. */
+int powersgd_cut(const ModelMatrix *mats, int n, size_t off, size_t len, ModelMatrix *out);
+size_t powersgd_message_count(const Compress *c, size_t n, size_t offset);
+void powersgd_pack(Compress *c, float *buf, size_t n, size_t offset, float *msg);
+void powersgd_expand(const Compress *c, Device *dev, const float *msg, size_t n, size_t offset,
+                     float *out);
 
 #endif

@@ -276,3 +276,83 @@ int powersgd_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
     c->sent_bytes += g->comm->world->wire_bytes * (double)(s.pn + s.whole + s.qn);
     return 0;
 }
+
+/* ---- point to point: a parameter server's pushes ----------------------- */
+
+int powersgd_cut(const ModelMatrix *mats, int n, size_t off, size_t len, ModelMatrix *out)
+{
+    int k = 0;
+    for (int j = 0; j < n; j++) {
+        const ModelMatrix *m = &mats[j];
+        size_t cols = (size_t)m->cols, end = m->offset + (size_t)m->rows * cols;
+        size_t from = off > m->offset ? off : m->offset, to = off + len < end ? off + len : end;
+        if (from >= to)
+            continue;
+        size_t r0 = (from - m->offset + cols - 1) / cols, r1 = (to - m->offset) / cols;
+        if (r1 <= r0)
+            continue;
+        if (out)
+            out[k] = (ModelMatrix){m->offset + r0 * cols, (int)(r1 - r0), m->cols};
+        k++;
+    }
+    return k;
+}
+
+size_t powersgd_message_count(const Compress *c, size_t n, size_t offset)
+{
+    const PsgdSpan s = psgd_span(c, n, offset);
+    return s.pn + s.qn + s.whole;
+}
+
+void powersgd_pack(Compress *c, float *buf, size_t n, size_t offset, float *msg)
+{
+    const PsgdSpan s = psgd_span(c, n, offset);
+    const double feedback = c->cfg.error_feedback == COMPRESS_FEEDBACK_ON ? 1.0 : 0.0;
+    double t = record_clock();
+    if (buf) {
+        /* P = M Q, as psgd_project lays them out, then P^ and this
+         * worker's own Q = M^T P^ (and its residual), as psgd_factor */
+        psgd_project(c, &s, buf, n, offset);
+        psgd_factor(c, &s, buf, n, offset);
+        memcpy(msg, c->pbuf, s.pn * sizeof *msg);
+        memcpy(msg + s.pn, c->qbuf, s.qn * sizeof *msg);
+        memcpy(msg + s.pn + s.qn, c->pbuf + s.pn, s.whole * sizeof *msg);
+        memcpy(c->q + s.qat, c->qbuf, s.qn * sizeof *c->q); /* the next push's warm start */
+    }
+    device_kernel(
+        c->dev, t, (double)n + 4.0 * s.mrr + (4.0 + 2.0 * feedback) * s.mnr + feedback * s.mn,
+        8.0 * (double)n + 4.0 * (2.0 + 2.0 * feedback) * s.mn + 12.0 * (double)(s.pn + s.qn),
+        "compress");
+}
+
+void powersgd_expand(const Compress *c, Device *dev, const float *msg, size_t n, size_t offset,
+                     float *out)
+{
+    const PsgdSpan s = psgd_span(c, n, offset);
+    double t = record_clock();
+    if (out) {
+        size_t pat = 0, qat = 0;
+        for (int j = s.j0; j < s.j1; j++) {
+            const ModelMatrix *m = &c->cfg.mats[j];
+            int r = psgd_rank(c, m);
+            if (!r)
+                continue;
+            gemm(&(GemmArgs){.trans_b = 1,
+                             .m = m->rows,
+                             .n = m->cols,
+                             .k = r,
+                             .alpha = 1.0f,
+                             .a = msg + pat,
+                             .lda = r,
+                             .b = msg + s.pn + qat,
+                             .ldb = r,
+                             .c = out + (m->offset - offset),
+                             .ldc = m->cols});
+            pat += (size_t)m->rows * (size_t)r;
+            qat += (size_t)m->cols * (size_t)r;
+        }
+        psgd_whole(c, &s, out, n, offset, (float *)msg + s.pn + s.qn, 0);
+    }
+    device_kernel(dev, t, 2.0 * s.mnr, 4.0 * (s.mn + (double)(s.pn + s.qn + s.whole)),
+                  "decompress");
+}

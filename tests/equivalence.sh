@@ -379,14 +379,31 @@ if run ps-sign "${sgd[@]}" "${psc[@]}" --set strategy.compress=signsgd; then
         bad "parameter-server compress = signsgd: $got bytes, wanted $want"
     fi
 fi
-expect 2 "compress = powersgd works in an all-reduce among the workers" -- \
+expect 2 "compress = gtopk merges the workers' top-k up a tree of workers" -- \
     "$dtsim" check "$src/tests/scenarios/tiny.ini" --platform "$plat" "${psc[@]}" \
-    --set cluster.workers=4 --set strategy.compress=powersgd
+    --set cluster.workers=4 --set strategy.compress=gtopk
+# PowerSGD's pushes: each worker's own P^ and Q of every matrix's rows
+# whole within a server's half (784-32-10 at 2 servers: W1's rows 0-15
+# and 17-31, W2), the rest whole; a rank no matrix gains from is the
+# uncompressed run bit for bit; at rank 1 a push is (16 + 784 + 181) +
+# (15 + 784 + 10 + 32 + 645) = 2467 floats
+run ps-psgd-whole "${sgd[@]}" "${psc[@]}" --set strategy.compress=powersgd --set strategy.rank=1000 &&
+    { cmp -s "$tmp/ps-none.bin" "$tmp/ps-psgd-whole.bin" &&
+        ok "parameter-server compress = powersgd, rank 1000 (all whole): the parameters of none, bit for bit" ||
+        bad "parameter-server compress = powersgd, rank 1000: parameters differ from none's"; }
+if [ "$params" = 25450 ] && run ps-psgd "${sgd[@]}" "${psc[@]}" --set strategy.compress=powersgd \
+    --set strategy.rank=1; then
+    got=$(json "$tmp/ps-psgd/summary.json" .bytes_communicated)
+    want=$((full / 2 + steps * 4 * 2467 * 4))
+    [ "$got" = "$want" ] &&
+        ok "parameter-server compress = powersgd rank 1: $got bytes = pulls + $steps steps x 4 workers x 2467 floats x 4" ||
+        bad "parameter-server compress = powersgd rank 1: $got bytes, wanted $want"
+fi
 # cost mode sends the same messages and charges the same compression:
 # the same simulated time as the real run, for every kind
 for case in data-parallel:topk data-parallel:randomk data-parallel:signsgd data-parallel:gtopk \
     data-parallel:powersgd parameter-server:topk parameter-server:randomk \
-    parameter-server:signsgd; do
+    parameter-server:signsgd parameter-server:powersgd; do
     kind=${case#*:}
     strat=${case%:*}
     name=cost-${strat}-$kind

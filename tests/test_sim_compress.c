@@ -9,7 +9,9 @@
  * keep as residuals is the sum (nothing is lost, only delayed).  Global
  * top-k is checked on a case worked by hand, and with every coordinate
  * kept (ratio 1) it is the sum.  Every member must end bit-identical, and
- * the message bytes are counted by hand.
+ * the message bytes are counted by hand.  Point to point (a parameter
+ * server's pushes), PowerSGD cuts matrices at a slice's edges and a push
+ * expands to what it compressed, less the residual.
  */
 #include <math.h>
 #include <simgrid/actor.h>
@@ -245,11 +247,75 @@ static void test_compressions(void)
     CU_ASSERT(rel_error(c->out[0], sum, c->n) < 1e-6);
 }
 
+/* A 12 x 10 matrix from offset 3 cut at a slice boundary at 50: rows 0-3
+ * (floats 3-42) lie whole in [0, 50), row 4 (43-52) straddles it, rows 5-11 lie
+ * whole in [50, 123). */
+static void test_powersgd_cut(void)
+{
+    const ModelMatrix m = {3, 12, 10};
+    ModelMatrix out[2];
+    CU_ASSERT_EQUAL(powersgd_cut(&m, 1, 0, 50, NULL), 1);
+    CU_ASSERT_EQUAL(powersgd_cut(&m, 1, 0, 50, out), 1);
+    CU_ASSERT(out[0].offset == 3 && out[0].rows == 4 && out[0].cols == 10);
+    CU_ASSERT_EQUAL(powersgd_cut(&m, 1, 50, 73, out), 1);
+    CU_ASSERT(out[0].offset == 53 && out[0].rows == 7 && out[0].cols == 10);
+    CU_ASSERT_EQUAL(powersgd_cut(&m, 1, 44, 8, out), 0); /* within row 4 */
+    CU_ASSERT_EQUAL(powersgd_cut(&m, 1, 123, 10, out), 0);
+}
+
+/* A push of a rank-1 matrix at rank 1 is the matrix; of a rank-3 one,
+ * what the server expands plus the worker's residual is the matrix; the
+ * message is P and Q and the floats sent whole. */
+static void test_powersgd_push(void)
+{
+    static const ModelMatrix mats[] = {{2, 24, 18}};
+    const size_t n = 2 + 24 * 18 + 3;
+    static float grad[2 + 24 * 18 + 3], msg[1024], out[2 + 24 * 18 + 3];
+    Recorder rec = {0};
+    Device dev = {.rec = &rec, .speed = 1e12};
+    for (int rank = 1; rank <= 3; rank += 2) {
+        CompressConfig cfg = {
+            .kind = COMPRESS_POWERSGD, .rank = 1, .seed = 5, .mats = mats, .nmats = 1};
+        Compress c;
+        DtError err = {0};
+        CU_ASSERT_FATAL(compress_init(&c, &cfg, &dev, n, 0, &err) == 0);
+        CU_ASSERT_EQUAL(compress_message_count(&cfg, n, 0), 24 + 18 + 5);
+        low_rank(grad + 2, 24, 18, rank, 0);
+        grad[0] = 1.5f, grad[1] = -2.0f, grad[n - 3] = 3.0f, grad[n - 2] = 4.0f, grad[n - 1] = 5.0f;
+        double want[2 + 24 * 18 + 3];
+        for (size_t k = 0; k < n; k++)
+            want[k] = grad[k];
+        compress_pack(&c, grad, n, 0, 0, msg);
+        compress_expand(&cfg, &dev, msg, n, 0, 0, out, NULL);
+        float kept[2 + 24 * 18 + 3];
+        for (size_t k = 0; k < n; k++)
+            kept[k] = out[k] + c.residual[k];
+        CU_ASSERT(rel_error(kept, want, n) < 1e-5);
+        CU_ASSERT(out[0] == 1.5f && out[1] == -2.0f && out[n - 1] == 5.0f);
+        if (rank == 1) {
+            CU_ASSERT(rel_error(out, want, n) < 1e-5);
+        } else {
+            CU_ASSERT(rel_error(out, want, n) > 0.05);
+        }
+        compress_free(&c);
+    }
+}
+
 int main(void)
 {
+    CU_TestInfo pure[] = {
+        {"PowerSGD cuts matrices at a server's slice", test_powersgd_cut},
+        {"a PowerSGD push expands to the matrix, or with its residual", test_powersgd_push},
+        CU_TEST_INFO_NULL,
+    };
     CU_TestInfo simulated[] = {
         {"PowerSGD and global top-k deliver what they mean", test_compressions},
         CU_TEST_INFO_NULL,
     };
-    return test_run("compression in one simulation", simulated);
+    CU_SuiteInfo suites[] = {
+        {"point to point", NULL, NULL, NULL, NULL, pure},
+        {"compression in one simulation", NULL, NULL, NULL, NULL, simulated},
+        CU_SUITE_INFO_NULL,
+    };
+    return test_run_suites(suites);
 }

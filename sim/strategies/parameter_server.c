@@ -60,8 +60,9 @@ typedef struct PsConfig {
     int staleness;
     int backup_workers;
     /* fp16, bf16: every push and pull rounded, 2 bytes a float; topk,
-     * randomk, signsgd: every push compressed (compress.h), each server's
-     * slice on its own, and expanded by the server; pulls whole */
+     * randomk, signsgd, powersgd: every push compressed (compress.h),
+     * each server's slice on its own, and expanded by the server; pulls
+     * whole */
     CompressConfig compress;
 } PsConfig;
 
@@ -125,6 +126,8 @@ struct PsShared {
     long *staleness_count; /* (nstaleness) gradients applied with staleness k */
     int nstaleness;
     double raw_bytes, sent_bytes; /* compressed pushes: the gradients' bytes, and the messages' */
+    ModelMatrix *blocks;          /* powersgd: the model's matrices cut at the servers' slices */
+    int nblocks;
 };
 
 struct PsWorker {
@@ -173,24 +176,33 @@ struct PsServer {
     int *cand;        /* (count) randomk's scratch */
 };
 
-/* Are pushes compressed point to point (topk, randomk, signsgd)? */
+/* Are pushes compressed point to point (topk, randomk, signsgd,
+ * powersgd)? */
 static int ps_sparse(const PsConfig *c)
 {
     return compress_sparse(&c->compress);
 }
 
+/* The compression of pushes: the keys', with the run's seed and
+ * PowerSGD's matrices. */
+static CompressConfig ps_compress(const Run *run, const PsShared *sh)
+{
+    const PsConfig *c = run->sc->strategy_config;
+    CompressConfig cfg = c->compress;
+    cfg.seed = run->sc->seed;
+    cfg.mats = sh->blocks;
+    cfg.nmats = sh->nblocks;
+    return cfg;
+}
+
 static int ps_check(const Scenario *sc, const KeySource *given, DtError *err)
 {
     const PsConfig *c = sc->strategy_config;
-    if (c->compress.kind == COMPRESS_GTOPK || c->compress.kind == COMPRESS_POWERSGD)
+    if (c->compress.kind == COMPRESS_GTOPK)
         return key_fail(given, "compress", err,
-                        "compress = %s works in an all-reduce among the workers (%s), which a "
-                        "parameter server has not: choose fp16, bf16, topk, randomk or signsgd, "
-                        "or kind = data-parallel",
-                        compress_kinds[c->compress.kind],
-                        c->compress.kind == COMPRESS_GTOPK
-                            ? "it merges their top-k up a tree of workers"
-                            : "its factors are summed before they are orthogonalised");
+                        "compress = gtopk merges the workers' top-k up a tree of workers, which a "
+                        "parameter server has not: choose topk (each push its own top-k), "
+                        "randomk, signsgd, powersgd, fp16 or bf16, or kind = data-parallel");
     if (compress_check(&c->compress, given, err) < 0)
         return -1;
     if (c->mode == PS_SSP && !key_given(given, "staleness"))
@@ -302,14 +314,13 @@ static void ps_expand(PsServer *s, int i)
 {
     if (!s->msg_count || i < 0)
         return;
-    const PsConfig *c = s->run->sc->strategy_config;
     const float *msg = s->packed ? s->packed + (size_t)i * s->msg_count : NULL;
     uint64_t draw = ((uint64_t)s->expanded[i]++ * (uint64_t)s->sh->servers + (uint64_t)s->index) *
                         (uint64_t)s->sh->workers +
                     (uint64_t)i;
-    CompressConfig cfg = c->compress;
-    cfg.seed = s->run->sc->seed;
-    compress_expand(&cfg, &s->dev, msg, s->count, draw, ps_slot(s, s->into[i], i), s->cand);
+    CompressConfig cfg = ps_compress(s->run, s->sh);
+    compress_expand(&cfg, &s->dev, msg, s->count, s->begin, draw, ps_slot(s, s->into[i], i),
+                    s->cand);
 }
 
 /* ---- the modes' server loops ------------------------------------------- */
@@ -531,7 +542,7 @@ static void ps_push_pull(PsWorker *w)
         collective_block(w->run->model.nparams, S, s, &off, &len);
         /* cost mode: timing-only messages */
         if (ps_sparse(c)) {
-            size_t m = compress_message_count(&c->compress, len);
+            size_t m = compress_message_count(&w->comp.cfg, len, off);
             uint64_t draw =
                 ((uint64_t)w->pushes * (uint64_t)S + (uint64_t)s) * (uint64_t)sh->workers +
                 (uint64_t)w->rank;
@@ -621,8 +632,7 @@ static int ps_worker_compress(PsWorker *w, DtError *err)
 {
     const Run *run = w->run;
     const PsConfig *c = run->sc->strategy_config;
-    CompressConfig cfg = c->compress;
-    cfg.seed = run->sc->seed;
+    CompressConfig cfg = ps_compress(run, w->sh);
     w->comp = (Compress){.cfg = cfg, .dev = &w->dev};
     if (!ps_sparse(c) || run->sc->cost)
         return 0;
@@ -630,7 +640,7 @@ static int ps_worker_compress(PsWorker *w, DtError *err)
     for (int s = 0; s < w->sh->servers; s++) {
         size_t off, len;
         collective_block(run->model.nparams, w->sh->servers, s, &off, &len);
-        total += compress_message_count(&cfg, len);
+        total += compress_message_count(&cfg, len, off);
     }
     if (!(w->msg = malloc((total + 1) * sizeof *w->msg)))
         return dt_fail(err, DT_ERUNTIME, "out of memory for worker %d's messages", w->rank);
@@ -731,7 +741,8 @@ static int ps_server_compress(PsServer *s, int real)
     if (!ps_sparse(c))
         return 0;
     const size_t W = (size_t)s->sh->workers;
-    s->msg_count = compress_message_count(&c->compress, s->count);
+    CompressConfig cfg = ps_compress(s->run, s->sh);
+    s->msg_count = compress_message_count(&cfg, s->count, s->begin);
     s->into = calloc(W, sizeof *s->into);
     s->expanded = calloc(W, sizeof *s->expanded);
     if (real) {
@@ -797,8 +808,31 @@ static void ps_stop(Run *run)
     free(sh->version);
     free(sh->init);
     free(sh->staleness_count);
+    free(sh->blocks);
     free(sh);
     run->state = NULL;
+}
+
+/* PowerSGD's matrices: the model's, cut at the servers' slices. */
+static int ps_cut_matrices(const Run *run, PsShared *sh, DtError *err)
+{
+    ModelMatrix *mats = malloc(MODEL_MAX_MATRICES * sizeof *mats);
+    if (!mats)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    int n = model_matrices(&run->model, mats), total = 0;
+    for (int s = 0; s < sh->servers; s++) {
+        size_t off, len;
+        collective_block(run->model.nparams, sh->servers, s, &off, &len);
+        total += powersgd_cut(mats, n, off, len, NULL);
+    }
+    sh->blocks = malloc(((size_t)total + 1) * sizeof *sh->blocks);
+    for (int s = 0; s < sh->servers && sh->blocks; s++) {
+        size_t off, len;
+        collective_block(run->model.nparams, sh->servers, s, &off, &len);
+        sh->nblocks += powersgd_cut(mats, n, off, len, sh->blocks + sh->nblocks);
+    }
+    free(mats);
+    return sh->blocks ? 0 : dt_fail(err, DT_ERUNTIME, "out of memory");
 }
 
 static int ps_start(Run *run, DtError *err)
@@ -821,7 +855,8 @@ static int ps_start(Run *run, DtError *err)
         return dt_fail(err, DT_ERUNTIME, "out of memory");
     if (!sc->cost)
         model_init_params(&run->model, sh->init, sc->seed);
-    if (comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0)
+    if (comm_world_init(&sh->world, run->nranks, &run->rec, run_wire_bytes(run), err) < 0 ||
+        (c->compress.kind == COMPRESS_POWERSGD && ps_cut_matrices(run, sh, err) < 0))
         return -1;
     if (sh->mode->batch == ps_batch_shared &&
         sampler_init(&sh->sampler, run->train.n, run->global_batch, sc->seed, err) < 0)
@@ -850,6 +885,8 @@ static void ps_results(const Run *run, cJSON *root)
         cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
         if (compress_uses_ratio(k))
             cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
+        if (k->kind == COMPRESS_POWERSGD)
+            cJSON_AddNumberToObject(o, "rank", k->rank > 0 ? k->rank : 4);
         cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
         cJSON_AddNumberToObject(o, "gradient_bytes", sh->raw_bytes);
         cJSON_AddNumberToObject(o, "message_bytes", sh->sent_bytes);
