@@ -81,6 +81,9 @@ check dp-powersgd "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/clu
 check ps-randomk "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=parameter-server --set cluster.workers=4 --set strategy.servers=2 \
     --set strategy.mode=async --set strategy.compress=randomk --set strategy.ratio=0.05
+check ps-powersgd "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
+    --set strategy.kind=parameter-server --set cluster.workers=4 --set strategy.servers=3 \
+    --set strategy.mode=ssp --set strategy.staleness=1 --set strategy.compress=powersgd
 check dp-fp16 "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
     --set strategy.kind=data-parallel --set cluster.workers=4 --set strategy.compress=fp16
 check pipeline "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-10gbe.xml" \
