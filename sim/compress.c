@@ -54,7 +54,7 @@ double compress_ratio(const CompressConfig *c)
 size_t compress_k(const CompressConfig *c, size_t n)
 {
     size_t k = (size_t)(compress_ratio(c) * (double)n);
-    return k < 1 ? 1 : k > n ? n : k;
+    return n == 0 ? 0 : k < 1 ? 1 : k > n ? n : k;
 }
 
 int compress_init(Compress *c, const CompressConfig *cfg, Device *dev, size_t count, long first,
@@ -87,11 +87,10 @@ void compress_free(Compress *c)
     free(c->idx);
     free(c->mag);
     free(c->cand);
-    free(c->merged);
     free(c->q);
     free(c->pbuf);
     free(c->qbuf);
-    c->merged = c->q = c->pbuf = c->qbuf = NULL;
+    c->q = c->pbuf = c->qbuf = NULL;
     c->residual = c->work = c->gather = c->mag = NULL;
     c->idx = c->cand = NULL;
 }
@@ -263,8 +262,10 @@ static uint32_t word_at(const float *v, size_t j)
 
 /* gtopk's merge: b's k pairs added to a's (both ascending in index, as
  * topk_pack lays them out), and the k of largest magnitude kept in a,
- * ascending (ties go to the lower index); scratch holds 6 k floats. */
-static void gtopk_merge(float *a, const float *b, size_t k, float *scratch)
+ * ascending (ties go to the lower index); what it drops goes into res
+ * (the merging member's residual over these n coordinates; NULL: without
+ * error feedback, lost); scratch holds 6 k floats. */
+static void gtopk_merge(float *a, const float *b, size_t k, float *res, float *scratch)
 {
     float *val = scratch, *idx = scratch + 2 * k, *mag = scratch + 4 * k;
     size_t m = 0, ia = 0, ib = 0;
@@ -286,12 +287,14 @@ static void gtopk_merge(float *a, const float *b, size_t k, float *scratch)
     for (size_t j = 0; j < m; j++)
         above += fabsf(val[j]) > thr;
     size_t ties = k - above;
-    for (size_t j = 0; j < m && taken < k; j++) {
+    for (size_t j = 0; j < m; j++) {
         float v = fabsf(val[j]);
-        if (v > thr || (v == thr && ties > 0)) {
+        if (taken < k && (v > thr || (v == thr && ties > 0))) {
             ties -= v == thr;
             memcpy(a + taken, idx + j, sizeof(float));
             a[k + taken++] = val[j];
+        } else if (res) {
+            res[word_at(idx, j)] += val[j];
         }
     }
 }
@@ -323,7 +326,7 @@ static int allreduce_gtopk(Compress *c, const Group *g, float *buf, size_t n, si
                 return -1;
             t = record_clock();
             if (buf)
-                gtopk_merge(set, child, k, child + per);
+                gtopk_merge(set, child, k, c->residual ? c->residual + offset : NULL, child + per);
             device_kernel(c->dev, t, 6.0 * (double)k, 48.0 * (double)k, "compress");
         }
     }
@@ -331,13 +334,6 @@ static int allreduce_gtopk(Compress *c, const Group *g, float *buf, size_t n, si
         return -1;
     t = record_clock();
     if (buf) {
-        float *res = c->residual ? c->residual + offset : NULL;
-        for (size_t j = 0, f = 0; res && j < k; j++) { /* sent, but dropped on the way */
-            while (f < k && word_at(set, f) < (uint32_t)c->idx[j])
-                f++;
-            if (f == k || word_at(set, f) != (uint32_t)c->idx[j])
-                res[c->idx[j]] = buf[c->idx[j]];
-        }
         memset(buf, 0, n * sizeof *buf);
         for (size_t j = 0; j < k; j++)
             buf[word_at(set, j)] = set[k + j];
@@ -382,7 +378,7 @@ static void randomk_pack(Compress *c, const float *buf, size_t n, size_t offset,
 }
 
 /* randomk: the same k coordinates on every worker (a partial shuffle
- * from the seed and the all-reduce's number and offset), their values
+ * from the seed and the all-reduce's number), their values
  * all-reduced, the rest zero. */
 static int allreduce_randomk(Compress *c, const Group *g, const CollectiveOps *allreduce,
                              float *buf, size_t n, size_t offset, size_t k)
@@ -476,6 +472,10 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
 {
     int rc;
     const size_t k = compress_k(&c->cfg, n);
+    if (n == 0) { /* the same on every member */
+        c->calls++;
+        return 0;
+    }
     if (c->cfg.kind == COMPRESS_TOPK) {
         rc = allreduce_topk(c, g, buf, n, offset, k);
     } else if (c->cfg.kind == COMPRESS_RANDOMK) {
@@ -500,6 +500,8 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
 
 size_t compress_message_count(const CompressConfig *c, size_t n, size_t offset)
 {
+    if (n == 0)
+        return 0;
     if (c->kind == COMPRESS_POWERSGD) {
         const Compress k = {.cfg = *c};
         return powersgd_message_count(&k, n, offset);
@@ -521,6 +523,8 @@ int compress_message_words(const CompressConfig *c)
 void compress_pack(Compress *c, float *buf, size_t n, size_t offset, uint64_t draw, float *msg)
 {
     const size_t k = compress_k(&c->cfg, n);
+    if (n == 0) /* an empty slice: an empty message */
+        buf = NULL;
     double t = record_clock();
     if (c->cfg.kind == COMPRESS_TOPK) {
         if (buf)
@@ -537,6 +541,7 @@ void compress_pack(Compress *c, float *buf, size_t n, size_t offset, uint64_t dr
     } else if (c->cfg.kind == COMPRESS_POWERSGD) {
         powersgd_pack(c, buf, n, offset, msg);
     }
+    c->calls++;
 }
 
 void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, size_t n,
@@ -549,6 +554,8 @@ void compress_expand(const CompressConfig *cfg, Device *dev, const float *msg, s
     }
     const size_t k = compress_k(cfg, n);
     double t = record_clock();
+    if (n == 0)
+        out = NULL;
     if (out)
         memset(out, 0, n * sizeof *out);
     if (out && cfg->kind == COMPRESS_TOPK) {

@@ -32,8 +32,9 @@
  *            pairs come back down the tree.  Every message is k pairs,
  *            whatever the workers, so the traffic falls by count / (2 k);
  *            the sum is that of the coordinates the tree kept.  With
- *            error feedback a worker keeps what it did not send and what
- *            it sent that the tree dropped.
+ *            error feedback a worker keeps what it did not send, and a
+ *            member what its merges dropped (whoever's it was), so that
+ *            nothing is lost.
  *   powersgd PowerSGD (Vogels et al. 2019, sim/powersgd.c): each weight
  *            matrix's gradient M (rows x cols; core/model.h) travels as
  *            two thin factors of `rank` columns, P = M Q and Q = M^T P^,
@@ -126,10 +127,8 @@ typedef struct Compress {
     float *work;     /* (count) magnitudes being ranked */
     float *gather;   /* the all-gather's buffer */
     size_t gather_cap;
-    int *idx;      /* (count) chosen coordinates */
-    int *cand;     /* (count) coordinates in the running */
-    float *merged; /* gtopk: (4 k) a child's pairs and the merge */
-    size_t merged_cap;
+    int *idx;           /* (count) chosen coordinates */
+    int *cand;          /* (count) coordinates in the running */
     float *q;           /* powersgd: each matrix's Q, kept from the last all-reduce */
     float *pbuf, *qbuf; /* powersgd: the two all-reduces' messages */
     double raw_bytes;   /* what the uncompressed gradients would have carried */
@@ -163,7 +162,7 @@ int compress_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
                        size_t n, size_t offset);
 
 /* topk's, randomk's and gtopk's k for a buffer of n floats: the ratio of
- * n, at least 1. */
+ * n, at least 1 (0 for nothing). */
 size_t compress_k(const CompressConfig *c, size_t n);
 
 /* Point to point (a parameter server's pushes), for topk, randomk,

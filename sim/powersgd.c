@@ -221,9 +221,35 @@ static void psgd_factor(Compress *c, const PsgdSpan *s, float *buf, size_t n, si
     }
 }
 
+/* qbuf's Q's kept for the next step's P.  A column that came out 0
+ * (its P column was dependent on the others, or the gradient had lower
+ * rank, or none) would stay 0 for ever: it is drawn afresh, from the
+ * seed, the matrix and the call, the same on every worker. */
+static void psgd_keep(Compress *c, const PsgdSpan *s)
+{
+    size_t qat = 0;
+    for (int j = s->j0; j < s->j1; j++) {
+        const ModelMatrix *m = &c->cfg.mats[j];
+        int r = psgd_rank(c, m);
+        float *q = c->q + s->qat + qat;
+        memcpy(q, c->qbuf + qat, (size_t)m->cols * (size_t)r * sizeof *q);
+        for (int a = 0; a < r; a++) {
+            int zero = 1;
+            for (int i = 0; i < m->cols && zero; i++)
+                zero = q[(size_t)i * r + a] == 0.0f;
+            Rng rng = rng_make(c->cfg.seed ^ 0x70e35cdULL ^ ((uint64_t)j << 32),
+                               (uint64_t)c->calls * 65537ULL + (uint64_t)a + 1);
+            for (int i = 0; i < m->cols && zero; i++)
+                q[(size_t)i * r + a] = 2.0f * rng_uniform(&rng) - 1.0f;
+        }
+        qat += (size_t)m->cols * (size_t)r;
+    }
+}
+
 /* After the second: Q kept for the next step, and M = P^ Q^T. */
 static void psgd_expand(Compress *c, const PsgdSpan *s, float *buf, size_t offset)
 {
+    psgd_keep(c, s);
     size_t pat = 0, qat = 0;
     for (int j = s->j0; j < s->j1; j++) {
         const ModelMatrix *m = &c->cfg.mats[j];
@@ -231,7 +257,6 @@ static void psgd_expand(Compress *c, const PsgdSpan *s, float *buf, size_t offse
         if (!r)
             continue;
         size_t qn = (size_t)m->cols * (size_t)r;
-        memcpy(c->q + s->qat + qat, c->qbuf + qat, qn * sizeof *c->q);
         gemm(&(GemmArgs){.trans_b = 1,
                          .m = m->rows,
                          .n = m->cols,
@@ -261,9 +286,12 @@ int powersgd_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
                   "compress");
     if (allreduce->run(g, buf ? c->pbuf : NULL, s.pn + s.whole, 0) < 0)
         return -1;
+    c->sent_bytes += g->comm->world->wire_bytes * (double)(s.pn + s.whole);
     t = record_clock();
     if (buf)
         psgd_factor(c, &s, buf, n, offset);
+    if (s.qn == 0) /* nothing factored here (the same on every worker): all went whole */
+        return 0;
     device_kernel(c->dev, t, 4.0 * s.mrr + (2.0 + 2.0 * feedback) * s.mnr + feedback * s.mn,
                   4.0 * (1.0 + 2.0 * feedback) * s.mn + 8.0 * pq + 4.0 * (double)s.whole,
                   "compress");
@@ -273,7 +301,7 @@ int powersgd_allreduce(Compress *c, const Group *g, const CollectiveOps *allredu
     if (buf)
         psgd_expand(c, &s, buf, offset);
     device_kernel(c->dev, t, 2.0 * s.mnr, 4.0 * (s.mn + pq), "decompress");
-    c->sent_bytes += g->comm->world->wire_bytes * (double)(s.pn + s.whole + s.qn);
+    c->sent_bytes += g->comm->world->wire_bytes * (double)s.qn;
     return 0;
 }
 
@@ -317,7 +345,7 @@ void powersgd_pack(Compress *c, float *buf, size_t n, size_t offset, float *msg)
         memcpy(msg, c->pbuf, s.pn * sizeof *msg);
         memcpy(msg + s.pn, c->qbuf, s.qn * sizeof *msg);
         memcpy(msg + s.pn + s.qn, c->pbuf + s.pn, s.whole * sizeof *msg);
-        memcpy(c->q + s.qat, c->qbuf, s.qn * sizeof *c->q); /* the next push's warm start */
+        psgd_keep(c, &s); /* the next push's warm start */
     }
     device_kernel(
         c->dev, t, (double)n + 4.0 * s.mrr + (4.0 + 2.0 * feedback) * s.mnr + feedback * s.mn,

@@ -165,7 +165,8 @@ static void setup_lossy(Case *c)
 
 /* Member w holds 10 (w + 1) at 2w and w + 1 at 2w + 1, k = 2: the tree
  * keeps {0: 10, 2: 20} at member 0 and {4: 30, 6: 40} at member 2, then
- * {4: 30, 6: 40} at member 0. */
+ * {4: 30, 6: 40} at member 0; what each merge drops stays in the
+ * merging member's residual. */
 static void setup_gtopk_hand(Case *c)
 {
     *c = (Case){.cfg = {.kind = COMPRESS_GTOPK, .ratio = 0.25}, .p = 4, .n = 8};
@@ -173,6 +174,17 @@ static void setup_gtopk_hand(Case *c)
         c->in[w][2 * w] = 10.0f * (float)(w + 1);
         c->in[w][2 * w + 1] = (float)(w + 1);
     }
+}
+
+/* k = 1: member 0 drops member 1's pair at 1, which comes back from
+ * member 2's subtree and wins; nothing may be lost on the way. */
+static void setup_gtopk_reenter(Case *c)
+{
+    *c = (Case){.cfg = {.kind = COMPRESS_GTOPK, .ratio = 0.25}, .p = 4, .n = 4};
+    c->in[0][0] = 10.0f;
+    c->in[1][1] = 1.0f;
+    c->in[2][1] = 100.0f;
+    c->in[3][2] = 5.0f;
 }
 
 static void setup_gtopk_all(Case *c)
@@ -186,23 +198,25 @@ static void setup_gtopk_all(Case *c)
 
 static void test_compressions(void)
 {
-    static Case cases[4];
+    enum { NCASES = 5 };
+    static Case cases[NCASES];
     setup_exact(&cases[0]);
     setup_lossy(&cases[1]);
     setup_gtopk_hand(&cases[2]);
     setup_gtopk_all(&cases[3]);
+    setup_gtopk_reenter(&cases[4]);
     SimOptions opts = {0};
     DtError err = {0};
     CU_ASSERT_EQUAL_FATAL(platform_check(PLATFORM, &opts, &err), 64);
     platform_load(PLATFORM, &opts, NULL);
     size_t nhosts;
     sg_host_t *hosts = placement_all_hosts(&nhosts);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NCASES; k++)
         case_start(&cases[k], k, hosts);
     simgrid_run();
     free(hosts);
     double sum[MAXN];
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < NCASES; k++) {
         CU_ASSERT_EQUAL(cases[k].finished, cases[k].p);
         CU_ASSERT(members_identical(&cases[k]));
     }
@@ -235,11 +249,25 @@ static void test_compressions(void)
     c = &cases[2];
     static const float want[8] = {0, 0, 0, 0, 30, 0, 40, 0};
     CU_ASSERT(memcmp(c->out[0], want, sizeof want) == 0);
-    static const float res0[8] = {10, 1}, res2[8] = {0, 0, 0, 0, 0, 3};
+    static const float res0[8] = {10, 1, 20, 2}, res2[8] = {0, 0, 0, 0, 0, 3, 0, 4}, none[8];
     CU_ASSERT(memcmp(c->res[0], res0, sizeof res0) == 0);
+    CU_ASSERT(memcmp(c->res[1], none, sizeof none) == 0);
     CU_ASSERT(memcmp(c->res[2], res2, sizeof res2) == 0);
+    CU_ASSERT(memcmp(c->res[3], none, sizeof none) == 0);
     for (int i = 0; i < c->p; i++)
         CU_ASSERT_DOUBLE_EQUAL(c->sent[i], 8.0 * 2, 1e-9);
+
+    /* gtopk, a pair dropped and back: what arrived plus the residuals is
+     * the sum, exactly */
+    c = &cases[4];
+    sum_inputs(c, sum);
+    for (size_t k = 0; k < c->n; k++) {
+        double got = c->out[0][k];
+        for (int i = 0; i < c->p; i++)
+            got += c->res[i][k];
+        CU_ASSERT_DOUBLE_EQUAL(got, sum[k], 0.0);
+    }
+    CU_ASSERT(c->out[0][1] == 100.0f);
 
     /* gtopk of everything: the sum */
     c = &cases[3];
@@ -301,9 +329,41 @@ static void test_powersgd_push(void)
     }
 }
 
+/* A push of rank-1 gradients at rank 2 leaves Q a column of zeros (P's
+ * second column depends on its first); drawn afresh, the next push of a
+ * rank-2 gradient is still exact. */
+static void test_powersgd_renews(void)
+{
+    static const ModelMatrix mats[] = {{0, 16, 12}};
+    const size_t n = 16 * 12;
+    static float grad[16 * 12], msg[1024], out[16 * 12];
+    Recorder rec = {0};
+    Device dev = {.rec = &rec, .speed = 1e12};
+    CompressConfig cfg = {.kind = COMPRESS_POWERSGD,
+                          .rank = 2,
+                          .seed = 9,
+                          .mats = mats,
+                          .nmats = 1,
+                          .error_feedback = COMPRESS_FEEDBACK_OFF};
+    Compress c;
+    DtError err = {0};
+    CU_ASSERT_FATAL(compress_init(&c, &cfg, &dev, n, 0, &err) == 0);
+    double want[16 * 12];
+    for (int rank = 1; rank <= 2; rank++) {
+        low_rank(grad, 16, 12, rank, 1);
+        for (size_t k = 0; k < n; k++)
+            want[k] = grad[k];
+        compress_pack(&c, grad, n, 0, 0, msg);
+        compress_expand(&cfg, &dev, msg, n, 0, 0, out, NULL);
+        CU_ASSERT(rel_error(out, want, n) < 1e-5);
+    }
+    compress_free(&c);
+}
+
 int main(void)
 {
     CU_TestInfo pure[] = {
+        {"PowerSGD draws a zero column of Q afresh", test_powersgd_renews},
         {"PowerSGD cuts matrices at a server's slice", test_powersgd_cut},
         {"a PowerSGD push expands to the matrix, or with its residual", test_powersgd_push},
         CU_TEST_INFO_NULL,

@@ -8,7 +8,8 @@
  * of the gradient and pulls the server's slice of the parameters back; the
  * servers' links carry all the traffic, the bottleneck a ring all-reduce
  * avoids.  As in the collectives' closed forms, the additions on a server
- * cost no simulated time; the optimizer update does.  The modes differ in
+ * cost no simulated time; the optimizer update does (and expanding a
+ * compressed push).  The modes differ in
  * when a server applies what it receives and when it answers a pull, one
  * server loop each (the table ps_modes below):
  *
