@@ -253,26 +253,27 @@ int platform_check(const char *path, const SimOptions *opts, DtError *err)
  * profile) for ranks that exchange messages: a transfer cut by a failure
  * stops SimGrid itself.  Names the first line that does. */
 /* What in a platform turns a resource off that dtsim does not follow:
- * its element and a message, NULL when nothing.  Host state profiles
- * are followed by a run (profiles.h, which blanks them in the copy it
- * loads), not by a collective; a link that goes off matters only to
- * ranks that communicate (links: are there several ranks?). */
-static const char *failure_mark(const char *text, int links, const char **at)
+ * its element and a message, NULL when nothing.  A run follows its
+ * hosts' (and peers') state profiles (profiles.h, which blanks them in
+ * the copy it has SimGrid load; with hosts, they are looked for: a
+ * collective does not follow them); a link that goes off matters only to
+ * ranks that communicate (links). */
+static const char *failure_mark(const char *text, int hosts, int links, const char **at)
 {
-    static const char *const tags[] = {"host", "link", "peer"};
+    static const char *const tags[] = {"host", "peer", "link"};
     const char *end;
     char value[PATH_MAX];
-    for (size_t t = 0; t < (links ? sizeof tags / sizeof *tags : 1); t++)
+    for (size_t t = hosts ? 0 : 2; t < (links ? 3u : 2u); t++)
         for (const char *el = xml_element(text, tags[t], &end); el;
              el = xml_element(end, tags[t], &end))
             if (xml_attribute(el, end, "state_file", value, sizeof value, NULL)) {
                 *at = el;
-                return t == 0 ? "a host's state_file turns it off during the run, which `dtsim "
-                                "run` follows as a failure but a collective does not: use a "
-                                "platform without it"
-                              : "a link's state_file turns it off during the run; dtsim "
-                                "follows hosts that fail (their state_file, [faults] fail), not "
-                                "links: use a platform whose links have no state profile";
+                return t < 2 ? "a host's state_file turns it off during the run, which `dtsim "
+                               "run` follows as a failure but a collective does not: use a "
+                               "platform without it"
+                             : "a link's state_file turns it off during the run; dtsim "
+                               "follows hosts that fail (their state_file, [faults] fail), not "
+                               "links: use a platform whose links have no state profile";
             }
     for (const char *el = xml_element(text, "trace_connect", &end); el;
          el = xml_element(end, "trace_connect", &end))
@@ -297,7 +298,7 @@ static int platform_refuse_failures(const char *path, int nranks, DtError *err)
     char *text = xml_text(path);
     if (!text)
         return 0;
-    const char *at = NULL, *why = failure_mark(text, nranks > 1, &at);
+    const char *at = NULL, *why = failure_mark(text, nranks > 0, nranks > 1, &at);
     int line = why ? xml_line(text, at) : 0;
     free(text);
     if (why)

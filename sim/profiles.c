@@ -44,23 +44,25 @@ static int profile_add(HostProfile *h, double at, int on)
 static int profile_line(HostProfile *h, char *line, double *loop_after, char *why, size_t size)
 {
     char *s = line + strspn(line, " \t");
-    s[strcspn(s, "\r\n")] = '\0';
     double date, value;
-    char extra;
     if (!*s || *s == '#' || *s == '%')
         return 0;
-    if (sscanf(s, "PERIODICITY %lg %c", &h->period, &extra) == 1)
-        return h->period > 0.0 ? 0 : (snprintf(why, size, "PERIODICITY must be above 0"), -1);
-    if (sscanf(s, "LOOPAFTER %lg %c", loop_after, &extra) == 1)
-        return *loop_after >= 0.0 ? 0 : (snprintf(why, size, "LOOPAFTER must be 0 or more"), -1);
+    /* as SimGrid, what follows the numbers it reads is not looked at */
+    if (sscanf(s, "PERIODICITY %lg", &h->period) == 1)
+        return h->period > 0.0 && isfinite(h->period)
+                   ? 0
+                   : (snprintf(why, size, "PERIODICITY must be a number above 0"), -1);
+    if (sscanf(s, "LOOPAFTER %lg", loop_after) == 1)
+        return *loop_after >= 0.0 && isfinite(*loop_after)
+                   ? 0
+                   : (snprintf(why, size, "LOOPAFTER must be a number of 0 or more"), -1);
     if (strncmp(s, "STOCHASTIC", 10) == 0) {
         snprintf(why, size,
                  "stochastic profiles draw their dates at random in SimGrid's own "
                  "generator; give fixed dates (for random failures, [faults] mtbf)");
         return -1;
     }
-    if (sscanf(s, "%lg %lg %c", &date, &value, &extra) != 2 || !isfinite(date) ||
-        !isfinite(value)) {
+    if (sscanf(s, "%lg %lg", &date, &value) != 2 || !isfinite(date) || !isfinite(value)) {
         snprintf(why, size, "'%s' is not DATE VALUE", s);
         return -1;
     }
@@ -76,21 +78,30 @@ static int profile_line(HostProfile *h, char *line, double *loop_after, char *wh
     return 0;
 }
 
-/* Read host h's profile file; -1 with err naming its line. */
+/* Read host h's profile file, its lines ended by \n, \r or both (as
+ * SimGrid splits them) and as long as they come; -1 with err naming its
+ * line. */
 static int profile_read(HostProfile *h, DtError *err)
 {
-    FILE *f = fopen(h->file, "r");
-    if (!f)
-        return dt_fail(err, DT_EINPUT, "cannot open host %s's state profile '%s': %s", h->host,
-                       h->file, strerror(errno));
-    char line[1024], why[256];
+    char *text = xml_text(h->file);
+    if (!text)
+        return dt_fail(err, DT_EINPUT,
+                       "cannot read host %s's state profile '%s' (a regular file, named "
+                       "from the working directory or the platform's)",
+                       h->host, h->file);
+    char why[256];
     double loop_after = -1.0;
     int n = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    for (char *line = text; rc == 0 && *line;) {
+        size_t len = strcspn(line, "\r\n");
+        char *next = line + len;
+        next += *next == '\r' && next[1] == '\n' ? 2 : *next ? 1 : 0;
+        line[len] = '\0';
         n++;
         rc = profile_line(h, line, &loop_after, why, sizeof why);
+        line = next;
     }
-    fclose(f);
+    free(text);
     if (rc < 0)
         return dt_fail(err, DT_EINPUT, "%s:%d: host %s's state profile: %s", h->file, n, h->host,
                        why);
@@ -127,36 +138,52 @@ static int profiles_copy(Profiles *p, char *text, DtError *err)
     return ok ? 0 : dt_fail(err, DT_ERUNTIME, "cannot write %s", p->copy);
 }
 
+/* The state profiles of the platform's elements `tag` (host, peer), their
+ * state_file attributes blanked in text (line breaks kept, so that every
+ * line keeps its number). */
+static int profiles_of(Profiles *p, const char *platform, char *text, const char *tag, DtError *err)
+{
+    const char *end, *span[2];
+    for (const char *el = xml_element(text, tag, &end); el; el = xml_element(end, tag, &end)) {
+        char name[PATH_MAX], id[sizeof p->host->host + 1];
+        if (!xml_attribute(el, end, "state_file", name, sizeof name, span))
+            continue;
+        int line = xml_line(text, el);
+        if (!xml_attribute(el, end, "id", id, sizeof id, NULL) || strlen(id) >= sizeof id - 1)
+            return dt_fail(err, DT_EINPUT,
+                           "%s:%d: a %s with a state_file needs an id of at most %zu characters",
+                           platform, line, tag, sizeof id - 2);
+        HostProfile *more = realloc(p->host, (size_t)(p->n + 1) * sizeof *more);
+        if (!more)
+            return dt_fail(err, DT_ERUNTIME, "out of memory");
+        p->host = more;
+        HostProfile *h = &p->host[p->n++];
+        *h = (HostProfile){0};
+        snprintf(h->host, sizeof h->host, "%s", id);
+        profile_find(name, p->dir, h->file, sizeof h->file);
+        if (profile_read(h, err) < 0)
+            return -1;
+        for (char *c = (char *)span[0]; c < span[1]; c++)
+            *c = *c == '\n' ? '\n' : ' ';
+    }
+    return 0;
+}
+
 int profiles_read(Profiles *p, const char *platform, DtError *err)
 {
     *p = (Profiles){0};
     const char *slash = strrchr(platform, '/');
-    snprintf(p->dir, sizeof p->dir, "%.*s", slash ? (int)(slash - platform) : 1,
-             slash ? platform : ".");
+    if (!slash)
+        snprintf(p->dir, sizeof p->dir, ".");
+    else
+        snprintf(p->dir, sizeof p->dir, "%.*s", slash == platform ? 1 : (int)(slash - platform),
+                 platform);
     char *text = xml_text(platform);
     if (!text)
         return 0; /* the platform's check names it */
-    const char *end, *span[2];
-    int rc = 0;
-    for (const char *el = xml_element(text, "host", &end); el && rc == 0;
-         el = xml_element(end, "host", &end)) {
-        char name[PATH_MAX], id[128];
-        if (!xml_attribute(el, end, "state_file", name, sizeof name, span))
-            continue;
-        HostProfile *more = realloc(p->host, (size_t)(p->n + 1) * sizeof *more);
-        if (!more) {
-            rc = dt_fail(err, DT_ERUNTIME, "out of memory");
-            break;
-        }
-        p->host = more;
-        HostProfile *h = &p->host[p->n++];
-        *h = (HostProfile){0};
-        snprintf(h->host, sizeof h->host, "%s",
-                 xml_attribute(el, end, "id", id, sizeof id, NULL) ? id : "");
-        profile_find(name, p->dir, h->file, sizeof h->file);
-        rc = profile_read(h, err);
-        memset((char *)span[0], ' ', (size_t)(span[1] - span[0])); /* SimGrid's copy: without */
-    }
+    int rc = profiles_of(p, platform, text, "host", err);
+    if (rc == 0)
+        rc = profiles_of(p, platform, text, "peer", err);
     if (rc == 0 && p->n > 0)
         rc = profiles_copy(p, text, err);
     free(text);
@@ -177,13 +204,14 @@ void profiles_loaded(Profiles *p)
 
 void profiles_rename(const Profiles *p, const char *platform, char *msg, size_t size)
 {
-    size_t len = strlen(p->copy);
-    char *at = len ? strstr(msg, p->copy) : NULL;
-    if (!at)
-        return;
-    char rest[sizeof((DtError *)0)->msg];
-    snprintf(rest, sizeof rest, "%s", at + len);
-    snprintf(at, size - (size_t)(at - msg), "%s%s", platform, rest);
+    size_t len = strlen(p->copy), plen = strlen(platform);
+    for (char *at = len ? strstr(msg, p->copy) : NULL; at; at = strstr(at + plen, p->copy)) {
+        char rest[sizeof((DtError *)0)->msg];
+        snprintf(rest, sizeof rest, "%s", at + len);
+        snprintf(at, size - (size_t)(at - msg), "%s%s", platform, rest);
+        if (strlen(msg) < (size_t)(at - msg) + plen) /* cut short: no more to find */
+            break;
+    }
 }
 
 void profiles_free(Profiles *p)
@@ -203,22 +231,40 @@ static double profile_date(const HostProfile *h, long k)
     return h->at[k % h->n] + (double)(k / h->n) * h->period;
 }
 
+/* Does the k-th change stand (not followed by another at its date, which
+ * decides the state from that date on, as SimGrid applies them in turn)? */
+static int profile_stands(const HostProfile *h, long k)
+{
+    int next = h->period > 0.0 || k + 1 < h->n;
+    return !next || profile_date(h, k + 1) != profile_date(h, k);
+}
+
 int profile_next_failure(const HostProfile *h, double after, double *at, double *repair)
 {
     if (h->n == 0)
         return 0;
-    /* rounds enough to pass `after` and then see a whole round */
-    long rounds = h->period > 0.0 ? (long)fmax(0.0, after / h->period) + 3 : 1;
-    long total = rounds * h->n;
-    int on = 1;
-    for (long k = 0; k < total; k++) {
+    /* from the round before the one `after` falls in, whose end state
+     * is its last change's; then three rounds see every change after */
+    long start = 0, rounds = 1;
+    if (h->period > 0.0) {
+        double r = floor(after / h->period) - 1.0;
+        if (r > 1e12) /* beyond any run */
+            return 0;
+        start = r > 0.0 ? (long)r : 0;
+        rounds = start + 3;
+    }
+    int on = start > 0 ? h->on[h->n - 1] : 1;
+    for (long k = start * h->n; k < rounds * h->n; k++) {
+        if (!profile_stands(h, k))
+            continue;
         int now = h->on[k % h->n];
         double date = profile_date(h, k);
         if (on && !now && date > after) {
             *at = date;
             *repair = -1.0;
-            for (long j = k + 1; j < total + h->n && (h->period > 0.0 || j < h->n); j++)
-                if (h->on[j % h->n]) {
+            long end = h->period > 0.0 ? k + 2 * h->n + 1 : h->n;
+            for (long j = k + 1; j < end; j++)
+                if (profile_stands(h, j) && h->on[j % h->n]) {
                     *repair = profile_date(h, j) - date;
                     break;
                 }

@@ -373,7 +373,7 @@ static int drop_ranks(Run *run, sg_host_t host)
 /* Failure f strikes now: stop the job, wait until it notices, and
  * relaunch it on a spare, with fewer workers (elastic), or once the host
  * is back, from the state it can resume from; -1 when it cannot. */
-static int fail_and_recover(Run *run, const Failure *f)
+static int fail_and_recover(Run *run, const Failure *f, int random)
 {
     Recovery *rc = &run->recovery;
     sg_host_t host = sg_host_by_name(f->host);
@@ -394,7 +394,7 @@ static int fail_and_recover(Run *run, const Failure *f)
     rc->stalled_at = from->step;
     stop_job(run);
     host_off(host);
-    if (rc->stalled + 1 >= RECOVERY_MAX_STALLED) {
+    if (rc->stalled + 1 >= (random ? RECOVERY_MAX_STALLED_RANDOM : RECOVERY_MAX_STALLED)) {
         char why[256];
         snprintf(why, sizeof why,
                  "%d failures in a row have struck before the job could get past step %ld: it "
@@ -500,10 +500,24 @@ static void controller_main(int argc, char **argv)
         if (!listed && !isfinite(drawn[d].at))
             break;
         const Failure *f = listed ? order[i++] : &drawn[d];
-        /* one that comes while the job is down strikes as it is back */
-        if (f->at > simgrid_get_clock())
+        /* one that comes while the job is down strikes as it is back; a
+         * state profile's, only if its host is still off then, for what
+         * is left of its outage */
+        Failure late;
+        int over = 0;
+        double now = simgrid_get_clock();
+        if (!listed && d > 0 && f->at < now) {
+            late = *f;
+            late.at = now;
+            if (f->repair >= 0.0) {
+                late.repair = f->at + f->repair - now;
+                over = late.repair <= 0.0; /* back on already */
+            }
+            f = &late;
+        }
+        if (f->at > now)
             sg_actor_sleep_until(f->at);
-        if (fail_and_recover(run, f) < 0)
+        if (!over && fail_and_recover(run, f, !listed && d == 0) < 0)
             break;
         if (!listed && d == 0)
             mtbf_draw(run, &rng, &drawn[0]);

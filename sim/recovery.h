@@ -50,8 +50,12 @@ typedef struct Comm Comm;
 struct cJSON;
 
 /* Failures in a row that may restart from the same step before the run
- * stops (exit 1): the job cannot make progress. */
+ * stops (exit 1): the job cannot make progress.  Failures at given dates
+ * (listed, or by a state profile) that come faster than the checkpoints
+ * do so for ever; random ones (mtbf) might just be unlucky, so they have
+ * far more rope. */
 #define RECOVERY_MAX_STALLED 100
+#define RECOVERY_MAX_STALLED_RANDOM 10000
 
 /* The training state a checkpoint holds. */
 typedef struct Checkpoint {

@@ -42,12 +42,52 @@ const char *xml_element(const char *p, const char *tag, const char **end)
 {
     size_t len = strlen(tag);
     for (const char *el = strchr(p, '<'); el; el = strchr(el + 1, '<')) {
+        if (strncmp(el, "<!--", 4) == 0) { /* a comment holds no element */
+            const char *close = strstr(el + 4, "-->");
+            if (!close)
+                return NULL;
+            el = close;
+            continue;
+        }
         if (strncmp(el + 1, tag, len) != 0 || !el[len + 1] || !strchr(" \t\r\n/>", el[len + 1]))
             continue;
         *end = strchr(el, '>');
         return *end ? el : NULL;
     }
     return NULL;
+}
+
+/* The text [from, to) into buf with its entities (&amp; &lt; &gt; &quot;
+ * &apos;, &#N; &#xN; below 128) replaced; what does not fit is cut. */
+static void xml_unescape(char *buf, size_t size, const char *from, const char *to)
+{
+    static const char *const names[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+    static const char chars[] = "&<>\"'";
+    size_t n = 0;
+    while (from < to && n + 1 < size) {
+        char c = *from++;
+        if (c == '&') {
+            for (size_t e = 0; e < sizeof names / sizeof *names; e++) {
+                size_t len = strlen(names[e]);
+                if ((size_t)(to - from + 1) >= len && strncmp(from - 1, names[e], len) == 0) {
+                    c = chars[e];
+                    from += len - 1;
+                    break;
+                }
+            }
+            char *stop;
+            long code = from < to && *from == '#'
+                            ? strtol(from + 1 + (from[1] == 'x'), &stop, from[1] == 'x' ? 16 : 10)
+                            : -1;
+            if (c == '&' && code > 0 && code < 128 && stop < to && *stop == ';') {
+                c = (char)code;
+                from = stop + 1;
+            }
+        }
+        buf[n++] = c;
+    }
+    if (size)
+        buf[n] = '\0';
 }
 
 int xml_attribute(const char *el, const char *end, const char *name, char *buf, size_t size,
@@ -70,7 +110,7 @@ int xml_attribute(const char *el, const char *end, const char *name, char *buf, 
         const char *close = memchr(q + 1, *q, (size_t)(end - q - 1));
         if (!close)
             return 0;
-        snprintf(buf, size, "%.*s", (int)(close - q - 1), q + 1);
+        xml_unescape(buf, size, q + 1, close);
         if (span) {
             span[0] = p;
             span[1] = close + 1;

@@ -15,8 +15,9 @@ char *xml_text(const char *path);
 /* The first element <tag ...> at or after p (tag followed by a space, a
  * line break, / or >), with *end at its closing '>'; NULL when none. */
 const char *xml_element(const char *p, const char *tag, const char **end);
-/* The value of attribute name in the element text [el, end) into buf;
- * with span, span[0] .. span[1] is all of name="value"; 0 when absent. */
+/* The value of attribute name in the element text [el, end) into buf,
+ * its entities replaced; with span, span[0] .. span[1] is all of
+ * name="value"; 0 when absent.  Elements in comments are not found. */
 int xml_attribute(const char *el, const char *end, const char *name, char *buf, size_t size,
                   const char **span);
 /* The line of text that at is on, from 1. */

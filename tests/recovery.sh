@@ -145,6 +145,48 @@ done
 expect 0 "host h2's by its state profile \(the first at 0.05 s\)" -- "$dtsim" check "$tiny" \
     --platform "$tmp/prof/p.xml" --set strategy.kind=data-parallel --set cluster.workers=4 \
     --set cluster.hosts=h0,h1,h2,h3 --set train.checkpoint_every=10
+# the same profile with CR line ends, after a comment longer than any
+# buffer, and beside a commented-out host that names another profile
+{ printf '# %05000d 0.01 0\r' 0; printf '0 1\r0.05 0\r0.06 1\r'; } >"$tmp/prof/h2.profile"
+sed -e 's|<host id="h4" speed="2Gf"/>|<host id="h4" speed="2Gf"/><!-- <host id="h1" speed="2Gf" state_file="h2.profile"/> -->|' \
+    "$tmp/prof/p.xml" >"$tmp/prof/pc.xml"
+expect 0 "" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/pc.xml" --set train.checkpoint_every=10 \
+    --out "$tmp/prof-cr"
+same "$tmp/data-parallel-fail/metrics.csv" "$tmp/prof-cr/metrics.csv" \
+    "a state profile with CR line ends and a long comment"
+# two hosts off together are one failure; an outage that ends while the
+# job is down for another is none
+sed -e 's|<host id="h1" speed="2Gf"/>|<host id="h1" speed="2Gf" state_file="h2.profile"/>|' \
+    "$tmp/prof/p.xml" >"$tmp/prof/p2.xml"
+expect 0 "" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p2.xml" --set train.checkpoint_every=10 \
+    --out "$tmp/prof-two"
+[ "$(json "$tmp/prof-two/summary.json" .recovery.failures)" = 1 ] &&
+    close "$(json "$tmp/prof-two/summary.json" .simulated_seconds)" \
+        "$(json "$tmp/data-parallel-fail/summary.json" .simulated_seconds)" "two hosts off together: one failure" ||
+    bad "two hosts off together: $(json "$tmp/prof-two/summary.json" .recovery.failures) failures"
+expect 0 "" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" --set train.checkpoint_every=10 \
+    --set "faults.fail=h1 0.02 0.2" --out "$tmp/prof-over"
+[ "$(json "$tmp/prof-over/summary.json" .recovery.failures)" = 1 ] &&
+    ok "an outage over while the job is down for another: one failure" ||
+    bad "an outage over while the job is down: $(json "$tmp/prof-over/summary.json" .recovery.failures) failures"
+# a sweep takes a platform with state profiles
+expect 0 "" -- "$dtsim" sweep "$tiny" --platform "$tmp/prof/p.xml" --out "$tmp/prof-sweep" \
+    --set strategy.kind=data-parallel --set cluster.workers=4 --set cluster.hosts=h0,h1,h2,h3 \
+    --set train.checkpoint_every=10 --vary train.lr=0.05,0.1
+# a peer's state profile is followed as a host's
+cat >"$tmp/prof/peer.xml" <<'XML'
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <zone id="v" routing="Vivaldi">
+    <peer id="p1" coordinates="0 0 0" speed="2Gf" bw_in="1GBps" bw_out="1GBps"
+          state_file="peer.profile"/>
+  </zone>
+</platform>
+XML
+printf '0.01 0\n' >"$tmp/prof/peer.profile"
+expect 1 "host 'p1' failed at 0.01 simulated s" -- "$dtsim" run "$tiny" --quiet --no-plot \
+    --platform "$tmp/prof/peer.xml" --out "$tmp/prof-peer"
 printf '0.03 0\n0.035 1\nLOOPAFTER 0.05\n' >"$tmp/prof/h2.profile"
 expect 0 "" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" --set train.checkpoint_every=10 \
     --out "$tmp/prof-loop" --save-model "$tmp/prof-loop.bin"
@@ -171,10 +213,10 @@ printf 'STOCHASTIC\nEXP 1 DET 0\n' >"$tmp/prof/h2.profile"
 expect 2 "h2.profile:1: .*stochastic profiles" -- "$dtsim" "${prof[@]}" --platform "$tmp/prof/p.xml" \
     --out "$tmp/bad"
 printf '0.05 0\n0.06 1\nLOOPAFTER -1\n' >"$tmp/prof/h2.profile"
-expect 2 "h2.profile:3: .*LOOPAFTER must be 0 or more" -- "$dtsim" "${prof[@]}" \
+expect 2 "h2.profile:3: .*LOOPAFTER must be a number of 0 or more" -- "$dtsim" "${prof[@]}" \
     --platform "$tmp/prof/p.xml" --out "$tmp/bad"
 rm "$tmp/prof/h2.profile"
-expect 2 "cannot open host h2's state profile '.*h2.profile'" -- "$dtsim" "${prof[@]}" \
+expect 2 "cannot read host h2's state profile '.*h2.profile'" -- "$dtsim" "${prof[@]}" \
     --platform "$tmp/prof/p.xml" --out "$tmp/bad"
 printf '0.05 0\n0.06 1\n' >"$tmp/prof/h2.profile"
 expect 2 "host h2, on which a rank runs, goes off at 0.05 s by its state profile .*strategy pipeline cannot restart" -- \
