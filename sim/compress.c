@@ -262,10 +262,8 @@ static uint32_t word_at(const float *v, size_t j)
 
 /* gtopk's merge: b's k pairs added to a's (both ascending in index, as
  * topk_pack lays them out), and the k of largest magnitude kept in a,
- * ascending (ties go to the lower index); what it drops goes into res
- * (the merging member's residual over these n coordinates; NULL: without
- * error feedback, lost); scratch holds 6 k floats. */
-static void gtopk_merge(float *a, const float *b, size_t k, float *res, float *scratch)
+ * ascending (ties go to the lower index); scratch holds 6 k floats. */
+static void gtopk_merge(float *a, const float *b, size_t k, float *scratch)
 {
     float *val = scratch, *idx = scratch + 2 * k, *mag = scratch + 4 * k;
     size_t m = 0, ia = 0, ib = 0;
@@ -287,14 +285,12 @@ static void gtopk_merge(float *a, const float *b, size_t k, float *res, float *s
     for (size_t j = 0; j < m; j++)
         above += fabsf(val[j]) > thr;
     size_t ties = k - above;
-    for (size_t j = 0; j < m; j++) {
+    for (size_t j = 0; j < m && taken < k; j++) {
         float v = fabsf(val[j]);
-        if (taken < k && (v > thr || (v == thr && ties > 0))) {
+        if (v > thr || (v == thr && ties > 0)) {
             ties -= v == thr;
             memcpy(a + taken, idx + j, sizeof(float));
             a[k + taken++] = val[j];
-        } else if (res) {
-            res[word_at(idx, j)] += val[j];
         }
     }
 }
@@ -326,7 +322,7 @@ static int allreduce_gtopk(Compress *c, const Group *g, float *buf, size_t n, si
                 return -1;
             t = record_clock();
             if (buf)
-                gtopk_merge(set, child, k, c->residual ? c->residual + offset : NULL, child + per);
+                gtopk_merge(set, child, k, child + per);
             device_kernel(c->dev, t, 6.0 * (double)k, 48.0 * (double)k, "compress");
         }
     }
@@ -334,6 +330,13 @@ static int allreduce_gtopk(Compress *c, const Group *g, float *buf, size_t n, si
         return -1;
     t = record_clock();
     if (buf) {
+        float *res = c->residual ? c->residual + offset : NULL;
+        for (size_t j = 0, f = 0; res && j < k; j++) { /* sent, but not in the final k */
+            while (f < k && word_at(set, f) < (uint32_t)c->idx[j])
+                f++;
+            if (f == k || word_at(set, f) != (uint32_t)c->idx[j])
+                res[c->idx[j]] = buf[c->idx[j]];
+        }
         memset(buf, 0, n * sizeof *buf);
         for (size_t j = 0; j < k; j++)
             buf[word_at(set, j)] = set[k + j];
