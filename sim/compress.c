@@ -3,6 +3,7 @@
  */
 #include "compress.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,22 @@ int compress_check(const CompressConfig *c, const KeySource *given, DtError *err
                         "powersgd, which leave something out; %s keeps no residual",
                         compress_kinds[c->kind]);
     return 0;
+}
+
+void compress_summary(const CompressConfig *c, cJSON *root, double raw, double sent)
+{
+    cJSON *o = cJSON_AddObjectToObject(root, "compression");
+    cJSON_AddStringToObject(o, "kind", compress_kinds[c->kind]);
+    if (compress_uses_ratio(c))
+        cJSON_AddNumberToObject(o, "ratio", compress_ratio(c));
+    if (c->kind == COMPRESS_POWERSGD)
+        cJSON_AddNumberToObject(o, "rank", c->rank > 0 ? c->rank : 4);
+    if (compress_sparse(c))
+        cJSON_AddStringToObject(o, "error_feedback", compress_on_off[c->error_feedback]);
+    cJSON_AddNumberToObject(o, "gradient_bytes", raw);
+    cJSON_AddNumberToObject(o, "message_bytes", sent);
+    cJSON_AddNumberToObject(o, "compression_ratio", sent > 0 ? raw / sent : 0.0);
+    record_measure(root, "compression_ratio", sent > 0 ? raw / sent : 0.0);
 }
 
 int compress_sparse(const CompressConfig *c)

@@ -153,6 +153,11 @@ void compress_free(Compress *c);
  * randomk, signsgd, gtopk, powersgd)?  fp16 and bf16 only round the
  * messages. */
 int compress_sparse(const CompressConfig *c);
+/* summary.json's "compression": the kind and its settings, the bytes the
+ * gradients would have carried (raw) and the messages' (sent), and
+ * their ratio (also a measure for sweeps). */
+struct cJSON;
+void compress_summary(const CompressConfig *c, struct cJSON *root, double raw, double sent);
 /* Does it keep state between steps that a checkpoint does not hold: a
  * residual (error feedback), or powersgd's warm start? */
 int compress_stateful(const CompressConfig *c);

@@ -260,20 +260,8 @@ static void dp_results(const Run *run, cJSON *root)
         return;
     /* the launches before a failure's restart, then the last one's (none
      * when a failure stopped the run) */
-    double raw = run->kept[0] + (sh ? sh->raw_bytes : 0.0);
-    double sent = run->kept[1] + (sh ? sh->sent_bytes : 0.0);
-    cJSON *o = cJSON_AddObjectToObject(root, "compression");
-    cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
-    if (compress_uses_ratio(k))
-        cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
-    if (k->kind == COMPRESS_POWERSGD)
-        cJSON_AddNumberToObject(o, "rank", k->rank > 0 ? k->rank : 4);
-    if (compress_sparse(k))
-        cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
-    cJSON_AddNumberToObject(o, "gradient_bytes", raw);
-    cJSON_AddNumberToObject(o, "message_bytes", sent);
-    cJSON_AddNumberToObject(o, "compression_ratio", sent > 0 ? raw / sent : 0.0);
-    record_measure(root, "compression_ratio", sent > 0 ? raw / sent : 0.0);
+    compress_summary(k, root, run->kept[0] + (sh ? sh->raw_bytes : 0.0),
+                     run->kept[1] + (sh ? sh->sent_bytes : 0.0));
 }
 
 const StrategyOps data_parallel_strategy = {

@@ -881,18 +881,7 @@ static void ps_results(const Run *run, cJSON *root)
         cJSON_AddNumberToObject(o, "compression_ratio", run_wire_bytes(run) / 2.0);
         record_measure(root, "compression_ratio", run_wire_bytes(run) / 2.0);
     } else if (ps_sparse(c)) { /* the pushes' */
-        double ratio = sh->sent_bytes > 0 ? sh->raw_bytes / sh->sent_bytes : 0.0;
-        cJSON *o = cJSON_AddObjectToObject(root, "compression");
-        cJSON_AddStringToObject(o, "kind", compress_kinds[k->kind]);
-        if (compress_uses_ratio(k))
-            cJSON_AddNumberToObject(o, "ratio", compress_ratio(k));
-        if (k->kind == COMPRESS_POWERSGD)
-            cJSON_AddNumberToObject(o, "rank", k->rank > 0 ? k->rank : 4);
-        cJSON_AddStringToObject(o, "error_feedback", compress_on_off[k->error_feedback]);
-        cJSON_AddNumberToObject(o, "gradient_bytes", sh->raw_bytes);
-        cJSON_AddNumberToObject(o, "message_bytes", sh->sent_bytes);
-        cJSON_AddNumberToObject(o, "compression_ratio", ratio);
-        record_measure(root, "compression_ratio", ratio);
+        compress_summary(k, root, sh->raw_bytes, sh->sent_bytes);
     }
     if (!sh->nstaleness)
         return;
