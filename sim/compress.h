@@ -126,7 +126,7 @@ typedef struct Compress {
     CompressConfig cfg;
     Device *dev;     /* where compression is charged */
     size_t count;    /* the whole gradient */
-    long calls;      /* compressed all-reduces so far */
+    long calls;      /* compressed all-reduces (or pushed slices) so far */
     float *residual; /* (count) with error feedback, else NULL */
     float *mag;      /* (count) the magnitudes of the gradient plus residual */
     float *work;     /* (count) magnitudes being ranked */

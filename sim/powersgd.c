@@ -224,7 +224,8 @@ static void psgd_factor(Compress *c, const PsgdSpan *s, float *buf, size_t n, si
 /* qbuf's Q's kept for the next step's P.  A column that came out 0
  * (its P column was dependent on the others, or the gradient had lower
  * rank, or none) would stay 0 for ever: it is drawn afresh, from the
- * seed, the matrix and the call, the same on every worker. */
+ * seed, the matrix and the call (in an all-reduce the same on every
+ * worker). */
 static void psgd_keep(Compress *c, const PsgdSpan *s)
 {
     size_t qat = 0;

@@ -146,8 +146,8 @@ static int profiles_of(Profiles *p, const char *platform, char *text, const char
     const char *end, *span[2];
     for (const char *el = xml_element(text, tag, &end); el; el = xml_element(end, tag, &end)) {
         char name[PATH_MAX], id[sizeof p->host->host + 1];
-        if (!xml_attribute(el, end, "state_file", name, sizeof name, span))
-            continue;
+        if (!xml_attribute(el, end, "state_file", name, sizeof name, span) || !name[0])
+            continue; /* an empty one is none, to SimGrid too */
         int line = xml_line(text, el);
         if (!xml_attribute(el, end, "id", id, sizeof id, NULL) || strlen(id) >= sizeof id - 1)
             return dt_fail(err, DT_EINPUT,
@@ -239,20 +239,38 @@ static int profile_stands(const HostProfile *h, long k)
     return !next || profile_date(h, k + 1) != profile_date(h, k);
 }
 
+/* The rounds to scan for what happens around time t: from the one before
+ * t's (whose end state is its last change's) to two after. */
+static void profile_rounds(const HostProfile *h, double t, long *start, long *rounds)
+{
+    *start = 0;
+    *rounds = 1;
+    if (h->period > 0.0) {
+        double r = floor(t / h->period) - 1.0;
+        *start = r > 1e12 ? (long)1e12 : r > 0.0 ? (long)r : 0;
+        *rounds = *start + 3;
+    }
+}
+
+int profile_on_at(const HostProfile *h, double t)
+{
+    long start, rounds;
+    profile_rounds(h, t, &start, &rounds);
+    int on = start > 0 ? h->on[h->n - 1] : 1;
+    for (long k = start * h->n; k < rounds * h->n && profile_date(h, k) <= t; k++)
+        if (profile_stands(h, k))
+            on = h->on[k % h->n];
+    return on;
+}
+
 int profile_next_failure(const HostProfile *h, double after, double *at, double *repair)
 {
     if (h->n == 0)
         return 0;
-    /* from the round before the one `after` falls in, whose end state
-     * is its last change's; then three rounds see every change after */
-    long start = 0, rounds = 1;
-    if (h->period > 0.0) {
-        double r = floor(after / h->period) - 1.0;
-        if (r > 1e12) /* beyond any run */
-            return 0;
-        start = r > 0.0 ? (long)r : 0;
-        rounds = start + 3;
-    }
+    if (h->period > 0.0 && after / h->period > 1e12) /* beyond any run */
+        return 0;
+    long start, rounds;
+    profile_rounds(h, after, &start, &rounds);
     int on = start > 0 ? h->on[h->n - 1] : 1;
     for (long k = start * h->n; k < rounds * h->n; k++) {
         if (!profile_stands(h, k))

@@ -14,8 +14,11 @@
  * recovery's back: the run loads a copy of the platform without its
  * hosts' state_file attributes (blanked, so that every line keeps its
  * number), from which relative files resolve as from the original.
- * Stochastic profiles, state profiles of links and HOST_AVAIL / LINK_AVAIL
- * trace connections are refused for multi-rank runs (platform.c).
+ * Stochastic profiles and HOST_AVAIL trace connections are refused
+ * (profiles.c, platform.c), and so are state profiles of links and
+ * LINK_AVAIL for ranks that communicate.  A spare whose profile has it
+ * off when it is needed is passed over; a storage host's profile is not
+ * followed.
  */
 #ifndef DT_PROFILES_H
 #define DT_PROFILES_H
@@ -57,5 +60,7 @@ void profiles_free(Profiles *p);
 /* Its host's first failure after `after`: it goes off at *at and is back
  * on *repair seconds later (-1: never).  0 when there is none. */
 int profile_next_failure(const HostProfile *h, double after, double *at, double *repair);
+/* Is its host on at time t? */
+int profile_on_at(const HostProfile *h, double t);
 
 #endif

@@ -306,6 +306,28 @@ static int ranks_on(const Run *run, sg_host_t host)
 
 /* The ranks of host go to spare, their figures to new entries of the
  * recorder's.  -1 when out of memory. */
+/* Is there a spare standing by that its state profile (if any) has on at
+ * time t?  Then it is next in line (spares_used); those off are passed
+ * over. */
+static int spare_ready(Run *run, double t)
+{
+    Recovery *rc = &run->recovery;
+    for (int i = rc->spares_used; i < rc->nspares; i++) {
+        const char *name = sg_host_get_name(rc->spares[i]);
+        int on = 1;
+        for (int j = 0; j < run->profiles.n && on; j++)
+            if (strcmp(run->profiles.host[j].host, name) == 0)
+                on = profile_on_at(&run->profiles.host[j], t);
+        if (on) {
+            sg_host_t s = rc->spares[i];
+            rc->spares[i] = rc->spares[rc->spares_used];
+            rc->spares[rc->spares_used] = s;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int move_ranks(Run *run, sg_host_t host, sg_host_t spare)
 {
     for (int r = 0; r < run->nranks; r++)
@@ -383,7 +405,7 @@ static int fail_and_recover(Run *run, const Failure *f, int random)
     for (int i = 0; i < 1000 && rc->live < run->nranks; i++)
         sg_actor_yield();
     double at = simgrid_get_clock();
-    int spare = rc->spares_used < rc->nspares && run->sc->checkpoint_every > 0;
+    int spare = run->sc->checkpoint_every > 0 && spare_ready(run, at);
     int shrink = !spare && run->sc->faults.elastic && ranks_on(run, host) < run->nranks;
     const Checkpoint *from = shrink ? &rc->held : &rc->saved;
     rc->failures++;

@@ -66,20 +66,21 @@ static void xml_unescape(char *buf, size_t size, const char *from, const char *t
     size_t n = 0;
     while (from < to && n + 1 < size) {
         char c = *from++;
+        int named = 0;
         if (c == '&') {
-            for (size_t e = 0; e < sizeof names / sizeof *names; e++) {
+            for (size_t e = 0; e < sizeof names / sizeof *names && !named; e++) {
                 size_t len = strlen(names[e]);
                 if ((size_t)(to - from + 1) >= len && strncmp(from - 1, names[e], len) == 0) {
                     c = chars[e];
                     from += len - 1;
-                    break;
+                    named = 1;
                 }
             }
             char *stop;
-            long code = from < to && *from == '#'
+            long code = !named && from < to && *from == '#'
                             ? strtol(from + 1 + (from[1] == 'x'), &stop, from[1] == 'x' ? 16 : 10)
                             : -1;
-            if (c == '&' && code > 0 && code < 128 && stop < to && *stop == ';') {
+            if (code > 0 && code < 128 && stop < to && *stop == ';') {
                 c = (char)code;
                 from = stop + 1;
             }

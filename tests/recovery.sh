@@ -275,6 +275,19 @@ same "$tmp/data-parallel-plain.bin" "$tmp/spare.bin" "parameters after a restart
     ok "spare: the spare has figures of its own" ||
     bad "spare: hosts $(json "$tmp/spare/summary.json" '[.hosts[].host] | join(",")')"
 
+# A spare that its state profile has off is passed over: the job waits
+# for the repair instead (no spare used, h2 back after 0.01 s)
+sed -e 's|<host id="h4" speed="2Gf"/>|<host id="h4" speed="2Gf" state_file="h4.profile"/>|' \
+    "$tmp/p.xml" >"$tmp/prof/p4.xml"
+printf '0 0\n' >"$tmp/prof/h4.profile"
+expect 0 "" -- "$dtsim" "${dp[@]}" --platform "$tmp/prof/p4.xml" --out "$tmp/spare-off" \
+    --save-model "$tmp/spare-off.bin" --set "faults.fail=h2 0.05 0.01" --set faults.spares=1 \
+    --set train.checkpoint_every=10 --set train.checkpoint_to=store
+[ "$(json "$tmp/spare-off/summary.json" '"\(.recovery.spares_used) \(.recovery.failures)"')" = "0 1" ] &&
+    ok "a spare its state profile has off is passed over: the job restarts on h2, repaired" ||
+    bad "a spare that is off: $(json "$tmp/spare-off/summary.json" .recovery)"
+same "$tmp/data-parallel-plain.bin" "$tmp/spare-off.bin" "parameters when the spare is off"
+
 # A failure while the job is down for another, and one of a host the job
 # left, strike nothing twice; the storage's actor is back after each.
 expect 0 "" -- "$dtsim" "${dp[@]}" --out "$tmp/twice" --set train.checkpoint_every=10 \
