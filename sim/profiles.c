@@ -159,7 +159,7 @@ static int profiles_of(Profiles *p, const char *platform, char *text, const char
         p->host = more;
         HostProfile *h = &p->host[p->n++];
         *h = (HostProfile){0};
-        snprintf(h->host, sizeof h->host, "%s", id);
+        memcpy(h->host, id, strlen(id) + 1); /* shorter than h->host: checked above */
         profile_find(name, p->dir, h->file, sizeof h->file);
         if (profile_read(h, err) < 0)
             return -1;
