@@ -390,6 +390,19 @@ static int coll_report(const CollArgs *a, const CollPlan *plan, double seconds, 
     return 0;
 }
 
+int collective_parse(int argc, char **argv, int hosts, DtError *err)
+{
+    CollArgs a = {0};
+    CollPlan plan = {0};
+    int rc = coll_parse_args(&a, argc, argv, err);
+    if (rc == 0 && !a.help)
+        rc = coll_plan(&a, &plan, err);
+    if (rc == 0 && !a.help)
+        rc = coll_plan_ranks(&a, &plan, hosts, err);
+    coll_args_free(&a);
+    return rc;
+}
+
 int collective_command(int argc, char **argv, DtError *err)
 {
     CollArgs a = {0};

@@ -19,6 +19,11 @@
  * the result on stdout; returns 0, or -1 with err (DT_EINPUT: bad input). */
 int collective_command(int argc, char **argv, DtError *err);
 
+/* Its options read and checked against a platform of `hosts` hosts, as
+ * collective_command does before it loads the platform: 0, or -1 (bad
+ * input) naming the option.  No file is opened. */
+int collective_parse(int argc, char **argv, int hosts, DtError *err);
+
 /* The usage lines of the command, for dtsim --help. */
 void collective_print_usage(FILE *out);
 

@@ -16,6 +16,7 @@
 #include <simgrid/forward.h> /* before version.h, which needs its macros */
 #include <simgrid/version.h>
 
+#include "args.h"
 #include "collective_cmd.h"
 #include "gemm.h"
 #include "cli.h"
@@ -26,7 +27,6 @@
 #include "strategy.h"
 
 #define EXIT_INPUT 2
-#define MAX_SETS 64
 
 static void usage(FILE *out)
 {
@@ -84,107 +84,6 @@ static void usage(FILE *out)
     fprintf(out, "\nExit status: 0 success, 2 bad input (the message says what to fix), "
                  "1 runtime failure.\n"
                  "Example: dtsim run scenarios/serial-mlp.ini --set train.epochs=2\n");
-}
-
-typedef struct Args {
-    const char *command;
-    const char *scenario;
-    const char *platform;
-    const char *sets[MAX_SETS];
-    int nset;
-    RunOptions run;
-} Args;
-
-static void args_free(Args *a)
-{
-    sim_options_free(&a->run.sim);
-}
-
-/* --trace-ranks: a positive number of ranks, or all. */
-static int parse_trace_ranks(const char *v, int *out, DtError *err)
-{
-    if (strcmp(v, "all") == 0) {
-        *out = INT_MAX;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end != '\0' || n < 1 || n > INT_MAX)
-        return dt_fail(err, DT_EINPUT,
-                       "--trace-ranks %s: give a number of ranks from 1 to %d, or all", v, INT_MAX);
-    *out = (int)n;
-    return 0;
-}
-
-/* --threads: how many of this machine's threads run the kernels. */
-static int parse_threads(const char *v, int *out, DtError *err)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (errno || end == v || *end != '\0' || n < 1 || n > 256)
-        return dt_fail(err, DT_EINPUT,
-                       "--threads %s: give a number of threads from 1 to 256 (default: the "
-                       "cores, here %d)",
-                       v, pool_cores());
-    *out = (int)n;
-    return 0;
-}
-
-static int parse_args(Args *a, int argc, char **argv, DtError *err)
-{
-    a->command = argv[1];
-    for (int i = 2; i < argc; i++) {
-        const char *v = NULL;
-        const char *opt = argv[i];
-        int valued = 1;
-        if (cli_option(argc, argv, &i, "--platform", &v)) {
-            a->platform = v;
-        } else if (cli_option(argc, argv, &i, "--set", &v)) {
-            if (a->nset == MAX_SETS)
-                return dt_fail(err, DT_EINPUT, "at most %d --set options", MAX_SETS);
-            a->sets[a->nset++] = v;
-        } else if (cli_option(argc, argv, &i, "--out", &v)) {
-            a->run.out_dir = v;
-        } else if (cli_option(argc, argv, &i, "--save-model", &v)) {
-            a->run.save_model = v;
-        } else if (cli_option(argc, argv, &i, "--cfg", &v)) {
-            if (v && sim_options_add(&a->run.sim, v, err) < 0)
-                return -1;
-        } else if (cli_option(argc, argv, &i, "--trace-ranks", &v)) {
-            if (v && parse_trace_ranks(v, &a->run.trace_ranks, err) < 0)
-                return -1;
-        } else if (cli_option(argc, argv, &i, "--threads", &v)) {
-            if (v && parse_threads(v, &a->run.threads, err) < 0)
-                return -1;
-        } else {
-            valued = 0;
-        }
-        if (valued && !v)
-            return dt_fail(err, DT_EINPUT, "%s needs a value (see dtsim --help)", opt);
-        if (valued) {
-            continue;
-        } else if (strcmp(argv[i], "--force") == 0) {
-            a->run.force = 1;
-        } else if (strcmp(argv[i], "--quiet") == 0) {
-            a->run.quiet = 1;
-        } else if (strcmp(argv[i], "--no-plot") == 0) {
-            a->run.no_plot = 1;
-        } else if (argv[i][0] == '-') {
-            return dt_fail(err, DT_EINPUT, "unknown option '%s' (see dtsim --help)", argv[i]);
-        } else if (!a->scenario) {
-            a->scenario = argv[i];
-        } else {
-            return dt_fail(err, DT_EINPUT, "unexpected argument '%s': give one scenario", argv[i]);
-        }
-    }
-    if (!a->scenario)
-        return dt_fail(err, DT_EINPUT,
-                       "dtsim %s needs a scenario file, e.g. dtsim %s "
-                       "scenarios/serial-mlp.ini",
-                       a->command, a->command);
-    return 0;
 }
 
 static int command_run(Args *a, int check_only, DtError *err)
@@ -258,7 +157,7 @@ int main(int argc, char **argv)
         else
             snprintf(self, sizeof self, "%s", argv[0]);
         rc = sweep_command(argc, argv, self, &err);
-    } else if ((rc = parse_args(&args, argc, argv, &err)) == 0) {
+    } else if ((rc = args_parse(&args, argc, argv, &err)) == 0) {
         if (!check_only)
             pool_start(args.run.threads ? args.run.threads : pool_cores());
         rc = command_run(&args, check_only, &err);

@@ -1,5 +1,5 @@
 /*
- * sweep_grid.c - the variants of a sweep: --vary lists, linked keys, labels,
+ * sweep_grid.c - the options and variants of a sweep: --vary lists, linked keys, labels,
  * the x axis of the pictures and the named baseline (see sweep_grid.h).
  */
 #include "sweep_grid.h"
@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
 
 /* Split the keys before '=' ("k1,k2") into v->keys. */
 static int vary_keys(Vary *v, const char *spec, const char *eq, DtError *err)
@@ -264,4 +267,74 @@ int sweep_baseline(const SweepArgs *a, int nvariants, DtError *err)
         return -2;
     }
     return found;
+}
+
+int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    a->jobs = cores > 0 ? (int)cores : 1;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        if (cli_option(argc, argv, &i, "--vary", &v)) {
+            if (!v)
+                return dt_fail(err, DT_EINPUT, "--vary needs a value (see dtsim --help)");
+            if (a->nvary == SWEEP_MAX_VARY)
+                return dt_fail(err, DT_EINPUT, "at most %d --vary options", SWEEP_MAX_VARY);
+            if (sweep_vary_parse(&a->vary[a->nvary++], v, err) < 0)
+                return -1;
+        } else if (cli_option(argc, argv, &i, "--out", &v)) {
+            if (!v)
+                return dt_fail(err, DT_EINPUT, "--out needs a value (see dtsim --help)");
+            a->out = v;
+        } else if (cli_option(argc, argv, &i, "--baseline", &v)) {
+            if (!v)
+                return dt_fail(err, DT_EINPUT, "--baseline needs a value (see dtsim --help)");
+            a->baseline = v;
+        } else if (cli_option(argc, argv, &i, "--jobs", &v)) {
+            char *end = NULL;
+            long n = v ? strtol(v, &end, 10) : 0;
+            if (!v || *end || n < 1 || n > 1024)
+                return dt_fail(err, DT_EINPUT, "--jobs %s: expected a whole number from 1 to 1024",
+                               v ? v : "");
+            a->jobs = (int)n;
+        } else if (strcmp(argv[i], "--print-commands") == 0) {
+            a->print_commands = 1;
+        } else if (strcmp(argv[i], "--collect") == 0) {
+            a->collect = 1;
+        } else if (strcmp(argv[i], "--no-plot") == 0) {
+            a->no_plot = 1;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            a->force = 1;
+            a->pass[a->npass++] = argv[i];
+        } else if (!strcmp(argv[i], "--platform") || !strcmp(argv[i], "--set") ||
+                   !strncmp(argv[i], "--platform=", 11) || !strncmp(argv[i], "--set=", 6) ||
+                   !strncmp(argv[i], "--cfg", 5) || !strcmp(argv[i], "--trace-ranks") ||
+                   !strncmp(argv[i], "--trace-ranks=", 14) || !strcmp(argv[i], "--threads") ||
+                   !strncmp(argv[i], "--threads=", 10)) {
+            a->threads |= !strncmp(argv[i], "--threads", 9);
+            /* handed to every run as they are; "--opt value" or "--opt=value" */
+            int has_value = !strchr(argv[i], '=');
+            if (a->npass + 2 > SWEEP_MAX_PASS)
+                return dt_fail(err, DT_EINPUT, "too many options");
+            a->pass[a->npass++] = argv[i];
+            if (has_value) {
+                if (i + 1 >= argc)
+                    return dt_fail(err, DT_EINPUT, "%s needs a value", argv[i]);
+                a->pass[a->npass++] = argv[++i];
+            }
+        } else if (argv[i][0] == '-') {
+            return dt_fail(err, DT_EINPUT, "unknown option '%s' for dtsim sweep (see dtsim --help)",
+                           argv[i]);
+        } else if (!a->scenario) {
+            a->scenario = argv[i];
+        } else {
+            return dt_fail(err, DT_EINPUT, "unexpected argument '%s': give one scenario", argv[i]);
+        }
+    }
+    if (!a->scenario)
+        return dt_fail(err, DT_EINPUT, "dtsim sweep needs a scenario file");
+    if (a->nvary == 0)
+        return dt_fail(err, DT_EINPUT,
+                       "dtsim sweep needs at least one --vary section.key=v1,v2,...");
+    return 0;
 }

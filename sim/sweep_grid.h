@@ -46,6 +46,9 @@ typedef struct SweepArgs {
     int threads; /* --threads given (in pass): else each run gets the cores over the jobs */
 } SweepArgs;
 
+/* dtsim sweep's options (argv[2] on) into a (zeroed by the caller): 0, or
+ * -1 (bad input) naming the option.  No file is opened. */
+int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err);
 /* One --vary value list, "k1[,k2...]=v1,v2,..." with linked values joined
  * by ':' ("1:512"). */
 int sweep_vary_parse(Vary *v, const char *spec, DtError *err);
