@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_UNBOUNDED 1e9 /* a maximum this large is "no maximum" in messages */
-
 long keys_find(const KeyTable *t, const char *name)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -226,11 +224,8 @@ void key_expectation(const KeyDef *k, char *buf, size_t size)
             used += (size_t)snprintf(buf + used, size - used, " %s", k->choices[i]);
         break;
     }
-    case KEY_INT:
-        if (k->max >= KEY_UNBOUNDED)
-            snprintf(buf, size, "a whole number >= %.0f", k->min);
-        else
-            snprintf(buf, size, "a whole number from %.0f to %.0f", k->min, k->max);
+    case KEY_INT: /* the maximum said, however large */
+        snprintf(buf, size, "a whole number from %.0f to %.0f", k->min, k->max);
         break;
     case KEY_U64:
         snprintf(buf, size, "a whole number >= 0");

@@ -435,6 +435,15 @@ static const char *const run_files[] = {
     "training.svg", "timeline.png", "timeline.svg", ".dtsim-results",
 };
 
+/* The results directory: --out, or results/<scenario name>. */
+static void run_out_dir(const Scenario *sc, const RunOptions *opts, char *buf, size_t size)
+{
+    if (opts->out_dir)
+        snprintf(buf, size, "%s", opts->out_dir);
+    else
+        snprintf(buf, size, "results/%s", sc->name);
+}
+
 /* Before anything runs: --save-model names a file that can be written
  * where it says, is none of the run's own results, and is new unless
  * --force. */
@@ -451,6 +460,10 @@ static int check_save_model(const Scenario *sc, const RunOptions *opts, const ch
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return dt_fail(err, DT_EINPUT, "--save-model '%s' is a directory; give a file name", path);
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return dt_fail(err, DT_EINPUT,
+                       "--save-model '%s' is %s, not a regular file; give a file name of its own",
+                       path, S_ISLNK(st.st_mode) ? "a symbolic link" : "a pipe or a device");
     char dir[PATH_MAX], real_dir[PATH_MAX], real_out[PATH_MAX];
     const char *slash = strrchr(path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path + (slash == path)) : 1,
@@ -739,6 +752,10 @@ int run_check(const Scenario *sc, const RunOptions *opts, DtError *err)
     /* everything a run does before it simulates, the ranks described (and
      * their memory checked) but not started */
     Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy, .describe_only = 1};
+    char out_dir[PATH_MAX];
+    run_out_dir(sc, opts, out_dir, sizeof out_dir);
+    if (opts->save_model && check_save_model(sc, opts, out_dir, err) < 0)
+        return -1;
     int hosts = run_validate(&run, err);
     if (hosts >= 0 && run_start(&run, NULL, err) < 0)
         hosts = -1;
@@ -778,10 +795,7 @@ int run_scenario(const Scenario *sc, const RunOptions *opts, DtError *err)
 {
     Run run = {.sc = sc, .opts = opts, .strategy = sc->strategy};
     char out_dir[PATH_MAX];
-    if (opts->out_dir)
-        snprintf(out_dir, sizeof out_dir, "%s", opts->out_dir);
-    else
-        snprintf(out_dir, sizeof out_dir, "results/%s", sc->name);
+    run_out_dir(sc, opts, out_dir, sizeof out_dir);
     int rc = -1;
 
     if (opts->save_model && check_save_model(sc, opts, out_dir, err) < 0)

@@ -287,10 +287,22 @@ static char *line_reader(char *str, int num, void *stream)
 {
     LineReader *lr = stream;
     ParseState *ps = lr->ps;
-    char *s = fgets(str, num, lr->f);
-    if (!s)
+    int n = 0, c = EOF, nul = 0;
+    while (n < num - 1 && (c = getc(lr->f)) != EOF) { /* fgets, but seeing NUL bytes */
+        nul |= c == '\0';
+        str[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (n == 0)
         return NULL;
+    str[n] = '\0';
+    char *s = str;
     ps->current_line++;
+    if (nul) {
+        ps->bad = "it holds a NUL byte (is it a binary file?); save it as text";
+        return NULL;
+    }
     ps->indented = s[0] == ' ' || s[0] == '\t';
     const char *cr = strchr(s, '\r');
     if (cr && cr[1] != '\n' && cr[1] != '\0') {

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "plot.h"
 #include "pool.h"
@@ -31,6 +32,29 @@
 
 extern char **environ;
 
+/* argv of one variant's `dtsim run` (strings live in vsets and dir). */
+static int sweep_argv(const SweepArgs *a, const char *self, char vsets[][SWEEP_SET_LEN], int nv,
+                      const char *dir, const char **argv)
+{
+    int n = 0;
+    argv[n++] = self;
+    argv[n++] = "run";
+    argv[n++] = a->scenario;
+    for (int i = 0; i < a->npass; i++)
+        argv[n++] = a->pass[i];
+    for (int k = 0; k < nv; k++) {
+        argv[n++] = "--set";
+        argv[n++] = vsets[k];
+    }
+    argv[n++] = "--out";
+    argv[n++] = dir;
+    argv[n++] = "--quiet";
+    argv[n++] = "--no-plot";
+    argv[n] = NULL;
+    return n;
+}
+
+/* Print s quoted for a POSIX shell when it needs it. */
 /* Check every variant as a scenario, with the --set options of the command
  * line first, so that a wrong key or value stops the sweep before it runs. */
 static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
@@ -63,7 +87,16 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
                 sets[n++] = a->pass[i] + 6;
         for (int k = 0; k < nv; k++)
             sets[n++] = vsets[k];
-        rc = scenario_load_on(sc, a->scenario, platform, sets, n, err);
+        /* the run's command line, as the run will read it */
+        const char *args[SWEEP_MAX_PASS + 2 * SWEEP_MAX_SETS + 16];
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/run-%03d", a->out, v);
+        Args run_args = {0};
+        rc =
+            args_parse(&run_args, sweep_argv(a, "dtsim", vsets, nv, dir, args), (char **)args, err);
+        args_free(&run_args);
+        if (rc == 0)
+            rc = scenario_load_on(sc, a->scenario, platform, sets, n, err);
         if (rc == 0 && strcmp(sc->platform, checked) != 0) {
             /* the platform and --cfg, before any run: SimGrid loads it */
             rc = platform_check(sc->platform, &opts, err) < 0 ? -1 : 0;
@@ -82,29 +115,6 @@ static int sweep_validate(SweepArgs *a, int nvariants, DtError *err)
     return rc;
 }
 
-/* argv of one variant's `dtsim run` (strings live in vsets and dir). */
-static int sweep_argv(const SweepArgs *a, const char *self, char vsets[][SWEEP_SET_LEN], int nv,
-                      const char *dir, const char **argv)
-{
-    int n = 0;
-    argv[n++] = self;
-    argv[n++] = "run";
-    argv[n++] = a->scenario;
-    for (int i = 0; i < a->npass; i++)
-        argv[n++] = a->pass[i];
-    for (int k = 0; k < nv; k++) {
-        argv[n++] = "--set";
-        argv[n++] = vsets[k];
-    }
-    argv[n++] = "--out";
-    argv[n++] = dir;
-    argv[n++] = "--quiet";
-    argv[n++] = "--no-plot";
-    argv[n] = NULL;
-    return n;
-}
-
-/* Print s quoted for a POSIX shell when it needs it. */
 static void shell_quote(FILE *out, const char *s)
 {
     if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

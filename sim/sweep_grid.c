@@ -304,18 +304,25 @@ int sweep_args_parse(SweepArgs *a, int argc, char **argv, DtError *err)
         } else if (strcmp(argv[i], "--no-plot") == 0) {
             a->no_plot = 1;
         } else if (strcmp(argv[i], "--force") == 0) {
+            if (!a->force && a->npass + 1 > SWEEP_MAX_PASS)
+                return dt_fail(err, DT_EINPUT,
+                               "--force: at most %d options (with their values) go to every run",
+                               SWEEP_MAX_PASS);
+            if (!a->force) /* once is enough */
+                a->pass[a->npass++] = argv[i];
             a->force = 1;
-            a->pass[a->npass++] = argv[i];
         } else if (!strcmp(argv[i], "--platform") || !strcmp(argv[i], "--set") ||
                    !strncmp(argv[i], "--platform=", 11) || !strncmp(argv[i], "--set=", 6) ||
-                   !strncmp(argv[i], "--cfg", 5) || !strcmp(argv[i], "--trace-ranks") ||
-                   !strncmp(argv[i], "--trace-ranks=", 14) || !strcmp(argv[i], "--threads") ||
-                   !strncmp(argv[i], "--threads=", 10)) {
+                   !strcmp(argv[i], "--cfg") || !strncmp(argv[i], "--cfg=", 6) ||
+                   !strcmp(argv[i], "--trace-ranks") || !strncmp(argv[i], "--trace-ranks=", 14) ||
+                   !strcmp(argv[i], "--threads") || !strncmp(argv[i], "--threads=", 10)) {
             a->threads |= !strncmp(argv[i], "--threads", 9);
             /* handed to every run as they are; "--opt value" or "--opt=value" */
             int has_value = !strchr(argv[i], '=');
             if (a->npass + 2 > SWEEP_MAX_PASS)
-                return dt_fail(err, DT_EINPUT, "too many options");
+                return dt_fail(err, DT_EINPUT,
+                               "%s: at most %d options (with their values) go to every run",
+                               argv[i], SWEEP_MAX_PASS);
             a->pass[a->npass++] = argv[i];
             if (has_value) {
                 if (i + 1 >= argc)

@@ -417,4 +417,103 @@ expect 0 "step 0/1  sim [0-9.e-]+ s  wall [0-9.]+ s  [0-9]+ messages" -- \
 expect 0 "^0$" -- bash -c "'$dtsim' collective --platform '$tmp/c512.xml' --op allreduce \
     --algo ring --bytes 16M 2>&1 | { grep -c 'messages delivered' || true; }"
 
+# more cases of each class of bad input (at least two each):
+# integer overflow in derived sizes
+expect 2 "kind = hybrid runs dp x pp x tp = 65536 x 1 x 65536 = 4294967296 ranks, but \[cluster\] workers = 8" -- \
+    "$dtsim" check "$tiny" --set strategy.kind=hybrid --set strategy.dp=65536 --set strategy.pp=1 \
+    --set strategy.tp=65536 --set cluster.workers=8 --platform "$src/platforms/cluster-10gbe.xml"
+expect 2 "batch x member_workers = 4294967296 samples a step, more than the 1073741824" -- \
+    "$dtsim" check "$tiny" --set strategy.kind=ensemble --platform "$src/tests/platforms/ideal-64.xml" \
+    --set strategy.members=64 --set strategy.member_workers=65536 --set train.batch=65536
+# argument arrays filled from the command line
+expect 2 "at most 64 --set options" -- "$dtsim" check "$tiny" $(printf -- '--set train.lr=0.1 %.0s' $(seq 65))
+expect 2 "at most 64 --cfg options" -- "$dtsim" check "$tiny" $(printf -- '--cfg=network/model:CM02 %.0s' $(seq 65))
+# platforms SimGrid accepts but cannot run
+for speed in -14Tf -1f; do
+    sed "s/speed=\"14Tf\"/speed=\"$speed\"/" "$src/platforms/one-gpu.xml" >"$tmp/neg-speed.xml"
+    expect 2 "host 'gpu0' computes at -1[.e+0-9]* flop/s, .*give its speed in the platform a positive value" -- \
+        "$dtsim" run "$tiny" --platform "$tmp/neg-speed.xml" --out "$tmp/neg-speed" "${q[@]}"
+done
+sed 's/memory_bandwidth" value="[^"]*"/memory_bandwidth" value="1e-300"/' \
+    "$src/platforms/cluster-10gbe.xml" >"$tmp/slow-c.xml"
+expect 1 "the simulation stopped at inf simulated s: nothing could progress" -- timeout 60 \
+    "$dtsim" run "$tiny" --platform "$tmp/slow-c.xml" --set strategy.kind=data-parallel \
+    --set cluster.workers=2 --set train.steps=2 --out "$tmp/slow-c" "${q[@]}" --no-plot
+printf '%s\n' "<?xml version='1.0'?>" '<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">' \
+    '<platform version="4.1">' '<zone id="z" routing="Full">' '<host id="a" speed="1Gf"/>' \
+    '<host id="b" speed="1Gf"/>' '<link id="wire" bandwidth="0Bps" latency="1us"/>' \
+    '<route src="a" dst="b"><link_ctn id="wire"/></route>' '</zone></platform>' >"$tmp/zero-bw2.xml"
+expect 2 "link 'wire' has a bandwidth of 0 bytes/s; give it a positive one" -- "$dtsim" run "$tiny" \
+    --platform "$tmp/zero-bw2.xml" --set strategy.kind=data-parallel --set cluster.workers=2 \
+    --out "$tmp/zb2" "${q[@]}"
+sed 's/lat="25us"/lat="-25us"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/negative-lat.xml"
+expect 2 "link 'cluster-10gbe_link_0_DOWN' has a latency of -2.5e-05 s; give it one of 0 or more" -- \
+    "$dtsim" check "$tiny" --platform "$tmp/negative-lat.xml" --set strategy.kind=data-parallel \
+    --set cluster.workers=2
+# files that are not regular files
+mkdir -p "$tmp/adir"
+expect 2 "platform '$tmp/adir' is not a regular file" -- "$dtsim" check "$tiny" --platform "$tmp/adir"
+sed "s|^platform = .*|platform = $tmp/adir|" "$tiny" >"$tmp/platdir.ini"
+expect 2 "platform '$tmp/adir' is not a regular file" -- "$dtsim" run "$tmp/platdir.ini" --out "$tmp/pd" "${q[@]}"
+expect 2 "scenario '$tmp/fifo' is not a regular file" -- timeout 20 "$dtsim" run "$tmp/fifo" --out "$tmp/ff" "${q[@]}"
+expect 2 "platform '$tmp/fifo' is not a regular file" -- timeout 20 "$dtsim" collective \
+    --platform "$tmp/fifo" --op allreduce --algo ring --bytes 1M
+# lines longer than the reader's buffer
+{ printf '; %0300d bogus = 1\n' 0; cat "$tmp/here.ini"; } >"$tmp/long-comment3.ini"
+expect 0 "long-comment3.ini: ok" -- "$dtsim" check "$tmp/long-comment3.ini"
+{ cat "$tmp/here.ini"; printf '# a long comment%05000d\n[train]\n; %0300d\nlr = x\n' 0 0; } >"$tmp/long-comment4.ini"
+expect 2 "long-comment4.ini:$(($(wc -l <"$tmp/here.ini") + 4)): \[train\] lr is already set on line 15" -- \
+    "$dtsim" check "$tmp/long-comment4.ini"
+# --save-model checked before the run
+echo x >"$tmp/plain"
+expect 2 "no directory '$tmp/plain' to write it in" -- "$dtsim" run "$tiny" \
+    --save-model "$tmp/plain/model.bin" --out "$tmp/o4"
+expect 1 "" -- test -e "$tmp/o4"
+expect 2 "is a directory; give a file name" -- "$dtsim" run "$tiny" --save-model "$tmp/adir/" --force \
+    --out "$tmp/o5"
+"$dtsim" run "$tiny" --out "$tmp/own" "${q[@]}" --no-plot --set train.steps=2
+expect 2 "is the run's own $tmp/own/summary.json; choose another file" -- "$dtsim" run "$tiny" \
+    --out "$tmp/own" --save-model "$tmp/own/./summary.json" --force --set train.steps=2
+expect 2 "is the run's own $tmp/own/metrics.csv" -- "$dtsim" run "$tiny" \
+    --out "$tmp/own" --save-model "$tmp/own/metrics.csv" --force --set train.steps=2
+# messages that say what to fix
+sed '/^platform/d' "$tiny" >"$tmp/noplat.ini"
+expect 2 "noplat.ini: no platform: set \[cluster\] platform = FILE.xml or pass --platform" -- \
+    "$dtsim" check "$tmp/noplat.ini"
+{ cat "$tmp/here.ini"; printf '[train]\rsteps = 5\r'; } >"$tmp/cr2.ini"
+expect 2 "cr2.ini:$(($(wc -l <"$tmp/here.ini") + 1)): its lines end with a carriage return alone" -- \
+    "$dtsim" check "$tmp/cr2.ini"
+expect 2 "\[model\] channels: 8 conv \+ 2x2 max-pool blocks, but the 28x28 input halves to 1 pixel after 4; give at most 4" \
+    -- "$dtsim" check "$tiny" --set model.kind=cnn --set model.channels=4,4,4,4,4,4,4,4
+expect 2 "\[strategy\] pp = '65536' is not valid: expected a whole number from 1 to 1536" -- \
+    "$dtsim" check "$tiny" --set strategy.kind=hybrid --set strategy.pp=65536
+expect 2 "epochs = '2000000000' is not valid: expected a whole number from 1 to 1000000" -- \
+    "$dtsim" check "$tiny" --set train.epochs=2000000000
+# nothing accepted silently
+printf '[cluster]\nplatform = %s\nworkers = 2\nhosts = node-1, node-3\n[strategy]\nkind = data-parallel\n[data]\ndataset = synthetic\n[train]\nsteps = 2\n[cluster]\nhosts = node-2, node-4\n' \
+    "$src/platforms/cluster-10gbe.xml" >"$tmp/hosts5.ini"
+expect 2 "hosts5.ini:12: \[cluster\] hosts is already set on line 4; to go on with a long list, indent" \
+    -- "$dtsim" check "$tmp/hosts5.ini"
+expect 0 "note: \[data\] test_samples = 100000 is more than the data set has: the run uses its 10000" \
+    -- "$dtsim" check "$src/scenarios/quickstart.ini" --set data.test_samples=100000
+# a NUL byte in a scenario: refused, naming its line (it hid the next line)
+printf '[train]\n; note\0x\nbatch = 16\n' >"$tmp/nul.ini"
+expect 2 "nul.ini:2: it holds a NUL byte" -- "$dtsim" check "$tmp/nul.ini"
+printf '[model]\nkind = mlp\n[train]\nmomentum = 0.5\0junk' >"$tmp/nul2.ini"
+expect 2 "nul2.ini:4: it holds a NUL byte" -- "$dtsim" check "$tmp/nul2.ini"
+# --save-model through a link to the run's own summary.json, or onto a
+# FIFO (which blocked after the training): refused before the run; and
+# check refuses what run would
+"$dtsim" run "$tiny" --out "$tmp/own2" "${q[@]}" --no-plot --set train.steps=2
+ln -s "$tmp/own2/summary.json" "$tmp/link.bin"
+expect 2 "--save-model '$tmp/link.bin' is a symbolic link, not a regular file" -- "$dtsim" run "$tiny" \
+    --out "$tmp/own2" --save-model "$tmp/link.bin" --force --set train.steps=2
+expect 0 "" -- jq -e .simulated_seconds "$tmp/own2/summary.json"
+expect 2 "--save-model '$tmp/fifo' is a pipe or a device" -- timeout 20 "$dtsim" run "$tiny" \
+    --save-model "$tmp/fifo" --force --out "$tmp/o6"
+expect 2 "--save-model '/missing/m.bin': no directory '/missing' to write it in" -- \
+    "$dtsim" check "$tiny" --save-model /missing/m.bin
+# range messages state the maximum, however large
+expect 2 "steps = '1000000001' is not valid: expected a whole number from 1 to 1000000000" -- \
+    "$dtsim" check "$tiny" --set train.steps=1000000001
 checks_done

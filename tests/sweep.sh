@@ -207,4 +207,46 @@ expect 2 "platform '$tmp/bad.xml' .or a --cfg option. is not valid" -- "$dtsim" 
 expect 1 "" -- test -e "$tmp/bad-platform"
 mkdir "$tmp/mine" && echo notes >"$tmp/mine/notes.txt"
 expect 2 "did not write" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 --out "$tmp/mine"
+# more cases of each class of bad input: a grid whose size wraps
+expect 2 "the --vary grid has more than 4096 variants" -- "$dtsim" sweep "$tiny" \
+    $(for k in train.seed train.batch train.eval_every train.steps data.train_samples \
+      data.test_samples train.epochs train.checkpoint_every; do echo --vary "$k=$(seq -s, 64)"; done) \
+    --out "$tmp/bad-grid" --print-commands
+expect 1 "" -- test -e "$tmp/bad-grid"
+expect 2 "the --vary grid has more than 4096 variants" -- "$dtsim" sweep "$tiny" \
+    --vary "train.seed=$(seq -s, 64)" --vary "train.batch=$(seq -s, 65 128)" \
+    --vary "train.eval_every=1,2" --out "$tmp/bad"
+# argument arrays filled from the command line
+expect 2 "at most 8 --vary options" -- "$dtsim" sweep "$tiny" $(printf -- '--vary train.seed=%d,9 ' $(seq 9)) \
+    --out "$tmp/bad"
+expect 2 "--vary train.seed: at most 64 values" -- "$dtsim" sweep "$tiny" --vary "train.seed=$(seq -s, 65)" \
+    --out "$tmp/bad"
+expect 2 "at most 4 linked keys" -- "$dtsim" sweep "$tiny" \
+    --vary "train.seed,train.lr,train.batch,train.momentum,train.eval_every=1:0.1:8:0:1" --out "$tmp/bad"
+expect 2 "--threads: at most 128 options \(with their values\) go to every run" -- "$dtsim" sweep \
+    "$tiny" --vary train.batch=8,16 $(printf -- '--threads 1 %.0s' $(seq 65)) --out "$tmp/bad"
+expect 0 "" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 $(printf -- '--force %.0s' $(seq 200)) \
+    --out "$tmp/many-force" --print-commands
+for bad in "--trace-ranks 0" "--threads abc"; do
+    expect 2 "${bad%% *} ${bad#* }: give a number" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+        $bad --out "$tmp/bad-early"
+done
+expect 1 "" -- test -e "$tmp/bad-early"
+expect 2 "at most 64 --set options" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    $(printf -- '--set train.lr=0.1 %.0s' $(seq 64)) --out "$tmp/bad" --print-commands
+expect 2 "unknown option '--cfgx' for dtsim sweep" -- "$dtsim" sweep "$tiny" --vary train.batch=8,16 \
+    --cfgx a --out "$tmp/bad"
+# values too long, options found only by the first run
+expect 2 "--vary model.hidden: the value '8 8 8 .*' is too long \(model.hidden=VALUE takes at most 191 characters\)" -- \
+    "$dtsim" sweep "$tiny" --vary "model.hidden=$(printf '8 %.0s' $(seq 90))" --out "$tmp/bad"
+expect 2 "--vary data.path: the value '/.*' is too long" -- "$dtsim" sweep "$tiny" \
+    --vary "train.batch,data.path=8:/$(printf 'a%.0s' $(seq 200)),16:/b" --out "$tmp/bad"
+expect 2 "--cfg surf/precision:0: SimGrid's solver needs a small positive precision" -- "$dtsim" sweep "$tiny" \
+    --vary train.batch=8,16 --cfg=surf/precision:0 --out "$tmp/bad-cfg2"
+expect 1 "" -- test -e "$tmp/bad-cfg2"
+mkfifo "$tmp/fifo" 2>/dev/null
+expect 2 "platform '$tmp/fifo' is not a regular file" -- timeout 20 "$dtsim" sweep "$tiny" \
+    --vary train.batch=8,16 --platform "$tmp/fifo" --out "$tmp/bad-fifo"
+expect 2 "scenario '$tmp' is not a regular file" -- "$dtsim" sweep "$tmp" --vary train.batch=8,16 \
+    --out "$tmp/bad-dir"
 checks_done
