@@ -514,8 +514,9 @@ void platform_network_model(const char *path, const SimOptions *opts, char *buf,
 }
 
 /* SimGrid's solver precisions: at 0 or NaN its solver never converges (a
- * run hangs), below 0 or at NaN it crashes; it reads them only once the
- * simulation runs, too late for the platform check. */
+ * run hangs), below 0 or at NaN it crashes, at 1 it fails ("The
+ * Impossible Did Happen"); it reads them only once the simulation runs,
+ * too late for the platform check. */
 static int sim_option_check(const char *value, DtError *err)
 {
     static const char *const positive[] = {"surf/precision:", "maxmin/precision:", "bmf/precision:",
@@ -527,11 +528,12 @@ static int sim_option_check(const char *value, DtError *err)
         char *end;
         errno = 0;
         double v = strtod(value + n, &end);
-        if (errno || end == value + n || *end || !isfinite(v) || v <= 0.0)
+        if (errno || end == value + n || *end || !isfinite(v) || v <= 0.0 || v > 1e-2)
             return dt_fail(err, DT_EINPUT,
-                           "--cfg %s: SimGrid's solver needs a small positive precision, e.g. "
-                           "1e-5 (or leave the option out for its default); at 0 it never "
-                           "converges and below 0 it crashes",
+                           "--cfg %s: SimGrid's solver needs a small positive precision, from "
+                           "above 0 to 0.01, e.g. 1e-5 (or leave the option out for its "
+                           "default); at 0 it never converges, below 0 it crashes, and at 1 its "
+                           "solver gives up",
                            value);
     }
     return 0;

@@ -513,6 +513,11 @@ expect 2 "--save-model '$tmp/fifo' is a pipe or a device" -- timeout 20 "$dtsim"
     --save-model "$tmp/fifo" --force --out "$tmp/o6"
 expect 2 "--save-model '/missing/m.bin': no directory '/missing' to write it in" -- \
     "$dtsim" check "$tiny" --save-model /missing/m.bin
+# a precision SimGrid's solver gives up at ("The Impossible Did Happen")
+for prec in maxmin/precision:1 surf/precision:1e10; do
+    expect 2 "--cfg $prec: SimGrid's solver needs a small positive precision, from above 0 to 0.01" \
+        -- "$dtsim" run "$tiny" --cfg=$prec --out "$tmp/prec" "${q[@]}"
+done
 # range messages state the maximum, however large
 expect 2 "steps = '1000000001' is not valid: expected a whole number from 1 to 1000000000" -- \
     "$dtsim" check "$tiny" --set train.steps=1000000001
