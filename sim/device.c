@@ -4,8 +4,10 @@
 #include "device.h"
 
 #include "run.h"
+#include "xml.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <simgrid/actor.h>
 #include <simgrid/engine.h>
@@ -14,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A positive number of `unit` from a host property; 0 when absent. */
-static int device_property(sg_host_t host, const char *name, const char *unit, double *out,
-                           DtError *err)
+/* A number of `unit` of at least `min` (above 0 when min is 0) from a host
+ * property; 0 when absent.  Errors name the platform file and line
+ * (platform). */
+static int device_property(sg_host_t host, const char *platform, const char *name, const char *unit,
+                           double min, double *out, DtError *err)
 {
     const char *text = sg_host_get_property_value(host, name);
     *out = 0.0;
@@ -25,10 +29,16 @@ static int device_property(sg_host_t host, const char *name, const char *unit, d
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno || end == text || *end != '\0' || !isfinite(v) || v <= 0.0)
-        return dt_fail(err, DT_EINPUT,
-                       "host '%s': property %s = '%s' is not a positive number of %s",
-                       sg_host_get_name(host), name, text, unit);
+    if (errno || end == text || *end != '\0' || !isfinite(v) || v <= 0.0 || v < min) {
+        char where[PATH_MAX + 32];
+        xml_where(platform, "host", sg_host_get_name(host), where, sizeof where);
+        char least[64] = "";
+        if (min > 0.0)
+            snprintf(least, sizeof least, " of at least %g", min);
+        return dt_fail(err, DT_EINPUT, "%s: host '%s': property %s = '%s' is not a %s of %s%s",
+                       where, sg_host_get_name(host), name, text,
+                       min > 0.0 ? "number" : "positive number", unit, least);
+    }
     *out = v;
     return 0;
 }
@@ -66,11 +76,15 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     *d = (Device){.rank = rank, .host = host, .rec = rec};
     /* the peak speed: a speed profile's current scale is SimGrid's business */
     d->speed = sg_host_get_pstate_speed(host, sg_host_get_pstate(host));
-    if (!(d->speed > 0.0) || !isfinite(d->speed))
+    const char *platform = run->sc->platform;
+    if (!(d->speed >= PLATFORM_MIN_RATE) || !isfinite(d->speed)) {
+        char where[PATH_MAX + 32];
+        xml_where(platform, "host", sg_host_get_name(host), where, sizeof where);
         return dt_fail(err, DT_EINPUT,
-                       "host '%s' computes at %g flop/s, which SimGrid cannot run a kernel at; "
-                       "give its speed in the platform a positive value, e.g. speed=\"14Tf\"",
-                       sg_host_get_name(host), d->speed);
+                       "%s: host '%s' computes at %g flop/s; give it a finite speed of at "
+                       "least %g flop/s, e.g. speed=\"14Tf\"",
+                       where, sg_host_get_name(host), d->speed, PLATFORM_MIN_RATE);
+    }
     faults_of_host(&run->sc->faults, sg_host_get_name(host), &d->faults);
     RankTotals *t = record_totals(rec, rank);
     snprintf(t->host, sizeof t->host, "%s", sg_host_get_name(host));
@@ -78,10 +92,11 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     Precision p = run->sc->precision;
     static const char *const rate[] = {NULL, "speed_bf16", "speed_fp16"};
     double fast = 0.0;
-    if (device_property(host, "memory_bandwidth", "bytes per second", &d->memory_bandwidth, err) <
-            0 ||
-        device_property(host, "memory", "bytes", &d->memory, err) < 0 ||
-        (rate[p] && device_property(host, rate[p], "flop per second", &fast, err) < 0))
+    if (device_property(host, platform, "memory_bandwidth", "bytes per second", PLATFORM_MIN_RATE,
+                        &d->memory_bandwidth, err) < 0 ||
+        device_property(host, platform, "memory", "bytes", 0.0, &d->memory, err) < 0 ||
+        (rate[p] && device_property(host, platform, rate[p], "flop per second", PLATFORM_MIN_RATE,
+                                    &fast, err) < 0))
         return -1;
     d->tensor_scale = precision_bytes(p) / 4.0;
     d->flop_scale = fast > 0.0 ? d->speed / fast : 1.0;

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "energy.h"
 #include "placement.h"
+#include "profiles.h"
 #include "xml.h"
 
 #include <errno.h>
@@ -163,26 +164,31 @@ static void probe_main(int argc, char **argv)
     free(got);
 }
 
-/* In the child: a link SimGrid would fail on, in words for the user (its
- * own message is "The Impossible Did Happen"); 0 when all are sound. */
-static int links_check(char *buf, size_t size)
+/* In the child: a link SimGrid would fail on (its own message is "The
+ * Impossible Did Happen") or too slow for a run's time to stay finite,
+ * in words for the user naming path and line; 0 when all are sound. */
+static int links_check(const char *path, char *buf, size_t size)
 {
     size_t n = sg_link_count();
     sg_link_t *links = sg_link_list();
     int bad = 0;
+    char where[512];
     for (size_t i = 0; i < n && !bad; i++) {
         double bw = sg_link_get_bandwidth(links[i]), lat = sg_link_get_latency(links[i]);
-        if (!(bw > 0.0) || !isfinite(bw)) {
+        const char *name = sg_link_get_name(links[i]);
+        if (!(bw >= PLATFORM_MIN_RATE) || !isfinite(bw)) {
+            xml_where(path, "link", name, where, sizeof where);
             snprintf(buf, size,
-                     "link '%s' has a bandwidth of %g bytes/s; give it a positive one, e.g. "
-                     "bandwidth=\"1.25GBps\"",
-                     sg_link_get_name(links[i]), bw);
+                     "%s: link '%s' has a bandwidth of %g bytes/s; give it a finite one of at "
+                     "least %g, e.g. 1.25GBps",
+                     where, name, bw, PLATFORM_MIN_RATE);
             bad = 1;
         } else if (!(lat >= 0.0) || !isfinite(lat)) {
+            xml_where(path, "link", name, where, sizeof where);
             snprintf(buf, size,
-                     "link '%s' has a latency of %g s; give it one of 0 or more, e.g. "
-                     "latency=\"25us\"",
-                     sg_link_get_name(links[i]), lat);
+                     "%s: link '%s' has a latency of %g s; give it a finite one of 0 or more, "
+                     "e.g. 25us",
+                     where, name, lat);
             bad = 1;
         }
     }
@@ -246,6 +252,10 @@ static void probe_run(int nranks, sg_host_t *hosts)
 
 int platform_check(const char *path, const SimOptions *opts, DtError *err)
 {
+    /* (a run reads them with its state profiles, before loading a copy) */
+    if (cli_regular_file(path, "platform", "a SimGrid platform XML file", err) < 0 ||
+        profiles_check_scales(path, err) < 0)
+        return -1;
     return platform_check_ranks(path, opts, 0, NULL, err);
 }
 
@@ -317,7 +327,7 @@ static void check_child(const char *path, const SimOptions *opts, int nranks, co
     load(path, opts, NULL, 0);
     char buf[sizeof((DtError *)0)->msg + 32];
     int len;
-    if (links_check(buf + 1, sizeof buf - 1) || energy_check_hosts(buf + 1, sizeof buf - 1)) {
+    if (links_check(path, buf + 1, sizeof buf - 1) || energy_check_hosts(buf + 1, sizeof buf - 1)) {
         buf[0] = '!';
         len = (int)strlen(buf);
         _exit(write(out, buf, (size_t)len) != len ? 3 : 0);
@@ -459,6 +469,9 @@ int platform_check_reach(const char *path, const SimOptions *opts, int nranks, c
                        line);
     }
     free(text);
+    size_t len = strlen(path);
+    if (count[0] == '!' && strncmp(count + 1, path, len) == 0 && count[1 + len] == ':')
+        return dt_fail(err, DT_EINPUT, "%s", count + 1); /* names the file and line already */
     if (count[0] == '!')
         return dt_fail(err, DT_EINPUT, "platform '%s': %s", path, count + 1);
     return atoi(count[0] == '@' ? count + 1 : count);

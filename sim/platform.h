@@ -17,6 +17,11 @@
 
 #define SIM_MAX_CFGS 64
 
+/* The slowest rate a platform may give (flop/s of a host, bytes/s of its
+ * memory or of a link): below it, a run's simulated seconds and joules
+ * can leave the range of a double. */
+#define PLATFORM_MIN_RATE 1.0
+
 /* Options passed through to SimGrid, as "--cfg=name:value" strings. */
 typedef struct SimOptions {
     const char *cfg[SIM_MAX_CFGS];

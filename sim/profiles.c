@@ -5,6 +5,7 @@
 #include "profiles.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,16 @@ static void profile_find(const char *name, const char *dir, char *out, size_t si
         n = snprintf(out, size, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= size) /* absolute, here, or too long to look for elsewhere */
         snprintf(out, size, "%s", name);
+}
+
+/* The platform's directory, where SimGrid finds its relative files. */
+static void platform_dir(const char *platform, char *dir, size_t size)
+{
+    const char *slash = strrchr(platform, '/');
+    if (!slash)
+        snprintf(dir, size, ".");
+    else
+        snprintf(dir, size, "%.*s", slash == platform ? 1 : (int)(slash - platform), platform);
 }
 
 static int profile_add(HostProfile *h, double at, int on)
@@ -66,9 +77,19 @@ static int profile_line(HostProfile *h, char *line, double *loop_after, char *wh
         snprintf(why, size, "'%s' is not DATE VALUE", s);
         return -1;
     }
+    if (fpclassify(date) == FP_SUBNORMAL || fpclassify(value) == FP_SUBNORMAL) {
+        snprintf(why, size, "'%s': SimGrid reads no number nearer 0 than %g but 0", s, DBL_MIN);
+        return -1;
+    }
     if (date < 0.0 || (h->n > 0 && date < h->at[h->n - 1])) {
         snprintf(why, size, "date %g is %s", date,
                  date < 0.0 ? "negative" : "before the line above's: dates must be ascending");
+        return -1;
+    }
+    int latency = strcmp(h->kind, "latency") == 0;
+    if (strcmp(h->kind, "state") != 0 && (latency ? value < 0.0 : value <= 0.0)) {
+        snprintf(why, size, "value %g: it scales the %s, so it must be %s (SimGrid stops on it)",
+                 value, h->kind, latency ? "0 or more" : "above 0");
         return -1;
     }
     if (profile_add(h, date, value > 0.0) < 0) {
@@ -78,17 +99,11 @@ static int profile_line(HostProfile *h, char *line, double *loop_after, char *wh
     return 0;
 }
 
-/* Read host h's profile file, its lines ended by \n, \r or both (as
+/* Parse a profile's text (changed), its lines ended by \n, \r or both (as
  * SimGrid splits them) and as long as they come; -1 with err naming its
- * line. */
-static int profile_read(HostProfile *h, DtError *err)
+ * line, line0 + its number in text, of h->file. */
+static int profile_parse(HostProfile *h, char *text, int line0, DtError *err)
 {
-    char *text = xml_text(h->file);
-    if (!text)
-        return dt_fail(err, DT_EINPUT,
-                       "cannot read host %s's state profile '%s' (a regular file, named "
-                       "from the working directory or the platform's)",
-                       h->host, h->file);
     char why[256];
     double loop_after = -1.0;
     int n = 0, rc = 0;
@@ -101,23 +116,143 @@ static int profile_read(HostProfile *h, DtError *err)
         rc = profile_line(h, line, &loop_after, why, sizeof why);
         line = next;
     }
-    free(text);
     if (rc < 0)
-        return dt_fail(err, DT_EINPUT, "%s:%d: host %s's state profile: %s", h->file, n, h->host,
-                       why);
+        return dt_fail(err, DT_EINPUT, "%s:%d: %s %s's %s profile: %s", h->file, line0 + n, h->what,
+                       h->host, h->kind, why);
     double last = h->n ? h->at[h->n - 1] : 0.0;
     if (h->period > 0.0 && (loop_after >= 0.0 || h->period < last))
-        return dt_fail(err, DT_EINPUT, "%s: host %s's state profile: PERIODICITY %g %s", h->file,
-                       h->host, h->period,
+        return dt_fail(err, DT_EINPUT, "%s: %s %s's %s profile: PERIODICITY %g %s", h->file,
+                       h->what, h->host, h->kind, h->period,
                        loop_after >= 0.0 ? "and LOOPAFTER together (SimGrid takes one)"
                                          : "is shorter than the profile's dates");
     if (loop_after >= 0.0)
         h->period = last + loop_after;
     if (loop_after >= 0.0 && h->period <= 0.0)
         return dt_fail(err, DT_EINPUT,
-                       "%s: host %s's state profile repeats every 0 s: give a LOOPAFTER above 0",
-                       h->file, h->host);
+                       "%s: %s %s's %s profile repeats every 0 s: give a LOOPAFTER above 0",
+                       h->file, h->what, h->host, h->kind);
     return 0;
+}
+
+/* Read and parse host h's profile file, h->file. */
+static int profile_read(HostProfile *h, DtError *err)
+{
+    char *text = xml_text(h->file);
+    if (!text)
+        return dt_fail(err, DT_EINPUT,
+                       "cannot read %s %s's %s profile '%s' (a regular file, named "
+                       "from the working directory or the platform's)",
+                       h->what, h->host, h->kind, h->file);
+    int rc = profile_parse(h, text, 0, err);
+    free(text);
+    return rc;
+}
+
+/* Check each of the platform's elements tag whose attribute attr names a
+ * profile that scales kind. */
+static int scales_of(const char *platform, const char *dir, const char *text, const char *tag,
+                     const char *attr, const char *kind, DtError *err)
+{
+    const char *end;
+    int rc = 0;
+    for (const char *el = xml_element(text, tag, &end); el && rc == 0;
+         el = xml_element(end, tag, &end)) {
+        char name[PATH_MAX];
+        if (!xml_attribute(el, end, attr, name, sizeof name, NULL) || !name[0])
+            continue;
+        HostProfile h = {.what = strcmp(tag, "link") == 0 ? "link" : "host", .kind = kind};
+        if (!xml_attribute(el, end, "id", h.host, sizeof h.host, NULL))
+            snprintf(h.host, sizeof h.host, "at %s:%d", platform, xml_line(text, el));
+        profile_find(name, dir, h.file, sizeof h.file);
+        rc = profile_read(&h, err);
+        free(h.at);
+        free(h.on);
+    }
+    return rc;
+}
+
+/* The <trace id="id"> of text, NULL when none. */
+static const char *trace_named(const char *text, const char *id, const char **end)
+{
+    char name[256];
+    for (const char *el = xml_element(text, "trace", end); el; el = xml_element(*end, "trace", end))
+        if (xml_attribute(el, *end, "id", name, sizeof name, NULL) && strcmp(name, id) == 0)
+            return el;
+    return NULL;
+}
+
+/* Check one <trace> (el to end) that scales kind of element: its file,
+ * or its lines between <trace> and </trace>. */
+static int trace_check(const char *platform, const char *dir, const char *text, const char *el,
+                       const char *end, HostProfile *h, DtError *err)
+{
+    char name[PATH_MAX];
+    if (xml_attribute(el, end, "file", name, sizeof name, NULL) && name[0]) {
+        profile_find(name, dir, h->file, sizeof h->file);
+        return profile_read(h, err);
+    }
+    const char *close = end[-1] == '/' ? NULL : strstr(end, "</trace>");
+    if (!close)
+        return 0;
+    char *lines = strndup(end + 1, (size_t)(close - end - 1));
+    if (!lines)
+        return dt_fail(err, DT_ERUNTIME, "out of memory");
+    snprintf(h->file, sizeof h->file, "%s", platform);
+    int rc = profile_parse(h, lines, xml_line(text, end) - 1, err);
+    free(lines);
+    return rc;
+}
+
+/* The platform's <trace_connect> of kinds SPEED, BANDWIDTH and LATENCY:
+ * the traces they connect checked as scales of those. */
+static int traces_of(const char *platform, const char *dir, const char *text, DtError *err)
+{
+    static const char *const kinds[][3] = {{"SPEED", "speed", "host"},
+                                           {"BANDWIDTH", "bandwidth", "link"},
+                                           {"LATENCY", "latency", "link"}};
+    const char *end, *tend;
+    int rc = 0;
+    for (const char *el = xml_element(text, "trace_connect", &end); el && rc == 0;
+         el = xml_element(end, "trace_connect", &end)) {
+        char kind[32], id[256];
+        HostProfile h = {0};
+        if (!xml_attribute(el, end, "kind", kind, sizeof kind, NULL) ||
+            !xml_attribute(el, end, "trace", id, sizeof id, NULL))
+            continue;
+        for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+            if (strcmp(kind, kinds[k][0]) == 0) {
+                h.kind = kinds[k][1];
+                h.what = kinds[k][2];
+            }
+        const char *trace = h.kind ? trace_named(text, id, &tend) : NULL;
+        if (!trace)
+            continue; /* another kind, or no such trace: SimGrid says so */
+        xml_attribute(el, end, "element", h.host, sizeof h.host, NULL);
+        rc = trace_check(platform, dir, text, trace, tend, &h, err);
+        free(h.at);
+        free(h.on);
+    }
+    return rc;
+}
+
+int profiles_check_scales(const char *platform, DtError *err)
+{
+    char *text = xml_text(platform);
+    if (!text)
+        return 0; /* the platform's check names it */
+    char dir[PATH_MAX];
+    platform_dir(platform, dir, sizeof dir);
+    int rc = scales_of(platform, dir, text, "host", "speed_file", "speed", err);
+    if (rc == 0)
+        rc = scales_of(platform, dir, text, "peer", "speed_file", "speed", err);
+    if (rc == 0)
+        rc = scales_of(platform, dir, text, "link", "bandwidth_file", "bandwidth", err);
+    if (rc == 0)
+        rc = scales_of(platform, dir, text, "link", "latency_file", "latency", err);
+    if (rc == 0)
+        rc = traces_of(platform, dir, text, err);
+    free(text);
+    return rc;
 }
 
 /* The platform with the hosts' state_file attributes blanked, into a
@@ -158,7 +293,7 @@ static int profiles_of(Profiles *p, const char *platform, char *text, const char
             return dt_fail(err, DT_ERUNTIME, "out of memory");
         p->host = more;
         HostProfile *h = &p->host[p->n++];
-        *h = (HostProfile){0};
+        *h = (HostProfile){.what = "host", .kind = "state"};
         memcpy(h->host, id, strlen(id) + 1); /* shorter than h->host: checked above */
         profile_find(name, p->dir, h->file, sizeof h->file);
         if (profile_read(h, err) < 0)
@@ -172,12 +307,9 @@ static int profiles_of(Profiles *p, const char *platform, char *text, const char
 int profiles_read(Profiles *p, const char *platform, DtError *err)
 {
     *p = (Profiles){0};
-    const char *slash = strrchr(platform, '/');
-    if (!slash)
-        snprintf(p->dir, sizeof p->dir, ".");
-    else
-        snprintf(p->dir, sizeof p->dir, "%.*s", slash == platform ? 1 : (int)(slash - platform),
-                 platform);
+    platform_dir(platform, p->dir, sizeof p->dir);
+    if (profiles_check_scales(platform, err) < 0)
+        return -1;
     char *text = xml_text(platform);
     if (!text)
         return 0; /* the platform's check names it */

@@ -31,9 +31,10 @@ typedef struct HostProfile {
     char host[128];      /* the host's id */
     char file[PATH_MAX]; /* the profile, as found */
     int n;
-    double *at;    /* (n) the dates of the first round, ascending */
-    char *on;      /* (n) the state from each date on */
-    double period; /* > 0: the dates repeat every period seconds; 0: once */
+    double *at;              /* (n) the dates of the first round, ascending */
+    char *on;                /* (n) the state from each date on */
+    double period;           /* > 0: the dates repeat every period seconds; 0: once */
+    const char *what, *kind; /* "host" or "link", "state" or a scale's name, for messages */
 } HostProfile;
 
 typedef struct Profiles {
@@ -48,6 +49,11 @@ typedef struct Profiles {
  * line: bad input (a profile SimGrid would refuse, or one that is
  * stochastic) or a runtime failure (the copy cannot be written). */
 int profiles_read(Profiles *p, const char *platform, DtError *err);
+/* The scale profiles of platform's hosts (speed_file) and links
+ * (bandwidth_file, latency_file) checked: values SimGrid aborts on (a
+ * speed or bandwidth of 0 or less, a negative latency) refused with exit
+ * 2, naming the file and line; 0 when all are sound. */
+int profiles_check_scales(const char *platform, DtError *err);
 /* What SimGrid loads: the copy, or platform itself. */
 const char *profiles_platform(const Profiles *p, const char *platform);
 /* SimGrid has read the platform: remove the copy. */

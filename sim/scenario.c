@@ -694,6 +694,12 @@ static int scenario_synthetic(Scenario *sc, ParseState *ps, DtError *err)
         return key_fail(&data, "shape", err,
                         "[data] shape needs 3 numbers, channels, height and width (got %d)",
                         sc->nshape);
+    double values = (double)sc->shape[0] * sc->shape[1] * sc->shape[2];
+    if (values > INT_MAX)
+        return key_fail(&data, "shape", err,
+                        "[data] shape = %d,%d,%d is %.3g values a sample; at most %d (2^31-1) "
+                        "are allowed",
+                        sc->shape[0], sc->shape[1], sc->shape[2], values, INT_MAX);
     if (sc->classes > 256 && !sc->cost)
         return key_fail(&data, "classes", err,
                         "[data] classes = %d: labels are bytes, so a run that trains has at "

@@ -128,3 +128,50 @@ int xml_line(const char *text, const char *at)
         line += *c == '\n';
     return line;
 }
+
+/* Does the <cluster> [el, end) name a host `name`: its prefix, a number,
+ * its suffix? */
+static int cluster_host(const char *el, const char *end, const char *name)
+{
+    char prefix[256] = "", suffix[256] = "";
+    xml_attribute(el, end, "prefix", prefix, sizeof prefix, NULL);
+    xml_attribute(el, end, "suffix", suffix, sizeof suffix, NULL);
+    size_t n = strlen(name), p = strlen(prefix), s = strlen(suffix);
+    if (n <= p + s || strncmp(name, prefix, p) != 0 || strcmp(name + n - s, suffix) != 0)
+        return 0;
+    for (size_t i = p; i < n - s; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* The element that defines host or link `name`: <TAG id="name">, else a
+ * cluster that makes it (a host by prefix and number, a link by the
+ * cluster's id before it); NULL when none. */
+static const char *xml_definer(const char *text, const char *tag, const char *name)
+{
+    const char *end;
+    char id[256];
+    for (const char *el = xml_element(text, tag, &end); el; el = xml_element(end, tag, &end))
+        if (xml_attribute(el, end, "id", id, sizeof id, NULL) && strcmp(id, name) == 0)
+            return el;
+    for (const char *el = xml_element(text, "cluster", &end); el;
+         el = xml_element(end, "cluster", &end)) {
+        if (strcmp(tag, "host") == 0 ? cluster_host(el, end, name)
+                                     : xml_attribute(el, end, "id", id, sizeof id, NULL) && id[0] &&
+                                           strncmp(name, id, strlen(id)) == 0)
+            return el;
+    }
+    return NULL;
+}
+
+void xml_where(const char *path, const char *tag, const char *name, char *buf, size_t size)
+{
+    char *text = xml_text(path);
+    const char *el = text ? xml_definer(text, tag, name) : NULL;
+    if (el)
+        snprintf(buf, size, "%s:%d", path, xml_line(text, el));
+    else
+        snprintf(buf, size, "%s", path);
+    free(text);
+}

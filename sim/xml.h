@@ -22,5 +22,9 @@ int xml_attribute(const char *el, const char *end, const char *name, char *buf, 
                   const char **span);
 /* The line of text that at is on, from 1. */
 int xml_line(const char *text, const char *at);
+/* "PATH:LINE" of the element that defines host or link (tag) `name`:
+ * <host id="name">, <link id="name">, or the <cluster> that makes it;
+ * "PATH" alone when none is found.  For messages. */
+void xml_where(const char *path, const char *tag, const char *name, char *buf, size_t size);
 
 #endif

@@ -325,12 +325,15 @@ expect 2 "long-comment2.ini:$(($(wc -l <"$tmp/here.ini") + 2)): unknown key 'ste
 sed "s/^\[model\]/[model]\nhidden = $(printf '8, %.0s' $(seq 80))8/" "$tmp/here.ini" >"$tmp/long.ini"
 expect 2 "long.ini:[0-9]*: the line is too long for the INI reader" -- "$dtsim" check "$tmp/long.ini"
 
-# A host SimGrid cannot compute on (speed 0, inf) is refused by check and
-# run alike, naming it (SimGrid aborted the run)
-for speed in 0f inf; do
+# A host SimGrid cannot compute on (speed 0, inf), or so slow that a run's
+# seconds and joules overflow (1e-300f took 3.5e306 s), is refused by check
+# and run alike, naming the file, the line and the host (SimGrid aborted
+# the run)
+for speed in 0f inf 1e-300f; do
     sed "s/speed=\"14Tf\"/speed=\"$speed\"/" "$src/platforms/one-gpu.xml" >"$tmp/speed.xml"
-    expect 2 "host 'gpu0' computes at [0inf]* flop/s" -- "$dtsim" check "$tiny" --platform "$tmp/speed.xml"
-    expect 2 "give its speed in the platform a positive value" -- "$dtsim" run "$tiny" \
+    expect 2 "speed.xml:32: host 'gpu0' computes at (0|inf|1e-300) flop/s" -- \
+        "$dtsim" check "$tiny" --platform "$tmp/speed.xml"
+    expect 2 "give it a finite speed of at least 1 flop/s" -- "$dtsim" run "$tiny" \
         --platform "$tmp/speed.xml" --out "$tmp/speed" "${q[@]}"
 done
 
@@ -344,11 +347,11 @@ done
 
 # A link SimGrid cannot carry a message on, named in words
 sed 's/bw="1.25GBps"/bw="0Bps"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/zero-bw.xml"
-expect 2 "link 'cluster-10gbe_link_0_DOWN' has a bandwidth of 0 bytes/s; give it a positive one" -- \
+expect 2 "zero-bw.xml:54: link 'cluster-10gbe_link_0_DOWN' has a bandwidth of 0 bytes/s; give it a finite one of at least 1" -- \
     "$dtsim" check "$tiny" --platform "$tmp/zero-bw.xml" --set strategy.kind=data-parallel \
     --set cluster.workers=2
 sed 's/lat="25us"/lat="-25us"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/negative-lat.xml"
-expect 2 "has a latency of -2.5e-05 s; give it one of 0 or more" -- "$dtsim" run "$tiny" \
+expect 2 "negative-lat.xml:54: link .* has a latency of -2.5e-05 s; give it a finite one of 0 or more" -- "$dtsim" run "$tiny" \
     --platform "$tmp/negative-lat.xml" --out "$tmp/neg" "${q[@]}"
 
 # SimGrid dying without a word (its ns-3 model on a cluster) is named
@@ -359,14 +362,60 @@ expect 2 "SimGrid crashed (.*) loading it or sending its first messages, without
 # A CNN with more pooling blocks than its image has halvings names the key
 expect 2 "\[model\] channels: 5 conv \+ 2x2 max-pool blocks, but the 28x28 input halves to 1 pixel after 4; give at most 4" \
     -- "$dtsim" check "$src/scenarios/serial-cnn.ini" --set model.channels=8,8,8,8,8
+# A synthetic sample too large for the model's sizes names [data] shape
+# (the message came from the model's flatten, naming no key)
+expect 2 "\[data\] shape = 4096,4096,4096 is 6.87e\+10 values a sample; at most 2147483647" -- \
+    "$dtsim" check "$tiny" --set data.shape=4096,4096,4096 --set train.compute=cost
+expect 2 "\[data\] shape = 4096,4096,256 is 4.29e\+09 values" -- "$dtsim" check \
+    "$src/scenarios/serial-cnn.ini" --set data.dataset=synthetic --set data.shape=4096,4096,256
 
-# A run whose clock goes to infinity (a memory bandwidth of 1e-300 B/s)
-# saves what it has and ends with exit 1, not 0 and "inf simulated s"
+# A memory bandwidth so small that the clock went to infinity is refused
+# before the run, naming the file and line
 sed 's/memory_bandwidth" value="[^"]*"/memory_bandwidth" value="1e-300"/' \
     "$src/platforms/one-gpu.xml" >"$tmp/slow.xml"
+expect 2 "slow.xml:32: host 'gpu0': property memory_bandwidth = '1e-300' is not a number of bytes per second of at least 1" -- \
+    timeout 60 "$dtsim" run "$tiny" --platform "$tmp/slow.xml" --out "$tmp/slow" "${q[@]}" --no-plot
+# The watchdog: a run whose clock goes to infinity all the same (a speed
+# profile that slows the host 1e308-fold, under kernels of 1e13 flop) saves
+# what it has and ends with exit 1, not 0 and "inf simulated s"
+printf '0 1.0\n1e-7 3e-308\n' >"$tmp/crawl.speed"
+sed 's|<host id="gpu0" speed="14Tf">|<host id="gpu0" speed="14Tf" speed_file="crawl.speed">|' \
+    "$src/platforms/one-gpu.xml" >"$tmp/crawl.xml"
+crawl=(--platform "$tmp/crawl.xml" --set train.compute=cost --set model.hidden=32768,32768
+    --set data.train_samples=100000 --set train.batch=4096 --set train.steps=100 --no-plot)
+expect 1 "the simulation stopped at inf simulated s: nothing could progress" -- \
+    timeout 60 "$dtsim" run "$tiny" "${crawl[@]}" --out "$tmp/crawl" "${q[@]}"
+expect 0 "" -- test -s "$tmp/crawl/summary.json"
 expect 1 "the simulation stopped at inf simulated s: nothing could progress" -- timeout 60 \
-    "$dtsim" run "$tiny" --platform "$tmp/slow.xml" --out "$tmp/slow" "${q[@]}" --no-plot
-expect 0 "" -- test -e "$tmp/slow/summary.json"
+    "$dtsim" run "$tiny" "${crawl[@]}" --set strategy.kind=data-parallel --set cluster.workers=1 \
+    --out "$tmp/crawl-dp" "${q[@]}"
+# a profile value SimGrid stops on (0) or cannot read (below 2.2e-308)
+printf '0 1.0\n1e-7 0\n' >"$tmp/crawl.speed"
+expect 2 "crawl.speed:2: host gpu0's speed profile: value 0: it scales the speed, so it must be above 0" -- \
+    "$dtsim" check "$tiny" --platform "$tmp/crawl.xml"
+printf '0 1.0\n1e-7 1e-310\n' >"$tmp/crawl.speed"
+expect 2 "crawl.speed:2: host gpu0's speed profile: '1e-7 1e-310': SimGrid reads no number nearer 0" -- \
+    "$dtsim" run "$tiny" --platform "$tmp/crawl.xml" --out "$tmp/crawl2" "${q[@]}"
+# ... in a link's bandwidth profile, and in a trace written in the platform
+two_hosts() { # two_hosts FILE LINK_ATTRIBUTES [TRACE...]: hosts a and b over link wire
+    local out=$1 attrs=$2
+    shift 2
+    printf '%s\n' "<?xml version='1.0'?>" '<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">' \
+        '<platform version="4.1">' "$@" '<zone id="z" routing="Full">' \
+        '<host id="a" speed="1Gf"/>' '<host id="b" speed="1Gf"/>' "<link id=\"wire\" $attrs/>" \
+        '<route src="a" dst="b"><link_ctn id="wire"/></route>' '</zone>' \
+        '<trace_connect kind="SPEED" trace="t" element="b"/>' '</platform>' >"$out"
+}
+printf '0 1.0\n5 0.0\n' >"$tmp/cut.bw"
+two_hosts "$tmp/cut.xml" 'bandwidth="1GBps" latency="1us" bandwidth_file="cut.bw"' \
+    '<trace id="t" periodicity="10">0 1</trace>'
+expect 2 "cut.bw:2: link wire's bandwidth profile: value 0: it scales the bandwidth, so it must be above 0" -- \
+    "$dtsim" collective --platform "$tmp/cut.xml" --op allreduce --algo ring --bytes 1M
+two_hosts "$tmp/inline.xml" 'bandwidth="1GBps" latency="1us"' '<trace id="t" periodicity="10">' \
+    '0 1.0' '4 -0.5' '</trace>'
+expect 2 "inline.xml:6: host b's speed profile: value -0.5: it scales the speed" -- \
+    "$dtsim" run "$tiny" --platform "$tmp/inline.xml" --set strategy.kind=data-parallel \
+    --set cluster.workers=2 --out "$tmp/inline" "${q[@]}"
 
 # Lists with an empty item are refused, not read as the others
 expect 2 "hidden = '32,,16' is not valid: expected a comma-separated list" -- \
@@ -431,23 +480,23 @@ expect 2 "at most 64 --cfg options" -- "$dtsim" check "$tiny" $(printf -- '--cfg
 # platforms SimGrid accepts but cannot run
 for speed in -14Tf -1f; do
     sed "s/speed=\"14Tf\"/speed=\"$speed\"/" "$src/platforms/one-gpu.xml" >"$tmp/neg-speed.xml"
-    expect 2 "host 'gpu0' computes at -1[.e+0-9]* flop/s, .*give its speed in the platform a positive value" -- \
+    expect 2 "neg-speed.xml:32: host 'gpu0' computes at -1[.e+0-9]* flop/s; give it a finite speed of at least 1" -- \
         "$dtsim" run "$tiny" --platform "$tmp/neg-speed.xml" --out "$tmp/neg-speed" "${q[@]}"
 done
-sed 's/memory_bandwidth" value="[^"]*"/memory_bandwidth" value="1e-300"/' \
+sed 's/memory_bandwidth" value="[^"]*"/memory_bandwidth" value="0.5"/' \
     "$src/platforms/cluster-10gbe.xml" >"$tmp/slow-c.xml"
-expect 1 "the simulation stopped at inf simulated s: nothing could progress" -- timeout 60 \
-    "$dtsim" run "$tiny" --platform "$tmp/slow-c.xml" --set strategy.kind=data-parallel \
+expect 2 "slow-c.xml:54: host 'node-0': property memory_bandwidth = '0.5' is not a number of bytes per second of at least 1" -- \
+    timeout 60 "$dtsim" run "$tiny" --platform "$tmp/slow-c.xml" --set strategy.kind=data-parallel \
     --set cluster.workers=2 --set train.steps=2 --out "$tmp/slow-c" "${q[@]}" --no-plot
 printf '%s\n' "<?xml version='1.0'?>" '<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">' \
     '<platform version="4.1">' '<zone id="z" routing="Full">' '<host id="a" speed="1Gf"/>' \
     '<host id="b" speed="1Gf"/>' '<link id="wire" bandwidth="0Bps" latency="1us"/>' \
     '<route src="a" dst="b"><link_ctn id="wire"/></route>' '</zone></platform>' >"$tmp/zero-bw2.xml"
-expect 2 "link 'wire' has a bandwidth of 0 bytes/s; give it a positive one" -- "$dtsim" run "$tiny" \
+expect 2 "zero-bw2.xml:7: link 'wire' has a bandwidth of 0 bytes/s; give it a finite one of at least 1" -- "$dtsim" run "$tiny" \
     --platform "$tmp/zero-bw2.xml" --set strategy.kind=data-parallel --set cluster.workers=2 \
     --out "$tmp/zb2" "${q[@]}"
 sed 's/lat="25us"/lat="-25us"/' "$src/platforms/cluster-10gbe.xml" >"$tmp/negative-lat.xml"
-expect 2 "link 'cluster-10gbe_link_0_DOWN' has a latency of -2.5e-05 s; give it one of 0 or more" -- \
+expect 2 "link 'cluster-10gbe_link_0_DOWN' has a latency of -2.5e-05 s; give it a finite one of 0 or more" -- \
     "$dtsim" check "$tiny" --platform "$tmp/negative-lat.xml" --set strategy.kind=data-parallel \
     --set cluster.workers=2
 # files that are not regular files

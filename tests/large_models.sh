@@ -150,7 +150,7 @@ else
 fi
 expect 2 "precision.*fp32 bf16 fp16" -- "$dtsim" check "$tiny" --set train.precision=fp8
 sed 's/value="4e9"/value="fast"/' "$tmp/tc.xml" >"$tmp/tc-bad.xml"
-expect 2 "speed_bf16 = 'fast' is not a positive number of flop per second" -- \
+expect 2 "tc-bad.xml:4: host 'tc-0': property speed_bf16 = 'fast' is not a number of flop per second of at least 1" -- \
     "$dtsim" run "$tiny" --platform "$tmp/tc-bad.xml" --set train.precision=bf16 --out "$tmp/x"
 
 # Recomputation (recompute = full): the same parameters, less memory, and
