@@ -158,9 +158,14 @@ void gradsync_start(GradSync *s, sg_host_t host, const char *name)
     sg_actor_start(s->stream, gradsync_stream_main, 0, NULL);
 }
 
+int gradsync_closes(const GradSync *s, int l)
+{
+    return s->overlap && s->plan->closes[l] >= 0;
+}
+
 void gradsync_layer_done(GradSync *s, int l)
 {
-    if (s->overlap && s->plan->closes[l] >= 0)
+    if (gradsync_closes(s, l))
         sg_sem_release(s->ready);
 }
 

@@ -104,6 +104,8 @@ int gradsync_compress_init(GradSync *s, Device *dev, uint64_t seed, const ModelM
 void gradsync_join(GradSync *s);
 /* With overlap, start the rank's stream actor `name` on `host`. */
 void gradsync_start(GradSync *s, sg_host_t host, const char *name);
+/* Does layer l's gradient close a bucket (with overlap)? */
+int gradsync_closes(const GradSync *s, int l);
 /* Backward has produced layer l's gradient: hand its bucket to the stream
  * if the layer closes one. */
 void gradsync_layer_done(GradSync *s, int l);

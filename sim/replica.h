@@ -70,8 +70,10 @@ void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int
  * samples of r->x / r->y with loss scale `scale`, charging every layer on d
  * and calling hook (when not NULL) after each layer's backward.  Returns the
  * summed loss over the batch.  The kernels run on the pool (sim/pool.h)
- * while the charges advance simulated time; they have all run when the
- * first hook is called and when this returns. */
+ * while the charges advance simulated time; they have all run when this
+ * returns.  The charges are deferred (device_defer) until the pass changes
+ * or this returns: a hook that sends gradients first calls device_flush
+ * and replica_settle. */
 double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
                                  const ReplicaHook *hook);
 /* One optimizer step from r->grads, charged on d now; its kernel runs

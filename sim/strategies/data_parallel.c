@@ -83,6 +83,12 @@ static int dp_group(const Scenario *sc)
 static void dp_after_backward(void *ctx, int layer)
 {
     DpWorker *w = ctx;
+    if (!gradsync_closes(&w->sync, layer))
+        return;
+    /* a bucket is complete: it leaves when its layers' backward has been
+     * charged, with the gradients the kernels computed */
+    device_flush(&w->dev);
+    replica_settle(&w->replica, &w->run->rec);
     gradsync_layer_done(&w->sync, layer);
 }
 
