@@ -46,10 +46,12 @@ static int ring_check(int p, char *why, size_t why_size)
     return -1;
 }
 
-/* Member i ends with the sum of everybody's block i. */
-static int ring_reduce_scatter_run(const Group *g, float *buf, size_t count, int root)
+/* Member i ends with the sum of everybody's block i.  lend_last: the last
+ * step lends its block too, as an allgather follows that writes it only
+ * once the right neighbour has taken it (its first step cannot finish
+ * before that neighbour has finished this pass). */
+static int ring_reduce_scatter_pass(const Group *g, float *buf, size_t count, int lend_last)
 {
-    (void)root;
     const int p = g->size, i = g->index;
     if (p < 2)
         return 0;
@@ -60,11 +62,17 @@ static int ring_reduce_scatter_run(const Group *g, float *buf, size_t count, int
         collective_block(count, p, (i - s - 2 + 2 * p) % p, &roff, &rlen);
         /* the left neighbour's partial sum is added into our block; the
          * block we send is lent (see ring_step) */
-        if (ring_step(g->comm, s == p - 2, right, ring_at(buf, soff), slen, left,
+        if (ring_step(g->comm, s == p - 2 && !lend_last, right, ring_at(buf, soff), slen, left,
                       ring_at(buf, roff), rlen, 1) < 0)
             return -1;
     }
     return 0;
+}
+
+static int ring_reduce_scatter_run(const Group *g, float *buf, size_t count, int root)
+{
+    (void)root;
+    return ring_reduce_scatter_pass(g, buf, count, 0);
 }
 
 /* Member i holds block i; everybody ends with every block. */
@@ -88,7 +96,7 @@ static int ring_allgather_run(const Group *g, float *buf, size_t count, int root
 
 static int ring_allreduce_run(const Group *g, float *buf, size_t count, int root)
 {
-    if (ring_reduce_scatter_run(g, buf, count, root) < 0)
+    if (ring_reduce_scatter_pass(g, buf, count, 1) < 0)
         return -1;
     return ring_allgather_run(g, buf, count, root);
 }
