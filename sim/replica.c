@@ -97,11 +97,23 @@ static void replica_step_job(void *arg)
         model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
 }
 
+/* The samples alone (on the pool): replica_prefetch's job. */
+static void replica_load_job(void *arg)
+{
+    replica_catch_up(arg);
+}
+
+void replica_prefetch(Replica *r)
+{
+    if (!r->cost && r->load_count && !r->apply_pending && !r->job.pending)
+        pool_submit(&r->job, replica_load_job, r);
+}
+
 void replica_settle(Replica *r, Recorder *rec)
 {
-    if (r->job.pending) {
+    if (r->job.pending)
         pool_wait(&r->job, &rec->kernel_wall);
-    } else if (r->apply_pending || r->load_count) {
+    if (r->apply_pending || r->load_count) { /* an update after replica_prefetch's job */
         double t = record_clock();
         replica_catch_up(r);
         record_kernel(rec, t);
@@ -113,6 +125,8 @@ double replica_compute_gradients(Replica *r, Device *d, int batch, float scale,
 {
     const Model *m = r->m;
     if (!r->cost) {
+        if (r->job.pending) /* replica_prefetch's samples, taken by now */
+            pool_wait(&r->job, &d->rec->kernel_wall);
         r->job_batch = batch;
         r->job_scale = scale;
         pool_submit(&r->job, replica_step_job, r);

@@ -66,6 +66,11 @@ typedef struct ReplicaHook {
  * kernels on the pool (or at replica_settle). */
 void replica_load(Replica *r, Device *dev, const Dataset *d, const int *idx, int count);
 
+/* Gather the samples replica_load chose on the pool now, while the rank
+ * goes on (an all-reduce, say), rather than with the next step's kernels;
+ * nothing when an update is pending or a job is running. */
+void replica_prefetch(Replica *r);
+
 /* Zero the gradient, then forward, loss and backward on the first `batch`
  * samples of r->x / r->y with loss scale `scale`, charging every layer on d
  * and calling hook (when not NULL) after each layer's backward.  Returns the

@@ -127,13 +127,22 @@ static void dp_worker_main(int argc, char **argv)
     snprintf(name, sizeof name, "rank-%d-stream", w->rank);
     gradsync_start(&w->sync, w->dev.host, name);
     recovery_enter(run, w->rank, w, dp_worker_killed);
-    for (long step = recovery_resume_step(run) + 1; step <= run->total_steps; step++) {
-        /* a worker reads step's batch before it can finish the step, and
-         * none can start step + 1 before all have finished step: sharing
-         * one sampler is safe */
-        const int *batch = sampler_batch(&w->sh->sampler, step - 1);
-        replica_load(r, &w->dev, &run->train, batch + w->sh->offset[w->rank], b);
+    long first = recovery_resume_step(run) + 1;
+    for (long step = first; step <= run->total_steps; step++) {
+        /* a worker copies the indices of a batch as soon as it asks for
+         * them (replica_load), and SimGrid runs one actor at a time:
+         * sharing one sampler is safe, even when one worker asks for the
+         * next epoch's batch while another asks for this one's */
+        if (step == first) {
+            const int *batch = sampler_batch(&w->sh->sampler, step - 1);
+            replica_load(r, &w->dev, &run->train, batch + w->sh->offset[w->rank], b);
+        }
         run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, &hook), b);
+        if (step < run->total_steps) { /* the next batch, gathered during the all-reduce */
+            const int *next = sampler_batch(&w->sh->sampler, step);
+            replica_load(r, &w->dev, &run->train, next + w->sh->offset[w->rank], b);
+            replica_prefetch(r);
+        }
         gradsync_finish(&w->sync);
         replica_apply(r, &w->dev);
         if (w->rank == 0 && run_eval_due(run, step))
