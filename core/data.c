@@ -200,7 +200,9 @@ static int idx_read(IdxFile *f, const char *path, const IdxKind *kind, DtError *
     /* what a gzip file of this size can hold at most (deflate packs at most
      * 1032 bytes in one), or the file itself when it is not compressed */
     struct stat st;
-    size_t bound = stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size * 1032 : 0;
+    size_t bound = stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+    if (!gzdirect(gz))
+        bound *= 1032;
     if (idx_read_payload(gz, total, bound, &f->data, path, err) < 0)
         goto out;
     /* Read past the payload so that zlib checks the gzip trailer (CRC and

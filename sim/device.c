@@ -122,14 +122,12 @@ void device_compute(Device *d, double flops, double bytes, const char *name)
         work = bytes / d->memory_bandwidth * d->speed;
     if (work <= 0.0)
         return;
-    if (!d->defer) {
+    if (!d->defer || sg_actor_self() != d->defer_actor) {
         device_charge(d, work, name);
         return;
     }
-    if (d->pending > 0.0 && strcmp(d->pending_name, name) != 0) {
-        device_charge(d, d->pending, d->pending_name);
-        d->pending = 0.0;
-    }
+    if (d->pending > 0.0 && strcmp(d->pending_name, name) != 0)
+        device_flush(d);
     d->pending += work;
     d->pending_name = name;
 }
@@ -139,13 +137,16 @@ void device_defer(Device *d, int on)
     if (!on)
         device_flush(d);
     d->defer = on;
+    d->defer_actor = on ? sg_actor_self() : NULL;
 }
 
 void device_flush(Device *d)
 {
-    if (d->pending > 0.0)
-        device_charge(d, d->pending, d->pending_name);
+    /* taken before the charge, which lets other actors run meanwhile */
+    double work = d->pending;
     d->pending = 0.0;
+    if (work > 0.0)
+        device_charge(d, work, d->pending_name);
 }
 
 void device_kernel(Device *d, double began, double flops, double bytes, const char *name)

@@ -38,9 +38,12 @@ typedef struct Device {
     double tensor_scale;     /* a layer kernel's fp32 bytes to the run's precision: 1 or 1/2 */
     double flop_scale;       /* speed / speed_bf16 or speed_fp16 when the host gives one, else 1 */
     HostFaults faults;       /* the scenario's [faults] on this host */
-    /* Charging deferred (device_defer): the work of the kernels not yet
-     * charged, all of them named pending_name. */
+    /* Charging deferred (device_defer) by actor defer_actor: the work of
+     * its kernels not yet charged, all of them named pending_name.  What
+     * another actor charges on the device (a gradient stream compressing)
+     * is charged at once. */
     int defer;
+    sg_actor_t defer_actor;
     double pending;
     const char *pending_name;
 } Device;

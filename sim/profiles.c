@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "xml.h"
 
 /* Where SimGrid finds a relative file: the working directory, then the
@@ -86,10 +87,19 @@ static int profile_line(HostProfile *h, char *line, double *loop_after, char *wh
                  date < 0.0 ? "negative" : "before the line above's: dates must be ascending");
         return -1;
     }
-    int latency = strcmp(h->kind, "latency") == 0;
-    if (strcmp(h->kind, "state") != 0 && (latency ? value < 0.0 : value <= 0.0)) {
-        snprintf(why, size, "value %g: it scales the %s, so it must be %s (SimGrid stops on it)",
-                 value, h->kind, latency ? "0 or more" : "above 0");
+    /* a speed profile scales the host's speed; a link's profiles give its
+     * bandwidth (bytes/s) and latency (s) themselves */
+    if (strcmp(h->kind, "speed") == 0 && value <= 0.0) {
+        snprintf(why, size, "value %g: it scales the host's speed, so it must be above 0", value);
+        return -1;
+    }
+    if (strcmp(h->kind, "bandwidth") == 0 && value < PLATFORM_MIN_RATE) {
+        snprintf(why, size, "value %g: it is the link's bandwidth in bytes/s, at least %g", value,
+                 PLATFORM_MIN_RATE);
+        return -1;
+    }
+    if (strcmp(h->kind, "latency") == 0 && value < 0.0) {
+        snprintf(why, size, "value %g: it is the link's latency in seconds, 0 or more", value);
         return -1;
     }
     if (profile_add(h, date, value > 0.0) < 0) {

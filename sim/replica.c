@@ -97,10 +97,13 @@ static void replica_step_job(void *arg)
         model_backward_layer(m, &r->ws, r->params, r->grads, r->x, l, batch);
 }
 
-/* The samples alone (on the pool): replica_prefetch's job. */
+/* The samples alone (on the pool): replica_prefetch's job, which touches
+ * nothing else (the actor may charge an update meanwhile). */
 static void replica_load_job(void *arg)
 {
-    replica_catch_up(arg);
+    Replica *r = arg;
+    dataset_gather(r->load_from, r->load_idx, r->load_count, r->x, r->y);
+    r->load_count = 0;
 }
 
 void replica_prefetch(Replica *r)

@@ -129,40 +129,92 @@ int xml_line(const char *text, const char *at)
     return line;
 }
 
-/* Does the <cluster> [el, end) name a host `name`: its prefix, a number,
- * its suffix? */
-static int cluster_host(const char *el, const char *end, const char *name)
+/* Is n in radical, SimGrid's list of numbers and ranges ("0-7,9")? */
+static int radical_has(const char *radical, long n)
 {
-    char prefix[256] = "", suffix[256] = "";
-    xml_attribute(el, end, "prefix", prefix, sizeof prefix, NULL);
-    xml_attribute(el, end, "suffix", suffix, sizeof suffix, NULL);
-    size_t n = strlen(name), p = strlen(prefix), s = strlen(suffix);
-    if (n <= p + s || strncmp(name, prefix, p) != 0 || strcmp(name + n - s, suffix) != 0)
-        return 0;
-    for (size_t i = p; i < n - s; i++)
-        if (name[i] < '0' || name[i] > '9')
+    for (const char *p = radical; *p;) {
+        char *end;
+        long lo = strtol(p, &end, 10), hi = lo;
+        if (end == p)
             return 0;
-    return 1;
+        if (*end == '-')
+            hi = strtol(end + 1, &end, 10);
+        if (n >= lo && n <= hi)
+            return 1;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return 0;
+    }
+    return 0;
 }
 
-/* The element that defines host or link `name`: <TAG id="name">, else a
- * cluster that makes it (a host by prefix and number, a link by the
- * cluster's id before it); NULL when none. */
-static const char *xml_definer(const char *text, const char *tag, const char *name)
+/* Does the <cluster> [el, end) make a host `name`: its prefix, a number
+ * of its radical, its suffix? */
+static int cluster_host(const char *el, const char *end, const char *name)
+{
+    char prefix[256] = "", suffix[256] = "", radical[256] = "";
+    xml_attribute(el, end, "prefix", prefix, sizeof prefix, NULL);
+    xml_attribute(el, end, "suffix", suffix, sizeof suffix, NULL);
+    xml_attribute(el, end, "radical", radical, sizeof radical, NULL);
+    size_t n = strlen(name), p = strlen(prefix), s = strlen(suffix);
+    if (n <= p + s || n - p - s > 9 || strncmp(name, prefix, p) != 0 ||
+        strcmp(name + n - s, suffix) != 0)
+        return 0;
+    long number = 0;
+    for (size_t i = p; i < n - s; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+        number = 10 * number + (name[i] - '0');
+    }
+    return radical_has(radical, number);
+}
+
+/* The element <tag id="id">, NULL when none. */
+static const char *xml_by_id(const char *text, const char *tag, const char *id)
 {
     const char *end;
-    char id[256];
+    char value[256];
     for (const char *el = xml_element(text, tag, &end); el; el = xml_element(end, tag, &end))
-        if (xml_attribute(el, end, "id", id, sizeof id, NULL) && strcmp(id, name) == 0)
+        if (xml_attribute(el, end, "id", value, sizeof value, NULL) && strcmp(value, id) == 0)
             return el;
-    for (const char *el = xml_element(text, "cluster", &end); el;
-         el = xml_element(end, "cluster", &end)) {
-        if (strcmp(tag, "host") == 0 ? cluster_host(el, end, name)
-                                     : xml_attribute(el, end, "id", id, sizeof id, NULL) && id[0] &&
-                                           strncmp(name, id, strlen(id)) == 0)
-            return el;
-    }
     return NULL;
+}
+
+/* The element that defines host or link `name`: <TAG id="name"> (a link
+ * split in two, NAME_UP and NAME_DOWN, by its id), else the cluster that
+ * makes it: a host by prefix, number and suffix, a link by the longest
+ * cluster id followed by '_'; NULL when none. */
+static const char *xml_definer(const char *text, const char *tag, const char *name)
+{
+    const char *el = xml_by_id(text, tag, name);
+    size_t n = strlen(name);
+    char base[256];
+    for (int k = 0; !el && k < 2 && strcmp(tag, "link") == 0; k++) {
+        const char *split = k ? "_DOWN" : "_UP";
+        size_t len = strlen(split);
+        if (n > len && n - len < sizeof base && strcmp(name + n - len, split) == 0) {
+            snprintf(base, sizeof base, "%.*s", (int)(n - len), name);
+            el = xml_by_id(text, tag, base);
+        }
+    }
+    if (el)
+        return el;
+    const char *end, *best = NULL;
+    size_t best_len = 0;
+    for (const char *c = xml_element(text, "cluster", &end); c;
+         c = xml_element(end, "cluster", &end)) {
+        char id[256];
+        size_t len = xml_attribute(c, end, "id", id, sizeof id, NULL) ? strlen(id) : 0;
+        if (strcmp(tag, "host") == 0
+                ? cluster_host(c, end, name)
+                : len && len > best_len && strncmp(name, id, len) == 0 && name[len] == '_') {
+            best = c;
+            best_len = len;
+            if (strcmp(tag, "host") == 0)
+                break;
+        }
+    }
+    return best;
 }
 
 void xml_where(const char *path, const char *tag, const char *name, char *buf, size_t size)

@@ -391,7 +391,7 @@ expect 1 "the simulation stopped at inf simulated s: nothing could progress" -- 
     --out "$tmp/crawl-dp" "${q[@]}"
 # a profile value SimGrid stops on (0) or cannot read (below 2.2e-308)
 printf '0 1.0\n1e-7 0\n' >"$tmp/crawl.speed"
-expect 2 "crawl.speed:2: host gpu0's speed profile: value 0: it scales the speed, so it must be above 0" -- \
+expect 2 "crawl.speed:2: host gpu0's speed profile: value 0: it scales the host's speed, so it must be above 0" -- \
     "$dtsim" check "$tiny" --platform "$tmp/crawl.xml"
 printf '0 1.0\n1e-7 1e-310\n' >"$tmp/crawl.speed"
 expect 2 "crawl.speed:2: host gpu0's speed profile: '1e-7 1e-310': SimGrid reads no number nearer 0" -- \
@@ -406,14 +406,14 @@ two_hosts() { # two_hosts FILE LINK_ATTRIBUTES [TRACE...]: hosts a and b over li
         '<route src="a" dst="b"><link_ctn id="wire"/></route>' '</zone>' \
         '<trace_connect kind="SPEED" trace="t" element="b"/>' '</platform>' >"$out"
 }
-printf '0 1.0\n5 0.0\n' >"$tmp/cut.bw"
+printf '0 1e9\n5 0.5\n' >"$tmp/cut.bw"
 two_hosts "$tmp/cut.xml" 'bandwidth="1GBps" latency="1us" bandwidth_file="cut.bw"' \
     '<trace id="t" periodicity="10">0 1</trace>'
-expect 2 "cut.bw:2: link wire's bandwidth profile: value 0: it scales the bandwidth, so it must be above 0" -- \
+expect 2 "cut.bw:2: link wire's bandwidth profile: value 0.5: it is the link's bandwidth in bytes/s, at least 1" -- \
     "$dtsim" collective --platform "$tmp/cut.xml" --op allreduce --algo ring --bytes 1M
 two_hosts "$tmp/inline.xml" 'bandwidth="1GBps" latency="1us"' '<trace id="t" periodicity="10">' \
     '0 1.0' '4 -0.5' '</trace>'
-expect 2 "inline.xml:6: host b's speed profile: value -0.5: it scales the speed" -- \
+expect 2 "inline.xml:6: host b's speed profile: value -0.5: it scales the host's speed" -- \
     "$dtsim" run "$tiny" --platform "$tmp/inline.xml" --set strategy.kind=data-parallel \
     --set cluster.workers=2 --out "$tmp/inline" "${q[@]}"
 

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "xml.h"
@@ -39,36 +40,43 @@ static void test_elements(void)
     CU_ASSERT_STRING_EQUAL(buf, "c&"); /* cut to fit */
 }
 
-/* xml_where finds a host or a link by its id, or the cluster that makes
- * it; else names the file alone. */
+/* xml_where finds a host or a link by its id (a link split in two by its
+ * sharing policy too), or the cluster that makes it (a host by prefix,
+ * radical and suffix; a link by the longest cluster id before '_'); else
+ * names the file alone. */
 static void test_where(void)
 {
     char dir[256], path[300], buf[400], want[400];
-    test_tmpdir(dir, sizeof dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(test_tmpdir(dir, sizeof dir));
     snprintf(path, sizeof path, "%s/where.xml", dir);
     FILE *f = fopen(path, "w");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     fputs("<platform>\n<zone id=\"z\">\n"
-          "<cluster id=\"c\" prefix=\"node-\" suffix=\".x\" radical=\"0-9\"/>\n"
-          "<host id=\"node-1\"/>\n<link id=\"wire\"/>\n</zone></platform>\n",
+          "<cluster id=\"c\" prefix=\"node-\" suffix=\".x\" radical=\"0-3,7\"/>\n"
+          "<host id=\"node-1\"/>\n<link id=\"wire\" sharing_policy=\"SPLITDUPLEX\"/>\n"
+          "<cluster id=\"c1\" prefix=\"node-\" suffix=\".x\" radical=\"10-19\"/>\n"
+          "</zone></platform>\n",
           f);
     fclose(f);
-    xml_where(path, "host", "node-1", buf, sizeof buf);
-    snprintf(want, sizeof want, "%s:4", path);
-    CU_ASSERT_STRING_EQUAL(buf, want);
-    xml_where(path, "host", "node-12.x", buf, sizeof buf);
-    snprintf(want, sizeof want, "%s:3", path);
-    CU_ASSERT_STRING_EQUAL(buf, want);
-    xml_where(path, "link", "c_link_3_UP", buf, sizeof buf);
-    CU_ASSERT_STRING_EQUAL(buf, want);
-    xml_where(path, "link", "wire", buf, sizeof buf);
-    snprintf(want, sizeof want, "%s:5", path);
-    CU_ASSERT_STRING_EQUAL(buf, want);
-    xml_where(path, "host", "node-a.x", buf, sizeof buf); /* not a number */
-    CU_ASSERT_STRING_EQUAL(buf, path);
-    xml_where(path, "host", "node-.x", buf, sizeof buf); /* no number */
-    CU_ASSERT_STRING_EQUAL(buf, path);
+    static const struct {
+        const char *tag, *name;
+        int line; /* 0: none */
+    } cases[] = {
+        {"host", "node-1", 4},     {"host", "node-7.x", 3},  {"host", "node-12.x", 6},
+        {"host", "node-5.x", 0},   {"host", "node-a.x", 0},  {"host", "node-.x", 0},
+        {"link", "wire_UP", 5},    {"link", "wire_DOWN", 5}, {"link", "c_link_3_UP", 3},
+        {"link", "c1_link_12", 6}, {"link", "core_UP", 0},   {"link", "wire", 5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        xml_where(path, cases[i].tag, cases[i].name, buf, sizeof buf);
+        if (cases[i].line)
+            snprintf(want, sizeof want, "%s:%d", path, cases[i].line);
+        else
+            snprintf(want, sizeof want, "%s", path);
+        CU_ASSERT_STRING_EQUAL(buf, want);
+    }
     remove(path);
+    rmdir(dir);
 }
 
 int main(void)
