@@ -252,9 +252,9 @@ static void probe_run(int nranks, sg_host_t *hosts)
 
 int platform_check(const char *path, const SimOptions *opts, DtError *err)
 {
-    /* (a run reads them with its state profiles, before loading a copy) */
-    if (cli_regular_file(path, "platform", "a SimGrid platform XML file", err) < 0 ||
-        profiles_check_scales(path, err) < 0)
+    /* (a run reads them with its state profiles, before loading a copy;
+     * a path that is not a regular file is refused just below) */
+    if (profiles_check_scales(path, err) < 0)
         return -1;
     return platform_check_ranks(path, opts, 0, NULL, err);
 }

@@ -181,16 +181,6 @@ static int scales_of(const char *platform, const char *dir, const char *text, co
     return rc;
 }
 
-/* The <trace id="id"> of text, NULL when none. */
-static const char *trace_named(const char *text, const char *id, const char **end)
-{
-    char name[256];
-    for (const char *el = xml_element(text, "trace", end); el; el = xml_element(*end, "trace", end))
-        if (xml_attribute(el, *end, "id", name, sizeof name, NULL) && strcmp(name, id) == 0)
-            return el;
-    return NULL;
-}
-
 /* Check one <trace> (el to end) that scales kind of element: its file,
  * or its lines between <trace> and </trace>. */
 static int trace_check(const char *platform, const char *dir, const char *text, const char *el,
@@ -234,7 +224,7 @@ static int traces_of(const char *platform, const char *dir, const char *text, Dt
                 h.kind = kinds[k][1];
                 h.what = kinds[k][2];
             }
-        const char *trace = h.kind ? trace_named(text, id, &tend) : NULL;
+        const char *trace = h.kind ? xml_by_id(text, "trace", id, &tend) : NULL;
         if (!trace)
             continue; /* another kind, or no such trace: SimGrid says so */
         xml_attribute(el, end, "element", h.host, sizeof h.host, NULL);
@@ -245,13 +235,9 @@ static int traces_of(const char *platform, const char *dir, const char *text, Dt
     return rc;
 }
 
-int profiles_check_scales(const char *platform, DtError *err)
+/* profiles_check_scales on the platform's text, its directory dir. */
+static int scales_check(const char *platform, const char *dir, const char *text, DtError *err)
 {
-    char *text = xml_text(platform);
-    if (!text)
-        return 0; /* the platform's check names it */
-    char dir[PATH_MAX];
-    platform_dir(platform, dir, sizeof dir);
     int rc = scales_of(platform, dir, text, "host", "speed_file", "speed", err);
     if (rc == 0)
         rc = scales_of(platform, dir, text, "peer", "speed_file", "speed", err);
@@ -261,6 +247,17 @@ int profiles_check_scales(const char *platform, DtError *err)
         rc = scales_of(platform, dir, text, "link", "latency_file", "latency", err);
     if (rc == 0)
         rc = traces_of(platform, dir, text, err);
+    return rc;
+}
+
+int profiles_check_scales(const char *platform, DtError *err)
+{
+    char *text = xml_text(platform);
+    if (!text)
+        return 0; /* the platform's check names it */
+    char dir[PATH_MAX];
+    platform_dir(platform, dir, sizeof dir);
+    int rc = scales_check(platform, dir, text, err);
     free(text);
     return rc;
 }
@@ -318,12 +315,12 @@ int profiles_read(Profiles *p, const char *platform, DtError *err)
 {
     *p = (Profiles){0};
     platform_dir(platform, p->dir, sizeof p->dir);
-    if (profiles_check_scales(platform, err) < 0)
-        return -1;
     char *text = xml_text(platform);
     if (!text)
         return 0; /* the platform's check names it */
-    int rc = profiles_of(p, platform, text, "host", err);
+    int rc = scales_check(platform, p->dir, text, err);
+    if (rc == 0)
+        rc = profiles_of(p, platform, text, "host", err);
     if (rc == 0)
         rc = profiles_of(p, platform, text, "peer", err);
     if (rc == 0 && p->n > 0)

@@ -169,13 +169,11 @@ static int cluster_host(const char *el, const char *end, const char *name)
     return radical_has(radical, number);
 }
 
-/* The element <tag id="id">, NULL when none. */
-static const char *xml_by_id(const char *text, const char *tag, const char *id)
+const char *xml_by_id(const char *text, const char *tag, const char *id, const char **end)
 {
-    const char *end;
     char value[256];
-    for (const char *el = xml_element(text, tag, &end); el; el = xml_element(end, tag, &end))
-        if (xml_attribute(el, end, "id", value, sizeof value, NULL) && strcmp(value, id) == 0)
+    for (const char *el = xml_element(text, tag, end); el; el = xml_element(*end, tag, end))
+        if (xml_attribute(el, *end, "id", value, sizeof value, NULL) && strcmp(value, id) == 0)
             return el;
     return NULL;
 }
@@ -186,7 +184,8 @@ static const char *xml_by_id(const char *text, const char *tag, const char *id)
  * cluster id followed by '_'; NULL when none. */
 static const char *xml_definer(const char *text, const char *tag, const char *name)
 {
-    const char *el = xml_by_id(text, tag, name);
+    const char *end;
+    const char *el = xml_by_id(text, tag, name, &end);
     size_t n = strlen(name);
     char base[256];
     for (int k = 0; !el && k < 2 && strcmp(tag, "link") == 0; k++) {
@@ -194,12 +193,12 @@ static const char *xml_definer(const char *text, const char *tag, const char *na
         size_t len = strlen(split);
         if (n > len && n - len < sizeof base && strcmp(name + n - len, split) == 0) {
             snprintf(base, sizeof base, "%.*s", (int)(n - len), name);
-            el = xml_by_id(text, tag, base);
+            el = xml_by_id(text, tag, base, &end);
         }
     }
     if (el)
         return el;
-    const char *end, *best = NULL;
+    const char *best = NULL;
     size_t best_len = 0;
     for (const char *c = xml_element(text, "cluster", &end); c;
          c = xml_element(end, "cluster", &end)) {

@@ -20,6 +20,9 @@ const char *xml_element(const char *p, const char *tag, const char **end);
  * name="value"; 0 when absent.  Elements in comments are not found. */
 int xml_attribute(const char *el, const char *end, const char *name, char *buf, size_t size,
                   const char **span);
+/* The first element <tag id="id"> of text, with *end at its closing '>';
+ * NULL when none. */
+const char *xml_by_id(const char *text, const char *tag, const char *id, const char **end);
 /* The line of text that at is on, from 1. */
 int xml_line(const char *text, const char *at);
 /* "PATH:LINE" of the element that defines host or link (tag) `name`:

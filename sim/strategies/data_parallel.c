@@ -113,6 +113,14 @@ static void dp_worker_killed(void *state)
     dp_worker_free(w);
 }
 
+/* The worker's share of step's batch, into its replica. */
+static void dp_load(DpWorker *w, long step)
+{
+    const int *batch = sampler_batch(&w->sh->sampler, step - 1);
+    replica_load(&w->replica, &w->dev, &w->run->train, batch + w->sh->offset[w->rank],
+                 w->sh->share[w->rank]);
+}
+
 static void dp_worker_main(int argc, char **argv)
 {
     (void)argc;
@@ -133,14 +141,11 @@ static void dp_worker_main(int argc, char **argv)
          * them (replica_load), and SimGrid runs one actor at a time:
          * sharing one sampler is safe, even when one worker asks for the
          * next epoch's batch while another asks for this one's */
-        if (step == first) {
-            const int *batch = sampler_batch(&w->sh->sampler, step - 1);
-            replica_load(r, &w->dev, &run->train, batch + w->sh->offset[w->rank], b);
-        }
+        if (step == first)
+            dp_load(w, step);
         run_add_loss(run, replica_compute_gradients(r, &w->dev, b, scale, &hook), b);
         if (step < run->total_steps) { /* the next batch, gathered during the all-reduce */
-            const int *next = sampler_batch(&w->sh->sampler, step);
-            replica_load(r, &w->dev, &run->train, next + w->sh->offset[w->rank], b);
+            dp_load(w, step + 1);
             replica_prefetch(r);
         }
         gradsync_finish(&w->sync);
