@@ -17,12 +17,15 @@
 #include <simgrid/mailbox.h>
 #include <simgrid/semaphore.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <xbt/asserts.h>
+
+#include "pool.h"
 
 typedef struct Message {
     size_t count;
@@ -36,6 +39,7 @@ struct CommRequest {
     sg_comm_t activity;
     int is_recv;
     int add;           /* add the received floats into dst instead of copying */
+    int later;         /* a ring step's receive: may be delivered on the pool */
     float *dst;        /* receive buffer, or NULL */
     size_t count;      /* floats expected */
     void *got;         /* where SimGrid stores the received Message */
@@ -100,6 +104,7 @@ int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, Dt
 
 void comm_world_free(CommWorld *w)
 {
+    comm_settle(NULL);
     free(w->slots);
     w->slots = NULL;
     for (int i = 0; w->ledgers && i < w->size; i++) {
@@ -303,8 +308,10 @@ static Message *message_make(const float *buf, size_t count, int lend)
     return m;
 }
 
-/* Copy or add a message's floats into dst; the adds are a reduction's real
- * arithmetic and are timed with the kernels (rec, when not NULL). */
+/* Copy or add a message's floats into dst: the adds are a reduction's real
+ * arithmetic, the copies the data a collective delivers (what a network
+ * writes into the receiver's memory on any hardware), and both are timed
+ * with the kernels (rec, when not NULL). */
 static void message_deliver(Message *m, float *dst, size_t count, int add, Recorder *rec)
 {
     xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count, count);
@@ -314,17 +321,85 @@ static void message_deliver(Message *m, float *dst, size_t count, int add, Recor
         if (rec)
             record_kernel(rec, t);
     } else if (dst && m->data && count) {
-        if (add) {
-            double t = rec ? record_clock() : 0.0;
+        double t = rec ? record_clock() : 0.0;
+        if (add)
             for (size_t k = 0; k < count; k++)
                 dst[k] += m->data[k];
-            if (rec)
-                record_kernel(rec, t);
-        } else {
+        else
             memcpy(dst, m->data, count * sizeof(float));
-        }
+        if (rec)
+            record_kernel(rec, t);
     }
     free(m);
+}
+
+/* ---- deliveries on the pool ------------------------------------------------
+ *
+ * A ring step's delivery (the sum or the copy of a received block into the
+ * receiver's buffer) is needed by nobody before the receiver's next step
+ * sends that block, and that send only lends it.  So with helper threads
+ * these deliveries queue, in the order SimGrid delivers them, for one pool
+ * job that does them one after another while SimGrid goes on with the
+ * next steps; every other communication, and whoever frees a rank's
+ * buffers, first waits for the queue to empty (comm_settle).  Every buffer
+ * then sees the same operations in the same order as when each is done
+ * on the spot: the same bytes. */
+typedef struct Delivery {
+    Message *m;
+    float *dst;
+    size_t count;
+    int add;
+} Delivery;
+
+static struct {
+    pthread_mutex_t lock;
+    Delivery *queue; /* [head, tail) to do */
+    size_t head, tail, cap;
+    int active; /* the job runs or is queued: it empties the queue before it ends */
+    PoolJob job;
+} later = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void later_run(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&later.lock);
+    while (later.head < later.tail) {
+        Delivery d = later.queue[later.head++];
+        pthread_mutex_unlock(&later.lock);
+        message_deliver(d.m, d.dst, d.count, d.add, NULL);
+        pthread_mutex_lock(&later.lock);
+    }
+    later.head = later.tail = 0;
+    later.active = 0;
+    pthread_mutex_unlock(&later.lock);
+}
+
+/* Queue a delivery; the one thread that runs SimGrid's actors calls it. */
+static void later_push(Message *m, float *dst, size_t count, int add)
+{
+    pthread_mutex_lock(&later.lock);
+    if (later.tail == later.cap) {
+        size_t cap = later.cap ? 2 * later.cap : 64;
+        Delivery *q = realloc(later.queue, cap * sizeof *q);
+        xbt_assert(q, "out of memory");
+        later.queue = q;
+        later.cap = cap;
+    }
+    later.queue[later.tail++] = (Delivery){m, dst, count, add};
+    int start = !later.active;
+    later.active = 1;
+    pthread_mutex_unlock(&later.lock);
+    if (start) {
+        if (later.job.pending) /* its last run, which ended or is ending */
+            pool_wait(&later.job, NULL);
+        pool_submit(&later.job, later_run, NULL);
+    }
+}
+
+void comm_settle(Recorder *rec)
+{
+    if (later.job.pending)
+        pool_wait(&later.job, rec ? &rec->kernel_wall : NULL);
 }
 
 static long wire_size(const Comm *c, size_t count)
@@ -395,6 +470,7 @@ static void request_recv(const Comm *c, CommRequest *r, int src, float *buf, siz
 
 CommRequest *comm_isend(const Comm *c, int dst, const float *buf, size_t count)
 {
+    comm_settle(c->world->rec);
     CommRequest *r = malloc(sizeof *r);
     xbt_assert(r, "out of memory");
     request_send(c, r, dst, buf, count, 0);
@@ -403,6 +479,7 @@ CommRequest *comm_isend(const Comm *c, int dst, const float *buf, size_t count)
 
 CommRequest *comm_irecv(const Comm *c, int src, float *buf, size_t count)
 {
+    comm_settle(c->world->rec);
     CommRequest *r = malloc(sizeof *r);
     xbt_assert(r, "out of memory");
     request_recv(c, r, src, buf, count);
@@ -454,7 +531,10 @@ static void request_finish(const Comm *c, CommRequest *r, Transfer *t)
     if (r->is_recv) {
         const Message *m = r->got;
         ready = m->sent_at > ready ? m->sent_at : ready;
-        message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
+        if (r->later && pool_threads() > 1)
+            later_push(r->got, r->dst, r->count, r->add);
+        else
+            message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
         progress_count();
     }
     t->from = ready;
@@ -504,6 +584,7 @@ static int requests_wait(const Comm *c, CommRequest **reqs, int n)
 
 int comm_send(const Comm *c, int dst, const float *buf, size_t count)
 {
+    comm_settle(c->world->rec);
     CommRequest r;
     request_send(c, &r, dst, buf, count, 0);
     CommRequest *reqs[1] = {&r};
@@ -512,6 +593,7 @@ int comm_send(const Comm *c, int dst, const float *buf, size_t count)
 
 int comm_recv(const Comm *c, int src, float *buf, size_t count)
 {
+    comm_settle(c->world->rec);
     CommRequest r;
     request_recv(c, &r, src, buf, count);
     CommRequest *reqs[1] = {&r};
@@ -594,8 +676,11 @@ static int comm_exchange(const Comm *c, int dst, const float *sendbuf, size_t se
                          float *recvbuf, size_t recvcount, int add, int lend)
 {
     CommRequest r[2];
+    if (!lend) /* the last step of a ring's pass: its buffer is the caller's once it returns */
+        comm_settle(c->world->rec);
     request_recv(c, &r[0], src, recvbuf, recvcount);
     r[0].add = add;
+    r[0].later = lend;
     request_send(c, &r[1], dst, sendbuf, sendcount, lend);
     CommRequest *reqs[2] = {&r[0], &r[1]};
     return requests_wait(c, reqs, 2);
@@ -646,6 +731,7 @@ static CommMeeting *meeting_find(const CommWorld *w, int channel, int first, int
 
 double comm_meet(const Comm *c, int first, int size, int index, void *arg, CommMeetDone *done)
 {
+    comm_settle(c->world->rec);
     CommMeeting *m = meeting_find(c->world, c->channel, first, size);
     double start = simgrid_get_clock();
     m->args[index] = arg;

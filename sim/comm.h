@@ -143,9 +143,16 @@ int comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendc
  * sendbuf until a later message from the same neighbour proves the data
  * was taken, as in a ring, where each rank writes only the blocks it
  * receives and the next step cannot finish before the neighbour has taken
- * the previous one. */
+ * the previous one.  With helper threads (pool.h) what it receives may be
+ * added or copied into recvbuf later, on the pool, in the order the steps
+ * ended: the next ring step may send recvbuf at once, but anything else
+ * must call comm_settle first (every other function here does). */
 int comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
                    float *recvbuf, size_t recvcount, int add);
+/* Return once every delivery comm_ring_step left for later is done, adding
+ * the wall time waited for them to rec's kernel time (rec may be NULL):
+ * before reading or freeing a buffer a ring step may still write. */
+void comm_settle(Recorder *rec);
 
 /* A meeting of the members of a group, which crosses no link: member
  * `index` of the group of `size` ranks whose first member is world rank

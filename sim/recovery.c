@@ -204,6 +204,7 @@ static void stop_job(Run *run)
             break;
         sg_actor_yield();
     }
+    comm_settle(&run->rec); /* a killed ring step's deliveries write its buffers */
     for (int r = 0; r < run->nranks; r++) {
         RankSlot *s = &rc->slots[r];
         if (s->killed)

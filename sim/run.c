@@ -554,12 +554,15 @@ static void print_results(const Run *run, const RunFacts *facts, double wall, co
                last->test_loss, last->test_accuracy);
     }
     /* with several threads: the wall time spent running the kernels or
-     * waiting for the pool's threads to finish them */
+     * waiting for the pool's threads to finish them; the kernels include
+     * the collectives' sums and the copies that deliver what a rank
+     * receives, work the training does on any hardware */
     double kernels = run->rec.kernel_wall;
     char threads[32] = "";
     if (pool_threads() > 1)
         snprintf(threads, sizeof threads, " on %d threads", pool_threads());
-    printf("  wall %.1f s, of which %.1f s in the training and evaluation kernels%s "
+    printf("  wall %.1f s, of which %.1f s in the real kernels (training, evaluation, the "
+           "collectives' sums and copies)%s "
            "(simulation overhead %.1f%%); results in %s/\n",
            wall, kernels, threads, kernels > 0 ? 100.0 * (wall - kernels) / kernels : 0.0, out_dir);
 }

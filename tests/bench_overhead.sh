@@ -10,9 +10,10 @@
 # gave the same bytes (metrics.csv, trace.json, saved parameters), and the
 # run's own line: the wall seconds spent in (or, on several threads,
 # waiting for) the real kernels (data loading, forward, backward,
-# optimizer, the all-reduce's additions, evaluation) against the run's wall
-# time; the rest is simulation (SimGrid, message handling, the all-gather's
-# copies of what each rank receives into its buffer).  dtsim runs a
+# optimizer, evaluation, the all-reduce's additions and the copies that
+# deliver what each rank receives into its buffer, data movement the
+# algorithm makes on real hardware too) against the run's wall time; the
+# rest is simulation (SimGrid, message handling).  dtsim runs a
 # kernel on one OpenBLAS thread whatever the environment says, so one
 # thread is the best single-threaded configuration.
 set -u

@@ -13,7 +13,10 @@
  * and some are empty; groups of 3 and 5 are not powers of two; one group
  * names non-contiguous world ranks in a shuffled order.  The hierarchical
  * all-reduces run on groups told their node layout (Group.local): the
- * hosts need not form nodes for the floats to be right.
+ * hosts need not form nodes for the floats to be right.  The pool has
+ * helper threads, so that the ring steps' deliveries are left for later
+ * (comm_ring_step) and each member's check also checks that they were all
+ * done by the time its collective returned.
  */
 #include <math.h>
 #include <simgrid/actor.h>
@@ -26,6 +29,7 @@
 #include "comm.h"
 #include "placement.h"
 #include "platform.h"
+#include "pool.h"
 #include "testutil.h"
 
 #define PLATFORM DTSIM_SOURCE_DIR "/tests/platforms/ideal-64.xml"
@@ -343,7 +347,9 @@ static void test_collectives_on_every_member(void)
     CU_ASSERT_EQUAL_FATAL(nhosts, 64);
     for (int k = 0; k < ncases; k++)
         case_start(&cases[k], k, hosts, nhosts);
+    CU_ASSERT_EQUAL(pool_start(3), 0);
     simgrid_run();
+    pool_stop();
     free(hosts);
 
     /* ring-flow against the ring: 5 sizes x 4 counts and the shuffled group x 4 */
