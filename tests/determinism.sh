@@ -6,7 +6,8 @@
 # overlapped buckets, and compressed), parameter-server, collaborative
 # (local SGD, gossip, federated averaging with late clients, bagging,
 # stacking and boosting ensembles, codistillation) and model-parallel
-# (pipeline, tensor, hybrid) strategies; whatever OpenBLAS's thread count
+# (pipeline, tensor, hybrid) strategies, 8 data-parallel workers on the
+# shipped MLP and CNN; whatever OpenBLAS's thread count
 # in the environment, alone or in a sweep; and rebuilt from summary.json
 # alone.
 set -u
@@ -14,12 +15,12 @@ dtsim=$1
 src=$2
 . "$(dirname "$0")/checks.sh"
 
-check() {
-    local label=$1
+check() { # check LABEL ARGS...: on 1 thread and on ${second:-3}
+    local label=$1 threads=(1 "${second:-3}")
     shift
     for i in 1 2; do
         if ! "$dtsim" run "$@" --quiet --no-plot --out "$tmp/$label-$i" --save-model "$tmp/$label-$i.bin" \
-            --threads $((2 * i - 1)); then
+            --threads "${threads[i - 1]}"; then
             bad "run $i of $label"
             return
         fi
@@ -94,6 +95,13 @@ check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-
 check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
     --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
     --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
+# 8 data-parallel workers on the shipped MLP and CNN, on 1 and 2 threads:
+# the ring's deliveries go to the pool on 2
+second=2 check dp8-quickstart "$src/scenarios/quickstart.ini" --set train.steps=150 \
+    --set train.eval_every=75 --set data.test_samples=1000
+second=2 check dp8-cnn "$src/scenarios/serial-cnn.ini" --set strategy.kind=data-parallel \
+    --set cluster.workers=8 --platform "$src/platforms/cluster-10gbe.xml" --set train.batch=16 \
+    --set train.steps=6 --set train.eval_every=6 --set data.test_samples=200
 
 # summary.json records every setting in effect: given back as --set options
 # to an empty scenario, they make the same run
