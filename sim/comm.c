@@ -310,7 +310,10 @@ static Message *message_make(const float *buf, size_t count, int lend)
 
 /* dst[k] += src[k]: each sum rounded once, so that the wider vectors of
  * the processors that have them give the same bytes. */
-__attribute__((target_clones("avx2", "default"))) static void
+#if defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void
 add_floats(float *restrict dst, const float *restrict src, size_t count)
 {
     for (size_t k = 0; k < count; k++)
@@ -539,7 +542,8 @@ static void request_finish(const Comm *c, CommRequest *r, Transfer *t)
     if (r->is_recv) {
         const Message *m = r->got;
         ready = m->sent_at > ready ? m->sent_at : ready;
-        if (r->later && pool_threads() > 1)
+        /* (a timing-only message has nothing to deliver but its own free) */
+        if (r->later && pool_threads() > 1 && r->dst && m->data && r->count)
             later_push(r->got, r->dst, r->count, r->add);
         else
             message_deliver(r->got, r->dst, r->count, r->add, c->world->rec);
@@ -691,7 +695,10 @@ static int comm_exchange(const Comm *c, int dst, const float *sendbuf, size_t se
     r[0].later = lend;
     request_send(c, &r[1], dst, sendbuf, sendcount, lend);
     CommRequest *reqs[2] = {&r[0], &r[1]};
-    return requests_wait(c, reqs, 2);
+    int rc = requests_wait(c, reqs, 2);
+    if (rc < 0) /* the caller may give up on the ring and reuse its buffer */
+        comm_settle(c->world->rec);
+    return rc;
 }
 
 int comm_sendrecv(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,

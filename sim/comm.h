@@ -146,7 +146,8 @@ int comm_sendrecv_add(const Comm *c, int dst, const float *sendbuf, size_t sendc
  * the previous one.  With helper threads (pool.h) what it receives may be
  * added or copied into recvbuf later, on the pool, in the order the steps
  * ended: the next ring step may send recvbuf at once, but anything else
- * must call comm_settle first (every other function here does). */
+ * must call comm_settle first (every function here that posts a request or
+ * meets does; the waits only finish requests posted after it). */
 int comm_ring_step(const Comm *c, int dst, const float *sendbuf, size_t sendcount, int src,
                    float *recvbuf, size_t recvcount, int add);
 /* Return once every delivery comm_ring_step left for later is done, adding

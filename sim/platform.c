@@ -549,6 +549,13 @@ static int sim_option_check(const char *value, DtError *err)
                            "solver gives up",
                            value);
     }
+    const char *nthreads = "contexts/nthreads:";
+    if (strncmp(value, nthreads, strlen(nthreads)) == 0 && strcmp(value + strlen(nthreads), "1"))
+        return dt_fail(err, DT_EINPUT,
+                       "--cfg %s: dtsim's ranks rely on SimGrid running one actor at a time; "
+                       "leave contexts/nthreads at 1 and give the real kernels the machine's "
+                       "cores with --threads N (by default all of them)",
+                       value);
     return 0;
 }
 

@@ -45,6 +45,10 @@ expect 2 "maxmin/precision:-1: .*positive precision" -- \
 expect 2 "surf/precision:nan: .*positive precision" -- \
     timeout 60 "$dtsim" collective --platform "$src/platforms/cluster-10gbe.xml" --op allreduce \
     --algo ring --bytes 1M --cfg=surf/precision:nan
+# SimGrid's parallel actors (dtsim's ranks share state in SimGrid's order)
+expect 2 "contexts/nthreads:2: .*--threads N" -- \
+    timeout 60 "$dtsim" run "$tiny" --cfg=contexts/nthreads:2 "${q[@]}"
+expect 0 "" -- timeout 60 "$dtsim" run "$tiny" --cfg=contexts/nthreads:1 "${q[@]}" --out "$tmp/nthreads-1"
 
 expect 2 "dataset-fashion-mnist" -- "$dtsim" run "$src/scenarios/serial-mlp.ini" --set "data.path=$tmp/no-data"
 expect 2 "global batch of 4096" -- "$dtsim" run "$tiny" --set train.batch=4096
