@@ -327,14 +327,11 @@ add_floats(float *restrict dst, const float *restrict src, size_t count)
 static void message_deliver(Message *m, float *dst, size_t count, int add, Recorder *rec)
 {
     xbt_assert(m->count == count, "message of %zu floats where %zu were expected", m->count, count);
-    if (dst && m->data && count && m->rounding) {
+    if (dst && m->data && count) {
         double t = rec ? record_clock() : 0.0;
-        deliver_rounded(dst, m->data, count, add, m->rounding);
-        if (rec)
-            record_kernel(rec, t);
-    } else if (dst && m->data && count) {
-        double t = rec ? record_clock() : 0.0;
-        if (add)
+        if (m->rounding)
+            deliver_rounded(dst, m->data, count, add, m->rounding);
+        else if (add)
             add_floats(dst, m->data, count);
         else
             memcpy(dst, m->data, count * sizeof(float));
