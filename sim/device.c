@@ -105,12 +105,40 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
     return device_check_memory(d, &at, err);
 }
 
-/* Advance simulated time by `work` flop at the host's speed. */
+void device_work(Device *d, void (*fn)(void *ctx), void *ctx)
+{
+    d->work = fn;
+    d->work_ctx = ctx;
+    d->work_actor = sg_actor_self();
+    d->work_pending = 1;
+}
+
+/* Submit the calling actor's kernels (device_work), if it has any: 1 when
+ * it did, and must then wait for them (device_collect). */
+static int device_hand(Device *d)
+{
+    if (!d->work_pending || sg_actor_self() != d->work_actor)
+        return 0;
+    d->work_pending = 0;
+    pool_submit(&d->work_job, d->work, d->work_ctx);
+    return 1;
+}
+
+static void device_collect(Device *d)
+{
+    pool_wait(&d->work_job, &d->rec->kernel_wall);
+}
+
+/* Advance simulated time by `work` flop at the host's speed, while the
+ * kernels handed over run. */
 static void device_charge(Device *d, double work, const char *name)
 {
+    int handed = device_hand(d);
     double start = simgrid_get_clock();
     faults_execute(&d->faults, d->speed, work);
     record_span(d->rec, d->rank, SPAN_COMPUTE, name, start, simgrid_get_clock());
+    if (handed)
+        device_collect(d);
 }
 
 void device_compute(Device *d, double flops, double bytes, const char *name)
@@ -147,6 +175,8 @@ void device_flush(Device *d)
     d->pending = 0.0;
     if (work > 0.0)
         device_charge(d, work, d->pending_name);
+    if (device_hand(d)) /* kernels with nothing (left) to charge */
+        device_collect(d);
 }
 
 void device_kernel(Device *d, double began, double flops, double bytes, const char *name)

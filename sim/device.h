@@ -24,6 +24,7 @@
 
 #include "faults.h"
 #include "plan.h"
+#include "pool.h"
 #include "record.h"
 
 typedef struct Run Run;
@@ -46,6 +47,13 @@ typedef struct Device {
     sg_actor_t defer_actor;
     double pending;
     const char *pending_name;
+    /* Kernels handed over by actor work_actor (device_work), not yet
+     * submitted to the pool. */
+    void (*work)(void *ctx);
+    void *work_ctx;
+    sg_actor_t work_actor;
+    int work_pending;
+    PoolJob work_job;
 } Device;
 
 /* The device of rank `rank` of a run, on its placed host, holding what
@@ -90,5 +98,16 @@ void device_layer_charge(Device *d, double flops, double bytes, const char *name
  * every kernel at once again. */
 void device_defer(Device *d, int on);
 void device_flush(Device *d);
+
+/* Kernels whose results the calling actor reads only after its next
+ * charge on d ends, or after device_flush: fn(ctx) goes to the pool
+ * (sim/pool.h) as that charge begins and runs while it advances simulated
+ * time, so that the kernels of ranks charged at the same simulated time
+ * run at once, and the charge returns once fn has run (the wall time
+ * waited is kernel time).  device_flush runs it even when nothing is left
+ * to charge.  fn must touch only what the rank owns; calling device_work
+ * again before then changes nothing (fn runs once, and does all the work
+ * the actor queued for it). */
+void device_work(Device *d, void (*fn)(void *ctx), void *ctx);
 
 #endif

@@ -87,6 +87,15 @@ typedef struct GridPlace {
 
 typedef struct GridRank GridRank;
 
+/* A kernel of a rank, queued to run on the pool while its charge advances
+ * simulated time (device_work): what it needs, worked out when queued. */
+typedef struct GridOp {
+    void (*run)(GridRank *g, const struct GridOp *op);
+    int l;
+    LayerIO io;
+    const uint8_t *y; /* the loss's labels */
+} GridOp;
+
 /* What all ranks share; read-only during the run except where noted. */
 typedef struct GridShared {
     GridConfig cfg;
@@ -164,6 +173,9 @@ struct GridRank {
     Sampler sampler; /* stage 0 and the last stage read the data */
     float *x;        /* (batch, sample) stage 0: this step's mini-batch */
     uint8_t *y;      /* (batch) the last stage: its labels */
+    GridOp *ops;     /* (max_ops) kernels queued for the device's next charge */
+    int nops, max_ops;
+    double loss; /* what the last queued loss kernel returned */
 };
 
 /* ---- checks --------------------------------------------------------------- */
@@ -339,6 +351,53 @@ static void grid_allreduce_shards(GridRank *g, float *buf, size_t count)
     g->sh->shard_allreduce->run(&grp, buf, count, 0);
 }
 
+/* ---- kernels on the pool ----------------------------------------------------
+ *
+ * A rank queues its layer kernels as it charges them; they run on the pool
+ * while the charge advances simulated time (device_work), in the order
+ * they were queued, and the rank reads what they wrote only after
+ * device_flush, which comes before every message, all-reduce and the end
+ * of every pass.  Ranks whose charges overlap in simulated time (the
+ * stages of a pipeline in its steady state, the shards of a stage) so run
+ * their kernels at once, each touching only its own workspace,
+ * parameters and gradients: the same floats whatever the thread count. */
+
+static void grid_ops_run(void *arg)
+{
+    GridRank *g = arg;
+    for (int k = 0; k < g->nops; k++)
+        g->ops[k].run(g, &g->ops[k]);
+    g->nops = 0;
+}
+
+static void grid_queue(GridRank *g, void (*run)(GridRank *, const GridOp *), int l,
+                       const LayerIO *io, const uint8_t *y)
+{
+    xbt_assert(g->nops < g->max_ops, "rank %d: more than %d kernels queued", g->rank, g->max_ops);
+    g->ops[g->nops++] = (GridOp){run, l, io ? *io : (LayerIO){0}, y};
+    device_work(&g->dev, grid_ops_run, g);
+}
+
+static void op_forward(GridRank *g, const GridOp *op)
+{
+    tp_forward(g->plan, op->l, g->shard, &op->io);
+}
+
+static void op_forward_finish(GridRank *g, const GridOp *op)
+{
+    tp_forward_finish(g->plan, op->l, &op->io);
+}
+
+static void op_backward(GridRank *g, const GridOp *op)
+{
+    tp_backward(g->plan, op->l, g->shard, &op->io);
+}
+
+static void op_backward_finish(GridRank *g, const GridOp *op)
+{
+    model_backward_finish(&g->run->model, &g->ws, op->l, g->sh->micro);
+}
+
 /* Layer l's forward on this shard (tensor_parallel.h's calling sequence;
  * with tp = 1 the serial kernels), charged on the device as `name`. */
 static void grid_layer_forward(GridRank *g, int l, const float *x, const char *name)
@@ -346,22 +405,20 @@ static void grid_layer_forward(GridRank *g, int l, const float *x, const char *n
     const Model *m = &g->run->model;
     const int b = g->sh->micro, real = !g->sh->cost;
     LayerIO io = {0};
-    if (real)
+    if (real) {
         model_layer_io(m, &g->ws, g->params, NULL, x, l, b, &io);
-    double t = record_clock();
-    if (real)
-        tp_forward(g->plan, l, g->shard, &io);
+        grid_queue(g, op_forward, l, &io, NULL);
+    }
     TpCost c = tp_forward_cost(g->plan, l, b);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, name);
+    device_layer_charge(&g->dev, c.flops, c.bytes, name);
     size_t n = tp_forward_allreduce_floats(g->plan, l, b);
     if (n == 0)
         return;
     grid_allreduce_shards(g, io.out, n);
-    t = record_clock();
     if (real)
-        tp_forward_finish(g->plan, l, &io);
+        grid_queue(g, op_forward_finish, l, &io, NULL);
     c = tp_finish_cost(g->plan, l, b);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, name);
+    device_layer_charge(&g->dev, c.flops, c.bytes, name);
 }
 
 /* Layer l's backward on this shard: the gradient of its output is in the
@@ -374,18 +431,17 @@ static void grid_layer_backward(GridRank *g, int l, const float *x)
     if (m->first_trainable > l)
         return; /* nothing below the first layer with parameters */
     LayerIO io = {0};
-    if (real)
+    if (real) {
         model_layer_io(m, &g->ws, g->params, g->grads, x, l, b, &io);
-    double t = record_clock();
-    if (real)
-        tp_backward(g->plan, l, g->shard, &io);
+        grid_queue(g, op_backward, l, &io, NULL);
+    }
     TpCost c = tp_backward_cost(g->plan, l, b);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "backward");
+    device_layer_charge(&g->dev, c.flops, c.bytes, "backward");
     size_t n = tp_backward_allreduce_floats(g->plan, l, b);
     if (n > 0)
         grid_allreduce_shards(g, io.din, n);
     if (real)
-        model_backward_finish(m, &g->ws, l, b);
+        grid_queue(g, op_backward_finish, l, NULL, NULL);
 }
 
 /* Let go of the step's sends that are done (comm_reap): SimGrid walks
@@ -433,52 +489,82 @@ static void grid_layer_done(GridRank *g, int l)
     gradsync_layer_done(&g->sync, l);
 }
 
+/* The vocabulary-parallel loss's three phases (tensor_parallel.h), on
+ * the last layer's logits and the labels op->y; the last sets g->loss. */
+static void op_loss_phase(GridRank *g, const GridOp *op, int phase)
+{
+    const int b = g->sh->micro, last = g->run->model.nlayers - 1;
+    const float *logits = grid_output(g, last);
+    size_t n1, n2;
+    tp_loss_floats(g->plan, b, &n1, &n2);
+    float *maxima = g->lossbuf, *sums = g->lossbuf + n1;
+    if (phase == 0)
+        tp_loss_maxima(g->plan, g->shard, logits, b, maxima);
+    else if (phase == 1)
+        tp_loss_sums(g->plan, g->shard, logits, op->y, b, maxima, sums);
+    else
+        g->loss = tp_loss_finish(g->plan, g->shard, logits, op->y, b, maxima, sums,
+                                 1.0f / (float)g->run->global_batch, grid_grad(g, last));
+}
+
+static void op_loss_maxima(GridRank *g, const GridOp *op)
+{
+    op_loss_phase(g, op, 0);
+}
+
+static void op_loss_sums(GridRank *g, const GridOp *op)
+{
+    op_loss_phase(g, op, 1);
+}
+
+static void op_loss_finish(GridRank *g, const GridOp *op)
+{
+    op_loss_phase(g, op, 2);
+}
+
+static void op_loss(GridRank *g, const GridOp *op)
+{
+    g->loss =
+        model_loss(&g->run->model, &g->ws, op->y, g->sh->micro, 1.0f / (float)g->run->global_batch);
+}
+
 /* The vocabulary-parallel loss (tensor_parallel.h): three local phases,
  * each charged, with an all-reduce among the stage's shards after the
  * first two. */
-static double grid_loss_split(GridRank *g, int micro)
+static void grid_loss_split(GridRank *g, const uint8_t *y)
 {
-    const Model *m = &g->run->model;
-    const int b = g->sh->micro, last = m->nlayers - 1;
-    const float *logits = grid_output(g, last);
-    const uint8_t *y = logits ? g->y + (size_t)micro * b * m->positions : NULL;
+    const int b = g->sh->micro, real = grid_output(g, g->run->model.nlayers - 1) != NULL;
     size_t n1, n2;
     tp_loss_floats(g->plan, b, &n1, &n2);
-    float *maxima = g->lossbuf, *sums = logits ? g->lossbuf + n1 : NULL;
-    double t = record_clock(), loss = 0.0;
-    if (logits)
-        tp_loss_maxima(g->plan, g->shard, logits, b, maxima);
-    TpCost c = tp_loss_cost(g->plan, b, 0);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "loss");
-    grid_allreduce_shards(g, maxima, n1);
-    t = record_clock();
-    if (logits)
-        tp_loss_sums(g->plan, g->shard, logits, y, b, maxima, sums);
-    c = tp_loss_cost(g->plan, b, 1);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "loss");
-    grid_allreduce_shards(g, sums, n2);
-    t = record_clock();
-    if (logits)
-        loss = tp_loss_finish(g->plan, g->shard, logits, y, b, maxima, sums,
-                              1.0f / (float)g->run->global_batch, grid_grad(g, last));
-    c = tp_loss_cost(g->plan, b, 2);
-    device_layer_kernel(&g->dev, t, c.flops, c.bytes, "loss");
-    return loss;
+    void (*const phase[3])(GridRank *, const GridOp *) = {op_loss_maxima, op_loss_sums,
+                                                          op_loss_finish};
+    for (int k = 0; k < 3; k++) {
+        if (real)
+            grid_queue(g, phase[k], 0, NULL, y);
+        TpCost c = tp_loss_cost(g->plan, b, k);
+        device_layer_charge(&g->dev, c.flops, c.bytes, "loss");
+        if (k == 0)
+            grid_allreduce_shards(g, g->lossbuf, n1);
+        else if (k == 1) /* (timing only in cost mode) */
+            grid_allreduce_shards(g, real ? g->lossbuf + n1 : NULL, n2);
+    }
 }
 
-/* The loss on the last stage, charged; returns its sum over the micro-batch. */
-static double grid_loss(GridRank *g, int micro)
+/* The loss on the last stage, queued and charged: its sum over the
+ * micro-batch is in g->loss once the device is flushed. */
+static void grid_loss(GridRank *g, int micro)
 {
     const Model *m = &g->run->model;
     const int b = g->sh->micro;
-    if (tp_loss_split(g->plan))
-        return grid_loss_split(g, micro);
-    double t = record_clock(), loss = 0.0;
+    const uint8_t *y = g->y ? g->y + (size_t)micro * b * m->positions : NULL;
+    g->loss = 0.0;
+    if (tp_loss_split(g->plan)) {
+        grid_loss_split(g, y);
+        return;
+    }
     if (!g->sh->cost)
-        loss = model_loss(m, &g->ws, g->y + (size_t)micro * b * m->positions, b,
-                          1.0f / (float)g->run->global_batch);
-    device_layer_kernel(&g->dev, t, model_loss_flops(m, b), model_loss_bytes(m, b), "loss");
-    return loss;
+        grid_queue(g, op_loss, 0, NULL, y);
+    device_layer_charge(&g->dev, model_loss_flops(m, b), model_loss_bytes(m, b), "loss");
 }
 
 /* recompute = full (core/plan.h): before the backward of layer l, when l
@@ -510,7 +596,7 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     double t0 = simgrid_get_clock();
     device_defer(&g->dev, 1);
     if (g->next < 0)
-        loss = grid_loss(g, micro);
+        grid_loss(g, micro);
     if (work) {
         const float *x = grid_input(g, micro);
         for (int l = g->last - 1; l >= g->first; l--) {
@@ -520,7 +606,9 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
                 grid_layer_done(g, l);
         }
     }
-    device_defer(&g->dev, 0);
+    device_defer(&g->dev, 0); /* and the kernels have run */
+    if (g->next < 0)
+        loss = g->loss;
     if (work)
         clock_pass(clk, t0);
     if (g->grad_to_prev)
@@ -653,6 +741,7 @@ static void grid_rank_free(void *state)
     free(g->ppack);
     free(g->gpack);
     free(g->lossbuf);
+    free(g->ops);
     free(g->held);
     free(g->held_at);
     free(g->pack_at);
@@ -808,6 +897,11 @@ static int grid_rank_buffers(GridRank *g)
              g->tp_group;
     if (g->sh->cost)
         return ok ? 0 : -1; /* no tensor at all */
+    /* a pass's kernels between two flushes: each layer's forward and its
+     * recomputation (two each), its backward (two), three for the loss */
+    g->max_ops = 6 * (g->last - g->first) + 3;
+    g->ops = malloc((size_t)g->max_ops * sizeof *g->ops);
+    ok = ok && g->ops;
     g->params = calloc(m->nparams, sizeof(float));
     g->grads = calloc(m->nparams, sizeof(float));
     ok = ok && g->params && g->grads;
