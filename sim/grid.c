@@ -93,7 +93,8 @@ typedef struct GridOp {
     void (*run)(GridRank *g, const struct GridOp *op);
     int l;
     LayerIO io;
-    const uint8_t *y; /* the loss's labels */
+    const uint8_t *y;  /* the loss's labels */
+    const float *grad; /* the update's gradient */
 } GridOp;
 
 /* What all ranks share; read-only during the run except where noted. */
@@ -374,7 +375,7 @@ static void grid_queue(GridRank *g, void (*run)(GridRank *, const GridOp *), int
                        const LayerIO *io, const uint8_t *y)
 {
     xbt_assert(g->nops < g->max_ops, "rank %d: more than %d kernels queued", g->rank, g->max_ops);
-    g->ops[g->nops++] = (GridOp){run, l, io ? *io : (LayerIO){0}, y};
+    g->ops[g->nops++] = (GridOp){run, l, io ? *io : (LayerIO){0}, y, NULL};
     device_work(&g->dev, grid_ops_run, g);
 }
 
@@ -641,23 +642,30 @@ static float *grid_gradient(GridRank *g)
     return g->gpack;
 }
 
+static void op_update(GridRank *g, const GridOp *op)
+{
+    if (g->ppack) {
+        grid_held_copy(g, g->params, g->ppack, 1);
+        optim_step(&g->opt, g->ppack, op->grad);
+        grid_held_copy(g, g->params, g->ppack, 0);
+    } else {
+        optim_step(&g->opt, g->params + g->pbegin, op->grad);
+    }
+}
+
 /* One optimizer step over every parameter the rank holds (replicated ones
- * too: their gradients agree on all shards, so their values stay equal). */
+ * too: their gradients agree on all shards, so their values stay equal),
+ * run on the pool while it is charged. */
 static void grid_apply(GridRank *g, const float *grad)
 {
     if (g->nhold == 0)
         return;
-    double t = record_clock();
-    if (g->sh->cost) {
-        /* charged below, run nowhere */
-    } else if (g->ppack) {
-        grid_held_copy(g, g->params, g->ppack, 1);
-        optim_step(&g->opt, g->ppack, grad);
-        grid_held_copy(g, g->params, g->ppack, 0);
-    } else {
-        optim_step(&g->opt, g->params + g->pbegin, grad);
+    if (!g->sh->cost) {
+        grid_queue(g, op_update, 0, NULL, NULL);
+        g->ops[g->nops - 1].grad = grad;
     }
-    device_kernel(&g->dev, t, optim_step_flops(&g->opt), optim_step_bytes(&g->opt), "update");
+    device_compute(&g->dev, optim_step_flops(&g->opt), optim_step_bytes(&g->opt), "update");
+    device_flush(&g->dev); /* (an update too small to charge) */
 }
 
 /* After the update of `step`: replica 0's ranks hand their slices in when
@@ -897,9 +905,10 @@ static int grid_rank_buffers(GridRank *g)
              g->tp_group;
     if (g->sh->cost)
         return ok ? 0 : -1; /* no tensor at all */
-    /* a pass's kernels between two flushes: each layer's forward and its
-     * recomputation (two each), its backward (two), three for the loss */
-    g->max_ops = 6 * (g->last - g->first) + 3;
+    /* the kernels queued between two flushes: in a pass, each layer's
+     * forward and its recomputation (two each), its backward (two), three
+     * for the loss; the update alone */
+    g->max_ops = 6 * (g->last - g->first) + 4;
     g->ops = malloc((size_t)g->max_ops * sizeof *g->ops);
     ok = ok && g->ops;
     g->params = calloc(m->nparams, sizeof(float));
