@@ -71,11 +71,12 @@ int device_init(Device *d, const Run *run, int rank, const MemoryNeed *need, DtE
 void device_compute(Device *d, double flops, double bytes, const char *name);
 /* A real kernel ran on this machine since `began` (a record_clock()
  * reading): add its wall time to the kernels' (the simulator's overhead
- * is the rest), then charge its cost as device_compute does.  The one way
- * strategies time and charge their work:
+ * is the rest), then charge its cost as device_compute does.  The simple
+ * way a strategy times and charges its work, the kernel on this thread:
  *     double t = record_clock();
  *     ...the kernel...
- *     device_kernel(dev, t, flops, bytes, "forward");                    */
+ *     device_kernel(dev, t, flops, bytes, "forward");
+ * (device_work, below, runs it on the pool while it is charged.) */
 void device_kernel(Device *d, double began, double flops, double bytes, const char *name);
 /* The same for a layer's forward or backward kernel (or the loss), whose
  * fp32 bytes shrink with the run's precision (an optimizer step's do

@@ -637,13 +637,21 @@ static float *grid_gradient(GridRank *g)
         return NULL;
     if (!g->gpack)
         return g->grads + g->pbegin;
-    if (!(g->syncs && g->sync.overlap))
+    if (g->syncs && !g->sync.overlap) /* for the all-reduce; else op_update packs it */
         grid_held_copy(g, g->grads, g->gpack, 1);
     return g->gpack;
 }
 
+static void op_zero_grads(GridRank *g, const GridOp *op)
+{
+    (void)op;
+    grid_held_copy(g, g->grads, NULL, 0);
+}
+
 static void op_update(GridRank *g, const GridOp *op)
 {
+    if (g->gpack && !g->syncs)
+        grid_held_copy(g, g->grads, g->gpack, 1);
     if (g->ppack) {
         grid_held_copy(g, g->params, g->ppack, 1);
         optim_step(&g->opt, g->ppack, op->grad);
@@ -776,8 +784,8 @@ static void grid_step(GridRank *g, long step)
     Run *run = g->run;
     if (g->x || g->y)
         grid_load(g);
-    if (!g->sh->cost)
-        grid_held_copy(g, g->grads, NULL, 0);
+    if (!g->sh->cost) /* the gradients zeroed, with the first pass's kernels */
+        grid_queue(g, op_zero_grads, 0, NULL, NULL);
     StepClock clk = {.start = -1.0};
     double loss = 0.0;
     for (int k = 0; k < g->npasses; k++) {
@@ -907,7 +915,7 @@ static int grid_rank_buffers(GridRank *g)
         return ok ? 0 : -1; /* no tensor at all */
     /* the kernels queued between two flushes: in a pass, each layer's
      * forward and its recomputation (two each), its backward (two), three
-     * for the loss; the update alone */
+     * for the loss, the gradients' zeroing; the update alone */
     g->max_ops = 6 * (g->last - g->first) + 4;
     g->ops = malloc((size_t)g->max_ops * sizeof *g->ops);
     ok = ok && g->ops;

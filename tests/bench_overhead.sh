@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_overhead.sh DTSIM SOURCE_DIR [THREADS] - how fast 8-worker
-# data-parallel runs go on one thread and on THREADS (default: the cores),
-# measured side by side, and the simulator's own share of each.
+# data-parallel runs, a 4-stage pipeline and a 4-way tensor-parallel MLP
+# go on one thread and on THREADS (default: the cores), measured side by
+# side, and the simulator's own share of each.
 #
 # For each run it prints the command's wall time (data loading included)
 # with --threads 1 and with --threads THREADS, the best of REPEAT (default
@@ -23,13 +24,13 @@ threads=${3:-$(nproc)}
 repeat=${REPEAT:-2}
 . "$(dirname "$0")/checks.sh" # $tmp
 plat=$src/platforms/cluster-10gbe.xml
-dp=(--set strategy.kind=data-parallel --set cluster.workers=8 --platform "$plat" --no-plot)
+dp=(--set strategy.kind=data-parallel --set cluster.workers=8 --platform "$plat")
 timed() { # timed OUT THREADS SCENARIO ARGS...: the command's wall seconds
     local out=$1 n=$2 scenario=$3
     shift 3
     local t0 t1
     t0=$(date +%s.%N)
-    "$dtsim" run "$src/scenarios/$scenario" "${dp[@]}" "$@" --out "$out" --threads "$n" \
+    "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" --out "$out" --threads "$n" \
         --save-model "$out.bin" >"$out.log" 2>&1 || echo "FAILED: $(tail -1 "$out.log")" >&2
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
@@ -54,8 +55,11 @@ run() { # run LABEL SCENARIO ARGS...: REPEAT times each, alternating, the best o
         echo "  $(grep 'simulation overhead' "$tmp/$n.log" | sed 's/^ *//; s/; results in.*//')"
     done
 }
-run "cnn (5x5 32,64; dense 1024), batch 32 a worker, 60 steps" serial-cnn.ini \
+run "cnn (5x5 32,64; dense 1024), batch 32 a worker, 60 steps" serial-cnn.ini "${dp[@]}" \
     --set train.batch=32 --set train.steps=60 --set train.eval_every=60 --set data.test_samples=1000
-run "mlp 784-256-128-10, batch 256 a worker, 3 epochs" quickstart.ini \
+run "mlp 784-256-128-10, batch 256 a worker, 3 epochs" quickstart.ini "${dp[@]}" \
     --set train.batch=256 --set train.epochs=3
-run "mlp 784-256-128-10, batch 64 a worker, 12 epochs (quickstart)" quickstart.ini
+run "mlp 784-256-128-10, batch 64 a worker, 12 epochs (quickstart)" quickstart.ini "${dp[@]}"
+run "pipeline: mlp 784-2048x4-10 on 4 stages, 1F1B, 4 micro-batches, 20 steps" pipeline-bubble.ini
+run "tensor: the same mlp on 4 shards (tp = 4), batch 256, 20 steps" pipeline-bubble.ini \
+    --set strategy.kind=tensor --set strategy.tp=4
