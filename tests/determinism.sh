@@ -6,10 +6,10 @@
 # overlapped buckets, and compressed), parameter-server, collaborative
 # (local SGD, gossip, federated averaging with late clients, bagging,
 # stacking and boosting ensembles, codistillation) and model-parallel
-# (pipeline, tensor, hybrid) strategies, 8 data-parallel workers on the
-# shipped MLP and CNN; whatever OpenBLAS's thread count
-# in the environment, alone or in a sweep; and rebuilt from summary.json
-# alone.
+# (pipeline, tensor, hybrid, and a GPT on a hybrid grid) strategies, 8
+# data-parallel workers on the shipped MLP and CNN; whatever OpenBLAS's
+# thread count in the environment, alone or in a sweep; and rebuilt from
+# summary.json alone.
 set -u
 dtsim=$1
 src=$2
@@ -95,6 +95,13 @@ check tensor "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/cluster-
 check hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
     --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
     --set strategy.tp=2 --set model.hidden=32,16,8 --set strategy.schedule=gpipe
+# a GPT over a hybrid grid: the vocabulary-parallel loss, recomputation and
+# the update run on the pool with the layers
+check gpt-hybrid "$src/tests/scenarios/tiny.ini" --platform "$src/platforms/dgx-2x8.xml" \
+    --set model.kind=gpt --set data.dataset=text --set model.layers=2 --set model.d_model=16 \
+    --set model.heads=4 --set model.seq_len=16 --set model.vocab=96 --set train.batch=12 \
+    --set strategy.kind=hybrid --set cluster.workers=8 --set strategy.dp=2 --set strategy.pp=2 \
+    --set strategy.tp=2 --set strategy.microbatches=2 --set train.recompute=full
 # 8 data-parallel workers on the shipped MLP and CNN, on 1 and 2 threads:
 # the ring's deliveries go to the pool on 2
 second=2 check dp8-quickstart "$src/scenarios/quickstart.ini" --set train.steps=150 \
