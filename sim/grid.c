@@ -93,8 +93,7 @@ typedef struct GridOp {
     void (*run)(GridRank *g, const struct GridOp *op);
     int l;
     LayerIO io;
-    const uint8_t *y;  /* the loss's labels */
-    const float *grad; /* the update's gradient */
+    const uint8_t *y; /* the loss's labels */
 } GridOp;
 
 /* What all ranks share; read-only during the run except where noted. */
@@ -375,7 +374,7 @@ static void grid_queue(GridRank *g, void (*run)(GridRank *, const GridOp *), int
                        const LayerIO *io, const uint8_t *y)
 {
     xbt_assert(g->nops < g->max_ops, "rank %d: more than %d kernels queued", g->rank, g->max_ops);
-    g->ops[g->nops++] = (GridOp){run, l, io ? *io : (LayerIO){0}, y, NULL};
+    g->ops[g->nops++] = (GridOp){run, l, io ? *io : (LayerIO){0}, y};
     device_work(&g->dev, grid_ops_run, g);
 }
 
@@ -490,37 +489,22 @@ static void grid_layer_done(GridRank *g, int l)
     gradsync_layer_done(&g->sync, l);
 }
 
-/* The vocabulary-parallel loss's three phases (tensor_parallel.h), on
+/* Phase op->l of the vocabulary-parallel loss (tensor_parallel.h), on
  * the last layer's logits and the labels op->y; the last sets g->loss. */
-static void op_loss_phase(GridRank *g, const GridOp *op, int phase)
+static void op_loss_split(GridRank *g, const GridOp *op)
 {
     const int b = g->sh->micro, last = g->run->model.nlayers - 1;
     const float *logits = grid_output(g, last);
     size_t n1, n2;
     tp_loss_floats(g->plan, b, &n1, &n2);
     float *maxima = g->lossbuf, *sums = g->lossbuf + n1;
-    if (phase == 0)
+    if (op->l == 0)
         tp_loss_maxima(g->plan, g->shard, logits, b, maxima);
-    else if (phase == 1)
+    else if (op->l == 1)
         tp_loss_sums(g->plan, g->shard, logits, op->y, b, maxima, sums);
     else
         g->loss = tp_loss_finish(g->plan, g->shard, logits, op->y, b, maxima, sums,
                                  1.0f / (float)g->run->global_batch, grid_grad(g, last));
-}
-
-static void op_loss_maxima(GridRank *g, const GridOp *op)
-{
-    op_loss_phase(g, op, 0);
-}
-
-static void op_loss_sums(GridRank *g, const GridOp *op)
-{
-    op_loss_phase(g, op, 1);
-}
-
-static void op_loss_finish(GridRank *g, const GridOp *op)
-{
-    op_loss_phase(g, op, 2);
 }
 
 static void op_loss(GridRank *g, const GridOp *op)
@@ -534,14 +518,12 @@ static void op_loss(GridRank *g, const GridOp *op)
  * first two. */
 static void grid_loss_split(GridRank *g, const uint8_t *y)
 {
-    const int b = g->sh->micro, real = grid_output(g, g->run->model.nlayers - 1) != NULL;
+    const int b = g->sh->micro, real = !g->sh->cost;
     size_t n1, n2;
     tp_loss_floats(g->plan, b, &n1, &n2);
-    void (*const phase[3])(GridRank *, const GridOp *) = {op_loss_maxima, op_loss_sums,
-                                                          op_loss_finish};
     for (int k = 0; k < 3; k++) {
         if (real)
-            grid_queue(g, phase[k], 0, NULL, y);
+            grid_queue(g, op_loss_split, k, NULL, y);
         TpCost c = tp_loss_cost(g->plan, b, k);
         device_layer_charge(&g->dev, c.flops, c.bytes, "loss");
         if (k == 0)
@@ -629,17 +611,20 @@ static void grid_held_copy(const GridRank *g, float *block, float *pack, int to_
 }
 
 /* The rank's gradient as one contiguous run: in place when it holds one
- * range of the block (no tensor parallelism), else packed (already, layer
- * by layer, when its buckets overlapped backward). */
-static float *grid_gradient(GridRank *g)
+ * range of the block (no tensor parallelism), else packed (see
+ * grid_pack_gradient). */
+static const float *grid_gradient(const GridRank *g)
 {
-    if (g->sh->cost)
-        return NULL;
-    if (!g->gpack)
-        return g->grads + g->pbegin;
-    if (g->syncs && !g->sync.overlap) /* for the all-reduce; else op_update packs it */
+    return g->gpack ? g->gpack : g->grads + g->pbegin;
+}
+
+/* Pack the gradient for the all-reduce across replicas, unless its
+ * buckets were packed layer by layer (or there is no such all-reduce:
+ * op_update packs it then). */
+static void grid_pack_gradient(GridRank *g)
+{
+    if (!g->sh->cost && g->gpack && g->syncs && !g->sync.overlap)
         grid_held_copy(g, g->grads, g->gpack, 1);
-    return g->gpack;
 }
 
 static void op_zero_grads(GridRank *g, const GridOp *op)
@@ -650,28 +635,28 @@ static void op_zero_grads(GridRank *g, const GridOp *op)
 
 static void op_update(GridRank *g, const GridOp *op)
 {
+    (void)op;
+    const float *grad = grid_gradient(g);
     if (g->gpack && !g->syncs)
         grid_held_copy(g, g->grads, g->gpack, 1);
     if (g->ppack) {
         grid_held_copy(g, g->params, g->ppack, 1);
-        optim_step(&g->opt, g->ppack, op->grad);
+        optim_step(&g->opt, g->ppack, grad);
         grid_held_copy(g, g->params, g->ppack, 0);
     } else {
-        optim_step(&g->opt, g->params + g->pbegin, op->grad);
+        optim_step(&g->opt, g->params + g->pbegin, grad);
     }
 }
 
 /* One optimizer step over every parameter the rank holds (replicated ones
  * too: their gradients agree on all shards, so their values stay equal),
  * run on the pool while it is charged. */
-static void grid_apply(GridRank *g, const float *grad)
+static void grid_apply(GridRank *g)
 {
     if (g->nhold == 0)
         return;
-    if (!g->sh->cost) {
+    if (!g->sh->cost)
         grid_queue(g, op_update, 0, NULL, NULL);
-        g->ops[g->nops - 1].grad = grad;
-    }
     device_compute(&g->dev, optim_step_flops(&g->opt), optim_step_bytes(&g->opt), "update");
     device_flush(&g->dev); /* (an update too small to charge) */
 }
@@ -799,10 +784,10 @@ static void grid_step(GridRank *g, long step)
     if (g->next < 0 && g->shard == 0)
         run_add_loss(run, loss, run->sc->batch);
     grid_clock_step(g, step, &clk);
-    float *grad = grid_gradient(g);
+    grid_pack_gradient(g);
     if (g->syncs)
         gradsync_finish(&g->sync);
-    grid_apply(g, grad);
+    grid_apply(g);
     grid_deposit(g, step);
     if (g->rank == 0)
         run_progress(run, step);
