@@ -142,6 +142,45 @@ static void attention_forward(const Layer *l, const LayerIO *io)
     }
 }
 
+/* Positions [first, last) of sample 0, one at a time: position t's scores
+ * against the keys of 0..t (dot products in scratch), their causal softmax
+ * as attention_softmax takes it, and the weighted sum of the values.  The
+ * same maths as the GEMMs above, rounded in another order. */
+static void attention_forward_rows(const Layer *l, const LayerIO *io, int first, int last)
+{
+    const int d = l->in.h / 3, hs = d / l->heads;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *s = io->scratch; /* (T): the scores of one position */
+    for (int h = 0; h < l->heads; h++) {
+        const float *qkv = io->in + (size_t)h * hs; /* head h's q of position 0 */
+        for (int t = first; t < last; t++) {
+            const float *q = qkv + (size_t)t * 3 * d; /* (hs) */
+            float max = -INFINITY;
+            for (int j = 0; j <= t; j++) {
+                const float *k = qkv + (size_t)j * 3 * d + d; /* (hs) */
+                float dot = 0.0f;
+                for (int i = 0; i < hs; i++)
+                    dot += q[i] * k[i];
+                s[j] = dot;
+                max = dot > max ? dot : max;
+            }
+            float sum = 0.0f;
+            for (int j = 0; j <= t; j++) {
+                s[j] = expf((s[j] - max) * scale);
+                sum += s[j];
+            }
+            float inv = 1.0f / sum, *o = io->out + (size_t)t * d + (size_t)h * hs; /* (hs) */
+            for (int i = 0; i < hs; i++)
+                o[i] = 0.0f;
+            for (int j = 0; j <= t; j++) {
+                const float p = s[j] * inv, *v = qkv + (size_t)j * 3 * d + 2 * d; /* (hs) */
+                for (int i = 0; i < hs; i++)
+                    o[i] += p * v[i];
+            }
+        }
+    }
+}
+
 /* dP (in ds) becomes dS = P .* (dP - rowsum(P .* dP)) * scale on the
  * causal part, 0 above it. */
 static void attention_dscores(const float *p /* (T, T) */, float *ds /* (T, T) */, int seq,
@@ -217,6 +256,7 @@ const LayerOps attention_ops = {
     .scratch_floats = attention_scratch_floats,
     .saved_floats = attention_saved_floats,
     .forward = attention_forward,
+    .forward_rows = attention_forward_rows,
     .backward = attention_backward,
     .forward_flops = attention_forward_flops,
     .backward_flops = attention_backward_flops,

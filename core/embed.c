@@ -38,21 +38,31 @@ static void embed_init(const Layer *l, float *p, Rng *rng)
     layer_init_std_uniform(p, l->param_count, std, rng); /* wte, then wpe (layer_util.h) */
 }
 
-static void embed_forward(const Layer *l, const LayerIO *io)
+/* Positions [first, last) of sample b. */
+static void embed_rows(const Layer *l, const LayerIO *io, int b, int first, int last)
 {
     const int seq = l->in.c, units = l->units;
     const float *wte = io->params;                            /* (vocab, units) */
     const float *wpe = io->params + (size_t)l->vocab * units; /* (seq, units) */
-    for (int b = 0; b < io->batch; b++) {
-        const float *ids = io->in + (size_t)b * seq; /* (seq) */
-        for (int t = 0; t < seq; t++) {
-            const float *tok = wte + (size_t)(int)ids[t] * units; /* (units) */
-            const float *pos = wpe + (size_t)t * units;           /* (units) */
-            float *row = io->out + ((size_t)b * seq + t) * units; /* (units) */
-            for (int j = 0; j < units; j++)
-                row[j] = tok[j] + pos[j];
-        }
+    const float *ids = io->in + (size_t)b * seq;              /* (seq) */
+    for (int t = first; t < last; t++) {
+        const float *tok = wte + (size_t)(int)ids[t] * units; /* (units) */
+        const float *pos = wpe + (size_t)t * units;           /* (units) */
+        float *row = io->out + ((size_t)b * seq + t) * units; /* (units) */
+        for (int j = 0; j < units; j++)
+            row[j] = tok[j] + pos[j];
     }
+}
+
+static void embed_forward(const Layer *l, const LayerIO *io)
+{
+    for (int b = 0; b < io->batch; b++)
+        embed_rows(l, io, b, 0, l->in.c);
+}
+
+static void embed_forward_rows(const Layer *l, const LayerIO *io, int first, int last)
+{
+    embed_rows(l, io, 0, first, last);
 }
 
 static void embed_backward(const Layer *l, const LayerIO *io)
@@ -95,6 +105,7 @@ const LayerOps embed_ops = {
     .scratch_floats = layer_scratch_none,
     .saved_floats = NULL,
     .forward = embed_forward,
+    .forward_rows = embed_forward_rows,
     .backward = embed_backward,
     .forward_flops = embed_forward_flops,
     .backward_flops = embed_backward_flops,

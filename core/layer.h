@@ -121,6 +121,12 @@ struct LayerOps {
      * are part of the activations a training step stashes. */
     size_t (*saved_floats)(const Layer *l, int batch);
     void (*forward)(const Layer *l, const LayerIO *io);
+    /* Forward of positions [first, last) of the first sample alone, for a
+     * layer of a sequence whose output at a position depends on other
+     * positions or on where it is (attention, the embedding); io->out's
+     * rows before first hold what the same inputs gave earlier.  NULL for
+     * the others (generate.c). */
+    void (*forward_rows)(const Layer *l, const LayerIO *io, int first, int last);
     void (*backward)(const Layer *l, const LayerIO *io);
     double (*forward_flops)(const Layer *l, int batch);
     double (*backward_flops)(const Layer *l, int batch, int need_din);

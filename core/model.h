@@ -282,5 +282,11 @@ int model_predict(const Model *m, Workspace *ws, const float *params, const Data
  * m->classes). */
 int model_generate(const Model *m, Workspace *ws, const float *params, const int *prompt,
                    int nprompt, int n, uint64_t seed, int *out);
+/* The forward pass of positions [first, last) of the first sample of x
+ * (generate.c), ws already holding what the same inputs at positions
+ * before first gave: a language model's next token without a whole pass.
+ * -1 (nothing done) when a layer cannot take positions alone. */
+int model_forward_positions(const Model *m, Workspace *ws, const float *params, const float *x,
+                            int first, int last);
 
 #endif

@@ -778,6 +778,53 @@ static void test_gpt_generate_reads_last_position(void)
     workspace_free(&ws);
 }
 
+/* model_forward_positions gives every position what a whole forward pass
+ * gives it (the logits, to float rounding: its GEMMs have other shapes),
+ * one position at a time or in pieces, the positions before each piece
+ * left from the earlier ones; a model without positions cannot. */
+static void test_gpt_forward_positions(void)
+{
+    Model m, mlp;
+    Workspace whole, parts;
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&m, &GPT, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&whole, &m, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&parts, &m, 1, NULL), 0);
+    float *p = malloc(m.nparams * sizeof(float));
+    model_init_params(&m, p, 5);
+    for (size_t i = 0; i < m.nparams; i++) /* weights far from their small start */
+        p[i] *= 20.0f;
+    static const float x[GPT_T] = {3, 0, 6, 6, 1};
+    model_forward(&m, &whole, p, x, 1);
+    const float *want = workspace_output(&whole, m.nlayers - 1);
+    float *got = workspace_output(&parts, m.nlayers - 1);
+    static const int cuts[][GPT_T + 1] = {{0, 1, 2, 3, 4, 5}, {0, 2, 5, -1}, {0, 5, -1}};
+    for (int c = 0; c < 3; c++) {
+        memset(got, 0, GPT_T * GPT_V * sizeof(float));
+        for (int k = 0; k < GPT_T && cuts[c][k + 1] >= 0; k++)
+            CU_ASSERT_EQUAL(model_forward_positions(&m, &parts, p, x, cuts[c][k], cuts[c][k + 1]),
+                            0);
+        double worst = 0.0;
+        for (int i = 0; i < GPT_T * GPT_V; i++) {
+            double e = fabs(got[i] - want[i]) / (1.0 + fabs(want[i]));
+            worst = e > worst ? e : worst;
+        }
+        CU_ASSERT(worst < 1e-5);
+        if (worst >= 1e-5)
+            fprintf(stderr, "\n  cut %d: relative difference %g\n", c, worst);
+    }
+    CU_ASSERT_EQUAL_FATAL(test_model_build(&mlp, &MLP, NULL), 0);
+    Workspace ws;
+    CU_ASSERT_EQUAL_FATAL(workspace_init(&ws, &mlp, 1, NULL), 0);
+    float *q = calloc(mlp.nparams, sizeof(float)), *in = calloc(784, sizeof(float));
+    CU_ASSERT_EQUAL(model_forward_positions(&mlp, &ws, q, in, 0, 1), -1);
+    free(q);
+    free(in);
+    workspace_free(&ws);
+    free(p);
+    workspace_free(&whole);
+    workspace_free(&parts);
+}
+
 /*
  * The resnet at its smallest: stages of 1 block each, widths 4 and 8, on
  * (1, 8, 8) inputs and 10 classes.  Layers:
@@ -1092,6 +1139,7 @@ int main(void)
         {"gpt: activation bytes include attention probabilities", test_gpt_activation_bytes},
         {"gpt: generation is seeded, in range, prompt first", test_gpt_generate},
         {"gpt: generation reads the window's last position", test_gpt_generate_reads_last_position},
+        {"gpt: positions alone give what a whole pass gives", test_gpt_forward_positions},
         {"resnet: layers, parameter count, cut points", test_resnet_layout},
         {"resnet: bn_group reaches every batchnorm, saved statistics", test_resnet_bn_group},
         {"whole ResNet gradient vs finite differences, bn groups", test_resnet_gradients},
