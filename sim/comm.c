@@ -28,12 +28,15 @@
 #include "pool.h"
 
 typedef struct Message {
+    size_t bytes; /* allocated, this header included (message_alloc) */
     size_t count;
     int rounding;      /* COMM_ROUND_*, applied as the receiver reads the floats */
     double sent_at;    /* simulated time the sender posted it */
     const float *data; /* (count): inline, or the sender's lent buffer; NULL: timing only */
     float inline_data[];
 } Message;
+
+static void spare_release(void);
 
 struct CommRequest {
     sg_comm_t activity;
@@ -105,6 +108,7 @@ int comm_world_init(CommWorld *w, int size, Recorder *rec, double wire_bytes, Dt
 void comm_world_free(CommWorld *w)
 {
     comm_settle(NULL);
+    spare_release();
     free(w->slots);
     w->slots = NULL;
     for (int i = 0; w->ledgers && i < w->size; i++) {
@@ -295,10 +299,85 @@ static void deliver_rounded(float *dst, const float *src, size_t count, int add,
             dst[k] = round_bf16(src[k]);
 }
 
+/* ---- message memory -------------------------------------------------------
+ *
+ * A message past glibc's mmap threshold (128 KiB, rising to 32 MiB at most
+ * as it adapts) is an mapping of its own: every page of it faults in as
+ * the sender's copy writes it, and goes back to the system when the
+ * receiver frees it.  For the megabytes of a pipeline's activations or a
+ * shard's gradients that costs more than the copy.  So freed large
+ * messages are kept, a few and SPARE_BYTES in all, for the next message
+ * they fit (within a quarter of its size), their pages still there. */
+enum { SPARE_MAX = 16 };
+#define SPARE_MIN ((size_t)64 << 10)
+#define SPARE_BYTES ((size_t)256 << 20)
+
+static struct {
+    pthread_mutex_t lock;
+    Message *kept[SPARE_MAX];
+    int n;
+    size_t bytes;
+} spare = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The best fit kept for a message of `bytes`, taken; NULL if none fits. */
+static Message *spare_take(size_t bytes)
+{
+    pthread_mutex_lock(&spare.lock);
+    int best = -1;
+    for (int i = 0; i < spare.n; i++) {
+        size_t have = spare.kept[i]->bytes;
+        if (have >= bytes && have - bytes <= bytes / 4 &&
+            (best < 0 || have < spare.kept[best]->bytes))
+            best = i;
+    }
+    Message *m = NULL;
+    if (best >= 0) {
+        m = spare.kept[best];
+        spare.kept[best] = spare.kept[--spare.n];
+        spare.bytes -= m->bytes;
+    }
+    pthread_mutex_unlock(&spare.lock);
+    return m;
+}
+
+static Message *message_alloc(size_t bytes)
+{
+    Message *m = bytes >= SPARE_MIN ? spare_take(bytes) : NULL;
+    if (!m && (m = malloc(bytes)))
+        m->bytes = bytes;
+    return m;
+}
+
+static void message_free(Message *m)
+{
+    if (m->bytes >= SPARE_MIN) {
+        pthread_mutex_lock(&spare.lock);
+        int keep = spare.n < SPARE_MAX && spare.bytes + m->bytes <= SPARE_BYTES;
+        if (keep) {
+            spare.kept[spare.n++] = m;
+            spare.bytes += m->bytes;
+        }
+        pthread_mutex_unlock(&spare.lock);
+        if (keep)
+            return;
+    }
+    free(m);
+}
+
+/* Give back what message_free kept. */
+static void spare_release(void)
+{
+    pthread_mutex_lock(&spare.lock);
+    while (spare.n > 0)
+        free(spare.kept[--spare.n]);
+    spare.bytes = 0;
+    pthread_mutex_unlock(&spare.lock);
+}
+
 static Message *message_make(const float *buf, size_t count, int lend)
 {
     int copy = buf && !lend;
-    Message *m = malloc(sizeof *m + (copy ? count * sizeof(float) : 0));
+    Message *m = message_alloc(sizeof *m + (copy ? count * sizeof(float) : 0));
     xbt_assert(m, "out of memory for a message of %zu floats", count);
     m->count = count;
     m->sent_at = simgrid_get_clock();
@@ -338,7 +417,7 @@ static void message_deliver(Message *m, float *dst, size_t count, int add, Recor
         if (rec)
             record_kernel(rec, t);
     }
-    free(m);
+    message_free(m);
 }
 
 /* ---- deliveries on the pool ------------------------------------------------
