@@ -55,12 +55,12 @@ void optim_reset(Optimizer *o)
     o->t = 0;
 }
 
-static void optim_sgd(Optimizer *o, float *p, const float *grads)
+static void optim_sgd(const Optimizer *o, float *p, const float *grads, size_t first, size_t n)
 {
     const float lr = (float)o->cfg.lr, mu = (float)o->cfg.momentum;
     const float wd = (float)o->cfg.weight_decay;
-    float *v = o->m;
-    for (size_t i = 0; i < o->count; i++) {
+    float *v = o->m ? o->m + first : NULL;
+    for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         if (wd != 0.0f)
             g += wd * p[i];
@@ -72,18 +72,12 @@ static void optim_sgd(Optimizer *o, float *p, const float *grads)
     }
 }
 
-static void optim_adam(Optimizer *o, float *p, const float *grads)
+static void optim_adam(const Optimizer *o, float *p, const float *grads, size_t first, size_t n)
 {
     const float b1 = (float)o->cfg.beta1, b2 = (float)o->cfg.beta2;
-    const float wd = (float)o->cfg.weight_decay;
-    /* Fold both bias corrections into the step size and epsilon:
-     * lr * mhat / (sqrt(vhat) + eps) = a * m / (sqrt(v) + eps * sqrt(c2)) */
-    double c1 = 1.0 - pow(o->cfg.beta1, (double)o->t);
-    double c2 = 1.0 - pow(o->cfg.beta2, (double)o->t);
-    const float a = (float)(o->cfg.lr * sqrt(c2) / c1);
-    const float e = (float)(o->cfg.eps * sqrt(c2));
-    float *m = o->m, *v = o->v;
-    for (size_t i = 0; i < o->count; i++) {
+    const float wd = (float)o->cfg.weight_decay, a = o->a, e = o->e;
+    float *m = o->m + first, *v = o->v + first;
+    for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         if (wd != 0.0f)
             g += wd * p[i];
@@ -93,13 +87,29 @@ static void optim_adam(Optimizer *o, float *p, const float *grads)
     }
 }
 
-void optim_step(Optimizer *o, float *params, const float *grads)
+void optim_begin_step(Optimizer *o)
 {
     o->t++;
+    /* Adam: fold both bias corrections into the step size and epsilon,
+     * lr * mhat / (sqrt(vhat) + eps) = a * m / (sqrt(v) + eps * sqrt(c2)) */
+    double c1 = 1.0 - pow(o->cfg.beta1, (double)o->t);
+    double c2 = 1.0 - pow(o->cfg.beta2, (double)o->t);
+    o->a = (float)(o->cfg.lr * sqrt(c2) / c1);
+    o->e = (float)(o->cfg.eps * sqrt(c2));
+}
+
+void optim_step_run(const Optimizer *o, float *params, const float *grads, size_t first, size_t n)
+{
     if (o->cfg.kind == OPT_ADAM)
-        optim_adam(o, params, grads);
+        optim_adam(o, params, grads, first, n);
     else
-        optim_sgd(o, params, grads);
+        optim_sgd(o, params, grads, first, n);
+}
+
+void optim_step(Optimizer *o, float *params, const float *grads)
+{
+    optim_begin_step(o);
+    optim_step_run(o, params, grads, 0, o->count);
 }
 
 double optim_step_bytes(const Optimizer *o)

@@ -31,9 +31,10 @@ typedef struct OptConfig {
 typedef struct Optimizer {
     OptConfig cfg;
     size_t count;
-    long t;   /* steps taken */
-    float *m; /* (count) momentum or Adam first moment; NULL for plain SGD */
-    float *v; /* (count) Adam second moment; NULL for SGD */
+    long t;     /* steps taken */
+    float a, e; /* Adam: step t's step size and epsilon, bias corrections folded in */
+    float *m;   /* (count) momentum or Adam first moment; NULL for plain SGD */
+    float *v;   /* (count) Adam second moment; NULL for SGD */
 } Optimizer;
 
 /* Floats of optimizer state per parameter: 2 for Adam (two moments), 1 for
@@ -49,6 +50,12 @@ void optim_free(Optimizer *o);
 void optim_reset(Optimizer *o);
 /* One update of params[0..count) from grads[0..count). */
 void optim_step(Optimizer *o, float *params, const float *grads);
+/* The same update in pieces, for parameters that do not lie in one run:
+ * optim_begin_step, then optim_step_run for each run of n parameters,
+ * which are state entries first .. first + n - 1, until all count have
+ * been updated once.  The same floats as optim_step. */
+void optim_begin_step(Optimizer *o);
+void optim_step_run(const Optimizer *o, float *params, const float *grads, size_t first, size_t n);
 /* Exact FLOPs of one optim_step (layer.h conventions; sqrt counts 1). */
 double optim_step_flops(const Optimizer *o);
 /* Bytes one optim_step reads and writes: parameters, gradient and state

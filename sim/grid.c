@@ -140,7 +140,6 @@ struct GridRank {
     size_t *pack_at;   /* (last) where layer l's parts start in the packed run */
     size_t *pack_len;  /* (last) and how many floats they hold */
     size_t nhold;      /* parameter floats it holds (tp_param_floats) */
-    float *ppack;      /* (nhold) its parameters packed, or NULL: contiguous in params */
     float *gpack;      /* (nhold) its gradient packed, likewise */
     int next, prev;    /* ranks of the neighbouring stages' matching shard, -1 if none */
     int grad_to_prev;  /* the stage's input gradient goes back to prev */
@@ -476,16 +475,24 @@ static void grid_forward(GridRank *g, int micro, StepClock *clk)
     grid_reap(g);
 }
 
+/* Layer op->l's gradient into its place in the packed gradient. */
+static void op_pack_layer(GridRank *g, const GridOp *op)
+{
+    const int l = op->l;
+    tp_blocks_copy(g->held + g->held_at[l], g->held_at[l + 1] - g->held_at[l], g->grads,
+                   g->gpack + g->pack_at[l], 1);
+}
+
 /* After layer l's backward of the step's last micro-batch its gradient is
- * whole: pack it (tensor parallelism) and hand its bucket over. */
+ * whole: pack it (tensor parallelism, on the pool after that backward)
+ * and hand its bucket over. */
 static void grid_layer_done(GridRank *g, int l)
 {
     if (!g->syncs || !g->sync.overlap)
         return;
-    device_flush(&g->dev); /* the bucket is ready now */
     if (g->gpack)
-        tp_blocks_copy(g->held + g->held_at[l], g->held_at[l + 1] - g->held_at[l], g->grads,
-                       g->gpack + g->pack_at[l], 1);
+        grid_queue(g, op_pack_layer, l, NULL, NULL);
+    device_flush(&g->dev); /* the bucket is ready now */
     gradsync_layer_done(&g->sync, l);
 }
 
@@ -639,12 +646,19 @@ static void op_update(GridRank *g, const GridOp *op)
     const float *grad = grid_gradient(g);
     if (g->gpack && !g->syncs)
         grid_held_copy(g, g->grads, g->gpack, 1);
-    if (g->ppack) {
-        grid_held_copy(g, g->params, g->ppack, 1);
-        optim_step(&g->opt, g->ppack, grad);
-        grid_held_copy(g, g->params, g->ppack, 0);
-    } else {
+    if (!g->gpack) {
         optim_step(&g->opt, g->params + g->pbegin, grad);
+        return;
+    }
+    /* the held blocks updated where they lie, their optimizer state and
+     * gradient packed in the same order */
+    optim_begin_step(&g->opt);
+    size_t k = 0;
+    for (int i = 0; i < g->held_at[g->last]; i++) {
+        const TpBlock *h = &g->held[i];
+        for (int r = 0; r < h->rows; r++, k += (size_t)h->cols)
+            optim_step_run(&g->opt, g->params + h->offset + (size_t)r * h->stride, grad + k, k,
+                           (size_t)h->cols);
     }
 }
 
@@ -739,7 +753,6 @@ static void grid_rank_free(void *state)
     free(g->y);
     free(g->dp_group);
     free(g->tp_group);
-    free(g->ppack);
     free(g->gpack);
     free(g->lossbuf);
     free(g->ops);
@@ -900,17 +913,17 @@ static int grid_rank_buffers(GridRank *g)
         return ok ? 0 : -1; /* no tensor at all */
     /* the kernels queued between two flushes: in a pass, each layer's
      * forward and its recomputation (two each), its backward (two), three
-     * for the loss, the gradients' zeroing; the update alone */
-    g->max_ops = 6 * (g->last - g->first) + 4;
+     * for the loss, the gradients' zeroing, a bucket's packing; the update
+     * alone */
+    g->max_ops = 6 * (g->last - g->first) + 5;
     g->ops = malloc((size_t)g->max_ops * sizeof *g->ops);
     ok = ok && g->ops;
     g->params = calloc(m->nparams, sizeof(float));
     g->grads = calloc(m->nparams, sizeof(float));
     ok = ok && g->params && g->grads;
     if (ok && c->tp > 1) {
-        g->ppack = malloc((g->nhold ? g->nhold : 1) * sizeof(float));
         g->gpack = malloc((g->nhold ? g->nhold : 1) * sizeof(float));
-        ok = g->ppack && g->gpack;
+        ok = g->gpack != NULL;
     }
     for (int k = 0; ok && k < 2; k++) {
         if (g->fwd.total && !(g->fwd.buf[k] = malloc(g->fwd.count * sizeof(float))))
