@@ -486,6 +486,15 @@ static void op_pack_layer(GridRank *g, const GridOp *op)
 /* After layer l's backward of the step's last micro-batch its gradient is
  * whole: pack it (tensor parallelism, on the pool after that backward)
  * and hand its bucket over. */
+/* The whole gradient into the packed run, for an all-reduce across
+ * replicas without buckets (with them grid_layer_done packs each; without
+ * that all-reduce op_update packs it). */
+static void op_pack_all(GridRank *g, const GridOp *op)
+{
+    (void)op;
+    tp_blocks_copy(g->held, g->held_at[g->last], g->grads, g->gpack, 1);
+}
+
 static void grid_layer_done(GridRank *g, int l)
 {
     if (!g->syncs || !g->sync.overlap)
@@ -596,6 +605,8 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
                 grid_layer_done(g, l);
         }
     }
+    if (last && g->gpack && g->syncs && !g->sync.overlap) /* with the pass's kernels */
+        grid_queue(g, op_pack_all, 0, NULL, NULL);
     device_defer(&g->dev, 0); /* and the kernels have run */
     if (g->next < 0)
         loss = g->loss;
@@ -619,19 +630,10 @@ static void grid_held_copy(const GridRank *g, float *block, float *pack, int to_
 
 /* The rank's gradient as one contiguous run: in place when it holds one
  * range of the block (no tensor parallelism), else packed (see
- * grid_pack_gradient). */
+ * op_pack_all). */
 static const float *grid_gradient(const GridRank *g)
 {
     return g->gpack ? g->gpack : g->grads + g->pbegin;
-}
-
-/* Pack the gradient for the all-reduce across replicas, unless its
- * buckets were packed layer by layer (or there is no such all-reduce:
- * op_update packs it then). */
-static void grid_pack_gradient(GridRank *g)
-{
-    if (!g->sh->cost && g->gpack && g->syncs && !g->sync.overlap)
-        grid_held_copy(g, g->grads, g->gpack, 1);
 }
 
 static void op_zero_grads(GridRank *g, const GridOp *op)
@@ -797,7 +799,6 @@ static void grid_step(GridRank *g, long step)
     if (g->next < 0 && g->shard == 0)
         run_add_loss(run, loss, run->sc->batch);
     grid_clock_step(g, step, &clk);
-    grid_pack_gradient(g);
     if (g->syncs)
         gradsync_finish(&g->sync);
     grid_apply(g);
