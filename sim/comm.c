@@ -33,7 +33,7 @@ typedef struct Message {
     int rounding;      /* COMM_ROUND_*, applied as the receiver reads the floats */
     double sent_at;    /* simulated time the sender posted it */
     const float *data; /* (count): inline, or the sender's lent buffer; NULL: timing only */
-    float inline_data[];
+    _Alignas(16) float inline_data[]; /* as malloc aligns the message: vector loads */
 } Message;
 
 static void spare_release(void);
@@ -306,8 +306,9 @@ static void deliver_rounded(float *dst, const float *src, size_t count, int add,
  * the sender's copy writes it, and goes back to the system when the
  * receiver frees it.  For the megabytes of a pipeline's activations or a
  * shard's gradients that costs more than the copy.  So freed large
- * messages are kept, a few and SPARE_BYTES in all, for the next message
- * they fit (within a quarter of its size), their pages still there. */
+ * messages are kept, a few and SPARE_BYTES in all (the oldest going
+ * first), for the next message they fit (within a quarter of its size),
+ * their pages still there. */
 enum { SPARE_MAX = 16 };
 #define SPARE_MIN ((size_t)64 << 10)
 #define SPARE_BYTES ((size_t)256 << 20)
@@ -333,7 +334,8 @@ static Message *spare_take(size_t bytes)
     Message *m = NULL;
     if (best >= 0) {
         m = spare.kept[best];
-        spare.kept[best] = spare.kept[--spare.n];
+        memmove(spare.kept + best, spare.kept + best + 1,
+                (size_t)(--spare.n - best) * sizeof *spare.kept);
         spare.bytes -= m->bytes;
     }
     pthread_mutex_unlock(&spare.lock);
@@ -348,20 +350,27 @@ static Message *message_alloc(size_t bytes)
     return m;
 }
 
+/* Keep m for a later message, the oldest kept going when there is no room:
+ * the sizes a run sends now are the ones it sends next. */
 static void message_free(Message *m)
 {
-    if (m->bytes >= SPARE_MIN) {
-        pthread_mutex_lock(&spare.lock);
-        int keep = spare.n < SPARE_MAX && spare.bytes + m->bytes <= SPARE_BYTES;
-        if (keep) {
-            spare.kept[spare.n++] = m;
-            spare.bytes += m->bytes;
-        }
-        pthread_mutex_unlock(&spare.lock);
-        if (keep)
-            return;
+    if (m->bytes < SPARE_MIN || m->bytes > SPARE_BYTES) {
+        free(m);
+        return;
     }
-    free(m);
+    Message *gone[SPARE_MAX];
+    int ngone = 0;
+    pthread_mutex_lock(&spare.lock);
+    while (spare.n == SPARE_MAX || spare.bytes + m->bytes > SPARE_BYTES) {
+        gone[ngone++] = spare.kept[0];
+        spare.bytes -= spare.kept[0]->bytes;
+        memmove(spare.kept, spare.kept + 1, (size_t)--spare.n * sizeof *spare.kept);
+    }
+    spare.kept[spare.n++] = m;
+    spare.bytes += m->bytes;
+    pthread_mutex_unlock(&spare.lock);
+    for (int i = 0; i < ngone; i++)
+        free(gone[i]);
 }
 
 /* Give back what message_free kept. */

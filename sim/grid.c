@@ -483,9 +483,6 @@ static void op_pack_layer(GridRank *g, const GridOp *op)
                    g->gpack + g->pack_at[l], 1);
 }
 
-/* After layer l's backward of the step's last micro-batch its gradient is
- * whole: pack it (tensor parallelism, on the pool after that backward)
- * and hand its bucket over. */
 /* The whole gradient into the packed run, for an all-reduce across
  * replicas without buckets (with them grid_layer_done packs each; without
  * that all-reduce op_update packs it). */
@@ -495,6 +492,9 @@ static void op_pack_all(GridRank *g, const GridOp *op)
     tp_blocks_copy(g->held, g->held_at[g->last], g->grads, g->gpack, 1);
 }
 
+/* After layer l's backward of the step's last micro-batch its gradient is
+ * whole: pack it (tensor parallelism, on the pool after that backward)
+ * and hand its bucket over. */
 static void grid_layer_done(GridRank *g, int l)
 {
     if (!g->syncs || !g->sync.overlap)

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "optim.h"
 #include "testutil.h"
@@ -116,6 +117,51 @@ static void test_adam_weight_decay_flops(void)
     optim_free(&o);
 }
 
+/* A step taken in pieces (optim_begin_step, then optim_step_run over runs
+ * in any order, the parameters laid out elsewhere with gaps between them)
+ * gives the floats of optim_step, step after step, for SGD with momentum
+ * and for Adam, both with weight decay. */
+static void test_step_in_pieces(void)
+{
+    const OptConfig cfgs[2] = {
+        {.kind = OPT_SGD, .lr = 0.1, .momentum = 0.9, .weight_decay = 0.01},
+        {.kind = OPT_ADAM,
+         .lr = 0.01,
+         .beta1 = 0.9,
+         .beta2 = 0.99,
+         .eps = 1e-8,
+         .weight_decay = 0.1},
+    };
+    enum { N = 11 };
+    static const size_t first[3] = {5, 0, 2}, len[3] = {6, 2, 3}, at[3] = {0, 20, 40};
+    for (int c = 0; c < 2; c++) {
+        Optimizer whole, parts;
+        CU_ASSERT_EQUAL_FATAL(optim_init(&whole, &cfgs[c], N, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(optim_init(&parts, &cfgs[c], N, NULL), 0);
+        float p[N], q[60] = {0}, g[N];
+        for (int i = 0; i < N; i++)
+            p[i] = 0.3f * (float)i - 1.0f;
+        for (int k = 0; k < 3; k++)
+            for (size_t i = 0; i < len[k]; i++)
+                q[at[k] + i] = p[first[k] + i];
+        for (int step = 0; step < 4; step++) {
+            for (int i = 0; i < N; i++)
+                g[i] = sinf((float)(7 * step + i));
+            optim_step(&whole, p, g);
+            optim_begin_step(&parts);
+            for (int k = 0; k < 3; k++)
+                optim_step_run(&parts, q + at[k], g + first[k], first[k], len[k]);
+        }
+        int same = 1;
+        for (int k = 0; k < 3; k++)
+            same &= memcmp(q + at[k], p + first[k], len[k] * sizeof(float)) == 0;
+        CU_ASSERT(same);
+        CU_ASSERT(p[3] != 0.3f * 3.0f - 1.0f); /* the steps moved it */
+        optim_free(&whole);
+        optim_free(&parts);
+    }
+}
+
 int main(void)
 {
     CU_TestInfo tests[] = {
@@ -124,6 +170,7 @@ int main(void)
         {"adam against the textbook formula", test_adam},
         {"adam flops with weight decay", test_adam_weight_decay_flops},
         {"a reset optimizer starts afresh", test_reset},
+        {"a step in pieces gives optim_step's floats", test_step_in_pieces},
         CU_TEST_INFO_NULL,
     };
     return test_run("optim", tests);
