@@ -302,7 +302,7 @@ static void deliver_rounded(float *dst, const float *src, size_t count, int add,
 /* ---- message memory -------------------------------------------------------
  *
  * A message past glibc's mmap threshold (128 KiB, rising to 32 MiB at most
- * as it adapts) is an mapping of its own: every page of it faults in as
+ * as it adapts) is a mapping of its own: every page of it faults in as
  * the sender's copy writes it, and goes back to the system when the
  * receiver frees it.  For the megabytes of a pipeline's activations or a
  * shard's gradients that costs more than the copy.  So freed large
