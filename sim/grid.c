@@ -483,13 +483,20 @@ static void op_pack_layer(GridRank *g, const GridOp *op)
                    g->gpack + g->pack_at[l], 1);
 }
 
+/* Copy every held float between the full-layout block and a packed run
+ * (to_pack: block -> pack), or set them to zero (pack NULL). */
+static void grid_held_copy(const GridRank *g, float *block, float *pack, int to_pack)
+{
+    tp_blocks_copy(g->held, g->held_at[g->last], block, pack, to_pack);
+}
+
 /* The whole gradient into the packed run, for an all-reduce across
  * replicas without buckets (with them grid_layer_done packs each; without
- * that all-reduce op_update packs it). */
+ * that all-reduce nothing is packed: op_update reads it in place). */
 static void op_pack_all(GridRank *g, const GridOp *op)
 {
     (void)op;
-    tp_blocks_copy(g->held, g->held_at[g->last], g->grads, g->gpack, 1);
+    grid_held_copy(g, g->grads, g->gpack, 1);
 }
 
 /* After layer l's backward of the step's last micro-batch its gradient is
@@ -621,21 +628,6 @@ static double grid_backward(GridRank *g, int micro, int last, StepClock *clk)
     return loss;
 }
 
-/* Copy every held float between the full-layout block and a packed run
- * (to_pack: block -> pack), or set them to zero (pack NULL). */
-static void grid_held_copy(const GridRank *g, float *block, float *pack, int to_pack)
-{
-    tp_blocks_copy(g->held, g->held_at[g->last], block, pack, to_pack);
-}
-
-/* The rank's gradient as one contiguous run: in place when it holds one
- * range of the block (no tensor parallelism), else packed (see
- * op_pack_all). */
-static const float *grid_gradient(const GridRank *g)
-{
-    return g->gpack ? g->gpack : g->grads + g->pbegin;
-}
-
 static void op_zero_grads(GridRank *g, const GridOp *op)
 {
     (void)op;
@@ -645,22 +637,22 @@ static void op_zero_grads(GridRank *g, const GridOp *op)
 static void op_update(GridRank *g, const GridOp *op)
 {
     (void)op;
-    const float *grad = grid_gradient(g);
-    if (g->gpack && !g->syncs)
-        grid_held_copy(g, g->grads, g->gpack, 1);
-    if (!g->gpack) {
-        optim_step(&g->opt, g->params + g->pbegin, grad);
+    if (!g->gpack) { /* one range of the block */
+        optim_step(&g->opt, g->params + g->pbegin, g->grads + g->pbegin);
         return;
     }
-    /* the held blocks updated where they lie, their optimizer state and
-     * gradient packed in the same order */
+    /* the held blocks updated where they lie, their optimizer state packed;
+     * their gradient packed too when it was all-reduced across replicas,
+     * else read where it lies */
     optim_begin_step(&g->opt);
     size_t k = 0;
     for (int i = 0; i < g->held_at[g->last]; i++) {
         const TpBlock *h = &g->held[i];
-        for (int r = 0; r < h->rows; r++, k += (size_t)h->cols)
-            optim_step_run(&g->opt, g->params + h->offset + (size_t)r * h->stride, grad + k, k,
+        for (int r = 0; r < h->rows; r++, k += (size_t)h->cols) {
+            size_t at = h->offset + (size_t)r * h->stride;
+            optim_step_run(&g->opt, g->params + at, g->syncs ? g->gpack + k : g->grads + at, k,
                            (size_t)h->cols);
+        }
     }
 }
 
