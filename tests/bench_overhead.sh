@@ -16,7 +16,9 @@
 # algorithm makes on real hardware too) against the run's wall time; the
 # rest is simulation (SimGrid, message handling).  dtsim runs a
 # kernel on one OpenBLAS thread whatever the environment says, so one
-# thread is the best single-threaded configuration.
+# thread is the best single-threaded configuration; for the quickstart it
+# also times the command with no --threads under three settings of
+# OPENBLAS_NUM_THREADS.
 set -u
 dtsim=$1
 src=$2
@@ -60,6 +62,38 @@ run "cnn (5x5 32,64; dense 1024), batch 32 a worker, 60 steps" serial-cnn.ini "$
 run "mlp 784-256-128-10, batch 256 a worker, 3 epochs" quickstart.ini "${dp[@]}" \
     --set train.batch=256 --set train.epochs=3
 run "mlp 784-256-128-10, batch 64 a worker, 12 epochs (quickstart)" quickstart.ini "${dp[@]}"
+# defaults SCENARIO ARGS..., right after run with the same: the command a
+# user types, with no --threads and OPENBLAS_NUM_THREADS unset, 1 or 2,
+# the best of REPEAT each, and whether it gave run's bytes.
+defaults() {
+    local scenario=$1
+    shift
+    local line="" same=yes
+    for env in unset 1 2; do
+        local best=""
+        for ((k = 0; k < repeat; k++)); do
+            rm -rf "$tmp/env"*
+            local t0 t1
+            t0=$(date +%s.%N)
+            if [ "$env" = unset ]; then
+                env -u OPENBLAS_NUM_THREADS "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" \
+                    --out "$tmp/env" --save-model "$tmp/env.bin" >"$tmp/env.log" 2>&1
+            else
+                OPENBLAS_NUM_THREADS=$env "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" \
+                    --out "$tmp/env" --save-model "$tmp/env.bin" >"$tmp/env.log" 2>&1
+            fi || echo "FAILED: $(tail -1 "$tmp/env.log")" >&2
+            t1=$(date +%s.%N)
+            best=$(min "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$best")
+            for f in env/metrics.csv env/trace.json env.bin; do
+                cmp -s "$tmp/$f" "$tmp/${f/env/one}" || same="NO ($f differs)"
+            done
+        done
+        line+=$(printf '%s%s %.1f s' "${line:+, }" "$env" "$best")
+    done
+    echo "  the default command (no --threads), OPENBLAS_NUM_THREADS $line;" \
+        "same results: $same"
+}
+defaults quickstart.ini "${dp[@]}"
 run "pipeline: mlp 784-2048x4-10 on 4 stages, 1F1B, 4 micro-batches, 20 steps" pipeline-bubble.ini
 run "tensor: the same mlp on 4 shards (tp = 4), batch 256, 20 steps" pipeline-bubble.ini \
     --set strategy.kind=tensor --set strategy.tp=4
