@@ -27,13 +27,16 @@ repeat=${REPEAT:-2}
 . "$(dirname "$0")/checks.sh" # $tmp
 plat=$src/platforms/cluster-10gbe.xml
 dp=(--set strategy.kind=data-parallel --set cluster.workers=8 --platform "$plat")
-timed() { # timed OUT THREADS SCENARIO ARGS...: the command's wall seconds
+envset=() # what timed's commands run under: env's arguments
+timed() { # timed OUT THREADS SCENARIO ARGS...: the command's wall seconds (THREADS "": no --threads)
     local out=$1 n=$2 scenario=$3
     shift 3
-    local t0 t1
+    local threads=() t0 t1
+    [ -n "$n" ] && threads=(--threads "$n")
     t0=$(date +%s.%N)
-    "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" --out "$out" --threads "$n" \
-        --save-model "$out.bin" >"$out.log" 2>&1 || echo "FAILED: $(tail -1 "$out.log")" >&2
+    env "${envset[@]}" "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" --out "$out" \
+        "${threads[@]}" --save-model "$out.bin" >"$out.log" 2>&1 ||
+        echo "FAILED: $(tail -1 "$out.log")" >&2
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
@@ -69,27 +72,20 @@ defaults() {
     local scenario=$1
     shift
     local line="" same=yes
-    for env in unset 1 2; do
+    for setting in unset 1 2; do
+        envset=(-u OPENBLAS_NUM_THREADS)
+        [ "$setting" = unset ] || envset=("OPENBLAS_NUM_THREADS=$setting")
         local best=""
         for ((k = 0; k < repeat; k++)); do
-            rm -rf "$tmp/env"*
-            local t0 t1
-            t0=$(date +%s.%N)
-            if [ "$env" = unset ]; then
-                env -u OPENBLAS_NUM_THREADS "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" \
-                    --out "$tmp/env" --save-model "$tmp/env.bin" >"$tmp/env.log" 2>&1
-            else
-                OPENBLAS_NUM_THREADS=$env "$dtsim" run "$src/scenarios/$scenario" --no-plot "$@" \
-                    --out "$tmp/env" --save-model "$tmp/env.bin" >"$tmp/env.log" 2>&1
-            fi || echo "FAILED: $(tail -1 "$tmp/env.log")" >&2
-            t1=$(date +%s.%N)
-            best=$(min "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$best")
+            rm -rf "$tmp"/env*
+            best=$(min "$(timed "$tmp/env" "" "$scenario" "$@")" "$best")
             for f in env/metrics.csv env/trace.json env.bin; do
                 cmp -s "$tmp/$f" "$tmp/${f/env/one}" || same="NO ($f differs)"
             done
         done
-        line+=$(printf '%s%s %.1f s' "${line:+, }" "$env" "$best")
+        line+=$(printf '%s%s %.1f s' "${line:+, }" "$setting" "$best")
     done
+    envset=()
     echo "  the default command (no --threads), OPENBLAS_NUM_THREADS $line;" \
         "same results: $same"
 }
