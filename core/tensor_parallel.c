@@ -717,24 +717,38 @@ int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_
     return 2;
 }
 
-size_t tp_blocks_copy(const TpBlock *blocks, int n, float *block, float *pack, int to_pack)
+size_t tp_blocks_each(const TpBlock *blocks, int n,
+                      void (*fn)(void *ctx, size_t at, size_t k, size_t len), void *ctx)
 {
     size_t k = 0;
     for (int i = 0; i < n; i++) {
         const TpBlock *h = &blocks[i];
-        for (int r = 0; r < h->rows; r++) {
-            float *run = block + h->offset + (size_t)r * h->stride;
-            size_t len = (size_t)h->cols;
-            if (!pack)
-                memset(run, 0, len * sizeof(float));
-            else if (to_pack)
-                memcpy(pack + k, run, len * sizeof(float));
-            else
-                memcpy(run, pack + k, len * sizeof(float));
-            k += len;
-        }
+        for (int r = 0; r < h->rows; r++, k += (size_t)h->cols)
+            fn(ctx, h->offset + (size_t)r * h->stride, k, (size_t)h->cols);
     }
     return k;
+}
+
+typedef struct BlocksCopy {
+    float *block, *pack;
+    int to_pack;
+} BlocksCopy;
+
+static void blocks_copy_row(void *ctx, size_t at, size_t k, size_t len)
+{
+    const BlocksCopy *c = ctx;
+    if (!c->pack)
+        memset(c->block + at, 0, len * sizeof(float));
+    else if (c->to_pack)
+        memcpy(c->pack + k, c->block + at, len * sizeof(float));
+    else
+        memcpy(c->block + at, c->pack + k, len * sizeof(float));
+}
+
+size_t tp_blocks_copy(const TpBlock *blocks, int n, float *block, float *pack, int to_pack)
+{
+    BlocksCopy c = {block, pack, to_pack};
+    return tp_blocks_each(blocks, n, blocks_copy_row, &c);
 }
 
 size_t tp_param_floats(const TpPlan *plan)

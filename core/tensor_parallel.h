@@ -275,6 +275,12 @@ typedef struct TpBlock {
  * without parameters; 1 for REPLICATED: all of it; 2 for COLUMN and ROW:
  * its part of W, then its part of b). */
 int tp_layer_blocks(const TpPlan *plan, int l, int shard, TpBlock blocks[TP_MAX_BLOCKS]);
+/* Call fn(ctx, at, k, len) for each row of blocks[0..n) in block order:
+ * its len floats start at `at` in the full-layout block and are floats
+ * k .. k + len - 1 of the packed order that holds them one after another.
+ * Returns how many floats the blocks hold. */
+size_t tp_blocks_each(const TpBlock *blocks, int n,
+                      void (*fn)(void *ctx, size_t at, size_t k, size_t len), void *ctx);
 /* Copy the floats of blocks[0..n) between a full-layout block and a packed
  * buffer that holds them one after another in block order: block -> pack
  * when to_pack, pack -> block otherwise; with pack NULL, set them to zero

@@ -634,6 +634,15 @@ static void op_zero_grads(GridRank *g, const GridOp *op)
     grid_held_copy(g, g->grads, NULL, 0);
 }
 
+/* One row of the held blocks updated where it lies (op_update): its
+ * optimizer state packed, its gradient packed too when it was all-reduced
+ * across replicas, else read where it lies. */
+static void update_row(void *ctx, size_t at, size_t k, size_t len)
+{
+    GridRank *g = ctx;
+    optim_step_run(&g->opt, g->params + at, g->syncs ? g->gpack + k : g->grads + at, k, len);
+}
+
 static void op_update(GridRank *g, const GridOp *op)
 {
     (void)op;
@@ -641,19 +650,8 @@ static void op_update(GridRank *g, const GridOp *op)
         optim_step(&g->opt, g->params + g->pbegin, g->grads + g->pbegin);
         return;
     }
-    /* the held blocks updated where they lie, their optimizer state packed;
-     * their gradient packed too when it was all-reduced across replicas,
-     * else read where it lies */
     optim_begin_step(&g->opt);
-    size_t k = 0;
-    for (int i = 0; i < g->held_at[g->last]; i++) {
-        const TpBlock *h = &g->held[i];
-        for (int r = 0; r < h->rows; r++, k += (size_t)h->cols) {
-            size_t at = h->offset + (size_t)r * h->stride;
-            optim_step_run(&g->opt, g->params + at, g->syncs ? g->gpack + k : g->grads + at, k,
-                           (size_t)h->cols);
-        }
-    }
+    tp_blocks_each(g->held, g->held_at[g->last], update_row, g);
 }
 
 /* One optimizer step over every parameter the rank holds (replicated ones

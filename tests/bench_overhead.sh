@@ -40,18 +40,23 @@ timed() { # timed OUT THREADS SCENARIO ARGS...: the command's wall seconds (THRE
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
+differs() { # differs A B: which of B's results (metrics.csv, trace.json, saved parameters) differ from A's
+    local f
+    for f in "$2/metrics.csv" "$2/trace.json" "$2.bin"; do
+        cmp -s "$tmp/${f/$2/$1}" "$tmp/$f" || echo -n "$f "
+    done
+}
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a < b) ? a : b }'; }
 run() { # run LABEL SCENARIO ARGS...: REPEAT times each, alternating, the best of each
     local label=$1 scenario=$2
     shift 2
-    local one="" many="" same=yes
+    local one="" many="" same=yes d
     for ((k = 0; k < repeat; k++)); do
         rm -rf "$tmp"/one* "$tmp"/many*
         one=$(min "$(timed "$tmp/one" 1 "$scenario" "$@")" "$one")
         many=$(min "$(timed "$tmp/many" "$threads" "$scenario" "$@")" "$many")
-        for f in one/metrics.csv one/trace.json one.bin; do
-            cmp -s "$tmp/$f" "$tmp/${f/one/many}" || same="NO ($f differs)"
-        done
+        d=$(differs one many)
+        [ -z "$d" ] || same="NO (${d}differ)"
     done
     echo "$label:"
     printf '  1 thread %.1f s, %d threads %.1f s: %.2fx; same results: %s\n' "$one" "$threads" \
@@ -71,7 +76,7 @@ run "mlp 784-256-128-10, batch 64 a worker, 12 epochs (quickstart)" quickstart.i
 defaults() {
     local scenario=$1
     shift
-    local line="" same=yes
+    local line="" same=yes d
     for setting in unset 1 2; do
         envset=(-u OPENBLAS_NUM_THREADS)
         [ "$setting" = unset ] || envset=("OPENBLAS_NUM_THREADS=$setting")
@@ -79,9 +84,8 @@ defaults() {
         for ((k = 0; k < repeat; k++)); do
             rm -rf "$tmp"/env*
             best=$(min "$(timed "$tmp/env" "" "$scenario" "$@")" "$best")
-            for f in env/metrics.csv env/trace.json env.bin; do
-                cmp -s "$tmp/$f" "$tmp/${f/env/one}" || same="NO ($f differs)"
-            done
+            d=$(differs one env)
+            [ -z "$d" ] || same="NO (${d}differ)"
         done
         line+=$(printf '%s%s %.1f s' "${line:+, }" "$setting" "$best")
     done
